@@ -1,0 +1,139 @@
+//! The one error type of Berth's server functions, shared by the server and the browser so
+//! that a form can show an error next to the field it concerns.
+
+use serde::{Deserialize, Serialize};
+use leptos::server_fn::{
+    codec::JsonEncoding,
+    error::{FromServerFnError, ServerFnErrorErr},
+};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AppError {
+    /// A field's value is wrong; `message` says how to fix it.
+    #[error("{message}")]
+    Invalid { field: String, message: String },
+    /// The value is valid but clashes with existing data (a taken e-mail, the last owner).
+    #[error("{message}")]
+    Conflict { field: String, message: String },
+    #[error("Sign in to continue.")]
+    Unauthenticated,
+    /// The thing does not exist *or* belongs to a team the person is not in.
+    #[error("Not found.")]
+    NotFound,
+    /// The person is in the team but their role does not allow this.
+    #[error("{message}")]
+    Forbidden { message: String },
+    #[error("{message}")]
+    Throttled { message: String, retry_after_secs: i64 },
+    /// Something failed on the server; the cause is in the server's log, not here.
+    #[error("Something went wrong on our side; it has been logged. Please try again.")]
+    Internal,
+    /// The request itself failed (network, encoding).
+    #[error("The request failed: {message}")]
+    Request { message: String },
+}
+
+impl AppError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        AppError::Invalid {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    /// The form field this error belongs to, if any.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            AppError::Invalid { field, .. } | AppError::Conflict { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    /// A short machine-readable name (`invalid`, `not_found`, …) for the JSON API.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AppError::Invalid { .. } => "invalid",
+            AppError::Conflict { .. } => "conflict",
+            AppError::Unauthenticated => "unauthenticated",
+            AppError::NotFound => "not_found",
+            AppError::Forbidden { .. } => "forbidden",
+            AppError::Throttled { .. } => "throttled",
+            AppError::Internal => "internal",
+            AppError::Request { .. } => "request",
+        }
+    }
+
+    /// The HTTP status this error answers with.
+    pub fn status(&self) -> u16 {
+        match self {
+            AppError::Invalid { .. } => 422,
+            AppError::Conflict { .. } => 409,
+            AppError::Unauthenticated => 401,
+            AppError::NotFound => 404,
+            AppError::Forbidden { .. } => 403,
+            AppError::Throttled { .. } => 429,
+            AppError::Internal => 500,
+            AppError::Request { .. } => 400,
+        }
+    }
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        AppError::Request {
+            message: value.to_string(),
+        }
+    }
+}
+
+impl From<domain::ParseError> for AppError {
+    /// A parse error without a field; prefer [`FieldExt::field`] at the edge.
+    fn from(value: domain::ParseError) -> Self {
+        AppError::invalid("", value.message)
+    }
+}
+
+/// Attaches the form field name to a parse failure: `Email::parse(&email).field("email")?`.
+pub trait FieldExt<T> {
+    fn field(self, field: &str) -> Result<T, AppError>;
+}
+
+impl<T> FieldExt<T> for Result<T, domain::ParseError> {
+    fn field(self, field: &str) -> Result<T, AppError> {
+        self.map_err(|e| AppError::invalid(field, e.message))
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<store::StoreError> for AppError {
+    fn from(error: store::StoreError) -> Self {
+        use store::StoreError;
+        match error {
+            StoreError::Taken { what: "email" } => AppError::Conflict {
+                field: "email".into(),
+                message: "That e-mail address is already in use.".into(),
+            },
+            StoreError::Taken { what: "handle" } => AppError::Conflict {
+                field: "handle".into(),
+                message: "That handle is taken; choose another.".into(),
+            },
+            StoreError::Taken { what } => AppError::Conflict {
+                field: what.into(),
+                message: format!("That {what} is already taken."),
+            },
+            StoreError::LastOwner => AppError::Conflict {
+                field: "role".into(),
+                message: "A team needs at least one owner: make someone else an owner first."
+                    .into(),
+            },
+            StoreError::NotFound => AppError::NotFound,
+            other => {
+                tracing::error!(error = %other, "store error");
+                AppError::Internal
+            }
+        }
+    }
+}

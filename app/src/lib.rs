@@ -1,0 +1,81 @@
+//! Berth's user interface: pages, components and the server functions behind them.
+//! Server-only code sits behind the `ssr` feature (`ssr.rs`, and the bodies of `#[server]`
+//! functions); everything else also compiles to WebAssembly for hydration.
+
+pub mod components;
+pub mod error;
+pub mod model;
+pub mod pages;
+pub mod serverfns;
+#[cfg(feature = "ssr")]
+pub mod services;
+#[cfg(feature = "ssr")]
+pub mod ssr;
+
+use components::layout::{provide_session, NotFound};
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    path, SsrMode,
+};
+use pages::{
+    auth::{InvitePage, SignInPage, SignUpPage},
+    members::MembersPage,
+    team::{HomePage, TeamPage},
+    tokens::TokensPage,
+};
+
+/// The HTML document around the app.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    provide_session();
+    // Pages render in async mode: the server waits for their data, so that redirects
+    // (signed out → sign-in) and status codes (404) are real HTTP responses.
+    view! {
+        <Stylesheet id="berth" href="/pkg/berth.css"/>
+        <Title formatter=|page: String| if page.is_empty() { "Berth".to_string() } else { format!("{page} · Berth") }/>
+        <Router>
+            <Routes fallback=|| view! { <NotFound/> }>
+                <Route path=path!("/") view=HomePage ssr=SsrMode::Async/>
+                <Route path=path!("/signin") view=SignInPage ssr=SsrMode::Async/>
+                <Route path=path!("/signup") view=SignUpPage ssr=SsrMode::Async/>
+                <Route path=path!("/invite/:token") view=InvitePage ssr=SsrMode::Async/>
+                <Route path=path!("/settings/tokens") view=TokensPage ssr=SsrMode::Async/>
+                <Route path=path!("/teams/:team") view=TeamPage ssr=SsrMode::Async/>
+                <Route path=path!("/teams/:team/members") view=MembersPage ssr=SsrMode::Async/>
+            </Routes>
+        </Router>
+    }
+}
+
+/// Milliseconds since the Unix epoch, on the server or in the browser.
+pub fn now_ms() -> i64 {
+    #[cfg(feature = "ssr")]
+    {
+        store::now_ms()
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        js_sys::Date::now() as i64
+    }
+}

@@ -1,0 +1,130 @@
+//! Signing up, signing in, and accepting an invitation.
+
+use crate::{
+    components::{
+        form::{field_error, Csrf, Field, FormError},
+        layout::{reload_on_success, ErrorPage, Plain, WithSession},
+    },
+    serverfns::session::{load_invite, AcceptInvite, SignIn, SignUp},
+};
+use leptos::{form::ActionForm, prelude::*};
+use leptos_router::{components::Redirect, hooks::use_params_map};
+
+#[component]
+pub fn SignInPage() -> impl IntoView {
+    let action = ServerAction::<SignIn>::new();
+    let outcome: Signal<_> = action.value().into();
+    reload_on_success(outcome, "/");
+    view! {
+        <WithSession let:info>
+            {if info.viewer.is_some() {
+                view! { <Redirect path="/"/> }.into_any()
+            } else {
+                view! {
+                    <Plain title="Sign in">
+                        <ActionForm action>
+                            <Csrf token=info.csrf_token.clone()/>
+                            <FormError outcome fields=&["email", "password"]/>
+                            <Field label="E-mail" name="email" kind="email" autocomplete="username" error=field_error(outcome, "email")/>
+                            <Field label="Password" name="password" kind="password" autocomplete="current-password" error=field_error(outcome, "password")/>
+                            <button type="submit" class="button button-primary">"Sign in"</button>
+                        </ActionForm>
+                        <p class="muted">"New to Berth? " <a href="/signup">"Create an account and a team"</a></p>
+                    </Plain>
+                }
+                .into_any()
+            }}
+        </WithSession>
+    }
+}
+
+#[component]
+pub fn SignUpPage() -> impl IntoView {
+    let action = ServerAction::<SignUp>::new();
+    let outcome: Signal<_> = action.value().into();
+    reload_on_success(outcome, "/");
+    view! {
+        <WithSession let:info>
+            {if info.viewer.is_some() {
+                view! { <Redirect path="/"/> }.into_any()
+            } else {
+                view! {
+                    <Plain title="Create your account">
+                        <p>"You will own a new team; invite the rest of your team from its Members page."</p>
+                        <ActionForm action>
+                            <Csrf token=info.csrf_token.clone()/>
+                            <FormError outcome fields=&["email", "password", "team_name", "team_handle"]/>
+                            <Field label="E-mail" name="email" kind="email" autocomplete="username" error=field_error(outcome, "email")/>
+                            <Field label="Password" name="password" kind="password" autocomplete="new-password"
+                                hint="At least 10 characters." error=field_error(outcome, "password")/>
+                            <Field label="Team name" name="team_name" autocomplete="organization" error=field_error(outcome, "team_name")/>
+                            <Field label="Team handle" name="team_handle"
+                                hint="Lower-case letters, digits and hyphens; used in URLs and the API, e.g. acme."
+                                error=field_error(outcome, "team_handle")/>
+                            <button type="submit" class="button button-primary">"Create account"</button>
+                        </ActionForm>
+                        <p class="muted">"Already have an account? " <a href="/signin">"Sign in"</a></p>
+                    </Plain>
+                }
+                .into_any()
+            }}
+        </WithSession>
+    }
+}
+
+#[component]
+pub fn InvitePage() -> impl IntoView {
+    let params = use_params_map();
+    let token = move || params.read().get("token").unwrap_or_default();
+    let invite = Resource::new(token, load_invite);
+    let action = ServerAction::<AcceptInvite>::new();
+    let outcome: Signal<_> = action.value().into();
+    reload_on_success(outcome, "/");
+    view! {
+        <WithSession let:info>
+            {if info.viewer.is_some() {
+                view! { <Redirect path="/"/> }.into_any()
+            } else {
+                let csrf = info.csrf_token.clone();
+                view! {
+                    <Suspense fallback=|| ()>
+                        {move || {
+                            let csrf = csrf.clone();
+                            Suspend::new(async move {
+                                match invite.await {
+                                    Ok(invite) => view! {
+                                        <Plain title="Join your team">
+                                            <p>
+                                                "You were invited to " <strong>{invite.team_name}</strong>
+                                                " as " <strong>{invite.email.clone()}</strong>
+                                                ". Choose a password to finish setting up your account."
+                                            </p>
+                                            <ActionForm action>
+                                                <Csrf token=csrf/>
+                                                <input type="hidden" name="token" value=token()/>
+                                                <FormError outcome fields=&["password"]/>
+                                                <Field label="Password" name="password" kind="password" autocomplete="new-password"
+                                                    hint="At least 10 characters." error=field_error(outcome, "password")/>
+                                                <button type="submit" class="button button-primary">"Join the team"</button>
+                                            </ActionForm>
+                                        </Plain>
+                                    }
+                                    .into_any(),
+                                    Err(crate::error::AppError::NotFound) => view! {
+                                        <Plain title="This invitation is no longer valid">
+                                            <p>"The link was already used or has expired. Ask a team owner to add you again, or "
+                                                <a href="/signin">"sign in"</a> "."</p>
+                                        </Plain>
+                                    }
+                                    .into_any(),
+                                    Err(error) => view! { <ErrorPage error/> }.into_any(),
+                                }
+                            })
+                        }}
+                    </Suspense>
+                }
+                .into_any()
+            }}
+        </WithSession>
+    }
+}

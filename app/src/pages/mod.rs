@@ -1,0 +1,4 @@
+pub mod auth;
+pub mod members;
+pub mod team;
+pub mod tokens;

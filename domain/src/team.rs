@@ -1,0 +1,201 @@
+use crate::ParseError;
+use serde::{Deserialize, Serialize};
+use std::{fmt, str::FromStr};
+
+/// A team's handle: the name it has in URLs and in the API (`/teams/{handle}`).
+/// Lower-case letters, digits and single hyphens, 2–40 characters, starting with a letter.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TeamHandle(String);
+
+impl TeamHandle {
+    pub fn parse(input: &str) -> Result<Self, ParseError> {
+        let value = input.trim();
+        if value.is_empty() {
+            return Err(ParseError::new(
+                "Choose a handle for the team, e.g. \"acme\"; it appears in URLs.",
+            ));
+        }
+        if value.len() < 2 || value.len() > 40 {
+            return Err(ParseError::new("Use 2 to 40 characters for the handle."));
+        }
+        if value.chars().any(|c| c.is_ascii_uppercase()) {
+            return Err(ParseError::new(format!(
+                "Use lower-case letters only, e.g. \"{}\".",
+                value.to_ascii_lowercase()
+            )));
+        }
+        if !value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(ParseError::new(
+                "Use only lower-case letters, digits and hyphens in the handle.",
+            ));
+        }
+        if !value.starts_with(|c: char| c.is_ascii_lowercase()) {
+            return Err(ParseError::new("Start the handle with a letter."));
+        }
+        if value.ends_with('-') || value.contains("--") {
+            return Err(ParseError::new(
+                "Hyphens go between letters or digits: no trailing or double hyphens.",
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for TeamHandle {
+    type Error = ParseError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<TeamHandle> for String {
+    fn from(value: TeamHandle) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for TeamHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A team's display name ("Acme Corp").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TeamName(String);
+
+impl TeamName {
+    pub fn parse(input: &str) -> Result<Self, ParseError> {
+        let value = input.trim();
+        if value.is_empty() {
+            return Err(ParseError::new("Enter the team's name."));
+        }
+        if value.chars().count() > 80 {
+            return Err(ParseError::new("Use at most 80 characters for the name."));
+        }
+        if value.chars().any(char::is_control) {
+            return Err(ParseError::new("The name cannot contain control characters."));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for TeamName {
+    type Error = ParseError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<TeamName> for String {
+    fn from(value: TeamName) -> Self {
+        value.0
+    }
+}
+
+/// What a member may do in a team. Ordered: each role can do everything the roles below it
+/// can (`Owner > Deployer > Viewer`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reads history and settings.
+    Viewer,
+    /// Deploys, configures and uses team credentials.
+    Deployer,
+    /// Manages members and credentials.
+    Owner,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Owner, Role::Deployer, Role::Viewer];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Deployer => "deployer",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    /// What the role allows, in the words the members page uses.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Role::Owner => "manages members and credentials, deploys",
+            Role::Deployer => "deploys, configures apps, uses team credentials",
+            Role::Viewer => "reads apps and history",
+        }
+    }
+
+    pub fn allows(self, needed: Role) -> bool {
+        self >= needed
+    }
+}
+
+impl FromStr for Role {
+    type Err = ParseError;
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        match input.trim() {
+            "owner" => Ok(Role::Owner),
+            "deployer" => Ok(Role::Deployer),
+            "viewer" => Ok(Role::Viewer),
+            other => Err(ParseError::new(format!(
+                "\"{other}\" is not a role; choose owner, deployer or viewer."
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn handles_follow_the_url_grammar() {
+        assert!(TeamHandle::parse("acme").is_ok());
+        assert!(TeamHandle::parse("acme-2").is_ok());
+        for bad in ["", "a", "Acme", "2acme", "acme-", "ac--me", "ac me", "ac_me"] {
+            assert!(TeamHandle::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(TeamHandle::parse("Acme").unwrap_err().message.contains("\"acme\""));
+    }
+
+    #[test]
+    fn roles_are_ordered_by_what_they_allow() {
+        assert!(Role::Owner.allows(Role::Deployer));
+        assert!(Role::Deployer.allows(Role::Viewer));
+        assert!(!Role::Viewer.allows(Role::Deployer));
+        assert!(!Role::Deployer.allows(Role::Owner));
+        for role in Role::ALL {
+            assert_eq!(role.as_str().parse::<Role>().unwrap(), role);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn handle_parsing_never_panics_and_accepts_only_url_safe_text(input in any::<String>()) {
+            if let Ok(handle) = TeamHandle::parse(&input) {
+                prop_assert!(handle.as_str().bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
+            }
+        }
+    }
+}

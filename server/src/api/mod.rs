@@ -1,0 +1,111 @@
+//! The JSON API under `/api/v1`, for CI pipelines and scripts. Authenticated only by
+//! `Authorization: Bearer <API token>`; authorised by the same `app::ssr::authorize` as the
+//! pages. Errors are `{"error": {"kind", "message", "field"?}}`.
+
+mod me;
+mod teams;
+
+use crate::router::AppState;
+use app::error::AppError;
+use axum::{
+    extract::{rejection::JsonRejection, FromRequest, FromRequestParts, Request},
+    http::{header, request::Parts, StatusCode},
+    response::{IntoResponse, Response},
+    routing::get,
+    Json, Router,
+};
+use serde::de::DeserializeOwned;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/me", get(me::show))
+        .route("/teams/{team}", get(teams::show))
+        .route("/teams/{team}/members", get(teams::members).post(teams::add_member))
+        .route(
+            "/teams/{team}/members/{user_id}",
+            axum::routing::patch(teams::change_role).delete(teams::remove_member),
+        )
+        .fallback(|| async { ApiError(AppError::NotFound) })
+}
+
+/// An [`AppError`] answered as JSON with its HTTP status.
+pub struct ApiError(pub AppError);
+
+impl From<AppError> for ApiError {
+    fn from(value: AppError) -> Self {
+        ApiError(value)
+    }
+}
+
+impl From<store::StoreError> for ApiError {
+    fn from(value: store::StoreError) -> Self {
+        ApiError(value.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut error = serde_json::json!({ "kind": self.0.kind(), "message": self.0.to_string() });
+        if let Some(field) = self.0.field().filter(|f| !f.is_empty()) {
+            error["field"] = field.into();
+        }
+        let mut response = (status, Json(serde_json::json!({ "error": error }))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, "Bearer realm=\"berth\"".parse().expect("valid header"));
+        }
+        response
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The person a bearer token belongs to.
+pub struct ApiUser {
+    pub id: i64,
+    pub email: String,
+}
+
+impl FromRequestParts<AppState> for ApiUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let unauthenticated = || ApiError(AppError::Unauthenticated);
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(unauthenticated)?;
+        let store = &state.server.store;
+        let user_id = store.authenticate_api_token(token).await?.ok_or_else(unauthenticated)?;
+        let user = store.user(user_id).await?.ok_or_else(unauthenticated)?;
+        Ok(ApiUser { id: user.id, email: user.email })
+    }
+}
+
+/// `Json<T>` whose rejections are API errors naming what is wrong with the body.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Body(value)),
+            Err(rejection) => Err(ApiError(AppError::invalid("body", describe(&rejection)))),
+        }
+    }
+}
+
+fn describe(rejection: &JsonRejection) -> String {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => "Send the body as JSON with Content-Type: application/json.".into(),
+        JsonRejection::JsonSyntaxError(_) => "The body is not valid JSON.".into(),
+        JsonRejection::JsonDataError(e) => format!("The body does not have the expected fields: {}", e.body_text()),
+        other => other.body_text(),
+    }
+}

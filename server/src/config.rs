@@ -1,0 +1,186 @@
+//! Settings from the environment. Every variable is read here, once; a malformed value or
+//! an unknown `BERTH_*` variable stops start-up with a message naming the variable.
+
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `BERTH_ADDR`: where to listen (default `127.0.0.1:3000`; port 0 picks a free port).
+    pub addr: SocketAddr,
+    /// `BERTH_DATA_DIR`: the SQLite file and (later) keys and engine storage (default `./data`).
+    pub data_dir: PathBuf,
+    /// `DATABASE_URL`: `sqlite://…` (default: `berth.db` in the data dir) or `postgres://…`.
+    pub database_url: String,
+    /// `BERTH_LOG_FORMAT`: `human` (default) or `json`.
+    pub log_format: LogFormat,
+    /// `BERTH_LOG`: a tracing filter, default `info`.
+    pub log_filter: String,
+    /// `BERTH_PUBLIC_URL`: how people reach Berth (invitation links); default `http://{addr}`.
+    pub public_url: Option<String>,
+    /// `BERTH_SECURE_COOKIES`: mark cookies `Secure`; default true when the public URL is https.
+    pub secure_cookies: Option<bool>,
+    /// `BERTH_SITE_ROOT`: the built browser bundle (`pkg/berth.js`, `.wasm`, `.css`);
+    /// default `target/site`.
+    pub site_root: PathBuf,
+}
+
+/// Every variable Berth reads. Anything else starting with `BERTH_` is a typo.
+pub const KNOWN_VARIABLES: &[&str] = &[
+    "BERTH_ADDR",
+    "BERTH_DATA_DIR",
+    "BERTH_LOG_FORMAT",
+    "BERTH_LOG",
+    "BERTH_PUBLIC_URL",
+    "BERTH_SECURE_COOKIES",
+    "BERTH_SITE_ROOT",
+    // Read by the test harness, not the server; allowed so tests can run the binary.
+    "BERTH_TEST_DATABASE_URL",
+];
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{variable}: {message}")]
+pub struct SettingsError {
+    pub variable: String,
+    pub message: String,
+}
+
+fn error(variable: &str, message: impl Into<String>) -> SettingsError {
+    SettingsError {
+        variable: variable.to_owned(),
+        message: message.into(),
+    }
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_vars(std::env::vars().collect())
+    }
+
+    /// Parses settings from a map of variables (the process environment, or a test's).
+    pub fn from_vars(vars: BTreeMap<String, String>) -> Result<Self, SettingsError> {
+        if let Some(unknown) = vars
+            .keys()
+            .find(|k| k.starts_with("BERTH_") && !KNOWN_VARIABLES.contains(&k.as_str()))
+        {
+            return Err(error(
+                unknown,
+                format!(
+                    "unknown setting; Berth reads {}",
+                    KNOWN_VARIABLES[..KNOWN_VARIABLES.len() - 1].join(", ")
+                ),
+            ));
+        }
+        let get = |k: &str| vars.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let addr = match get("BERTH_ADDR") {
+            None => SocketAddr::from(([127, 0, 0, 1], 3000)),
+            Some(v) => v.parse().map_err(|_| {
+                error("BERTH_ADDR", format!("\"{v}\" is not an address; use IP:PORT, e.g. 127.0.0.1:3000"))
+            })?,
+        };
+        let data_dir = PathBuf::from(get("BERTH_DATA_DIR").unwrap_or("./data"));
+        let database_url = match vars.get("DATABASE_URL").map(|v| v.trim()).filter(|v| !v.is_empty()) {
+            None => format!("sqlite://{}", data_dir.join("berth.db").display()),
+            Some(url) if url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://") => url.to_owned(),
+            Some(_) => {
+                return Err(error(
+                    "DATABASE_URL",
+                    "must start with sqlite:// or postgres:// (e.g. postgres://user@host/berth)",
+                ))
+            }
+        };
+        let log_format = match get("BERTH_LOG_FORMAT") {
+            None | Some("human") => LogFormat::Human,
+            Some("json") => LogFormat::Json,
+            Some(v) => return Err(error("BERTH_LOG_FORMAT", format!("\"{v}\" is not a format; use human or json"))),
+        };
+        let log_filter = get("BERTH_LOG").unwrap_or("info").to_owned();
+        tracing_subscriber::EnvFilter::try_new(&log_filter)
+            .map_err(|e| error("BERTH_LOG", format!("not a log filter ({e}); e.g. info or berth=debug,info")))?;
+        let public_url = match get("BERTH_PUBLIC_URL") {
+            None => None,
+            Some(v) if (v.starts_with("http://") || v.starts_with("https://")) && !v.contains(char::is_whitespace) => {
+                Some(v.trim_end_matches('/').to_owned())
+            }
+            Some(v) => return Err(error("BERTH_PUBLIC_URL", format!("\"{v}\" is not a URL; use e.g. https://berth.example.com"))),
+        };
+        let secure_cookies = match get("BERTH_SECURE_COOKIES") {
+            None => None,
+            Some("true" | "1" | "yes") => Some(true),
+            Some("false" | "0" | "no") => Some(false),
+            Some(v) => return Err(error("BERTH_SECURE_COOKIES", format!("\"{v}\" is not a boolean; use true or false"))),
+        };
+        let site_root = PathBuf::from(get("BERTH_SITE_ROOT").unwrap_or("target/site"));
+        Ok(Settings {
+            addr,
+            data_dir,
+            database_url,
+            log_format,
+            log_filter,
+            public_url,
+            secure_cookies,
+            site_root,
+        })
+    }
+
+    /// The public URL, given the address actually bound (which differs when the port is 0).
+    pub fn public_url_for(&self, bound: SocketAddr) -> String {
+        self.public_url.clone().unwrap_or_else(|| format!("http://{bound}"))
+    }
+
+    pub fn cookies_secure(&self) -> bool {
+        self.secure_cookies
+            .unwrap_or_else(|| self.public_url.as_deref().is_some_and(|u| u.starts_with("https://")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_set_up() {
+        let s = Settings::from_vars(vars(&[])).unwrap();
+        assert_eq!(s.addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(s.database_url, "sqlite://./data/berth.db");
+        assert_eq!(s.log_format, LogFormat::Human);
+        assert!(!s.cookies_secure());
+    }
+
+    #[test]
+    fn unknown_berth_variables_are_named() {
+        let e = Settings::from_vars(vars(&[("BERTH_ADRR", "x")])).unwrap_err();
+        assert_eq!(e.variable, "BERTH_ADRR");
+        assert!(e.message.contains("BERTH_ADDR"));
+    }
+
+    #[test]
+    fn malformed_values_name_their_variable() {
+        for (k, v) in [
+            ("BERTH_ADDR", "localhost"),
+            ("BERTH_LOG_FORMAT", "xml"),
+            ("DATABASE_URL", "mysql://x"),
+            ("BERTH_SECURE_COOKIES", "maybe"),
+            ("BERTH_PUBLIC_URL", "berth.example.com"),
+        ] {
+            let e = Settings::from_vars(vars(&[(k, v)])).unwrap_err();
+            assert_eq!(e.variable, k);
+        }
+    }
+
+    #[test]
+    fn https_public_urls_make_cookies_secure() {
+        let s = Settings::from_vars(vars(&[("BERTH_PUBLIC_URL", "https://berth.example.com/")])).unwrap();
+        assert!(s.cookies_secure());
+        assert_eq!(s.public_url.as_deref(), Some("https://berth.example.com"));
+    }
+}

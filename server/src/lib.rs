@@ -1,0 +1,13 @@
+//! The `berth` server: settings, start-up, the HTTP router (pages, server functions, JSON
+//! API, health checks), CSRF protection and the administration commands.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod csrf;
+pub mod router;
+pub mod startup;
+pub mod telemetry;
+
+pub use router::AppState;
+pub use startup::Application;

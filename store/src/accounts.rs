@@ -1,0 +1,131 @@
+use crate::{db::with_pool, now_ms, sha256_hex, Store, StoreError};
+use domain::{Email, TeamHandle, TeamName};
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    /// `None` for an invited member who has not yet chosen a password.
+    pub password_hash: Option<String>,
+    pub created_at: i64,
+}
+
+/// Everything sign-up (or `berth user create`) needs: the person and the team they found.
+pub struct NewAccount<'a> {
+    pub email: &'a Email,
+    pub password_hash: &'a str,
+    pub team_handle: &'a TeamHandle,
+    pub team_name: &'a TeamName,
+}
+
+/// An open invitation, as shown to the person who follows its link.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Invite {
+    pub user_id: i64,
+    pub email: String,
+    pub team_handle: String,
+    pub team_name: String,
+    pub expires_at: i64,
+}
+
+/// How long an invitation link stays valid.
+pub const INVITE_TTL_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+
+impl Store {
+    /// Creates a user and the team they own, in one transaction: both or neither.
+    pub async fn create_account(&self, account: NewAccount<'_>) -> Result<(User, i64), StoreError> {
+        let now = now_ms();
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let user: User = sqlx::query_as(
+                "INSERT INTO users (email, password_hash, created_at) VALUES ($1, $2, $3)
+                 RETURNING id, email, password_hash, created_at",
+            )
+            .bind(account.email.as_str())
+            .bind(account.password_hash)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| StoreError::unique_as(e, "email"))?;
+            let team_id = crate::teams::insert_team!(tx, account.team_handle, account.team_name, user.id, now);
+            tx.commit().await?;
+            Ok((user, team_id))
+        })
+    }
+
+    pub async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        with_pool!(self, pool => {
+            Ok(sqlx::query_as("SELECT id, email, password_hash, created_at FROM users WHERE email = $1")
+                .bind(email.as_str())
+                .fetch_optional(pool)
+                .await?)
+        })
+    }
+
+    pub async fn user(&self, id: i64) -> Result<Option<User>, StoreError> {
+        with_pool!(self, pool => {
+            Ok(sqlx::query_as("SELECT id, email, password_hash, created_at FROM users WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?)
+        })
+    }
+
+    pub async fn set_password(&self, user_id: i64, password_hash: &str) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                .bind(password_hash)
+                .bind(user_id)
+                .execute(pool)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
+    }
+
+    /// The open, unexpired invitation behind `token`, if any.
+    pub async fn invite(&self, token: &str) -> Result<Option<Invite>, StoreError> {
+        with_pool!(self, pool => {
+            Ok(sqlx::query_as(
+                "SELECT i.user_id, u.email, t.handle AS team_handle, t.name AS team_name, i.expires_at
+                 FROM invites i JOIN users u ON u.id = i.user_id JOIN teams t ON t.id = i.team_id
+                 WHERE i.token_hash = $1 AND i.accepted_at IS NULL AND i.expires_at > $2",
+            )
+            .bind(sha256_hex(token))
+            .bind(now_ms())
+            .fetch_optional(pool)
+            .await?)
+        })
+    }
+
+    /// Accepts an invitation: sets the invited person's password and closes the invitation.
+    /// Fails with `NotFound` when the token is unknown, used or expired.
+    pub async fn accept_invite(&self, token: &str, password_hash: &str) -> Result<User, StoreError> {
+        let now = now_ms();
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let user_id: Option<i64> = sqlx::query_scalar(
+                "UPDATE invites SET accepted_at = $1
+                 WHERE token_hash = $2 AND accepted_at IS NULL AND expires_at > $1
+                 RETURNING user_id",
+            )
+            .bind(now)
+            .bind(sha256_hex(token))
+            .fetch_optional(&mut *tx)
+            .await?;
+            let user_id = user_id.ok_or(StoreError::NotFound)?;
+            let user: User = sqlx::query_as(
+                "UPDATE users SET password_hash = $1 WHERE id = $2
+                 RETURNING id, email, password_hash, created_at",
+            )
+            .bind(password_hash)
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(user)
+        })
+    }
+}

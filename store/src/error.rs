@@ -1,0 +1,28 @@
+/// What can go wrong in the store, in terms the layers above can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique value is taken: `what` names the field ("email", "handle", "name").
+    #[error("{what} is already taken")]
+    Taken { what: &'static str },
+    /// The change would leave a team without an owner.
+    #[error("a team must keep at least one owner")]
+    LastOwner,
+    #[error("not found")]
+    NotFound,
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+}
+
+impl StoreError {
+    /// Turns a unique-constraint violation into [`StoreError::Taken`] naming `what`.
+    pub(crate) fn unique_as(error: sqlx::Error, what: &'static str) -> Self {
+        match &error {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Taken { what },
+            _ => StoreError::Database(error),
+        }
+    }
+}

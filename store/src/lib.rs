@@ -1,0 +1,43 @@
+//! Berth's persistence. Every SQL statement lives in this crate, written once in the
+//! dialect both SQLite and PostgreSQL accept (`$1` placeholders, `RETURNING`, times as Unix
+//! milliseconds) and compiled for each backend by [`with_pool!`].
+
+mod accounts;
+mod db;
+mod error;
+pub mod passwords;
+mod sessions;
+mod teams;
+mod throttle;
+mod tokens;
+
+pub use accounts::{Invite, NewAccount, User};
+pub use db::{Backend, Store};
+pub use error::StoreError;
+pub use sessions::SessionStore;
+pub use teams::{AddedMember, Member, TeamAccess};
+pub use throttle::{SignInLimits, Throttled};
+pub use tokens::{ApiToken, ApiTokenSummary};
+
+/// Milliseconds since the Unix epoch: the one time format in the database.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// A random string of `len` characters from `[A-Za-z0-9]`, from the OS's CSPRNG.
+pub fn random_token(len: usize) -> String {
+    use rand::{distributions::Alphanumeric, rngs::OsRng, Rng};
+    OsRng
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
+pub(crate) fn sha256_hex(value: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(value.as_bytes()))
+}

@@ -1,0 +1,261 @@
+use crate::{accounts::INVITE_TTL_MS, db::with_pool, now_ms, random_token, sha256_hex, Store, StoreError};
+use domain::{Email, Role, TeamHandle, TeamName};
+
+/// A signed-in person's standing in one team: what every authorisation check returns.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct TeamAccess {
+    pub team_id: i64,
+    pub handle: String,
+    pub name: String,
+    #[sqlx(try_from = "String")]
+    pub role: RoleColumn,
+}
+
+/// A member as listed on the team's members page.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Member {
+    pub user_id: i64,
+    pub email: String,
+    #[sqlx(try_from = "String")]
+    pub role: RoleColumn,
+    pub joined_at: i64,
+    /// True while the person has not accepted their invitation.
+    pub pending: bool,
+}
+
+/// A role read from the database (where a CHECK constraint keeps it valid).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoleColumn(pub Role);
+
+impl TryFrom<String> for RoleColumn {
+    type Error = domain::ParseError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.parse().map(RoleColumn)
+    }
+}
+
+/// What adding a member did.
+#[derive(Debug)]
+pub enum AddedMember {
+    /// The person already had an account and is now a member.
+    Existing { user_id: i64 },
+    /// The person had no account: one was created without a password, and this single-use
+    /// token lets them choose one (show it once, as a link).
+    Invited { user_id: i64, invite_token: String },
+}
+
+/// Inserts a team and its first owner inside an open transaction `$tx`; yields the team id.
+macro_rules! insert_team {
+    ($tx:ident, $handle:expr, $name:expr, $owner:expr, $now:expr) => {{
+        let team_id: i64 = sqlx::query_scalar(
+            "INSERT INTO teams (handle, name, created_at, updated_at) VALUES ($1, $2, $3, $3)
+             RETURNING id",
+        )
+        .bind($handle.as_str())
+        .bind($name.as_str())
+        .bind($now)
+        .fetch_one(&mut *$tx)
+        .await
+        .map_err(|e| $crate::StoreError::unique_as(e, "handle"))?;
+        sqlx::query(
+            "INSERT INTO memberships (team_id, user_id, role, created_at) VALUES ($1, $2, 'owner', $3)",
+        )
+        .bind(team_id)
+        .bind($owner)
+        .bind($now)
+        .execute(&mut *$tx)
+        .await?;
+        team_id
+    }};
+}
+pub(crate) use insert_team;
+
+/// Inside transaction `$tx`: locks the team and fails unless `$user` is a member whose
+/// change to `$new_role` (`None`: removal) leaves the team with at least one owner.
+macro_rules! guard_last_owner {
+    ($tx:ident, $team:expr, $user:expr, $now:expr, $new_role:expr) => {{
+        // Taking the team row's write lock first serialises concurrent membership changes,
+        // so two owners cannot demote or remove each other at the same moment.
+        sqlx::query("UPDATE teams SET updated_at = $1 WHERE id = $2")
+            .bind($now)
+            .bind($team)
+            .execute(&mut *$tx)
+            .await?;
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT role FROM memberships WHERE team_id = $1 AND user_id = $2")
+                .bind($team)
+                .bind($user)
+                .fetch_optional(&mut *$tx)
+                .await?;
+        let current = current.ok_or(StoreError::NotFound)?;
+        let new_role: Option<Role> = $new_role;
+        if current == "owner" && new_role != Some(Role::Owner) {
+            let owners: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM memberships WHERE team_id = $1 AND role = 'owner'",
+            )
+            .bind($team)
+            .fetch_one(&mut *$tx)
+            .await?;
+            if owners <= 1 {
+                return Err(StoreError::LastOwner);
+            }
+        }
+    }};
+}
+
+impl Store {
+    /// Creates another team owned by `owner`.
+    pub async fn create_team(&self, owner: i64, handle: &TeamHandle, name: &TeamName) -> Result<i64, StoreError> {
+        let now = now_ms();
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let team_id = insert_team!(tx, handle, name, owner, now);
+            tx.commit().await?;
+            Ok(team_id)
+        })
+    }
+
+    /// The teams `user_id` belongs to, by handle.
+    pub async fn teams_of(&self, user_id: i64) -> Result<Vec<TeamAccess>, StoreError> {
+        with_pool!(self, pool => {
+            Ok(sqlx::query_as(
+                "SELECT t.id AS team_id, t.handle, t.name, m.role
+                 FROM memberships m JOIN teams t ON t.id = m.team_id
+                 WHERE m.user_id = $1 ORDER BY t.handle",
+            )
+            .bind(user_id)
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+
+    /// `user_id`'s membership in the team with `handle`, or `None` when there is no such
+    /// team *or* the user is not in it (callers must not tell the two apart).
+    pub async fn team_access(&self, user_id: i64, handle: &str) -> Result<Option<TeamAccess>, StoreError> {
+        with_pool!(self, pool => {
+            Ok(sqlx::query_as(
+                "SELECT t.id AS team_id, t.handle, t.name, m.role
+                 FROM teams t JOIN memberships m ON m.team_id = t.id AND m.user_id = $1
+                 WHERE t.handle = $2",
+            )
+            .bind(user_id)
+            .bind(handle)
+            .fetch_optional(pool)
+            .await?)
+        })
+    }
+
+    pub async fn members(&self, team_id: i64) -> Result<Vec<Member>, StoreError> {
+        with_pool!(self, pool => {
+            Ok(sqlx::query_as(
+                "SELECT u.id AS user_id, u.email, m.role, m.created_at AS joined_at,
+                        (u.password_hash IS NULL) AS pending
+                 FROM memberships m JOIN users u ON u.id = m.user_id
+                 WHERE m.team_id = $1
+                 ORDER BY CASE m.role WHEN 'owner' THEN 0 WHEN 'deployer' THEN 1 ELSE 2 END, u.email",
+            )
+            .bind(team_id)
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+
+    /// Adds the person with `email` to the team. Someone without an account gets one with
+    /// no password and an invitation token. `Taken { what: "email" }` when already a member.
+    pub async fn add_member(&self, team_id: i64, email: &Email, role: Role, added_by: i64) -> Result<AddedMember, StoreError> {
+        let now = now_ms();
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let existing: Option<(i64, Option<String>)> =
+                sqlx::query_as("SELECT id, password_hash FROM users WHERE email = $1")
+                    .bind(email.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let (user_id, needs_invite) = match existing {
+                Some((id, hash)) => (id, hash.is_none()),
+                None => {
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO users (email, password_hash, created_at) VALUES ($1, NULL, $2) RETURNING id",
+                    )
+                    .bind(email.as_str())
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(|e| StoreError::unique_as(e, "email"))?;
+                    (id, true)
+                }
+            };
+            sqlx::query("INSERT INTO memberships (team_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(team_id)
+                .bind(user_id)
+                .bind(role.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| StoreError::unique_as(e, "email"))?;
+            let outcome = if needs_invite {
+                let invite_token = format!("inv_{}", random_token(32));
+                sqlx::query("DELETE FROM invites WHERE user_id = $1 AND accepted_at IS NULL")
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO invites (token_hash, user_id, team_id, created_by, created_at, expires_at)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(sha256_hex(&invite_token))
+                .bind(user_id)
+                .bind(team_id)
+                .bind(added_by)
+                .bind(now)
+                .bind(now + INVITE_TTL_MS)
+                .execute(&mut *tx)
+                .await?;
+                AddedMember::Invited { user_id, invite_token }
+            } else {
+                AddedMember::Existing { user_id }
+            };
+            tx.commit().await?;
+            Ok(outcome)
+        })
+    }
+
+    /// Changes a member's role. Refuses (`LastOwner`) to demote the team's only owner.
+    pub async fn change_role(&self, team_id: i64, user_id: i64, role: Role) -> Result<(), StoreError> {
+        let now = now_ms();
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            guard_last_owner!(tx, team_id, user_id, now, Some(role));
+            sqlx::query("UPDATE memberships SET role = $1 WHERE team_id = $2 AND user_id = $3")
+                .bind(role.as_str())
+                .bind(team_id)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Removes a member. Refuses (`LastOwner`) to remove the team's only owner.
+    pub async fn remove_member(&self, team_id: i64, user_id: i64) -> Result<(), StoreError> {
+        let now = now_ms();
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            guard_last_owner!(tx, team_id, user_id, now, None);
+            sqlx::query("DELETE FROM memberships WHERE team_id = $1 AND user_id = $2")
+                .bind(team_id)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            // An invitation to this team is void once its membership is gone.
+            sqlx::query("DELETE FROM invites WHERE team_id = $1 AND user_id = $2 AND accepted_at IS NULL")
+                .bind(team_id)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+}
