@@ -147,13 +147,10 @@ pub fn client_ip() -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-/// Hands a once-only message to whoever posted the form. A browser running Berth's
-/// JavaScript gets it in the response; a plain HTML form post is redirected back to the page,
-/// so the message waits in the session until that page shows (and removes) it.
-pub async fn flash_for_form_post(
-    flash: crate::model::Flash,
-) -> Result<Option<crate::model::Flash>, AppError> {
-    let plain_form_post = leptos::prelude::use_context::<http::request::Parts>()
+/// True when the request is a plain HTML form post (no JavaScript): the server function's
+/// answer becomes a redirect back to the page rather than data for the page's script.
+pub fn is_plain_form_post() -> bool {
+    leptos::prelude::use_context::<http::request::Parts>()
         .and_then(|parts| {
             parts
                 .headers
@@ -161,8 +158,24 @@ pub async fn flash_for_form_post(
                 .and_then(|v| v.to_str().ok())
                 .map(|accept| accept.contains("text/html"))
         })
-        .unwrap_or(false);
-    if plain_form_post {
+        .unwrap_or(false)
+}
+
+/// Sends a plain form post on to `path`. With JavaScript the page itself reloads from the
+/// right place (see `reload_on_success`), so no redirect is sent.
+pub fn redirect_plain_form_post(path: &str) {
+    if is_plain_form_post() {
+        leptos_axum::redirect(path);
+    }
+}
+
+/// Hands a once-only message to whoever posted the form. A browser running Berth's
+/// JavaScript gets it in the response; a plain HTML form post is redirected back to the page,
+/// so the message waits in the session until that page shows (and removes) it.
+pub async fn flash_for_form_post(
+    flash: crate::model::Flash,
+) -> Result<Option<crate::model::Flash>, AppError> {
+    if is_plain_form_post() {
         set_flash(&flash).await?;
         Ok(None)
     } else {

@@ -69,7 +69,7 @@ pub async fn sign_up(
         })?;
     tracing::info!(user_id = user.id, team = %team_handle, "account created");
     crate::ssr::sign_in_session(user.id).await?;
-    leptos_axum::redirect(&format!("/teams/{team_handle}"));
+    crate::ssr::redirect_plain_form_post(&format!("/teams/{team_handle}"));
     Ok(())
 }
 
@@ -101,7 +101,7 @@ pub async fn sign_in(csrf_token: String, email: String, password: String) -> Res
         Some(user) if ok => {
             crate::ssr::sign_in_session(user.id).await?;
             tracing::info!(user_id = user.id, "signed in");
-            leptos_axum::redirect("/");
+            crate::ssr::redirect_plain_form_post("/");
             Ok(())
         }
         _ => Err(AppError::invalid("password", "That e-mail and password do not match an account.")),
@@ -113,7 +113,7 @@ pub async fn sign_out(csrf_token: String) -> Result<(), AppError> {
     let _ = csrf_token;
     let session = crate::ssr::session().await?;
     session.flush().await.map_err(|_| AppError::Internal)?;
-    leptos_axum::redirect("/signin");
+    crate::ssr::redirect_plain_form_post("/signin");
     Ok(())
 }
 
@@ -145,6 +145,6 @@ pub async fn accept_invite(csrf_token: String, token: String, password: String) 
         other => other.into(),
     })?;
     crate::ssr::sign_in_session(user.id).await?;
-    leptos_axum::redirect(&format!("/teams/{}", invite.team_handle));
+    crate::ssr::redirect_plain_form_post(&format!("/teams/{}", invite.team_handle));
     Ok(())
 }

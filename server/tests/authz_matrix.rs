@@ -1,0 +1,216 @@
+//! Every route × every kind of caller: anonymous, a user of another team, viewer, deployer,
+//! owner. Another team's resources answer "not found", never "forbidden".
+
+mod support;
+
+use app::serverfns::{members::*, tokens::*};
+use axum::http::StatusCode;
+use domain::Role;
+use support::*;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Caller {
+    Anonymous,
+    Outsider,
+    Viewer,
+    Deployer,
+    Owner,
+}
+
+const CALLERS: [Caller; 5] = [Caller::Anonymous, Caller::Outsider, Caller::Viewer, Caller::Deployer, Caller::Owner];
+
+struct World {
+    app: TestApp,
+    target: i64,
+    tokens: Vec<(Caller, Option<String>)>,
+}
+
+fn email(caller: Caller) -> &'static str {
+    match caller {
+        Caller::Anonymous => "",
+        Caller::Outsider => "outsider@example.com",
+        Caller::Viewer => "viewer@example.com",
+        Caller::Deployer => "deployer@example.com",
+        Caller::Owner => "owner@example.com",
+    }
+}
+
+async fn world() -> World {
+    let app = TestApp::spawn().await;
+    let owner = app.owner(email(Caller::Owner), "acme").await;
+    let outsider = app.owner(email(Caller::Outsider), "other").await;
+    let viewer = app.member(email(Caller::Viewer), "acme", Role::Viewer).await;
+    let deployer = app.member(email(Caller::Deployer), "acme", Role::Deployer).await;
+    // The member that management calls act on.
+    let target = app.member("target@example.com", "acme", Role::Viewer).await;
+    let tokens = vec![
+        (Caller::Anonymous, None),
+        (Caller::Outsider, Some(app.token_for(outsider).await)),
+        (Caller::Viewer, Some(app.token_for(viewer).await)),
+        (Caller::Deployer, Some(app.token_for(deployer).await)),
+        (Caller::Owner, Some(app.token_for(owner).await)),
+    ];
+    World { app, target, tokens }
+}
+
+/// What a caller gets from a route that needs `needed` in team "acme".
+fn expected_status(caller: Caller, needed: Role, ok: u16) -> u16 {
+    match caller {
+        Caller::Anonymous => 401,
+        Caller::Outsider => 404,
+        Caller::Viewer if needed > Role::Viewer => 403,
+        Caller::Deployer if needed > Role::Deployer => 403,
+        _ => ok,
+    }
+}
+
+fn expected_kind(caller: Caller, needed: Role) -> Option<&'static str> {
+    match expected_status(caller, needed, 200) {
+        401 => Some("unauthenticated"),
+        404 => Some("not_found"),
+        403 => Some("forbidden"),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn api_routes_check_the_role_of_every_caller() {
+    let w = world().await;
+    let target = w.target;
+    let routes: Vec<(&str, String, Option<serde_json::Value>, Role, u16)> = vec![
+        ("GET", "/api/v1/teams/acme".into(), None, Role::Viewer, 200),
+        ("GET", "/api/v1/teams/acme/members".into(), None, Role::Viewer, 200),
+        (
+            "POST",
+            "/api/v1/teams/acme/members".into(),
+            Some(serde_json::json!({"email": "new@example.com", "role": "viewer"})),
+            Role::Owner,
+            201,
+        ),
+        (
+            "PATCH",
+            format!("/api/v1/teams/acme/members/{target}"),
+            Some(serde_json::json!({"role": "deployer"})),
+            Role::Owner,
+            200,
+        ),
+        ("DELETE", format!("/api/v1/teams/acme/members/{target}"), None, Role::Owner, 204),
+    ];
+    for (method, path, body, needed, ok) in routes {
+        for (caller, token) in &w.tokens {
+            let response = w.app.api(method, &path, token.as_deref(), body.clone()).await;
+            let expected = expected_status(*caller, needed, ok);
+            assert_eq!(
+                response.status.as_u16(),
+                expected,
+                "{method} {path} as {caller:?}: {}",
+                response.body
+            );
+            if let Some(kind) = expected_kind(*caller, needed) {
+                assert_eq!(response.json()["error"]["kind"], kind, "{method} {path} as {caller:?}");
+            }
+        }
+    }
+    // /me needs only a valid token.
+    for (caller, token) in &w.tokens {
+        let response = w.app.api("GET", "/api/v1/me", token.as_deref(), None).await;
+        let expected = if *caller == Caller::Anonymous { 401 } else { 200 };
+        assert_eq!(response.status.as_u16(), expected, "/me as {caller:?}");
+    }
+}
+
+#[tokio::test]
+async fn another_teams_resources_are_not_found_even_when_they_do_not_exist() {
+    let w = world().await;
+    let outsider = w.tokens[1].1.as_deref();
+    let real = w.app.api("GET", "/api/v1/teams/acme/members", outsider, None).await;
+    let missing = w.app.api("GET", "/api/v1/teams/no-such-team/members", outsider, None).await;
+    assert_eq!(real.status, StatusCode::NOT_FOUND);
+    assert_eq!(real.body, missing.body, "the answers must not tell the two apart");
+}
+
+#[tokio::test]
+async fn server_functions_check_the_role_of_every_caller() {
+    let w = world().await;
+    let target = w.target.to_string();
+    for caller in CALLERS {
+        let mut browser = if caller == Caller::Anonymous {
+            w.app.browser()
+        } else {
+            w.app.signed_in(email(caller)).await
+        };
+        let cases: Vec<(&str, Role, support::TestResponse)> = vec![
+            ("load_members", Role::Viewer, browser.call::<LoadMembers>(&[("team", "acme")]).await),
+            (
+                "add_member",
+                Role::Owner,
+                browser
+                    .call::<AddMember>(&[("team", "acme"), ("email", &format!("new-{caller:?}@example.com").to_lowercase()), ("role", "viewer")])
+                    .await,
+            ),
+            (
+                "change_role",
+                Role::Owner,
+                browser.call::<ChangeRole>(&[("team", "acme"), ("user_id", &target), ("role", "viewer")]).await,
+            ),
+        ];
+        for (name, needed, response) in cases {
+            match expected_kind(caller, needed) {
+                Some(kind) => assert_eq!(error_kind(&response).as_deref(), Some(kind), "{name} as {caller:?}: {}", response.body),
+                None => assert_eq!(response.status, StatusCode::OK, "{name} as {caller:?}: {}", response.body),
+            }
+        }
+        // Removing goes last: the owner's call succeeds and the target is gone.
+        let response = browser.call::<RemoveMember>(&[("team", "acme"), ("user_id", &target)]).await;
+        match expected_kind(caller, Role::Owner) {
+            Some(kind) => assert_eq!(error_kind(&response).as_deref(), Some(kind), "remove_member as {caller:?}"),
+            None => assert_eq!(response.status, StatusCode::OK, "remove_member as owner: {}", response.body),
+        }
+        // Personal routes: any signed-in person, nobody else.
+        let tokens = browser.call::<LoadApiTokens>(&[]).await;
+        let create = browser.call::<CreateApiToken>(&[("name", "ci")]).await;
+        if caller == Caller::Anonymous {
+            assert_eq!(error_kind(&tokens).as_deref(), Some("unauthenticated"));
+            assert_eq!(error_kind(&create).as_deref(), Some("unauthenticated"));
+        } else {
+            assert_eq!(tokens.status, StatusCode::OK, "{caller:?}");
+            assert_eq!(create.status, StatusCode::OK, "{caller:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn pages_send_strangers_to_sign_in_and_outsiders_to_not_found() {
+    let w = world().await;
+    for caller in CALLERS {
+        let mut browser = if caller == Caller::Anonymous {
+            w.app.browser()
+        } else {
+            w.app.signed_in(email(caller)).await
+        };
+        for path in ["/teams/acme", "/teams/acme/members"] {
+            let page = browser.get(path).await;
+            match caller {
+                Caller::Anonymous => {
+                    assert_eq!(page.status, StatusCode::FOUND, "{path}");
+                    assert_eq!(page.location(), Some("/signin"));
+                }
+                Caller::Outsider => assert_eq!(page.status, StatusCode::NOT_FOUND, "{path} as outsider"),
+                _ => assert_eq!(page.status, StatusCode::OK, "{path} as {caller:?}"),
+            }
+        }
+        let members = browser.get("/teams/acme/members").await;
+        let has_controls = members.body.contains("Add member</h2>") && members.body.contains(">Remove<");
+        assert_eq!(has_controls, caller == Caller::Owner, "owner-only controls as {caller:?}");
+    }
+}
+
+#[tokio::test]
+async fn revoking_another_persons_token_is_not_found() {
+    let w = world().await;
+    let owner_token = w.app.store.api_tokens(1).await.unwrap()[0].id.to_string();
+    let mut viewer = w.app.signed_in(email(Caller::Viewer)).await;
+    let response = viewer.call::<RevokeApiToken>(&[("id", &owner_token)]).await;
+    assert_eq!(error_kind(&response).as_deref(), Some("not_found"));
+    assert_eq!(w.app.api("GET", "/api/v1/me", w.tokens[4].1.as_deref(), None).await.status, StatusCode::OK);
+}

@@ -1,0 +1,226 @@
+//! A Berth server for HTTP tests: a fresh SQLite database in a temp dir, the real router, and
+//! requests sent through it with `tower::ServiceExt::oneshot`, plus a small "browser" that
+//! keeps the session cookie and reads the CSRF token from pages like a person's browser does.
+
+#![allow(dead_code)]
+
+use app::ssr::ServerState;
+use axum::{
+    body::Body,
+    http::{header, Request, Response, StatusCode},
+    Router,
+};
+use domain::{Email, NewPassword, Role, TeamHandle, TeamName};
+use http_body_util::BodyExt;
+use leptos::server_fn::ServerFn;
+use server::AppState;
+use store::{SignInLimits, Store};
+use tower::ServiceExt;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    pub router: Router,
+    pub store: Store,
+    /// Team handle → (team id, first owner's user id), for the helpers below.
+    teams: std::sync::Mutex<std::collections::HashMap<String, (i64, i64)>>,
+    _dir: tempfile::TempDir,
+}
+
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: String,
+}
+
+impl TestResponse {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    pub fn location(&self) -> Option<&str> {
+        self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("berth.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let leptos_options = leptos::config::LeptosOptions::builder()
+            .output_name("berth")
+            .site_root(dir.path().to_string_lossy().to_string())
+            .build();
+        let state = AppState {
+            leptos_options,
+            server: ServerState {
+                store: store.clone(),
+                sign_in_limits: SignInLimits::default(),
+                public_url: "http://berth.test".into(),
+            },
+        };
+        let router = server::router::build(state, false);
+        Self { router, store, teams: Default::default(), _dir: dir }
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> TestResponse {
+        let response: Response<Body> = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        TestResponse { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+    }
+
+    /// A user with a password, owning a new team `team`.
+    pub async fn owner(&self, email: &str, team: &str) -> i64 {
+        let hash = store::passwords::hash(&NewPassword::parse(PASSWORD).unwrap()).unwrap();
+        let (user, team_id) = self
+            .store
+            .create_account(store::NewAccount {
+                email: &Email::parse(email).unwrap(),
+                password_hash: &hash,
+                team_handle: &TeamHandle::parse(team).unwrap(),
+                team_name: &TeamName::parse(team).unwrap(),
+            })
+            .await
+            .unwrap();
+        self.teams.lock().unwrap().insert(team.to_owned(), (team_id, user.id));
+        user.id
+    }
+
+    /// A user with a password who is a `role` member of `team`.
+    pub async fn member(&self, email: &str, team: &str, role: Role) -> i64 {
+        let (team_id, owner) = self.teams.lock().unwrap()[team];
+        let added = self
+            .store
+            .add_member(team_id, &Email::parse(email).unwrap(), role, owner)
+            .await
+            .unwrap();
+        let id = match added {
+            store::AddedMember::Invited { user_id, .. } | store::AddedMember::Existing { user_id } => user_id,
+        };
+        let hash = store::passwords::hash(&NewPassword::parse(PASSWORD).unwrap()).unwrap();
+        self.store.set_password(id, &hash).await.unwrap();
+        id
+    }
+
+    pub async fn token_for(&self, user_id: i64) -> String {
+        self.store
+            .create_api_token(user_id, &domain::ApiTokenName::parse("tests").unwrap())
+            .await
+            .unwrap()
+            .secret
+    }
+
+    pub fn browser(&self) -> Browser<'_> {
+        Browser { app: self, cookie: None }
+    }
+
+    /// A browser already signed in as `email`.
+    pub async fn signed_in(&self, email: &str) -> Browser<'_> {
+        let mut browser = self.browser();
+        let response = browser
+            .call::<app::serverfns::session::SignIn>(&[("email", email), ("password", PASSWORD)])
+            .await;
+        assert_eq!(response.status, StatusCode::OK, "sign-in failed: {}", response.body);
+        browser
+    }
+
+    pub async fn api(&self, method: &str, path: &str, token: Option<&str>, body: Option<serde_json::Value>) -> TestResponse {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let request = match body {
+            Some(body) => request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string())),
+            None => request.body(Body::empty()),
+        };
+        self.send(request.unwrap()).await
+    }
+}
+
+/// Keeps a session cookie across requests, as a browser does.
+pub struct Browser<'a> {
+    pub app: &'a TestApp,
+    pub cookie: Option<String>,
+}
+
+impl Browser<'_> {
+    fn remember_cookie(&mut self, response: &TestResponse) {
+        if let Some(set) = response.headers.get(header::SET_COOKIE).and_then(|v| v.to_str().ok()) {
+            let pair = set.split(';').next().unwrap().to_owned();
+            self.cookie = Some(pair);
+        }
+    }
+
+    /// `GET path` as a browser would (accepting HTML).
+    pub async fn get(&mut self, path: &str) -> TestResponse {
+        let mut request = Request::get(path).header(header::ACCEPT, "text/html");
+        if let Some(cookie) = &self.cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        let response = self.app.send(request.body(Body::empty()).unwrap()).await;
+        self.remember_cookie(&response);
+        response
+    }
+
+    /// The CSRF token the page at `path` puts in its forms.
+    pub async fn csrf_token(&mut self, path: &str) -> String {
+        let page = self.get(path).await;
+        csrf_from(&page.body).unwrap_or_else(|| panic!("no csrf_token on {path}: {}", page.body))
+    }
+
+    /// Posts a form to a server function. `accept_html` = a plain form post (no JavaScript).
+    pub async fn post_form(&mut self, path: &str, fields: &[(&str, &str)], accept_html: bool, referer: Option<&str>) -> TestResponse {
+        let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
+        let mut request = Request::post(path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ACCEPT, if accept_html { "text/html" } else { "application/json" });
+        if let Some(cookie) = &self.cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        if let Some(referer) = referer {
+            request = request.header(header::REFERER, referer);
+        }
+        let response = self.app.send(request.body(Body::from(body)).unwrap()).await;
+        self.remember_cookie(&response);
+        response
+    }
+
+    /// The session's CSRF token, from a page that has forms for this person (signed in or not).
+    pub async fn any_csrf_token(&mut self) -> String {
+        for page in ["/settings/tokens", "/signin"] {
+            if let Some(token) = csrf_from(&self.get(page).await.body) {
+                return token;
+            }
+        }
+        panic!("no page with a form");
+    }
+
+    /// Calls server function `F` as a page would with JavaScript: with the session's CSRF
+    /// token and the given fields.
+    pub async fn call<F: ServerFn>(&mut self, fields: &[(&str, &str)]) -> TestResponse {
+        let token = self.any_csrf_token().await;
+        let mut all = vec![("csrf_token", token.as_str())];
+        all.extend_from_slice(fields);
+        self.post_form(F::PATH, &all, false, None).await
+    }
+}
+
+pub fn csrf_from(html: &str) -> Option<String> {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
+/// The error kind a server function answered with (`{"kind": ...}`).
+pub fn error_kind(response: &TestResponse) -> Option<String> {
+    serde_json::from_str::<serde_json::Value>(&response.body)
+        .ok()
+        .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_owned))
+}
