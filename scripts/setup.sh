@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what Berth needs on a Debian machine, only when it is missing, so that a second
+# run does nothing slow. Sourced by scripts/run.sh and scripts/test.sh.
+#   berth_setup run   — what building and running Berth needs
+#   berth_setup test  — plus what the test suite needs (PostgreSQL binaries, Chromium, Node)
+set -euo pipefail
+
+berth_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+berth_apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  if ((${#missing[@]})); then
+    berth_log "installing Debian packages: ${missing[*]}"
+    if [ "$(id -u)" -ne 0 ]; then
+      echo "berth: these Debian packages are missing: ${missing[*]}; run this script as root (or install them)" >&2
+      exit 1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+berth_setup() {
+  local mode="${1:-run}"
+  if ! command -v cargo >/dev/null 2>&1; then
+    [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+  fi
+  command -v cargo >/dev/null 2>&1 || { echo "berth: cargo is missing; install Rust with rustup first" >&2; exit 1; }
+  berth_apt_install ca-certificates gcc libc6-dev pkg-config git
+  if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+    berth_log "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
+  if [ "$mode" = test ]; then
+    # initdb/pg_ctl for the throwaway PostgreSQL cluster; Chromium for the browser tests.
+    command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || berth_apt_install postgresql
+    berth_apt_install chromium nodejs npm
+  fi
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Sets up what is missing and runs every test: unit and property tests, the store suite on
+# SQLite and PostgreSQL, the HTTP tests (authorisation matrix included) and the browser
+# tests (Chromium, with and without JavaScript). Ends with one summary line.
+#
+# PostgreSQL: BERTH_TEST_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres)
+# when set; otherwise the tests start a throwaway cluster with Debian's initdb/pg_ctl.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/setup.sh
+berth_setup test
+
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+
+berth_log "building the server and the browser bundle (once for the whole run)"
+cargo build -q -p server
+cargo run -q -p xtask -- site
+
+berth_log "Rust tests (unit, property, store on SQLite and PostgreSQL, HTTP)"
+status=0
+# The frontend is left out: built for the host together with the server, Cargo would
+# unify the app crate's `hydrate` and `ssr` features. It is built for wasm above.
+cargo test --workspace --exclude frontend 2>&1 | tee -a "$log" || status=$?
+
+berth_log "browser tests (Playwright + Chromium)"
+BERTH_BIN="$PWD/target/debug/berth" BERTH_SITE_ROOT="$PWD/target/site" \
+  bash end2end/run.sh 2>&1 | tee -a "$log" || status=$?
+
+# One line for the whole run: cargo's "test result:" lines plus Playwright's summary.
+passed=$(grep -oE 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
+failed=$(grep -oE '[0-9]+ failed;' "$log" | awk '{s+=$1} END {print s+0}')
+e2e_passed=$(grep -oE '^ *[0-9]+ passed' "$log" | tail -1 | awk '{print $1+0}')
+e2e_failed=$(grep -oE '^ *[0-9]+ failed' "$log" | tail -1 | awk '{print $1+0}')
+passed=$((passed + ${e2e_passed:-0}))
+failed=$((failed + ${e2e_failed:-0}))
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+echo "berth tests: $passed passed, $failed failed"
+exit "$status"

@@ -1,0 +1,70 @@
+//! The `berth` binary's administration commands and its start-up checks.
+
+use std::{
+    io::Write,
+    process::{Command, Output, Stdio},
+};
+
+fn berth(data_dir: &std::path::Path, args: &[&str], stdin: &str, extra_env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("BERTH_DATA_DIR", data_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in extra_env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn user_and_token_can_be_created_without_a_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let password = "a long enough password";
+    let created = berth(dir.path(), &["user", "create", "--email", "ops@example.com", "--team", "ops"], &format!("{password}\n"), &[]);
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    assert!(text(&created.stdout).contains("owning team ops"));
+    let all_output = format!("{}{}", text(&created.stdout), text(&created.stderr));
+    assert!(!all_output.contains(password), "the password is never echoed");
+
+    let again = berth(dir.path(), &["user", "create", "--email", "ops@example.com", "--team", "ops2"], "another long password\n", &[]);
+    assert!(!again.status.success());
+    assert!(text(&again.stderr).contains("--email"), "{}", text(&again.stderr));
+
+    let token = berth(dir.path(), &["token", "create", "--email", "ops@example.com", "--name", "CI"], "", &[]);
+    assert!(token.status.success(), "{}", text(&token.stderr));
+    let token = text(&token.stdout);
+    assert!(token.trim().starts_with("berth_"), "{token}");
+
+    let migrate = berth(dir.path(), &["migrate"], "", &[]);
+    assert!(migrate.status.success());
+}
+
+#[test]
+fn a_short_password_on_stdin_is_refused_with_the_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = berth(dir.path(), &["user", "create", "--email", "ops@example.com", "--team", "ops"], "short\n", &[]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("at least 10 characters"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn bad_settings_stop_start_up_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = berth(dir.path(), &["serve"], "", &[("BERTH_ADDR", "nowhere")]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("BERTH_ADDR"), "{}", text(&out.stderr));
+    let out = berth(dir.path(), &["migrate"], "", &[("BERTH_LISTEN", "127.0.0.1:1")]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("BERTH_LISTEN"), "{}", text(&out.stderr));
+}
