@@ -61,13 +61,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::from_env().map_err(|e| anyhow::anyhow!("invalid setting {e}"))?;
     telemetry::init(&settings.log_format, &settings.log_filter);
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => Application::build(settings).await?.run_until_stopped().await,
+        Command::Serve => {
+            Application::build(settings)
+                .await?
+                .run_until_stopped()
+                .await
+        }
         Command::Migrate => {
             startup::open_store(&settings).await?;
             println!("Database is up to date.");
             Ok(())
         }
-        Command::User { command: UserCommand::Create { email, team, team_name } } => {
+        Command::User {
+            command:
+                UserCommand::Create {
+                    email,
+                    team,
+                    team_name,
+                },
+        } => {
             let email = Email::parse(&email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
             let handle = TeamHandle::parse(&team).map_err(|e| anyhow::anyhow!("--team: {e}"))?;
             let name = TeamName::parse(team_name.as_deref().unwrap_or(&team))
@@ -76,19 +88,33 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = startup::open_store(&settings).await?;
             let hash = store::passwords::hash(&password)?;
             let result = store
-                .create_account(store::NewAccount { email: &email, password_hash: &hash, team_handle: &handle, team_name: &name })
+                .create_account(store::NewAccount {
+                    email: &email,
+                    password_hash: &hash,
+                    team_handle: &handle,
+                    team_name: &name,
+                })
                 .await;
             match result {
                 Ok((user, _)) => {
-                    println!("Created {} (user {}) owning team {handle}.", user.email, user.id);
+                    println!(
+                        "Created {} (user {}) owning team {handle}.",
+                        user.email, user.id
+                    );
                     Ok(())
                 }
-                Err(store::StoreError::Taken { what: "email" }) => bail!("--email: {email} already has an account"),
-                Err(store::StoreError::Taken { what: "handle" }) => bail!("--team: the handle {handle} is taken"),
+                Err(store::StoreError::Taken { what: "email" }) => {
+                    bail!("--email: {email} already has an account")
+                }
+                Err(store::StoreError::Taken { what: "handle" }) => {
+                    bail!("--team: the handle {handle} is taken")
+                }
                 Err(e) => Err(e.into()),
             }
         }
-        Command::Token { command: TokenCommand::Create { email, name } } => {
+        Command::Token {
+            command: TokenCommand::Create { email, name },
+        } => {
             let email = Email::parse(&email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
             let name = ApiTokenName::parse(&name).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
             let store = startup::open_store(&settings).await?;

@@ -80,40 +80,74 @@ impl Settings {
         let addr = match get("BERTH_ADDR") {
             None => SocketAddr::from(([127, 0, 0, 1], 3000)),
             Some(v) => v.parse().map_err(|_| {
-                error("BERTH_ADDR", format!("\"{v}\" is not an address; use IP:PORT, e.g. 127.0.0.1:3000"))
+                error(
+                    "BERTH_ADDR",
+                    format!("\"{v}\" is not an address; use IP:PORT, e.g. 127.0.0.1:3000"),
+                )
             })?,
         };
         let data_dir = PathBuf::from(get("BERTH_DATA_DIR").unwrap_or("./data"));
-        let database_url = match vars.get("DATABASE_URL").map(|v| v.trim()).filter(|v| !v.is_empty()) {
-            None => format!("sqlite://{}", data_dir.join("berth.db").display()),
-            Some(url) if url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://") => url.to_owned(),
-            Some(_) => {
-                return Err(error(
+        let database_url =
+            match vars
+                .get("DATABASE_URL")
+                .map(|v| v.trim())
+                .filter(|v| !v.is_empty())
+            {
+                None => format!("sqlite://{}", data_dir.join("berth.db").display()),
+                Some(url)
+                    if url.starts_with("sqlite:")
+                        || url.starts_with("postgres://")
+                        || url.starts_with("postgresql://") =>
+                {
+                    url.to_owned()
+                }
+                Some(_) => return Err(error(
                     "DATABASE_URL",
                     "must start with sqlite:// or postgres:// (e.g. postgres://user@host/berth)",
-                ))
-            }
-        };
+                )),
+            };
         let log_format = match get("BERTH_LOG_FORMAT") {
             None | Some("human") => LogFormat::Human,
             Some("json") => LogFormat::Json,
-            Some(v) => return Err(error("BERTH_LOG_FORMAT", format!("\"{v}\" is not a format; use human or json"))),
+            Some(v) => {
+                return Err(error(
+                    "BERTH_LOG_FORMAT",
+                    format!("\"{v}\" is not a format; use human or json"),
+                ))
+            }
         };
         let log_filter = get("BERTH_LOG").unwrap_or("info").to_owned();
-        tracing_subscriber::EnvFilter::try_new(&log_filter)
-            .map_err(|e| error("BERTH_LOG", format!("not a log filter ({e}); e.g. info or berth=debug,info")))?;
+        tracing_subscriber::EnvFilter::try_new(&log_filter).map_err(|e| {
+            error(
+                "BERTH_LOG",
+                format!("not a log filter ({e}); e.g. info or berth=debug,info"),
+            )
+        })?;
         let public_url = match get("BERTH_PUBLIC_URL") {
             None => None,
-            Some(v) if (v.starts_with("http://") || v.starts_with("https://")) && !v.contains(char::is_whitespace) => {
+            Some(v)
+                if (v.starts_with("http://") || v.starts_with("https://"))
+                    && !v.contains(char::is_whitespace) =>
+            {
                 Some(v.trim_end_matches('/').to_owned())
             }
-            Some(v) => return Err(error("BERTH_PUBLIC_URL", format!("\"{v}\" is not a URL; use e.g. https://berth.example.com"))),
+            Some(v) => {
+                return Err(error(
+                    "BERTH_PUBLIC_URL",
+                    format!("\"{v}\" is not a URL; use e.g. https://berth.example.com"),
+                ))
+            }
         };
         let secure_cookies = match get("BERTH_SECURE_COOKIES") {
             None => None,
             Some("true" | "1" | "yes") => Some(true),
             Some("false" | "0" | "no") => Some(false),
-            Some(v) => return Err(error("BERTH_SECURE_COOKIES", format!("\"{v}\" is not a boolean; use true or false"))),
+            Some(v) => {
+                return Err(error(
+                    "BERTH_SECURE_COOKIES",
+                    format!("\"{v}\" is not a boolean; use true or false"),
+                ))
+            }
         };
         let site_root = PathBuf::from(get("BERTH_SITE_ROOT").unwrap_or("target/site"));
         Ok(Settings {
@@ -130,12 +164,17 @@ impl Settings {
 
     /// The public URL, given the address actually bound (which differs when the port is 0).
     pub fn public_url_for(&self, bound: SocketAddr) -> String {
-        self.public_url.clone().unwrap_or_else(|| format!("http://{bound}"))
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
     }
 
     pub fn cookies_secure(&self) -> bool {
-        self.secure_cookies
-            .unwrap_or_else(|| self.public_url.as_deref().is_some_and(|u| u.starts_with("https://")))
+        self.secure_cookies.unwrap_or_else(|| {
+            self.public_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://"))
+        })
     }
 }
 
@@ -144,7 +183,10 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -179,7 +221,8 @@ mod tests {
 
     #[test]
     fn https_public_urls_make_cookies_secure() {
-        let s = Settings::from_vars(vars(&[("BERTH_PUBLIC_URL", "https://berth.example.com/")])).unwrap();
+        let s = Settings::from_vars(vars(&[("BERTH_PUBLIC_URL", "https://berth.example.com/")]))
+            .unwrap();
         assert!(s.cookies_secure());
         assert_eq!(s.public_url.as_deref(), Some("https://berth.example.com"));
     }

@@ -44,8 +44,10 @@ const READ_ONLY_SERVER_FNS: &[&str] = &[
 const MAX_FORM_BYTES: usize = 1 << 20;
 
 pub async fn protect(session: Session, request: Request, next: Next) -> Response {
-    if matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS)
-        || request.uri().path().starts_with("/api/v1/")
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) || request.uri().path().starts_with("/api/v1/")
     {
         return next.run(request).await;
     }
@@ -60,7 +62,11 @@ pub async fn protect(session: Session, request: Request, next: Next) -> Response
         Ok(None) => return refuse("Your session has no form token yet."),
         Err(error) => {
             tracing::error!(%error, "session store error in CSRF check");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "session store unavailable").into_response();
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "session store unavailable",
+            )
+                .into_response();
         }
     };
     let header_token = request
@@ -76,7 +82,9 @@ pub async fn protect(session: Session, request: Request, next: Next) -> Response
         },
     };
     match provided {
-        Some(token) if bool::from(token.as_bytes().ct_eq(expected.as_bytes())) => next.run(request).await,
+        Some(token) if bool::from(token.as_bytes().ct_eq(expected.as_bytes())) => {
+            next.run(request).await
+        }
         _ => refuse("The form token is missing or out of date."),
     }
 }

@@ -65,12 +65,17 @@ async fn healthz() -> impl IntoResponse {
 /// The process can serve: the database answers.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     match state.server.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(serde_json::json!({ "status": "ready" }))),
+        Ok(()) => (
+            StatusCode::OK,
+            Json(serde_json::json!({ "status": "ready" })),
+        ),
         Err(error) => {
             tracing::warn!(%error, "readiness check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(serde_json::json!({ "status": "unavailable", "reason": "database unreachable" })),
+                Json(
+                    serde_json::json!({ "status": "unavailable", "reason": "database unreachable" }),
+                ),
             )
         }
     }

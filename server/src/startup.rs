@@ -20,7 +20,10 @@ pub struct Application {
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     if settings.database_url.starts_with("sqlite:") {
         std::fs::create_dir_all(&settings.data_dir).with_context(|| {
-            format!("BERTH_DATA_DIR: cannot create {}", settings.data_dir.display())
+            format!(
+                "BERTH_DATA_DIR: cannot create {}",
+                settings.data_dir.display()
+            )
         })?;
     }
     let store = Store::connect(&settings.database_url)
@@ -52,7 +55,12 @@ impl Application {
             },
         };
         let router = router::build(state, settings.cookies_secure());
-        Ok(Self { listener, router, addr, store })
+        Ok(Self {
+            listener,
+            router,
+            addr,
+            store,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -78,7 +86,8 @@ impl Application {
         tracing::info!(url = %format!("http://{}", self.addr), "Berth is listening");
         axum::serve(
             self.listener,
-            self.router.into_make_service_with_connect_info::<SocketAddr>(),
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown_signal())
         .await?;
@@ -93,7 +102,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let terminate = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

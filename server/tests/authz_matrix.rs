@@ -17,7 +17,13 @@ enum Caller {
     Owner,
 }
 
-const CALLERS: [Caller; 5] = [Caller::Anonymous, Caller::Outsider, Caller::Viewer, Caller::Deployer, Caller::Owner];
+const CALLERS: [Caller; 5] = [
+    Caller::Anonymous,
+    Caller::Outsider,
+    Caller::Viewer,
+    Caller::Deployer,
+    Caller::Owner,
+];
 
 struct World {
     app: TestApp,
@@ -39,8 +45,12 @@ async fn world() -> World {
     let app = TestApp::spawn().await;
     let owner = app.owner(email(Caller::Owner), "acme").await;
     let outsider = app.owner(email(Caller::Outsider), "other").await;
-    let viewer = app.member(email(Caller::Viewer), "acme", Role::Viewer).await;
-    let deployer = app.member(email(Caller::Deployer), "acme", Role::Deployer).await;
+    let viewer = app
+        .member(email(Caller::Viewer), "acme", Role::Viewer)
+        .await;
+    let deployer = app
+        .member(email(Caller::Deployer), "acme", Role::Deployer)
+        .await;
     // The member that management calls act on.
     let target = app.member("target@example.com", "acme", Role::Viewer).await;
     let tokens = vec![
@@ -50,7 +60,11 @@ async fn world() -> World {
         (Caller::Deployer, Some(app.token_for(deployer).await)),
         (Caller::Owner, Some(app.token_for(owner).await)),
     ];
-    World { app, target, tokens }
+    World {
+        app,
+        target,
+        tokens,
+    }
 }
 
 /// What a caller gets from a route that needs `needed` in team "acme".
@@ -79,7 +93,13 @@ async fn api_routes_check_the_role_of_every_caller() {
     let target = w.target;
     let routes: Vec<(&str, String, Option<serde_json::Value>, Role, u16)> = vec![
         ("GET", "/api/v1/teams/acme".into(), None, Role::Viewer, 200),
-        ("GET", "/api/v1/teams/acme/members".into(), None, Role::Viewer, 200),
+        (
+            "GET",
+            "/api/v1/teams/acme/members".into(),
+            None,
+            Role::Viewer,
+            200,
+        ),
         (
             "POST",
             "/api/v1/teams/acme/members".into(),
@@ -94,11 +114,20 @@ async fn api_routes_check_the_role_of_every_caller() {
             Role::Owner,
             200,
         ),
-        ("DELETE", format!("/api/v1/teams/acme/members/{target}"), None, Role::Owner, 204),
+        (
+            "DELETE",
+            format!("/api/v1/teams/acme/members/{target}"),
+            None,
+            Role::Owner,
+            204,
+        ),
     ];
     for (method, path, body, needed, ok) in routes {
         for (caller, token) in &w.tokens {
-            let response = w.app.api(method, &path, token.as_deref(), body.clone()).await;
+            let response = w
+                .app
+                .api(method, &path, token.as_deref(), body.clone())
+                .await;
             let expected = expected_status(*caller, needed, ok);
             assert_eq!(
                 response.status.as_u16(),
@@ -107,14 +136,22 @@ async fn api_routes_check_the_role_of_every_caller() {
                 response.body
             );
             if let Some(kind) = expected_kind(*caller, needed) {
-                assert_eq!(response.json()["error"]["kind"], kind, "{method} {path} as {caller:?}");
+                assert_eq!(
+                    response.json()["error"]["kind"],
+                    kind,
+                    "{method} {path} as {caller:?}"
+                );
             }
         }
     }
     // /me needs only a valid token.
     for (caller, token) in &w.tokens {
         let response = w.app.api("GET", "/api/v1/me", token.as_deref(), None).await;
-        let expected = if *caller == Caller::Anonymous { 401 } else { 200 };
+        let expected = if *caller == Caller::Anonymous {
+            401
+        } else {
+            200
+        };
         assert_eq!(response.status.as_u16(), expected, "/me as {caller:?}");
     }
 }
@@ -123,10 +160,19 @@ async fn api_routes_check_the_role_of_every_caller() {
 async fn another_teams_resources_are_not_found_even_when_they_do_not_exist() {
     let w = world().await;
     let outsider = w.tokens[1].1.as_deref();
-    let real = w.app.api("GET", "/api/v1/teams/acme/members", outsider, None).await;
-    let missing = w.app.api("GET", "/api/v1/teams/no-such-team/members", outsider, None).await;
+    let real = w
+        .app
+        .api("GET", "/api/v1/teams/acme/members", outsider, None)
+        .await;
+    let missing = w
+        .app
+        .api("GET", "/api/v1/teams/no-such-team/members", outsider, None)
+        .await;
     assert_eq!(real.status, StatusCode::NOT_FOUND);
-    assert_eq!(real.body, missing.body, "the answers must not tell the two apart");
+    assert_eq!(
+        real.body, missing.body,
+        "the answers must not tell the two apart"
+    );
 }
 
 #[tokio::test]
@@ -140,31 +186,69 @@ async fn server_functions_check_the_role_of_every_caller() {
             w.app.signed_in(email(caller)).await
         };
         let cases: Vec<(&str, Role, support::TestResponse)> = vec![
-            ("load_members", Role::Viewer, browser.call::<LoadMembers>(&[("team", "acme")]).await),
+            (
+                "load_members",
+                Role::Viewer,
+                browser.call::<LoadMembers>(&[("team", "acme")]).await,
+            ),
             (
                 "add_member",
                 Role::Owner,
                 browser
-                    .call::<AddMember>(&[("team", "acme"), ("email", &format!("new-{caller:?}@example.com").to_lowercase()), ("role", "viewer")])
+                    .call::<AddMember>(&[
+                        ("team", "acme"),
+                        (
+                            "email",
+                            &format!("new-{caller:?}@example.com").to_lowercase(),
+                        ),
+                        ("role", "viewer"),
+                    ])
                     .await,
             ),
             (
                 "change_role",
                 Role::Owner,
-                browser.call::<ChangeRole>(&[("team", "acme"), ("user_id", &target), ("role", "viewer")]).await,
+                browser
+                    .call::<ChangeRole>(&[
+                        ("team", "acme"),
+                        ("user_id", &target),
+                        ("role", "viewer"),
+                    ])
+                    .await,
             ),
         ];
         for (name, needed, response) in cases {
             match expected_kind(caller, needed) {
-                Some(kind) => assert_eq!(error_kind(&response).as_deref(), Some(kind), "{name} as {caller:?}: {}", response.body),
-                None => assert_eq!(response.status, StatusCode::OK, "{name} as {caller:?}: {}", response.body),
+                Some(kind) => assert_eq!(
+                    error_kind(&response).as_deref(),
+                    Some(kind),
+                    "{name} as {caller:?}: {}",
+                    response.body
+                ),
+                None => assert_eq!(
+                    response.status,
+                    StatusCode::OK,
+                    "{name} as {caller:?}: {}",
+                    response.body
+                ),
             }
         }
         // Removing goes last: the owner's call succeeds and the target is gone.
-        let response = browser.call::<RemoveMember>(&[("team", "acme"), ("user_id", &target)]).await;
+        let response = browser
+            .call::<RemoveMember>(&[("team", "acme"), ("user_id", &target)])
+            .await;
         match expected_kind(caller, Role::Owner) {
-            Some(kind) => assert_eq!(error_kind(&response).as_deref(), Some(kind), "remove_member as {caller:?}"),
-            None => assert_eq!(response.status, StatusCode::OK, "remove_member as owner: {}", response.body),
+            Some(kind) => assert_eq!(
+                error_kind(&response).as_deref(),
+                Some(kind),
+                "remove_member as {caller:?}"
+            ),
+            None => assert_eq!(
+                response.status,
+                StatusCode::OK,
+                "remove_member as owner: {}",
+                response.body
+            ),
         }
         // Personal routes: any signed-in person, nobody else.
         let tokens = browser.call::<LoadApiTokens>(&[]).await;
@@ -195,13 +279,20 @@ async fn pages_send_strangers_to_sign_in_and_outsiders_to_not_found() {
                     assert_eq!(page.status, StatusCode::FOUND, "{path}");
                     assert_eq!(page.location(), Some("/signin"));
                 }
-                Caller::Outsider => assert_eq!(page.status, StatusCode::NOT_FOUND, "{path} as outsider"),
+                Caller::Outsider => {
+                    assert_eq!(page.status, StatusCode::NOT_FOUND, "{path} as outsider")
+                }
                 _ => assert_eq!(page.status, StatusCode::OK, "{path} as {caller:?}"),
             }
         }
         let members = browser.get("/teams/acme/members").await;
-        let has_controls = members.body.contains("Add member</h2>") && members.body.contains(">Remove<");
-        assert_eq!(has_controls, caller == Caller::Owner, "owner-only controls as {caller:?}");
+        let has_controls =
+            members.body.contains("Add member</h2>") && members.body.contains(">Remove<");
+        assert_eq!(
+            has_controls,
+            caller == Caller::Owner,
+            "owner-only controls as {caller:?}"
+        );
     }
 }
 
@@ -212,5 +303,11 @@ async fn revoking_another_persons_token_is_not_found() {
     let mut viewer = w.app.signed_in(email(Caller::Viewer)).await;
     let response = viewer.call::<RevokeApiToken>(&[("id", &owner_token)]).await;
     assert_eq!(error_kind(&response).as_deref(), Some("not_found"));
-    assert_eq!(w.app.api("GET", "/api/v1/me", w.tokens[4].1.as_deref(), None).await.status, StatusCode::OK);
+    assert_eq!(
+        w.app
+            .api("GET", "/api/v1/me", w.tokens[4].1.as_deref(), None)
+            .await
+            .status,
+        StatusCode::OK
+    );
 }

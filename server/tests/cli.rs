@@ -5,7 +5,12 @@ use std::{
     process::{Command, Output, Stdio},
 };
 
-fn berth(data_dir: &std::path::Path, args: &[&str], stdin: &str, extra_env: &[(&str, &str)]) -> Output {
+fn berth(
+    data_dir: &std::path::Path,
+    args: &[&str],
+    stdin: &str,
+    extra_env: &[(&str, &str)],
+) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
     command
         .args(args)
@@ -19,7 +24,12 @@ fn berth(data_dir: &std::path::Path, args: &[&str], stdin: &str, extra_env: &[(&
         command.env(k, v);
     }
     let mut child = command.spawn().unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -31,17 +41,60 @@ fn text(bytes: &[u8]) -> String {
 fn user_and_token_can_be_created_without_a_browser() {
     let dir = tempfile::tempdir().unwrap();
     let password = "a long enough password";
-    let created = berth(dir.path(), &["user", "create", "--email", "ops@example.com", "--team", "ops"], &format!("{password}\n"), &[]);
+    let created = berth(
+        dir.path(),
+        &[
+            "user",
+            "create",
+            "--email",
+            "ops@example.com",
+            "--team",
+            "ops",
+        ],
+        &format!("{password}\n"),
+        &[],
+    );
     assert!(created.status.success(), "{}", text(&created.stderr));
     assert!(text(&created.stdout).contains("owning team ops"));
     let all_output = format!("{}{}", text(&created.stdout), text(&created.stderr));
-    assert!(!all_output.contains(password), "the password is never echoed");
+    assert!(
+        !all_output.contains(password),
+        "the password is never echoed"
+    );
 
-    let again = berth(dir.path(), &["user", "create", "--email", "ops@example.com", "--team", "ops2"], "another long password\n", &[]);
+    let again = berth(
+        dir.path(),
+        &[
+            "user",
+            "create",
+            "--email",
+            "ops@example.com",
+            "--team",
+            "ops2",
+        ],
+        "another long password\n",
+        &[],
+    );
     assert!(!again.status.success());
-    assert!(text(&again.stderr).contains("--email"), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("--email"),
+        "{}",
+        text(&again.stderr)
+    );
 
-    let token = berth(dir.path(), &["token", "create", "--email", "ops@example.com", "--name", "CI"], "", &[]);
+    let token = berth(
+        dir.path(),
+        &[
+            "token",
+            "create",
+            "--email",
+            "ops@example.com",
+            "--name",
+            "CI",
+        ],
+        "",
+        &[],
+    );
     assert!(token.status.success(), "{}", text(&token.stderr));
     let token = text(&token.stdout);
     assert!(token.trim().starts_with("berth_"), "{token}");
@@ -53,9 +106,25 @@ fn user_and_token_can_be_created_without_a_browser() {
 #[test]
 fn a_short_password_on_stdin_is_refused_with_the_rule() {
     let dir = tempfile::tempdir().unwrap();
-    let out = berth(dir.path(), &["user", "create", "--email", "ops@example.com", "--team", "ops"], "short\n", &[]);
+    let out = berth(
+        dir.path(),
+        &[
+            "user",
+            "create",
+            "--email",
+            "ops@example.com",
+            "--team",
+            "ops",
+        ],
+        "short\n",
+        &[],
+    );
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("at least 10 characters"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("at least 10 characters"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -63,8 +132,46 @@ fn bad_settings_stop_start_up_naming_the_variable() {
     let dir = tempfile::tempdir().unwrap();
     let out = berth(dir.path(), &["serve"], "", &[("BERTH_ADDR", "nowhere")]);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("BERTH_ADDR"), "{}", text(&out.stderr));
-    let out = berth(dir.path(), &["migrate"], "", &[("BERTH_LISTEN", "127.0.0.1:1")]);
+    assert!(
+        text(&out.stderr).contains("BERTH_ADDR"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = berth(
+        dir.path(),
+        &["migrate"],
+        "",
+        &[("BERTH_LISTEN", "127.0.0.1:1")],
+    );
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("BERTH_LISTEN"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("BERTH_LISTEN"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn json_logs_are_one_object_a_line() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .env_clear()
+        .env("BERTH_DATA_DIR", dir.path())
+        .env("BERTH_ADDR", "127.0.0.1:0")
+        .env("BERTH_LOG_FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let event: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    assert_eq!(event["message"], "Berth is listening");
+    assert_eq!(event["level"], "INFO");
 }

@@ -20,7 +20,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/me", get(me::show))
         .route("/teams/{team}", get(teams::show))
-        .route("/teams/{team}/members", get(teams::members).post(teams::add_member))
+        .route(
+            "/teams/{team}/members",
+            get(teams::members).post(teams::add_member),
+        )
         .route(
             "/teams/{team}/members/{user_id}",
             axum::routing::patch(teams::change_role).delete(teams::remove_member),
@@ -45,16 +48,18 @@ impl From<store::StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut error = serde_json::json!({ "kind": self.0.kind(), "message": self.0.to_string() });
         if let Some(field) = self.0.field().filter(|f| !f.is_empty()) {
             error["field"] = field.into();
         }
         let mut response = (status, Json(serde_json::json!({ "error": error }))).into_response();
         if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, "Bearer realm=\"berth\"".parse().expect("valid header"));
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                "Bearer realm=\"berth\"".parse().expect("valid header"),
+            );
         }
         response
     }
@@ -71,7 +76,10 @@ pub struct ApiUser {
 impl FromRequestParts<AppState> for ApiUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let unauthenticated = || ApiError(AppError::Unauthenticated);
         let token = parts
             .headers
@@ -81,9 +89,15 @@ impl FromRequestParts<AppState> for ApiUser {
             .map(str::trim)
             .ok_or_else(unauthenticated)?;
         let store = &state.server.store;
-        let user_id = store.authenticate_api_token(token).await?.ok_or_else(unauthenticated)?;
+        let user_id = store
+            .authenticate_api_token(token)
+            .await?
+            .ok_or_else(unauthenticated)?;
         let user = store.user(user_id).await?.ok_or_else(unauthenticated)?;
-        Ok(ApiUser { id: user.id, email: user.email })
+        Ok(ApiUser {
+            id: user.id,
+            email: user.email,
+        })
     }
 }
 
@@ -103,9 +117,14 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
 
 fn describe(rejection: &JsonRejection) -> String {
     match rejection {
-        JsonRejection::MissingJsonContentType(_) => "Send the body as JSON with Content-Type: application/json.".into(),
+        JsonRejection::MissingJsonContentType(_) => {
+            "Send the body as JSON with Content-Type: application/json.".into()
+        }
         JsonRejection::JsonSyntaxError(_) => "The body is not valid JSON.".into(),
-        JsonRejection::JsonDataError(e) => format!("The body does not have the expected fields: {}", e.body_text()),
+        JsonRejection::JsonDataError(e) => format!(
+            "The body does not have the expected fields: {}",
+            e.body_text()
+        ),
         other => other.body_text(),
     }
 }

@@ -11,16 +11,38 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// `GET /api/v1/teams/{team}`
-pub async fn show(State(state): State<AppState>, user: ApiUser, Path(team): Path<String>) -> ApiResult<Json<Value>> {
-    let access = authorize(&state.server.store, user.id, &team, Role::Viewer, "see this team").await?;
+pub async fn show(
+    State(state): State<AppState>,
+    user: ApiUser,
+    Path(team): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let access = authorize(
+        &state.server.store,
+        user.id,
+        &team,
+        Role::Viewer,
+        "see this team",
+    )
+    .await?;
     Ok(Json(json!({
         "team": { "handle": access.handle, "name": access.name, "role": access.role.0 }
     })))
 }
 
 /// `GET /api/v1/teams/{team}/members`
-pub async fn members(State(state): State<AppState>, user: ApiUser, Path(team): Path<String>) -> ApiResult<Json<Value>> {
-    let access = authorize(&state.server.store, user.id, &team, Role::Viewer, "see the members").await?;
+pub async fn members(
+    State(state): State<AppState>,
+    user: ApiUser,
+    Path(team): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let access = authorize(
+        &state.server.store,
+        user.id,
+        &team,
+        Role::Viewer,
+        "see the members",
+    )
+    .await?;
     let members = state.server.store.members(access.team_id).await?;
     Ok(Json(json!({
         "members": members.iter().map(|m| json!({
@@ -44,7 +66,8 @@ pub async fn add_member(
     Path(team): Path<String>,
     Body(body): Body<NewMember>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let added = services::add_member(&state.server, user.id, &team, &body.email, &body.role).await?;
+    let added =
+        services::add_member(&state.server, user.id, &team, &body.email, &body.role).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({
@@ -67,7 +90,9 @@ pub async fn change_role(
     Body(body): Body<RoleChange>,
 ) -> ApiResult<Json<Value>> {
     let role = services::change_role(&state.server, user.id, &team, member, &body.role).await?;
-    Ok(Json(json!({ "member": { "user_id": member, "role": role } })))
+    Ok(Json(
+        json!({ "member": { "user_id": member, "role": role } }),
+    ))
 }
 
 /// `DELETE /api/v1/teams/{team}/members/{user_id}` → 204

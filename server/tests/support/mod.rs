@@ -39,7 +39,9 @@ impl TestResponse {
     }
 
     pub fn location(&self) -> Option<&str> {
-        self.headers.get(header::LOCATION).and_then(|v| v.to_str().ok())
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
     }
 }
 
@@ -62,7 +64,12 @@ impl TestApp {
             },
         };
         let router = server::router::build(state, false);
-        Self { router, store, teams: Default::default(), _dir: dir }
+        Self {
+            router,
+            store,
+            teams: Default::default(),
+            _dir: dir,
+        }
     }
 
     pub async fn send(&self, request: Request<Body>) -> TestResponse {
@@ -70,7 +77,11 @@ impl TestApp {
         let status = response.status();
         let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        TestResponse { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+        TestResponse {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
     }
 
     /// A user with a password, owning a new team `team`.
@@ -86,7 +97,10 @@ impl TestApp {
             })
             .await
             .unwrap();
-        self.teams.lock().unwrap().insert(team.to_owned(), (team_id, user.id));
+        self.teams
+            .lock()
+            .unwrap()
+            .insert(team.to_owned(), (team_id, user.id));
         user.id
     }
 
@@ -99,7 +113,8 @@ impl TestApp {
             .await
             .unwrap();
         let id = match added {
-            store::AddedMember::Invited { user_id, .. } | store::AddedMember::Existing { user_id } => user_id,
+            store::AddedMember::Invited { user_id, .. }
+            | store::AddedMember::Existing { user_id } => user_id,
         };
         let hash = store::passwords::hash(&NewPassword::parse(PASSWORD).unwrap()).unwrap();
         self.store.set_password(id, &hash).await.unwrap();
@@ -115,7 +130,10 @@ impl TestApp {
     }
 
     pub fn browser(&self) -> Browser<'_> {
-        Browser { app: self, cookie: None }
+        Browser {
+            app: self,
+            cookie: None,
+        }
     }
 
     /// A browser already signed in as `email`.
@@ -124,11 +142,22 @@ impl TestApp {
         let response = browser
             .call::<app::serverfns::session::SignIn>(&[("email", email), ("password", PASSWORD)])
             .await;
-        assert_eq!(response.status, StatusCode::OK, "sign-in failed: {}", response.body);
+        assert_eq!(
+            response.status,
+            StatusCode::OK,
+            "sign-in failed: {}",
+            response.body
+        );
         browser
     }
 
-    pub async fn api(&self, method: &str, path: &str, token: Option<&str>, body: Option<serde_json::Value>) -> TestResponse {
+    pub async fn api(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> TestResponse {
         let mut request = Request::builder().method(method).uri(path);
         if let Some(token) = token {
             request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
@@ -151,7 +180,11 @@ pub struct Browser<'a> {
 
 impl Browser<'_> {
     fn remember_cookie(&mut self, response: &TestResponse) {
-        if let Some(set) = response.headers.get(header::SET_COOKIE).and_then(|v| v.to_str().ok()) {
+        if let Some(set) = response
+            .headers
+            .get(header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+        {
             let pair = set.split(';').next().unwrap().to_owned();
             self.cookie = Some(pair);
         }
@@ -175,11 +208,26 @@ impl Browser<'_> {
     }
 
     /// Posts a form to a server function. `accept_html` = a plain form post (no JavaScript).
-    pub async fn post_form(&mut self, path: &str, fields: &[(&str, &str)], accept_html: bool, referer: Option<&str>) -> TestResponse {
-        let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
+    pub async fn post_form(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        accept_html: bool,
+        referer: Option<&str>,
+    ) -> TestResponse {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
         let mut request = Request::post(path)
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .header(header::ACCEPT, if accept_html { "text/html" } else { "application/json" });
+            .header(
+                header::ACCEPT,
+                if accept_html {
+                    "text/html"
+                } else {
+                    "application/json"
+                },
+            );
         if let Some(cookie) = &self.cookie {
             request = request.header(header::COOKIE, cookie);
         }
