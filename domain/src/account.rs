@@ -88,9 +88,7 @@ impl NewPassword {
             )));
         }
         if input.trim().is_empty() {
-            return Err(ParseError::new(
-                "The password cannot be only spaces.",
-            ));
+            return Err(ParseError::new("The password cannot be only spaces."));
         }
         Ok(Self(input.to_owned()))
     }
@@ -123,7 +121,9 @@ impl ApiTokenName {
             return Err(ParseError::new("Use at most 64 characters for the name."));
         }
         if value.chars().any(char::is_control) {
-            return Err(ParseError::new("The name cannot contain control characters."));
+            return Err(ParseError::new(
+                "The name cannot contain control characters.",
+            ));
         }
         Ok(Self(value.to_owned()))
     }
@@ -159,7 +159,15 @@ mod tests {
 
     #[test]
     fn malformed_emails_are_rejected_with_a_hint() {
-        for bad in ["", "ada", "ada@", "@example.com", "ada@example", "a b@example.com", "a@b@c.com"] {
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a b@example.com",
+            "a@b@c.com",
+        ] {
             let err = Email::parse(bad).unwrap_err();
             assert!(!err.message.is_empty(), "{bad:?}");
         }

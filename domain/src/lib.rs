@@ -2,9 +2,11 @@
 //! flag) into one of these types; code past the edge trusts them and never re-validates.
 
 mod account;
+mod image;
 mod team;
 
 pub use account::{ApiTokenName, Email, NewPassword};
+pub use image::{ImageReference, RegistryHost, DOCKER_HUB};
 pub use team::{Role, TeamHandle, TeamName};
 
 /// Why a value was rejected, phrased for the person who typed it.

@@ -83,7 +83,9 @@ impl TeamName {
             return Err(ParseError::new("Use at most 80 characters for the name."));
         }
         if value.chars().any(char::is_control) {
-            return Err(ParseError::new("The name cannot contain control characters."));
+            return Err(ParseError::new(
+                "The name cannot contain control characters.",
+            ));
         }
         Ok(Self(value.to_owned()))
     }
@@ -173,10 +175,15 @@ mod tests {
     fn handles_follow_the_url_grammar() {
         assert!(TeamHandle::parse("acme").is_ok());
         assert!(TeamHandle::parse("acme-2").is_ok());
-        for bad in ["", "a", "Acme", "2acme", "acme-", "ac--me", "ac me", "ac_me"] {
+        for bad in [
+            "", "a", "Acme", "2acme", "acme-", "ac--me", "ac me", "ac_me",
+        ] {
             assert!(TeamHandle::parse(bad).is_err(), "{bad:?}");
         }
-        assert!(TeamHandle::parse("Acme").unwrap_err().message.contains("\"acme\""));
+        assert!(TeamHandle::parse("Acme")
+            .unwrap_err()
+            .message
+            .contains("\"acme\""));
     }
 
     #[test]
