@@ -1,11 +1,11 @@
 //! The one error type of Berth's server functions, shared by the server and the browser so
 //! that a form can show an error next to the field it concerns.
 
-use serde::{Deserialize, Serialize};
 use leptos::server_fn::{
     codec::JsonEncoding,
     error::{FromServerFnError, ServerFnErrorErr},
 };
+use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -25,7 +25,10 @@ pub enum AppError {
     #[error("{message}")]
     Forbidden { message: String },
     #[error("{message}")]
-    Throttled { message: String, retry_after_secs: i64 },
+    Throttled {
+        message: String,
+        retry_after_secs: i64,
+    },
     /// Something failed on the server; the cause is in the server's log, not here.
     #[error("Something went wrong on our side; it has been logged. Please try again.")]
     Internal,

@@ -69,8 +69,14 @@ pub struct InviteInfo {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Flash {
     /// A member without an account was added: the link lets them choose a password.
-    InviteLink { email: String, url: String },
+    InviteLink {
+        email: String,
+        url: String,
+    },
     /// A new API token: the only time it is ever shown.
-    NewToken { name: String, token: String },
+    NewToken {
+        name: String,
+        token: String,
+    },
     Notice(String),
 }

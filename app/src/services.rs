@@ -17,7 +17,13 @@ pub struct MemberAdded {
     pub invite_url: Option<String>,
 }
 
-pub async fn add_member(state: &ServerState, actor: i64, team: &str, email: &str, role: &str) -> Result<MemberAdded, AppError> {
+pub async fn add_member(
+    state: &ServerState,
+    actor: i64,
+    team: &str,
+    email: &str,
+    role: &str,
+) -> Result<MemberAdded, AppError> {
     let email = Email::parse(email).field("email")?;
     let role: Role = role.parse().field("role")?;
     let access = authorize(&state.store, actor, team, Role::Owner, "add members").await?;
@@ -34,24 +40,50 @@ pub async fn add_member(state: &ServerState, actor: i64, team: &str, email: &str
         })?;
     tracing::info!(team = %access.handle, role = %role, by = actor, "member added");
     let (user_id, invite_url) = match added {
-        AddedMember::Invited { user_id, invite_token } => (
+        AddedMember::Invited {
             user_id,
-            Some(format!("{}/invite/{invite_token}", state.public_url.trim_end_matches('/'))),
+            invite_token,
+        } => (
+            user_id,
+            Some(format!(
+                "{}/invite/{invite_token}",
+                state.public_url.trim_end_matches('/')
+            )),
         ),
         AddedMember::Existing { user_id } => (user_id, None),
     };
-    Ok(MemberAdded { access, user_id, email, role, invite_url })
+    Ok(MemberAdded {
+        access,
+        user_id,
+        email,
+        role,
+        invite_url,
+    })
 }
 
-pub async fn change_role(state: &ServerState, actor: i64, team: &str, member: i64, role: &str) -> Result<Role, AppError> {
+pub async fn change_role(
+    state: &ServerState,
+    actor: i64,
+    team: &str,
+    member: i64,
+    role: &str,
+) -> Result<Role, AppError> {
     let role: Role = role.parse().field("role")?;
     let access = authorize(&state.store, actor, team, Role::Owner, "change roles").await?;
-    state.store.change_role(access.team_id, member, role).await?;
+    state
+        .store
+        .change_role(access.team_id, member, role)
+        .await?;
     tracing::info!(team = %access.handle, member, role = %role, by = actor, "role changed");
     Ok(role)
 }
 
-pub async fn remove_member(state: &ServerState, actor: i64, team: &str, member: i64) -> Result<(), AppError> {
+pub async fn remove_member(
+    state: &ServerState,
+    actor: i64,
+    team: &str,
+    member: i64,
+) -> Result<(), AppError> {
     let access = authorize(&state.store, actor, team, Role::Owner, "remove members").await?;
     state.store.remove_member(access.team_id, member).await?;
     tracing::info!(team = %access.handle, member, by = actor, "member removed");

@@ -102,7 +102,11 @@ impl Store {
 
     /// Accepts an invitation: sets the invited person's password and closes the invitation.
     /// Fails with `NotFound` when the token is unknown, used or expired.
-    pub async fn accept_invite(&self, token: &str, password_hash: &str) -> Result<User, StoreError> {
+    pub async fn accept_invite(
+        &self,
+        token: &str,
+        password_hash: &str,
+    ) -> Result<User, StoreError> {
         let now = now_ms();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;

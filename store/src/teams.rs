@@ -1,4 +1,6 @@
-use crate::{accounts::INVITE_TTL_MS, db::with_pool, now_ms, random_token, sha256_hex, Store, StoreError};
+use crate::{
+    accounts::INVITE_TTL_MS, db::with_pool, now_ms, random_token, sha256_hex, Store, StoreError,
+};
 use domain::{Email, Role, TeamHandle, TeamName};
 
 /// A signed-in person's standing in one team: what every authorisation check returns.
@@ -105,7 +107,12 @@ macro_rules! guard_last_owner {
 
 impl Store {
     /// Creates another team owned by `owner`.
-    pub async fn create_team(&self, owner: i64, handle: &TeamHandle, name: &TeamName) -> Result<i64, StoreError> {
+    pub async fn create_team(
+        &self,
+        owner: i64,
+        handle: &TeamHandle,
+        name: &TeamName,
+    ) -> Result<i64, StoreError> {
         let now = now_ms();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -131,7 +138,11 @@ impl Store {
 
     /// `user_id`'s membership in the team with `handle`, or `None` when there is no such
     /// team *or* the user is not in it (callers must not tell the two apart).
-    pub async fn team_access(&self, user_id: i64, handle: &str) -> Result<Option<TeamAccess>, StoreError> {
+    pub async fn team_access(
+        &self,
+        user_id: i64,
+        handle: &str,
+    ) -> Result<Option<TeamAccess>, StoreError> {
         with_pool!(self, pool => {
             Ok(sqlx::query_as(
                 "SELECT t.id AS team_id, t.handle, t.name, m.role
@@ -162,7 +173,13 @@ impl Store {
 
     /// Adds the person with `email` to the team. Someone without an account gets one with
     /// no password and an invitation token. `Taken { what: "email" }` when already a member.
-    pub async fn add_member(&self, team_id: i64, email: &Email, role: Role, added_by: i64) -> Result<AddedMember, StoreError> {
+    pub async fn add_member(
+        &self,
+        team_id: i64,
+        email: &Email,
+        role: Role,
+        added_by: i64,
+    ) -> Result<AddedMember, StoreError> {
         let now = now_ms();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -221,7 +238,12 @@ impl Store {
     }
 
     /// Changes a member's role. Refuses (`LastOwner`) to demote the team's only owner.
-    pub async fn change_role(&self, team_id: i64, user_id: i64, role: Role) -> Result<(), StoreError> {
+    pub async fn change_role(
+        &self,
+        team_id: i64,
+        user_id: i64,
+        role: Role,
+    ) -> Result<(), StoreError> {
         let now = now_ms();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;

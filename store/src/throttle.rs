@@ -29,12 +29,22 @@ pub struct Throttled {
 
 impl Store {
     /// Refuses with [`Throttled`] when `email` or `ip` has used up its failed attempts.
-    pub async fn check_sign_in_allowed(&self, email: &str, ip: &str, limits: SignInLimits) -> Result<Result<(), Throttled>, StoreError> {
+    pub async fn check_sign_in_allowed(
+        &self,
+        email: &str,
+        ip: &str,
+        limits: SignInLimits,
+    ) -> Result<Result<(), Throttled>, StoreError> {
         let now = now_ms();
         let since = now - limits.window_ms;
         // For each key: the failures in the window and the oldest of them; the lock lifts
         // when enough of them have aged out of the window.
-        let (account_failures, account_oldest, ip_failures, ip_oldest): (i64, Option<i64>, i64, Option<i64>) = with_pool!(self, pool => {
+        let (account_failures, account_oldest, ip_failures, ip_oldest): (
+            i64,
+            Option<i64>,
+            i64,
+            Option<i64>,
+        ) = with_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT
                    (SELECT COUNT(*) FROM sign_in_attempts WHERE email = $1 AND attempted_at > $3 AND succeeded = 0),
@@ -53,17 +63,26 @@ impl Store {
             ((unlock_at - now) / 1000).max(1)
         };
         if account_failures >= limits.per_account {
-            return Ok(Err(Throttled { retry_after_secs: wait(account_oldest) }));
+            return Ok(Err(Throttled {
+                retry_after_secs: wait(account_oldest),
+            }));
         }
         if ip_failures >= limits.per_ip {
-            return Ok(Err(Throttled { retry_after_secs: wait(ip_oldest) }));
+            return Ok(Err(Throttled {
+                retry_after_secs: wait(ip_oldest),
+            }));
         }
         Ok(Ok(()))
     }
 
     /// Records an attempt. A success clears the account's earlier failures, so a person who
     /// mistypes a few times and then gets in starts afresh.
-    pub async fn record_sign_in(&self, email: &str, ip: &str, succeeded: bool) -> Result<(), StoreError> {
+    pub async fn record_sign_in(
+        &self,
+        email: &str,
+        ip: &str,
+        succeeded: bool,
+    ) -> Result<(), StoreError> {
         let now = now_ms();
         with_pool!(self, pool => {
             if succeeded {

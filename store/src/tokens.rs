@@ -31,7 +31,11 @@ impl std::fmt::Debug for ApiToken {
 pub const TOKEN_PREFIX: &str = "berth_";
 
 impl Store {
-    pub async fn create_api_token(&self, user_id: i64, name: &ApiTokenName) -> Result<ApiToken, StoreError> {
+    pub async fn create_api_token(
+        &self,
+        user_id: i64,
+        name: &ApiTokenName,
+    ) -> Result<ApiToken, StoreError> {
         let secret = format!("{TOKEN_PREFIX}{}", random_token(40));
         let prefix: String = secret.chars().take(TOKEN_PREFIX.len() + 6).collect();
         let summary = with_pool!(self, pool => {

@@ -22,23 +22,40 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is in the workspace")
+        .to_path_buf()
 }
 
 fn site(release: bool) -> anyhow::Result<()> {
     let root = workspace_root();
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
     let profile = if release { "wasm-release" } else { "dev" };
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(&root)
-        .args(["build", "-p", "frontend", "--lib", "--target", "wasm32-unknown-unknown", "--profile", profile])
+        .args([
+            "build",
+            "-p",
+            "frontend",
+            "--lib",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--profile",
+            profile,
+        ])
         .status()
         .context("running cargo build for the frontend")?;
     if !status.success() {
         bail!("building the frontend for wasm32-unknown-unknown failed");
     }
     let profile_dir = if release { "wasm-release" } else { "debug" };
-    let wasm = target_dir.join("wasm32-unknown-unknown").join(profile_dir).join("frontend.wasm");
+    let wasm = target_dir
+        .join("wasm32-unknown-unknown")
+        .join(profile_dir)
+        .join("frontend.wasm");
     let pkg = root.join("target/site/pkg");
     std::fs::create_dir_all(&pkg)?;
     wasm_bindgen_cli_support::Bindgen::new()
@@ -53,7 +70,8 @@ fn site(release: bool) -> anyhow::Result<()> {
     if release {
         optimise(&bundle)?;
     }
-    std::fs::copy(root.join("style/main.css"), pkg.join("berth.css")).context("copying style/main.css")?;
+    std::fs::copy(root.join("style/main.css"), pkg.join("berth.css"))
+        .context("copying style/main.css")?;
     let size = std::fs::metadata(&bundle)?.len();
     println!("site: {} ({} KiB wasm)", pkg.display(), size / 1024);
     Ok(())
@@ -71,11 +89,20 @@ fn optimise(bundle: &Path) -> anyhow::Result<()> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     if number < 116 {
-        println!("site: skipping {} (too old: it breaks hydration); install npm's binaryen", version.trim());
+        println!(
+            "site: skipping {} (too old: it breaks hydration); install npm's binaryen",
+            version.trim()
+        );
         return Ok(());
     }
     let status = Command::new("wasm-opt")
-        .args(["-Oz", "--enable-bulk-memory", "--enable-nontrapping-float-to-int", "--enable-sign-ext", "--enable-mutable-globals"])
+        .args([
+            "-Oz",
+            "--enable-bulk-memory",
+            "--enable-nontrapping-float-to-int",
+            "--enable-sign-ext",
+            "--enable-mutable-globals",
+        ])
         .arg(bundle)
         .arg("-o")
         .arg(bundle)

@@ -8,7 +8,10 @@ use leptos::prelude::*;
 pub type Outcome<T> = Signal<Option<Result<T, AppError>>>;
 
 /// The message for `field` from the last submission.
-pub fn field_error<T: Clone + Send + Sync + 'static>(outcome: Outcome<T>, field: &'static str) -> Signal<Option<String>> {
+pub fn field_error<T: Clone + Send + Sync + 'static>(
+    outcome: Outcome<T>,
+    field: &'static str,
+) -> Signal<Option<String>> {
     Signal::derive(move || match outcome.get() {
         Some(Err(e)) if e.field() == Some(field) => Some(e.to_string()),
         _ => None,
@@ -38,7 +41,11 @@ pub fn Field(
     let id = id.unwrap_or_else(|| format!("field-{name}"));
     let hint_id = format!("{id}-hint");
     let error_id = format!("{id}-error");
-    let described_by = if hint.is_empty() { error_id.clone() } else { format!("{hint_id} {error_id}") };
+    let described_by = if hint.is_empty() {
+        error_id.clone()
+    } else {
+        format!("{hint_id} {error_id}")
+    };
     view! {
         <div class="field">
             <label for=id.clone()>{label}</label>

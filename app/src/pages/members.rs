@@ -22,7 +22,14 @@ pub fn MembersPage() -> impl IntoView {
     let change = ServerAction::<ChangeRole>::new();
     let remove = ServerAction::<RemoveMember>::new();
     let members = Resource::new(
-        move || (team(), add.version().get(), change.version().get(), remove.version().get()),
+        move || {
+            (
+                team(),
+                add.version().get(),
+                change.version().get(),
+                remove.version().get(),
+            )
+        },
         |(team, ..)| load_members(team),
     );
     view! {
@@ -206,4 +213,3 @@ pub fn FlashView(flash: Flash) -> impl IntoView {
         Flash::Notice(text) => view! { <div class="alert alert-success" role="status"><p>{text}</p></div> }.into_any(),
     }
 }
-

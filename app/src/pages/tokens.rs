@@ -16,7 +16,10 @@ use leptos_meta::Title;
 pub fn TokensPage() -> impl IntoView {
     let create = ServerAction::<CreateApiToken>::new();
     let revoke = ServerAction::<RevokeApiToken>::new();
-    let tokens = Resource::new(move || (create.version().get(), revoke.version().get()), |_| load_api_tokens());
+    let tokens = Resource::new(
+        move || (create.version().get(), revoke.version().get()),
+        |_| load_api_tokens(),
+    );
     let create_outcome: Signal<_> = create.value().into();
     let revoke_outcome: Signal<_> = revoke.value().into();
     view! {

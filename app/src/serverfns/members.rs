@@ -1,7 +1,7 @@
 use crate::{error::AppError, model::*};
-use leptos::prelude::*;
 #[cfg(feature = "ssr")]
 use domain::Role;
+use leptos::prelude::*;
 
 /// The team's members, for anyone in the team.
 #[server]
@@ -9,7 +9,11 @@ pub async fn load_members(team: String) -> Result<TeamMembers, AppError> {
     let (user, access) = crate::ssr::require_role(&team, Role::Viewer, "see the members").await?;
     let members = crate::ssr::state()?.store.members(access.team_id).await?;
     Ok(TeamMembers {
-        team: TeamSummary { handle: access.handle, name: access.name, role: access.role.0 },
+        team: TeamSummary {
+            handle: access.handle,
+            name: access.name,
+            role: access.role.0,
+        },
         you: user.id,
         members: members
             .into_iter()
@@ -28,19 +32,36 @@ pub async fn load_members(team: String) -> Result<TeamMembers, AppError> {
 /// Adds a member by e-mail. Someone without an account gets an invitation link, shown to
 /// the owner once (in the result, or, for a form posted without JavaScript, on the next page).
 #[server]
-pub async fn add_member(csrf_token: String, team: String, email: String, role: String) -> Result<Option<Flash>, AppError> {
+pub async fn add_member(
+    csrf_token: String,
+    team: String,
+    email: String,
+    role: String,
+) -> Result<Option<Flash>, AppError> {
     let _ = csrf_token;
     let user = crate::ssr::require_user().await?;
-    let added = crate::services::add_member(&crate::ssr::state()?, user.id, &team, &email, &role).await?;
+    let added =
+        crate::services::add_member(&crate::ssr::state()?, user.id, &team, &email, &role).await?;
     let flash = match added.invite_url {
-        Some(url) => Flash::InviteLink { email: added.email.to_string(), url },
-        None => Flash::Notice(format!("{} is now a {} of this team.", added.email, added.role)),
+        Some(url) => Flash::InviteLink {
+            email: added.email.to_string(),
+            url,
+        },
+        None => Flash::Notice(format!(
+            "{} is now a {} of this team.",
+            added.email, added.role
+        )),
     };
     crate::ssr::flash_for_form_post(flash).await
 }
 
 #[server]
-pub async fn change_role(csrf_token: String, team: String, user_id: i64, role: String) -> Result<(), AppError> {
+pub async fn change_role(
+    csrf_token: String,
+    team: String,
+    user_id: i64,
+    role: String,
+) -> Result<(), AppError> {
     let _ = csrf_token;
     let user = crate::ssr::require_user().await?;
     crate::services::change_role(&crate::ssr::state()?, user.id, &team, user_id, &role).await?;

@@ -1,7 +1,7 @@
-use crate::{error::AppError, model::*};
-use leptos::prelude::*;
 #[cfg(feature = "ssr")]
 use crate::error::FieldExt;
+use crate::{error::AppError, model::*};
+use leptos::prelude::*;
 
 /// The signed-in person (if any) and the CSRF token their forms must carry.
 #[server]
@@ -27,7 +27,11 @@ pub async fn load_session() -> Result<SessionInfo, AppError> {
                 email: user.email,
                 teams: teams
                     .into_iter()
-                    .map(|t| TeamSummary { handle: t.handle, name: t.name, role: t.role.0 })
+                    .map(|t| TeamSummary {
+                        handle: t.handle,
+                        name: t.name,
+                        role: t.role.0,
+                    })
                     .collect(),
             })
         }
@@ -95,7 +99,10 @@ pub async fn sign_in(csrf_token: String, email: String, password: String) -> Res
         });
     }
     let user = state.store.user_by_email(&email).await?;
-    let ok = store::passwords::verify(&password, user.as_ref().and_then(|u| u.password_hash.as_deref()));
+    let ok = store::passwords::verify(
+        &password,
+        user.as_ref().and_then(|u| u.password_hash.as_deref()),
+    );
     state.store.record_sign_in(email.as_str(), &ip, ok).await?;
     match user {
         Some(user) if ok => {
@@ -104,7 +111,10 @@ pub async fn sign_in(csrf_token: String, email: String, password: String) -> Res
             crate::ssr::redirect_plain_form_post("/");
             Ok(())
         }
-        _ => Err(AppError::invalid("password", "That e-mail and password do not match an account.")),
+        _ => Err(AppError::invalid(
+            "password",
+            "That e-mail and password do not match an account.",
+        )),
     }
 }
 
@@ -132,18 +142,32 @@ pub async fn load_invite(token: String) -> Result<InviteInfo, AppError> {
 }
 
 #[server]
-pub async fn accept_invite(csrf_token: String, token: String, password: String) -> Result<(), AppError> {
+pub async fn accept_invite(
+    csrf_token: String,
+    token: String,
+    password: String,
+) -> Result<(), AppError> {
     let _ = csrf_token;
     let password = domain::NewPassword::parse(&password).field("password")?;
     let state = crate::ssr::state()?;
     let invite = state.store.invite(&token).await?.ok_or_else(|| {
-        AppError::invalid("token", "This invitation link is used up or has expired; ask an owner for a new one.")
+        AppError::invalid(
+            "token",
+            "This invitation link is used up or has expired; ask an owner for a new one.",
+        )
     })?;
     let hash = store::passwords::hash(&password)?;
-    let user = state.store.accept_invite(&token, &hash).await.map_err(|e| match e {
-        store::StoreError::NotFound => AppError::invalid("token", "This invitation link is used up or has expired; ask an owner for a new one."),
-        other => other.into(),
-    })?;
+    let user = state
+        .store
+        .accept_invite(&token, &hash)
+        .await
+        .map_err(|e| match e {
+            store::StoreError::NotFound => AppError::invalid(
+                "token",
+                "This invitation link is used up or has expired; ask an owner for a new one.",
+            ),
+            other => other.into(),
+        })?;
     crate::ssr::sign_in_session(user.id).await?;
     crate::ssr::redirect_plain_form_post(&format!("/teams/{}", invite.team_handle));
     Ok(())

@@ -1,7 +1,7 @@
-use crate::{error::AppError, model::*};
-use leptos::prelude::*;
 #[cfg(feature = "ssr")]
 use crate::error::FieldExt;
+use crate::{error::AppError, model::*};
+use leptos::prelude::*;
 
 /// The signed-in person's API tokens (never the tokens themselves).
 #[server]
@@ -28,16 +28,30 @@ pub async fn create_api_token(csrf_token: String, name: String) -> Result<Option
     let _ = csrf_token;
     let name = domain::ApiTokenName::parse(&name).field("name")?;
     let user = crate::ssr::require_user().await?;
-    let token = crate::ssr::state()?.store.create_api_token(user.id, &name).await?;
-    tracing::info!(user_id = user.id, token_id = token.summary.id, "API token created");
-    crate::ssr::flash_for_form_post(Flash::NewToken { name: token.summary.name, token: token.secret }).await
+    let token = crate::ssr::state()?
+        .store
+        .create_api_token(user.id, &name)
+        .await?;
+    tracing::info!(
+        user_id = user.id,
+        token_id = token.summary.id,
+        "API token created"
+    );
+    crate::ssr::flash_for_form_post(Flash::NewToken {
+        name: token.summary.name,
+        token: token.secret,
+    })
+    .await
 }
 
 #[server]
 pub async fn revoke_api_token(csrf_token: String, id: i64) -> Result<(), AppError> {
     let _ = csrf_token;
     let user = crate::ssr::require_user().await?;
-    crate::ssr::state()?.store.revoke_api_token(user.id, id).await?;
+    crate::ssr::state()?
+        .store
+        .revoke_api_token(user.id, id)
+        .await?;
     tracing::info!(user_id = user.id, token_id = id, "API token revoked");
     Ok(())
 }
