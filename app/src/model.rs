@@ -9,6 +9,8 @@ pub struct SessionInfo {
     /// Sent back with every form; see the server's CSRF middleware.
     pub csrf_token: String,
     pub viewer: Option<Viewer>,
+    /// Where people reach Berth, e.g. for the API examples.
+    pub public_url: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

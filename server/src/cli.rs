@@ -24,6 +24,15 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Make a new master key current and re-seal every stored secret with it. With a key
+    /// file (the default), the new key is written at the top of the file and the old ones are
+    /// kept below it until `--retire-old-keys`. With BERTH_MASTER_KEY, first put the new key
+    /// in front of the old one on every instance, then run this to re-seal.
+    RotateKey {
+        /// After re-sealing, remove the old keys from the key file.
+        #[arg(long)]
+        retire_old_keys: bool,
+    },
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
@@ -112,6 +121,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Err(e) => Err(e.into()),
             }
         }
+        Command::RotateKey { retire_old_keys } => rotate_key(&settings, retire_old_keys).await,
         Command::Token {
             command: TokenCommand::Create { email, name },
         } => {
@@ -127,6 +137,53 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn rotate_key(settings: &Settings, retire_old_keys: bool) -> anyhow::Result<()> {
+    use crate::config::MasterKeySource;
+    let store = startup::open_store(settings).await?;
+    let keyring = startup::open_keyring(settings, &store).await?;
+    let path = match &settings.master_key {
+        MasterKeySource::File(path) | MasterKeySource::Generated(path) => Some(path.clone()),
+        MasterKeySource::Env(_) => None,
+    };
+    let keyring = match &path {
+        Some(path) => {
+            let rotated = keyring.rotated();
+            // The file gets the new key before any secret uses it, so a crash in between
+            // leaves every secret openable.
+            rotated
+                .write_to(path)
+                .with_context(|| format!("writing {}", path.display()))?;
+            println!(
+                "New master key {} written to {}.",
+                rotated.current().id(),
+                path.display()
+            );
+            rotated
+        }
+        None => {
+            println!(
+                "Using BERTH_MASTER_KEY's first key ({}) as the current key.",
+                keyring.current().id()
+            );
+            keyring
+        }
+    };
+    let count = startup::reseal_all(&store, &keyring).await?;
+    println!(
+        "Re-sealed {count} secret(s) with key {}.",
+        keyring.current().id()
+    );
+    if retire_old_keys {
+        let Some(path) = path else {
+            bail!("--retire-old-keys: the keys come from BERTH_MASTER_KEY; remove old keys from it yourself");
+        };
+        let only_current = vault::Keyring::parse(&keyring.current().to_base64(), "key file")?;
+        only_current.write_to(&path)?;
+        println!("Old keys removed from {}.", path.display());
+    }
+    Ok(())
 }
 
 /// The password from standard input: the first line, without its line ending. Reading it

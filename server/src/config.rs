@@ -28,6 +28,32 @@ pub struct Settings {
     /// `BERTH_SITE_ROOT`: the built browser bundle (`pkg/berth.js`, `.wasm`, `.css`);
     /// default `target/site`.
     pub site_root: PathBuf,
+    /// Where the master keys that seal stored secrets come from.
+    pub master_key: MasterKeySource,
+    /// `BERTH_INSECURE_REGISTRIES`: registries reached over plain `http://` (comma-separated
+    /// hosts, e.g. `127.0.0.1:5000`); every other registry is reached over https.
+    pub insecure_registries: Vec<domain::RegistryHost>,
+}
+
+/// Where the master keys come from, in order of precedence.
+#[derive(Clone)]
+pub enum MasterKeySource {
+    /// `BERTH_MASTER_KEY`: base64 keys, comma-separated, the current one first.
+    Env(String),
+    /// `BERTH_MASTER_KEY_FILE`: a key file (one key a line, current first), mode 0600.
+    File(PathBuf),
+    /// Neither given: `master.key` in the data dir, generated on first start.
+    Generated(PathBuf),
+}
+
+impl std::fmt::Debug for MasterKeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MasterKeySource::Env(_) => f.write_str("Env([redacted])"),
+            MasterKeySource::File(p) => write!(f, "File({})", p.display()),
+            MasterKeySource::Generated(p) => write!(f, "Generated({})", p.display()),
+        }
+    }
 }
 
 /// Every variable Berth reads. Anything else starting with `BERTH_` is a typo.
@@ -39,6 +65,9 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "BERTH_PUBLIC_URL",
     "BERTH_SECURE_COOKIES",
     "BERTH_SITE_ROOT",
+    "BERTH_MASTER_KEY",
+    "BERTH_MASTER_KEY_FILE",
+    "BERTH_INSECURE_REGISTRIES",
     // Read by the test harness, not the server; allowed so tests can run the binary.
     "BERTH_TEST_DATABASE_URL",
 ];
@@ -150,6 +179,30 @@ impl Settings {
             }
         };
         let site_root = PathBuf::from(get("BERTH_SITE_ROOT").unwrap_or("target/site"));
+        let master_key =
+            match (get("BERTH_MASTER_KEY"), get("BERTH_MASTER_KEY_FILE")) {
+                (Some(_), Some(_)) => return Err(error(
+                    "BERTH_MASTER_KEY",
+                    "give the key either in BERTH_MASTER_KEY or in BERTH_MASTER_KEY_FILE, not both",
+                )),
+                (Some(keys), None) => {
+                    vault::Keyring::parse(keys, "BERTH_MASTER_KEY")
+                        .map_err(|e| error("BERTH_MASTER_KEY", strip_source(&e)))?;
+                    MasterKeySource::Env(keys.to_owned())
+                }
+                (None, Some(path)) => MasterKeySource::File(PathBuf::from(path)),
+                (None, None) => MasterKeySource::Generated(data_dir.join("master.key")),
+            };
+        let insecure_registries = get("BERTH_INSECURE_REGISTRIES")
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(|h| {
+                domain::RegistryHost::parse(h)
+                    .map_err(|e| error("BERTH_INSECURE_REGISTRIES", format!("{h}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Settings {
             addr,
             data_dir,
@@ -159,6 +212,8 @@ impl Settings {
             public_url,
             secure_cookies,
             site_root,
+            master_key,
+            insecure_registries,
         })
     }
 
@@ -175,6 +230,14 @@ impl Settings {
                 .as_deref()
                 .is_some_and(|u| u.starts_with("https://"))
         })
+    }
+}
+
+/// A vault error's message without the "SOURCE: " prefix (the caller names the variable).
+fn strip_source(e: &vault::VaultError) -> String {
+    match e {
+        vault::VaultError::BadKey { message, .. } => message.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -213,6 +276,8 @@ mod tests {
             ("DATABASE_URL", "mysql://x"),
             ("BERTH_SECURE_COOKIES", "maybe"),
             ("BERTH_PUBLIC_URL", "berth.example.com"),
+            ("BERTH_MASTER_KEY", "not-a-key"),
+            ("BERTH_INSECURE_REGISTRIES", "http://127.0.0.1:5000"),
         ] {
             let e = Settings::from_vars(vars(&[(k, v)])).unwrap_err();
             assert_eq!(e.variable, k);

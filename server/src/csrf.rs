@@ -9,17 +9,10 @@
 //!
 //! The JSON API under `/api/v1` is exempt: it authenticates with bearer tokens only and never
 //! reads the session cookie, so a forged cross-site request carries no credentials.
-//! The read-only server functions that pages call from the browser to load data (which carry
-//! no form token) get the first check only: they change nothing.
+//! Server functions that only read are GETs (`#[server(input = GetUrl)]`), so like every
+//! GET they pass: they change nothing.
 
-use app::{
-    serverfns::{
-        members::LoadMembers,
-        session::{LoadInvite, LoadSession},
-        tokens::LoadApiTokens,
-    },
-    ssr::keys,
-};
+use app::ssr::keys;
 use axum::{
     body::{to_bytes, Body},
     extract::Request,
@@ -27,18 +20,8 @@ use axum::{
     middleware::Next,
     response::{Html, IntoResponse, Response},
 };
-use leptos::server_fn::ServerFn;
 use subtle::ConstantTimeEq;
 use tower_sessions::Session;
-
-/// Server functions that only read: called by the pages' script (a resource refetching after
-/// an action, or a page reached by client-side navigation) without a form token.
-const READ_ONLY_SERVER_FNS: &[&str] = &[
-    LoadSession::PATH,
-    LoadInvite::PATH,
-    LoadMembers::PATH,
-    LoadApiTokens::PATH,
-];
 
 /// Form bodies are small; anything larger is not a Berth form.
 const MAX_FORM_BYTES: usize = 1 << 20;
@@ -53,9 +36,6 @@ pub async fn protect(session: Session, request: Request, next: Next) -> Response
     }
     if !same_origin(request.headers()) {
         return refuse("This request came from another site.");
-    }
-    if READ_ONLY_SERVER_FNS.contains(&request.uri().path()) {
-        return next.run(request).await;
     }
     let expected = match session.get::<String>(keys::CSRF_TOKEN).await {
         Ok(Some(token)) => token,

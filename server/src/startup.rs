@@ -33,9 +33,84 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     Ok(store)
 }
 
+/// Loads the master keys and checks that they open every secret in the database: a wrong or
+/// missing key stops start-up with a message, rather than failing later on every secret.
+pub async fn open_keyring(settings: &Settings, store: &Store) -> anyhow::Result<vault::Keyring> {
+    use crate::config::MasterKeySource;
+    let (keyring, variable) = match &settings.master_key {
+        MasterKeySource::Env(keys) => (
+            vault::Keyring::parse(keys, "BERTH_MASTER_KEY")?,
+            "BERTH_MASTER_KEY",
+        ),
+        MasterKeySource::File(path) => (
+            vault::Keyring::from_file(path, false).context("BERTH_MASTER_KEY_FILE")?,
+            "BERTH_MASTER_KEY_FILE",
+        ),
+        MasterKeySource::Generated(path) => {
+            let fresh = !path.exists();
+            let keyring = vault::Keyring::from_file(path, true)
+                .context("BERTH_DATA_DIR: cannot use the generated master key")?;
+            if fresh {
+                tracing::warn!(
+                    path = %path.display(),
+                    "generated a master key for stored secrets; back it up: without it they are lost"
+                );
+            }
+            (keyring, "BERTH_MASTER_KEY / BERTH_MASTER_KEY_FILE")
+        }
+    };
+    let missing: Vec<String> = store
+        .secret_key_ids()
+        .await?
+        .into_iter()
+        .filter(|id| !keyring.has_key(id))
+        .collect();
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "{variable}: the database holds secrets sealed with master key {}, but the keys given are {}; \
+             give the key that sealed them (older keys go after the current one)",
+            missing.join(", "),
+            keyring.key_ids().collect::<Vec<_>>().join(", ")
+        );
+    }
+    Ok(keyring)
+}
+
+/// Seals every stored secret under the current key (after a rotation). Safe while Berth
+/// serves: each row is replaced only if nobody changed it meanwhile.
+pub async fn reseal_all(store: &Store, keyring: &vault::Keyring) -> anyhow::Result<usize> {
+    let mut resealed = 0;
+    loop {
+        let batch = store
+            .secrets_sealed_by_other_keys(keyring.current().id(), 100)
+            .await?;
+        if batch.is_empty() {
+            return Ok(resealed);
+        }
+        for (id, old) in batch {
+            let context = credential_secret_context(id);
+            if let Some(value) = keyring.reseal(&old.value, &context)? {
+                let new = store::Sealed {
+                    value,
+                    key_id: keyring.current().id().to_owned(),
+                };
+                if store.reseal_secret(id, &old, &new).await? {
+                    resealed += 1;
+                }
+            }
+        }
+    }
+}
+
+/// The associated data that binds a credential's sealed secret to its row.
+pub fn credential_secret_context(credential_id: i64) -> String {
+    format!("registry_credential:{credential_id}:secret")
+}
+
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let store = open_store(&settings).await?;
+        let _keyring = open_keyring(&settings, &store).await?;
         let listener = TcpListener::bind(settings.addr)
             .await
             .with_context(|| format!("BERTH_ADDR: cannot listen on {}", settings.addr))?;

@@ -189,7 +189,7 @@ async fn server_functions_check_the_role_of_every_caller() {
             (
                 "load_members",
                 Role::Viewer,
-                browser.call::<LoadMembers>(&[("team", "acme")]).await,
+                browser.fetch::<LoadMembers>(&[("team", "acme")]).await,
             ),
             (
                 "add_member",
@@ -251,7 +251,7 @@ async fn server_functions_check_the_role_of_every_caller() {
             ),
         }
         // Personal routes: any signed-in person, nobody else.
-        let tokens = browser.call::<LoadApiTokens>(&[]).await;
+        let tokens = browser.fetch::<LoadApiTokens>(&[]).await;
         let create = browser.call::<CreateApiToken>(&[("name", "ci")]).await;
         if caller == Caller::Anonymous {
             assert_eq!(error_kind(&tokens).as_deref(), Some("unauthenticated"));

@@ -164,14 +164,30 @@ fn json_logs_are_one_object_a_line() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let mut reader = BufReader::new(child.stderr.take().unwrap());
+    let mut events = Vec::new();
+    for _ in 0..10 {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        let event: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let listening = event["message"] == "Berth is listening";
+        events.push(event);
+        if listening {
+            break;
+        }
+    }
     child.kill().unwrap();
     child.wait().unwrap();
-    let event: serde_json::Value =
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
-    assert_eq!(event["message"], "Berth is listening");
-    assert_eq!(event["level"], "INFO");
+    let listening = events
+        .iter()
+        .find(|e| e["message"] == "Berth is listening")
+        .expect("start-up is logged");
+    assert_eq!(listening["level"], "INFO");
+    // A first start generates the master key and says to back it up.
+    assert!(events
+        .iter()
+        .any(|e| e["level"] == "WARN" && e["message"].as_str().unwrap().contains("master key")));
 }

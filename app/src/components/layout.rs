@@ -64,6 +64,7 @@ where
 pub struct Me {
     pub csrf: String,
     pub viewer: Viewer,
+    pub public_url: String,
 }
 
 /// Renders `children` for a signed-in person; sends anyone else to the sign-in page.
@@ -76,7 +77,7 @@ where
     view! {
         <WithSession let:info>
             {match info.viewer {
-                Some(viewer) => children(Me { csrf: info.csrf_token, viewer }).into_any(),
+                Some(viewer) => children(Me { csrf: info.csrf_token, viewer, public_url: info.public_url }).into_any(),
                 None => view! { <Redirect path="/signin"/> }.into_any(),
             }}
         </WithSession>

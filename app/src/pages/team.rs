@@ -43,7 +43,7 @@ pub fn TeamPage() -> impl IntoView {
                     None => view! { <crate::components::layout::NotFound/> }.into_any(),
                     Some(team) => view! {
                         <Console me=me.clone() team=team.handle.clone() section=Section::Overview>
-                            <TeamOverview team/>
+                            <TeamOverview team public_url=me.public_url.clone()/>
                         </Console>
                     }
                     .into_any(),
@@ -54,12 +54,12 @@ pub fn TeamPage() -> impl IntoView {
 }
 
 #[component]
-fn TeamOverview(team: TeamSummary) -> impl IntoView {
+fn TeamOverview(team: TeamSummary, public_url: String) -> impl IntoView {
     let members_href = format!("/teams/{}/members", team.handle);
     let can = |role: Role| team.role.allows(role);
     let api_example = format!(
         "curl -H \"Authorization: Bearer $BERTH_TOKEN\" {}/api/v1/me",
-        "http://127.0.0.1:3000"
+        public_url.trim_end_matches('/')
     );
     view! {
         <header class="page-header">

@@ -2,9 +2,11 @@ use crate::{error::AppError, model::*};
 #[cfg(feature = "ssr")]
 use domain::Role;
 use leptos::prelude::*;
+use leptos::server_fn::codec::GetUrl;
 
 /// The team's members, for anyone in the team.
-#[server]
+// Reads only: a GET, so the CSRF check (for state changes) does not apply.
+#[server(input = GetUrl)]
 pub async fn load_members(team: String) -> Result<TeamMembers, AppError> {
     let (user, access) = crate::ssr::require_role(&team, Role::Viewer, "see the members").await?;
     let members = crate::ssr::state()?.store.members(access.team_id).await?;

@@ -2,9 +2,11 @@
 use crate::error::FieldExt;
 use crate::{error::AppError, model::*};
 use leptos::prelude::*;
+use leptos::server_fn::codec::GetUrl;
 
 /// The signed-in person (if any) and the CSRF token their forms must carry.
-#[server]
+// Reads only: a GET, so the CSRF check (for state changes) does not apply.
+#[server(input = GetUrl)]
 pub async fn load_session() -> Result<SessionInfo, AppError> {
     use crate::ssr::{self, keys};
     let session = ssr::session().await?;
@@ -37,7 +39,12 @@ pub async fn load_session() -> Result<SessionInfo, AppError> {
         }
         None => None,
     };
-    Ok(SessionInfo { csrf_token, viewer })
+    let public_url = ssr::state()?.public_url;
+    Ok(SessionInfo {
+        csrf_token,
+        viewer,
+        public_url,
+    })
 }
 
 #[server]
@@ -127,7 +134,8 @@ pub async fn sign_out(csrf_token: String) -> Result<(), AppError> {
     Ok(())
 }
 
-#[server]
+// Reads only: a GET, so the CSRF check (for state changes) does not apply.
+#[server(input = GetUrl)]
 pub async fn load_invite(token: String) -> Result<InviteInfo, AppError> {
     let invite = crate::ssr::state()?
         .store

@@ -2,9 +2,11 @@
 use crate::error::FieldExt;
 use crate::{error::AppError, model::*};
 use leptos::prelude::*;
+use leptos::server_fn::codec::GetUrl;
 
 /// The signed-in person's API tokens (never the tokens themselves).
-#[server]
+// Reads only: a GET, so the CSRF check (for state changes) does not apply.
+#[server(input = GetUrl)]
 pub async fn load_api_tokens() -> Result<TokensPage, AppError> {
     let user = crate::ssr::require_user().await?;
     let tokens = crate::ssr::state()?.store.api_tokens(user.id).await?;

@@ -239,6 +239,21 @@ impl Browser<'_> {
         response
     }
 
+    /// Calls a read-only server function (a GET) with `query` as its arguments.
+    pub async fn fetch<F: ServerFn>(&mut self, query: &[(&str, &str)]) -> TestResponse {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(query)
+            .finish();
+        let mut request =
+            Request::get(format!("{}?{query}", F::PATH)).header(header::ACCEPT, "application/json");
+        if let Some(cookie) = &self.cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        let response = self.app.send(request.body(Body::empty()).unwrap()).await;
+        self.remember_cookie(&response);
+        response
+    }
+
     /// The session's CSRF token, from a page that has forms for this person (signed in or not).
     pub async fn any_csrf_token(&mut self) -> String {
         for page in ["/settings/tokens", "/signin"] {
