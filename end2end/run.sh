@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs Berth's browser end-to-end tests (Playwright with Debian's chromium) against the
+# already-built server and browser bundle:
+#   cargo build -p server && cargo run -q -p xtask -- site && end2end/run.sh
+# Extra arguments go to `playwright test` (e.g. --project=ssr, -g invit).
+# BERTH_BIN / BERTH_SITE_ROOT override ../target/debug/berth and ../target/site.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+# Install exactly what package-lock.json pins when node_modules is missing or older than it.
+stamp=node_modules/.package-lock.json
+if [[ ! -d node_modules || ! -f $stamp || package-lock.json -nt $stamp ]]; then
+  npm ci --no-audit --no-fund
+fi
+
+# Browsers are never downloaded: the config points at /usr/bin/chromium.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+exec npx --no-install playwright test --reporter=list "$@"

@@ -1,0 +1,202 @@
+// Shared helpers for Berth's browser tests.
+//
+// The same tests run in two projects: "hydrate" (JavaScript on: the WebAssembly bundle
+// hydrates each server-rendered page, and forms are submitted by the app's script) and "ssr"
+// (JavaScript off: forms post natively and the server redirects). Clicks made before
+// hydration are lost, so in "hydrate" every page load is followed by `settled(page)`.
+import { test as base, expect, type BrowserContext, type Page, type TestInfo } from '@playwright/test';
+
+export { expect };
+
+/**
+ * Runs before any page script: notes which forms got a submit listener (Leptos's
+ * `ActionForm` adds one when it hydrates or renders) and whether the router has started
+ * (it listens for `popstate`). Only observes; it changes nothing.
+ */
+function watchHydration() {
+  const w = window as unknown as { __e2eForms: WeakSet<EventTarget>; __e2eRouter: boolean };
+  w.__e2eForms = new WeakSet();
+  w.__e2eRouter = false;
+  const add = EventTarget.prototype.addEventListener;
+  EventTarget.prototype.addEventListener = function (this: EventTarget, type: string, ...rest: unknown[]) {
+    if (type === 'submit' && this instanceof HTMLFormElement) w.__e2eForms.add(this);
+    if (type === 'popstate' && this === window) w.__e2eRouter = true;
+    return (add as (...a: unknown[]) => void).call(this, type, ...rest);
+  } as typeof EventTarget.prototype.addEventListener;
+}
+
+/** True when the page runs the app's script (the "hydrate" project). */
+export function usesJs(testInfo: TestInfo): boolean {
+  return testInfo.project.use.javaScriptEnabled !== false;
+}
+
+/**
+ * Waits until the current page is interactive: with JavaScript on, the app has hydrated
+ * (router started, every form wired up); without it, the document has loaded.
+ */
+export async function settled(page: Page, testInfo: TestInfo = base.info()): Promise<void> {
+  await page.waitForLoadState('load');
+  if (!usesJs(testInfo)) return;
+  try {
+    await page.waitForFunction(
+      () => {
+        const w = window as unknown as { __e2eForms?: WeakSet<EventTarget>; __e2eRouter?: boolean };
+        if (!w.__e2eForms || !w.__e2eRouter) return false;
+        const forms = Array.from(document.forms);
+        return forms.length > 0 && forms.every((f) => w.__e2eForms!.has(f));
+      },
+      undefined,
+      { timeout: 15_000 },
+    );
+  } catch (error) {
+    const heading = await page.locator('h1').first().textContent({ timeout: 1_000 }).catch(() => null);
+    throw new Error(
+      `${page.url()} did not finish hydrating (the page's forms never got their handlers); ` +
+        `its heading is ${JSON.stringify(heading)}. ${(error as Error).message}`,
+    );
+  }
+}
+
+/** Opens `path` and waits until it is interactive. */
+export async function open(page: Page, path: string): Promise<void> {
+  await page.goto(path);
+  await settled(page);
+}
+
+/** Names that are unique per project and per run, since both projects share one server. */
+export function uniqueNames(testInfo: TestInfo, label: string) {
+  const id = `${testInfo.project.name}-${Date.now().toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
+  return {
+    owner: `owner-${label}-${id}@example.test`,
+    member: `member-${label}-${id}@example.test`,
+    teamName: `Acme ${label} ${id}`,
+    teamHandle: `${label}-${id}`.toLowerCase(),
+  };
+}
+
+export const PASSWORD = 'correct horse battery';
+export const MEMBER_PASSWORD = 'staple gun 12345';
+
+/**
+ * Prepares a browser context: the hydration watch, and a record of what went wrong in its
+ * pages that no assertion would see (an uncaught exception or panic in the app's script, an
+ * error it logged, a request that failed in the network, a request refused by the server's
+ * CSRF protection).
+ */
+async function prepare(context: BrowserContext, problems: string[], js: boolean): Promise<void> {
+  await context.addInitScript(watchHydration);
+  context.on('weberror', (error) => problems.push(`uncaught in page: ${error.error().message}`));
+  context.on('console', (message) => {
+    // The browser logs every 4xx answer (a favicon, a refused sign-in) as such an error.
+    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) {
+      problems.push(`console error: ${message.text()}`);
+    }
+  });
+  context.on('requestfailed', (request) => {
+    // Leaving a page cancels what it still loads (net::ERR_ABORTED); anything else is a fault.
+    // With JavaScript off, Chromium blocks the preload of the app's script (reported as "csp").
+    const reason = request.failure()?.errorText ?? 'unknown';
+    if (reason.includes('ERR_ABORTED')) return;
+    if (!js && reason === 'csp' && /\/pkg\/[^/]+\.(js|wasm)$/.test(new URL(request.url()).pathname)) return;
+    problems.push(`request failed: ${request.method()} ${request.url()}: ${reason}`);
+  });
+  context.on('response', async (response) => {
+    if (response.status() === 403 && (response.headers()['content-type'] || '').startsWith('text/html')) {
+      const body = await response.text().catch(() => '');
+      if (body.includes('Request refused')) {
+        problems.push(`CSRF protection refused ${response.request().method()} ${response.url()}`);
+      }
+    }
+  });
+}
+
+/** Whether the server that global-setup.ts started is still running. */
+function serverRunning(): boolean {
+  const pid = Number(process.env.BERTH_E2E_PID);
+  if (!pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+type Fixtures = {
+  /** Problems seen in the test's pages; the test fails if any were seen. */
+  browserProblems: string[];
+  /** Opens a new, signed-out browser context (another person) and a page in it. */
+  newPerson: () => Promise<Page>;
+};
+
+export const test = base.extend<Fixtures>({
+  browserProblems: [
+    async ({}, use) => {
+      const problems: string[] = [];
+      await use(problems);
+      expect(serverRunning(), 'the Berth server under test stopped (see test-results/berth-server.log)').toBe(true);
+      expect(problems, 'problems in the browser').toEqual([]);
+    },
+    { auto: true },
+  ],
+  context: async ({ context, browserProblems }, use, testInfo) => {
+    await prepare(context, browserProblems, usesJs(testInfo));
+    await use(context);
+  },
+  newPerson: async ({ browser, browserProblems }, use, testInfo) => {
+    const contexts: BrowserContext[] = [];
+    await use(async () => {
+      const context = await browser.newContext({
+        baseURL: process.env.BERTH_E2E_BASE_URL,
+        javaScriptEnabled: usesJs(testInfo),
+      });
+      contexts.push(context);
+      await prepare(context, browserProblems, usesJs(testInfo));
+      return context.newPage();
+    });
+    for (const context of contexts) await context.close();
+  },
+});
+
+/** Signs up through /signup; ends on the new team's overview. */
+export async function signUp(
+  page: Page,
+  who: { email: string; password: string; teamName: string; teamHandle: string },
+): Promise<void> {
+  await open(page, '/signup');
+  await page.getByLabel('E-mail').fill(who.email);
+  await page.getByLabel('Password').fill(who.password);
+  await page.getByLabel('Team name').fill(who.teamName);
+  await page.getByLabel('Team handle').fill(who.teamHandle);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await expect(page).toHaveURL(new RegExp(`/teams/${who.teamHandle}$`));
+  await expect(page.getByRole('heading', { level: 1, name: who.teamName })).toBeVisible();
+  await settled(page);
+}
+
+/** Signs in through /signin; ends on the first team's overview. */
+export async function signIn(page: Page, email: string, password: string): Promise<void> {
+  await open(page, '/signin');
+  await page.getByLabel('E-mail').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).toHaveURL(/\/teams\/[a-z0-9-]+$/);
+  await settled(page);
+}
+
+/** The main navigation. */
+export function nav(page: Page) {
+  return page.getByRole('navigation', { name: 'Main' });
+}
+
+/** Follows a link in the main navigation and waits for the page. */
+export async function goVia(page: Page, link: 'Overview' | 'Members' | 'API tokens', url: RegExp) {
+  await nav(page).getByRole('link', { name: link, exact: true }).click();
+  await expect(page).toHaveURL(url);
+  await settled(page);
+}
+
+/** The sign-in page, exactly (as after signing out). */
+export const SIGNIN_URL = /\/signin$/;
+/** The sign-in page, possibly with the error of a form posted without JavaScript. */
+export const SIGNIN_AFTER_ERROR_URL = /\/signin(\?.*)?$/;
