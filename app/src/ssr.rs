@@ -13,6 +13,10 @@ pub struct ServerState {
     pub sign_in_limits: SignInLimits,
     /// Where people reach Berth (for invitation links), e.g. `http://127.0.0.1:3000`.
     pub public_url: String,
+    /// The master keys that seal and open stored secrets.
+    pub keys: std::sync::Arc<vault::SharedKeyring>,
+    /// Talks to container registries (verification).
+    pub registry: platform::registry::RegistryClient,
 }
 
 /// Keys of the values Berth keeps in a browser session.

@@ -2,10 +2,12 @@
 //! flag) into one of these types; code past the edge trusts them and never re-validates.
 
 mod account;
+mod credential;
 mod image;
 mod team;
 
 pub use account::{ApiTokenName, Email, NewPassword};
+pub use credential::{parse_note, parse_username, CredentialKind, CredentialName, SecretInput};
 pub use image::{ImageReference, RegistryHost, DOCKER_HUB};
 pub use team::{Role, TeamHandle, TeamName};
 

@@ -33,6 +33,8 @@ pub struct Settings {
     /// `BERTH_INSECURE_REGISTRIES`: registries reached over plain `http://` (comma-separated
     /// hosts, e.g. `127.0.0.1:5000`); every other registry is reached over https.
     pub insecure_registries: Vec<domain::RegistryHost>,
+    /// `BERTH_REGISTRY_TIMEOUT_SECS`: how long a registry may take to answer (default 15).
+    pub registry_timeout: std::time::Duration,
 }
 
 /// Where the master keys come from, in order of precedence.
@@ -68,6 +70,7 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "BERTH_MASTER_KEY",
     "BERTH_MASTER_KEY_FILE",
     "BERTH_INSECURE_REGISTRIES",
+    "BERTH_REGISTRY_TIMEOUT_SECS",
     // Read by the test harness, not the server; allowed so tests can run the binary.
     "BERTH_TEST_DATABASE_URL",
 ];
@@ -203,6 +206,18 @@ impl Settings {
                     .map_err(|e| error("BERTH_INSECURE_REGISTRIES", format!("{h}: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let registry_timeout = match get("BERTH_REGISTRY_TIMEOUT_SECS") {
+            None => std::time::Duration::from_secs(15),
+            Some(v) => match v.parse::<u64>() {
+                Ok(secs) if (1..=600).contains(&secs) => std::time::Duration::from_secs(secs),
+                _ => {
+                    return Err(error(
+                        "BERTH_REGISTRY_TIMEOUT_SECS",
+                        format!("\"{v}\" is not a number of seconds from 1 to 600"),
+                    ))
+                }
+            },
+        };
         Ok(Settings {
             addr,
             data_dir,
@@ -214,6 +229,7 @@ impl Settings {
             site_root,
             master_key,
             insecure_registries,
+            registry_timeout,
         })
     }
 

@@ -102,15 +102,17 @@ pub async fn reseal_all(store: &Store, keyring: &vault::Keyring) -> anyhow::Resu
     }
 }
 
-/// The associated data that binds a credential's sealed secret to its row.
-pub fn credential_secret_context(credential_id: i64) -> String {
-    format!("registry_credential:{credential_id}:secret")
-}
+pub use app::services::credentials::secret_context as credential_secret_context;
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let store = open_store(&settings).await?;
-        let _keyring = open_keyring(&settings, &store).await?;
+        let keyring = open_keyring(&settings, &store).await?;
+        let key_file = match &settings.master_key {
+            crate::config::MasterKeySource::File(p)
+            | crate::config::MasterKeySource::Generated(p) => Some(p.clone()),
+            crate::config::MasterKeySource::Env(_) => None,
+        };
         let listener = TcpListener::bind(settings.addr)
             .await
             .with_context(|| format!("BERTH_ADDR: cannot listen on {}", settings.addr))?;
@@ -127,6 +129,11 @@ impl Application {
                 store: store.clone(),
                 sign_in_limits: SignInLimits::default(),
                 public_url: settings.public_url_for(addr),
+                keys: std::sync::Arc::new(vault::SharedKeyring::new(keyring, key_file)),
+                registry: platform::registry::RegistryClient::new(
+                    settings.insecure_registries.clone(),
+                    settings.registry_timeout,
+                ),
             },
         };
         let router = router::build(state, settings.cookies_secure());

@@ -120,14 +120,22 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             let user_id = user_id.ok_or(StoreError::NotFound)?;
-            let user: User = sqlx::query_as(
-                "UPDATE users SET password_hash = $1 WHERE id = $2
+            // An invitation only ever sets the first password: once the account is active,
+            // a leftover link must not be a way to take it over.
+            let user: Option<User> = sqlx::query_as(
+                "UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash IS NULL
                  RETURNING id, email, password_hash, created_at",
             )
             .bind(password_hash)
             .bind(user_id)
-            .fetch_one(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
+            let user = user.ok_or(StoreError::NotFound)?;
+            // The person is a member of every team that invited them; the other links are void.
+            sqlx::query("DELETE FROM invites WHERE user_id = $1 AND accepted_at IS NULL")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             Ok(user)
         })

@@ -3,6 +3,8 @@
 //! milliseconds) and compiled for each backend by [`with_pool!`].
 
 mod accounts;
+mod audit;
+mod credentials;
 mod db;
 mod error;
 pub mod passwords;
@@ -12,6 +14,8 @@ mod throttle;
 mod tokens;
 
 pub use accounts::{Invite, NewAccount, User};
+pub use audit::{AuditEvent, NewAuditEvent};
+pub use credentials::{CredentialChanges, NewCredential, RegistryCredential, Sealed};
 pub use db::{Backend, Store};
 pub use error::StoreError;
 pub use sessions::SessionStore;

@@ -183,6 +183,14 @@ impl Store {
         let now = now_ms();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            // Write first, like every membership change: a SQLite transaction that reads
+            // before it writes cannot wait for the write lock and fails at once with "database
+            // is locked" when another connection is writing.
+            sqlx::query("UPDATE teams SET updated_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(team_id)
+                .execute(&mut *tx)
+                .await?;
             let existing: Option<(i64, Option<String>)> =
                 sqlx::query_as("SELECT id, password_hash FROM users WHERE email = $1")
                     .bind(email.as_str())
@@ -212,8 +220,11 @@ impl Store {
                 .map_err(|e| StoreError::unique_as(e, "email"))?;
             let outcome = if needs_invite {
                 let invite_token = format!("inv_{}", random_token(32));
-                sqlx::query("DELETE FROM invites WHERE user_id = $1 AND accepted_at IS NULL")
+                // A new link to this team replaces an earlier one to it; invitations to
+                // other teams stay valid until the person accepts one of them.
+                sqlx::query("DELETE FROM invites WHERE user_id = $1 AND team_id = $2 AND accepted_at IS NULL")
                     .bind(user_id)
+                    .bind(team_id)
                     .execute(&mut *tx)
                     .await?;
                 sqlx::query(

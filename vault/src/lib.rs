@@ -234,6 +234,54 @@ impl Keyring {
     }
 }
 
+/// The keyring of a running server. When a value names a key it does not have (another
+/// process ran `berth rotate-key` and re-sealed it), the key file is read again once, so that
+/// rotation needs no restart.
+#[derive(Debug)]
+pub struct SharedKeyring {
+    keyring: std::sync::RwLock<std::sync::Arc<Keyring>>,
+    file: Option<std::path::PathBuf>,
+}
+
+impl SharedKeyring {
+    pub fn new(keyring: Keyring, file: Option<std::path::PathBuf>) -> Self {
+        Self {
+            keyring: std::sync::RwLock::new(std::sync::Arc::new(keyring)),
+            file,
+        }
+    }
+
+    pub fn get(&self) -> std::sync::Arc<Keyring> {
+        self.keyring
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Seals under the current key; returns the sealed value and the key's id.
+    pub fn seal(&self, plaintext: &[u8], context: &str) -> (String, String) {
+        let keyring = self.get();
+        (
+            keyring.seal(plaintext, context),
+            keyring.current().id().to_owned(),
+        )
+    }
+
+    pub fn open(&self, sealed: &str, context: &str) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        match self.get().open(sealed, context) {
+            Err(VaultError::UnknownKey(id)) => {
+                let Some(file) = &self.file else {
+                    return Err(VaultError::UnknownKey(id));
+                };
+                let reloaded = std::sync::Arc::new(Keyring::from_file(file, false)?);
+                *self.keyring.write().unwrap_or_else(|e| e.into_inner()) = reloaded.clone();
+                reloaded.open(sealed, context)
+            }
+            other => other,
+        }
+    }
+}
+
 /// The id of the key that sealed a value.
 pub fn key_id_of(sealed: &str) -> Result<&str, VaultError> {
     let mut parts = sealed.splitn(3, '.');
@@ -333,12 +381,17 @@ mod tests {
         let ring = ring();
         let sealed = ring.seal(b"secret", "c");
         let mut bytes = sealed.into_bytes();
-        let last = bytes.len() - 3;
-        bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
+        // A character in the middle of the base64 body: every one of its bits is data.
+        let middle = sealed_body_start(&bytes) + 20;
+        bytes[middle] = if bytes[middle] == b'A' { b'B' } else { b'A' };
         assert_eq!(
             ring.open(&String::from_utf8(bytes).unwrap(), "c"),
             Err(VaultError::Tampered)
         );
+    }
+
+    fn sealed_body_start(sealed: &[u8]) -> usize {
+        sealed.iter().rposition(|&b| b == b'.').unwrap() + 1
     }
 
     #[test]
@@ -410,6 +463,20 @@ mod tests {
         let key = MasterKey::generate();
         let b64 = key.to_base64();
         assert!(!format!("{key:?}").contains(b64.as_str()));
+    }
+
+    #[test]
+    fn a_shared_keyring_picks_up_a_key_rotated_by_another_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.key");
+        let shared =
+            SharedKeyring::new(Keyring::from_file(&path, true).unwrap(), Some(path.clone()));
+        // Another process rotates and seals with the new key.
+        let rotated = Keyring::from_file(&path, false).unwrap().rotated();
+        rotated.write_to(&path).unwrap();
+        let sealed = rotated.seal(b"fresh", "c");
+        assert_eq!(&*shared.open(&sealed, "c").unwrap(), b"fresh");
+        assert_eq!(shared.get().current().id(), rotated.current().id());
     }
 
     proptest! {

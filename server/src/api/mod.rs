@@ -2,6 +2,7 @@
 //! `Authorization: Bearer <API token>`; authorised by the same `app::ssr::authorize` as the
 //! pages. Errors are `{"error": {"kind", "message", "field"?}}`.
 
+mod credentials;
 mod me;
 mod teams;
 
@@ -28,6 +29,21 @@ pub fn router() -> Router<AppState> {
             "/teams/{team}/members/{user_id}",
             axum::routing::patch(teams::change_role).delete(teams::remove_member),
         )
+        .route(
+            "/teams/{team}/credentials",
+            get(credentials::list).post(credentials::create),
+        )
+        .route(
+            "/teams/{team}/credentials/{name}",
+            get(credentials::show)
+                .patch(credentials::update)
+                .delete(credentials::delete),
+        )
+        .route(
+            "/teams/{team}/credentials/{name}/verify",
+            axum::routing::post(credentials::verify),
+        )
+        .route("/teams/{team}/audit", get(teams::audit))
         .fallback(|| async { ApiError(AppError::NotFound) })
 }
 

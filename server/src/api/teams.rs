@@ -104,3 +104,39 @@ pub async fn remove_member(
     services::remove_member(&state.server, user.id, &team, member).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    before: Option<i64>,
+    limit: Option<i64>,
+    credential: Option<String>,
+}
+
+/// `GET /api/v1/teams/{team}/audit?limit&before&credential` → `{"events", "next"}`.
+pub async fn audit(
+    State(state): State<AppState>,
+    user: ApiUser,
+    Path(team): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<AuditQuery>,
+) -> ApiResult<Json<Value>> {
+    let limit = query.limit.unwrap_or(50);
+    let (_, events) = app::services::credentials::audit_events(
+        &state.server,
+        user.id,
+        &team,
+        query.credential.as_deref(),
+        query.before,
+        limit,
+    )
+    .await?;
+    let next = (events.len() as i64 == limit.clamp(1, 200))
+        .then(|| events.last().map(|e| e.id))
+        .flatten();
+    Ok(Json(json!({
+        "events": events.iter().map(|e| json!({
+            "id": e.id, "at": e.at, "actor": e.actor_email, "action": e.action,
+            "subject": e.subject, "outcome": e.outcome, "detail": e.detail,
+        })).collect::<Vec<_>>(),
+        "next": next,
+    })))
+}

@@ -47,6 +47,11 @@ impl TestResponse {
 
 impl TestApp {
     pub async fn spawn() -> Self {
+        Self::spawn_with_registries(Vec::new()).await
+    }
+
+    /// A server that reaches `insecure_registries` over plain HTTP (test registries).
+    pub async fn spawn_with_registries(insecure_registries: Vec<domain::RegistryHost>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("berth.db").display());
         let store = Store::connect(&url).await.unwrap();
@@ -61,6 +66,14 @@ impl TestApp {
                 store: store.clone(),
                 sign_in_limits: SignInLimits::default(),
                 public_url: "http://berth.test".into(),
+                keys: std::sync::Arc::new(vault::SharedKeyring::new(
+                    vault::Keyring::new(vec![vault::MasterKey::generate()]).unwrap(),
+                    None,
+                )),
+                registry: platform::registry::RegistryClient::new(
+                    insecure_registries,
+                    std::time::Duration::from_secs(3),
+                ),
             },
         };
         let router = server::router::build(state, false);

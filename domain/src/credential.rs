@@ -1,0 +1,207 @@
+//! The parts of a registry credential that people type.
+
+use crate::ParseError;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A credential's name, unique in its team and used in URLs
+/// (`/api/v1/teams/{team}/credentials/{name}`): lower-case letters, digits, '.', '_', '-'.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CredentialName(String);
+
+impl CredentialName {
+    pub fn parse(input: &str) -> Result<Self, ParseError> {
+        let value = input.trim();
+        if value.is_empty() {
+            return Err(ParseError::new(
+                "Name the credential, e.g. \"ghcr-deploy\"; deploys refer to it by name.",
+            ));
+        }
+        if value.len() > 63 {
+            return Err(ParseError::new("Use at most 63 characters for the name."));
+        }
+        let valid = value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+            && value.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit());
+        if !valid {
+            return Err(ParseError::new(format!(
+                "Use lower-case letters, digits, '.', '_' and '-', starting with a letter or digit, e.g. \"{}\".",
+                suggestion(value)
+            )));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn suggestion(value: &str) -> String {
+    let mut out: String = value
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    while out.starts_with(['.', '_', '-']) {
+        out.remove(0);
+    }
+    if out.is_empty() {
+        "registry-login".into()
+    } else {
+        out
+    }
+}
+
+impl TryFrom<String> for CredentialName {
+    type Error = ParseError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<CredentialName> for String {
+    fn from(value: CredentialName) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for CredentialName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What kind of login a credential holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CredentialKind {
+    /// Username and password or token: Docker Hub, GHCR, GitLab, Harbor, Quay, any
+    /// distribution registry.
+    Basic,
+}
+
+impl CredentialKind {
+    pub fn parse(input: &str) -> Result<Self, ParseError> {
+        match input.trim() {
+            "" | "basic" => Ok(CredentialKind::Basic),
+            "ecr" => Err(ParseError::new(
+                "AWS ECR keys are not supported yet; for now store an ECR token as kind basic with username AWS.",
+            )),
+            other => Err(ParseError::new(format!("\"{other}\" is not a credential kind; use basic."))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialKind::Basic => "basic",
+        }
+    }
+}
+
+/// A registry username (or the fixed user name a token goes with, such as `AWS`).
+pub fn parse_username(input: &str) -> Result<String, ParseError> {
+    let value = input.trim();
+    if value.is_empty() {
+        return Err(ParseError::new(
+            "Enter the username the registry expects with this password or token.",
+        ));
+    }
+    if value.len() > 255 || value.chars().any(char::is_control) {
+        return Err(ParseError::new(
+            "Use at most 255 printable characters for the username.",
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// A secret someone typed (a password or token). Never printed: `Debug` shows
+/// `[redacted]`, and there is no `Display` or `Serialize`.
+#[derive(Clone)]
+pub struct SecretInput(String);
+
+impl SecretInput {
+    pub fn parse(input: &str) -> Result<Self, ParseError> {
+        // Not trimmed inside: a secret is exactly what was given, bar a pasted line ending.
+        let value = input.trim_end_matches(['\r', '\n']);
+        if value.is_empty() {
+            return Err(ParseError::new("Enter the password or access token."));
+        }
+        if value.len() > 8192 {
+            return Err(ParseError::new(
+                "That is longer than any registry token (8 KiB at most).",
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretInput([redacted])")
+    }
+}
+
+/// An optional free-text note ("rotates every 90 days; owner: platform team").
+pub fn parse_note(input: &str) -> Result<Option<String>, ParseError> {
+    let value = input.trim();
+    if value.chars().count() > 500 {
+        return Err(ParseError::new("Keep the note under 500 characters."));
+    }
+    Ok((!value.is_empty()).then(|| value.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn names_are_url_safe_with_a_suggestion_when_not() {
+        assert!(CredentialName::parse("ghcr-deploy").is_ok());
+        assert!(CredentialName::parse("harbor.prod_2").is_ok());
+        let e = CredentialName::parse("GHCR Deploy").unwrap_err();
+        assert!(e.message.contains("\"ghcr-deploy\""), "{}", e.message);
+        assert!(CredentialName::parse("-x").is_err());
+    }
+
+    #[test]
+    fn ecr_is_explained_until_it_is_supported() {
+        assert!(CredentialKind::parse("ecr")
+            .unwrap_err()
+            .message
+            .contains("not supported yet"));
+        assert_eq!(
+            CredentialKind::parse("basic").unwrap(),
+            CredentialKind::Basic
+        );
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = SecretInput::parse("s3cr3t-value\n").unwrap();
+        assert_eq!(s.expose(), "s3cr3t-value");
+        assert!(!format!("{s:?}").contains("s3cr3t"));
+    }
+
+    proptest! {
+        #[test]
+        fn accepted_names_are_url_path_safe(input in any::<String>()) {
+            if let Ok(name) = CredentialName::parse(&input) {
+                prop_assert!(name.as_str().bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)));
+            }
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! Team registry credentials. The secret column only ever holds a value sealed by the
+//! `vault` crate; this module never sees plaintext. Sealing needs the row's id (it is the
+//! AEAD associated data), so creating a row takes a `seal` callback that runs inside the
+//! inserting transaction once the id is known.
+
+use crate::{db::with_pool, now_ms, Store, StoreError};
+
+/// A credential as stored, without its sealed secret.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct RegistryCredential {
+    pub id: i64,
+    pub team_id: i64,
+    pub name: String,
+    pub registry: String,
+    pub kind: String,
+    pub username: String,
+    pub secret_version: i64,
+    pub note: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub last_verified_at: Option<i64>,
+    pub last_verified_ok: Option<bool>,
+    pub last_verified_detail: Option<String>,
+    pub last_used_at: Option<i64>,
+    pub last_used_detail: Option<String>,
+    pub expires_at: Option<i64>,
+}
+
+/// A sealed secret and the master key id that sealed it.
+#[derive(Clone)]
+pub struct Sealed {
+    pub value: String,
+    pub key_id: String,
+}
+
+impl std::fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Sealed(key {})", self.key_id)
+    }
+}
+
+pub struct NewCredential<'a> {
+    pub name: &'a str,
+    pub registry: &'a str,
+    pub kind: &'a str,
+    pub username: &'a str,
+    pub note: Option<&'a str>,
+    pub created_by: i64,
+}
+
+/// Changes to a credential; `None` keeps the stored value.
+#[derive(Default)]
+pub struct CredentialChanges<'a> {
+    pub name: Option<&'a str>,
+    pub registry: Option<&'a str>,
+    pub username: Option<&'a str>,
+    pub note: Option<Option<&'a str>>,
+}
+
+const COLUMNS: &str =
+    "id, team_id, name, registry, kind, username, secret_version, note, created_at, updated_at,
+     last_verified_at, (last_verified_ok = 1) AS last_verified_ok, last_verified_detail,
+     last_used_at, last_used_detail, expires_at";
+
+impl Store {
+    /// Creates a credential; `seal(id)` seals the secret for the new row's id.
+    pub async fn create_credential(
+        &self,
+        team_id: i64,
+        new: NewCredential<'_>,
+        seal: impl FnOnce(i64) -> Sealed,
+    ) -> Result<RegistryCredential, StoreError> {
+        let now = now_ms();
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO registry_credentials
+                   (team_id, name, registry, kind, username, secret_sealed, secret_key_id, secret_version,
+                    note, created_by, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, '', '', 1, $6, $7, $8, $8)
+                 RETURNING id",
+            )
+            .bind(team_id)
+            .bind(new.name)
+            .bind(new.registry)
+            .bind(new.kind)
+            .bind(new.username)
+            .bind(new.note)
+            .bind(new.created_by)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| StoreError::unique_as(e, "name"))?;
+            let sealed = seal(id);
+            sqlx::query("UPDATE registry_credentials SET secret_sealed = $1, secret_key_id = $2 WHERE id = $3")
+                .bind(&sealed.value)
+                .bind(&sealed.key_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            let credential = sqlx::query_as(&format!("SELECT {COLUMNS} FROM registry_credentials WHERE id = $1"))
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(credential)
+        })
+    }
+
+    /// The team's credentials by name.
+    pub async fn credentials(&self, team_id: i64) -> Result<Vec<RegistryCredential>, StoreError> {
+        with_pool!(self, pool => {
+            Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM registry_credentials WHERE team_id = $1 ORDER BY name"))
+                .bind(team_id)
+                .fetch_all(pool)
+                .await?)
+        })
+    }
+
+    pub async fn credential(
+        &self,
+        team_id: i64,
+        name: &str,
+    ) -> Result<Option<RegistryCredential>, StoreError> {
+        with_pool!(self, pool => {
+            Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM registry_credentials WHERE team_id = $1 AND name = $2"))
+                .bind(team_id)
+                .bind(name)
+                .fetch_optional(pool)
+                .await?)
+        })
+    }
+
+    /// The sealed secret of a credential, for the one place that opens it.
+    pub async fn credential_secret(&self, credential_id: i64) -> Result<Sealed, StoreError> {
+        with_pool!(self, pool => {
+            let row: Option<(String, String)> =
+                sqlx::query_as("SELECT secret_sealed, secret_key_id FROM registry_credentials WHERE id = $1")
+                    .bind(credential_id)
+                    .fetch_optional(pool)
+                    .await?;
+            row.map(|(value, key_id)| Sealed { value, key_id }).ok_or(StoreError::NotFound)
+        })
+    }
+
+    /// Applies `changes`, and replaces the secret when `seal` is given (bumping its version).
+    pub async fn update_credential(
+        &self,
+        credential_id: i64,
+        changes: CredentialChanges<'_>,
+        seal: Option<Sealed>,
+    ) -> Result<RegistryCredential, StoreError> {
+        let now = now_ms();
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query(
+                "UPDATE registry_credentials SET
+                   name = COALESCE($1, name),
+                   registry = COALESCE($2, registry),
+                   username = COALESCE($3, username),
+                   note = CASE WHEN $4 = 1 THEN $5 ELSE note END,
+                   updated_at = $6
+                 WHERE id = $7",
+            )
+            .bind(changes.name)
+            .bind(changes.registry)
+            .bind(changes.username)
+            .bind(i64::from(changes.note.is_some()))
+            .bind(changes.note.flatten())
+            .bind(now)
+            .bind(credential_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::unique_as(e, "name"))?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            if let Some(sealed) = seal {
+                sqlx::query(
+                    "UPDATE registry_credentials SET secret_sealed = $1, secret_key_id = $2,
+                       secret_version = secret_version + 1, expires_at = NULL,
+                       last_verified_at = NULL, last_verified_ok = NULL, last_verified_detail = NULL
+                     WHERE id = $3",
+                )
+                .bind(&sealed.value)
+                .bind(&sealed.key_id)
+                .bind(credential_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            let credential = sqlx::query_as(&format!("SELECT {COLUMNS} FROM registry_credentials WHERE id = $1"))
+                .bind(credential_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(credential)
+        })
+    }
+
+    pub async fn delete_credential(&self, credential_id: i64) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            let done = sqlx::query("DELETE FROM registry_credentials WHERE id = $1")
+                .bind(credential_id)
+                .execute(pool)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
+    }
+
+    /// Records the outcome of a verification (shown as "last verified" on the list).
+    pub async fn record_verification(
+        &self,
+        credential_id: i64,
+        ok: bool,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE registry_credentials SET last_verified_at = $1, last_verified_ok = $2, last_verified_detail = $3
+                 WHERE id = $4",
+            )
+            .bind(now_ms())
+            .bind(i64::from(ok))
+            .bind(detail)
+            .bind(credential_id)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// The master key ids that sealed stored secrets (start-up checks the keyring has them).
+    pub async fn secret_key_ids(&self) -> Result<Vec<String>, StoreError> {
+        with_pool!(self, pool => {
+            Ok(sqlx::query_scalar("SELECT DISTINCT secret_key_id FROM registry_credentials ORDER BY 1")
+                .fetch_all(pool)
+                .await?)
+        })
+    }
+
+    /// Secrets not sealed by `current_key_id`, a batch at a time, for rotation.
+    pub async fn secrets_sealed_by_other_keys(
+        &self,
+        current_key_id: &str,
+        limit: i64,
+    ) -> Result<Vec<(i64, Sealed)>, StoreError> {
+        with_pool!(self, pool => {
+            let rows: Vec<(i64, String, String)> = sqlx::query_as(
+                "SELECT id, secret_sealed, secret_key_id FROM registry_credentials
+                 WHERE secret_key_id <> $1 ORDER BY id LIMIT $2",
+            )
+            .bind(current_key_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            Ok(rows.into_iter().map(|(id, value, key_id)| (id, Sealed { value, key_id })).collect())
+        })
+    }
+
+    /// Replaces a sealed secret only if it is still `old` (a concurrent edit wins), so that
+    /// rotation can run while Berth serves. Returns whether it was replaced.
+    pub async fn reseal_secret(
+        &self,
+        credential_id: i64,
+        old: &Sealed,
+        new: &Sealed,
+    ) -> Result<bool, StoreError> {
+        with_pool!(self, pool => {
+            let done = sqlx::query(
+                "UPDATE registry_credentials SET secret_sealed = $1, secret_key_id = $2
+                 WHERE id = $3 AND secret_sealed = $4",
+            )
+            .bind(&new.value)
+            .bind(&new.key_id)
+            .bind(credential_id)
+            .bind(&old.value)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+}

@@ -1,0 +1,131 @@
+use crate::support::*;
+use store::{CredentialChanges, NewAuditEvent, NewCredential, Sealed, StoreError};
+
+fn new<'a>(name: &'a str, owner: &Owner) -> NewCredential<'a> {
+    NewCredential {
+        name,
+        registry: "ghcr.io",
+        kind: "basic",
+        username: "bot",
+        note: Some("rotates quarterly"),
+        created_by: owner.user_id,
+    }
+}
+
+fn sealed_for(id: i64, value: &str) -> Sealed {
+    Sealed {
+        value: format!("v1.k1.{id}-{value}"),
+        key_id: "k1".into(),
+    }
+}
+
+on_both_backends! {
+    async fn a_credential_is_sealed_with_its_own_row_id(store: &TestStore) {
+        let acme = store.owner("ada@example.com", "acme").await;
+        let created = store
+            .create_credential(acme.team_id, new("ghcr", &acme), |id| sealed_for(id, "x"))
+            .await
+            .unwrap();
+        assert_eq!(created.name, "ghcr");
+        assert_eq!(created.secret_version, 1);
+        assert!(created.last_verified_at.is_none());
+        let sealed = store.credential_secret(created.id).await.unwrap();
+        assert_eq!(sealed.value, format!("v1.k1.{}-x", created.id));
+        assert_eq!(store.secret_key_ids().await.unwrap(), vec!["k1".to_owned()]);
+    }
+
+    async fn names_are_unique_within_a_team_only(store: &TestStore) {
+        let acme = store.owner("ada@example.com", "acme").await;
+        let bobs = store.owner("bob@example.com", "bobs").await;
+        store.create_credential(acme.team_id, new("ghcr", &acme), |id| sealed_for(id, "a")).await.unwrap();
+        let again = store.create_credential(acme.team_id, new("ghcr", &acme), |id| sealed_for(id, "b")).await;
+        assert!(matches!(again, Err(StoreError::Taken { what: "name" })), "{again:?}");
+        store.create_credential(bobs.team_id, new("ghcr", &bobs), |id| sealed_for(id, "c")).await.unwrap();
+        assert_eq!(store.credentials(acme.team_id).await.unwrap().len(), 1);
+        assert!(store.credential(acme.team_id, "ghcr").await.unwrap().is_some());
+        assert!(store.credential(acme.team_id, "nope").await.unwrap().is_none());
+    }
+
+    async fn updating_without_a_secret_keeps_it_and_a_new_secret_bumps_the_version(store: &TestStore) {
+        let acme = store.owner("ada@example.com", "acme").await;
+        let c = store.create_credential(acme.team_id, new("ghcr", &acme), |id| sealed_for(id, "old")).await.unwrap();
+        store.record_verification(c.id, true, "logged in").await.unwrap();
+        let renamed = store
+            .update_credential(c.id, CredentialChanges { name: Some("ghcr-prod"), note: Some(None), ..Default::default() }, None)
+            .await
+            .unwrap();
+        assert_eq!(renamed.name, "ghcr-prod");
+        assert_eq!(renamed.note, None);
+        assert_eq!(renamed.secret_version, 1);
+        assert_eq!(renamed.last_verified_ok, Some(true), "a rename keeps the verification");
+        assert_eq!(store.credential_secret(c.id).await.unwrap().value, format!("v1.k1.{}-old", c.id));
+
+        let rotated = store.update_credential(c.id, CredentialChanges::default(), Some(sealed_for(c.id, "new"))).await.unwrap();
+        assert_eq!(rotated.secret_version, 2);
+        assert_eq!(rotated.last_verified_ok, None, "a new secret has not been verified yet");
+        assert_eq!(store.credential_secret(c.id).await.unwrap().value, format!("v1.k1.{}-new", c.id));
+    }
+
+    async fn verifications_are_recorded_with_their_outcome(store: &TestStore) {
+        let acme = store.owner("ada@example.com", "acme").await;
+        let c = store.create_credential(acme.team_id, new("ghcr", &acme), |id| sealed_for(id, "x")).await.unwrap();
+        store.record_verification(c.id, false, "wrong_credentials: rejected").await.unwrap();
+        let after = store.credential(acme.team_id, "ghcr").await.unwrap().unwrap();
+        assert_eq!(after.last_verified_ok, Some(false));
+        assert_eq!(after.last_verified_detail.as_deref(), Some("wrong_credentials: rejected"));
+        assert!(after.last_verified_at.is_some());
+    }
+
+    async fn rotation_reseals_only_unchanged_rows(store: &TestStore) {
+        let acme = store.owner("ada@example.com", "acme").await;
+        let c = store.create_credential(acme.team_id, new("ghcr", &acme), |id| sealed_for(id, "x")).await.unwrap();
+        let pending = store.secrets_sealed_by_other_keys("k2", 10).await.unwrap();
+        assert_eq!(pending.len(), 1);
+        let (id, old) = &pending[0];
+        let new = Sealed { value: "v1.k2.new".into(), key_id: "k2".into() };
+        assert!(store.reseal_secret(*id, old, &new).await.unwrap());
+        // A second attempt with the stale value changes nothing.
+        assert!(!store.reseal_secret(*id, old, &Sealed { value: "v1.k2.other".into(), key_id: "k2".into() }).await.unwrap());
+        assert_eq!(store.credential_secret(c.id).await.unwrap().value, "v1.k2.new");
+        assert!(store.secrets_sealed_by_other_keys("k2", 10).await.unwrap().is_empty());
+    }
+
+    async fn deleting_a_credential_removes_it(store: &TestStore) {
+        let acme = store.owner("ada@example.com", "acme").await;
+        let c = store.create_credential(acme.team_id, new("ghcr", &acme), |id| sealed_for(id, "x")).await.unwrap();
+        store.delete_credential(c.id).await.unwrap();
+        assert!(store.credential(acme.team_id, "ghcr").await.unwrap().is_none());
+        assert!(matches!(store.delete_credential(c.id).await, Err(StoreError::NotFound)));
+    }
+
+    async fn the_audit_trail_pages_newest_first_by_keyset(store: &TestStore) {
+        let acme = store.owner("ada@example.com", "acme").await;
+        let bobs = store.owner("bob@example.com", "bobs").await;
+        for i in 0..5 {
+            let subject = if i % 2 == 0 { "credential:a" } else { "credential:b" };
+            store
+                .record_audit(NewAuditEvent {
+                    team_id: acme.team_id,
+                    actor_id: Some(acme.user_id),
+                    action: "credential.verify",
+                    subject,
+                    ok: i != 3,
+                    detail: Some(&format!("event {i}")),
+                })
+                .await
+                .unwrap();
+        }
+        store
+            .record_audit(NewAuditEvent { team_id: bobs.team_id, actor_id: None, action: "x", subject: "credential:a", ok: true, detail: None })
+            .await
+            .unwrap();
+        let first = store.audit_events(acme.team_id, None, None, 2).await.unwrap();
+        assert_eq!(first.iter().map(|e| e.detail.clone().unwrap()).collect::<Vec<_>>(), ["event 4", "event 3"]);
+        assert_eq!(first[1].outcome, "failed");
+        assert_eq!(first[0].actor_email.as_deref(), Some("ada@example.com"));
+        let next = store.audit_events(acme.team_id, None, Some(first[1].id), 10).await.unwrap();
+        assert_eq!(next.len(), 3);
+        let only_a = store.audit_events(acme.team_id, Some("credential:a"), None, 10).await.unwrap();
+        assert_eq!(only_a.len(), 3, "other teams' events never show");
+    }
+}

@@ -1,0 +1,16 @@
+//! The store's rules, each proven on SQLite and on PostgreSQL (see `on_both_backends!`).
+//!
+//! PostgreSQL: the server in `BERTH_TEST_DATABASE_URL` when set, otherwise a throwaway
+//! cluster started once for this test binary (see the `testdb` crate).
+
+#[macro_use]
+mod support;
+
+mod accounts;
+mod credentials;
+mod invites;
+mod schema;
+mod sessions;
+mod sign_in_throttle;
+mod teams;
+mod tokens;
