@@ -2,7 +2,8 @@
 # Installs what Berth needs on a Debian machine, only when it is missing, so that a second
 # run does nothing slow. Sourced by scripts/run.sh and scripts/test.sh.
 #   berth_setup run   — what building and running Berth needs
-#   berth_setup test  — plus what the test suite needs (PostgreSQL binaries, Chromium, Node)
+#   berth_setup test  — plus what the test suite needs (PostgreSQL binaries, Chromium, Node,
+#                       the distribution registry, skopeo, umoci, busybox-static)
 set -euo pipefail
 
 berth_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -38,5 +39,7 @@ berth_setup() {
     # initdb/pg_ctl for the throwaway PostgreSQL cluster; Chromium for the browser tests.
     command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || berth_apt_install postgresql
     berth_apt_install chromium nodejs npm
+    # A real registry (CNCF distribution) and the tools that build and push test images.
+    berth_apt_install docker-registry skopeo umoci busybox-static
   fi
 }

@@ -21,6 +21,7 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 pub struct TestApp {
     pub router: Router,
+    pub dir: std::path::PathBuf,
     pub store: Store,
     /// Team handle → (team id, first owner's user id), for the helpers below.
     teams: std::sync::Mutex<std::collections::HashMap<String, (i64, i64)>>,
@@ -52,8 +53,18 @@ impl TestApp {
 
     /// A server that reaches `insecure_registries` over plain HTTP (test registries).
     pub async fn spawn_with_registries(insecure_registries: Vec<domain::RegistryHost>) -> Self {
+        Self::spawn_on(None, insecure_registries).await
+    }
+
+    /// A server on the database at `database_url` (default: a SQLite file in a temp dir).
+    pub async fn spawn_on(
+        database_url: Option<&str>,
+        insecure_registries: Vec<domain::RegistryHost>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("berth.db").display());
+        let url = database_url
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("berth.db").display()));
         let store = Store::connect(&url).await.unwrap();
         store.migrate().await.unwrap();
         let leptos_options = leptos::config::LeptosOptions::builder()
@@ -81,6 +92,7 @@ impl TestApp {
             router,
             store,
             teams: Default::default(),
+            dir: dir.path().to_owned(),
             _dir: dir,
         }
     }
