@@ -20,7 +20,9 @@ use leptos_router::{
     path, SsrMode,
 };
 use pages::{
+    audit::AuditPage,
     auth::{InvitePage, SignInPage, SignUpPage},
+    credentials::{CredentialDetailPage, CredentialsListPage, NewCredentialPage},
     members::MembersPage,
     team::{HomePage, TeamPage},
     tokens::TokensPage,
@@ -63,6 +65,10 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/settings/tokens") view=TokensPage ssr=SsrMode::Async/>
                 <Route path=path!("/teams/:team") view=TeamPage ssr=SsrMode::Async/>
                 <Route path=path!("/teams/:team/members") view=MembersPage ssr=SsrMode::Async/>
+                <Route path=path!("/teams/:team/credentials") view=CredentialsListPage ssr=SsrMode::Async/>
+                <Route path=path!("/teams/:team/credentials/new") view=NewCredentialPage ssr=SsrMode::Async/>
+                <Route path=path!("/teams/:team/credentials/:name") view=CredentialDetailPage ssr=SsrMode::Async/>
+                <Route path=path!("/teams/:team/audit") view=AuditPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

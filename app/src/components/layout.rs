@@ -89,6 +89,8 @@ where
 pub enum Section {
     Overview,
     Members,
+    Credentials,
+    Audit,
     Tokens,
     None,
 }
@@ -145,6 +147,8 @@ pub fn Console(
                         <ul role="list" class="nav-list">
                             <li><A href=base.clone() attr:aria-current=aria(Section::Overview)>"Overview"</A></li>
                             <li><A href=format!("{base}/members") attr:aria-current=aria(Section::Members)>"Members"</A></li>
+                            <li><A href=format!("{base}/credentials") attr:aria-current=aria(Section::Credentials)>"Credentials"</A></li>
+                            <li><A href=format!("{base}/audit") attr:aria-current=aria(Section::Audit)>"Audit"</A></li>
                         </ul>
                     }
                 })}

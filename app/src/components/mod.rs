@@ -1,3 +1,4 @@
+pub mod flash;
 pub mod form;
 pub mod layout;
 pub mod time;

@@ -2,12 +2,13 @@
 //! removing members.
 
 use crate::{
+    components::flash::FlashView,
     components::{
         form::{field_error, Csrf, Field, FormError},
         layout::{Console, ErrorPage, Me, Section, SignedIn},
         time::Time,
     },
-    model::{Flash, MemberRow, TeamMembers},
+    model::{MemberRow, TeamMembers},
     serverfns::members::{load_members, AddMember, ChangeRole, RemoveMember},
 };
 use domain::Role;
@@ -190,26 +191,5 @@ fn RoleSelect(id: String, selected: Role, error: Signal<Option<String>>) -> impl
             </select>
             <p class="field-error" id=error_id aria-live="polite">{move || error.get()}</p>
         </div>
-    }
-}
-
-#[component]
-pub fn FlashView(flash: Flash) -> impl IntoView {
-    match flash {
-        Flash::InviteLink { email, url } => view! {
-            <div class="alert alert-success" role="status">
-                <p><strong>{email}</strong> " was added. Send them this invitation link; it works once, for 7 days, and is shown only now:"</p>
-                <p><input class="copy-field" type="text" readonly value=url aria-label="Invitation link"/></p>
-            </div>
-        }
-        .into_any(),
-        Flash::NewToken { name, token } => view! {
-            <div class="alert alert-success" role="status">
-                <p>"Token " <strong>{name}</strong> " created. Copy it now: Berth keeps only a hash and cannot show it again."</p>
-                <p><input class="copy-field" type="text" readonly value=token aria-label="New API token"/></p>
-            </div>
-        }
-        .into_any(),
-        Flash::Notice(text) => view! { <div class="alert alert-success" role="status"><p>{text}</p></div> }.into_any(),
     }
 }

@@ -2,11 +2,11 @@
 
 use crate::{
     components::{
+        flash::FlashView,
         form::{field_error, Csrf, Field, FormError},
         layout::{Console, ErrorPage, Section, SignedIn},
         time::Time,
     },
-    pages::members::FlashView,
     serverfns::tokens::{load_api_tokens, CreateApiToken, RevokeApiToken},
 };
 use leptos::{form::ActionForm, prelude::*};

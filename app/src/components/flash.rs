@@ -1,0 +1,66 @@
+//! One-time messages after a form post: a new token, an invitation link, a verification.
+
+use crate::model::{Flash, VerifyReport};
+use leptos::prelude::*;
+
+#[component]
+pub fn FlashView(flash: Flash) -> impl IntoView {
+    match flash {
+        Flash::InviteLink { email, url } => view! {
+            <div class="alert alert-success" role="status">
+                <p><strong>{email}</strong> " was added. Send them this invitation link; it works once, for 7 days, and is shown only now:"</p>
+                <p><input class="copy-field" type="text" readonly value=url aria-label="Invitation link"/></p>
+            </div>
+        }
+        .into_any(),
+        Flash::NewToken { name, token } => view! {
+            <div class="alert alert-success" role="status">
+                <p>"Token " <strong>{name}</strong> " created. Copy it now: Berth keeps only a hash and cannot show it again."</p>
+                <p><input class="copy-field" type="text" readonly value=token aria-label="New API token"/></p>
+            </div>
+        }
+        .into_any(),
+        Flash::Verification(report) => view! { <VerifyReportView report/> }.into_any(),
+        Flash::Notice(text) => view! { <div class="alert alert-success" role="status"><p>{text}</p></div> }.into_any(),
+    }
+}
+
+/// What a verification found, in words and, when it worked, the exact image.
+#[component]
+pub fn VerifyReportView(report: VerifyReport) -> impl IntoView {
+    let class = if report.ok {
+        "alert alert-success"
+    } else {
+        "alert alert-error"
+    };
+    let heading = if report.ok {
+        "Verified"
+    } else {
+        "Verification failed"
+    };
+    view! {
+        <div class=class role="status" aria-live="polite">
+            <p><strong>{heading}</strong>
+                {report.kind.clone().map(|k| view! { " " <span class="badge">{k}</span> })}
+            </p>
+            <p>{report.message.clone()}</p>
+            {report.digest.clone().map(|digest| view! {
+                <dl class="facts">
+                    <dt>"Image"</dt><dd><code>{report.image.clone().unwrap_or_default()}</code></dd>
+                    <dt>"Digest"</dt><dd><code class="digest">{digest}</code></dd>
+                    <dt>"Platforms"</dt><dd>{report.platforms.join(", ")}</dd>
+                    <dt>"Size"</dt><dd>{report.size.map(human_size).unwrap_or_else(|| "unknown".into())}</dd>
+                </dl>
+            })}
+        </div>
+    }
+}
+
+pub fn human_size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} bytes"),
+    }
+}

@@ -1,0 +1,390 @@
+//! `/teams/{team}/credentials…`: the team's registry credentials. Owners create, edit and
+//! delete them; deployers verify and (later) deploy with them; viewers see the list. No page
+//! ever receives a secret: the secret field is write-only.
+
+use crate::{
+    components::{
+        flash::FlashView,
+        form::{field_error, Csrf, Field, FormError},
+        layout::{Console, ErrorPage, Me, Section, SignedIn},
+        time::Time,
+    },
+    model::{AuditRow, CheckRow, CredentialPage, CredentialRow, CredentialsPage},
+    serverfns::credentials::{
+        load_credential, load_credentials, CreateCredential, DeleteCredential, UpdateCredential,
+        VerifyCredential,
+    },
+};
+use domain::Role;
+use leptos::{form::ActionForm, prelude::*};
+use leptos_meta::Title;
+use leptos_router::hooks::{use_navigate, use_params_map};
+
+fn team_param() -> impl Fn() -> String + Copy + Send + Sync + 'static {
+    let params = use_params_map();
+    move || params.read().get("team").unwrap_or_default()
+}
+
+#[component]
+pub fn CredentialsListPage() -> impl IntoView {
+    let team = team_param();
+    let page = Resource::new(team, load_credentials);
+    view! {
+        <Title text="Registry credentials"/>
+        <SignedIn let:me>
+            <Suspense fallback=|| view! { <p class="loading">"Loading credentials…"</p> }>
+                {
+                    let me = me.clone();
+                    move || {
+                        let me = me.clone();
+                        Suspend::new(async move {
+                            match page.await {
+                                Ok(page) => view! { <CredentialList me page/> }.into_any(),
+                                Err(error) => view! { <ErrorPage error/> }.into_any(),
+                            }
+                        })
+                    }
+                }
+            </Suspense>
+        </SignedIn>
+    }
+}
+
+#[component]
+fn CredentialList(me: Me, page: CredentialsPage) -> impl IntoView {
+    let now = crate::now_ms();
+    let base = format!("/teams/{}/credentials", page.team.handle);
+    let is_owner = page.team.role == Role::Owner;
+    let rows = page
+        .credentials
+        .into_iter()
+        .map(|c| {
+            let href = format!("{base}/{}", c.name);
+            view! {
+                <tr>
+                    <th scope="row"><a href=href>{c.name.clone()}</a></th>
+                    <td><code>{c.registry.clone()}</code></td>
+                    <td>{c.kind.clone()}</td>
+                    <td>{c.username.clone()}</td>
+                    <td><CheckCell check=c.last_verified.clone() never="never" now/></td>
+                    <td><CheckCell check=c.last_used.clone() never="not yet" now/></td>
+                    <td>{match c.expires_at { Some(ms) => view! { <Time ms now/> }.into_any(), None => "—".into_any() }}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let empty = rows.is_empty();
+    view! {
+        <Console me team=page.team.handle.clone() section=Section::Credentials>
+            <header class="page-header">
+                <h1>"Registry credentials"</h1>
+                {is_owner.then(|| view! { <a class="button button-primary" href=format!("{base}/new")>"New credential"</a> })}
+            </header>
+            <p class="muted">"Logins for private registries, shared by the team. Secrets are encrypted and write-only: nobody, owners included, can read one back."</p>
+            {if empty {
+                view! {
+                    <div class="empty-state">
+                        <p>"No credentials yet. "
+                            {if is_owner { "Add one for each private registry your apps pull from, then verify it against an image." }
+                             else { "An owner adds them; you will be able to verify and use them." }}
+                        </p>
+                    </div>
+                }.into_any()
+            } else {
+                view! {
+                    <table class="table">
+                        <caption class="visually-hidden">"Registry credentials"</caption>
+                        <thead><tr>
+                            <th scope="col">"Name"</th><th scope="col">"Registry"</th><th scope="col">"Kind"</th>
+                            <th scope="col">"Username"</th><th scope="col">"Last verified"</th>
+                            <th scope="col">"Last used"</th><th scope="col">"Expires"</th>
+                        </tr></thead>
+                        <tbody>{rows}</tbody>
+                    </table>
+                }.into_any()
+            }}
+        </Console>
+    }
+}
+
+/// "2 hours ago ✓ logged in", with words as well as the mark.
+#[component]
+fn CheckCell(check: Option<CheckRow>, never: &'static str, now: i64) -> impl IntoView {
+    match check {
+        None => view! { <span class="muted">{never}</span> }.into_any(),
+        Some(check) => view! {
+            <span class=if check.ok { "check check-ok" } else { "check check-failed" } title=check.detail.clone()>
+                <Time ms=check.at now/> " "
+                {if check.ok { "✓ ok" } else { "✗ failed" }}
+            </span>
+        }
+        .into_any(),
+    }
+}
+
+#[component]
+pub fn NewCredentialPage() -> impl IntoView {
+    let team = team_param();
+    let action = ServerAction::<CreateCredential>::new();
+    let outcome: Signal<_> = action.value().into();
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(name)) = outcome.get() {
+            navigate(
+                &format!("/teams/{}/credentials/{name}", team()),
+                Default::default(),
+            );
+        }
+    });
+    view! {
+        <Title text="New credential"/>
+        <SignedIn let:me>
+            {
+                let handle = team();
+                let Some(summary) = me.viewer.teams.iter().find(|t| t.handle == handle).cloned() else {
+                    return view! { <crate::components::layout::NotFound/> }.into_any();
+                };
+                let csrf = me.csrf.clone();
+                view! {
+                    <Console me=me.clone() team=handle.clone() section=Section::Credentials>
+                        <header class="page-header"><h1>"New registry credential"</h1></header>
+                        {if summary.role != Role::Owner {
+                            view! { <p class="notice">"Only owners can add credentials. Your role is " <strong>{summary.role.as_str()}</strong> "."</p> }.into_any()
+                        } else {
+                            view! {
+                                <section class="panel">
+                                    <ActionForm action>
+                                        <Csrf token=csrf/>
+                                        <input type="hidden" name="team" value=handle.clone()/>
+                                        <FormError outcome fields=&["name", "registry", "username", "secret", "note"]/>
+                                        <CredentialFields outcome current=None/>
+                                        <button type="submit" class="button button-primary">"Save credential"</button>
+                                    </ActionForm>
+                                </section>
+                            }.into_any()
+                        }}
+                    </Console>
+                }.into_any()
+            }
+        </SignedIn>
+    }
+}
+
+/// The fields shared by the create and edit forms.
+#[component]
+fn CredentialFields(
+    outcome: Signal<Option<Result<String, crate::error::AppError>>>,
+    current: Option<CredentialRow>,
+) -> impl IntoView {
+    let editing = current.is_some();
+    let value = |f: fn(&CredentialRow) -> String| current.as_ref().map(f).unwrap_or_default();
+    view! {
+        <Field label="Name" name="name" value=value(|c| c.name.clone())
+            hint="How deploys refer to it, e.g. ghcr-deploy. Lower-case letters, digits, '.', '_', '-'."
+            error=field_error(outcome, "name")/>
+        <Field label="Registry" name="registry" value=value(|c| c.registry.clone())
+            hint="The host only, with a port if it has one: ghcr.io, registry.gitlab.com, harbor.example.com:8443. docker.io for Docker Hub."
+            error=field_error(outcome, "registry")/>
+        <Field label="Username" name="username" autocomplete="off" value=value(|c| c.username.clone())
+            error=field_error(outcome, "username")/>
+        <Field label=if editing { "New password or token" } else { "Password or token" } name="secret" kind="password"
+            autocomplete="new-password" required=!editing
+            hint=if editing { "Leave empty to keep the stored secret. It is never shown again once saved." }
+                 else { "Stored encrypted; it is never shown again once saved. Prefer a read-only token." }
+            error=field_error(outcome, "secret")/>
+        <Field label="Note (optional)" name="note" required=false value=value(|c| c.note.clone().unwrap_or_default())
+            hint="For example who owns it and when it must be rotated."
+            error=field_error(outcome, "note")/>
+    }
+}
+
+#[component]
+pub fn CredentialDetailPage() -> impl IntoView {
+    let params = use_params_map();
+    let team = move || params.read().get("team").unwrap_or_default();
+    let name = move || params.read().get("name").unwrap_or_default();
+    let verify = ServerAction::<VerifyCredential>::new();
+    let update = ServerAction::<UpdateCredential>::new();
+    let delete = ServerAction::<DeleteCredential>::new();
+    let page = Resource::new(
+        move || {
+            (
+                team(),
+                name(),
+                verify.version().get(),
+                update.version().get(),
+            )
+        },
+        |(team, name, ..)| load_credential(team, name),
+    );
+    let navigate = use_navigate();
+    let update_outcome: Signal<_> = update.value().into();
+    let delete_outcome: Signal<_> = delete.value().into();
+    Effect::new({
+        let navigate = navigate.clone();
+        move |_| {
+            if let Some(Ok(new_name)) = update_outcome.get() {
+                if new_name != name() {
+                    navigate(
+                        &format!("/teams/{}/credentials/{new_name}", team()),
+                        Default::default(),
+                    );
+                }
+            }
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(())) = delete_outcome.get() {
+            navigate(
+                &format!("/teams/{}/credentials", team()),
+                Default::default(),
+            );
+        }
+    });
+    view! {
+        <Title text="Registry credential"/>
+        <SignedIn let:me>
+            <Suspense fallback=|| view! { <p class="loading">"Loading credential…"</p> }>
+                {
+                    let me = me.clone();
+                    move || {
+                        let me = me.clone();
+                        Suspend::new(async move {
+                            match page.await {
+                                Ok(page) => view! { <CredentialDetail me page verify update delete/> }.into_any(),
+                                Err(error) => view! { <ErrorPage error/> }.into_any(),
+                            }
+                        })
+                    }
+                }
+            </Suspense>
+        </SignedIn>
+    }
+}
+
+#[component]
+fn CredentialDetail(
+    me: Me,
+    page: CredentialPage,
+    verify: ServerAction<VerifyCredential>,
+    update: ServerAction<UpdateCredential>,
+    delete: ServerAction<DeleteCredential>,
+) -> impl IntoView {
+    let now = crate::now_ms();
+    let role = page.team.role;
+    let handle = page.team.handle.clone();
+    let c = page.credential.clone();
+    let verify_outcome: Signal<_> = verify.value().into();
+    let update_outcome: Signal<_> = update.value().into();
+    let delete_outcome: Signal<_> = delete.value().into();
+    let from_page = page.flash.clone();
+    let (csrf_verify, csrf_update, csrf_delete) =
+        (me.csrf.clone(), me.csrf.clone(), me.csrf.clone());
+    let (team_verify, team_update, team_delete) = (handle.clone(), handle.clone(), handle.clone());
+    let (name_verify, name_update, name_delete) = (c.name.clone(), c.name.clone(), c.name.clone());
+    let current = c.clone();
+    let report = move || match verify_outcome.get() {
+        Some(Ok(Some(flash))) => Some(flash),
+        _ => from_page.clone(),
+    };
+    view! {
+        <Console me=me.clone() team=handle.clone() section=Section::Credentials>
+            <p class="breadcrumb"><a href=format!("/teams/{handle}/credentials")>"Registry credentials"</a> " /"</p>
+            <header class="page-header"><h1>{c.name.clone()}</h1></header>
+            <dl class="facts">
+                <dt>"Registry"</dt><dd><code>{c.registry.clone()}</code></dd>
+                <dt>"Kind"</dt><dd>{c.kind.clone()}</dd>
+                <dt>"Username"</dt><dd>{c.username.clone()}</dd>
+                <dt>"Secret"</dt><dd>"write-only, version " {c.secret_version} ", updated " <Time ms=c.updated_at now/></dd>
+                <dt>"Last verified"</dt><dd><CheckCell check=c.last_verified.clone() never="never" now/>
+                    {c.last_verified.clone().map(|v| view! { " " <span class="muted">{v.detail}</span> })}</dd>
+                <dt>"Last used"</dt><dd><CheckCell check=c.last_used.clone() never="not yet used by a deploy" now/></dd>
+                {c.note.clone().map(|note| view! { <dt>"Note"</dt><dd>{note}</dd> })}
+            </dl>
+
+            <section class="panel" aria-labelledby="verify-heading">
+                <h2 id="verify-heading">"Verify"</h2>
+                {move || report().map(|flash| view! { <FlashView flash/> })}
+                {if role.allows(Role::Deployer) {
+                    view! {
+                        <p class="muted">"Logs in to the registry now. Give an image to prove this credential can pull it and see its digest."</p>
+                        <ActionForm action=verify>
+                            <Csrf token=csrf_verify/>
+                            <input type="hidden" name="team" value=team_verify/>
+                            <input type="hidden" name="name" value=name_verify/>
+                            <FormError outcome=verify_outcome fields=&["image"]/>
+                            <Field label="Image (optional)" name="image" id="verify-image".to_string() required=false
+                                hint="For example registry.example.com/team/app:1.4, or pinned with @sha256:…"
+                                error=field_error(verify_outcome, "image")/>
+                            <button type="submit" class="button button-primary">"Verify"</button>
+                        </ActionForm>
+                    }.into_any()
+                } else {
+                    view! { <p class="notice">"Deployers and owners can verify credentials. Your role is viewer."</p> }.into_any()
+                }}
+            </section>
+
+            {(role == Role::Owner).then(move || view! {
+                <section class="panel" aria-labelledby="edit-heading">
+                    <h2 id="edit-heading">"Edit"</h2>
+                    <ActionForm action=update>
+                        <Csrf token=csrf_update/>
+                        <input type="hidden" name="team" value=team_update/>
+                        <input type="hidden" name="current" value=name_update/>
+                        <FormError outcome=update_outcome fields=&["name", "registry", "username", "secret", "note"]/>
+                        <CredentialFields outcome=update_outcome current=Some(current)/>
+                        <button type="submit" class="button button-primary">"Save changes"</button>
+                    </ActionForm>
+                </section>
+                <section class="panel danger-zone" aria-labelledby="delete-heading">
+                    <h2 id="delete-heading">"Delete"</h2>
+                    <p>"Apps that use this credential fall back to their own remembered credentials, or fail clearly at their next deploy."</p>
+                    <ActionForm action=delete>
+                        <Csrf token=csrf_delete/>
+                        <input type="hidden" name="team" value=team_delete/>
+                        <input type="hidden" name="name" value=name_delete/>
+                        <FormError outcome=delete_outcome fields=&["confirm"]/>
+                        <Field label="Type the name to confirm" name="confirm" id="delete-confirm".to_string()
+                            autocomplete="off" error=field_error(delete_outcome, "confirm")/>
+                        <button type="submit" class="button button-danger">"Delete credential"</button>
+                    </ActionForm>
+                </section>
+            })}
+
+            <section class="panel" aria-labelledby="history-heading">
+                <h2 id="history-heading">"History"</h2>
+                <AuditTable events=page.events.clone() now/>
+            </section>
+        </Console>
+    }
+}
+
+/// Audit events as a table, newest first.
+#[component]
+pub fn AuditTable(events: Vec<AuditRow>, now: i64) -> impl IntoView {
+    if events.is_empty() {
+        return view! { <div class="empty-state"><p>"Nothing has happened yet."</p></div> }
+            .into_any();
+    }
+    view! {
+        <table class="table">
+            <thead><tr>
+                <th scope="col">"When"</th><th scope="col">"Who"</th><th scope="col">"What"</th>
+                <th scope="col">"Subject"</th><th scope="col">"Outcome"</th><th scope="col">"Details"</th>
+            </tr></thead>
+            <tbody>
+                {events.into_iter().map(|e| view! {
+                    <tr>
+                        <td><Time ms=e.at now/></td>
+                        <td>{e.actor.unwrap_or_else(|| "Berth".into())}</td>
+                        <td><code>{e.action}</code></td>
+                        <td>{e.subject}</td>
+                        <td>{if e.ok { view! { <span class="badge badge-ok">"✓ ok"</span> } } else { view! { <span class="badge badge-failed">"✗ failed"</span> } }}</td>
+                        <td>{e.detail.unwrap_or_default()}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
+}
