@@ -1,3 +1,6 @@
+// A server function takes one argument per form field, so long argument lists are the norm.
+#![allow(clippy::too_many_arguments)]
+
 use crate::{error::AppError, model::*};
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
