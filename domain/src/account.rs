@@ -10,6 +10,8 @@ use std::fmt;
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
 
+crate::parsed_string!(Email);
+
 impl Email {
     pub fn parse(input: &str) -> Result<Self, ParseError> {
         let value = input.trim().to_lowercase();
@@ -38,29 +40,6 @@ impl Email {
             ));
         }
         Ok(Self(value))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for Email {
-    type Error = ParseError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<Email> for String {
-    fn from(value: Email) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for Email {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 
@@ -109,6 +88,8 @@ impl fmt::Debug for NewPassword {
 #[serde(try_from = "String", into = "String")]
 pub struct ApiTokenName(String);
 
+crate::parsed_string!(ApiTokenName);
+
 impl ApiTokenName {
     pub fn parse(input: &str) -> Result<Self, ParseError> {
         let value = input.trim();
@@ -126,23 +107,6 @@ impl ApiTokenName {
             ));
         }
         Ok(Self(value.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for ApiTokenName {
-    type Error = ParseError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<ApiTokenName> for String {
-    fn from(value: ApiTokenName) -> Self {
-        value.0
     }
 }
 

@@ -10,6 +10,8 @@ use std::fmt;
 #[serde(try_from = "String", into = "String")]
 pub struct CredentialName(String);
 
+crate::parsed_string!(CredentialName);
+
 impl CredentialName {
     pub fn parse(input: &str) -> Result<Self, ParseError> {
         let value = input.trim();
@@ -33,10 +35,6 @@ impl CredentialName {
         }
         Ok(Self(value.to_owned()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 fn suggestion(value: &str) -> String {
@@ -58,25 +56,6 @@ fn suggestion(value: &str) -> String {
         "registry-login".into()
     } else {
         out
-    }
-}
-
-impl TryFrom<String> for CredentialName {
-    type Error = ParseError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<CredentialName> for String {
-    fn from(value: CredentialName) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for CredentialName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

@@ -14,6 +14,8 @@ pub const DOCKER_HUB: &str = "docker.io";
 #[serde(try_from = "String", into = "String")]
 pub struct RegistryHost(String);
 
+crate::parsed_string!(RegistryHost);
+
 impl RegistryHost {
     pub fn parse(input: &str) -> Result<Self, ParseError> {
         let value = input.trim();
@@ -42,10 +44,6 @@ impl RegistryHost {
         Ok(Self(canonical_host(lower)))
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     pub fn is_docker_hub(&self) -> bool {
         self.0 == DOCKER_HUB
     }
@@ -66,25 +64,6 @@ fn canonical_host(lower: String) -> String {
             DOCKER_HUB.to_owned()
         }
         _ => lower,
-    }
-}
-
-impl TryFrom<String> for RegistryHost {
-    type Error = ParseError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<RegistryHost> for String {
-    fn from(value: RegistryHost) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for RegistryHost {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

@@ -1,15 +1,47 @@
 //! Parsed values. Each input concept is parsed once at the edge (a form, an API body, a CLI
 //! flag) into one of these types; code past the edge trusts them and never re-validates.
 
-mod account;
-mod credential;
-mod image;
-mod team;
-
 pub use account::{ApiTokenName, Email, NewPassword};
 pub use credential::{parse_note, parse_username, CredentialKind, CredentialName, SecretInput};
 pub use image::{ImageReference, RegistryHost, DOCKER_HUB};
 pub use team::{Role, TeamHandle, TeamName};
+
+/// Implements the conversions every parsed string type shares: `as_str`, `Display`, and
+/// `TryFrom<String>` / `Into<String>` (so that serde parses on the way in).
+macro_rules! parsed_string {
+    ($type:ident) => {
+        impl $type {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $type {
+            type Error = $crate::ParseError;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::parse(&value)
+            }
+        }
+
+        impl From<$type> for String {
+            fn from(value: $type) -> Self {
+                value.0
+            }
+        }
+
+        impl std::fmt::Display for $type {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+pub(crate) use parsed_string;
+
+mod account;
+mod credential;
+mod image;
+mod team;
 
 /// Why a value was rejected, phrased for the person who typed it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -8,6 +8,8 @@ use std::{fmt, str::FromStr};
 #[serde(try_from = "String", into = "String")]
 pub struct TeamHandle(String);
 
+crate::parsed_string!(TeamHandle);
+
 impl TeamHandle {
     pub fn parse(input: &str) -> Result<Self, ParseError> {
         let value = input.trim();
@@ -43,35 +45,14 @@ impl TeamHandle {
         }
         Ok(Self(value.to_owned()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for TeamHandle {
-    type Error = ParseError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<TeamHandle> for String {
-    fn from(value: TeamHandle) -> Self {
-        value.0
-    }
-}
-
-impl fmt::Display for TeamHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
 }
 
 /// A team's display name ("Acme Corp").
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct TeamName(String);
+
+crate::parsed_string!(TeamName);
 
 impl TeamName {
     pub fn parse(input: &str) -> Result<Self, ParseError> {
@@ -88,23 +69,6 @@ impl TeamName {
             ));
         }
         Ok(Self(value.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for TeamName {
-    type Error = ParseError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<TeamName> for String {
-    fn from(value: TeamName) -> Self {
-        value.0
     }
 }
 
