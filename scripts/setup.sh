@@ -38,7 +38,11 @@ berth_setup() {
   if [ "$mode" = test ]; then
     # initdb/pg_ctl for the throwaway PostgreSQL cluster; Chromium for the browser tests.
     command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || berth_apt_install postgresql
-    berth_apt_install chromium nodejs npm
+    berth_apt_install chromium
+    # Node.js may come from elsewhere than Debian (its npm then conflicts with Debian's).
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+      berth_apt_install nodejs npm
+    fi
     # A real registry (CNCF distribution) and the tools that build and push test images.
     berth_apt_install docker-registry skopeo umoci busybox-static
   fi
