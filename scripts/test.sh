@@ -32,10 +32,12 @@ BERTH_BIN="$PWD/target/debug/berth" BERTH_SITE_ROOT="$PWD/target/site" \
   bash end2end/run.sh 2>&1 | tee -a "$log" || status=$?
 
 # One line for the whole run: cargo's "test result:" lines plus Playwright's summary.
-passed=$(grep -oE 'test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
-failed=$(grep -oE '[0-9]+ failed;' "$log" | awk '{s+=$1} END {print s+0}')
-e2e_passed=$(grep -oE '^ *[0-9]+ passed' "$log" | tail -1 | awk '{print $1+0}')
-e2e_failed=$(grep -oE '^ *[0-9]+ failed' "$log" | tail -1 | awk '{print $1+0}')
+# (`|| true`: grep finding nothing is not an error here.)
+count() { grep -oE "$1" "$log" || true; }
+passed=$(count 'test result: [a-zA-Z]+\. [0-9]+ passed' | awk '{s+=$4} END {print s+0}')
+failed=$(count '[0-9]+ failed;' | awk '{s+=$1} END {print s+0}')
+e2e_passed=$(count '^ *[0-9]+ passed \(' | tail -1 | awk '{print $1+0}')
+e2e_failed=$(count '^ *[0-9]+ failed$' | tail -1 | awk '{print $1+0}')
 passed=$((passed + ${e2e_passed:-0}))
 failed=$((failed + ${e2e_failed:-0}))
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
