@@ -145,7 +145,7 @@ pub fn Console(
                     let base = format!("/teams/{}", t.handle);
                     view! {
                         <ul role="list" class="nav-list">
-                            <li><A href=base.clone() attr:aria-current=aria(Section::Overview)>"Overview"</A></li>
+                            <li><A href=base.clone() exact=true attr:aria-current=aria(Section::Overview)>"Overview"</A></li>
                             <li><A href=format!("{base}/members") attr:aria-current=aria(Section::Members)>"Members"</A></li>
                             <li><A href=format!("{base}/credentials") attr:aria-current=aria(Section::Credentials)>"Credentials"</A></li>
                             <li><A href=format!("{base}/audit") attr:aria-current=aria(Section::Audit)>"Audit"</A></li>
