@@ -18,30 +18,25 @@ pub struct Application {
 /// Opens the database named by the settings (creating the data dir for the default SQLite
 /// file) and brings its schema up to date.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    if settings.database_url.starts_with("sqlite:") {
-        if !settings.data_dir.exists() {
-            std::fs::create_dir_all(&settings.data_dir).with_context(|| {
-                format!(
-                    "BERTH_DATA_DIR: cannot create {}",
-                    settings.data_dir.display()
-                )
-            })?;
-            // The data dir holds the database and (by default) the master key: only Berth's
-            // user may look inside.
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(
-                    &settings.data_dir,
-                    std::fs::Permissions::from_mode(0o700),
-                )
+    if settings.database_url.starts_with("sqlite:") && !settings.data_dir.exists() {
+        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+            format!(
+                "BERTH_DATA_DIR: cannot create {}",
+                settings.data_dir.display()
+            )
+        })?;
+        // The data dir holds the database and (by default) the master key: only Berth's
+        // user may look inside.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&settings.data_dir, std::fs::Permissions::from_mode(0o700))
                 .with_context(|| {
                     format!(
                         "BERTH_DATA_DIR: cannot restrict {}",
                         settings.data_dir.display()
                     )
                 })?;
-            }
         }
     }
     let store = Store::connect(&settings.database_url)
