@@ -15,6 +15,8 @@ trap 'rm -f "$log"' EXIT
 
 berth_log "building the server and the browser bundle (once for the whole run)"
 cargo build -q -p server
+# The browser tests start a real registry with this small binary.
+cargo build -q -p testregistry --bins
 cargo run -q -p xtask -- site
 
 berth_log "Rust tests (unit, property, store on SQLite and PostgreSQL, HTTP)"
@@ -29,6 +31,7 @@ cargo test -p server -- --test-threads=1 2>&1 | tee -a "$log" || status=$?
 
 berth_log "browser tests (Playwright + Chromium)"
 BERTH_BIN="$PWD/target/debug/berth" BERTH_SITE_ROOT="$PWD/target/site" \
+  BERTH_TEST_REGISTRY_BIN="$PWD/target/debug/berth-test-registry" \
   bash end2end/run.sh 2>&1 | tee -a "$log" || status=$?
 
 # One line for the whole run: cargo's "test result:" lines plus Playwright's summary.

@@ -190,10 +190,28 @@ export function nav(page: Page) {
 }
 
 /** Follows a link in the main navigation and waits for the page. */
-export async function goVia(page: Page, link: 'Overview' | 'Members' | 'API tokens', url: RegExp) {
+export async function goVia(
+  page: Page,
+  link: 'Overview' | 'Members' | 'Credentials' | 'Audit' | 'API tokens',
+  url: RegExp,
+) {
   await nav(page).getByRole('link', { name: link, exact: true }).click();
   await expect(page).toHaveURL(url);
   await settled(page);
+}
+
+/**
+ * The container registry that global-setup.ts started (htpasswd auth, plain HTTP; the server
+ * trusts it through BERTH_INSECURE_REGISTRIES): its `host` (127.0.0.1:PORT), the pushed
+ * `image` (`host/team/app:1.0`) and its manifest `digest`, and the one `user` and `password`.
+ */
+export function testRegistry() {
+  const get = (key: string) => {
+    const value = process.env[`BERTH_E2E_REGISTRY_${key}`];
+    if (!value) throw new Error(`BERTH_E2E_REGISTRY_${key} is not set: global-setup.ts starts the test registry`);
+    return value;
+  };
+  return { host: get('HOST'), image: get('IMAGE'), digest: get('DIGEST'), user: get('USER'), password: get('PASSWORD') };
 }
 
 /** The sign-in page, exactly (as after signing out). */
