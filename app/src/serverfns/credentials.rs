@@ -70,11 +70,8 @@ pub async fn load_credentials(team: String) -> Result<CredentialsPage, AppError>
 pub async fn load_credential(team: String, name: String) -> Result<CredentialPage, AppError> {
     let user = crate::ssr::require_user().await?;
     let state = crate::ssr::state()?;
-    let (access, credential) =
-        crate::services::credentials::get(&state, user.id, &team, &name).await?;
-    let (_, events) =
-        crate::services::credentials::audit_events(&state, user.id, &team, Some(&name), None, 20)
-            .await?;
+    let (access, credential, events) =
+        crate::services::credentials::get_with_history(&state, user.id, &team, &name, 20).await?;
     Ok(CredentialPage {
         team: convert::team(&access),
         credential: convert::credential(credential),

@@ -113,6 +113,27 @@ pub async fn get(
     Ok((access, credential))
 }
 
+/// One credential and its latest audit events, authorised once.
+pub async fn get_with_history(
+    state: &ServerState,
+    actor: i64,
+    team: &str,
+    name: &str,
+    limit: i64,
+) -> Result<(TeamAccess, RegistryCredential, Vec<store::AuditEvent>), AppError> {
+    let (access, credential) = get(state, actor, team, name).await?;
+    let events = state
+        .store
+        .audit_events(
+            access.team_id,
+            Some(&subject(name)),
+            None,
+            limit.clamp(1, 200),
+        )
+        .await?;
+    Ok((access, credential, events))
+}
+
 pub async fn create(
     state: &ServerState,
     actor: i64,
