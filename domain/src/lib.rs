@@ -2,6 +2,10 @@
 //! flag) into one of these types; code past the edge trusts them and never re-validates.
 
 pub use account::{ApiTokenName, Email, NewPassword};
+pub use app::{
+    parse_config_value, AppHandle, ConfigKey, DeployMethod, HealthPath, OperationKind,
+    OperationStatus, RESERVED_CONFIG_KEYS,
+};
 pub use credential::{parse_note, parse_username, CredentialKind, CredentialName, SecretInput};
 pub use image::{ImageReference, RegistryHost, DOCKER_HUB};
 pub use team::{Role, TeamHandle, TeamName};
@@ -39,6 +43,7 @@ macro_rules! parsed_string {
 pub(crate) use parsed_string;
 
 mod account;
+mod app;
 mod credential;
 mod image;
 mod team;
