@@ -1,4 +1,13 @@
-//! Where Berth meets systems it does not own. Today: [`registry`], the container registry
-//! client that verifies credentials and resolves images.
+//! Where Berth meets systems it does not own: [`registry`], the container registry client
+//! that verifies credentials and resolves images; [`engine`], the [`Platform`] trait the
+//! operation worker drives; and [`local`], the platform that runs apps on this host with
+//! buildah (Berth's default).
 
+pub mod engine;
+pub mod local;
 pub mod registry;
+
+pub use engine::{
+    AppRef, BoxFuture, OperationLog, Platform, PlatformError, ReleaseSpec, RunningRelease, Step,
+};
+pub use local::{LocalEngine, LocalSettings};

@@ -1,8 +1,13 @@
 //! Test images: busybox-static in an OCI layout built with `umoci`, pushed with `skopeo`.
 //!
-//! The image serves HTTP: its command is `busybox httpd -f -p 8080 -h /www`, and `/www`
-//! holds an `index.html`. Built once per registry (a few hundred milliseconds) and pushed
+//! The image serves HTTP as a platform runs it: on `127.0.0.1:$PORT` (8080 without `PORT`),
+//! with busybox's `httpd` serving `/www`, which holds an `index.html`. Before serving, the
+//! command writes `$GREETING` to `/www/env.txt`, so a test can read back the environment
+//! its release was given. Built once per registry (a few hundred milliseconds) and pushed
 //! under any name; its digest differs between registries, since umoci stamps the time.
+//!
+//! Variants are further tags of the same layout: one whose `index.html` says a given body
+//! (to tell releases apart), and one whose command fails at once.
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -20,10 +25,19 @@ const BUSYBOX: &str = "/bin/busybox";
 const BASE: &str = "base";
 const ARM64: &str = "arm64";
 const MULTI: &str = "multi";
+const BROKEN: &str = "broken";
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 static NEXT_AUTH_FILE: AtomicU64 = AtomicU64::new(1);
+
+/// Runs through busybox's own `sh` (`/bin/busybox sh` works without a `/bin/sh` link).
+/// `exec` makes httpd the process that signals reach; the first line shows in runtime logs.
+const SERVE: &str = "echo \"serving on port ${PORT:-8080}\"; \
+                     echo \"$GREETING\" > /www/env.txt; \
+                     exec /bin/busybox httpd -f -p \"127.0.0.1:${PORT:-8080}\" -h /www";
+/// A release that dies before it could ever answer a health check.
+const FAIL: &str = "echo \"this release fails at once\" >&2; exit 3";
 
 /// The digests of an image pushed as an OCI index of linux/amd64 and linux/arm64.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,6 +52,8 @@ pub(crate) struct ImageLayout {
     layout: PathBuf,
     built: bool,
     multi: Option<(String, String)>,
+    broken: bool,
+    variants: u64,
 }
 
 impl ImageLayout {
@@ -47,12 +63,58 @@ impl ImageLayout {
             layout: dir.join("oci-layout"),
             built: false,
             multi: None,
+            broken: false,
+            variants: 0,
         }
     }
 
     pub async fn push(&mut self, host: &str, repo: &str, tag: &str, creds: (&str, &str)) -> String {
         self.build_base().await;
         self.copy(BASE, false, host, repo, tag, creds).await
+    }
+
+    /// A copy of the base image whose `/` answers `body`.
+    pub async fn push_serving(
+        &mut self,
+        host: &str,
+        repo: &str,
+        tag: &str,
+        creds: (&str, &str),
+        body: &str,
+    ) -> String {
+        self.build_base().await;
+        self.variants += 1;
+        let variant = format!("serving-{}", self.variants);
+        let index = self.dir.join(format!("image-files/{variant}/index.html"));
+        fs::create_dir_all(index.parent().expect("a parent")).expect("create the variant's dir");
+        fs::write(&index, body).expect("write the variant's index.html");
+        let base = format!("{}:{BASE}", self.layout.display());
+        let image = format!("{}:{variant}", self.layout.display());
+        umoci(&["tag", "--image", &base, &variant], &[]).await;
+        let insert = [&["insert"][..], rootless(), &["--image", &image]].concat();
+        umoci(&insert, &[index.as_os_str(), "/www/index.html".as_ref()]).await;
+        self.copy(&variant, false, host, repo, tag, creds).await
+    }
+
+    /// A copy of the base image whose command exits with status 3 at once.
+    pub async fn push_broken(
+        &mut self,
+        host: &str,
+        repo: &str,
+        tag: &str,
+        creds: (&str, &str),
+    ) -> String {
+        self.build_base().await;
+        if !self.broken {
+            let base = format!("{}:{BASE}", self.layout.display());
+            let mut config = vec!["config", "--image", &base, "--tag", BROKEN];
+            for part in ["/bin/busybox", "sh", "-c", FAIL] {
+                config.extend(["--config.cmd", part]);
+            }
+            umoci(&config, &[]).await;
+            self.broken = true;
+        }
+        self.copy(BROKEN, false, host, repo, tag, creds).await
     }
 
     pub async fn push_multi_platform(
@@ -86,16 +148,11 @@ impl ImageLayout {
 
         umoci(&["init", "--layout"], &[self.layout.as_os_str()]).await;
         umoci(&["new", "--image", &image], &[]).await;
-        let rootless: &[&str] = if running_as_root() {
-            &[]
-        } else {
-            &["--rootless"]
-        };
-        let insert = [&["insert"][..], rootless, &["--image", &image]].concat();
+        let insert = [&["insert"][..], rootless(), &["--image", &image]].concat();
         umoci(&insert, &[BUSYBOX.as_ref(), "/bin/busybox".as_ref()]).await;
         umoci(&insert, &[www.as_os_str(), "/www".as_ref()]).await;
         let mut config = vec!["config", "--image", &image, "--author", "Berth tests"];
-        for part in ["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/www"] {
+        for part in ["/bin/busybox", "sh", "-c", SERVE] {
             config.extend(["--config.cmd", part]);
         }
         config.extend(["--config.exposedports", "8080/tcp"]);
@@ -253,6 +310,14 @@ async fn umoci(args: &[&str], paths: &[&std::ffi::OsStr]) {
             output.status,
             String::from_utf8_lossy(&output.stderr)
         );
+    }
+}
+
+fn rootless() -> &'static [&'static str] {
+    if running_as_root() {
+        &[]
+    } else {
+        &["--rootless"]
     }
 }
 

@@ -11,6 +11,11 @@
 //! # }
 //! ```
 //!
+//! The test images run as a platform would run a release: they serve HTTP on
+//! `127.0.0.1:$PORT` and publish their `$GREETING` at [`ENV_FILE_PATH`].
+//! [`TestRegistry::push_serving_image`] pushes one whose `/` answers a given body (to tell
+//! releases apart), [`TestRegistry::push_broken_image`] one that exits at once.
+//!
 //! Two ways to log in, as real registries have:
 //! - [`TestRegistry::start_htpasswd`]: `Basic` auth against an htpasswd file (bcrypt), like
 //!   a self-hosted registry. Every user may pull and push everything.
@@ -27,6 +32,9 @@ mod process;
 mod token_issuer;
 
 pub use image::MultiPlatformImage;
+
+/// The URL path where a running test image serves the `GREETING` it was started with.
+pub const ENV_FILE_PATH: &str = "/env.txt";
 pub use token_issuer::{ISSUER as TOKEN_ISSUER, SERVICE as TOKEN_SERVICE};
 
 use domain::RegistryHost;
@@ -140,6 +148,31 @@ impl TestRegistry {
     pub async fn push_image(&self, repo: &str, tag: &str, creds: (&str, &str)) -> String {
         let mut images = self.images.lock().await;
         images.push(self.host.as_str(), repo, tag, creds).await
+    }
+
+    /// Pushes a copy of the test image whose `/` answers `body`, so that a test can tell
+    /// which release serves; returns its manifest digest. Like every test image, it serves
+    /// on `127.0.0.1:$PORT` and writes `$GREETING` to `/env.txt` (see [`ENV_FILE_PATH`]).
+    pub async fn push_serving_image(
+        &self,
+        repo: &str,
+        tag: &str,
+        creds: (&str, &str),
+        body: &str,
+    ) -> String {
+        let mut images = self.images.lock().await;
+        images
+            .push_serving(self.host.as_str(), repo, tag, creds, body)
+            .await
+    }
+
+    /// Pushes an image whose command exits with status 3 at once, without ever listening;
+    /// returns its manifest digest.
+    pub async fn push_broken_image(&self, repo: &str, tag: &str, creds: (&str, &str)) -> String {
+        let mut images = self.images.lock().await;
+        images
+            .push_broken(self.host.as_str(), repo, tag, creds)
+            .await
     }
 
     /// Pushes an OCI index with linux/amd64 and linux/arm64/v8 entries as `repo:tag`.

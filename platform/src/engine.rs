@@ -1,0 +1,143 @@
+//! The platform that runs apps, seen from the operation worker. One trait, two adapters: the
+//! [`crate::local`] engine (buildah on this host, the embedded default) and, later, Aptible's
+//! API. The worker owns ordering, leases and history; a platform only does the work of one
+//! operation and reports what it did through an [`OperationLog`].
+
+use crate::registry::{BasicCredentials, Secret};
+use domain::ImageReference;
+use std::{future::Future, pin::Pin};
+
+/// A boxed future, so that the trait can be used as `Arc<dyn Platform>`.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Which app a release belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppRef {
+    pub id: i64,
+    /// `team/app`, for logs, container names and error messages.
+    pub name: String,
+}
+
+/// Everything needed to run one release of an app.
+#[derive(Clone, Debug)]
+pub struct ReleaseSpec {
+    pub app: AppRef,
+    /// The database id of the release; a platform keys its runtime state by it.
+    pub release_id: i64,
+    /// Pinned by digest (`repo@sha256:…`), so that what runs is what was verified.
+    pub image: ImageReference,
+    /// The app's configuration, as the release's environment. Values may be secrets: they
+    /// must not reach argv, logs or the operation log.
+    pub env: Vec<(String, Secret)>,
+    /// HTTP path probed on `PORT` before the release takes over (`/` when `None`).
+    pub health_path: Option<String>,
+    /// The port the release last served on, to keep its URL across Berth restarts when it
+    /// is still free.
+    pub preferred_port: Option<u16>,
+}
+
+/// A release that passed its health check and now serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunningRelease {
+    pub release_id: i64,
+    pub port: u16,
+    /// Where it serves, e.g. `http://127.0.0.1:20001/`.
+    pub url: String,
+}
+
+/// The steps of an operation, shown as progress on the operation page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    Verify,
+    Pull,
+    Start,
+    HealthCheck,
+    Switch,
+}
+
+impl Step {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Verify => "verify",
+            Step::Pull => "pull",
+            Step::Start => "start",
+            Step::HealthCheck => "health_check",
+            Step::Switch => "switch",
+        }
+    }
+
+    pub const ALL: [Step; 5] = [
+        Step::Verify,
+        Step::Pull,
+        Step::Start,
+        Step::HealthCheck,
+        Step::Switch,
+    ];
+}
+
+/// Where a platform reports progress and output while it works on an operation. The worker
+/// implements it (redacting secrets and storing lines in the operation's log).
+pub trait OperationLog: Send + Sync {
+    /// The operation entered `step`.
+    fn step(&self, step: Step);
+    /// One line of output (from buildah, the release's stdout/stderr, or Berth itself).
+    fn line(&self, line: &str);
+}
+
+/// Why a platform could not do what was asked, in words for the operation's `error`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlatformError {
+    /// The tools the platform needs are missing (e.g. buildah is not installed).
+    #[error("{0}")]
+    Unavailable(String),
+    /// Pulling the image failed (credentials, network, missing image).
+    #[error("pulling the image failed: {0}")]
+    Pull(String),
+    /// The release did not start.
+    #[error("the release did not start: {0}")]
+    Start(String),
+    /// The release started but did not answer its health check in time.
+    #[error("the health check failed: {0}")]
+    HealthCheck(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The platform that runs apps.
+pub trait Platform: Send + Sync {
+    /// `None` when the platform can work; otherwise why not, in words for the deploy form
+    /// ("buildah is not installed: apt install buildah").
+    fn unavailable(&self) -> BoxFuture<'_, Option<String>>;
+
+    /// Deploys `release`: pull its image with `credentials` (none for public images), start
+    /// it, health-check it, and only then stop the app's previous release. On failure the
+    /// previous release keeps serving and nothing of the new one is left running.
+    fn deploy<'a>(
+        &'a self,
+        release: ReleaseSpec,
+        credentials: Option<BasicCredentials>,
+        log: &'a dyn OperationLog,
+    ) -> BoxFuture<'a, Result<RunningRelease, PlatformError>>;
+
+    /// Starts `release` again (its image is already pulled) — with a new environment for a
+    /// configure operation, or the same one for a restart — health-checks it, then stops
+    /// the release it replaces. On failure the running one keeps serving.
+    fn restart<'a>(
+        &'a self,
+        release: ReleaseSpec,
+        log: &'a dyn OperationLog,
+    ) -> BoxFuture<'a, Result<RunningRelease, PlatformError>>;
+
+    /// At start-up: makes sure `release` runs (starting it if it does not), without an
+    /// operation. Used to bring back every app's current release after Berth restarts.
+    fn ensure_running(&self, release: ReleaseSpec) -> BoxFuture<'_, Result<RunningRelease, PlatformError>>;
+
+    /// Where the app's current release serves, if it runs on this host.
+    fn running(&self, app_id: i64) -> BoxFuture<'_, Option<RunningRelease>>;
+
+    /// Recent output of the app's running release (its runtime log), newest last.
+    fn runtime_log(&self, app_id: i64, lines: usize) -> BoxFuture<'_, Vec<String>>;
+
+    /// Stops every release this process started (on shutdown).
+    fn shutdown(&self) -> BoxFuture<'_, ()>;
+}

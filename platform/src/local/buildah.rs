@@ -1,0 +1,429 @@
+//! Every buildah command the engine runs, built in one place so that each one uses the
+//! engine's own storage (`--root`, `--runroot`, `--storage-driver`) and none inherits
+//! Berth's environment (which holds the master key and the database URL).
+
+use super::{redact::Redactor, settings::LocalSettings};
+use crate::registry::Secret;
+use std::{
+    collections::VecDeque,
+    ffi::OsString,
+    io,
+    path::{Path, PathBuf},
+    process::{ExitStatus, Stdio},
+};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncRead, BufReader},
+    process::Command,
+};
+
+/// Enough of a failing command's output to say why it failed.
+const TAIL_LINES: usize = 20;
+/// Config values reach `buildah config` under these names (see [`Buildah::set_env`]).
+const VALUE_ALIAS: &str = "BERTH_CONFIG_VALUE_";
+const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+#[derive(Debug)]
+pub(crate) enum BuildahError {
+    /// The binary could not be run at all.
+    NotInstalled(String),
+    /// It ran and failed; the last lines of its output, redacted.
+    Failed {
+        status: ExitStatus,
+        tail: Vec<String>,
+    },
+    Io(io::Error),
+}
+
+impl BuildahError {
+    /// The most telling line: buildah ends with `Error: …`.
+    pub fn summary(&self) -> String {
+        match self {
+            BuildahError::NotInstalled(why) => why.clone(),
+            BuildahError::Io(e) => format!("running buildah failed: {e}"),
+            BuildahError::Failed { status, tail } => tail
+                .iter()
+                .rev()
+                .find(|line| line.starts_with("Error:") || line.contains("level=error"))
+                .or(tail.last())
+                .map(|line| line.trim_start_matches("Error: ").to_owned())
+                .unwrap_or_else(|| format!("buildah exited with {status}")),
+        }
+    }
+}
+
+/// What the image says to run, from its config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ImageCommand {
+    /// Entrypoint followed by Cmd, as a container runtime would run them.
+    pub argv: Vec<String>,
+}
+
+#[derive(Clone)]
+pub(crate) struct Buildah {
+    program: PathBuf,
+    global: Vec<OsString>,
+    tmp: PathBuf,
+}
+
+impl Buildah {
+    pub fn new(settings: &LocalSettings) -> Self {
+        let global = vec![
+            "--root".into(),
+            settings.storage_dir().into(),
+            "--runroot".into(),
+            settings.runroot_dir().into(),
+            "--storage-driver".into(),
+            settings.storage_driver.clone().into(),
+        ];
+        Self {
+            program: settings.buildah.clone(),
+            global,
+            tmp: settings.tmp_dir(),
+        }
+    }
+
+    /// A buildah command with the engine's storage and a clean environment.
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.program);
+        command
+            .env_clear()
+            .env("PATH", PATH)
+            // Pulls stage layers in TMPDIR (default /var/tmp); keep them on the engine's disk.
+            .env("TMPDIR", &self.tmp)
+            .args(&self.global)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        command
+    }
+
+    /// `buildah --version`: whether buildah can run here at all.
+    pub async fn version(&self) -> Result<String, BuildahError> {
+        let mut command = Command::new(&self.program);
+        command.env_clear().env("PATH", PATH).arg("--version");
+        let output = collect(command, &Redactor::new()).await?;
+        Ok(output.trim().to_owned())
+    }
+
+    /// `buildah pull` of `image` (`host/repo@sha256:…`), each output line to `on_line`.
+    pub async fn pull(
+        &self,
+        image: &str,
+        auth_file: &Path,
+        tls_verify: bool,
+        redactor: &Redactor,
+        on_line: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<(), BuildahError> {
+        let mut command = self.command();
+        command.arg("pull").arg("--authfile").arg(auth_file);
+        if !tls_verify {
+            command.arg("--tls-verify=false");
+        }
+        command.arg(format!("docker://{image}"));
+        stream(command, redactor, on_line).await
+    }
+
+    /// The command the image runs, or `None` when the image is not in local storage.
+    pub async fn image_command(&self, image: &str) -> Result<Option<ImageCommand>, BuildahError> {
+        let mut command = self.command();
+        command.args(["inspect", "--type", "image", image]);
+        let json = match collect(command, &Redactor::new()).await {
+            Ok(json) => json,
+            Err(BuildahError::Failed { tail, .. })
+                if tail.iter().any(|line| is_unknown_image(line)) =>
+            {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        };
+        let inspected: serde_json::Value = serde_json::from_str(&json).map_err(|e| {
+            BuildahError::Io(io::Error::other(format!(
+                "buildah inspect printed no JSON: {e}"
+            )))
+        })?;
+        let config = &inspected["OCIv1"]["config"];
+        let strings = |field: &str| -> Vec<String> {
+            config[field]
+                .as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|item| item.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut argv = strings("Entrypoint");
+        argv.extend(strings("Cmd"));
+        Ok(Some(ImageCommand { argv }))
+    }
+
+    /// `buildah from` the image already in local storage, as container `name`.
+    pub async fn create_container(&self, image: &str, name: &str) -> Result<(), BuildahError> {
+        let mut command = self.command();
+        command.args(["from", "--pull=never", "--quiet", "--name", name, image]);
+        collect(command, &Redactor::new()).await.map(|_| ())
+    }
+
+    /// Puts `PORT` and the release's configuration into the container's environment.
+    ///
+    /// Config values may be secrets, so they must not appear in argv. buildah 1.28 has no
+    /// `--env-file`; `buildah run --env NAME` (without a value) silently drops the variable,
+    /// and containers.conf's `env` is ignored by `buildah run`. What does work (verified on
+    /// 1.28): `buildah config --env NAME` takes NAME's value from buildah's own environment,
+    /// verbatim (no `$` expansion, newlines kept). Passing the app's names directly would
+    /// let names such as `CONTAINERS_CONF` or `LD_PRELOAD` steer buildah itself, so each
+    /// value travels under a neutral alias, is copied to its real name with
+    /// `--env NAME=${ALIAS}` (buildah expands that from the container's config, not from its
+    /// environment), and the alias is removed (`--env ALIAS-`), all in one call. The values
+    /// then live in the container's config in the engine's storage (root-only), like any
+    /// container runtime keeps them. Empty values go in argv: there is nothing to hide, and
+    /// buildah treats an empty environment variable as missing.
+    pub async fn set_env(
+        &self,
+        container: &str,
+        env: &[(String, Secret)],
+        port: u16,
+    ) -> Result<(), BuildahError> {
+        let (command, redactor) = self.env_command(container, env, port);
+        collect(command, &redactor).await.map(|_| ())
+    }
+
+    fn env_command(
+        &self,
+        container: &str,
+        env: &[(String, Secret)],
+        port: u16,
+    ) -> (Command, Redactor) {
+        let mut command = self.command();
+        let mut redactor = Redactor::new();
+        command.arg("config");
+        let mut aliases = Vec::new();
+        // `PORT` is where the health check looks; the release's own value cannot win.
+        for (index, (name, value)) in env.iter().filter(|(name, _)| name != "PORT").enumerate() {
+            if value.is_empty() {
+                command.arg("--env").arg(format!("{name}="));
+                continue;
+            }
+            redactor.hide(value.expose());
+            let alias = format!("{VALUE_ALIAS}{index}");
+            command
+                .env(&alias, value.expose())
+                .arg("--env")
+                .arg(&alias)
+                .arg("--env")
+                .arg(format!("{name}=${{{alias}}}"));
+            aliases.push(alias);
+        }
+        for alias in aliases {
+            command.arg("--env").arg(format!("{alias}-"));
+        }
+        command
+            .arg("--env")
+            .arg(format!("PORT={port}"))
+            .arg(container);
+        (command, redactor)
+    }
+
+    /// The long-running `buildah run` of a release; the caller spawns and supervises it.
+    pub fn run_command(
+        &self,
+        container: &str,
+        isolation: &str,
+        network: &str,
+        argv: &[String],
+    ) -> Command {
+        let mut command = self.command();
+        command
+            .arg("run")
+            .arg("--isolation")
+            .arg(isolation)
+            .arg("--network")
+            .arg(network)
+            .arg(container)
+            .arg("--")
+            .args(argv)
+            // The supervisor ends the process group itself, with a grace period.
+            .kill_on_drop(false);
+        command
+    }
+
+    pub async fn remove_container(&self, container: &str) -> Result<(), BuildahError> {
+        let mut command = self.command();
+        command.args(["rm", container]);
+        collect(command, &Redactor::new()).await.map(|_| ())
+    }
+
+    /// The names of all containers in the engine's storage.
+    pub async fn containers(&self) -> Result<Vec<String>, BuildahError> {
+        let mut command = self.command();
+        command.args([
+            "containers",
+            "--noheading",
+            "--format",
+            "{{.ContainerName}}",
+        ]);
+        let output = collect(command, &Redactor::new()).await?;
+        Ok(output
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .map(str::to_owned)
+            .collect())
+    }
+}
+
+/// buildah 1.28 says `Error: importing settings: <image>: image not known`.
+fn is_unknown_image(line: &str) -> bool {
+    line.ends_with("image not known")
+}
+
+fn spawn_error(e: io::Error, program: &std::ffi::OsStr) -> BuildahError {
+    if e.kind() == io::ErrorKind::NotFound || e.kind() == io::ErrorKind::PermissionDenied {
+        BuildahError::NotInstalled(format!(
+            "{} cannot be run ({e})",
+            Path::new(program).display()
+        ))
+    } else {
+        BuildahError::Io(e)
+    }
+}
+
+/// Runs `command` to the end; its stdout, or its failure with the tail of its stderr.
+async fn collect(mut command: Command, redactor: &Redactor) -> Result<String, BuildahError> {
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let output = command
+        .output()
+        .await
+        .map_err(|e| spawn_error(e, command.as_std().get_program()))?;
+    if output.status.success() {
+        return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut tail: VecDeque<String> = VecDeque::new();
+    for line in stdout.lines().chain(stderr.lines()) {
+        push_tail(&mut tail, redactor.redact(line));
+    }
+    Err(BuildahError::Failed {
+        status: output.status,
+        tail: tail.into(),
+    })
+}
+
+/// Runs `command` to the end, each line of stdout and stderr (redacted) to `on_line` as it
+/// comes.
+async fn stream(
+    mut command: Command,
+    redactor: &Redactor,
+    on_line: &mut (dyn FnMut(&str) + Send),
+) -> Result<(), BuildahError> {
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .map_err(|e| spawn_error(e, command.as_std().get_program()))?;
+    let (sender, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    let readers = [
+        child
+            .stdout
+            .take()
+            .map(|out| forward_lines(out, sender.clone())),
+        child
+            .stderr
+            .take()
+            .map(|err| forward_lines(err, sender.clone())),
+    ];
+    drop(sender);
+    let mut tail = VecDeque::new();
+    while let Some(line) = lines.recv().await {
+        let line = redactor.redact(&line);
+        on_line(&line);
+        push_tail(&mut tail, line);
+    }
+    for reader in readers.into_iter().flatten() {
+        let _ = reader.await;
+    }
+    let status = child.wait().await.map_err(BuildahError::Io)?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(BuildahError::Failed {
+            status,
+            tail: tail.into(),
+        })
+    }
+}
+
+/// Reads `stream` line by line (lossy UTF-8, without `\r\n`) into `sender`, until EOF.
+pub(crate) fn forward_lines(
+    stream: impl AsyncRead + Unpin + Send + 'static,
+    sender: tokio::sync::mpsc::UnboundedSender<String>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut segments = BufReader::new(stream).split(b'\n');
+        while let Ok(Some(segment)) = segments.next_segment().await {
+            let line = String::from_utf8_lossy(&segment);
+            let line = line.trim_end_matches('\r');
+            if sender.send(line.to_owned()).is_err() {
+                break;
+            }
+        }
+    })
+}
+
+fn push_tail(tail: &mut VecDeque<String>, line: String) {
+    if line.trim().is_empty() {
+        return;
+    }
+    if tail.len() == TAIL_LINES {
+        tail.pop_front();
+    }
+    tail.push_back(line);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_values_travel_in_the_environment_and_never_in_argv() {
+        let buildah = Buildah::new(&LocalSettings::new("/srv/berth/engine"));
+        let env = [
+            (
+                "DATABASE_URL".to_owned(),
+                Secret::new("postgres://app:pw-1@db/app"),
+            ),
+            ("EMPTY".to_owned(), Secret::new("")),
+            ("PORT".to_owned(), Secret::new("1")),
+        ];
+        let (command, _) = buildah.env_command("berth-1-2-abcdef", &env, 20001);
+        let command = command.as_std();
+        let args: Vec<String> = command
+            .get_args()
+            .map(|arg| arg.to_string_lossy().into_owned())
+            .collect();
+        let config = args.iter().position(|arg| arg == "config").unwrap();
+        assert_eq!(
+            args[config..],
+            [
+                "config",
+                "--env",
+                "BERTH_CONFIG_VALUE_0",
+                "--env",
+                "DATABASE_URL=${BERTH_CONFIG_VALUE_0}",
+                "--env",
+                "EMPTY=",
+                "--env",
+                "BERTH_CONFIG_VALUE_0-",
+                "--env",
+                "PORT=20001",
+                "berth-1-2-abcdef",
+            ]
+        );
+        assert!(args.iter().all(|arg| !arg.contains("pw-1")), "{args:?}");
+        assert!(args.iter().any(|arg| arg == "--root"));
+        let envs: Vec<_> = command.get_envs().collect();
+        assert!(envs.iter().any(|(name, value)| {
+            *name == "BERTH_CONFIG_VALUE_0" && *value == Some("postgres://app:pw-1@db/app".as_ref())
+        }));
+    }
+}

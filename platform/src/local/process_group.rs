@@ -1,0 +1,135 @@
+//! Releases run in process groups of their own, so that one signal reaches buildah, its
+//! chroot helpers and the app (and anything the app forks). Each group is recorded on disk
+//! while it runs: a Berth killed with SIGKILL cannot stop its releases, and the next Berth
+//! must end them before it starts new ones on the same ports.
+
+use std::{
+    fs, io,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+const RECORD_EXTENSION: &str = "pgid";
+
+/// For `Command::pre_exec`, between fork and exec of a release.
+///
+/// # Safety
+/// Only async-signal-safe calls (setsid, prctl, getppid, kill), as `pre_exec` requires.
+pub(crate) unsafe fn detach_and_die_with_berth(berth: libc::pid_t) -> io::Result<()> {
+    // A new session (hence group) whose id is the child's pid: signalling `-pgid` reaches
+    // the whole release and nothing of Berth.
+    if libc::setsid() == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // If Berth dies, even by SIGKILL, the kernel kills buildah, which takes its chroot
+    // helpers with it. (The signal follows the *thread* that spawned the child; Tokio's
+    // worker threads live as long as the runtime.)
+    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // Berth may have died between fork and prctl; the signal would then never come.
+    if libc::getppid() != berth {
+        libc::kill(libc::getpid(), libc::SIGKILL);
+    }
+    Ok(())
+}
+
+/// Sends `signal` to every process of group `pgid`.
+pub(crate) fn signal(pgid: i32, signal: libc::c_int) {
+    if pgid > 1 {
+        // SAFETY: kill has no memory-safety preconditions; a negative pid names a group.
+        unsafe {
+            libc::kill(-pgid, signal);
+        }
+    }
+}
+
+/// Whether any process of group `pgid` is still alive (not a zombie: zombies hold no
+/// ports, and orphaned ones may wait long for a reaper).
+pub(crate) fn has_live_members(pgid: i32) -> bool {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.filter_map(Result::ok).any(|entry| {
+        let stat = fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        // `pid (comm) state ppid pgrp …`; comm may hold spaces and parentheses.
+        let Some((_, after_comm)) = stat.rsplit_once(')') else {
+            return false;
+        };
+        let mut fields = after_comm.split_whitespace();
+        let state = fields.next();
+        let group = fields.nth(1).and_then(|g| g.parse::<i32>().ok());
+        group == Some(pgid) && !matches!(state, Some("Z") | Some("X"))
+    })
+}
+
+/// SIGKILLs group `pgid` and waits (up to `patience`) until none of it is alive.
+pub(crate) async fn kill_and_wait(pgid: i32, patience: Duration) {
+    signal(pgid, libc::SIGKILL);
+    let deadline = Instant::now() + patience;
+    while has_live_members(pgid) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The on-disk record of one running release's process group:
+/// `<dir>/run/releases/<container>.pgid`, holding the group id and the boot it belongs to.
+pub(crate) struct GroupRecord {
+    path: PathBuf,
+}
+
+impl GroupRecord {
+    pub fn new(dir: &Path, container: &str) -> Self {
+        Self {
+            path: dir.join(format!("{container}.{RECORD_EXTENSION}")),
+        }
+    }
+
+    pub fn write(&self, pgid: i32) -> io::Result<()> {
+        let contents = format!("{pgid}\n{}\n", boot_id());
+        let staging = self.path.with_extension("new");
+        fs::write(&staging, contents)?;
+        fs::rename(&staging, &self.path)
+    }
+
+    pub fn remove(&self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Ends the process groups recorded in `dir` by a Berth that is gone; returns how many
+/// groups were still alive. Records from an earlier boot are only removed: their ids may
+/// now belong to unrelated processes.
+pub(crate) async fn end_leftovers(dir: &Path) -> io::Result<usize> {
+    let boot = boot_id();
+    let mut ended = 0;
+    for entry in fs::read_dir(dir)?.filter_map(Result::ok) {
+        let path = entry.path();
+        if path.extension().and_then(|e| e.to_str()) != Some(RECORD_EXTENSION) {
+            let _ = fs::remove_file(&path);
+            continue;
+        }
+        let contents = fs::read_to_string(&path).unwrap_or_default();
+        let mut lines = contents.lines();
+        let pgid = lines
+            .next()
+            .and_then(|line| line.trim().parse::<i32>().ok());
+        let same_boot = lines.next().map(str::trim) == Some(boot.as_str());
+        if let (Some(pgid), true) = (pgid, same_boot) {
+            if has_live_members(pgid) {
+                tracing::warn!(pgid, record = %path.display(), "ending a release left running by an earlier Berth");
+                kill_and_wait(pgid, Duration::from_secs(5)).await;
+                ended += 1;
+            }
+        }
+        let _ = fs::remove_file(&path);
+    }
+    Ok(ended)
+}
+
+/// Changes with every boot of the machine.
+pub(crate) fn boot_id() -> String {
+    fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|id| id.trim().to_owned())
+        .unwrap_or_default()
+}

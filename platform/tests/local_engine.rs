@@ -1,0 +1,634 @@
+//! The local engine against real buildah and a real private registry: what a deploy, a
+//! restart and a Berth restart promise, and where credentials and config values must never
+//! show up. Each test has its own registry and its own engine directory.
+//!
+//! They also pass in parallel; `-- --test-threads=1` makes the command-line checks (which
+//! look at every process on the machine) see only one test's processes.
+
+use domain::ImageReference;
+use platform::{
+    registry::{BasicCredentials, Secret},
+    AppRef, LocalEngine, LocalSettings, OperationLog, Platform, PlatformError, ReleaseSpec,
+    RunningRelease, Step,
+};
+use std::{
+    fs,
+    path::Path,
+    process::{Command, Stdio},
+    sync::{
+        atomic::{AtomicBool, AtomicU16, Ordering},
+        Arc, Mutex,
+    },
+    thread,
+    time::{Duration, Instant},
+};
+use tempfile::TempDir;
+use testregistry::{TestRegistry, ENV_FILE_PATH};
+
+const USER: &str = "deployer";
+/// Distinctive, so that finding it anywhere means it leaked.
+const PASSWORD: &str = "registry-pw-5c1e9b7a";
+const WRONG_PASSWORD: &str = "wrong-pw-0d3f8e21";
+const CREDS: (&str, &str) = (USER, PASSWORD);
+const APP: i64 = 41;
+
+/// An operation log that keeps everything it is told.
+#[derive(Default)]
+struct RecordedLog {
+    steps: Mutex<Vec<Step>>,
+    lines: Mutex<Vec<String>>,
+}
+
+impl OperationLog for RecordedLog {
+    fn step(&self, step: Step) {
+        self.steps.lock().unwrap().push(step);
+    }
+    fn line(&self, line: &str) {
+        self.lines.lock().unwrap().push(line.to_owned());
+    }
+}
+
+impl RecordedLog {
+    fn steps(&self) -> Vec<Step> {
+        self.steps.lock().unwrap().clone()
+    }
+    fn text(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+}
+
+struct Harness {
+    registry: TestRegistry,
+    dir: TempDir,
+    engine: LocalEngine,
+}
+
+impl Harness {
+    async fn start() -> Harness {
+        let registry = TestRegistry::start_htpasswd(&[CREDS]).await;
+        let dir = tempfile::Builder::new()
+            .prefix("berth-engine-test-")
+            .tempdir()
+            .unwrap();
+        let engine = engine_on(dir.path(), &registry).await;
+        Harness {
+            registry,
+            dir,
+            engine,
+        }
+    }
+
+    fn image(&self, digest: &str) -> ImageReference {
+        ImageReference::parse(&format!("{}/team/app@{digest}", self.registry.host)).unwrap()
+    }
+
+    async fn deploy(
+        &self,
+        release: ReleaseSpec,
+        password: &str,
+    ) -> (Result<RunningRelease, PlatformError>, RecordedLog) {
+        let log = RecordedLog::default();
+        let result = self
+            .engine
+            .deploy(release, Some(BasicCredentials::new(USER, password)), &log)
+            .await;
+        assert_auth_dir_is_empty(&self.engine);
+        (result, log)
+    }
+
+    /// Pushes an image answering `body` and deploys it as `release_id`.
+    async fn deploy_serving(&self, release_id: i64, body: &str) -> RunningRelease {
+        let digest = self
+            .registry
+            .push_serving_image("team/app", &format!("r{release_id}"), CREDS, body)
+            .await;
+        let (result, log) = self
+            .deploy(release(release_id, self.image(&digest), &[]), PASSWORD)
+            .await;
+        result.unwrap_or_else(|e| panic!("deploy failed: {e}\nlog:\n{}", log.text()))
+    }
+}
+
+/// Each engine directory gets ports of its own: tests run in parallel, and a release must
+/// not be mistaken for another test's release that was handed the same port.
+fn ports_for(dir: &Path) -> std::ops::RangeInclusive<u16> {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    static RANGES: Mutex<Vec<(std::path::PathBuf, u16)>> = Mutex::new(Vec::new());
+    let mut ranges = RANGES.lock().unwrap();
+    let start = match ranges.iter().find(|(known, _)| known == dir) {
+        Some((_, start)) => *start,
+        None => {
+            let start = 31000 + NEXT.fetch_add(1, Ordering::SeqCst) * 20;
+            ranges.push((dir.to_owned(), start));
+            start
+        }
+    };
+    start..=start + 19
+}
+
+async fn engine_on(dir: &Path, registry: &TestRegistry) -> LocalEngine {
+    let mut settings = LocalSettings::new(dir);
+    settings.ports = ports_for(dir);
+    settings.insecure_registries = vec![registry.host.clone()];
+    settings.health_timeout = Duration::from_secs(30);
+    LocalEngine::new(settings).await.expect("the engine starts")
+}
+
+fn release(release_id: i64, image: ImageReference, env: &[(&str, &str)]) -> ReleaseSpec {
+    ReleaseSpec {
+        app: AppRef {
+            id: APP,
+            name: "team/app".into(),
+        },
+        release_id,
+        image,
+        env: env
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), Secret::new(*value)))
+            .collect(),
+        health_path: None,
+        preferred_port: None,
+    }
+}
+
+async fn get(url: &str) -> Result<String, reqwest::Error> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(3))
+        .build()?
+        .get(url)
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await
+}
+
+fn assert_auth_dir_is_empty(engine: &LocalEngine) {
+    let left: Vec<_> = fs::read_dir(engine.settings().auth_dir())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert!(left.is_empty(), "auth files left behind: {left:?}");
+}
+
+/// Every process's command line, as any user of the machine can read it.
+fn command_lines() -> Vec<String> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .filter_map(|entry| fs::read(entry.path().join("cmdline")).ok())
+        .map(|bytes| String::from_utf8_lossy(&bytes).replace('\0', " "))
+        .collect()
+}
+
+/// Samples every command line on the machine until stopped: which ones contained a
+/// needle, and which buildah commands were seen (to prove the sampling saw the work).
+struct CommandLineWatch {
+    stop: Arc<AtomicBool>,
+    thread: thread::JoinHandle<(Vec<String>, Vec<String>)>,
+}
+
+impl CommandLineWatch {
+    fn start(needles: &[&str]) -> CommandLineWatch {
+        let needles: Vec<String> = needles.iter().map(|n| (*n).to_owned()).collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = thread::spawn(move || {
+            let (mut leaks, mut buildah) = (Vec::new(), Vec::new());
+            while !stopped.load(Ordering::SeqCst) {
+                for line in command_lines() {
+                    if needles.iter().any(|needle| line.contains(needle.as_str())) {
+                        leaks.push(line.clone());
+                    }
+                    if line.contains("buildah") {
+                        if let Some(verb) = ["pull", "config", "run"]
+                            .into_iter()
+                            .find(|verb| line.contains(&format!(" {verb} ")))
+                        {
+                            buildah.push(verb.to_owned());
+                        }
+                    }
+                }
+                thread::sleep(Duration::from_millis(2));
+            }
+            (leaks, buildah)
+        });
+        CommandLineWatch { stop, thread }
+    }
+
+    /// The command lines that contained a needle, and the buildah verbs seen.
+    fn finish(self) -> (Vec<String>, Vec<String>) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.join().unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_image_deployed_with_its_credentials_serves_on_the_returned_url() {
+    let harness = Harness::start().await;
+    let digest = harness
+        .registry
+        .push_serving_image("team/app", "1.0", CREDS, "hello from release one")
+        .await;
+
+    let (result, log) = harness
+        .deploy(release(1, harness.image(&digest), &[]), PASSWORD)
+        .await;
+
+    let running = result.unwrap_or_else(|e| panic!("{e}\n{}", log.text()));
+    assert_eq!(running.release_id, 1);
+    assert_eq!(running.url, format!("http://127.0.0.1:{}/", running.port));
+    assert!(harness.engine.settings().ports.contains(&running.port));
+    assert_eq!(get(&running.url).await.unwrap(), "hello from release one");
+    assert_eq!(
+        log.steps(),
+        [Step::Pull, Step::Start, Step::HealthCheck, Step::Switch]
+    );
+    assert!(
+        log.text().contains("Copying blob"),
+        "pull output is streamed:\n{}",
+        log.text()
+    );
+    assert!(log
+        .text()
+        .contains(&format!("serving on port {}", running.port)));
+    assert_eq!(harness.engine.running(APP).await, Some(running.clone()));
+
+    let runtime_log = harness.engine.runtime_log(APP, 100).await;
+    assert!(
+        runtime_log
+            .iter()
+            .any(|line| line == &format!("serving on port {}", running.port)),
+        "{runtime_log:?}"
+    );
+    let file = fs::read_to_string(harness.engine.settings().app_log_path(APP)).unwrap();
+    assert!(
+        file.contains(&format!("serving on port {}", running.port)),
+        "{file}"
+    );
+    harness.engine.shutdown().await;
+    assert!(
+        get(&running.url).await.is_err(),
+        "shut down releases stop serving"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_deploy_replaces_the_serving_release_and_the_old_port_stops_answering() {
+    let harness = Harness::start().await;
+    let first = harness.deploy_serving(1, "release one").await;
+    let second = harness.deploy_serving(2, "release two").await;
+
+    assert_ne!(first.port, second.port);
+    assert_eq!(get(&second.url).await.unwrap(), "release two");
+    assert!(
+        get(&first.url).await.is_err(),
+        "the previous release still answers on {}",
+        first.url
+    );
+    assert_eq!(harness.engine.running(APP).await, Some(second));
+    let records = fs::read_dir(harness.engine.settings().process_groups_dir())
+        .unwrap()
+        .count();
+    assert_eq!(
+        records, 1,
+        "one running release, one recorded process group"
+    );
+    harness.engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_that_exits_at_once_fails_its_deploy_and_the_previous_one_keeps_serving() {
+    let harness = Harness::start().await;
+    let serving = harness.deploy_serving(1, "still serving").await;
+    let broken = harness
+        .registry
+        .push_broken_image("team/app", "broken", CREDS)
+        .await;
+
+    let started = Instant::now();
+    let (result, log) = harness
+        .deploy(release(2, harness.image(&broken), &[]), PASSWORD)
+        .await;
+
+    let error = result.expect_err("a broken release must not deploy");
+    let PlatformError::HealthCheck(message) = &error else {
+        panic!("expected a health check failure, got {error:?}");
+    };
+    assert!(message.contains("exited with status 3"), "{message}");
+    assert!(message.contains("this release fails at once"), "{message}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "an exit fails the health check at once, not at its timeout"
+    );
+    assert_eq!(log.steps(), [Step::Pull, Step::Start, Step::HealthCheck]);
+    assert_eq!(get(&serving.url).await.unwrap(), "still serving");
+    assert_eq!(harness.engine.running(APP).await, Some(serving));
+    let records = fs::read_dir(harness.engine.settings().process_groups_dir())
+        .unwrap()
+        .count();
+    assert_eq!(records, 1, "nothing of the broken release is left running");
+    harness.engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_fails_the_pull_without_ever_showing_the_password() {
+    let harness = Harness::start().await;
+    let digest = harness.registry.push_image("team/app", "1.0", CREDS).await;
+
+    let (result, log) = harness
+        .deploy(release(1, harness.image(&digest), &[]), WRONG_PASSWORD)
+        .await;
+
+    let error = result.expect_err("the registry refuses a wrong password");
+    let PlatformError::Pull(message) = &error else {
+        panic!("expected a pull failure, got {error:?}");
+    };
+    assert!(message.contains("refused the credentials"), "{message}");
+    use base64::Engine as _;
+    let encoded =
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{WRONG_PASSWORD}"));
+    let everything = format!("{error}\n{error:?}\n{}", log.text());
+    for secret in [WRONG_PASSWORD, encoded.as_str()] {
+        assert!(!everything.contains(secret), "{everything}");
+    }
+    assert_eq!(log.steps(), [Step::Pull]);
+    assert_eq!(harness.engine.running(APP).await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_password_is_in_no_command_line_while_a_deploy_runs() {
+    let harness = Harness::start().await;
+    let digest = harness
+        .registry
+        .push_serving_image("team/app", "1.0", CREDS, "private")
+        .await;
+
+    let watch = CommandLineWatch::start(&[PASSWORD]);
+    let (result, log) = harness
+        .deploy(release(1, harness.image(&digest), &[]), PASSWORD)
+        .await;
+    let (leaks, buildah) = watch.finish();
+
+    result.unwrap_or_else(|e| panic!("{e}\n{}", log.text()));
+    assert!(
+        buildah.iter().any(|verb| verb == "pull"),
+        "the sampling saw no buildah pull: {buildah:?}"
+    );
+    assert!(
+        leaks.is_empty(),
+        "the password was on a command line: {leaks:?}"
+    );
+    assert!(!log.text().contains(PASSWORD));
+    harness.engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_gives_the_release_its_new_config_through_no_command_line() {
+    let harness = Harness::start().await;
+    let digest = harness
+        .registry
+        .push_serving_image("team/app", "1.0", CREDS, "configured")
+        .await;
+    let image = harness.image(&digest);
+    let (deployed, log) = harness
+        .deploy(
+            release(1, image.clone(), &[("GREETING", "first value")]),
+            PASSWORD,
+        )
+        .await;
+    let deployed = deployed.unwrap_or_else(|e| panic!("{e}\n{}", log.text()));
+    let env_url = format!("http://127.0.0.1:{}{ENV_FILE_PATH}", deployed.port);
+    assert_eq!(get(&env_url).await.unwrap(), "first value\n");
+
+    // A value a shell or buildah might mangle: `$`, quotes, spaces.
+    let secret = "s3cret-config $HOME ${PATH} \"quoted\" 7a1c";
+    let watch = CommandLineWatch::start(&[secret, "s3cret-config"]);
+    let log = RecordedLog::default();
+    let restarted = harness
+        .engine
+        .restart(
+            release(
+                2,
+                image,
+                &[("GREETING", secret), ("EMPTY", ""), ("PORT", "1")],
+            ),
+            &log,
+        )
+        .await;
+    let (leaks, buildah) = watch.finish();
+
+    let restarted = restarted.unwrap_or_else(|e| panic!("{e}\n{}", log.text()));
+    assert_eq!(log.steps(), [Step::Start, Step::HealthCheck, Step::Switch]);
+    let env_url = format!("http://127.0.0.1:{}{ENV_FILE_PATH}", restarted.port);
+    assert_eq!(get(&env_url).await.unwrap(), format!("{secret}\n"));
+    assert!(
+        buildah.iter().any(|verb| verb == "config") && buildah.iter().any(|verb| verb == "run"),
+        "the sampling saw the release start: {buildah:?}"
+    );
+    assert!(
+        leaks.is_empty(),
+        "a config value was on a command line: {leaks:?}"
+    );
+    assert!(!log.text().contains("s3cret-config"), "{}", log.text());
+    assert!(
+        get(&deployed.url).await.is_err(),
+        "the old release was stopped"
+    );
+    harness.engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_without_the_image_in_storage_asks_for_a_new_deploy() {
+    let harness = Harness::start().await;
+    let digest = harness.registry.push_image("team/app", "1.0", CREDS).await;
+
+    let log = RecordedLog::default();
+    let error = harness
+        .engine
+        .restart(release(1, harness.image(&digest), &[]), &log)
+        .await
+        .expect_err("nothing was pulled");
+
+    let PlatformError::Start(message) = &error else {
+        panic!("expected a start failure, got {error:?}");
+    };
+    assert!(message.contains("deploy it again"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ensure_running_in_a_restarted_berth_brings_the_release_back_on_its_port() {
+    let harness = Harness::start().await;
+    let digest = harness
+        .registry
+        .push_serving_image("team/app", "1.0", CREDS, "back again")
+        .await;
+    let spec = release(1, harness.image(&digest), &[("GREETING", "kept")]);
+    let (before, log) = harness.deploy(spec.clone(), PASSWORD).await;
+    let before = before.unwrap_or_else(|e| panic!("{e}\n{}", log.text()));
+
+    // Berth goes away without shutting down, as a crash or SIGKILL would leave it.
+    let Harness {
+        registry,
+        dir,
+        engine,
+    } = harness;
+    drop(engine);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get(&before.url).await.is_ok() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        get(&before.url).await.is_err(),
+        "the release died with its engine"
+    );
+
+    let engine = engine_on(dir.path(), &registry).await;
+    assert_eq!(engine.running(APP).await, None);
+    let after = engine
+        .ensure_running(ReleaseSpec {
+            preferred_port: Some(before.port),
+            ..spec.clone()
+        })
+        .await
+        .expect("the release starts again from local storage, without credentials");
+
+    assert_eq!(after, before, "same release, same port, same URL");
+    assert_eq!(get(&after.url).await.unwrap(), "back again");
+    let env_url = format!("http://127.0.0.1:{}{ENV_FILE_PATH}", after.port);
+    assert_eq!(get(&env_url).await.unwrap(), "kept\n");
+    // Already running: nothing to do.
+    assert_eq!(engine.ensure_running(spec).await.unwrap(), after);
+    let earlier_output = engine.runtime_log(APP, 1000).await;
+    assert!(
+        earlier_output
+            .iter()
+            .filter(|line| line.starts_with("serving on port"))
+            .count()
+            >= 2,
+        "the runtime log keeps the earlier Berth's lines: {earlier_output:?}"
+    );
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_group_left_by_a_dead_berth_is_killed_when_the_engine_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = dir.path().join("run/releases");
+    fs::create_dir_all(&records).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // An orphaned release: its own process group, holding a port.
+    let mut orphan = {
+        use std::os::unix::process::CommandExt;
+        Command::new("/bin/busybox")
+            .args(["httpd", "-f", "-p", &format!("127.0.0.1:{port}"), "-h", "/"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("run busybox httpd")
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    let boot_id = fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    fs::write(
+        records.join("berth-41-7-dead00.pgid"),
+        format!("{}\n{}\n", orphan.id(), boot_id.trim()),
+    )
+    .unwrap();
+
+    let engine = LocalEngine::new(LocalSettings::new(dir.path()))
+        .await
+        .unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        match orphan.try_wait().unwrap() {
+            Some(status) => break status,
+            None if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
+            None => panic!("the orphaned release still runs"),
+        }
+    };
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(libc::SIGKILL));
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    assert_eq!(
+        fs::read_dir(&records).unwrap().count(),
+        0,
+        "the record is gone"
+    );
+    drop(engine);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_that_crashes_is_restarted() {
+    let harness = Harness::start().await;
+    let running = harness.deploy_serving(1, "resilient").await;
+
+    // Kill the app itself (not buildah): as if it crashed.
+    let listen = format!("127.0.0.1:{}", running.port);
+    let app_pid = fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|entry| {
+            let cmdline = fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            cmdline.starts_with("/bin/busybox httpd") && cmdline.contains(&listen)
+        })
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .expect("the release's httpd process");
+    let killed = Command::new("kill")
+        .args(["-9", &app_pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut went_down = false;
+    loop {
+        match get(&running.url).await {
+            Ok(body) if went_down => {
+                assert_eq!(body, "resilient");
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => went_down = true,
+        }
+        assert!(Instant::now() < deadline, "the release was not restarted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let runtime_log = harness.engine.runtime_log(APP, 100).await.join("\n");
+    assert!(
+        runtime_log.contains("restarting it in 1 s"),
+        "the restart is in the runtime log:\n{runtime_log}"
+    );
+    harness.engine.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_buildah_the_engine_says_why_deploys_cannot_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = LocalSettings::new(dir.path());
+    settings.buildah = "/nonexistent/buildah".into();
+    let engine = LocalEngine::new(settings)
+        .await
+        .expect("Berth keeps working");
+
+    let why = engine.unavailable().await.expect("deploys cannot run");
+    assert!(why.contains("buildah is not installed"), "{why}");
+
+    let installed = LocalEngine::new(LocalSettings::new(dir.path()))
+        .await
+        .unwrap();
+    assert_eq!(installed.unavailable().await, None);
+}
