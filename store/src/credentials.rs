@@ -24,6 +24,8 @@ pub struct RegistryCredential {
     pub last_used_at: Option<i64>,
     pub last_used_detail: Option<String>,
     pub expires_at: Option<i64>,
+    /// How many apps' deploys use it: shown before a rotation or a delete.
+    pub used_by_apps: i64,
 }
 
 /// A sealed secret and the master key id that sealed it.
@@ -60,7 +62,8 @@ pub struct CredentialChanges<'a> {
 const COLUMNS: &str =
     "id, team_id, name, registry, kind, username, secret_version, note, created_at, updated_at,
      last_verified_at, (last_verified_ok = 1) AS last_verified_ok, last_verified_detail,
-     last_used_at, last_used_detail, expires_at";
+     last_used_at, last_used_detail, expires_at,
+     (SELECT COUNT(*) FROM apps WHERE apps.team_credential_id = registry_credentials.id) AS used_by_apps";
 
 impl Store {
     /// Creates a credential; `seal(id)` seals the secret for the new row's id.
@@ -232,54 +235,20 @@ impl Store {
         })
     }
 
-    /// The master key ids that sealed stored secrets (start-up checks the keyring has them).
-    pub async fn secret_key_ids(&self) -> Result<Vec<String>, StoreError> {
-        with_pool!(self, pool => {
-            Ok(sqlx::query_scalar("SELECT DISTINCT secret_key_id FROM registry_credentials ORDER BY 1")
-                .fetch_all(pool)
-                .await?)
-        })
-    }
-
-    /// Secrets not sealed by `current_key_id`, a batch at a time, for rotation.
-    pub async fn secrets_sealed_by_other_keys(
-        &self,
-        current_key_id: &str,
-        limit: i64,
-    ) -> Result<Vec<(i64, Sealed)>, StoreError> {
-        with_pool!(self, pool => {
-            let rows: Vec<(i64, String, String)> = sqlx::query_as(
-                "SELECT id, secret_sealed, secret_key_id FROM registry_credentials
-                 WHERE secret_key_id <> $1 ORDER BY id LIMIT $2",
-            )
-            .bind(current_key_id)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?;
-            Ok(rows.into_iter().map(|(id, value, key_id)| (id, Sealed { value, key_id })).collect())
-        })
-    }
-
-    /// Replaces a sealed secret only if it is still `old` (a concurrent edit wins), so that
-    /// rotation can run while Berth serves. Returns whether it was replaced.
-    pub async fn reseal_secret(
+    /// Records that an operation used the credential ("last used" on the list).
+    pub async fn record_credential_use(
         &self,
         credential_id: i64,
-        old: &Sealed,
-        new: &Sealed,
-    ) -> Result<bool, StoreError> {
+        detail: &str,
+    ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            let done = sqlx::query(
-                "UPDATE registry_credentials SET secret_sealed = $1, secret_key_id = $2
-                 WHERE id = $3 AND secret_sealed = $4",
-            )
-            .bind(&new.value)
-            .bind(&new.key_id)
-            .bind(credential_id)
-            .bind(&old.value)
-            .execute(pool)
-            .await?;
-            Ok(done.rows_affected() == 1)
+            sqlx::query("UPDATE registry_credentials SET last_used_at = $1, last_used_detail = $2 WHERE id = $3")
+                .bind(now_ms())
+                .bind(detail)
+                .bind(credential_id)
+                .execute(pool)
+                .await?;
+            Ok(())
         })
     }
 }

@@ -9,6 +9,10 @@ pub enum StoreError {
     LastOwner,
     #[error("not found")]
     NotFound,
+    /// The operation is no longer running under this worker's lease (it was failed as
+    /// abandoned, or another worker holds it): the worker must stop and not report.
+    #[error("the operation's lease was lost")]
+    LeaseLost,
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]

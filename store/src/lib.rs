@@ -3,21 +3,30 @@
 //! milliseconds) and compiled for each backend by [`with_pool!`].
 
 mod accounts;
+mod apps;
 mod audit;
 mod credentials;
 mod db;
 mod error;
+mod operations;
 pub mod passwords;
+mod secrets;
 mod sessions;
 mod teams;
 mod throttle;
 mod tokens;
 
 pub use accounts::{Invite, NewAccount, User};
+pub use apps::{App, AppSummary, ConfigValue, NewApp, Release};
 pub use audit::{AuditEvent, NewAuditEvent};
 pub use credentials::{CredentialChanges, NewCredential, RegistryCredential, Sealed};
 pub use db::{Backend, Store};
 pub use error::StoreError;
+pub use operations::{
+    AppChangesOnEnqueue, ConfigChange, DayCount, Finish, LogLine, NewOperation, NewRelease,
+    Operation, OperationFilter, OperationSecrets,
+};
+pub use secrets::SecretSlot;
 pub use sessions::SessionStore;
 pub use teams::{AddedMember, Member, TeamAccess};
 pub use throttle::{SignInLimits, Throttled};

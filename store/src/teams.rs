@@ -156,6 +156,25 @@ impl Store {
         })
     }
 
+    /// Like [`Store::team_access`], for a team known by id (an operation's team).
+    pub async fn team_access_by_id(
+        &self,
+        user_id: i64,
+        team_id: i64,
+    ) -> Result<Option<TeamAccess>, StoreError> {
+        with_pool!(self, pool => {
+            Ok(sqlx::query_as(
+                "SELECT t.id AS team_id, t.handle, t.name, m.role
+                 FROM teams t JOIN memberships m ON m.team_id = t.id AND m.user_id = $1
+                 WHERE t.id = $2",
+            )
+            .bind(user_id)
+            .bind(team_id)
+            .fetch_optional(pool)
+            .await?)
+        })
+    }
+
     pub async fn members(&self, team_id: i64) -> Result<Vec<Member>, StoreError> {
         with_pool!(self, pool => {
             Ok(sqlx::query_as(

@@ -1,5 +1,5 @@
 use crate::support::*;
-use store::{CredentialChanges, NewAuditEvent, NewCredential, Sealed, StoreError};
+use store::{CredentialChanges, NewAuditEvent, NewCredential, Sealed, SecretSlot, StoreError};
 
 fn new<'a>(name: &'a str, owner: &Owner) -> NewCredential<'a> {
     NewCredential {
@@ -81,11 +81,12 @@ on_both_backends! {
         let c = store.create_credential(acme.team_id, new("ghcr", &acme), |id| sealed_for(id, "x")).await.unwrap();
         let pending = store.secrets_sealed_by_other_keys("k2", 10).await.unwrap();
         assert_eq!(pending.len(), 1);
-        let (id, old) = &pending[0];
+        let (slot, old) = &pending[0];
+        assert_eq!(slot, &SecretSlot::Credential(c.id));
         let new = Sealed { value: "v1.k2.new".into(), key_id: "k2".into() };
-        assert!(store.reseal_secret(*id, old, &new).await.unwrap());
+        assert!(store.reseal_secret(slot, old, &new).await.unwrap());
         // A second attempt with the stale value changes nothing.
-        assert!(!store.reseal_secret(*id, old, &Sealed { value: "v1.k2.other".into(), key_id: "k2".into() }).await.unwrap());
+        assert!(!store.reseal_secret(slot, old, &Sealed { value: "v1.k2.other".into(), key_id: "k2".into() }).await.unwrap());
         assert_eq!(store.credential_secret(c.id).await.unwrap().value, "v1.k2.new");
         assert!(store.secrets_sealed_by_other_keys("k2", 10).await.unwrap().is_empty());
     }

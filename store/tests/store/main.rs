@@ -7,9 +7,12 @@
 mod support;
 
 mod accounts;
+mod apps;
 mod credentials;
 mod invites;
+mod operations;
 mod schema;
+mod secrets;
 mod sessions;
 mod sign_in_throttle;
 mod teams;

@@ -5,7 +5,10 @@
 use domain::{Email, NewPassword, Role, TeamHandle, TeamName};
 use sqlx::{Connection, Row};
 use std::{ops::Deref, sync::OnceLock};
-use store::{AddedMember, NewAccount, Store};
+use store::{
+    AddedMember, App, AppChangesOnEnqueue, NewAccount, NewApp, NewOperation, Operation,
+    OperationSecrets, Sealed, Store,
+};
 use testdb::TestDatabase;
 
 /// Turns each `async fn rule(store: &TestStore) { … }` into two tests, `sqlite::rule` and
@@ -135,6 +138,33 @@ impl TestStore {
             .unwrap_or_else(|e| panic!("adding {email}: {e}"))
     }
 
+    /// Creates an image-deployed app `handle` in `team`.
+    pub async fn image_app(&self, team: Owner, handle: &str) -> App {
+        self.create_app(
+            team.team_id,
+            NewApp {
+                handle,
+                method: "image",
+                health_path: None,
+                created_by: team.user_id,
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("creating app {handle}: {e}"))
+    }
+
+    /// Queues an operation of `kind` on `app` for `image`, requested by `by`, with no
+    /// credentials and no secrets.
+    pub async fn queue(&self, app: &App, kind: &str, image: &str, by: i64) -> Operation {
+        self.enqueue_operation(
+            new_operation(app, kind, image, by),
+            |_| OperationSecrets::default(),
+            AppChangesOnEnqueue::default(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("queuing {kind} of {image}: {e}"))
+    }
+
     /// `user_id`'s role in the team with `handle`, if they are in it.
     pub async fn role_in(&self, user_id: i64, handle: &str) -> Option<Role> {
         self.team_access(user_id, handle)
@@ -163,6 +193,44 @@ impl TestStore {
                     .await
                     .unwrap()
                     .rows_affected()
+            }
+        }
+    }
+
+    /// Runs `during` while another connection holds `sql` applied but not committed (as
+    /// another Berth process in the middle of a transaction would), committing after a
+    /// moment: for rules about what happens when two writers meet.
+    pub async fn while_uncommitted<F: std::future::Future>(
+        &self,
+        sql: &str,
+        during: F,
+    ) -> F::Output {
+        const HOLD: std::time::Duration = std::time::Duration::from_millis(300);
+        match self.db.backend_name() {
+            "sqlite" => {
+                let mut other = sqlx::SqliteConnection::connect(self.db.url())
+                    .await
+                    .unwrap();
+                sqlx::query("BEGIN IMMEDIATE")
+                    .execute(&mut other)
+                    .await
+                    .unwrap();
+                sqlx::query(sql).execute(&mut other).await.unwrap();
+                let (output, ()) = tokio::join!(during, async {
+                    tokio::time::sleep(HOLD).await;
+                    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+                });
+                output
+            }
+            _ => {
+                let mut other = sqlx::PgConnection::connect(self.db.url()).await.unwrap();
+                sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+                sqlx::query(sql).execute(&mut other).await.unwrap();
+                let (output, ()) = tokio::join!(during, async {
+                    tokio::time::sleep(HOLD).await;
+                    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+                });
+                output
             }
         }
     }
@@ -232,4 +300,32 @@ pub fn team_name(value: &str) -> TeamName {
 
 pub fn now_ms() -> i64 {
     store::now_ms()
+}
+
+/// A `kind` operation on `app` for `image`, requested by `by`, with no credentials.
+pub fn new_operation<'a>(app: &App, kind: &'a str, image: &'a str, by: i64) -> NewOperation<'a> {
+    NewOperation {
+        team_id: app.team_id,
+        app_id: app.id,
+        kind,
+        image: Some(image),
+        digest: Some("sha256:0123"),
+        git_ref: None,
+        commit_sha: None,
+        credential_source: "none",
+        credential_id: None,
+        credential_name: None,
+        credential_version: None,
+        registry_username: None,
+        env_keys: None,
+        requested_by: by,
+    }
+}
+
+/// A fake sealed value naming what it stands for (the store never opens it).
+pub fn sealed(what: &str) -> Sealed {
+    Sealed {
+        value: format!("v1.k1.{what}"),
+        key_id: "k1".into(),
+    }
 }

@@ -1,0 +1,711 @@
+//! Operations: the queue that deploys, configures and restarts apps, and the history it
+//! leaves. An app's operations run one at a time in order (the partial unique index
+//! `operations_one_running_per_app` makes the database itself refuse a second running one);
+//! different apps' run in parallel, on any Berth process sharing the database.
+//!
+//! A worker holds a running operation by a lease it renews with [`Store::heartbeat`]: when
+//! its process dies the lease runs out and [`Store::fail_expired_operations`] marks the
+//! operation failed, so nothing stays "running" forever and the app's queue moves on.
+//!
+//! Per-operation secrets (registry password given with a deploy, configuration values) are
+//! sealed with the operation's id and erased when it finishes: "this deploy only" means it.
+
+use crate::{db::with_pool, db::Pool, now_ms, Sealed, Store, StoreError};
+
+/// An operation as shown in history and read by the worker, without its sealed values.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Operation {
+    pub id: i64,
+    pub team_id: i64,
+    pub app_id: i64,
+    pub app_handle: String,
+    /// `deploy`, `configure` or `restart`.
+    pub kind: String,
+    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    pub status: String,
+    pub image: Option<String>,
+    pub digest: Option<String>,
+    pub git_ref: Option<String>,
+    pub commit_sha: Option<String>,
+    /// `none`, `team`, `given` or `remembered`.
+    pub credential_source: String,
+    pub credential_id: Option<i64>,
+    pub credential_name: Option<String>,
+    pub credential_version: Option<i64>,
+    pub registry_username: Option<String>,
+    /// JSON object of configuration key -> `"set"` | `"unset"`; never values.
+    pub env_keys: Option<String>,
+    pub requested_by: Option<i64>,
+    pub requested_by_email: Option<String>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub error: Option<String>,
+    pub step: Option<String>,
+    pub release_id: Option<i64>,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<i64>,
+}
+
+pub struct NewOperation<'a> {
+    pub team_id: i64,
+    pub app_id: i64,
+    pub kind: &'a str,
+    pub image: Option<&'a str>,
+    pub digest: Option<&'a str>,
+    pub git_ref: Option<&'a str>,
+    pub commit_sha: Option<&'a str>,
+    pub credential_source: &'a str,
+    pub credential_id: Option<i64>,
+    pub credential_name: Option<&'a str>,
+    pub credential_version: Option<i64>,
+    pub registry_username: Option<&'a str>,
+    pub env_keys: Option<&'a str>,
+    pub requested_by: i64,
+}
+
+/// The secrets an operation carries until it finishes, sealed with its id
+/// ([`crate::SecretSlot::OperationRegistry`], [`crate::SecretSlot::OperationEnv`]).
+#[derive(Clone, Debug, Default)]
+pub struct OperationSecrets {
+    pub registry: Option<Sealed>,
+    pub env: Option<Sealed>,
+}
+
+/// Changes to the app made in the same transaction that queues the operation, so that a
+/// deploy that is refused never remembers its credentials.
+#[derive(Clone, Debug, Default)]
+pub struct AppChangesOnEnqueue {
+    /// Registry, username and password (sealed with [`crate::SecretSlot::AppRemembered`]) to
+    /// remember on the app, replacing what it remembered.
+    pub remember: Option<(String, String, Sealed)>,
+    /// `Some(x)`: the app's deploys now use team credential `x` (`None`: no team credential).
+    pub team_credential: Option<Option<i64>>,
+}
+
+/// The release a successful operation produced.
+#[derive(Clone, Debug)]
+pub struct NewRelease<'a> {
+    pub image: &'a str,
+    pub digest: &'a str,
+    pub port: Option<i64>,
+}
+
+/// A configuration variable to set (its value sealed with
+/// [`crate::SecretSlot::AppConfig`]) or, with `None`, to unset.
+#[derive(Clone, Debug)]
+pub struct ConfigChange {
+    pub key: String,
+    pub value: Option<Sealed>,
+}
+
+/// How an operation ended.
+#[derive(Clone, Debug)]
+pub enum Finish<'a> {
+    Succeeded {
+        release: Option<NewRelease<'a>>,
+        config: &'a [ConfigChange],
+    },
+    Failed {
+        error: &'a str,
+    },
+}
+
+/// One line of an operation's log; `id` is the cursor for tailing.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct LogLine {
+    pub id: i64,
+    pub at: i64,
+    pub line: String,
+}
+
+/// Which operations a history page shows; `None` shows all.
+#[derive(Clone, Debug, Default)]
+pub struct OperationFilter {
+    pub team_id: i64,
+    pub app_id: Option<i64>,
+    pub kind: Option<String>,
+    pub status: Option<String>,
+    pub requested_by: Option<i64>,
+}
+
+/// Operations of one status created on one day, for the history chart.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct DayCount {
+    /// Days since the Unix epoch (UTC).
+    pub day: i64,
+    pub status: String,
+    pub count: i64,
+    /// Mean of `finished_at - started_at` over those that ran.
+    pub avg_duration_ms: Option<i64>,
+}
+
+const COLUMNS: &str =
+    "o.id, o.team_id, o.app_id, a.handle AS app_handle, o.kind, o.status, o.image, o.digest,
+     o.git_ref, o.commit_sha, o.credential_source, o.credential_id, o.credential_name,
+     o.credential_version, o.registry_username, o.env_keys, o.requested_by,
+     u.email AS requested_by_email, o.created_at, o.started_at, o.finished_at, o.error, o.step,
+     o.release_id, o.lease_owner, o.lease_expires_at";
+
+const FROM: &str =
+    "operations o JOIN apps a ON a.id = o.app_id LEFT JOIN users u ON u.id = o.requested_by";
+
+/// The assignments that end an operation: no lease, no step, and its secrets erased.
+const ENDED: &str = "finished_at = $1, lease_owner = NULL, lease_expires_at = NULL, step = NULL,
+     registry_secret_sealed = NULL, registry_secret_key_id = NULL,
+     env_sealed = NULL, env_key_id = NULL";
+
+/// The next operation a worker may start: the oldest queued one whose app has nothing
+/// running and nothing queued before it. (Without locks the last condition follows from the
+/// first two; with SKIP LOCKED it keeps a worker from jumping past a row another holds.)
+const NEXT_RUNNABLE: &str = "SELECT o.id FROM operations o
+     WHERE o.status = 'queued'
+       AND NOT EXISTS (SELECT 1 FROM operations r WHERE r.app_id = o.app_id AND r.status = 'running')
+       AND NOT EXISTS (SELECT 1 FROM operations e
+                       WHERE e.app_id = o.app_id AND e.status = 'queued' AND e.id < o.id)
+     ORDER BY o.id LIMIT 1";
+
+/// The most rows of log lines inserted by one statement (3 bind values each, within
+/// SQLite's limit on bind values).
+const LOG_LINES_PER_INSERT: usize = 200;
+
+impl Store {
+    /// Queues an operation. In one transaction: inserts it (refusing, with `NotFound`, an
+    /// app that is not the team's), stores the secrets `seal(id)` seals for its id, and
+    /// applies `app_changes`.
+    pub async fn enqueue_operation(
+        &self,
+        new: NewOperation<'_>,
+        seal: impl FnOnce(i64) -> OperationSecrets,
+        app_changes: AppChangesOnEnqueue,
+    ) -> Result<Operation, StoreError> {
+        let now = now_ms();
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let id: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO operations
+                   (team_id, app_id, kind, status, image, digest, git_ref, commit_sha,
+                    credential_source, credential_id, credential_name, credential_version,
+                    registry_username, env_keys, requested_by, created_at)
+                 SELECT team_id, id, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15
+                 FROM apps WHERE id = $2 AND team_id = $1
+                 RETURNING id",
+            )
+            .bind(new.team_id)
+            .bind(new.app_id)
+            .bind(new.kind)
+            .bind(new.image)
+            .bind(new.digest)
+            .bind(new.git_ref)
+            .bind(new.commit_sha)
+            .bind(new.credential_source)
+            .bind(new.credential_id)
+            .bind(new.credential_name)
+            .bind(new.credential_version)
+            .bind(new.registry_username)
+            .bind(new.env_keys)
+            .bind(new.requested_by)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let id = id.ok_or(StoreError::NotFound)?;
+            let secrets = seal(id);
+            if secrets.registry.is_some() || secrets.env.is_some() {
+                let registry = secrets.registry.as_ref();
+                let env = secrets.env.as_ref();
+                sqlx::query(
+                    "UPDATE operations SET registry_secret_sealed = $1, registry_secret_key_id = $2,
+                       env_sealed = $3, env_key_id = $4
+                     WHERE id = $5",
+                )
+                .bind(registry.map(|s| s.value.as_str()))
+                .bind(registry.map(|s| s.key_id.as_str()))
+                .bind(env.map(|s| s.value.as_str()))
+                .bind(env.map(|s| s.key_id.as_str()))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            if let Some((registry, username, sealed)) = &app_changes.remember {
+                sqlx::query(
+                    "UPDATE apps SET remembered_registry = $1, remembered_username = $2,
+                       remembered_secret_sealed = $3, remembered_secret_key_id = $4,
+                       remembered_at = $5, updated_at = $5
+                     WHERE id = $6",
+                )
+                .bind(registry)
+                .bind(username)
+                .bind(&sealed.value)
+                .bind(&sealed.key_id)
+                .bind(now)
+                .bind(new.app_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            if let Some(credential_id) = app_changes.team_credential {
+                sqlx::query("UPDATE apps SET team_credential_id = $1, updated_at = $2 WHERE id = $3")
+                    .bind(credential_id)
+                    .bind(now)
+                    .bind(new.app_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let operation = sqlx::query_as(&format!("SELECT {COLUMNS} FROM {FROM} WHERE o.id = $1"))
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(operation)
+        })
+    }
+
+    pub async fn operation(&self, operation_id: i64) -> Result<Option<Operation>, StoreError> {
+        with_pool!(self, pool => {
+            Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM {FROM} WHERE o.id = $1"))
+                .bind(operation_id)
+                .fetch_optional(pool)
+                .await?)
+        })
+    }
+
+    /// The operation's sealed registry password and configuration changes, while it has
+    /// them (they are erased when it finishes).
+    pub async fn operation_secrets(
+        &self,
+        operation_id: i64,
+    ) -> Result<(Option<Sealed>, Option<Sealed>), StoreError> {
+        with_pool!(self, pool => {
+            type Row = (Option<String>, Option<String>, Option<String>, Option<String>);
+            let row: Option<Row> = sqlx::query_as(
+                "SELECT registry_secret_sealed, registry_secret_key_id, env_sealed, env_key_id
+                 FROM operations WHERE id = $1",
+            )
+            .bind(operation_id)
+            .fetch_optional(pool)
+            .await?;
+            let (registry, registry_key, env, env_key) = row.ok_or(StoreError::NotFound)?;
+            let sealed = |value: Option<String>, key_id: Option<String>| {
+                value.zip(key_id).map(|(value, key_id)| Sealed { value, key_id })
+            };
+            Ok((sealed(registry, registry_key), sealed(env, env_key)))
+        })
+    }
+
+    /// Starts the next runnable operation (see [`NEXT_RUNNABLE`]) under `worker`'s lease for
+    /// `lease_ms`; `None` when there is nothing to start.
+    pub async fn claim_next_operation(
+        &self,
+        worker: &str,
+        lease_ms: i64,
+    ) -> Result<Option<Operation>, StoreError> {
+        let now = now_ms();
+        let claimed: Result<Option<i64>, sqlx::Error> = match &self.pool {
+            // Several Berth processes share the queue: each skips the rows another is
+            // claiming instead of waiting for it, and re-checks the status once it holds one.
+            Pool::Postgres(pool) => {
+                sqlx::query_scalar(&format!(
+                    "UPDATE operations
+                     SET status = 'running', started_at = $1, lease_owner = $2, lease_expires_at = $3
+                     WHERE id = ({NEXT_RUNNABLE} FOR UPDATE SKIP LOCKED) AND status = 'queued'
+                     RETURNING id"
+                ))
+                .bind(now)
+                .bind(worker)
+                .bind(now + lease_ms)
+                .fetch_optional(pool)
+                .await
+            }
+            // SQLite runs one writer at a time, so one statement is atomic on its own.
+            Pool::Sqlite(pool) => {
+                sqlx::query_scalar(&format!(
+                    "UPDATE operations
+                     SET status = 'running', started_at = $1, lease_owner = $2, lease_expires_at = $3
+                     WHERE id = ({NEXT_RUNNABLE})
+                     RETURNING id"
+                ))
+                .bind(now)
+                .bind(worker)
+                .bind(now + lease_ms)
+                .fetch_optional(pool)
+                .await
+            }
+        };
+        match claimed {
+            Ok(Some(id)) => self.operation(id).await,
+            Ok(None) => Ok(None),
+            // Another worker started an operation of the same app between our look and our
+            // write: the unique index refused ours, and there is nothing for us this time.
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Renews `worker`'s lease on a running operation for `lease_ms` more; `false` when the
+    /// lease is no longer `worker`'s (the operation was failed as abandoned, or finished).
+    pub async fn heartbeat(
+        &self,
+        operation_id: i64,
+        worker: &str,
+        lease_ms: i64,
+    ) -> Result<bool, StoreError> {
+        with_pool!(self, pool => {
+            let done = sqlx::query(
+                "UPDATE operations SET lease_expires_at = $1
+                 WHERE id = $2 AND status = 'running' AND lease_owner = $3",
+            )
+            .bind(now_ms() + lease_ms)
+            .bind(operation_id)
+            .bind(worker)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    /// Records the step a running operation is at (verify, pull, start, health_check, switch).
+    pub async fn set_operation_step(
+        &self,
+        operation_id: i64,
+        step: &str,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query("UPDATE operations SET step = $1 WHERE id = $2 AND status = 'running'")
+                .bind(step)
+                .bind(operation_id)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Appends lines to the operation's log, in order. Callers redact secrets first.
+    pub async fn append_operation_log(
+        &self,
+        operation_id: i64,
+        lines: &[String],
+    ) -> Result<(), StoreError> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for chunk in lines.chunks(LOG_LINES_PER_INSERT) {
+                let values: Vec<String> = (0..chunk.len()).map(|i| format!("($1, $2, ${})", i + 3)).collect();
+                let sql = format!(
+                    "INSERT INTO operation_logs (operation_id, at, line) VALUES {}",
+                    values.join(", ")
+                );
+                let mut query = sqlx::query(&sql).bind(operation_id).bind(now);
+                for line in chunk {
+                    query = query.bind(line);
+                }
+                query.execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Up to `limit` log lines after line `after_line_id` (0: from the start), oldest first:
+    /// a live view polls with the last id it has.
+    pub async fn operation_log(
+        &self,
+        operation_id: i64,
+        after_line_id: i64,
+        limit: i64,
+    ) -> Result<Vec<LogLine>, StoreError> {
+        with_pool!(self, pool => {
+            Ok(sqlx::query_as(
+                "SELECT id, at, line FROM operation_logs
+                 WHERE operation_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            )
+            .bind(operation_id)
+            .bind(after_line_id)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+
+    /// Ends a running operation that `worker` holds, in one transaction: records the
+    /// outcome and erases its secrets; on success also records the release it produced
+    /// (which becomes the app's current one) and applies its configuration changes.
+    /// `NotFound` for no such operation, `LeaseLost` when it is not running under `worker`.
+    pub async fn finish_operation(
+        &self,
+        operation_id: i64,
+        worker: &str,
+        finish: Finish<'_>,
+    ) -> Result<Operation, StoreError> {
+        let now = now_ms();
+        let (status, error) = match &finish {
+            Finish::Succeeded { .. } => ("succeeded", None),
+            Finish::Failed { error } => ("failed", Some(*error)),
+        };
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let app_id: Option<i64> = sqlx::query_scalar(&format!(
+                "UPDATE operations SET status = $2, error = $3, {ENDED}
+                 WHERE id = $4 AND status = 'running' AND lease_owner = $5
+                 RETURNING app_id"
+            ))
+            .bind(now)
+            .bind(status)
+            .bind(error)
+            .bind(operation_id)
+            .bind(worker)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(app_id) = app_id else {
+                let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM operations WHERE id = $1")
+                    .bind(operation_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                return Err(if exists.is_some() { StoreError::LeaseLost } else { StoreError::NotFound });
+            };
+            if let Finish::Succeeded { release, config } = &finish {
+                if let Some(release) = release {
+                    let release_id: i64 = sqlx::query_scalar(
+                        "INSERT INTO releases (app_id, operation_id, image, digest, port, created_at)
+                         VALUES ($1, $2, $3, $4, $5, $6)
+                         RETURNING id",
+                    )
+                    .bind(app_id)
+                    .bind(operation_id)
+                    .bind(release.image)
+                    .bind(release.digest)
+                    .bind(release.port)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    sqlx::query("UPDATE apps SET current_release_id = $1, updated_at = $2 WHERE id = $3")
+                        .bind(release_id)
+                        .bind(now)
+                        .bind(app_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("UPDATE operations SET release_id = $1 WHERE id = $2")
+                        .bind(release_id)
+                        .bind(operation_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for change in config.iter() {
+                    match &change.value {
+                        Some(sealed) => {
+                            sqlx::query(
+                                "INSERT INTO app_config (app_id, key, value_sealed, value_key_id, updated_at)
+                                 VALUES ($1, $2, $3, $4, $5)
+                                 ON CONFLICT (app_id, key) DO UPDATE SET
+                                   value_sealed = excluded.value_sealed,
+                                   value_key_id = excluded.value_key_id,
+                                   updated_at = excluded.updated_at",
+                            )
+                            .bind(app_id)
+                            .bind(&change.key)
+                            .bind(&sealed.value)
+                            .bind(&sealed.key_id)
+                            .bind(now)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        None => {
+                            sqlx::query("DELETE FROM app_config WHERE app_id = $1 AND key = $2")
+                                .bind(app_id)
+                                .bind(&change.key)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                    }
+                }
+            }
+            let operation = sqlx::query_as(&format!("SELECT {COLUMNS} FROM {FROM} WHERE o.id = $1"))
+                .bind(operation_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(operation)
+        })
+    }
+
+    /// Cancels a queued operation (erasing its secrets); `false` once it has started.
+    pub async fn cancel_operation(&self, operation_id: i64) -> Result<bool, StoreError> {
+        with_pool!(self, pool => {
+            let done = sqlx::query(&format!(
+                "UPDATE operations SET status = 'cancelled', {ENDED}
+                 WHERE id = $2 AND status = 'queued'"
+            ))
+            .bind(now_ms())
+            .bind(operation_id)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    /// Fails, with `reason`, every running operation whose lease ran out (its worker died
+    /// or lost the database). A failed operation never moves the app's current release, so
+    /// the previous release keeps serving; the app's next operation can then start.
+    pub async fn fail_expired_operations(
+        &self,
+        reason: &str,
+    ) -> Result<Vec<Operation>, StoreError> {
+        let failed: Vec<i64> = with_pool!(self, pool => {
+            sqlx::query_scalar(&format!(
+                "UPDATE operations SET status = 'failed', error = $2, {ENDED}
+                 WHERE status = 'running' AND lease_expires_at < $1
+                 RETURNING id"
+            ))
+            .bind(now_ms())
+            .bind(reason)
+            .fetch_all(pool)
+            .await?
+        });
+        let mut operations = Vec::with_capacity(failed.len());
+        for id in failed {
+            operations.extend(self.operation(id).await?);
+        }
+        operations.sort_by_key(|o| o.id);
+        Ok(operations)
+    }
+
+    /// A page of history, newest first: up to `limit` operations with ids below `before`
+    /// (keyset paging: the millionth row costs what the first does). Each combination of
+    /// filters reads one index whose last column is `id` (see the migration), so the page
+    /// is read in order and stops after `limit` matches.
+    pub async fn operations_page(
+        &self,
+        filter: &OperationFilter,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Operation>, StoreError> {
+        let history = HistoryQuery::new(filter, before, limit);
+        with_pool!(self, pool => {
+            let query = history.binds.iter().fold(sqlx::query_as(&history.sql), |query, bind| match bind {
+                Bind::Int(value) => query.bind(*value),
+                Bind::Text(value) => query.bind(*value),
+            });
+            Ok(query.fetch_all(pool).await?)
+        })
+    }
+
+    /// The database's plan for [`Store::operations_page`], one line per step: shows which
+    /// index a history page reads (for the benchmark, and for an operator chasing a slow
+    /// page).
+    pub async fn explain_operations_page(
+        &self,
+        filter: &OperationFilter,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        use sqlx::Row;
+        let history = HistoryQuery::new(filter, before, limit);
+        macro_rules! bound {
+            ($sql:expr) => {
+                history
+                    .binds
+                    .iter()
+                    .fold(sqlx::query($sql), |query, bind| match bind {
+                        Bind::Int(value) => query.bind(*value),
+                        Bind::Text(value) => query.bind(*value),
+                    })
+            };
+        }
+        match &self.pool {
+            Pool::Sqlite(pool) => {
+                let sql = format!("EXPLAIN QUERY PLAN {}", history.sql);
+                let rows = bound!(&sql).fetch_all(pool).await?;
+                rows.iter()
+                    .map(|row| Ok(row.try_get::<String, _>("detail")?))
+                    .collect()
+            }
+            Pool::Postgres(pool) => {
+                let sql = format!("EXPLAIN {}", history.sql);
+                let rows = bound!(&sql).fetch_all(pool).await?;
+                rows.iter()
+                    .map(|row| Ok(row.try_get::<String, _>(0)?))
+                    .collect()
+            }
+        }
+    }
+
+    /// Operations per UTC day and status created since `since_ms`, with their mean run time,
+    /// for the team or one of its apps: the history chart.
+    pub async fn operation_days(
+        &self,
+        team_id: i64,
+        app_id: Option<i64>,
+        since_ms: i64,
+    ) -> Result<Vec<DayCount>, StoreError> {
+        let app_clause = if app_id.is_some() {
+            "AND app_id = $3"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT created_at / 86400000 AS day, status, COUNT(*) AS count,
+                    CAST(AVG(finished_at - started_at) AS BIGINT) AS avg_duration_ms
+             FROM operations
+             WHERE team_id = $1 AND created_at >= $2 {app_clause}
+             GROUP BY created_at / 86400000, status
+             ORDER BY day, status"
+        );
+        with_pool!(self, pool => {
+            let mut query = sqlx::query_as(&sql).bind(team_id).bind(since_ms);
+            if let Some(app_id) = app_id {
+                query = query.bind(app_id);
+            }
+            Ok(query.fetch_all(pool).await?)
+        })
+    }
+}
+
+/// A value bound into the history query.
+enum Bind<'a> {
+    Int(i64),
+    Text(&'a str),
+}
+
+/// The history query for a filter: only the conditions given, so that each combination is
+/// planned on its own and meets its index (an `($n IS NULL OR col = $n)` form would hide
+/// the index from both planners).
+struct HistoryQuery<'a> {
+    sql: String,
+    binds: Vec<Bind<'a>>,
+}
+
+impl<'a> HistoryQuery<'a> {
+    fn new(filter: &'a OperationFilter, before: Option<i64>, limit: i64) -> Self {
+        // With an app given, the team is checked on the app's row: a condition on
+        // `o.team_id` would offer SQLite (which keeps no statistics) the team's indexes,
+        // and with one team holding every row it picks them and reads 50 times too much.
+        let team = match filter.app_id {
+            Some(_) => "a.team_id =",
+            None => "o.team_id =",
+        };
+        let given = [
+            (team, Some(Bind::Int(filter.team_id))),
+            ("o.app_id =", filter.app_id.map(Bind::Int)),
+            ("o.requested_by =", filter.requested_by.map(Bind::Int)),
+            ("o.kind =", filter.kind.as_deref().map(Bind::Text)),
+            ("o.status =", filter.status.as_deref().map(Bind::Text)),
+            ("o.id <", before.map(Bind::Int)),
+        ];
+        let mut conditions = Vec::new();
+        let mut binds = Vec::new();
+        for (test, bind) in given {
+            if let Some(bind) = bind {
+                binds.push(bind);
+                conditions.push(format!("{test} ${}", binds.len()));
+            }
+        }
+        binds.push(Bind::Int(limit));
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {FROM} WHERE {} ORDER BY o.id DESC LIMIT ${}",
+            conditions.join(" AND "),
+            binds.len()
+        );
+        HistoryQuery { sql, binds }
+    }
+}
