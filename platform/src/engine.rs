@@ -4,8 +4,8 @@
 //! operation and reports what it did through an [`OperationLog`].
 
 use crate::registry::{BasicCredentials, Secret};
-use domain::ImageReference;
-use std::{future::Future, pin::Pin};
+use domain::{ImageReference, RegistryHost};
+use std::{future::Future, path::PathBuf, pin::Pin};
 
 /// A boxed future, so that the trait can be used as `Arc<dyn Platform>`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -45,10 +45,57 @@ pub struct RunningRelease {
     pub url: String,
 }
 
+/// What to build for a Dockerfile deploy.
+#[derive(Clone, Debug)]
+pub struct BuildSpec {
+    pub app: AppRef,
+    /// The operation building it; the image is tagged
+    /// `localhost/berth/app-<app id>:op-<operation id>`.
+    pub operation_id: i64,
+    /// A directory holding the checked-out source.
+    pub source_dir: PathBuf,
+    /// The build context, relative to `source_dir` (`.` for all of it).
+    pub context: String,
+    /// The Dockerfile, relative to `source_dir` (usually `Dockerfile`).
+    pub dockerfile: String,
+    /// `--build-arg` values. They may be secrets: they never reach argv, logs or the
+    /// operation log. Like Docker, buildah records the values of the arguments a `RUN` step
+    /// sees in the image's history (in this server's image storage), which is also what
+    /// lets its layer cache tell builds with different values apart; so registry
+    /// credentials must never be passed as build args.
+    pub build_args: Vec<(String, Secret)>,
+    /// Credentials for the registries of the `FROM` images, at most one per registry; a
+    /// build may pull bases from several private registries.
+    pub registry_credentials: Vec<(RegistryHost, BasicCredentials)>,
+}
+
+/// An image a build left in the platform's image storage.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BuiltImage {
+    /// `localhost/berth/app-<app id>:op-<operation id>`.
+    pub image: ImageReference,
+    /// The digest of the built image's manifest (`sha256:…`) as stored on this server.
+    pub digest: String,
+    /// The image's id (the digest of its config, without `sha256:`).
+    pub image_id: String,
+}
+
+impl BuiltImage {
+    /// The image pinned to its digest (`localhost/berth/app-N:op-M@sha256:…`): what a
+    /// release of it should name, so that restarts run exactly this build.
+    pub fn pinned(&self) -> ImageReference {
+        self.image
+            .with_digest(&self.digest)
+            .expect("buildah reports well-formed digests")
+    }
+}
+
 /// The steps of an operation, shown as progress on the operation page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
     Verify,
+    /// Building the image from a Dockerfile (Dockerfile deploys, instead of `Pull`).
+    Build,
     Pull,
     Start,
     HealthCheck,
@@ -59,6 +106,7 @@ impl Step {
     pub fn as_str(self) -> &'static str {
         match self {
             Step::Verify => "verify",
+            Step::Build => "build",
             Step::Pull => "pull",
             Step::Start => "start",
             Step::HealthCheck => "health_check",
@@ -66,8 +114,9 @@ impl Step {
         }
     }
 
-    pub const ALL: [Step; 5] = [
+    pub const ALL: [Step; 6] = [
         Step::Verify,
+        Step::Build,
         Step::Pull,
         Step::Start,
         Step::HealthCheck,
@@ -93,6 +142,10 @@ pub enum PlatformError {
     /// Pulling the image failed (credentials, network, missing image).
     #[error("pulling the image failed: {0}")]
     Pull(String),
+    /// Building the image from the Dockerfile failed (a base image could not be pulled, a
+    /// step failed, the Dockerfile is missing or invalid).
+    #[error("the build failed: {0}")]
+    Build(String),
     /// The release did not start.
     #[error("the release did not start: {0}")]
     Start(String),
@@ -119,6 +172,25 @@ pub trait Platform: Send + Sync {
         log: &'a dyn OperationLog,
     ) -> BoxFuture<'a, Result<RunningRelease, PlatformError>>;
 
+    /// Builds the image of a Dockerfile deploy from `spec.source_dir`, pulling its `FROM`
+    /// images with `spec.registry_credentials`, streaming the build's output to `log`
+    /// under [`Step::Build`]. The image stays in the platform's storage for
+    /// [`Platform::deploy_built`] and later restarts.
+    fn build<'a>(
+        &'a self,
+        spec: BuildSpec,
+        log: &'a dyn OperationLog,
+    ) -> BoxFuture<'a, Result<BuiltImage, PlatformError>>;
+
+    /// Deploys a release of an image [`Platform::build`] made (`release.image` is
+    /// [`BuiltImage::pinned`]): like [`Platform::deploy`] without the pull — start,
+    /// health check, then switch.
+    fn deploy_built<'a>(
+        &'a self,
+        release: ReleaseSpec,
+        log: &'a dyn OperationLog,
+    ) -> BoxFuture<'a, Result<RunningRelease, PlatformError>>;
+
     /// Starts `release` again (its image is already pulled) — with a new environment for a
     /// configure operation, or the same one for a restart — health-checks it, then stops
     /// the release it replaces. On failure the running one keeps serving.
@@ -130,7 +202,10 @@ pub trait Platform: Send + Sync {
 
     /// At start-up: makes sure `release` runs (starting it if it does not), without an
     /// operation. Used to bring back every app's current release after Berth restarts.
-    fn ensure_running(&self, release: ReleaseSpec) -> BoxFuture<'_, Result<RunningRelease, PlatformError>>;
+    fn ensure_running(
+        &self,
+        release: ReleaseSpec,
+    ) -> BoxFuture<'_, Result<RunningRelease, PlatformError>>;
 
     /// Where the app's current release serves, if it runs on this host.
     fn running(&self, app_id: i64) -> BoxFuture<'_, Option<RunningRelease>>;

@@ -4,6 +4,7 @@
 //! buildah (Berth's default).
 
 pub mod engine;
+pub mod git;
 pub mod local;
 pub mod registry;
 

@@ -21,6 +21,8 @@ const TAIL_LINES: usize = 20;
 /// Config values reach `buildah config` under these names (see [`Buildah::set_env`]).
 const VALUE_ALIAS: &str = "BERTH_CONFIG_VALUE_";
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// Where c/image reads registries.conf from when set (instead of /etc/containers).
+const REGISTRIES_CONF_VARIABLE: &str = "CONTAINERS_REGISTRIES_CONF";
 
 #[derive(Debug)]
 pub(crate) enum BuildahError {
@@ -56,6 +58,23 @@ impl BuildahError {
 pub(crate) struct ImageCommand {
     /// Entrypoint followed by Cmd, as a container runtime would run them.
     pub argv: Vec<String>,
+}
+
+/// One `buildah build`: every path is absolute.
+pub(crate) struct BuildRequest<'a> {
+    pub context: &'a Path,
+    pub dockerfile: &'a Path,
+    /// `localhost/berth/app-N:op-M`.
+    pub tag: &'a str,
+    pub auth_file: &'a Path,
+    /// A registries.conf marking the insecure registries, if any are configured.
+    pub registries_conf: Option<&'a Path>,
+    /// Where buildah writes the built image's id.
+    pub iid_file: &'a Path,
+    pub isolation: &'a str,
+    pub network: &'a str,
+    /// Names checked by the caller (see `build::build_arg_problem`).
+    pub build_args: &'a [(String, Secret)],
 }
 
 #[derive(Clone)]
@@ -247,6 +266,81 @@ impl Buildah {
         command
     }
 
+    /// `buildah build` (bud), each output line (redacted) to `on_line`.
+    pub async fn build(
+        &self,
+        request: &BuildRequest<'_>,
+        redactor: &Redactor,
+        on_line: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<(), BuildahError> {
+        stream(self.build_command(request), redactor, on_line).await
+    }
+
+    /// Build args may be secrets, so their values stay out of argv. buildah 1.28 has no
+    /// build-args file (`--build-arg-file` came later), but `--build-arg NAME` without a
+    /// value takes NAME's value from buildah's own environment, verbatim (verified on
+    /// 1.28: no `$` expansion, quotes and spaces kept; an unset NAME drops the argument).
+    /// Unlike [`Buildah::set_env`] there is no way to rename on the way, so the value
+    /// travels under the argument's own name: the caller refuses names that would steer
+    /// buildah, the dynamic loader or the Go runtime. Empty values go in argv (nothing
+    /// to hide).
+    ///
+    /// Insecure registries are marked in a registries.conf of the build's own (via
+    /// `CONTAINERS_REGISTRIES_CONF`), per registry, rather than with `--tls-verify=false`,
+    /// which would drop TLS verification for every registry of the build at once.
+    fn build_command(&self, request: &BuildRequest<'_>) -> Command {
+        let mut command = self.command();
+        if let Some(registries_conf) = request.registries_conf {
+            command.env(REGISTRIES_CONF_VARIABLE, registries_conf);
+        }
+        command
+            .arg("build")
+            .arg("--isolation")
+            .arg(request.isolation)
+            .arg("--network")
+            .arg(request.network)
+            // The layer cache lives in the engine's storage, like every image.
+            .arg("--layers")
+            // Check the registry on every build: a moved tag brings the new base, and
+            // revoked credentials fail the build instead of a stale base hiding them.
+            .arg("--pull=always")
+            .arg("--authfile")
+            .arg(request.auth_file)
+            .arg("--iidfile")
+            .arg(request.iid_file)
+            .arg("--file")
+            .arg(request.dockerfile)
+            .arg("--tag")
+            .arg(request.tag);
+        for (name, value) in request.build_args {
+            if value.is_empty() {
+                command.arg("--build-arg").arg(format!("{name}="));
+            } else {
+                command
+                    .env(name, value.expose())
+                    .arg("--build-arg")
+                    .arg(name);
+            }
+        }
+        command.arg(request.context);
+        command
+    }
+
+    /// The digest of the manifest of `image` (a name or an id) in local storage.
+    pub async fn image_digest(&self, image: &str) -> Result<String, BuildahError> {
+        let mut command = self.command();
+        command.args([
+            "inspect",
+            "--type",
+            "image",
+            "--format",
+            "{{.FromImageDigest}}",
+            image,
+        ]);
+        let digest = collect(command, &Redactor::new()).await?;
+        Ok(digest.trim().to_owned())
+    }
+
     pub async fn remove_container(&self, container: &str) -> Result<(), BuildahError> {
         let mut command = self.command();
         command.args(["rm", container]);
@@ -424,6 +518,70 @@ mod tests {
         let envs: Vec<_> = command.get_envs().collect();
         assert!(envs.iter().any(|(name, value)| {
             *name == "BERTH_CONFIG_VALUE_0" && *value == Some("postgres://app:pw-1@db/app".as_ref())
+        }));
+    }
+
+    #[test]
+    fn build_args_travel_in_the_environment_and_never_in_argv() {
+        let buildah = Buildah::new(&LocalSettings::new("/srv/berth/engine"));
+        let build_args = [
+            ("NPM_TOKEN".to_owned(), Secret::new("npm-secret-42")),
+            ("EMPTY".to_owned(), Secret::new("")),
+        ];
+        let request = BuildRequest {
+            context: Path::new("/src/app"),
+            dockerfile: Path::new("/src/app/Dockerfile"),
+            tag: "localhost/berth/app-1:op-2",
+            auth_file: Path::new("/srv/berth/engine/auth/build-x/auth.json"),
+            registries_conf: Some(Path::new("/srv/berth/engine/auth/build-x/registries.conf")),
+            iid_file: Path::new("/srv/berth/engine/auth/build-x/iid"),
+            isolation: "chroot",
+            network: "host",
+            build_args: &build_args,
+        };
+        let command = buildah.build_command(&request);
+        let command = command.as_std();
+        let args: Vec<String> = command
+            .get_args()
+            .map(|arg| arg.to_string_lossy().into_owned())
+            .collect();
+        let build = args.iter().position(|arg| arg == "build").unwrap();
+        assert_eq!(
+            args[build..],
+            [
+                "build",
+                "--isolation",
+                "chroot",
+                "--network",
+                "host",
+                "--layers",
+                "--pull=always",
+                "--authfile",
+                "/srv/berth/engine/auth/build-x/auth.json",
+                "--iidfile",
+                "/srv/berth/engine/auth/build-x/iid",
+                "--file",
+                "/src/app/Dockerfile",
+                "--tag",
+                "localhost/berth/app-1:op-2",
+                "--build-arg",
+                "NPM_TOKEN",
+                "--build-arg",
+                "EMPTY=",
+                "/src/app",
+            ]
+        );
+        assert!(
+            args.iter().all(|arg| !arg.contains("npm-secret")),
+            "{args:?}"
+        );
+        let envs: Vec<_> = command.get_envs().collect();
+        assert!(envs
+            .iter()
+            .any(|(name, value)| *name == "NPM_TOKEN" && *value == Some("npm-secret-42".as_ref())));
+        assert!(envs.iter().any(|(name, value)| {
+            *name == REGISTRIES_CONF_VARIABLE
+                && *value == Some("/srv/berth/engine/auth/build-x/registries.conf".as_ref())
         }));
     }
 }

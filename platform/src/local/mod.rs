@@ -7,12 +7,14 @@
 //! - `settings`: where and how releases run.
 //! - `buildah`: every buildah command, and how config values reach a container without
 //!   passing through argv.
-//! - `auth_file`: the credentials of one pull.
+//! - `auth_file`: the credentials of one pull or build.
+//! - `build`: Dockerfile deploys, `buildah build` into the engine's storage.
 //! - `supervisor`, `process_group`: running, restarting and stopping a release.
 //! - `health`, `ports`, `runtime_log`: probing a release, giving it a port, keeping its
 //!   output.
 
 mod auth_file;
+mod build;
 mod buildah;
 mod health;
 mod ports;
@@ -24,6 +26,7 @@ mod supervisor;
 
 pub use settings::LocalSettings;
 
+use crate::engine::{BuildSpec, BuiltImage};
 use crate::{
     engine::{BoxFuture, OperationLog, Platform, PlatformError, ReleaseSpec, RunningRelease, Step},
     registry::BasicCredentials,
@@ -423,6 +426,34 @@ impl Platform for LocalEngine {
         log: &'a dyn OperationLog,
     ) -> BoxFuture<'a, Result<RunningRelease, PlatformError>> {
         Box::pin(async move {
+            let pinned = pinned(&release.image)?;
+            self.start_and_switch(&release, &pinned, log).await
+        })
+    }
+
+    fn build<'a>(
+        &'a self,
+        spec: BuildSpec,
+        log: &'a dyn OperationLog,
+    ) -> BoxFuture<'a, Result<BuiltImage, PlatformError>> {
+        Box::pin(async move { self.build_image(&spec, log).await })
+    }
+
+    fn deploy_built<'a>(
+        &'a self,
+        release: ReleaseSpec,
+        log: &'a dyn OperationLog,
+    ) -> BoxFuture<'a, Result<RunningRelease, PlatformError>> {
+        Box::pin(async move {
+            // A built image is in local storage under `localhost/berth/app-N@sha256:…`
+            // (buildah finds it by repository and digest, like a pulled one), so restarts
+            // and `ensure_running` start it the same way.
+            if release.image.digest().is_none() {
+                return Err(PlatformError::Start(format!(
+                    "{} is not pinned to a digest; deploy the built image's pinned reference",
+                    release.image
+                )));
+            }
             let pinned = pinned(&release.image)?;
             self.start_and_switch(&release, &pinned, log).await
         })

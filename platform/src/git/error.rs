@@ -1,0 +1,215 @@
+use std::time::Duration;
+
+/// Why git work for an app failed, in words the person at the deploy form can act on. Each
+/// variant is one kind the UI and API tell apart ([`GitError::kind`]).
+///
+/// No variant ever holds a credential: URLs cannot carry one (see
+/// [`RepositoryUrl`](super::RepositoryUrl)), tokens reach git only through its askpass
+/// helper, and git's own output is scrubbed of the token before it is quoted here.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GitError {
+    #[error("{0}")]
+    InvalidUrl(String),
+
+    /// A branch, tag, commit or path as typed cannot be used.
+    #[error("{0}")]
+    InvalidRef(String),
+
+    #[error(
+        "There is no git repository at {url}. Check the URL (some hosts also answer this way \
+         when the credentials may not read the repository)."
+    )]
+    RepositoryNotFound { url: String },
+
+    #[error(
+        "The repository has no branch, tag or commit named \"{reference}\". If it was pushed \
+         just now, fetch the repository again."
+    )]
+    RefNotFound { reference: String },
+
+    #[error(
+        "\"{reference}\" could mean {}; name one of them.",
+        .candidates.join(" or ")
+    )]
+    AmbiguousRef {
+        reference: String,
+        candidates: Vec<String>,
+    },
+
+    /// Credentials are missing, wrong, or lack read access; the message says which.
+    #[error("{0}")]
+    Auth(String),
+
+    /// DNS, connection or TLS failure.
+    #[error("{0}")]
+    Unreachable(String),
+
+    #[error("git {command} did not finish within {} seconds and was stopped.", .after.as_secs())]
+    Timeout {
+        command: &'static str,
+        after: Duration,
+    },
+
+    #[error("The repository has not been fetched yet.")]
+    NotFetched,
+
+    #[error(
+        "git is not installed on this server (no `git` on PATH); install it to deploy from \
+         source."
+    )]
+    GitNotInstalled,
+
+    #[error("{0}")]
+    Other(String),
+}
+
+impl GitError {
+    /// A stable, machine-readable name for the kind of failure.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::InvalidUrl(_) => "invalid_url",
+            Self::InvalidRef(_) => "invalid_ref",
+            Self::RepositoryNotFound { .. } => "repository_not_found",
+            Self::RefNotFound { .. } => "ref_not_found",
+            Self::AmbiguousRef { .. } => "ambiguous_ref",
+            Self::Auth(_) => "auth",
+            Self::Unreachable(_) => "unreachable",
+            Self::Timeout { .. } => "timeout",
+            Self::NotFetched => "not_fetched",
+            Self::GitNotInstalled => "git_not_installed",
+            Self::Other(_) => "other",
+        }
+    }
+}
+
+/// Reads why a fetch failed from git's (redacted, `LC_ALL=C`) error output.
+pub(super) fn fetch_failure(stderr: &str, url: &str, had_credentials: bool) -> GitError {
+    let lower = stderr.to_ascii_lowercase();
+    let has = |needle: &str| lower.contains(needle);
+    let reason = telling_line(stderr);
+
+    if has("could not read username") || has("could not read password") {
+        return GitError::Auth(if had_credentials {
+            format!(
+                "{url} asked for credentials again, or for another host's; check the URL \
+                 and the user name and token."
+            )
+        } else {
+            format!(
+                "{url} requires credentials: enter a user name and a token with read access \
+                 to the repository."
+            )
+        });
+    }
+    if has("authentication failed") || has("http basic: access denied") || has("error: 401") {
+        return GitError::Auth(format!(
+            "The git server rejected the user name or token for {url}; check them, and that \
+             the token has not expired."
+        ));
+    }
+    if has("error: 403") {
+        return GitError::Auth(format!(
+            "The git server refused access to {url} (HTTP 403): the credentials may not read \
+             this repository."
+        ));
+    }
+    if has("permission denied (publickey") || has("permission denied, please try again") {
+        return GitError::Auth(format!(
+            "The SSH server refused the key of the account Berth runs as ({reason}); add \
+             its public key to the repository as a read-only deploy key, or use the https \
+             URL with a token."
+        ));
+    }
+    if has("host key verification failed") {
+        return GitError::Auth(format!(
+            "The SSH host key of {url} is not known to this server; add it to the \
+             known_hosts file of the account Berth runs as."
+        ));
+    }
+    if has("repository not found")
+        || has("does not appear to be a git repository")
+        || has("error: 404")
+        || (has("repository") && has("not found"))
+        || has("not a git repository")
+        || has("no such file or directory")
+    {
+        return GitError::RepositoryNotFound {
+            url: url.to_owned(),
+        };
+    }
+    if has("could not resolve host")
+        || has("could not resolve hostname")
+        || has("failed to connect")
+        || has("connection refused")
+        || has("connection timed out")
+        || has("couldn't connect")
+        || has("network is unreachable")
+        || has("no route to host")
+        || has("ssl certificate")
+        || has("ssl connect")
+        || has("tls connect")
+        || has("gnutls")
+        || has("certificate")
+        || has("unable to access")
+        || has("connection reset")
+        || has("empty reply from server")
+        || has("the remote end hung up")
+    {
+        return GitError::Unreachable(format!("Cannot fetch from {url}: {reason}"));
+    }
+    GitError::Other(format!("Fetching {url} failed: {reason}"))
+}
+
+/// The line that says most: git's last `fatal:` (or `error:`) line, else the last line.
+pub(super) fn telling_line(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("hint:"))
+        .collect();
+    let line = lines
+        .iter()
+        .rev()
+        .find(|l| l.starts_with("fatal:"))
+        .or_else(|| lines.iter().rev().find(|l| l.starts_with("error:")))
+        .or(lines.last())
+        .copied()
+        .unwrap_or("git gave no reason");
+    line.trim_start_matches("fatal: ")
+        .trim_start_matches("error: ")
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gits_messages_become_kinds() {
+        let url = "https://git.example.com/app.git";
+        let cases = [
+            ("fatal: could not read Username for 'https://git.example.com': terminal prompts disabled", "auth"),
+            ("remote: Invalid username or password.\nfatal: Authentication failed for 'https://git.example.com/app.git/'", "auth"),
+            ("fatal: unable to access 'https://git.example.com/app.git/': The requested URL returned error: 403", "auth"),
+            ("git@github.com: Permission denied (publickey).\nfatal: Could not read from remote repository.", "auth"),
+            ("remote: Repository not found.\nfatal: repository 'https://git.example.com/app.git/' not found", "repository_not_found"),
+            ("fatal: '/srv/git/x.git' does not appear to be a git repository\nfatal: Could not read from remote repository.", "repository_not_found"),
+            ("fatal: unable to access 'https://git.example.com/app.git/': Could not resolve host: git.example.com", "unreachable"),
+            ("fatal: unable to access 'https://git.example.com/app.git/': Failed to connect to git.example.com port 443 after 1 ms: Couldn't connect to server", "unreachable"),
+            ("fatal: unable to access 'https://git.example.com/app.git/': SSL certificate problem: self-signed certificate", "unreachable"),
+            ("fatal: something new", "other"),
+        ];
+        for (stderr, kind) in cases {
+            assert_eq!(fetch_failure(stderr, url, false).kind(), kind, "{stderr}");
+        }
+    }
+
+    #[test]
+    fn the_fatal_line_is_quoted() {
+        assert_eq!(
+            telling_line("warning: x\nerror: first\nfatal: the reason\nhint: try"),
+            "the reason"
+        );
+        assert_eq!(telling_line(""), "git gave no reason");
+    }
+}
