@@ -29,6 +29,17 @@ pub enum AppError {
         message: String,
         retry_after_secs: i64,
     },
+    /// A registry refused what a deploy asked for (checked before anything is queued):
+    /// `reason` is the precise kind (`wrong_credentials`, `denied`, `not_found`, …).
+    #[error("{message}")]
+    VerificationFailed {
+        field: String,
+        reason: String,
+        message: String,
+    },
+    /// The platform cannot do this here (e.g. buildah is not installed).
+    #[error("{message}")]
+    Unavailable { message: String },
     /// Something failed on the server; the cause is in the server's log, not here.
     #[error("Something went wrong on our side; it has been logged. Please try again.")]
     Internal,
@@ -48,7 +59,9 @@ impl AppError {
     /// The form field this error belongs to, if any.
     pub fn field(&self) -> Option<&str> {
         match self {
-            AppError::Invalid { field, .. } | AppError::Conflict { field, .. } => Some(field),
+            AppError::Invalid { field, .. }
+            | AppError::Conflict { field, .. }
+            | AppError::VerificationFailed { field, .. } => Some(field),
             _ => None,
         }
     }
@@ -62,6 +75,8 @@ impl AppError {
             AppError::NotFound => "not_found",
             AppError::Forbidden { .. } => "forbidden",
             AppError::Throttled { .. } => "throttled",
+            AppError::VerificationFailed { .. } => "verification_failed",
+            AppError::Unavailable { .. } => "unavailable",
             AppError::Internal => "internal",
             AppError::Request { .. } => "request",
         }
@@ -76,6 +91,8 @@ impl AppError {
             AppError::NotFound => 404,
             AppError::Forbidden { .. } => 403,
             AppError::Throttled { .. } => 429,
+            AppError::VerificationFailed { .. } => 422,
+            AppError::Unavailable { .. } => 503,
             AppError::Internal => 500,
             AppError::Request { .. } => 400,
         }

@@ -7,7 +7,7 @@ use store::{SignInLimits, Store, TeamAccess, User};
 use tower_sessions::Session;
 
 /// What server functions share; provided as Leptos context by the server.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ServerState {
     pub store: Store,
     pub sign_in_limits: SignInLimits,
@@ -17,6 +17,19 @@ pub struct ServerState {
     pub keys: std::sync::Arc<vault::SharedKeyring>,
     /// Talks to container registries (verification).
     pub registry: platform::registry::RegistryClient,
+    /// Where apps run (the local engine by default).
+    pub platform: std::sync::Arc<dyn platform::engine::Platform>,
+    /// Wakes this process's operation worker when an operation is queued (other processes
+    /// find it on their next poll).
+    pub operations_queued: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl std::fmt::Debug for ServerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerState")
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Keys of the values Berth keeps in a browser session.
@@ -78,10 +91,28 @@ pub async fn authorize(
     needed: Role,
     action: &str,
 ) -> Result<TeamAccess, AppError> {
-    let access = store
-        .team_access(user_id, team)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let access = store.team_access(user_id, team).await?;
+    check_role(access, needed, action)
+}
+
+/// [`authorize`] for a team known by id (e.g. the team of an operation looked up by id).
+pub async fn authorize_team_id(
+    store: &Store,
+    user_id: i64,
+    team_id: i64,
+    needed: Role,
+    action: &str,
+) -> Result<TeamAccess, AppError> {
+    let access = store.team_access_by_id(user_id, team_id).await?;
+    check_role(access, needed, action)
+}
+
+fn check_role(
+    access: Option<TeamAccess>,
+    needed: Role,
+    action: &str,
+) -> Result<TeamAccess, AppError> {
+    let access = access.ok_or(AppError::NotFound)?;
     if !access.role.0.allows(needed) {
         return Err(AppError::Forbidden {
             message: format!(

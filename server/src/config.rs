@@ -35,6 +35,20 @@ pub struct Settings {
     pub insecure_registries: Vec<domain::RegistryHost>,
     /// `BERTH_REGISTRY_TIMEOUT_SECS`: how long a registry may take to answer (default 15).
     pub registry_timeout: std::time::Duration,
+    /// `BERTH_WORKERS`: operations this process runs at once, on different apps (default 4).
+    pub workers: usize,
+    /// `BERTH_OPERATION_LEASE_SECS`: how long a running operation's lease lasts without a
+    /// heartbeat; after it, another process takes the operation over (default 30).
+    pub operation_lease: std::time::Duration,
+    /// `BERTH_ENGINE_STORAGE_DRIVER`: buildah's storage driver, `vfs` (default) or `overlay`.
+    pub engine_storage_driver: String,
+    /// `BERTH_ENGINE_NETWORK`: how releases reach the network: `host` (default) or `private`.
+    pub engine_network: String,
+    /// `BERTH_PORT_RANGE`: the ports releases are given in `PORT` (default `20000-20999`).
+    pub port_range: std::ops::RangeInclusive<u16>,
+    /// `BERTH_HEALTH_TIMEOUT_SECS`: how long a new release has to answer its health check
+    /// (default 60).
+    pub health_timeout: std::time::Duration,
 }
 
 /// Where the master keys come from, in order of precedence.
@@ -71,6 +85,12 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "BERTH_MASTER_KEY_FILE",
     "BERTH_INSECURE_REGISTRIES",
     "BERTH_REGISTRY_TIMEOUT_SECS",
+    "BERTH_WORKERS",
+    "BERTH_OPERATION_LEASE_SECS",
+    "BERTH_ENGINE_STORAGE_DRIVER",
+    "BERTH_ENGINE_NETWORK",
+    "BERTH_PORT_RANGE",
+    "BERTH_HEALTH_TIMEOUT_SECS",
     // Read by the test harness, not the server; allowed so tests can run the binary.
     "BERTH_TEST_DATABASE_URL",
 ];
@@ -206,17 +226,79 @@ impl Settings {
                     .map_err(|e| error("BERTH_INSECURE_REGISTRIES", format!("{h}: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let registry_timeout = match get("BERTH_REGISTRY_TIMEOUT_SECS") {
-            None => std::time::Duration::from_secs(15),
-            Some(v) => match v.parse::<u64>() {
-                Ok(secs) if (1..=600).contains(&secs) => std::time::Duration::from_secs(secs),
-                _ => {
-                    return Err(error(
-                        "BERTH_REGISTRY_TIMEOUT_SECS",
-                        format!("\"{v}\" is not a number of seconds from 1 to 600"),
-                    ))
+        let number =
+            |variable: &str, default: u64, range: std::ops::RangeInclusive<u64>, unit: &str| {
+                match get(variable) {
+                    None => Ok(default),
+                    Some(v) => match v.parse::<u64>() {
+                        Ok(n) if range.contains(&n) => Ok(n),
+                        _ => Err(error(
+                            variable,
+                            format!(
+                                "\"{v}\" is not a number of {unit} from {} to {}",
+                                range.start(),
+                                range.end()
+                            ),
+                        )),
+                    },
                 }
-            },
+            };
+        let secs = std::time::Duration::from_secs;
+        let registry_timeout = secs(number(
+            "BERTH_REGISTRY_TIMEOUT_SECS",
+            15,
+            1..=600,
+            "seconds",
+        )?);
+        let workers = number("BERTH_WORKERS", 4, 1..=64, "workers")? as usize;
+        let operation_lease = secs(number(
+            "BERTH_OPERATION_LEASE_SECS",
+            30,
+            3..=3600,
+            "seconds",
+        )?);
+        let health_timeout = secs(number(
+            "BERTH_HEALTH_TIMEOUT_SECS",
+            60,
+            1..=3600,
+            "seconds",
+        )?);
+        let engine_storage_driver = match get("BERTH_ENGINE_STORAGE_DRIVER") {
+            None => "vfs".to_owned(),
+            Some(v @ ("vfs" | "overlay")) => v.to_owned(),
+            Some(v) => {
+                return Err(error(
+                    "BERTH_ENGINE_STORAGE_DRIVER",
+                    format!("\"{v}\" is not a storage driver; use vfs or overlay"),
+                ))
+            }
+        };
+        let engine_network = match get("BERTH_ENGINE_NETWORK") {
+            None => "host".to_owned(),
+            Some(v @ ("host" | "private")) => v.to_owned(),
+            Some(v) => {
+                return Err(error(
+                    "BERTH_ENGINE_NETWORK",
+                    format!("\"{v}\" is not a network mode; use host or private"),
+                ))
+            }
+        };
+        let port_range = match get("BERTH_PORT_RANGE") {
+            None => 20000..=20999,
+            Some(v) => {
+                let parsed = v.split_once('-').and_then(|(a, b)| {
+                    Some((a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?))
+                });
+                match parsed {
+                    Some((first, last)) if first >= 1024 && first <= last => first..=last,
+                    _ => {
+                        return Err(error(
+                            "BERTH_PORT_RANGE",
+                            format!("\"{v}\" is not a port range; use FIRST-LAST above 1023, e.g. 20000-20999"),
+                        ))
+                    }
+                }
+            }
         };
         Ok(Settings {
             addr,
@@ -230,6 +312,12 @@ impl Settings {
             master_key,
             insecure_registries,
             registry_timeout,
+            workers,
+            operation_lease,
+            engine_storage_driver,
+            engine_network,
+            port_range,
+            health_timeout,
         })
     }
 

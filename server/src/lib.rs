@@ -5,9 +5,11 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod csrf;
+pub mod live;
 pub mod router;
 pub mod startup;
 pub mod telemetry;
+pub mod worker;
 
 pub use router::AppState;
 pub use startup::Application;

@@ -1,4 +1,4 @@
-use crate::{api, csrf};
+use crate::{api, csrf, live};
 use app::{shell, ssr::ServerState, App};
 use axum::{
     body::Body,
@@ -40,6 +40,7 @@ pub fn build(state: AppState, secure_cookies: bool) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .nest("/api/v1", api::router())
+        .route("/operations/{id}/events", get(live::events))
         .route("/api/{*fn_name}", get(server_fn).post(server_fn))
         .leptos_routes_with_context(&state, routes, context, {
             let options = state.leptos_options.clone();

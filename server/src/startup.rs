@@ -13,6 +13,8 @@ pub struct Application {
     router: axum::Router,
     addr: SocketAddr,
     store: Store,
+    server: ServerState,
+    worker: crate::worker::WorkerSettings,
 }
 
 /// Opens the database named by the settings (creating the data dir for the default SQLite
@@ -44,6 +46,26 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
         .context("DATABASE_URL: cannot connect to the database")?;
     store.migrate().await.context("database migration failed")?;
     Ok(store)
+}
+
+/// The platform that runs apps: the local engine, with its storage in the data dir. A
+/// missing buildah does not stop Berth; deploy forms say so (see `Platform::unavailable`).
+pub async fn open_platform(
+    settings: &Settings,
+) -> anyhow::Result<std::sync::Arc<dyn platform::engine::Platform>> {
+    let mut local = platform::local::LocalSettings::new(settings.data_dir.join("engine"));
+    local.storage_driver = settings.engine_storage_driver.clone();
+    local.network = settings.engine_network.clone();
+    local.ports = settings.port_range.clone();
+    local.health_timeout = settings.health_timeout;
+    local.insecure_registries = settings.insecure_registries.clone();
+    let engine = platform::local::LocalEngine::new(local)
+        .await
+        .context("BERTH_DATA_DIR: cannot prepare the local engine's directory")?;
+    if let Some(reason) = platform::engine::Platform::unavailable(&engine).await {
+        tracing::warn!(%reason, "deploys cannot run on this server");
+    }
+    Ok(std::sync::Arc::new(engine))
 }
 
 /// Loads the master keys and checks that they open every secret in the database: a wrong or
@@ -100,14 +122,14 @@ pub async fn reseal_all(store: &Store, keyring: &vault::Keyring) -> anyhow::Resu
         if batch.is_empty() {
             return Ok(resealed);
         }
-        for (id, old) in batch {
-            let context = credential_secret_context(id);
+        for (slot, old) in batch {
+            let context = slot.context();
             if let Some(value) = keyring.reseal(&old.value, &context)? {
                 let new = store::Sealed {
                     value,
                     key_id: keyring.current().id().to_owned(),
                 };
-                if store.reseal_secret(id, &old, &new).await? {
+                if store.reseal_secret(&slot, &old, &new).await? {
                     resealed += 1;
                 }
             }
@@ -136,6 +158,7 @@ impl Application {
             .site_pkg_dir("pkg")
             .site_addr(addr)
             .build();
+        let platform = open_platform(&settings).await?;
         let state = router::AppState {
             leptos_options,
             server: ServerState {
@@ -147,14 +170,23 @@ impl Application {
                     settings.insecure_registries.clone(),
                     settings.registry_timeout,
                 ),
+                platform,
+                operations_queued: std::sync::Arc::new(tokio::sync::Notify::new()),
             },
         };
+        let server = state.server.clone();
         let router = router::build(state, settings.cookies_secure());
         Ok(Self {
             listener,
             router,
             addr,
             store,
+            server,
+            worker: crate::worker::WorkerSettings {
+                concurrency: settings.workers,
+                lease: settings.operation_lease,
+                poll: Duration::from_secs(2),
+            },
         })
     }
 
@@ -178,6 +210,8 @@ impl Application {
                 }
             }
         });
+        crate::worker::reconcile(self.server.clone());
+        crate::worker::spawn(self.server.clone(), self.worker.clone());
         tracing::info!(url = %format!("http://{}", self.addr), "Berth is listening");
         axum::serve(
             self.listener,
@@ -186,6 +220,7 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+        self.server.platform.shutdown().await;
         self.store.close().await;
         Ok(())
     }

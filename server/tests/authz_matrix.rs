@@ -311,3 +311,124 @@ async fn revoking_another_persons_token_is_not_found() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn app_and_operation_routes_check_the_role_of_every_caller() {
+    let w = world().await;
+    let owner = w.tokens[4].1.as_deref();
+    let created = w
+        .app
+        .api(
+            "POST",
+            "/api/v1/teams/acme/apps",
+            owner,
+            Some(serde_json::json!({"handle": "web", "method": "image"})),
+        )
+        .await;
+    assert_eq!(created.status.as_u16(), 201, "{}", created.body);
+    let configured = w
+        .app
+        .api(
+            "PATCH",
+            "/api/v1/teams/acme/apps/web/config",
+            owner,
+            Some(serde_json::json!({"env": {"A": "1"}})),
+        )
+        .await;
+    assert_eq!(configured.status.as_u16(), 202, "{}", configured.body);
+    let op = configured.json()["operation"]["id"].as_i64().unwrap();
+    let routes: Vec<(&str, String, Option<serde_json::Value>, Role, u16)> = vec![
+        (
+            "GET",
+            "/api/v1/teams/acme/apps".into(),
+            None,
+            Role::Viewer,
+            200,
+        ),
+        (
+            "GET",
+            "/api/v1/teams/acme/apps/web".into(),
+            None,
+            Role::Viewer,
+            200,
+        ),
+        (
+            "GET",
+            "/api/v1/teams/acme/apps/web/config".into(),
+            None,
+            Role::Viewer,
+            200,
+        ),
+        (
+            "GET",
+            "/api/v1/teams/acme/apps/web/operations".into(),
+            None,
+            Role::Viewer,
+            200,
+        ),
+        (
+            "GET",
+            "/api/v1/teams/acme/operations".into(),
+            None,
+            Role::Viewer,
+            200,
+        ),
+        (
+            "GET",
+            format!("/api/v1/operations/{op}"),
+            None,
+            Role::Viewer,
+            200,
+        ),
+        (
+            "GET",
+            format!("/api/v1/operations/{op}/log"),
+            None,
+            Role::Viewer,
+            200,
+        ),
+        (
+            "PATCH",
+            "/api/v1/teams/acme/apps/web/config".into(),
+            Some(serde_json::json!({"env": {"B": "2"}})),
+            Role::Deployer,
+            202,
+        ),
+        // No release yet: allowed callers get a clear 422, the others the usual answers.
+        (
+            "POST",
+            "/api/v1/teams/acme/apps/web/restart".into(),
+            None,
+            Role::Deployer,
+            422,
+        ),
+    ];
+    for (method, path, body, needed, ok) in routes {
+        for (caller, token) in &w.tokens {
+            let response = w
+                .app
+                .api(method, &path, token.as_deref(), body.clone())
+                .await;
+            let expected = expected_status(*caller, needed, ok);
+            assert_eq!(
+                response.status.as_u16(),
+                expected,
+                "{method} {path} as {caller:?}: {}",
+                response.body
+            );
+        }
+    }
+    // A deploy is for deployers: once the input is valid, a viewer is refused.
+    let viewer = w.tokens[2].1.as_deref();
+    let refused = w
+        .app
+        .api(
+            "POST",
+            "/api/v1/teams/acme/apps/web/deploys",
+            viewer,
+            Some(serde_json::json!({"image": "127.0.0.1:1/team/web:1"})),
+        )
+        .await;
+    assert_eq!(refused.status.as_u16(), 403, "{}", refused.body);
+    w.app.stop().await;
+}

@@ -69,6 +69,7 @@ fn CredentialList(me: Me, page: CredentialsPage) -> impl IntoView {
                     <td><CheckCell check=c.last_verified.clone() never="never" now/></td>
                     <td><CheckCell check=c.last_used.clone() never="not yet" now/></td>
                     <td>{match c.expires_at { Some(ms) => view! { <Time ms now/> }.into_any(), None => "—".into_any() }}</td>
+                    <td>{match c.used_by_apps { 0 => "no apps".to_string(), 1 => "1 app".to_string(), n => format!("{n} apps") }}</td>
                 </tr>
             }
         })
@@ -97,7 +98,7 @@ fn CredentialList(me: Me, page: CredentialsPage) -> impl IntoView {
                         <thead><tr>
                             <th scope="col">"Name"</th><th scope="col">"Registry"</th><th scope="col">"Kind"</th>
                             <th scope="col">"Username"</th><th scope="col">"Last verified"</th>
-                            <th scope="col">"Last used"</th><th scope="col">"Expires"</th>
+                            <th scope="col">"Last used"</th><th scope="col">"Expires"</th><th scope="col">"Used by"</th>
                         </tr></thead>
                         <tbody>{rows}</tbody>
                     </table>
@@ -283,6 +284,7 @@ fn CredentialDetail(
     let (team_verify, team_update, team_delete) = (handle.clone(), handle.clone(), handle.clone());
     let (name_verify, name_update, name_delete) = (c.name.clone(), c.name.clone(), c.name.clone());
     let current = c.clone();
+    let used_by = page.used_by.clone();
     let report = move || match verify_outcome.get() {
         Some(Ok(Some(flash))) => Some(flash),
         _ => from_page.clone(),
@@ -298,7 +300,9 @@ fn CredentialDetail(
                 <dt>"Secret"</dt><dd>"write-only, version " {c.secret_version} ", updated " <Time ms=c.updated_at now/></dd>
                 <dt>"Last verified"</dt><dd><CheckCell check=c.last_verified.clone() never="never" now/>
                     {c.last_verified.clone().map(|v| view! { " " <span class="muted">{v.detail}</span> })}</dd>
-                <dt>"Last used"</dt><dd><CheckCell check=c.last_used.clone() never="not yet used by a deploy" now/></dd>
+                <dt>"Last used"</dt><dd><CheckCell check=c.last_used.clone() never="not yet used by a deploy" now/>
+                    {c.last_used.clone().map(|u| view! { " " <span class="muted">{u.detail}</span> })}</dd>
+                <dt>"Used by"</dt><dd>{match c.used_by_apps { 0 => "no apps".to_string(), 1 => "1 app".to_string(), n => format!("{n} apps") }}</dd>
                 {c.note.clone().map(|note| view! { <dt>"Note"</dt><dd>{note}</dd> })}
             </dl>
 
@@ -338,7 +342,14 @@ fn CredentialDetail(
                 </section>
                 <section class="panel danger-zone" aria-labelledby="delete-heading">
                     <h2 id="delete-heading">"Delete"</h2>
-                    <p>"Apps that use this credential fall back to their own remembered credentials, or fail clearly at their next deploy."</p>
+                    {if used_by.is_empty() {
+                        view! { <p>"No app deploys with this credential."</p> }.into_any()
+                    } else {
+                        view! {
+                            <p>{format!("Used by {} app(s): ", used_by.len())}<strong>{used_by.join(", ")}</strong>". "
+                                "They fall back to their own remembered credentials, or fail clearly at their next deploy."</p>
+                        }.into_any()
+                    }}
                     <ActionForm action=delete>
                         <Csrf token=csrf_delete/>
                         <input type="hidden" name="team" value=team_delete/>

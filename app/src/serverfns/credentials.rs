@@ -38,6 +38,7 @@ mod convert {
             created_at: c.created_at,
             updated_at: c.updated_at,
             expires_at: c.expires_at,
+            used_by_apps: c.used_by_apps,
         }
     }
 
@@ -72,8 +73,10 @@ pub async fn load_credential(team: String, name: String) -> Result<CredentialPag
     let state = crate::ssr::state()?;
     let (access, credential, events) =
         crate::services::credentials::get_with_history(&state, user.id, &team, &name, 20).await?;
+    let used_by = state.store.apps_using_credential(credential.id).await?;
     Ok(CredentialPage {
         team: convert::team(&access),
+        used_by,
         credential: convert::credential(credential),
         events: events.into_iter().map(convert::event).collect(),
         flash: crate::ssr::take_flash().await?,

@@ -15,7 +15,7 @@ use store::{CredentialChanges, NewAuditEvent, RegistryCredential, Sealed, TeamAc
 /// The associated data binding a credential's sealed secret to its row: a sealed value
 /// copied into another row does not open there.
 pub fn secret_context(credential_id: i64) -> String {
-    format!("registry_credential:{credential_id}:secret")
+    store::SecretSlot::Credential(credential_id).context()
 }
 
 /// What a form or API body gives for a new credential.

@@ -1,6 +1,7 @@
 //! Operations shared by the server functions (forms) and the JSON API, so that both
 //! validate, authorise, audit and log the same way.
 
+pub mod apps;
 pub mod credentials;
 mod members;
 

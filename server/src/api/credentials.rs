@@ -29,6 +29,7 @@ pub fn credential_json(c: &RegistryCredential) -> Value {
         })),
         "last_used": c.last_used_at.map(|at| json!({ "at": at, "detail": c.last_used_detail })),
         "expires_at": c.expires_at,
+        "used_by_apps": c.used_by_apps,
     })
 }
 

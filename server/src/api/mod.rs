@@ -2,6 +2,7 @@
 //! `Authorization: Bearer <API token>`; authorised by the same `app::ssr::authorize` as the
 //! pages. Errors are `{"error": {"kind", "message", "field"?}}`.
 
+mod apps;
 mod credentials;
 mod me;
 mod teams;
@@ -44,6 +45,32 @@ pub fn router() -> Router<AppState> {
             axum::routing::post(credentials::verify),
         )
         .route("/teams/{team}/audit", get(teams::audit))
+        .route("/teams/{team}/apps", get(apps::list).post(apps::create))
+        .route("/teams/{team}/apps/{app}", get(apps::show))
+        .route(
+            "/teams/{team}/apps/{app}/deploys",
+            axum::routing::post(apps::deploy),
+        )
+        .route(
+            "/teams/{team}/apps/{app}/config",
+            get(apps::config).patch(apps::configure),
+        )
+        .route(
+            "/teams/{team}/apps/{app}/restart",
+            axum::routing::post(apps::restart),
+        )
+        .route(
+            "/teams/{team}/apps/{app}/operations",
+            get(apps::app_operations),
+        )
+        .route("/teams/{team}/operations", get(apps::team_operations))
+        .route("/operations/{id}", get(apps::operation))
+        .route("/operations/{id}/log", get(apps::log))
+        .route("/operations/{id}/cancel", axum::routing::post(apps::cancel))
+        .route(
+            "/operations/{id}/redeploy",
+            axum::routing::post(apps::redeploy),
+        )
         .fallback(|| async { ApiError(AppError::NotFound) })
 }
 
@@ -69,6 +96,9 @@ impl IntoResponse for ApiError {
         let mut error = serde_json::json!({ "kind": self.0.kind(), "message": self.0.to_string() });
         if let Some(field) = self.0.field().filter(|f| !f.is_empty()) {
             error["field"] = field.into();
+        }
+        if let AppError::VerificationFailed { reason, .. } = &self.0 {
+            error["reason"] = reason.as_str().into();
         }
         let mut response = (status, Json(serde_json::json!({ "error": error }))).into_response();
         if status == StatusCode::UNAUTHORIZED {

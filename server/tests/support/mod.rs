@@ -23,9 +23,24 @@ pub struct TestApp {
     pub router: Router,
     pub dir: std::path::PathBuf,
     pub store: Store,
+    pub server: ServerState,
+    worker: tokio::task::JoinHandle<()>,
     /// Team handle → (team id, first owner's user id), for the helpers below.
     teams: std::sync::Mutex<std::collections::HashMap<String, (i64, i64)>>,
     _dir: tempfile::TempDir,
+}
+
+/// The local engine in the test's temp dir, with health checks short enough for tests.
+pub async fn local_engine(
+    dir: &std::path::Path,
+    insecure_registries: Vec<domain::RegistryHost>,
+    buildah: &str,
+) -> std::sync::Arc<dyn platform::engine::Platform> {
+    let mut settings = platform::local::LocalSettings::new(dir.join("engine"));
+    settings.buildah = buildah.into();
+    settings.insecure_registries = insecure_registries;
+    settings.health_timeout = std::time::Duration::from_secs(20);
+    std::sync::Arc::new(platform::local::LocalEngine::new(settings).await.unwrap())
 }
 
 pub struct TestResponse {
@@ -61,6 +76,15 @@ impl TestApp {
         database_url: Option<&str>,
         insecure_registries: Vec<domain::RegistryHost>,
     ) -> Self {
+        Self::spawn_with_buildah(database_url, insecure_registries, "buildah").await
+    }
+
+    /// A server whose local engine runs `buildah` (a missing one makes deploys unavailable).
+    pub async fn spawn_with_buildah(
+        database_url: Option<&str>,
+        insecure_registries: Vec<domain::RegistryHost>,
+        buildah: &str,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let url = database_url
             .map(str::to_owned)
@@ -82,19 +106,38 @@ impl TestApp {
                     None,
                 )),
                 registry: platform::registry::RegistryClient::new(
-                    insecure_registries,
+                    insecure_registries.clone(),
                     std::time::Duration::from_secs(3),
                 ),
+                platform: local_engine(dir.path(), insecure_registries, buildah).await,
+                operations_queued: std::sync::Arc::new(tokio::sync::Notify::new()),
             },
         };
+        let server = state.server.clone();
+        let worker = server::worker::spawn(
+            server.clone(),
+            server::worker::WorkerSettings {
+                concurrency: 4,
+                lease: std::time::Duration::from_secs(5),
+                poll: std::time::Duration::from_millis(300),
+            },
+        );
         let router = server::router::build(state, false);
         Self {
             router,
             store,
+            server,
+            worker,
             teams: Default::default(),
             dir: dir.path().to_owned(),
             _dir: dir,
         }
+    }
+
+    /// Stops the worker and every release this app's engine started.
+    pub async fn stop(&self) {
+        self.worker.abort();
+        self.server.platform.shutdown().await;
     }
 
     pub async fn send(&self, request: Request<Body>) -> TestResponse {

@@ -1,0 +1,284 @@
+//! Killing Berth (`kill -9`) in the middle of a deploy: after a restart no operation is left
+//! "running", and the previous release serves again. Runs the real `berth` binary.
+
+use serde_json::{json, Value};
+use std::{
+    io::{BufRead, BufReader, Write},
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+use testregistry::TestRegistry;
+
+const PASSWORD: &str = "restart-pull-pass-0b6e2d";
+
+struct Berth {
+    child: Child,
+    url: String,
+    log: Arc<Mutex<String>>,
+}
+
+fn command(data_dir: &Path, registry: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("BERTH_DATA_DIR", data_dir)
+        .env("BERTH_INSECURE_REGISTRIES", registry)
+        .env("BERTH_OPERATION_LEASE_SECS", "3")
+        .env("BERTH_HEALTH_TIMEOUT_SECS", "20")
+        .env("BERTH_PORT_RANGE", "23000-23099");
+    command
+}
+
+fn start(data_dir: &Path, registry: &str) -> Berth {
+    let mut child = command(data_dir, registry)
+        .env("BERTH_ADDR", "127.0.0.1:0")
+        .env("BERTH_LOG_FORMAT", "json")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let (sender, receiver) = std::sync::mpsc::channel();
+    {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Ok(event) = serde_json::from_str::<Value>(&line) {
+                    if event["message"] == "Berth is listening" {
+                        let _ = sender.send(event["url"].as_str().unwrap_or_default().to_owned());
+                    }
+                }
+                log.lock().unwrap().push_str(&line);
+                log.lock().unwrap().push('\n');
+            }
+        });
+    }
+    let url = receiver
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("berth did not start:\n{}", log.lock().unwrap()));
+    Berth { child, url, log }
+}
+
+fn admin(data_dir: &Path, registry: &str, args: &[&str], stdin: &str) -> String {
+    let mut child = command(data_dir, registry)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+struct Api {
+    client: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Api {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn operation(&self, id: i64) -> Value {
+        self.call(
+            reqwest::Method::GET,
+            &format!("/api/v1/operations/{id}"),
+            None,
+        )
+        .await
+        .1["operation"]
+            .clone()
+    }
+}
+
+async fn served(url: &str) -> Option<String> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    client.get(url).send().await.ok()?.text().await.ok()
+}
+
+#[tokio::test]
+async fn a_deploy_interrupted_by_kill_9_is_failed_and_the_previous_release_serves_again() {
+    let registry = TestRegistry::start_htpasswd(&[("puller", PASSWORD)]).await;
+    let host = registry.host.as_str().to_owned();
+    let v1 = registry
+        .push_serving_image("team/web", "1", ("puller", PASSWORD), "first release")
+        .await;
+    registry
+        .push_serving_image("team/web", "2", ("puller", PASSWORD), "second release")
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    admin(
+        dir.path(),
+        &host,
+        &[
+            "user",
+            "create",
+            "--email",
+            "ops@example.com",
+            "--team",
+            "acme",
+        ],
+        "a long enough password\n",
+    );
+    let token = admin(
+        dir.path(),
+        &host,
+        &[
+            "token",
+            "create",
+            "--email",
+            "ops@example.com",
+            "--name",
+            "ci",
+        ],
+        "",
+    );
+
+    let mut berth = start(dir.path(), &host);
+    let mut api = Api {
+        client: reqwest::Client::new(),
+        base: berth.url.clone(),
+        token,
+    };
+    let (status, body) = api
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/teams/acme/apps",
+            Some(json!({ "handle": "web", "method": "image" })),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let deploy = |tag: &str| {
+        json!({
+            "image": format!("{host}/team/web:{tag}"),
+            "registry_username": "puller",
+            "registry_password": PASSWORD,
+        })
+    };
+    let (status, body) = api
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/teams/acme/apps/web/deploys",
+            Some(deploy("1")),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let first = body["operation"]["id"].as_i64().unwrap();
+    let mut done = Value::Null;
+    for _ in 0..300 {
+        done = api.operation(first).await;
+        if done["status"] != "queued" && done["status"] != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        done["status"],
+        "succeeded",
+        "{done}\n{}",
+        berth.log.lock().unwrap()
+    );
+
+    // The second deploy is killed while it runs.
+    let (status, body) = api
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/teams/acme/apps/web/deploys",
+            Some(deploy("2")),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let second = body["operation"]["id"].as_i64().unwrap();
+    for _ in 0..400 {
+        if api.operation(second).await["status"] == "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    berth.child.kill().unwrap(); // SIGKILL
+    berth.child.wait().unwrap();
+
+    let mut berth = start(dir.path(), &host);
+    api.base = berth.url.clone();
+    let mut interrupted = Value::Null;
+    for _ in 0..150 {
+        interrupted = api.operation(second).await;
+        if interrupted["status"] != "running" && interrupted["status"] != "queued" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Killed while running (a pull, start and health check take well over the 25 ms
+    // between polls): failed with the reason, never left running.
+    assert_eq!(interrupted["status"], "failed", "{interrupted}");
+    assert!(
+        interrupted["error"].as_str().unwrap().contains("stopped"),
+        "{interrupted}"
+    );
+    let expected_digest = v1.clone();
+    let expected_body = "first release";
+
+    // The release that should serve is started again by the new process.
+    let mut app = Value::Null;
+    let mut body = None;
+    for _ in 0..150 {
+        app = api
+            .call(reqwest::Method::GET, "/api/v1/teams/acme/apps/web", None)
+            .await
+            .1["app"]
+            .clone();
+        if let Some(url) = app["release"]["url"].as_str() {
+            body = served(url).await;
+            if body.is_some() {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(app["release"]["digest"], expected_digest.as_str(), "{app}");
+    assert_eq!(
+        body.as_deref().map(str::trim),
+        Some(expected_body),
+        "{app}\n{}",
+        berth.log.lock().unwrap()
+    );
+    assert!(!berth.log.lock().unwrap().contains(PASSWORD));
+    let _ = Command::new("kill")
+        .args(["-TERM", &berth.child.id().to_string()])
+        .status();
+    let _ = berth.child.wait();
+}
