@@ -22,6 +22,8 @@ pub struct ServerState {
     /// Wakes this process's operation worker when an operation is queued (other processes
     /// find it on their next poll).
     pub operations_queued: std::sync::Arc<tokio::sync::Notify>,
+    /// Where Dockerfile apps' git mirrors and build checkouts live (`<data dir>/git`).
+    pub git_dir: std::path::PathBuf,
 }
 
 impl std::fmt::Debug for ServerState {

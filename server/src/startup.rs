@@ -172,6 +172,7 @@ impl Application {
                 ),
                 platform,
                 operations_queued: std::sync::Arc::new(tokio::sync::Notify::new()),
+                git_dir: settings.data_dir.join("git"),
             },
         };
         let server = state.server.clone();

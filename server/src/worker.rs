@@ -18,9 +18,7 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use store::{ConfigChange, Finish, NewAuditEvent, NewRelease, Operation, SecretSlot, Store};
 use tokio::{sync::mpsc, task::JoinSet};
 
-/// Build-time registry credentials of Dockerfile deploys: never part of a release's
-/// environment (DESIGN.md §1).
-const BUILD_ONLY_PREFIX: &str = "APTIBLE_PRIVATE_REGISTRY_";
+use app::services::builds::BUILD_ONLY_PREFIX;
 
 #[derive(Clone, Debug)]
 pub struct WorkerSettings {
@@ -353,7 +351,11 @@ async fn prepare(state: &ServerState, operation: &Operation) -> Result<Prepared,
             username.clone(),
             open(&sealed, SecretSlot::OperationRegistry(operation.id))?,
         )),
-        (_, None) if operation.credential_source != "none" && operation.kind == "deploy" => {
+        (_, None)
+            if operation.credential_source != "none"
+                && operation.kind == "deploy"
+                && operation.git_ref.is_none() =>
+        {
             return Err("the credentials of this deploy are gone (it was interrupted and its secrets discarded); deploy again".into())
         }
         _ => None,
@@ -435,6 +437,9 @@ async fn perform(
         log.line(&format!("Configuration changes: {}", names.join(", ")));
     }
     match kind {
+        OperationKind::Deploy if operation.git_ref.is_some() => {
+            build_and_deploy(state, operation, prepared, log, config).await
+        }
         OperationKind::Deploy => {
             let (Some(image), Some(digest)) = (&operation.image, &operation.digest) else {
                 return Err("the deploy names no image".into());
@@ -520,6 +525,124 @@ async fn perform(
             })
         }
     }
+}
+
+/// A Dockerfile deploy: fetch the commit, plan the build (credentials for every base image),
+/// build with buildah, then run the built image like any release.
+async fn build_and_deploy(
+    state: &ServerState,
+    operation: &Operation,
+    prepared: &Prepared,
+    log: &dyn OperationLog,
+    config: Vec<ConfigChange>,
+) -> Result<Done, String> {
+    use app::services::builds;
+    let commit = operation
+        .commit_sha
+        .as_deref()
+        .ok_or("the deploy names no commit")?;
+    let commit = platform::git::CommitId::parse(commit).map_err(|e| e.to_string())?;
+    log.step(Step::Verify);
+    log.line(&format!(
+        "Fetching {} for {} ({})",
+        prepared.app.git_url.as_deref().unwrap_or_default(),
+        operation.git_ref.as_deref().unwrap_or_default(),
+        commit.as_str()
+    ));
+    let repository = builds::fetch(state, &prepared.app)
+        .await
+        .map_err(|e| e.to_string())?;
+    let given: std::collections::BTreeSet<String> = prepared
+        .changes
+        .iter()
+        .filter(|(_, v)| v.is_some())
+        .map(|(k, _)| k.clone())
+        .collect();
+    let plan = builds::plan_build(
+        state,
+        operation.team_id,
+        &prepared.app,
+        &repository,
+        &commit,
+        &prepared.env,
+        &given,
+        false,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    for base in &plan.bases {
+        log.line(&format!(
+            "Base image {} (line {}): credentials from {}",
+            base.image, base.line, base.credential
+        ));
+    }
+    record_credential_use(state, operation, prepared).await;
+    let source_dir = state
+        .git_dir
+        .join("builds")
+        .join(format!("op-{}", operation.id));
+    let _ = tokio::fs::remove_dir_all(&source_dir).await;
+    if let Some(parent) = source_dir.parent() {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(|e| format!("cannot prepare the build directory: {e}"))?;
+    }
+    repository
+        .checkout(&commit, &source_dir)
+        .await
+        .map_err(|e| e.to_string())?;
+    let built = state
+        .platform
+        .build(
+            platform::engine::BuildSpec {
+                app: prepared.app_ref.clone(),
+                operation_id: operation.id,
+                source_dir: source_dir.clone(),
+                context: plan.context.clone(),
+                dockerfile: plan.dockerfile.clone(),
+                build_args: plan
+                    .build_args
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Secret::new(v.clone())))
+                    .collect(),
+                registry_credentials: plan.registry_credentials.clone(),
+            },
+            log,
+        )
+        .await;
+    let _ = tokio::fs::remove_dir_all(&source_dir).await;
+    let built = built.map_err(|e| e.to_string())?;
+    let image = built.image.to_string();
+    if let Err(error) = state
+        .store
+        .set_operation_image(operation.id, &image, &built.digest)
+        .await
+    {
+        tracing::warn!(%error, operation = operation.id, "could not record the built image");
+    }
+    log.line(&format!("Built {image} ({})", built.digest));
+    let spec = ReleaseSpec {
+        app: prepared.app_ref.clone(),
+        release_id: operation.id,
+        image: built.pinned(),
+        env: release_env(&prepared.env),
+        health_path: prepared.app.health_path.clone(),
+        preferred_port: None,
+    };
+    let running = state
+        .platform
+        .deploy_built(spec, log)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Done {
+        release: Some(ReleaseRecord {
+            image,
+            digest: built.digest,
+            port: Some(i64::from(running.port)),
+        }),
+        config,
+        url: Some(running.url),
+    })
 }
 
 fn credential_words(operation: &Operation) -> String {

@@ -21,6 +21,12 @@ pub struct App {
     pub current_release_id: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Dockerfile deploys: the repository (without credentials in it), its read username,
+    /// the Dockerfile's path and the build context, relative to the repository root.
+    pub git_url: Option<String>,
+    pub git_username: Option<String>,
+    pub dockerfile_path: Option<String>,
+    pub context_path: Option<String>,
 }
 
 pub struct NewApp<'a> {
@@ -70,7 +76,8 @@ pub struct Release {
 pub(crate) const APP_COLUMNS: &str =
     "a.id, a.team_id, a.handle, a.method, a.health_path, a.remembered_registry,
      a.remembered_username, a.remembered_at, a.team_credential_id,
-     c.name AS team_credential_name, a.current_release_id, a.created_at, a.updated_at";
+     c.name AS team_credential_name, a.current_release_id, a.created_at, a.updated_at,
+     a.git_url, a.git_username, a.dockerfile_path, a.context_path";
 
 pub(crate) const APP_FROM: &str =
     "apps a LEFT JOIN registry_credentials c ON c.id = a.team_credential_id";
@@ -304,6 +311,61 @@ impl Store {
                 .bind(credential_id)
                 .fetch_all(pool)
                 .await?)
+        })
+    }
+
+    /// Sets a Dockerfile app's git source; `credentials` (username and the password sealed
+    /// with [`crate::SecretSlot::AppGit`]) replace the stored ones, `None` removes them.
+    pub async fn set_git_source(
+        &self,
+        app_id: i64,
+        url: &str,
+        dockerfile: &str,
+        context: &str,
+        credentials: Option<(&str, Sealed)>,
+    ) -> Result<(), StoreError> {
+        let (username, sealed) = match credentials {
+            Some((username, sealed)) => (Some(username), Some(sealed)),
+            None => (None, None),
+        };
+        with_pool!(self, pool => {
+            let done = sqlx::query(
+                "UPDATE apps SET git_url = $1, dockerfile_path = $2, context_path = $3,
+                   git_username = $4, git_secret_sealed = $5, git_secret_key_id = $6, updated_at = $7
+                 WHERE id = $8",
+            )
+            .bind(url)
+            .bind(dockerfile)
+            .bind(context)
+            .bind(username)
+            .bind(sealed.as_ref().map(|s| s.value.as_str()))
+            .bind(sealed.as_ref().map(|s| s.key_id.as_str()))
+            .bind(now_ms())
+            .bind(app_id)
+            .execute(pool)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
+    }
+
+    /// The sealed git read password of an app, with its username.
+    pub async fn git_secret(&self, app_id: i64) -> Result<Option<(String, Sealed)>, StoreError> {
+        with_pool!(self, pool => {
+            let row: Option<(Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+                "SELECT git_username, git_secret_sealed, git_secret_key_id FROM apps WHERE id = $1",
+            )
+            .bind(app_id)
+            .fetch_optional(pool)
+            .await?;
+            Ok(match row {
+                Some((Some(username), Some(value), Some(key_id))) => {
+                    Some((username, Sealed { value, key_id }))
+                }
+                _ => None,
+            })
         })
     }
 }

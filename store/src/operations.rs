@@ -362,6 +362,24 @@ impl Store {
         })
     }
 
+    /// Records the image a Dockerfile deploy built (its digest is known only then).
+    pub async fn set_operation_image(
+        &self,
+        operation_id: i64,
+        image: &str,
+        digest: &str,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query("UPDATE operations SET image = $1, digest = $2 WHERE id = $3 AND status = 'running'")
+                .bind(image)
+                .bind(digest)
+                .bind(operation_id)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
     /// Records the step a running operation is at (verify, pull, start, health_check, switch).
     pub async fn set_operation_step(
         &self,

@@ -11,6 +11,8 @@ pub enum SecretSlot {
     Credential(i64),
     /// The registry password remembered on an app.
     AppRemembered(i64),
+    /// The read password (or token) of an app's git source.
+    AppGit(i64),
     /// One configuration variable of an app.
     AppConfig { app_id: i64, key: String },
     /// The registry password an operation pulls with (erased when it finishes).
@@ -26,6 +28,7 @@ impl SecretSlot {
         match self {
             SecretSlot::Credential(id) => format!("registry_credential:{id}:secret"),
             SecretSlot::AppRemembered(id) => format!("app:{id}:remembered_registry_password"),
+            SecretSlot::AppGit(id) => format!("app:{id}:git_password"),
             SecretSlot::AppConfig { app_id, key } => format!("app:{app_id}:config:{key}"),
             SecretSlot::OperationRegistry(id) => format!("operation:{id}:registry_password"),
             SecretSlot::OperationEnv(id) => format!("operation:{id}:env"),
@@ -48,6 +51,7 @@ impl SlotRow {
         let slot = match (self.slot.as_str(), self.key) {
             ("credential", _) => SecretSlot::Credential(self.id),
             ("app_remembered", _) => SecretSlot::AppRemembered(self.id),
+            ("app_git", _) => SecretSlot::AppGit(self.id),
             ("app_config", Some(key)) => SecretSlot::AppConfig {
                 app_id: self.id,
                 key,
@@ -78,6 +82,7 @@ impl Store {
             Ok(sqlx::query_scalar(
                 "SELECT secret_key_id FROM registry_credentials
                  UNION SELECT remembered_secret_key_id FROM apps WHERE remembered_secret_key_id IS NOT NULL
+                 UNION SELECT git_secret_key_id FROM apps WHERE git_secret_key_id IS NOT NULL
                  UNION SELECT value_key_id FROM app_config
                  UNION SELECT registry_secret_key_id FROM operations WHERE registry_secret_key_id IS NOT NULL
                  UNION SELECT env_key_id FROM operations WHERE env_key_id IS NOT NULL
@@ -104,6 +109,10 @@ impl Store {
                  SELECT 'app_remembered', id, NULL, remembered_secret_sealed, remembered_secret_key_id
                  FROM apps
                  WHERE remembered_secret_key_id IS NOT NULL AND remembered_secret_key_id <> $1
+                 UNION ALL
+                 SELECT 'app_git', id, NULL, git_secret_sealed, git_secret_key_id
+                 FROM apps
+                 WHERE git_secret_key_id IS NOT NULL AND git_secret_key_id <> $1
                  UNION ALL
                  SELECT 'app_config', app_id, key, value_sealed, value_key_id
                  FROM app_config WHERE value_key_id <> $1
@@ -143,6 +152,12 @@ impl Store {
             SecretSlot::AppRemembered(id) => (
                 "UPDATE apps SET remembered_secret_sealed = $1, remembered_secret_key_id = $2
                  WHERE id = $3 AND remembered_secret_sealed = $4",
+                *id,
+                None,
+            ),
+            SecretSlot::AppGit(id) => (
+                "UPDATE apps SET git_secret_sealed = $1, git_secret_key_id = $2
+                 WHERE id = $3 AND git_secret_sealed = $4",
                 *id,
                 None,
             ),

@@ -59,7 +59,11 @@ impl DeployInput {
     ) -> Result<CredentialChoice, AppError> {
         let username = username.filter(|u| !u.trim().is_empty());
         let password = password.filter(|p| !p.is_empty());
-        match (username, password, credential.filter(|c| !c.trim().is_empty())) {
+        match (
+            username,
+            password,
+            credential.filter(|c| !c.trim().is_empty()),
+        ) {
             (Some(_), Some(_), Some(_)) => Err(AppError::invalid(
                 "credential",
                 "Give either a team credential or a username and password, not both.",
@@ -148,7 +152,10 @@ impl Chosen {
                 }
             ),
             Chosen::Remembered { login } => {
-                format!("With the credentials remembered on the app (user {})", login.username)
+                format!(
+                    "With the credentials remembered on the app (user {})",
+                    login.username
+                )
             }
             Chosen::Given { login, .. } => {
                 format!("With the credentials given (user {})", login.username)
@@ -164,7 +171,11 @@ fn internal(what: &str) -> impl Fn(vault::VaultError) -> AppError + '_ {
     }
 }
 
-fn open_text(state: &ServerState, sealed: &Sealed, slot: &SecretSlot) -> Result<String, AppError> {
+pub(crate) fn open_text(
+    state: &ServerState,
+    sealed: &Sealed,
+    slot: &SecretSlot,
+) -> Result<String, AppError> {
     let bytes = state
         .keys
         .open(&sealed.value, &slot.context())
@@ -172,7 +183,7 @@ fn open_text(state: &ServerState, sealed: &Sealed, slot: &SecretSlot) -> Result<
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-fn seal(state: &ServerState, plaintext: &str, slot: &SecretSlot) -> Sealed {
+pub(crate) fn seal(state: &ServerState, plaintext: &str, slot: &SecretSlot) -> Sealed {
     let (value, key_id) = state.keys.seal(plaintext.as_bytes(), &slot.context());
     Sealed { value, key_id }
 }
@@ -200,7 +211,7 @@ pub fn parse_env_changes(
 }
 
 /// `{"KEY": "set" | "unset"}`: what history shows of configuration changes.
-fn env_keys(changes: &BTreeMap<ConfigKey, Option<String>>) -> Option<String> {
+pub(crate) fn env_keys(changes: &BTreeMap<ConfigKey, Option<String>>) -> Option<String> {
     if changes.is_empty() {
         return None;
     }
@@ -211,7 +222,7 @@ fn env_keys(changes: &BTreeMap<ConfigKey, Option<String>>) -> Option<String> {
     serde_json::to_string(&names).ok()
 }
 
-fn env_json(changes: &BTreeMap<ConfigKey, Option<String>>) -> String {
+pub(crate) fn env_json(changes: &BTreeMap<ConfigKey, Option<String>>) -> String {
     let map: BTreeMap<&str, Option<&str>> = changes
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_deref()))
@@ -219,7 +230,11 @@ fn env_json(changes: &BTreeMap<ConfigKey, Option<String>>) -> String {
     serde_json::to_string(&map).unwrap_or_default()
 }
 
-async fn load_app(state: &ServerState, access: &TeamAccess, handle: &str) -> Result<App, AppError> {
+pub(crate) async fn load_app(
+    state: &ServerState,
+    access: &TeamAccess,
+    handle: &str,
+) -> Result<App, AppError> {
     state
         .store
         .app(access.team_id, handle)
@@ -235,6 +250,19 @@ pub async fn create(
     method: &str,
     health_path: Option<&str>,
 ) -> Result<(TeamAccess, App), AppError> {
+    create_with_source(state, actor, team, handle, method, health_path, None).await
+}
+
+/// Creates an app; a Dockerfile app needs its git source.
+pub async fn create_with_source(
+    state: &ServerState,
+    actor: i64,
+    team: &str,
+    handle: &str,
+    method: &str,
+    health_path: Option<&str>,
+    git: Option<super::builds::GitInput>,
+) -> Result<(TeamAccess, App), AppError> {
     let handle = AppHandle::parse(handle).field("handle")?;
     let method = DeployMethod::parse(method).field("method")?;
     let health_path = health_path
@@ -242,12 +270,16 @@ pub async fn create(
         .filter(|p| !p.is_empty())
         .map(|p| HealthPath::parse(p).field("health_path"))
         .transpose()?;
-    if method == DeployMethod::Dockerfile {
-        return Err(AppError::invalid(
-            "method",
-            "Dockerfile deploys are not available yet; create a Direct Docker Image app.",
-        ));
-    }
+    let source = match (method, git) {
+        (DeployMethod::Dockerfile, Some(git)) => Some(super::builds::parse_source(git)?),
+        (DeployMethod::Dockerfile, None) => {
+            return Err(AppError::invalid(
+                "git_url",
+                "A Dockerfile app builds from a git repository: give its URL.",
+            ))
+        }
+        (DeployMethod::Image, _) => None,
+    };
     let access = authorize(&state.store, actor, team, Role::Deployer, "create apps").await?;
     let app = state
         .store
@@ -264,10 +296,16 @@ pub async fn create(
         .map_err(|e| match e {
             store::StoreError::Taken { .. } => AppError::Conflict {
                 field: "handle".into(),
-                message: format!("This team already has an app named {handle}; choose another handle."),
+                message: format!(
+                    "This team already has an app named {handle}; choose another handle."
+                ),
             },
             other => other.into(),
         })?;
+    let app = match source {
+        Some(source) => super::builds::store_source(state, &app, source).await?,
+        None => app,
+    };
     tracing::info!(team = %access.handle, app = %handle, by = actor, "app created");
     Ok((access, app))
 }
@@ -419,7 +457,7 @@ async fn choose_credentials(
     }
 }
 
-async fn audit(
+pub(crate) async fn audit(
     state: &ServerState,
     team_id: i64,
     actor: Option<i64>,
@@ -468,7 +506,7 @@ fn verification_failed(chosen: &Chosen, image: &ImageReference, error: RegistryE
     }
 }
 
-async fn platform_ready(state: &ServerState) -> Result<(), AppError> {
+pub(crate) async fn platform_ready(state: &ServerState) -> Result<(), AppError> {
     match state.platform.unavailable().await {
         Some(message) => Err(AppError::Unavailable { message }),
         None => Ok(()),
@@ -501,8 +539,14 @@ pub async fn deploy(
         ));
     }
     platform_ready(state).await?;
-    let chosen =
-        choose_credentials(state, access.team_id, &app, image.registry(), input.credentials).await?;
+    let chosen = choose_credentials(
+        state,
+        access.team_id,
+        &app,
+        image.registry(),
+        input.credentials,
+    )
+    .await?;
 
     let verified = state
         .registry
@@ -517,7 +561,16 @@ pub async fn deploy(
             let failure = verification_failed(&chosen, &image, error);
             if let Chosen::Team { credential, .. } = &chosen {
                 let detail = format!("verifying {image} before a deploy of {handle}: {failure}");
-                audit(state, access.team_id, Some(actor), "credential.use", &format!("credential:{}", credential.name), false, &detail).await?;
+                audit(
+                    state,
+                    access.team_id,
+                    Some(actor),
+                    "credential.use",
+                    &format!("credential:{}", credential.name),
+                    false,
+                    &detail,
+                )
+                .await?;
             }
             return Err(failure);
         }
@@ -548,7 +601,11 @@ pub async fn deploy(
         } => Some((
             image.registry().as_str().to_owned(),
             login.username.clone(),
-            seal(state, login.secret.expose(), &SecretSlot::AppRemembered(app.id)),
+            seal(
+                state,
+                login.secret.expose(),
+                &SecretSlot::AppRemembered(app.id),
+            ),
         )),
         _ => None,
     };
@@ -746,7 +803,10 @@ pub async fn redeploy(
 ) -> Result<(TeamAccess, Operation), AppError> {
     let (access, earlier) = operation(state, actor, id).await?;
     let (Some(image), Some(digest)) = (&earlier.image, &earlier.digest) else {
-        return Err(AppError::invalid("", "Only deploys of an image can be redeployed."));
+        return Err(AppError::invalid(
+            "",
+            "Only deploys of an image can be redeployed.",
+        ));
     };
     let pinned = ImageReference::parse(image)
         .and_then(|i| i.with_digest(digest))
@@ -773,9 +833,15 @@ pub async fn tag_moved(state: &ServerState, operation: &Operation) -> Option<Str
         return None;
     }
     let app = state.store.app_by_id(operation.app_id).await.ok()??;
-    let chosen = choose_credentials(state, operation.team_id, &app, image.registry(), CredentialChoice::Auto)
-        .await
-        .ok()?;
+    let chosen = choose_credentials(
+        state,
+        operation.team_id,
+        &app,
+        image.registry(),
+        CredentialChoice::Auto,
+    )
+    .await
+    .ok()?;
     let verified = state
         .registry
         .verify(image.registry(), chosen.login(), Some(&image))
@@ -908,7 +974,8 @@ pub fn config_rows(values: Vec<(ConfigKey, String)>) -> Vec<crate::model::Config
     values
         .into_iter()
         .map(|(key, value)| {
-            let secret = key.looks_secret() || key.as_str().starts_with("APTIBLE_PRIVATE_REGISTRY_");
+            let secret =
+                key.looks_secret() || key.as_str().starts_with("APTIBLE_PRIVATE_REGISTRY_");
             crate::model::ConfigRow {
                 key: key.as_str().to_owned(),
                 value: (!secret).then_some(value),

@@ -2,6 +2,7 @@
 //! validate, authorise, audit and log the same way.
 
 pub mod apps;
+pub mod builds;
 pub mod credentials;
 mod members;
 

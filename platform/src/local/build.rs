@@ -221,7 +221,7 @@ fn inside(
 /// of the build's choosing into buildah (which runs as root), `HTTPS_PROXY` would route
 /// its registry traffic, `CONTAINERS_REGISTRIES_CONF` or `REGISTRY_AUTH_FILE` would
 /// change where it pulls from and with what. Compared case-insensitively.
-pub(crate) fn build_arg_problem(name: &str) -> Option<String> {
+pub fn build_arg_problem(name: &str) -> Option<String> {
     let well_formed = name
         .chars()
         .next()

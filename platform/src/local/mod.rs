@@ -14,7 +14,7 @@
 //!   output.
 
 mod auth_file;
-mod build;
+pub mod build;
 mod buildah;
 mod health;
 mod ports;

@@ -6,7 +6,10 @@ use crate::router::AppState;
 use app::{
     error::AppError,
     model::LastOperation,
-    services::apps::{self, DeployInput, HistoryFilter},
+    services::{
+        apps::{self, DeployInput, HistoryFilter},
+        builds,
+    },
 };
 use axum::{
     extract::{Path, Query, State},
@@ -28,6 +31,10 @@ async fn app_json(state: &AppState, app: &store::App) -> ApiResult<Value> {
         "method": row.method,
         "health_path": row.health_path,
         "release": row.release,
+        "git": app.git_url.as_ref().map(|url| json!({
+            "url": url, "dockerfile": app.dockerfile_path, "context": app.context_path,
+            "username": app.git_username,
+        })),
         "credentials": {
             "remembered": app.remembered_username.as_ref().map(|u| json!({
                 "registry": app.remembered_registry, "username": u, "at": app.remembered_at,
@@ -44,6 +51,22 @@ pub struct NewApp {
     #[serde(default)]
     method: String,
     health_path: Option<String>,
+    git: Option<GitBody>,
+}
+
+/// `"git": {"url", "dockerfile"?, "context"?, "username"?, "password"?}`
+#[derive(Deserialize)]
+pub struct GitBody {
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    dockerfile: String,
+    #[serde(default)]
+    context: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
 }
 
 /// `POST /api/v1/teams/{team}/apps` `{"handle", "method", "health_path"?}` → 201.
@@ -53,13 +76,21 @@ pub async fn create(
     Path(team): Path<String>,
     Body(body): Body<NewApp>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (_, app) = apps::create(
+    let git = body.git.map(|g| builds::GitInput {
+        url: g.url,
+        dockerfile: g.dockerfile,
+        context: g.context,
+        username: g.username,
+        password: g.password,
+    });
+    let (_, app) = apps::create_with_source(
         &state.server,
         user.id,
         &team,
         &body.handle,
         &body.method,
         body.health_path.as_deref(),
+        git,
     )
     .await?;
     Ok((
@@ -142,12 +173,21 @@ pub async fn deploy(
     Path((team, handle)): Path<(String, String)>,
     Body(body): Body<NewDeploy>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    if body.git_ref.is_some() && body.image.is_none() {
-        return Err(AppError::invalid(
-            "git_ref",
-            "Git-ref deploys need a Dockerfile app, which is not available yet; give \"image\".",
-        )
-        .into());
+    if let Some(git_ref) = &body.git_ref {
+        if body.image.is_some() {
+            return Err(AppError::invalid(
+                "git_ref",
+                "Give either \"image\" or \"git_ref\", not both.",
+            )
+            .into());
+        }
+        let changes = env_changes(body.env)?;
+        let (access, operation) =
+            builds::deploy_ref(&state.server, user.id, &team, &handle, git_ref, &changes).await?;
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({ "operation": apps::operation_row(&access.handle, operation) })),
+        ));
     }
     let credentials = DeployInput::credentials_from_api(
         body.credential,
@@ -344,4 +384,41 @@ pub async fn redeploy(
         StatusCode::ACCEPTED,
         Json(json!({ "operation": apps::operation_row(&access.handle, operation) })),
     ))
+}
+
+#[derive(Deserialize)]
+pub struct RefsQuery {
+    fetch: Option<bool>,
+}
+
+/// `GET /api/v1/teams/{team}/apps/{app}/refs?fetch=true` → the repository's branches and
+/// tags with their commits, each marked when it is the deployed commit.
+pub async fn refs(
+    State(state): State<AppState>,
+    user: ApiUser,
+    Path((team, handle)): Path<(String, String)>,
+    Query(query): Query<RefsQuery>,
+) -> ApiResult<Json<Value>> {
+    let (_, _, refs, deployed) = builds::refs(
+        &state.server,
+        user.id,
+        &team,
+        &handle,
+        query.fetch.unwrap_or(false),
+    )
+    .await?;
+    let list: Vec<Value> = refs
+        .iter()
+        .map(|r| {
+            json!({
+                "name": r.name,
+                "kind": match r.kind { platform::git::RefKind::Branch => "branch", platform::git::RefKind::Tag => "tag" },
+                "commit": r.commit.as_str(),
+                "subject": r.subject,
+                "committed_at": r.committed_at,
+                "deployed": deployed.as_deref() == Some(r.commit.as_str()),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "refs": list, "deployed_commit": deployed })))
 }

@@ -47,6 +47,7 @@ pub fn router() -> Router<AppState> {
         .route("/teams/{team}/audit", get(teams::audit))
         .route("/teams/{team}/apps", get(apps::list).post(apps::create))
         .route("/teams/{team}/apps/{app}", get(apps::show))
+        .route("/teams/{team}/apps/{app}/refs", get(apps::refs))
         .route(
             "/teams/{team}/apps/{app}/deploys",
             axum::routing::post(apps::deploy),

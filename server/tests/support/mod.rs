@@ -111,6 +111,7 @@ impl TestApp {
                 ),
                 platform: local_engine(dir.path(), insecure_registries, buildah).await,
                 operations_queued: std::sync::Arc::new(tokio::sync::Notify::new()),
+                git_dir: dir.path().join("git"),
             },
         };
         let server = state.server.clone();

@@ -32,6 +32,7 @@ fn each_slot_names_its_own_associated_data() {
             "operation:7:registry_password",
         ),
         (SecretSlot::OperationEnv(7), "operation:7:env"),
+        (SecretSlot::AppGit(7), "app:7:git_password"),
     ];
     for (slot, context) in contexts {
         assert_eq!(slot.context(), context, "{slot:?}");
@@ -65,6 +66,8 @@ on_both_backends! {
             )
             .await
             .unwrap();
+        // A Dockerfile app's git read password.
+        store.set_git_source(web.id, "https://git.example.com/acme/web.git", "Dockerfile", ".", Some(("reader", under("k1", "git")))).await.unwrap();
         // Already under the new key: not listed.
         let current = store.image_app(acme, "current").await;
         store
@@ -85,11 +88,12 @@ on_both_backends! {
             SecretSlot::AppConfig { app_id: web.id, key: "TOKEN".into() },
             SecretSlot::OperationRegistry(deploy.id),
             SecretSlot::OperationEnv(deploy.id),
+            SecretSlot::AppGit(web.id),
         ]
         .into_iter()
         .collect();
         assert_eq!(slots, expected);
-        assert_eq!(pending.len(), 5);
+        assert_eq!(pending.len(), 6);
         assert_eq!(store.secrets_sealed_by_other_keys("k2", 2).await.unwrap().len(), 2, "a batch at a time");
 
         for (slot, old) in &pending {
@@ -107,6 +111,12 @@ on_both_backends! {
         assert_eq!(store.credential_secret(credential.id).await.unwrap().value, expect(SecretSlot::Credential(credential.id)));
         assert_eq!(store.remembered_secret(web.id).await.unwrap().unwrap().2.value, expect(SecretSlot::AppRemembered(web.id)));
         assert_eq!(store.config(web.id).await.unwrap()[0].sealed.value, expect(SecretSlot::AppConfig { app_id: web.id, key: "TOKEN".into() }));
+        let (reader, git) = store.git_secret(web.id).await.unwrap().unwrap();
+        assert_eq!(reader, "reader");
+        assert_eq!(git.value, expect(SecretSlot::AppGit(web.id)));
+        let app = store.app_by_id(web.id).await.unwrap().unwrap();
+        assert_eq!(app.git_url.as_deref(), Some("https://git.example.com/acme/web.git"));
+        assert_eq!(app.git_username.as_deref(), Some("reader"));
         let (registry, env) = store.operation_secrets(deploy.id).await.unwrap();
         assert_eq!(registry.unwrap().value, expect(SecretSlot::OperationRegistry(deploy.id)));
         assert_eq!(env.unwrap().value, expect(SecretSlot::OperationEnv(deploy.id)));
