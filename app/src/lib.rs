@@ -20,10 +20,13 @@ use leptos_router::{
     path, SsrMode,
 };
 use pages::{
+    apps::{AppDetailPage, AppsListPage, NewAppPage},
     audit::AuditPage,
     auth::{InvitePage, SignInPage, SignUpPage},
     credentials::{CredentialDetailPage, CredentialsListPage, NewCredentialPage},
+    history::OperationsHistoryPage,
     members::MembersPage,
+    operations::OperationDetailPage,
     team::{HomePage, TeamPage},
     tokens::TokensPage,
 };
@@ -69,6 +72,12 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/teams/:team/credentials/new") view=NewCredentialPage ssr=SsrMode::Async/>
                 <Route path=path!("/teams/:team/credentials/:name") view=CredentialDetailPage ssr=SsrMode::Async/>
                 <Route path=path!("/teams/:team/audit") view=AuditPage ssr=SsrMode::Async/>
+                <Route path=path!("/teams/:team/apps") view=AppsListPage ssr=SsrMode::Async/>
+                <Route path=path!("/teams/:team/apps/new") view=NewAppPage ssr=SsrMode::Async/>
+                <Route path=path!("/teams/:team/apps/:app") view=AppDetailPage ssr=SsrMode::Async/>
+                <Route path=path!("/teams/:team/apps/:app/history") view=OperationsHistoryPage ssr=SsrMode::Async/>
+                <Route path=path!("/teams/:team/history") view=OperationsHistoryPage ssr=SsrMode::Async/>
+                <Route path=path!("/teams/:team/operations/:id") view=OperationDetailPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

@@ -88,8 +88,10 @@ where
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Section {
     Overview,
+    Apps,
     Members,
     Credentials,
+    History,
     Audit,
     Tokens,
     None,
@@ -146,9 +148,11 @@ pub fn Console(
                     view! {
                         <ul role="list" class="nav-list">
                             <li><A href=base.clone() exact=true attr:aria-current=aria(Section::Overview)>"Overview"</A></li>
-                            <li><A href=format!("{base}/members") attr:aria-current=aria(Section::Members)>"Members"</A></li>
+                            <li><A href=format!("{base}/apps") attr:aria-current=aria(Section::Apps)>"Apps"</A></li>
                             <li><A href=format!("{base}/credentials") attr:aria-current=aria(Section::Credentials)>"Credentials"</A></li>
+                            <li><A href=format!("{base}/history") attr:aria-current=aria(Section::History)>"History"</A></li>
                             <li><A href=format!("{base}/audit") attr:aria-current=aria(Section::Audit)>"Audit"</A></li>
+                            <li><A href=format!("{base}/members") attr:aria-current=aria(Section::Members)>"Members"</A></li>
                         </ul>
                     }
                 })}

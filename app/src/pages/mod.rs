@@ -1,6 +1,9 @@
+pub mod apps;
 pub mod audit;
 pub mod auth;
 pub mod credentials;
+pub mod history;
 pub mod members;
+pub mod operations;
 pub mod team;
 pub mod tokens;

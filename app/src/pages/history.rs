@@ -1,0 +1,381 @@
+//! `/teams/{team}/history` and `/teams/{team}/apps/{app}/history`: every operation, newest
+//! first, filtered by a plain GET form and paged by keyset ("Older" carries `before=`), under
+//! a chart of the last 30 days drawn on the server as SVG, with its numbers also as a table.
+
+use crate::{
+    components::{
+        layout::{Console, ErrorPage, Section, SignedIn},
+        time::exact_utc,
+    },
+    model::{DayRow, HistoryPage},
+    pages::operations::{duration, OperationsTable},
+    serverfns::apps::{load_history, CHART_DAYS},
+};
+use domain::{OperationKind, OperationStatus};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+/// The filters a history page was asked for.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Filters {
+    kind: Option<String>,
+    status: Option<String>,
+    requested_by: Option<i64>,
+}
+
+impl Filters {
+    fn any(&self) -> bool {
+        self.kind.is_some() || self.status.is_some() || self.requested_by.is_some()
+    }
+
+    /// The query string for these filters (and a cursor): keyword values and numbers only,
+    /// so nothing needs escaping.
+    fn query(&self, before: Option<i64>) -> String {
+        let mut parts = Vec::new();
+        if let Some(kind) = &self.kind {
+            parts.push(format!("kind={kind}"));
+        }
+        if let Some(status) = &self.status {
+            parts.push(format!("status={status}"));
+        }
+        if let Some(user) = self.requested_by {
+            parts.push(format!("requested_by={user}"));
+        }
+        if let Some(before) = before {
+            parts.push(format!("before={before}"));
+        }
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", parts.join("&"))
+        }
+    }
+}
+
+#[component]
+pub fn OperationsHistoryPage() -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let team = move || params.read().get("team").unwrap_or_default();
+    let app = move || params.read().get("app");
+    // Unknown keywords are passed on, so that the server names the mistake; an empty value
+    // (the form's "Any") is no filter.
+    let text = move |name: &str| query.read().get(name).filter(|v| !v.is_empty());
+    let number = move |name: &str| text(name).and_then(|v| v.parse::<i64>().ok());
+    let filters = move || Filters {
+        kind: text("kind"),
+        status: text("status"),
+        requested_by: number("requested_by"),
+    };
+    let page = Resource::new(
+        move || (team(), app(), filters(), number("before")),
+        |(team, app, f, before)| load_history(team, app, f.kind, f.status, f.requested_by, before),
+    );
+    view! {
+        <Title text="History"/>
+        <SignedIn let:me>
+            <Suspense fallback=|| view! { <p class="loading">"Loading history…"</p> }>
+                {
+                    let me = me.clone();
+                    move || {
+                        let me = me.clone();
+                        Suspend::new(async move {
+                            let page = match page.await {
+                                Ok(page) => page,
+                                Err(error) => return view! { <ErrorPage error/> }.into_any(),
+                            };
+                            let filters = filters();
+                            // One app's history belongs with the app.
+                            let section = if page.app.is_some() { Section::Apps } else { Section::History };
+                            view! {
+                                <Console me team=page.team.handle.clone() section>
+                                    <History page filters/>
+                                </Console>
+                            }
+                            .into_any()
+                        })
+                    }
+                }
+            </Suspense>
+        </SignedIn>
+    }
+}
+
+#[component]
+fn History(page: HistoryPage, filters: Filters) -> impl IntoView {
+    let now = crate::now_ms();
+    let team = page.team.handle.clone();
+    let base = match &page.app {
+        Some(app) => format!("/teams/{team}/apps/{app}/history"),
+        None => format!("/teams/{team}/history"),
+    };
+    let heading = match &page.app {
+        Some(app) => format!("History of {app}"),
+        None => "History".to_owned(),
+    };
+    let older = page
+        .next
+        .map(|id| format!("{base}{}", filters.query(Some(id))));
+    let empty = page.operations.is_empty();
+    view! {
+        {page.app.clone().map(|app| view! {
+            <p class="breadcrumb">
+                <a href=format!("/teams/{team}/apps")>"Apps"</a> " / "
+                <a href=format!("/teams/{team}/apps/{app}")>{app.clone()}</a> " /"
+            </p>
+        })}
+        <header class="page-header"><h1>{heading}</h1></header>
+        <p class="muted">"Every deploy, configuration change and restart: who asked for it, what exactly ran, and how it ended."</p>
+
+        <section class="panel" aria-labelledby="chart-heading">
+            <h2 id="chart-heading">{format!("The last {CHART_DAYS} days")}</h2>
+            <Chart days=page.days.clone()/>
+        </section>
+
+        <form method="get" action=base.clone() class="filters" aria-label="Filter operations">
+            <div class="field">
+                <label for="filter-kind">"Kind"</label>
+                <select id="filter-kind" name="kind">
+                    <option value="">"Any"</option>
+                    {OperationKind::ALL.iter().map(|k| {
+                        let selected = filters.kind.as_deref() == Some(k.as_str());
+                        view! { <option value=k.as_str() selected=selected>{k.as_str()}</option> }
+                    }).collect_view()}
+                </select>
+            </div>
+            <div class="field">
+                <label for="filter-status">"Status"</label>
+                <select id="filter-status" name="status">
+                    <option value="">"Any"</option>
+                    {OperationStatus::ALL.iter().map(|s| {
+                        let selected = filters.status.as_deref() == Some(s.as_str());
+                        view! { <option value=s.as_str() selected=selected>{s.as_str()}</option> }
+                    }).collect_view()}
+                </select>
+            </div>
+            <div class="field">
+                <label for="filter-requested-by">"Requested by"</label>
+                <select id="filter-requested-by" name="requested_by">
+                    <option value="">"Anyone"</option>
+                    {page.members.iter().map(|(id, email)| {
+                        let selected = filters.requested_by == Some(*id);
+                        view! { <option value=id.to_string() selected=selected>{email.clone()}</option> }
+                    }).collect_view()}
+                </select>
+            </div>
+            <div class="filter-actions">
+                <button type="submit" class="button">"Filter"</button>
+                {filters.any().then(|| view! { <a href=base.clone()>"Clear filters"</a> })}
+            </div>
+        </form>
+
+        {if empty {
+            view! {
+                <div class="empty-state"><p>{if filters.any() {
+                    "No operations match these filters."
+                } else if page.app.is_some() {
+                    "No operations yet: deploy the app from its page."
+                } else {
+                    "No operations yet. Create an app under Apps and deploy an image to it."
+                }}</p></div>
+            }.into_any()
+        } else {
+            view! { <OperationsTable operations=page.operations now show_app=page.app.is_none() caption="Operations, newest first"/> }.into_any()
+        }}
+        {older.map(|href| view! { <p class="pager"><a href=href rel="next">"Older operations"</a></p> })}
+    }
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// `Nov 26` for a day counted from the Unix epoch.
+fn day_label(day: i64) -> String {
+    let date = exact_utc(day * 86_400_000);
+    let month: usize = date[5..7].parse().unwrap_or(1);
+    let day_of_month: u32 = date[8..10].parse().unwrap_or(1);
+    format!("{} {day_of_month}", MONTHS[month - 1])
+}
+
+// The chart's drawing area, in SVG units (it scales to the panel's width).
+const WIDTH: f64 = 600.0;
+const BARS_HEIGHT: f64 = 120.0;
+const LINE_HEIGHT: f64 = 60.0;
+const LABELS: f64 = 16.0;
+
+/// Stacked bars of operations per day by outcome, and a line of their mean duration. The
+/// SVG carries a title and a summary for screen readers; the table below has every number.
+#[component]
+fn Chart(days: Vec<DayRow>) -> impl IntoView {
+    let total = |d: &DayRow| d.succeeded + d.failed + d.other;
+    let max = days.iter().map(total).max().unwrap_or(0).max(1);
+    let (succeeded, failed, other) = days.iter().fold((0, 0, 0), |(s, f, o), d| {
+        (s + d.succeeded, f + d.failed, o + d.other)
+    });
+    let slot = WIDTH / days.len().max(1) as f64;
+    let bar = slot * 0.7;
+    let scale = BARS_HEIGHT / max as f64;
+    let bars = days
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let x = i as f64 * slot + (slot - bar) / 2.0;
+            let label = day_label(d.day);
+            // Stacked from the bottom: succeeded, then failed, then the rest.
+            let mut top = BARS_HEIGHT;
+            let segments = [
+                ("succeeded", d.succeeded),
+                ("failed", d.failed),
+                ("other", d.other),
+            ]
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(class, n)| {
+                let height = n as f64 * scale;
+                top -= height;
+                let title = format!("{label}: {n} {class}");
+                view! {
+                    <rect class=format!("bar bar-{class}") x=format!("{x:.1}") y=format!("{top:.1}")
+                        width=format!("{bar:.1}") height=format!("{height:.1}")>
+                        <title>{title}</title>
+                    </rect>
+                }
+            })
+            .collect_view();
+            // A label a week apart, ending with today's.
+            let tick = (days.len() - 1 - i).is_multiple_of(7).then(|| {
+                // Today's label ends at the right edge rather than overflowing it.
+                let (anchor, at) = if i + 1 == days.len() { ("end", x + bar) } else { ("middle", x + bar / 2.0) };
+                view! {
+                    <text class="chart-label" x=format!("{at:.1}") y=format!("{:.1}", BARS_HEIGHT + LABELS - 3.0)
+                        text-anchor=anchor>{label.clone()}</text>
+                }
+            });
+            view! { <g>{segments}{tick}</g> }
+        })
+        .collect_view();
+
+    let timed: Vec<(usize, i64)> = days
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| d.avg_duration_ms.map(|ms| (i, ms)))
+        .collect();
+    let longest = timed.iter().map(|(_, ms)| *ms).max().unwrap_or(0).max(1);
+    let point = |i: usize, ms: i64| {
+        (
+            i as f64 * slot + slot / 2.0,
+            LINE_HEIGHT - ms as f64 / longest as f64 * (LINE_HEIGHT - 6.0) - 3.0,
+        )
+    };
+    let polyline = timed
+        .iter()
+        .map(|&(i, ms)| {
+            let (x, y) = point(i, ms);
+            format!("{x:.1},{y:.1}")
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let dots = timed
+        .iter()
+        .map(|&(i, ms)| {
+            let (x, y) = point(i, ms);
+            let title = format!("{}: {} on average", day_label(days[i].day), duration(ms));
+            view! { <circle class="duration-dot" cx=format!("{x:.1}") cy=format!("{y:.1}") r="3"><title>{title}</title></circle> }
+        })
+        .collect_view();
+    let summary = format!(
+        "{} operations in the last {} days: {succeeded} succeeded, {failed} failed, {other} queued, running or cancelled. The busiest day had {max}.",
+        succeeded + failed + other,
+        days.len()
+    );
+    let duration_summary = if timed.is_empty() {
+        "No operation ran in these days.".to_owned()
+    } else {
+        format!(
+            "Mean run time per day, from {} to {}.",
+            duration(timed.iter().map(|(_, ms)| *ms).min().unwrap_or(0)),
+            duration(longest)
+        )
+    };
+    let busy: Vec<DayRow> = days.iter().filter(|d| total(d) > 0).cloned().collect();
+    view! {
+        <div class="chart">
+            <svg class="chart-svg" viewBox=format!("0 0 {WIDTH} {}", BARS_HEIGHT + LABELS) role="img"
+                aria-labelledby="chart-ops-title chart-ops-desc">
+                <title id="chart-ops-title">"Operations per day by outcome"</title>
+                <desc id="chart-ops-desc">{summary.clone()}</desc>
+                <line class="chart-axis" x1="0" x2=WIDTH.to_string() y1=BARS_HEIGHT.to_string() y2=BARS_HEIGHT.to_string()/>
+                {bars}
+            </svg>
+            <ul class="legend" aria-hidden="true">
+                <li><span class="swatch swatch-succeeded"></span>"Succeeded"</li>
+                <li><span class="swatch swatch-failed"></span>"Failed"</li>
+                <li><span class="swatch swatch-other"></span>"Queued, running or cancelled"</li>
+                <li><span class="muted">{format!("Tallest bar: {max}")}</span></li>
+            </ul>
+            <p class="muted">{summary}</p>
+            <h3 id="duration-heading">"Mean run time"</h3>
+            <svg class="chart-svg chart-line" viewBox=format!("0 0 {WIDTH} {LINE_HEIGHT}") role="img"
+                aria-labelledby="chart-duration-title chart-duration-desc">
+                <title id="chart-duration-title">"Mean run time per day"</title>
+                <desc id="chart-duration-desc">{duration_summary.clone()}</desc>
+                <polyline class="duration-line" points=polyline/>
+                {dots}
+            </svg>
+            <p class="muted">{duration_summary}</p>
+            <details class="chart-numbers">
+                <summary>"The numbers"</summary>
+                {if busy.is_empty() {
+                    view! { <p class="muted">"No operations in these days."</p> }.into_any()
+                } else {
+                    view! {
+                        <table class="table">
+                            <caption class="visually-hidden">"Operations per day"</caption>
+                            <thead><tr>
+                                <th scope="col">"Day"</th><th scope="col">"Succeeded"</th><th scope="col">"Failed"</th>
+                                <th scope="col">"Other"</th><th scope="col">"Mean run time"</th>
+                            </tr></thead>
+                            <tbody>
+                                {busy.into_iter().map(|d| view! {
+                                    <tr>
+                                        <th scope="row"><time datetime=exact_utc(d.day * 86_400_000)[..10].to_string()>{day_label(d.day)}</time></th>
+                                        <td>{d.succeeded}</td><td>{d.failed}</td><td>{d.other}</td>
+                                        <td>{d.avg_duration_ms.map(duration).unwrap_or_else(|| "—".into())}</td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    }.into_any()
+                }}
+            </details>
+        </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_survive_paging() {
+        let filters = Filters {
+            kind: Some("deploy".into()),
+            status: None,
+            requested_by: Some(7),
+        };
+        assert_eq!(
+            filters.query(Some(120)),
+            "?kind=deploy&requested_by=7&before=120"
+        );
+        assert_eq!(Filters::default().query(None), "");
+    }
+
+    #[test]
+    fn days_read_as_dates() {
+        // 2026-11-26 is day 20_783 since the epoch.
+        assert_eq!(day_label(20_783), "Nov 26");
+        assert_eq!(day_label(0), "Jan 1");
+    }
+}

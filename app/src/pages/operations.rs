@@ -1,0 +1,526 @@
+//! `/teams/{team}/operations/{id}`: everything Berth recorded about one operation, its
+//! steps and its log. While the operation runs, the hydrated page follows it live through
+//! the server-sent events at `/operations/{id}/events`; without JavaScript the page
+//! refreshes itself every few seconds until the operation ends.
+//!
+//! Also the pieces the app and history pages share: status badges and operation tables.
+
+use crate::{
+    components::{
+        form::{Csrf, FormError},
+        layout::{Console, ErrorPage, Me, NotFound, Section, SignedIn},
+        time::{exact_utc, Time},
+    },
+    model::{LogLineRow, OperationPage, OperationRow},
+    serverfns::apps::{load_operation, CancelOperation, RedeployOperation},
+};
+use leptos::{form::ActionForm, prelude::*};
+use leptos_meta::Title;
+use leptos_router::hooks::{use_navigate, use_params_map};
+
+/// A status with a mark and its word: colour only supports them.
+#[component]
+pub fn StatusBadge(#[prop(into)] status: String) -> impl IntoView {
+    let mark = match status.as_str() {
+        "queued" => "◷",
+        "running" => "▶",
+        "succeeded" => "✓",
+        "failed" => "✗",
+        "cancelled" => "⊘",
+        _ => "•",
+    };
+    let class = format!("badge status status-{status}");
+    view! { <span class=class><span aria-hidden="true">{mark} " "</span>{status}</span> }
+}
+
+/// `sha256:0123456789ab`: enough to tell digests apart; the full one is in the title.
+pub fn short_digest(digest: &str) -> String {
+    match digest.split_once(':') {
+        Some((algorithm, hex)) => format!("{algorithm}:{}", &hex[..hex.len().min(12)]),
+        None => digest.chars().take(19).collect(),
+    }
+}
+
+/// `850 ms`, `12 s`, `3 min 4 s`, `1 h 2 min`.
+pub fn duration(ms: i64) -> String {
+    let secs = ms / 1000;
+    match ms {
+        ms if ms < 1000 => format!("{ms} ms"),
+        _ if secs < 60 => format!("{secs} s"),
+        _ if secs < 3600 => format!("{} min {} s", secs / 60, secs % 60),
+        _ => format!("{} h {} min", secs / 3600, (secs % 3600) / 60),
+    }
+}
+
+/// An image reference without its `@sha256:…` part, for tables that show the short digest
+/// beside it: `ghcr.io/org/app:1.4`.
+pub fn image_name(image: &str) -> &str {
+    image.split_once('@').map_or(image, |(name, _)| name)
+}
+
+/// How long an operation ran, when it ran.
+pub fn run_time(o: &OperationRow) -> Option<String> {
+    Some(duration(o.finished_at? - o.started_at?))
+}
+
+/// What the operation ran: the image and short digest, or the git ref and commit.
+#[component]
+pub fn OperationSource(operation: OperationRow) -> impl IntoView {
+    match (operation.image, operation.git_ref) {
+        (Some(image), _) => view! {
+            <code title=image.clone()>{image_name(&image).to_owned()}</code>
+            {operation.digest.map(|d| view! { " " <code class="digest" title=d.clone()>{short_digest(&d)}</code> })}
+        }
+        .into_any(),
+        (None, Some(git_ref)) => view! {
+            <code>{git_ref}</code>
+            {operation.commit.map(|c| view! { " " <code class="digest" title=c.clone()>{c.chars().take(12).collect::<String>()}</code> })}
+        }
+        .into_any(),
+        (None, None) => view! { <span class="muted">"—"</span> }.into_any(),
+    }
+}
+
+/// Operations as a table, newest first.
+#[component]
+pub fn OperationsTable(
+    operations: Vec<OperationRow>,
+    now: i64,
+    /// Whether to name each operation's app (team-wide lists).
+    show_app: bool,
+    #[prop(into)] caption: String,
+) -> impl IntoView {
+    let rows = operations
+        .into_iter()
+        .map(|o| {
+            let href = format!("/teams/{}/operations/{}", o.team, o.id);
+            let app_href = format!("/teams/{}/apps/{}", o.team, o.app);
+            let took = run_time(&o).unwrap_or_else(|| "—".into());
+            view! {
+                <tr>
+                    <th scope="row"><a href=href>{format!("#{}", o.id)}</a></th>
+                    {show_app.then(|| view! { <td class="cell-nowrap"><a href=app_href>{o.app.clone()}</a></td> })}
+                    <td>{o.kind.clone()}</td>
+                    <td><StatusBadge status=o.status.clone()/></td>
+                    <td class="cell-source"><OperationSource operation=o.clone()/></td>
+                    <td>{o.requested_by.clone().unwrap_or_else(|| "Berth".into())}</td>
+                    <td><Time ms=o.created_at now/></td>
+                    <td>{took}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <table class="table">
+            <caption class="visually-hidden">{caption}</caption>
+            <thead><tr>
+                <th scope="col">"Operation"</th>
+                {show_app.then(|| view! { <th scope="col">"App"</th> })}
+                <th scope="col">"Kind"</th><th scope="col">"Status"</th><th scope="col">"Image"</th>
+                <th scope="col">"Requested by"</th><th scope="col">"Created"</th><th scope="col">"Duration"</th>
+            </tr></thead>
+            <tbody>{rows}</tbody>
+        </table>
+    }
+}
+
+/// The steps an operation goes through, with their names in the log and on the page. A
+/// deploy pulls an image, or builds one from a git ref (Dockerfile deploys); a configure or
+/// restart starts the release it already has.
+fn steps_of(kind: &str, builds: bool) -> Vec<(&'static str, &'static str)> {
+    let mut steps = Vec::new();
+    if kind == "deploy" {
+        steps.push(("verify", "Verify"));
+        steps.push(if builds {
+            ("build", "Build")
+        } else {
+            ("pull", "Pull")
+        });
+    }
+    steps.extend([
+        ("start", "Start"),
+        ("health_check", "Health check"),
+        ("switch", "Switch"),
+    ]);
+    steps
+}
+
+/// Every step any operation announces in its log (`==> Pull: …`).
+const ALL_STEPS: &[(&str, &str)] = &[
+    ("verify", "Verify"),
+    ("build", "Build"),
+    ("pull", "Pull"),
+    ("start", "Start"),
+    ("health_check", "Health check"),
+    ("switch", "Switch"),
+];
+
+/// The last step the log announced (`==> Pull: …`): a finished operation no longer has a
+/// current step, but a failed one should still show where it stopped.
+pub fn step_from_log(lines: &[LogLineRow]) -> Option<String> {
+    lines.iter().rev().find_map(|l| {
+        let title = l.line.strip_prefix("==> ")?;
+        ALL_STEPS
+            .iter()
+            .find(|(_, name)| title.starts_with(name))
+            .map(|(step, _)| (*step).to_owned())
+    })
+}
+
+/// verify → pull → start → health check → switch, each with its state in words.
+#[component]
+fn Steps(kind: String, builds: bool, status: String, step: Option<String>) -> impl IntoView {
+    let steps = steps_of(&kind, builds);
+    let current = step
+        .as_deref()
+        .and_then(|s| steps.iter().position(|(name, _)| *name == s));
+    let items = steps
+        .iter()
+        .enumerate()
+        .map(|(i, (_, label))| {
+            let (state, words) = match (status.as_str(), current) {
+                ("succeeded", _) => ("done", "done"),
+                ("running", Some(c)) if i < c => ("done", "done"),
+                ("running", Some(c)) if i == c => ("current", "in progress"),
+                ("failed", Some(c)) if i < c => ("done", "done"),
+                ("failed", Some(c)) if i == c => ("failed", "failed"),
+                ("failed", _) | ("cancelled", _) => ("skipped", "not run"),
+                _ => ("pending", "waiting"),
+            };
+            let mark = match state {
+                "done" => "✓",
+                "current" => "▶",
+                "failed" => "✗",
+                _ => "○",
+            };
+            view! {
+                <li class="step" data-state=state aria-current=(state == "current").then_some("step")>
+                    <span class="step-mark" aria-hidden="true">{mark}</span>
+                    <span class="step-label">{*label}</span>
+                    <span class="step-state">{words}</span>
+                </li>
+            }
+        })
+        .collect_view();
+    view! { <ol class="steps" aria-label="Steps">{items}</ol> }
+}
+
+#[component]
+pub fn OperationDetailPage() -> impl IntoView {
+    let params = use_params_map();
+    let team = move || params.read().get("team").unwrap_or_default();
+    let id = move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|id| id.parse::<i64>().ok())
+    };
+    let cancel = ServerAction::<CancelOperation>::new();
+    let redeploy = ServerAction::<RedeployOperation>::new();
+    // Bumped by the live view when the operation ends, to read its final record.
+    let ended = RwSignal::new(0u32);
+    let page = Resource::new(
+        move || (id(), cancel.version().get(), ended.get()),
+        |(id, ..)| async move {
+            match id {
+                Some(id) => load_operation(id).await,
+                None => Err(crate::error::AppError::NotFound),
+            }
+        },
+    );
+    let navigate = use_navigate();
+    let redeployed: Signal<_> = redeploy.value().into();
+    Effect::new(move |_| {
+        if let Some(Ok(new_id)) = redeployed.get() {
+            navigate(
+                &format!("/teams/{}/operations/{new_id}", team()),
+                Default::default(),
+            );
+        }
+    });
+    view! {
+        <Title text="Operation"/>
+        <SignedIn let:me>
+            // A transition, not a suspense: when the live view reloads the finished
+            // operation, the page stays in place instead of flashing "Loading".
+            <Transition fallback=|| view! { <p class="loading">"Loading the operation…"</p> }>
+                {
+                    let me = me.clone();
+                    move || {
+                        let me = me.clone();
+                        Suspend::new(async move {
+                            match page.await {
+                                Ok(page) if page.team.handle == team() => {
+                                    view! { <OperationView me page cancel redeploy ended/> }.into_any()
+                                }
+                                Ok(_) => view! { <NotFound/> }.into_any(),
+                                Err(error) => view! { <ErrorPage error/> }.into_any(),
+                            }
+                        })
+                    }
+                }
+            </Transition>
+        </SignedIn>
+    }
+}
+
+#[component]
+fn OperationView(
+    me: Me,
+    page: OperationPage,
+    cancel: ServerAction<CancelOperation>,
+    redeploy: ServerAction<RedeployOperation>,
+    ended: RwSignal<u32>,
+) -> impl IntoView {
+    let now = crate::now_ms();
+    let o = page.operation.clone();
+    let team = page.team.handle.clone();
+    let status = RwSignal::new(o.status.clone());
+    let step = RwSignal::new(o.step.clone());
+    let error = RwSignal::new(o.error.clone());
+    let lines = RwSignal::new(page.log.clone());
+    #[cfg(feature = "hydrate")]
+    if !o.is_final() {
+        let id = o.id;
+        Effect::new(move |_| live::follow(id, lines, status, step, error, ended));
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = ended;
+    let is_final = move || matches!(status.get().as_str(), "succeeded" | "failed" | "cancelled");
+    let kind = o.kind.clone();
+    let builds = o.git_ref.is_some();
+    let steps = move || {
+        let step = step.get().or_else(|| lines.with(|l| step_from_log(l)));
+        view! { <Steps kind=kind.clone() builds status=status.get() step/> }
+    };
+    let app_href = format!("/teams/{team}/apps/{}", o.app);
+    let title = format!("{} #{}", capitalise(&o.kind), o.id);
+    let changes = (!o.config_changes.is_empty()).then(|| {
+        o.config_changes
+            .iter()
+            .map(|c| format!("{} {}", if c.set { "set" } else { "unset" }, c.key))
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
+    let cancel_outcome: Signal<_> = cancel.value().into();
+    let redeploy_outcome: Signal<_> = redeploy.value().into();
+    let can_redeploy =
+        page.can_deploy && o.kind == "deploy" && o.image.is_some() && o.digest.is_some();
+    let (csrf_cancel, csrf_redeploy) = (me.csrf.clone(), me.csrf.clone());
+    let can_cancel = page.can_deploy;
+    let id = o.id;
+    let refresh = (!o.is_final()).then(|| {
+        // Parsed as text while scripts run, so only a browser without JavaScript refreshes.
+        view! { <div class="visually-hidden" inner_html=r#"<noscript><meta http-equiv="refresh" content="3"></noscript>"#></div> }
+    });
+    view! {
+        <Console me=me.clone() team=team.clone() section=Section::History>
+            {refresh}
+            <p class="breadcrumb">
+                <a href=format!("/teams/{team}/apps")>"Apps"</a> " / "
+                <a href=app_href.clone()>{o.app.clone()}</a> " /"
+            </p>
+            <header class="page-header">
+                <h1>{title.clone()} " " {move || view! { <StatusBadge status=status.get()/> }}</h1>
+                <div class="row-actions">
+                    {move || (can_cancel && status.get() == "queued").then(|| {
+                        let csrf = csrf_cancel.clone();
+                        view! {
+                            <ActionForm action=cancel attr:class="inline-form">
+                                <Csrf token=csrf/>
+                                <input type="hidden" name="id" value=id.to_string()/>
+                                <button type="submit" class="button button-danger">"Cancel"</button>
+                            </ActionForm>
+                        }
+                    })}
+                    {can_redeploy.then(|| view! {
+                        <ActionForm action=redeploy attr:class="inline-form">
+                            <Csrf token=csrf_redeploy/>
+                            <input type="hidden" name="id" value=id.to_string()/>
+                            <button type="submit" class="button">"Redeploy this digest"</button>
+                        </ActionForm>
+                    })}
+                </div>
+            </header>
+            <FormError outcome=cancel_outcome fields=&[]/>
+            <FormError outcome=redeploy_outcome fields=&[]/>
+            {page.tag_moved_to.clone().map(|digest| view! {
+                <div class="alert alert-info" role="status">
+                    <p><strong>"The tag has moved since this deploy"</strong>
+                        " (now " <code class="digest" title=digest.clone()>{short_digest(&digest)}</code> "). "
+                        "This deploy ran " <code class="digest">{o.digest.clone().map(|d| short_digest(&d)).unwrap_or_default()}</code>
+                        "; “Redeploy this digest” runs exactly that again."</p>
+                </div>
+            })}
+            {move || error.get().map(|e| view! {
+                <div class="alert alert-error" role="alert"><p><strong>"Failed: "</strong>{e}</p></div>
+            })}
+
+            <section class="panel" aria-labelledby="steps-heading">
+                <h2 id="steps-heading">"Progress"</h2>
+                {steps}
+            </section>
+
+            <dl class="facts">
+                <dt>"Kind"</dt><dd>{o.kind.clone()}</dd>
+                <dt>"Status"</dt><dd>{move || view! { <StatusBadge status=status.get()/> }}</dd>
+                <dt>"App"</dt><dd><a href=app_href>{o.app.clone()}</a></dd>
+                {o.image.clone().map(|image| view! { <dt>"Image"</dt><dd><code>{image}</code></dd> })}
+                {o.digest.clone().map(|digest| view! { <dt>"Digest"</dt><dd><code class="digest">{digest}</code></dd> })}
+                {o.git_ref.clone().map(|r| view! { <dt>"Git ref"</dt><dd><code>{r}</code></dd> })}
+                {o.commit.clone().map(|c| view! { <dt>"Commit"</dt><dd><code class="digest">{c}</code></dd> })}
+                {(o.kind == "deploy").then(|| view! { <dt>"Registry credentials"</dt><dd>{o.credential_label()}</dd> })}
+                {changes.map(|c| view! { <dt>"Configuration changes"</dt><dd>{c}</dd> })}
+                <dt>"Requested by"</dt><dd>{o.requested_by.clone().unwrap_or_else(|| "Berth".into())}</dd>
+                <dt>"Created"</dt><dd><Time ms=o.created_at now/></dd>
+                <dt>"Started"</dt><dd>{match o.started_at { Some(ms) => view! { <Time ms now/> }.into_any(), None => view! { <span class="muted">"not yet"</span> }.into_any() }}</dd>
+                <dt>"Finished"</dt><dd>{match o.finished_at { Some(ms) => view! { <Time ms now/> }.into_any(), None => view! { <span class="muted">{move || if is_final() { "just now" } else { "not yet" }}</span> }.into_any() }}</dd>
+                {run_time(&o).map(|d| view! { <dt>"Duration"</dt><dd>{d}</dd> })}
+            </dl>
+
+            <section class="panel" aria-labelledby="log-heading">
+                <h2 id="log-heading">"Log"
+                    {move || (!is_final()).then(|| view! { " " <span class="badge status status-running">"live"</span> })}
+                </h2>
+                <Show when=move || lines.with(Vec::is_empty)>
+                    <p class="muted">{move || if is_final() { "This operation wrote no log." } else { "No output yet." }}</p>
+                </Show>
+                <pre class="log" role="log" aria-labelledby="log-heading" tabindex="0">
+                    <For each=move || lines.get() key=|l| l.id let:line>
+                        <LogLine line/>
+                    </For>
+                </pre>
+            </section>
+        </Console>
+    }
+}
+
+/// A line of the log; the lines that announce a step stand out.
+#[component]
+fn LogLine(line: LogLineRow) -> impl IntoView {
+    let class = if line.line.starts_with("==> ") {
+        "log-line log-step"
+    } else {
+        "log-line"
+    };
+    view! { <span class=class title=exact_utc(line.at)>{line.line}</span> }
+}
+
+fn capitalise(word: &str) -> String {
+    let mut chars = word.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// The browser side of the live view: an `EventSource` on the operation's event stream.
+#[cfg(feature = "hydrate")]
+mod live {
+    use crate::model::LogLineRow;
+    use leptos::prelude::*;
+    use send_wrapper::SendWrapper;
+    use serde::Deserialize;
+    use wasm_bindgen::{closure::Closure, JsCast};
+    use web_sys::{EventSource, MessageEvent};
+
+    #[derive(Deserialize)]
+    struct Status {
+        status: String,
+        step: Option<String>,
+        error: Option<String>,
+    }
+
+    fn listen(source: &EventSource, event: &str, mut handle: impl FnMut(String) + 'static) {
+        let callback = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+            if let Some(data) = e.data().as_string() {
+                handle(data);
+            }
+        });
+        let _ = source.add_event_listener_with_callback(event, callback.as_ref().unchecked_ref());
+        // The listener lives as long as the event source; both go when the page does.
+        callback.forget();
+    }
+
+    pub fn follow(
+        id: i64,
+        lines: RwSignal<Vec<LogLineRow>>,
+        status: RwSignal<String>,
+        step: RwSignal<Option<String>>,
+        error: RwSignal<Option<String>>,
+        ended: RwSignal<u32>,
+    ) {
+        let Ok(source) = EventSource::new(&format!("/operations/{id}/events")) else {
+            return;
+        };
+        listen(&source, "lines", move |data| {
+            let Ok(new) = serde_json::from_str::<Vec<LogLineRow>>(&data) else {
+                return;
+            };
+            // The stream starts from the first line; keep only what the page lacks.
+            lines.update(|all| {
+                let last = all.last().map_or(0, |l| l.id);
+                all.extend(new.into_iter().filter(|l| l.id > last));
+            });
+        });
+        let closer = source.clone();
+        listen(&source, "status", move |data| {
+            let Ok(update) = serde_json::from_str::<Status>(&data) else {
+                return;
+            };
+            let is_final = matches!(update.status.as_str(), "succeeded" | "failed" | "cancelled");
+            status.set(update.status);
+            step.set(update.step);
+            error.set(update.error);
+            if is_final {
+                closer.close();
+                // Read the finished record (times, duration, the tag check).
+                ended.update(|n| *n += 1);
+            }
+        });
+        let source = SendWrapper::new(source);
+        on_cleanup(move || source.close());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(id: i64, text: &str) -> LogLineRow {
+        LogLineRow {
+            id,
+            at: 0,
+            line: text.into(),
+        }
+    }
+
+    #[test]
+    fn the_last_announced_step_is_where_an_operation_stopped() {
+        let log = [
+            line(1, "==> Verify: credentials and image"),
+            line(2, "==> Pull: downloading the image"),
+            line(3, "Copying blob"),
+            line(
+                4,
+                "==> Health check: waiting for the release to answer on PORT",
+            ),
+            line(5, "no answer"),
+        ];
+        assert_eq!(step_from_log(&log).as_deref(), Some("health_check"));
+        assert_eq!(step_from_log(&log[..1]).as_deref(), Some("verify"));
+        assert_eq!(step_from_log(&[]), None);
+    }
+
+    #[test]
+    fn digests_and_durations_read_briefly() {
+        assert_eq!(
+            short_digest("sha256:0123456789abcdef0123"),
+            "sha256:0123456789ab"
+        );
+        assert_eq!(duration(850), "850 ms");
+        assert_eq!(duration(12_400), "12 s");
+        assert_eq!(duration(184_000), "3 min 4 s");
+        assert_eq!(duration(3_720_000), "1 h 2 min");
+    }
+}
