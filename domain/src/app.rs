@@ -44,6 +44,12 @@ impl AppHandle {
                 "Hyphens go between letters or digits: no trailing or double hyphens.",
             ));
         }
+        // `/teams/{team}/apps/new` is the page that creates an app.
+        if value == "new" {
+            return Err(ParseError::new(
+                "\"new\" is reserved; choose another handle.",
+            ));
+        }
         Ok(Self(value.to_owned()))
     }
 }
@@ -105,7 +111,10 @@ impl HealthPath {
         if value.len() > 200 {
             return Err(ParseError::new("Use at most 200 characters for the path."));
         }
-        if value.chars().any(|c| c.is_whitespace() || c.is_control() || c == '#') {
+        if value
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '#')
+        {
             return Err(ParseError::new(
                 "The path cannot hold spaces, control characters or \"#\".",
             ));
@@ -128,7 +137,9 @@ impl ConfigKey {
     pub fn parse(input: &str) -> Result<Self, ParseError> {
         let value = input.trim();
         if value.is_empty() {
-            return Err(ParseError::new("Give the variable a name, e.g. DATABASE_URL."));
+            return Err(ParseError::new(
+                "Give the variable a name, e.g. DATABASE_URL.",
+            ));
         }
         if value.len() > 128 {
             return Err(ParseError::new("Use at most 128 characters for the name."));
@@ -153,7 +164,14 @@ impl ConfigKey {
     pub fn looks_secret(&self) -> bool {
         let upper = self.0.to_ascii_uppercase();
         [
-            "PASSWORD", "PASSWD", "SECRET", "TOKEN", "KEY", "CREDENTIAL", "_AUTH", "DATABASE_URL",
+            "PASSWORD",
+            "PASSWD",
+            "SECRET",
+            "TOKEN",
+            "KEY",
+            "CREDENTIAL",
+            "_AUTH",
+            "DATABASE_URL",
             "DSN",
         ]
         .iter()
@@ -251,10 +269,22 @@ mod tests {
     #[test]
     fn app_handles_follow_the_team_handle_rules() {
         assert_eq!(AppHandle::parse(" web-2 ").unwrap().as_str(), "web-2");
-        for bad in ["", "Web", "2web", "web-", "we--b", "web_app", &"a".repeat(41)] {
+        for bad in [
+            "",
+            "Web",
+            "2web",
+            "web-",
+            "we--b",
+            "web_app",
+            "new",
+            &"a".repeat(41),
+        ] {
             assert!(AppHandle::parse(bad).is_err(), "{bad:?} should be rejected");
         }
-        assert!(AppHandle::parse("Web").unwrap_err().message.contains("\"web\""));
+        assert!(AppHandle::parse("Web")
+            .unwrap_err()
+            .message
+            .contains("\"web\""));
     }
 
     #[test]
@@ -264,7 +294,10 @@ mod tests {
         for bad in ["", "1ABC", "A-B", "A B", "PORT", "É"] {
             assert!(ConfigKey::parse(bad).is_err(), "{bad:?} should be rejected");
         }
-        assert!(ConfigKey::parse("PORT").unwrap_err().message.contains("set by Berth"));
+        assert!(ConfigKey::parse("PORT")
+            .unwrap_err()
+            .message
+            .contains("set by Berth"));
     }
 
     #[test]
@@ -297,7 +330,10 @@ mod tests {
         for status in OperationStatus::ALL {
             assert_eq!(OperationStatus::parse(status.as_str()).unwrap(), *status);
         }
-        assert!(OperationStatus::parse("done").unwrap_err().message.contains("succeeded"));
+        assert!(OperationStatus::parse("done")
+            .unwrap_err()
+            .message
+            .contains("succeeded"));
         assert_eq!(DeployMethod::parse("image").unwrap(), DeployMethod::Image);
         assert!(DeployMethod::parse("docker").is_err());
     }
