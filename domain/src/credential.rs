@@ -142,10 +142,83 @@ pub fn parse_note(input: &str) -> Result<Option<String>, ParseError> {
     Ok((!value.is_empty()).then(|| value.to_owned()))
 }
 
+/// An optional expiry date, `YYYY-MM-DD` (as an `<input type="date">` sends it), as Unix
+/// milliseconds at the start of that day (UTC). Registries do not say when a token expires,
+/// so the person who made it tells Berth, and the list warns before it lapses.
+pub fn parse_expiry_date(input: &str) -> Result<Option<i64>, ParseError> {
+    let value = input.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let invalid = || {
+        ParseError::new(format!(
+            "\"{value}\" is not a date; use YYYY-MM-DD, e.g. 2027-03-31."
+        ))
+    };
+    let parts: Vec<&str> = value.split('-').collect();
+    let [year, month, day] = parts.as_slice() else {
+        return Err(invalid());
+    };
+    if year.len() != 4 || month.len() != 2 || day.len() != 2 {
+        return Err(invalid());
+    }
+    let (year, month, day): (i64, u32, u32) = (
+        year.parse().map_err(|_| invalid())?,
+        month.parse().map_err(|_| invalid())?,
+        day.parse().map_err(|_| invalid())?,
+    );
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let days_in_month = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return Err(invalid()),
+    };
+    if !(2000..=2200).contains(&year) || day == 0 || day > days_in_month {
+        return Err(invalid());
+    }
+    Ok(Some(days_from_civil(year, month, day) * 86_400_000))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn expiry_dates_are_days_in_utc() {
+        assert_eq!(parse_expiry_date("").unwrap(), None);
+        assert_eq!(
+            parse_expiry_date("2000-01-01").unwrap(),
+            Some(946_684_800_000)
+        );
+        assert_eq!(
+            parse_expiry_date("2024-02-29").unwrap(),
+            Some(1_709_164_800_000)
+        );
+        for bad in [
+            "2023-02-29",
+            "2027-13-01",
+            "27-01-01",
+            "2027/01/01",
+            "tomorrow",
+            "2027-1-1",
+        ] {
+            assert!(parse_expiry_date(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn names_are_url_safe_with_a_suggestion_when_not() {

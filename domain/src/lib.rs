@@ -6,7 +6,9 @@ pub use app::{
     parse_config_value, AppHandle, ConfigKey, DeployMethod, HealthPath, OperationKind,
     OperationStatus, RESERVED_CONFIG_KEYS,
 };
-pub use credential::{parse_note, parse_username, CredentialKind, CredentialName, SecretInput};
+pub use credential::{
+    parse_expiry_date, parse_note, parse_username, CredentialKind, CredentialName, SecretInput,
+};
 pub use image::{ImageReference, RegistryHost, DOCKER_HUB};
 pub use team::{Role, TeamHandle, TeamName};
 

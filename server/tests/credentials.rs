@@ -514,3 +514,57 @@ fn pg_dump() -> String {
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "pg_dump".into())
 }
+
+#[tokio::test]
+async fn an_owner_records_when_a_credential_expires() {
+    let w = world(None).await;
+    let created = w
+        .app
+        .api(
+            "POST",
+            "/api/v1/teams/acme/credentials",
+            Some(&w.owner),
+            Some(json!({
+                "name": "pat", "registry": w.registry.host.as_str(), "kind": "basic",
+                "username": "bot", "secret": REGISTRY_PASSWORD, "expires_on": "2027-03-31",
+            })),
+        )
+        .await;
+    assert_eq!(created.status.as_u16(), 201, "{}", created.body);
+    assert_eq!(
+        created.json()["credential"]["expires_at"],
+        1_806_451_200_000_i64
+    );
+    let bad = w
+        .app
+        .api(
+            "PATCH",
+            "/api/v1/teams/acme/credentials/pat",
+            Some(&w.owner),
+            Some(json!({ "expires_on": "31/03/2027" })),
+        )
+        .await;
+    assert_eq!(bad.status.as_u16(), 422, "{}", bad.body);
+    assert_eq!(bad.json()["error"]["field"], "expires_on");
+    let cleared = w
+        .app
+        .api(
+            "PATCH",
+            "/api/v1/teams/acme/credentials/pat",
+            Some(&w.owner),
+            Some(json!({ "expires_on": null })),
+        )
+        .await;
+    assert_eq!(cleared.status.as_u16(), 200, "{}", cleared.body);
+    assert!(cleared.json()["credential"]["expires_at"].is_null());
+    let page = w
+        .app
+        .signed_in("owner@example.com")
+        .await
+        .get("/teams/acme/credentials/pat")
+        .await;
+    assert!(
+        page.body.contains("Expires on"),
+        "the edit form asks for the expiry date"
+    );
+}

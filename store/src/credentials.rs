@@ -251,4 +251,20 @@ impl Store {
             Ok(())
         })
     }
+
+    /// Sets (or clears) when a credential's secret expires, as its owner says.
+    pub async fn set_credential_expiry(
+        &self,
+        credential_id: i64,
+        expires_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query("UPDATE registry_credentials SET expires_at = $1 WHERE id = $2")
+                .bind(expires_at)
+                .bind(credential_id)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
 }

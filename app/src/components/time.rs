@@ -12,6 +12,17 @@ pub fn Time(ms: i64, now: i64) -> impl IntoView {
 
 pub fn relative(ms: i64, now: i64) -> String {
     let secs = (now - ms) / 1000;
+    if secs <= -60 {
+        // In the future (an expiry date).
+        let ahead = -secs;
+        let (n, unit) = match ahead {
+            s if s < 3600 => (s / 60, "minute"),
+            s if s < 86_400 => (s / 3600, "hour"),
+            s if s < 86_400 * 60 => (s / 86_400, "day"),
+            s => (s / (86_400 * 30), "month"),
+        };
+        return format!("in {n} {unit}{}", if n == 1 { "" } else { "s" });
+    }
     let (n, unit) = match secs {
         s if s < 60 => return "just now".into(),
         s if s < 3600 => (s / 60, "minute"),
@@ -44,6 +55,11 @@ pub fn exact_utc(ms: i64) -> String {
     )
 }
 
+/// `2026-11-26`: the day of a Unix-milliseconds time (UTC), as `<input type="date">` wants.
+pub fn iso_date(ms: i64) -> String {
+    exact_utc(ms)[..10].to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +78,7 @@ mod tests {
         assert_eq!(relative(now - 60_000, now), "1 minute ago");
         assert_eq!(relative(now - 3 * 3_600_000, now), "3 hours ago");
         assert_eq!(relative(now - 2 * 86_400_000, now), "2 days ago");
+        assert_eq!(relative(now + 3 * 86_400_000, now), "in 3 days");
+        assert_eq!(iso_date(951_782_400_000), "2000-02-29");
     }
 }

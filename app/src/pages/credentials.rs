@@ -68,7 +68,12 @@ fn CredentialList(me: Me, page: CredentialsPage) -> impl IntoView {
                     <td>{c.username.clone()}</td>
                     <td><CheckCell check=c.last_verified.clone() never="never" now/></td>
                     <td><CheckCell check=c.last_used.clone() never="not yet" now/></td>
-                    <td>{match c.expires_at { Some(ms) => view! { <Time ms now/> }.into_any(), None => "—".into_any() }}</td>
+                    <td>{match c.expires_at {
+                        Some(ms) if ms <= now => view! { <span class="check check-failed">"✗ expired " <Time ms now/></span> }.into_any(),
+                        Some(ms) if ms - now < 14 * 86_400_000 => view! { <span class="check check-failed">"⚠ expires " <Time ms now/></span> }.into_any(),
+                        Some(ms) => view! { <Time ms now/> }.into_any(),
+                        None => "—".into_any(),
+                    }}</td>
                     <td>{match c.used_by_apps { 0 => "no apps".to_string(), 1 => "1 app".to_string(), n => format!("{n} apps") }}</td>
                 </tr>
             }
@@ -196,6 +201,10 @@ fn CredentialFields(
         <Field label="Note (optional)" name="note" required=false value=value(|c| c.note.clone().unwrap_or_default())
             hint="For example who owns it and when it must be rotated."
             error=field_error(outcome, "note")/>
+        <Field label="Expires on (optional)" name="expires_on" kind="date" required=false
+            value=value(|c| c.expires_at.map(crate::components::time::iso_date).unwrap_or_default())
+            hint="When the token stops working, if you know (e.g. a personal access token's expiry). The list warns as it nears."
+            error=field_error(outcome, "expires_on")/>
     }
 }
 
@@ -302,6 +311,10 @@ fn CredentialDetail(
                     {c.last_verified.clone().map(|v| view! { " " <span class="muted">{v.detail}</span> })}</dd>
                 <dt>"Last used"</dt><dd><CheckCell check=c.last_used.clone() never="not yet used by a deploy" now/>
                     {c.last_used.clone().map(|u| view! { " " <span class="muted">{u.detail}</span> })}</dd>
+                <dt>"Expires"</dt><dd>{match c.expires_at {
+                    Some(ms) => view! { <Time ms now/> " (" {crate::components::time::iso_date(ms)} ")" }.into_any(),
+                    None => "not known (set it when editing)".into_any(),
+                }}</dd>
                 <dt>"Used by"</dt><dd>{match c.used_by_apps { 0 => "no apps".to_string(), 1 => "1 app".to_string(), n => format!("{n} apps") }}</dd>
                 {c.note.clone().map(|note| view! { <dt>"Note"</dt><dd>{note}</dd> })}
             </dl>

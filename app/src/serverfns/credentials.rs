@@ -111,6 +111,7 @@ pub async fn create_credential(
     username: String,
     secret: String,
     note: String,
+    expires_on: Option<String>,
 ) -> Result<String, AppError> {
     let _ = csrf_token;
     let user = crate::ssr::require_user().await?;
@@ -122,6 +123,7 @@ pub async fn create_credential(
         username: &username,
         secret: &secret,
         note: &note,
+        expires_on: expires_on.as_deref().unwrap_or(""),
     };
     let created = crate::services::credentials::create(&state, user.id, &team, input).await?;
     crate::ssr::redirect_plain_form_post(&format!("/teams/{team}/credentials/{}", created.name));
@@ -139,6 +141,7 @@ pub async fn update_credential(
     username: String,
     secret: String,
     note: String,
+    expires_on: Option<String>,
 ) -> Result<String, AppError> {
     let _ = csrf_token;
     let user = crate::ssr::require_user().await?;
@@ -149,6 +152,7 @@ pub async fn update_credential(
         username: Some(&username),
         secret: Some(&secret),
         note: Some(&note),
+        expires_on: expires_on.as_deref(),
     };
     let updated =
         crate::services::credentials::update(&state, user.id, &team, &current, patch).await?;

@@ -26,6 +26,8 @@ pub struct NewCredentialInput<'a> {
     pub username: &'a str,
     pub secret: &'a str,
     pub note: &'a str,
+    /// `YYYY-MM-DD` or empty.
+    pub expires_on: &'a str,
 }
 
 /// Changes to a credential: `None` keeps the stored value (no secret = keep the secret).
@@ -36,6 +38,8 @@ pub struct CredentialPatch<'a> {
     pub username: Option<&'a str>,
     pub secret: Option<&'a str>,
     pub note: Option<&'a str>,
+    /// `YYYY-MM-DD`, or empty to clear; `None` keeps it.
+    pub expires_on: Option<&'a str>,
 }
 
 const MANAGE: &str = "manage registry credentials";
@@ -146,6 +150,7 @@ pub async fn create(
     let username = parse_username(input.username).field("username")?;
     let secret = SecretInput::parse(input.secret).field("secret")?;
     let note = parse_note(input.note).field("note")?;
+    let expires_at = domain::parse_expiry_date(input.expires_on).field("expires_on")?;
     let access = authorize(&state.store, actor, team, Role::Owner, MANAGE).await?;
     let credential = state
         .store
@@ -163,6 +168,19 @@ pub async fn create(
         )
         .await
         .map_err(name_taken(&name))?;
+    let credential = if expires_at.is_some() {
+        state
+            .store
+            .set_credential_expiry(credential.id, expires_at)
+            .await?;
+        state
+            .store
+            .credential(access.team_id, name.as_str())
+            .await?
+            .ok_or(AppError::NotFound)?
+    } else {
+        credential
+    };
     let detail = format!("registry {registry}, username {username}");
     audit(
         state,
@@ -207,6 +225,10 @@ pub async fn update(
         .note
         .map(|n| parse_note(n).field("note"))
         .transpose()?;
+    let expires_at = patch
+        .expires_on
+        .map(|e| domain::parse_expiry_date(e).field("expires_on"))
+        .transpose()?;
     let access = authorize(&state.store, actor, team, Role::Owner, MANAGE).await?;
     let existing = state
         .store
@@ -231,7 +253,24 @@ pub async fn update(
             Some(name) => name_taken(name)(e),
             None => e.into(),
         })?;
+    let updated = match expires_at {
+        Some(expires_at) if expires_at != updated.expires_at => {
+            state
+                .store
+                .set_credential_expiry(updated.id, expires_at)
+                .await?;
+            state
+                .store
+                .credential(access.team_id, &updated.name)
+                .await?
+                .ok_or(AppError::NotFound)?
+        }
+        _ => updated,
+    };
     let mut changed = Vec::new();
+    if updated.expires_at != existing.expires_at {
+        changed.push("expiry date".into());
+    }
     if updated.name != existing.name {
         changed.push(format!("renamed from {}", existing.name));
     }

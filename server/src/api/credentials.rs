@@ -63,6 +63,9 @@ pub struct NewCredential {
     secret: String,
     #[serde(default)]
     note: Option<String>,
+    /// `YYYY-MM-DD`: when the secret stops working, if its owner knows.
+    #[serde(default)]
+    expires_on: Option<String>,
 }
 
 pub async fn create(
@@ -78,6 +81,7 @@ pub async fn create(
         username: &body.username,
         secret: &body.secret,
         note: body.note.as_deref().unwrap_or(""),
+        expires_on: body.expires_on.as_deref().unwrap_or(""),
     };
     let credential = credentials::create(&state.server, user.id, &team, input).await?;
     Ok((
@@ -95,6 +99,9 @@ pub struct CredentialChanges {
     /// `null` or `""` clears the note; absent keeps it.
     #[serde(default, deserialize_with = "present")]
     note: Option<Option<String>>,
+    /// `null` or `""` clears the expiry date; absent keeps it.
+    #[serde(default, deserialize_with = "present")]
+    expires_on: Option<Option<String>>,
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -121,6 +128,7 @@ pub async fn update(
         username: body.username.as_deref(),
         secret: body.secret.as_deref(),
         note: body.note.as_ref().map(|n| n.as_deref().unwrap_or("")),
+        expires_on: body.expires_on.as_ref().map(|e| e.as_deref().unwrap_or("")),
     };
     let credential = credentials::update(&state.server, user.id, &team, &name, patch).await?;
     Ok(Json(json!({ "credential": credential_json(&credential) })))
