@@ -215,6 +215,20 @@ async fn a_branch_builds_from_a_private_base_with_the_configuration_credentials(
         "nothing was queued"
     );
 
+    // The page's preview says the same before anything is queued.
+    let bases = w
+        .call(
+            "GET",
+            "/api/v1/teams/acme/apps/web/bases?git_ref=main",
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(bases["commit"], main.as_str());
+    assert_eq!(bases["bases"][0]["ok"], false, "{bases}");
+    assert_eq!(bases["bases"][0]["credential"], "none");
+    assert_eq!(bases["bases"][0]["line"], 3);
+
     // The credentials as configuration variables (stored; the app has no release yet).
     let configured = w
         .configure(json!({
@@ -224,6 +238,17 @@ async fn a_branch_builds_from_a_private_base_with_the_configuration_credentials(
         }))
         .await;
     w.succeeded(&configured).await;
+    let bases = w
+        .call(
+            "GET",
+            "/api/v1/teams/acme/apps/web/bases?git_ref=main",
+            None,
+        )
+        .await
+        .json();
+    assert_eq!(bases["bases"][0]["ok"], true, "{bases}");
+    assert_eq!(bases["bases"][0]["credential"], "configuration");
+    assert!(!bases.to_string().contains(BASE_PASSWORD));
     let deployed = w.deploy_and_wait(json!({ "git_ref": "main" })).await;
     w.succeeded(&deployed).await;
     assert_eq!(deployed["commit"], main.as_str());

@@ -497,6 +497,73 @@ pub async fn deploy_ref(
     Ok((access, operation))
 }
 
+/// One base image of a ref's Dockerfile, the credential that will pull it, and whether the
+/// registry lets it (what the app page shows before a deploy).
+pub struct BaseCheck {
+    pub base: PlannedBase,
+    /// `None` when it can be pulled; otherwise the failure's kind and message.
+    pub problem: Option<(String, String)>,
+}
+
+/// Checks every external base image of `git_ref`'s Dockerfile against its registry, with
+/// the credential a deploy would use, without queuing anything.
+pub async fn check_bases(
+    state: &ServerState,
+    actor: i64,
+    team: &str,
+    handle: &str,
+    git_ref: &str,
+) -> Result<(TeamAccess, CommitId, Vec<BaseCheck>), AppError> {
+    let reference = GitRefName::parse(git_ref.trim())
+        .map_err(|e| AppError::invalid("git_ref", e.to_string()))?;
+    let access = authorize(&state.store, actor, team, Role::Viewer, "see apps").await?;
+    let app = load_app(state, &access, handle).await?;
+    let repository = fetch(state, &app).await?;
+    let commit = repository.resolve(&reference).await.map_err(git_error)?;
+    let env: BTreeMap<String, String> = super::apps::config(state, app.id)
+        .await?
+        .into_iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v))
+        .collect();
+    let plan = plan_build(
+        state,
+        access.team_id,
+        &app,
+        &repository,
+        &commit,
+        &env,
+        &BTreeSet::new(),
+        false,
+    )
+    .await?;
+    let mut checks = Vec::new();
+    for base in plan.bases {
+        let image = domain::ImageReference::parse(&base.image)
+            .map_err(|e| AppError::invalid("git_ref", e.message))?;
+        let credentials = plan
+            .registry_credentials
+            .iter()
+            .find(|(host, _)| host == image.registry())
+            .map(|(_, c)| c);
+        let problem = match state
+            .registry
+            .verify(image.registry(), credentials, Some(&image))
+            .await
+        {
+            Ok(_) => None,
+            Err(error) => {
+                let error = match credentials {
+                    Some(c) => error.redact(c.secret.expose()),
+                    None => error,
+                };
+                Some((error.kind().to_owned(), error.to_string()))
+            }
+        };
+        checks.push(BaseCheck { base, problem });
+    }
+    Ok((access, commit, checks))
+}
+
 /// Whether a configuration key is a build-time registry credential.
 pub fn is_build_only(key: &ConfigKey) -> bool {
     key.as_str().starts_with(BUILD_ONLY_PREFIX)

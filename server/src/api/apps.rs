@@ -422,3 +422,35 @@ pub async fn refs(
         .collect();
     Ok(Json(json!({ "refs": list, "deployed_commit": deployed })))
 }
+
+#[derive(Deserialize)]
+pub struct BasesQuery {
+    #[serde(default)]
+    git_ref: String,
+}
+
+/// `GET /api/v1/teams/{team}/apps/{app}/bases?git_ref=main` → each external base image of
+/// that ref's Dockerfile, the credential that will pull it, and whether the registry lets it.
+pub async fn bases(
+    State(state): State<AppState>,
+    user: ApiUser,
+    Path((team, handle)): Path<(String, String)>,
+    Query(query): Query<BasesQuery>,
+) -> ApiResult<Json<Value>> {
+    let (_, commit, checks) =
+        builds::check_bases(&state.server, user.id, &team, &handle, &query.git_ref).await?;
+    let list: Vec<Value> = checks
+        .iter()
+        .map(|c| {
+            json!({
+                "image": c.base.image,
+                "line": c.base.line,
+                "credential": c.base.credential,
+                "ok": c.problem.is_none(),
+                "kind": c.problem.as_ref().map(|p| &p.0),
+                "message": c.problem.as_ref().map(|p| &p.1),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "commit": commit.as_str(), "bases": list })))
+}

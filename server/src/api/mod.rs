@@ -48,6 +48,7 @@ pub fn router() -> Router<AppState> {
         .route("/teams/{team}/apps", get(apps::list).post(apps::create))
         .route("/teams/{team}/apps/{app}", get(apps::show))
         .route("/teams/{team}/apps/{app}/refs", get(apps::refs))
+        .route("/teams/{team}/apps/{app}/bases", get(apps::bases))
         .route(
             "/teams/{team}/apps/{app}/deploys",
             axum::routing::post(apps::deploy),
