@@ -570,6 +570,17 @@ async fn configuration_changes_restart_the_release_and_secret_values_stay_write_
     let url = release_url(&w.app_json("web").await);
     let env = served(&format!("{url}env.txt")).await.unwrap_or_default();
     assert!(env.contains("hello from the deploy"), "{env}");
+    // The release's own output is kept as the app's runtime log.
+    let runtime = w
+        .call(
+            "GET",
+            "/api/v1/teams/acme/apps/web/logs?lines=50",
+            &w.viewer,
+            None,
+        )
+        .await;
+    assert_eq!(runtime.status.as_u16(), 200, "{}", runtime.body);
+    assert!(runtime.body.contains("serving on port"), "{}", runtime.body);
 
     let configure = w
         .call(

@@ -454,3 +454,31 @@ pub async fn bases(
         .collect();
     Ok(Json(json!({ "commit": commit.as_str(), "bases": list })))
 }
+
+#[derive(Deserialize)]
+pub struct RuntimeLogQuery {
+    lines: Option<String>,
+}
+
+/// `GET /api/v1/teams/{team}/apps/{app}/logs?lines=200` → the running release's recent
+/// output (text), newest last.
+pub async fn runtime_log(
+    State(state): State<AppState>,
+    user: ApiUser,
+    Path((team, handle)): Path<(String, String)>,
+    Query(query): Query<RuntimeLogQuery>,
+) -> ApiResult<impl IntoResponse> {
+    let lines = number("lines", query.lines.as_deref())?.unwrap_or(200);
+    if !(1..=1000).contains(&lines) {
+        return Err(AppError::invalid("lines", "Give a number of lines from 1 to 1000.").into());
+    }
+    let (_, app) = apps::get(&state.server, user.id, &team, &handle).await?;
+    let mut text = state
+        .server
+        .platform
+        .runtime_log(app.id, lines as usize)
+        .await
+        .join("\n");
+    text.push('\n');
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text))
+}
