@@ -409,6 +409,25 @@ async fn a_team_credential_is_matched_by_registry_host_and_each_use_is_audited()
     );
     let app = w.app_json("api").await;
     assert_eq!(app["credentials"]["team_credential"], "ci-pull");
+
+    // The credential page names the apps that use it before a delete...
+    let page = w
+        .app
+        .signed_in("owner@example.com")
+        .await
+        .get("/teams/acme/credentials/ci-pull")
+        .await;
+    assert!(page.body.contains("Used by 1 app(s)"), "the delete section lists the apps");
+    // ...and once it is deleted, the app (with nothing remembered) fails clearly at deploy.
+    let deleted = w
+        .call("DELETE", "/api/v1/teams/acme/credentials/ci-pull", &w.owner, None)
+        .await;
+    assert_eq!(deleted.status.as_u16(), 204, "{}", deleted.body);
+    assert!(w.app_json("api").await["credentials"]["team_credential"].is_null());
+    let refused = w.deploy("api", json!({ "image": w.image("team/api:1") })).await;
+    assert_eq!(refused.status.as_u16(), 422, "{}", refused.body);
+    let message = refused.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("private"), "{message}");
     leak_scan(&w, &[PASSWORD_1]).await;
     w.app.stop().await;
 }
