@@ -1,0 +1,308 @@
+// Direct Docker Image deploys, against the real registry that global-setup.ts started and
+// the server's local engine (buildah): an owner creates an app, deploys the private image
+// with new credentials remembered for the app, follows the operation live (an EventSource
+// with JavaScript, a self-refreshing page without) through verify → pull → start → health
+// check → switch, sees the exact digest, and reaches the release at its URL. A second deploy
+// uses the remembered credentials; a deploy with a wrong password is refused at the password
+// field as wrong_credentials before anything is queued. No page ever holds the password.
+// Runs with JavaScript on ("hydrate") and off ("ssr").
+import { expect, nav, open, PASSWORD, settled, signUp, test, testRegistry, uniqueNames, usesJs } from './fixtures';
+import type { Page, Request, Response } from '@playwright/test';
+
+const APP = 'web';
+/** Pulling and starting a release takes a while on a loaded machine. */
+const DEPLOY_TIMEOUT = 90_000;
+const GREETING = "Hello from Berth's test image";
+const STEPS = ['Verify', 'Pull', 'Start', 'Health check', 'Switch'];
+
+/** The page as HTML, with the values typed into its fields (which `content()` leaves out). */
+async function everything(page: Page): Promise<string> {
+  const values = await page
+    .locator('input, textarea')
+    .evaluateAll((fields) => fields.map((f) => (f as HTMLInputElement).value).join('\n'));
+  return `${await page.content()}\n${values}`;
+}
+
+function deployForm(page: Page) {
+  return page.getByRole('region', { name: 'Deploy an image' });
+}
+
+/** The app's recent operations, one row each (the header row left out). */
+function operationRows(page: Page) {
+  return page
+    .getByRole('region', { name: 'Recent operations' })
+    .getByRole('table', { name: 'Recent operations' })
+    .getByRole('row')
+    .filter({ has: page.getByRole('link', { name: /^#\d+$/ }) });
+}
+
+/** Fills the deploy form with `image` and new credentials, remembered for the app. */
+async function deployWithNewCredentials(page: Page, image: string, username: string, password: string) {
+  const form = deployForm(page);
+  await form.getByLabel('Image', { exact: true }).fill(image);
+  await form.getByRole('radio', { name: 'A username and password (or token)' }).check();
+  await form.getByLabel('Registry username').fill(username);
+  await form.getByLabel('Registry password or token').fill(password);
+  await form.getByRole('radio', { name: 'Remember for this app' }).check();
+  await form.getByRole('button', { name: 'Verify and deploy' }).click();
+}
+
+/** What the browser saw of an operation page while it ran; start it before submitting. */
+function watchOperation(page: Page) {
+  const onRequest = (request: Request) => {
+    if (/\/operations\/\d+\/events$/.test(new URL(request.url()).pathname)) seen.eventStreams++;
+  };
+  const onResponse = async (response: Response) => {
+    const request = response.request();
+    if (!request.isNavigationRequest() || !/\/operations\/\d+$/.test(new URL(response.url()).pathname)) return;
+    seen.documents.push(await response.text().catch(() => ''));
+  };
+  const seen = {
+    documents: [] as string[],
+    eventStreams: 0,
+    stop: () => {
+      page.off('request', onRequest);
+      page.off('response', onResponse);
+    },
+  };
+  page.on('request', onRequest);
+  page.on('response', onResponse);
+  return seen;
+}
+
+/** The status an operation page was served with (its heading's badge). */
+function servedStatus(html: string): string | undefined {
+  return /<h1[^>]*>[\s\S]*?status-(queued|running|succeeded|failed|cancelled)/.exec(html)?.[1];
+}
+
+/**
+ * On an operation's page: follows it until it has succeeded, with every step done, and
+ * answers its id. When it was still running as the page first showed it, the page must
+ * have followed it live: with JavaScript in place through the event stream, without by
+ * refreshing itself.
+ */
+async function followToSuccess(page: Page, team: string, js: boolean, seen: ReturnType<typeof watchOperation>): Promise<number> {
+  await expect(page).toHaveURL(new RegExp(`/teams/${team}/operations/\\d+$`), { timeout: 30_000 });
+  const id = Number(/\/operations\/(\d+)$/.exec(page.url())![1]);
+  const heading = page.getByRole('heading', { level: 1 });
+  await expect(heading).toContainText(`Deploy #${id}`);
+  const first = js ? /queued|running|succeeded|failed|cancelled/.exec(await heading.innerText())?.[0] : undefined;
+  await settled(page);
+  if (js) {
+    // A mark in the document: it survives only if the page is updated in place.
+    await page.evaluate(() => ((window as unknown as { __e2eLive: boolean }).__e2eLive = true));
+  }
+  const steps = page.getByRole('list', { name: 'Steps' });
+  await expect(steps.getByRole('listitem')).toHaveText(STEPS.map((s) => new RegExp(`^\\W*${s}`)));
+  // The log fills as the operation runs; its last step announces the switch.
+  const log = page.getByRole('log');
+  await expect(log).toContainText('==> Switch', { timeout: DEPLOY_TIMEOUT });
+  await expect(heading).toHaveAccessibleName(`Deploy #${id} succeeded`, { timeout: DEPLOY_TIMEOUT });
+  let live: boolean;
+  if (js) {
+    expect(
+      await page.evaluate(() => (window as unknown as { __e2eLive?: boolean }).__e2eLive),
+      'the operation page followed the deploy in place, without reloading',
+    ).toBe(true);
+    live = first !== 'succeeded';
+    if (live) expect(seen.eventStreams, 'the running operation was followed through its event stream').toBeGreaterThan(0);
+  } else {
+    const statuses = seen.documents.map(servedStatus);
+    live = statuses[0] !== 'succeeded';
+    if (live) {
+      expect(seen.documents[0], 'a running operation\'s page refreshes itself').toContain('http-equiv="refresh"');
+      expect(statuses.length, 'the page was served again as the operation went on').toBeGreaterThan(1);
+      expect(statuses.at(-1)).toBe('succeeded');
+    }
+  }
+  test.info().annotations.push({
+    type: 'live view',
+    description: live
+      ? js
+        ? `deploy #${id}: shown as ${first}, followed through ${seen.eventStreams} event stream(s)`
+        : `deploy #${id}: served as ${seen.documents.map(servedStatus).join(' → ')}`
+      : `deploy #${id}: already succeeded when first shown`,
+  });
+  seen.stop();
+  await settled(page);
+  for (const step of STEPS) {
+    await expect(steps.getByRole('listitem').filter({ hasText: new RegExp(`^\\W*${step}`) })).toContainText('done');
+  }
+  for (const step of STEPS) await expect(log).toContainText(`==> ${step}`);
+  await expect(page.getByRole('heading', { level: 2, name: 'Log' })).not.toContainText('live');
+  await expect(page.getByRole('alert')).toHaveCount(0);
+  return id;
+}
+
+test('an owner deploys a private image with credentials remembered for the app, redeploys with them, and a wrong password is refused', async ({
+  page,
+  request,
+}, testInfo) => {
+  test.setTimeout(240_000);
+  const js = usesJs(testInfo);
+  const registry = testRegistry();
+  const names = uniqueNames(testInfo, 'deploy');
+  const team = names.teamHandle;
+  const appUrl = new RegExp(`/teams/${team}/apps/${APP}$`);
+  const wrongPassword = `not-${registry.password}`;
+  const noSecrets = async () => {
+    const content = await everything(page);
+    expect(content).not.toContain(registry.password);
+    expect(content).not.toContain(wrongPassword);
+  };
+
+  await test.step('the owner signs up and finds no apps yet', async () => {
+    await signUp(page, { email: names.owner, password: PASSWORD, teamName: names.teamName, teamHandle: team });
+    await nav(page).getByRole('link', { name: 'Apps', exact: true }).click();
+    await expect(page).toHaveURL(new RegExp(`/teams/${team}/apps$`));
+    await settled(page);
+    await expect(page.getByRole('heading', { level: 1, name: 'Apps' })).toBeVisible();
+    await expect(nav(page).getByRole('link', { name: 'Apps', exact: true })).toHaveAttribute('aria-current', 'page');
+    await expect(page.getByText(/^No apps yet\./)).toBeVisible();
+  });
+
+  await test.step('the owner creates an app deployed from an image', async () => {
+    await page.getByRole('link', { name: 'New app', exact: true }).click();
+    await expect(page).toHaveURL(new RegExp(`/teams/${team}/apps/new$`));
+    await settled(page);
+    await expect(page.getByRole('heading', { level: 1, name: 'New app' })).toBeVisible();
+    await page.getByLabel('Handle', { exact: true }).fill(APP);
+    await page.getByRole('radio', { name: 'Direct Docker Image' }).check();
+    await expect(page.getByRole('radio', { name: /^Dockerfile/ })).toBeDisabled();
+    await page.getByRole('button', { name: 'Create app' }).click();
+    await expect(page).toHaveURL(appUrl);
+    await settled(page);
+    await expect(page.getByRole('heading', { level: 1, name: APP })).toBeVisible();
+    await expect(page.getByText('Direct Docker Image deploy')).toBeVisible();
+    await expect(page.getByRole('region', { name: 'Current release' })).toContainText('Not deployed yet.');
+    await expect(page.getByText('No operations yet: a deploy will be the first.')).toBeVisible();
+  });
+
+  let firstId = 0;
+  let lastId = 0;
+  await test.step('the owner deploys the private image with new credentials, remembered for the app', async () => {
+    const seen = watchOperation(page);
+    await deployWithNewCredentials(page, registry.image, registry.user, registry.password);
+    firstId = await followToSuccess(page, team, js, seen);
+    await expect(page.getByText(registry.digest, { exact: true })).toBeVisible();
+    await expect(page.getByText(registry.image, { exact: true })).toBeVisible();
+    await expect(page.getByText('given with this deploy', { exact: true })).toBeVisible();
+    await noSecrets();
+  });
+
+  let url = '';
+  await test.step('the app page shows the release, its digest and URL, which serves the image', async () => {
+    // The breadcrumb and the operation's facts both link to the app.
+    await page.getByRole('link', { name: APP, exact: true }).first().click();
+    await expect(page).toHaveURL(appUrl);
+    await settled(page);
+    const release = page.getByRole('region', { name: 'Current release' });
+    await expect(release.getByText(registry.digest, { exact: true })).toBeVisible();
+    await expect(release.getByText(registry.image, { exact: true })).toBeVisible();
+    await expect(release.getByRole('link', { name: `operation #${firstId}` })).toBeVisible();
+    const link = release.getByRole('link', { name: /^https?:\/\// });
+    await expect(link).toBeVisible();
+    url = (await link.getAttribute('href'))!;
+    expect(url).toMatch(/^https?:\/\/[^/]+/);
+    await expect(async () => {
+      const res = await request.get(url, { timeout: 5_000 });
+      expect(res.status()).toBe(200);
+      expect(await res.text()).toContain(GREETING);
+    }).toPass({ timeout: 30_000 });
+    await expect(page.getByRole('region', { name: 'Registry credentials' })).toContainText(`${registry.user}@${registry.host}`);
+    await expect(operationRows(page)).toHaveCount(1);
+    await expect(operationRows(page).first()).toContainText('succeeded');
+    await noSecrets();
+  });
+
+  await test.step('the apps list shows the release', async () => {
+    await nav(page).getByRole('link', { name: 'Apps', exact: true }).click();
+    await expect(page).toHaveURL(new RegExp(`/teams/${team}/apps$`));
+    await settled(page);
+    const row = page.getByRole('table', { name: 'Apps' }).getByRole('row').filter({ has: page.getByRole('link', { name: APP, exact: true }) });
+    await expect(row).toContainText('Direct Docker Image');
+    await expect(row).toContainText(registry.digest.slice(0, 'sha256:'.length + 12));
+    await expect(row.getByRole('link', { name: url })).toBeVisible();
+    await expect(row).toContainText('succeeded');
+    await row.getByRole('link', { name: APP, exact: true }).click();
+    await expect(page).toHaveURL(appUrl);
+    await settled(page);
+  });
+
+  await test.step('a second deploy uses the credentials remembered on the app', async () => {
+    const form = deployForm(page);
+    const remembered = form.getByRole('radio', { name: 'Remembered on this app' });
+    await expect(remembered).toBeChecked();
+    await expect(remembered).toHaveAccessibleDescription(new RegExp(`${registry.user}@${registry.host}`.replace(/[.]/g, '\\.')));
+    await expect(form.getByLabel('Image', { exact: true })).toHaveValue(registry.image);
+    await expect(form.getByLabel('Registry password or token')).toHaveValue('');
+    await noSecrets();
+    await remembered.check();
+    const seen = watchOperation(page);
+    await form.getByRole('button', { name: 'Verify and deploy' }).click();
+    const secondId = await followToSuccess(page, team, js, seen);
+    lastId = secondId;
+    expect(secondId).toBeGreaterThan(firstId);
+    await expect(page.getByText('remembered on the app', { exact: true })).toBeVisible();
+    await expect(page.getByText(registry.digest, { exact: true })).toBeVisible();
+    await noSecrets();
+
+    // The breadcrumb and the operation's facts both link to the app.
+    await page.getByRole('link', { name: APP, exact: true }).first().click();
+    await expect(page).toHaveURL(appUrl);
+    await settled(page);
+    const release = page.getByRole('region', { name: 'Current release' });
+    await expect(release.getByRole('link', { name: `operation #${secondId}` })).toBeVisible();
+    await expect(release.getByText(registry.digest, { exact: true })).toBeVisible();
+    const link = release.getByRole('link', { name: /^https?:\/\// });
+    url = (await link.getAttribute('href'))!;
+    await expect(async () => {
+      const res = await request.get(url, { timeout: 5_000 });
+      expect(res.status()).toBe(200);
+      expect(await res.text()).toContain(GREETING);
+    }).toPass({ timeout: 30_000 });
+    await expect(operationRows(page)).toHaveCount(2);
+  });
+
+  await test.step('a deploy with a wrong password fails verification at the password field and queues nothing', async () => {
+    await deployWithNewCredentials(page, registry.image, registry.user, wrongPassword);
+    const password = deployForm(page).getByLabel('Registry password or token');
+    await expect(password).toHaveAttribute('aria-invalid', 'true', { timeout: 30_000 });
+    await expect(password).toHaveAccessibleDescription(/wrong_credentials/);
+    await expect(deployForm(page).getByText('wrong_credentials', { exact: true })).toBeVisible();
+    // Without JavaScript the form posts and the server redirects back with the error.
+    await expect(page).toHaveURL(new RegExp(`/teams/${team}/apps/${APP}(\\?.*)?$`));
+    // (There the error travels in the address, base64-encoded in `__err`.)
+    const address = new URL(page.url());
+    const carried = [page.url(), ...[...address.searchParams.values()].map((v) => Buffer.from(v, 'base64').toString())];
+    for (const text of carried) {
+      expect(text).not.toContain(wrongPassword);
+      expect(text).not.toContain(registry.password);
+    }
+    await settled(page);
+    // With JavaScript the field keeps what was typed (the browser never sent it back), so
+    // the served HTML is checked here and the fields once the page is reloaded.
+    const html = await page.content();
+    expect(html).not.toContain(wrongPassword);
+    expect(html).not.toContain(registry.password);
+    await expect(operationRows(page)).toHaveCount(2);
+
+    await open(page, `/teams/${team}/apps/${APP}`);
+    await noSecrets();
+    await expect(operationRows(page)).toHaveCount(2);
+    // The app still offers what it remembered, and the refused deploy left no trace.
+    await expect(deployForm(page).getByRole('radio', { name: 'Remembered on this app' })).toBeChecked();
+    await expect(page.getByRole('region', { name: 'Current release' }).getByRole('link', { name: /^operation #/ })).toHaveText(
+      `operation #${lastId}`,
+    );
+    await page.getByRole('link', { name: 'Full history' }).click();
+    await expect(page).toHaveURL(new RegExp(`/teams/${team}/apps/${APP}/history$`));
+    // Only read here: not `settled()`, whose test expects every form to get a submit handler,
+    // and the history's filter form is a plain GET form that the app's script leaves alone.
+    await expect(page.getByRole('heading', { level: 1, name: `History of ${APP}` })).toBeVisible();
+    const history = page.getByRole('table', { name: 'Operations, newest first' });
+    await expect(history.getByRole('row').filter({ has: page.getByRole('link', { name: /^#\d+$/ }) })).toHaveCount(2);
+    await expect(history.getByRole('cell', { name: 'succeeded' })).toHaveCount(2);
+    await noSecrets();
+  });
+});
