@@ -282,6 +282,45 @@ pub struct AppPage {
     /// Why deploys cannot run on this server, if they cannot.
     pub platform_unavailable: Option<String>,
     pub flash: Option<Flash>,
+    /// For a Dockerfile app: its git source, branches and tags.
+    pub build: Option<BuildSource>,
+}
+
+/// A Dockerfile app's git source as pages show it: the read password never leaves the server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GitSourceRow {
+    pub url: String,
+    pub dockerfile: String,
+    pub context: String,
+    /// The read username, when the repository needs credentials.
+    pub username: Option<String>,
+}
+
+/// A branch or tag of the app's repository.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GitRefRow {
+    pub name: String,
+    /// `branch` or `tag`.
+    pub kind: String,
+    pub commit: String,
+    pub short_commit: String,
+    pub subject: String,
+    pub committed_at: i64,
+}
+
+/// What a Dockerfile app builds from, and which credentials pull its private base images.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BuildSource {
+    pub source: GitSourceRow,
+    pub refs: Vec<GitRefRow>,
+    /// Why the branches and tags could not be read (the repository is unreachable, …).
+    pub refs_error: Option<String>,
+    /// The commit the current release was built from.
+    pub deployed_commit: Option<String>,
+    /// Whether the configuration holds `APTIBLE_PRIVATE_REGISTRY_USERNAME` and `_PASSWORD`.
+    pub private_registry_configured: bool,
+    /// `APTIBLE_PRIVATE_REGISTRY_HOST`, when set (a host name is not a secret).
+    pub private_registry_host: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -10,9 +10,11 @@ use crate::{
         time::Time,
     },
     error::AppError,
-    model::{AppPage, AppRow, AppsPage},
+    model::{AppPage, AppRow, AppsPage, BuildSource},
     pages::operations::{image_name, short_digest, OperationsTable, StatusBadge},
-    serverfns::apps::{load_app, load_apps, ConfigureApp, CreateApp, DeployImage, RestartApp},
+    serverfns::apps::{
+        load_app, load_apps, ConfigureApp, CreateApp, DeployImage, DeployRef, FetchRefs, RestartApp,
+    },
 };
 use domain::{DeployMethod, ImageReference, Role};
 use leptos::{form::ActionForm, prelude::*};
@@ -178,7 +180,7 @@ pub fn NewAppPage() -> impl IntoView {
                                     <ActionForm action>
                                         <Csrf token=csrf/>
                                         <input type="hidden" name="team" value=handle.clone()/>
-                                        <FormError outcome fields=&["handle", "method", "health_path"]/>
+                                        <FormError outcome fields=NEW_APP_FIELDS/>
                                         <Field label="Handle" name="handle" autocomplete="off"
                                             hint="The app's name in URLs and the API, e.g. web. Lower-case letters, digits and hyphens, starting with a letter."
                                             error=field_error(outcome, "handle")/>
@@ -190,15 +192,16 @@ pub fn NewAppPage() -> impl IntoView {
                                                 <p class="field-hint">"Run a prebuilt image from any registry; each deploy names the image, and Berth records its digest."</p>
                                             </div>
                                             <div class="choice">
-                                                <input type="radio" id="method-dockerfile" name="method" value="dockerfile" disabled=true aria-describedby="method-dockerfile-hint"/>
-                                                <label for="method-dockerfile">"Dockerfile " <span class="badge">"coming soon"</span></label>
-                                                <p class="field-hint" id="method-dockerfile-hint">"Build from a git repository. Not available yet."</p>
+                                                <input type="radio" id="method-dockerfile" name="method" value="dockerfile" aria-describedby="method-dockerfile-hint"/>
+                                                <label for="method-dockerfile">"Dockerfile"</label>
+                                                <p class="field-hint" id="method-dockerfile-hint">"Build from a git repository: each deploy names a branch, tag or commit, and Berth builds that commit's Dockerfile."</p>
                                             </div>
                                             <p class="field-error" id="field-method-error" aria-live="polite">{move || field_error(outcome, "method").get()}</p>
                                         </fieldset>
                                         <Field label="Health-check path (optional)" name="health_path" required=false autocomplete="off"
                                             hint="A path the release must answer (any status below 500) before it takes over, e.g. /healthz. Without one, Berth waits for the port to accept connections."
                                             error=field_error(outcome, "health_path")/>
+                                        <GitSourceFields outcome/>
                                         <button type="submit" class="button button-primary">"Create app"</button>
                                     </ActionForm>
                                 </section>
@@ -211,15 +214,60 @@ pub fn NewAppPage() -> impl IntoView {
     }
 }
 
+const NEW_APP_FIELDS: &[&str] = &[
+    "handle",
+    "method",
+    "health_path",
+    "git_url",
+    "dockerfile",
+    "context",
+    "git_username",
+    "git_password",
+];
+
+/// The git source of a Dockerfile app. Always on the form, so that it works without
+/// JavaScript; an image app leaves it empty.
+#[component]
+fn GitSourceFields(outcome: Outcome<String>) -> impl IntoView {
+    view! {
+        <fieldset class="field-group" aria-describedby="git-source-hint">
+            <legend>"Git source (Dockerfile apps only)"</legend>
+            <p class="field-hint" id="git-source-hint">"Leave these empty for a Direct Docker Image app."</p>
+            <Field label="Repository URL" name="git_url" required=false autocomplete="off"
+                hint="https://, ssh:// or file:// URL, or a path on this server, e.g. https://github.com/acme/web.git."
+                error=field_error(outcome, "git_url")/>
+            <Field label="Dockerfile path" name="dockerfile" value="Dockerfile" required=false autocomplete="off"
+                hint="Relative to the repository root."
+                error=field_error(outcome, "dockerfile")/>
+            <Field label="Build context" name="context" value="." required=false autocomplete="off"
+                hint="The directory the build sees, relative to the repository root; . is the whole repository."
+                error=field_error(outcome, "context")/>
+            <Field label="Read username (optional)" name="git_username" required=false autocomplete="off"
+                hint="For a private repository: a user or bot account that can read it."
+                error=field_error(outcome, "git_username")/>
+            <Field label="Read password or token (optional)" name="git_password" kind="password" required=false autocomplete="new-password"
+                hint="Write-only: stored encrypted, used only to fetch, never shown again. Prefer a read-only access token."
+                error=field_error(outcome, "git_password")/>
+        </fieldset>
+    }
+}
+
 #[component]
 pub fn AppDetailPage() -> impl IntoView {
     let team = param("team");
     let app = param("app");
     let deploy = ServerAction::<DeployImage>::new();
+    let deploy_ref = ServerAction::<DeployRef>::new();
+    let fetch = ServerAction::<FetchRefs>::new();
     let configure = ServerAction::<ConfigureApp>::new();
     let restart = ServerAction::<RestartApp>::new();
-    let page = Resource::new(move || (team(), app()), |(team, app)| load_app(team, app));
+    // A fetch changes what the page lists: load it again once the fetch has run.
+    let page = Resource::new(
+        move || (team(), app(), fetch.version().get()),
+        |(team, app, _)| load_app(team, app),
+    );
     follow_to_operation(deploy.value().into(), team);
+    follow_to_operation(deploy_ref.value().into(), team);
     follow_to_operation(configure.value().into(), team);
     follow_to_operation(restart.value().into(), team);
     view! {
@@ -232,7 +280,7 @@ pub fn AppDetailPage() -> impl IntoView {
                         let me = me.clone();
                         Suspend::new(async move {
                             match page.await {
-                                Ok(page) => view! { <AppDetail me page deploy configure restart/> }.into_any(),
+                                Ok(page) => view! { <AppDetail me page deploy deploy_ref fetch configure restart/> }.into_any(),
                                 Err(error) => view! { <ErrorPage error/> }.into_any(),
                             }
                         })
@@ -248,10 +296,14 @@ fn AppDetail(
     me: Me,
     page: AppPage,
     deploy: ServerAction<DeployImage>,
+    deploy_ref: ServerAction<DeployRef>,
+    fetch: ServerAction<FetchRefs>,
     configure: ServerAction<ConfigureApp>,
     restart: ServerAction<RestartApp>,
 ) -> impl IntoView {
     let now = crate::now_ms();
+    let build = page.build.clone();
+    let dockerfile = build.is_some();
     let team = page.team.handle.clone();
     let a = page.app.clone();
     let can_deploy = page.team.role.allows(Role::Deployer);
@@ -292,43 +344,56 @@ fn AppDetail(
                     }.into_any(),
                     None => view! {
                         <p class="muted">"Not deployed yet. "
-                            {if can_deploy { "Deploy an image below: Berth verifies it can pull the image before anything is queued." }
-                             else { "A deployer or an owner deploys it." }}</p>
+                            {match (can_deploy, dockerfile) {
+                                (true, false) => "Deploy an image below: Berth verifies it can pull the image before anything is queued.",
+                                (true, true) => "Deploy a branch, tag or commit below: Berth checks that it can pull every base image before anything is built.",
+                                (false, _) => "A deployer or an owner deploys it.",
+                            }}</p>
                     }.into_any(),
                 }}
             </section>
 
-            <section class="panel" aria-labelledby="credentials-heading">
-                <h2 id="credentials-heading">"Registry credentials"</h2>
-                <dl class="facts">
-                    <dt>"Remembered on this app"</dt>
-                    <dd>{match credentials.remembered.clone() {
-                        Some((registry, username)) => view! {
-                            <code>{format!("{username}@{registry}")}</code>
-                            {credentials.remembered_at.map(|ms| view! { " · since " <Time ms now/> })}
-                            " · password write-only"
-                        }.into_any(),
-                        None => view! { <span class="muted">"none"</span> }.into_any(),
-                    }}</dd>
-                    <dt>"Team credential"</dt>
-                    <dd>{match credentials.team_credential.clone() {
-                        Some(name) => view! { <a href=format!("/teams/{team}/credentials/{name}")>{name.clone()}</a> }.into_any(),
-                        None => view! { <span class="muted">"none"</span> }.into_any(),
-                    }}</dd>
-                </dl>
-                <p class="muted">"Credentials are used only to pull images; they never reach the app's environment."</p>
-            </section>
-
-            {can_deploy.then(|| view! {
-                <DeployForm csrf=me.csrf.clone() page=page.clone() action=deploy/>
-            })}
+            {match build.clone() {
+                Some(build) => view! {
+                    <SourceSection git=build.clone() csrf=me.csrf.clone() team=team.clone() app=a.handle.clone() action=fetch now/>
+                    <BaseCredentials git=build.clone() team=team.clone() team_credentials=page.team_credentials.clone()/>
+                    {can_deploy.then(|| view! {
+                        <DeployRefForm csrf=me.csrf.clone() page=page.clone() git=build.clone() action=deploy_ref/>
+                    })}
+                }.into_any(),
+                None => view! {
+                    <section class="panel" aria-labelledby="credentials-heading">
+                        <h2 id="credentials-heading">"Registry credentials"</h2>
+                        <dl class="facts">
+                            <dt>"Remembered on this app"</dt>
+                            <dd>{match credentials.remembered.clone() {
+                                Some((registry, username)) => view! {
+                                    <code>{format!("{username}@{registry}")}</code>
+                                    {credentials.remembered_at.map(|ms| view! { " · since " <Time ms now/> })}
+                                    " · password write-only"
+                                }.into_any(),
+                                None => view! { <span class="muted">"none"</span> }.into_any(),
+                            }}</dd>
+                            <dt>"Team credential"</dt>
+                            <dd>{match credentials.team_credential.clone() {
+                                Some(name) => view! { <a href=format!("/teams/{team}/credentials/{name}")>{name.clone()}</a> }.into_any(),
+                                None => view! { <span class="muted">"none"</span> }.into_any(),
+                            }}</dd>
+                        </dl>
+                        <p class="muted">"Credentials are used only to pull images; they never reach the app's environment."</p>
+                    </section>
+                    {can_deploy.then(|| view! {
+                        <DeployForm csrf=me.csrf.clone() page=page.clone() action=deploy/>
+                    })}
+                }.into_any(),
+            }}
 
             <section class="panel" aria-labelledby="config-heading">
                 <h2 id="config-heading">"Configuration"</h2>
                 <ConfigTable page=page.clone()/>
                 {can_deploy.then(|| view! {
                     <ConfigureForm csrf=me.csrf.clone() team=team.clone() app=a.handle.clone()
-                        has_release action=configure/>
+                        has_release dockerfile action=configure/>
                 })}
             </section>
 
@@ -644,6 +709,8 @@ fn ConfigureForm(
     team: String,
     app: String,
     has_release: bool,
+    /// Dockerfile apps: say what setting registry credentials here costs.
+    dockerfile: bool,
     action: ServerAction<ConfigureApp>,
 ) -> impl IntoView {
     let outcome: Outcome<i64> = action.value().into();
@@ -670,7 +737,304 @@ fn ConfigureForm(
                 </p>
                 <ProblemText id="configure-env-error" problem=env_problem/>
             </div>
+            {dockerfile.then(|| view! { <ShortTermCredentialsNote in_deploy_form=false/> })}
             <button type="submit" class="button">{if has_release { "Apply configuration" } else { "Save configuration" }}</button>
         </ActionForm>
+    }
+}
+
+/// The recommendation for short-term registry credentials with Dockerfile deploys
+/// (DESIGN.md §1): with the deploy is one build and one restart; configuring first, two.
+#[component]
+fn ShortTermCredentialsNote(
+    /// Shown in the deploy form rather than the configure form.
+    in_deploy_form: bool,
+) -> impl IntoView {
+    view! {
+        <p class="note">
+            {if in_deploy_form {
+                view! {
+                    <strong>"Short-term credentials (e.g. AWS ECR tokens): give them here, with the deploy — one build, one restart."</strong>
+                    " Setting them in Configuration first also works but restarts the app twice."
+                }.into_any()
+            } else {
+                view! {
+                    <strong>"Short-term registry credentials (e.g. AWS ECR tokens): give them in the deploy form, with the deploy — one build, one restart."</strong>
+                    " Setting APTIBLE_PRIVATE_REGISTRY_USERNAME / _PASSWORD here first also works but restarts the app twice: once now, once for the deploy."
+                }.into_any()
+            }}
+        </p>
+    }
+}
+
+/// A Dockerfile app's repository, and its branches and tags with what is deployed.
+#[component]
+fn SourceSection(
+    git: BuildSource,
+    csrf: String,
+    team: String,
+    app: String,
+    action: ServerAction<FetchRefs>,
+    now: i64,
+) -> impl IntoView {
+    let build = git;
+    let outcome: Outcome<usize> = action.value().into();
+    let source = build.source.clone();
+    let deployed = build.deployed_commit.clone();
+    let listed = deployed
+        .as_ref()
+        .is_some_and(|c| build.refs.iter().any(|r| &r.commit == c));
+    let fetched = move || match outcome.get() {
+        Some(Ok(n)) => Some(format!(
+            "Fetched: {n} branch{} and tag{}.",
+            if n == 1 { "" } else { "es" },
+            if n == 1 { "" } else { "s" }
+        )),
+        _ => None,
+    };
+    let rows = build
+        .refs
+        .iter()
+        .map(|r| {
+            let is_deployed = deployed.as_deref() == Some(r.commit.as_str());
+            view! {
+                <tr>
+                    <th scope="row" class="cell-nowrap"><code>{r.name.clone()}</code></th>
+                    <td>{r.kind.clone()}</td>
+                    <td><code class="digest" title=r.commit.clone()>{r.short_commit.clone()}</code></td>
+                    <td class="cell-subject" title=r.subject.clone()>{r.subject.clone()}</td>
+                    <td class="cell-nowrap"><Time ms=r.committed_at now/></td>
+                    <td>{if is_deployed {
+                        view! { <span class="badge badge-ok">"deployed"</span> }.into_any()
+                    } else {
+                        view! { <span class="badge badge-pending">"not yet deployed"</span> }.into_any()
+                    }}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let empty = build.refs.is_empty();
+    view! {
+        <section class="panel" id="source" aria-labelledby="source-heading">
+            <h2 id="source-heading">"Source"</h2>
+            <dl class="facts">
+                <dt>"Repository"</dt><dd><code>{source.url}</code></dd>
+                <dt>"Dockerfile"</dt><dd><code>{source.dockerfile}</code></dd>
+                <dt>"Build context"</dt><dd><code>{source.context}</code></dd>
+                <dt>"Read credentials"</dt>
+                <dd>{match source.username {
+                    Some(username) => view! { <code>{username}</code> " · password write-only, stored encrypted" }.into_any(),
+                    None => view! { <span class="muted">"none: a public repository"</span> }.into_any(),
+                }}</dd>
+                <dt>"Deployed commit"</dt>
+                <dd>{match deployed.clone() {
+                    Some(commit) => view! {
+                        <code class="digest" title=commit.clone()>{commit.chars().take(12).collect::<String>()}</code>
+                        {(!listed && !empty).then_some(" · no branch or tag points at it any more")}
+                    }.into_any(),
+                    None => view! { <span class="muted">"none yet"</span> }.into_any(),
+                }}</dd>
+            </dl>
+
+            <div class="section-header">
+                <h3 id="refs-heading">"Branches and tags"</h3>
+                <ActionForm action attr:class="inline-form" attr:aria-label="Fetch the repository">
+                    <Csrf token=csrf/>
+                    <input type="hidden" name="team" value=team/>
+                    <input type="hidden" name="app" value=app/>
+                    <button type="submit" class="button" aria-describedby="fetch-hint">
+                        {move || if action.pending().get() { "Fetching…" } else { "Fetch" }}
+                    </button>
+                </ActionForm>
+            </div>
+            <p class="field-hint" id="fetch-hint">
+                "Fetch reads the repository's branches and tags again. New commits show here as not yet deployed until a deploy names them."
+            </p>
+            <p class="muted" role="status">{fetched}</p>
+            <FormError outcome fields=&[]/>
+            {build.refs_error.map(|message| view! {
+                <div class="alert alert-error" role="status">
+                    <p><strong>"The repository could not be read."</strong></p>
+                    <p>{message}</p>
+                </div>
+            })}
+            {if empty {
+                view! { <p class="muted">"No branches or tags to show."</p> }.into_any()
+            } else {
+                view! {
+                    <table class="table" aria-labelledby="refs-heading">
+                        <thead><tr>
+                            <th scope="col">"Name"</th><th scope="col">"Kind"</th><th scope="col">"Commit"</th>
+                            <th scope="col">"Subject"</th><th scope="col">"Committed"</th><th scope="col">"Deployed"</th>
+                        </tr></thead>
+                        <tbody>{rows}</tbody>
+                    </table>
+                }.into_any()
+            }}
+        </section>
+    }
+}
+
+/// Which credential pulls each private base image of a Dockerfile build.
+#[component]
+fn BaseCredentials(
+    git: BuildSource,
+    team: String,
+    team_credentials: Vec<(String, String)>,
+) -> impl IntoView {
+    let build = git;
+    view! {
+        <section class="panel" aria-labelledby="base-credentials-heading">
+            <h2 id="base-credentials-heading">"Credentials for private base images"</h2>
+            <p class="muted">
+                "Before building, Berth reads the Dockerfile's FROM lines and checks that it can pull every base image. "
+                "Public images need nothing; a private one is pulled with:"
+            </p>
+            <dl class="facts">
+                <dt>"Configuration"</dt>
+                <dd>{if build.private_registry_configured {
+                    view! {
+                        <code>"APTIBLE_PRIVATE_REGISTRY_USERNAME"</code> " set · password write-only · for "
+                        {match build.private_registry_host.clone() {
+                            Some(host) => view! { <code>{host}</code> " (APTIBLE_PRIVATE_REGISTRY_HOST)" }.into_any(),
+                            None => view! { "the registry of the first FROM image that is not public" }.into_any(),
+                        }}
+                    }.into_any()
+                } else {
+                    view! { <span class="muted">"not set: give registry credentials with a deploy, below"</span> }.into_any()
+                }}</dd>
+                <dt>"Team credentials, matched by registry host"</dt>
+                <dd>{if team_credentials.is_empty() {
+                    view! { <span class="muted">"none; owners add them under "</span> <a href=format!("/teams/{team}/credentials")>"Credentials"</a> }.into_any()
+                } else {
+                    team_credentials.into_iter().enumerate().map(|(i, (name, registry))| view! {
+                        {(i > 0).then_some(", ")}
+                        <a href=format!("/teams/{team}/credentials/{name}")>{name.clone()}</a>
+                        " (" <code>{registry}</code> ")"
+                    }).collect_view().into_any()
+                }}</dd>
+            </dl>
+            <p class="muted">"So one build can pull bases from several private registries. These credentials serve the build only: they never reach the running app's environment, the build log or the image."</p>
+        </section>
+    }
+}
+
+const DEPLOY_REF_FIELDS: &[&str] = &[
+    "git_ref",
+    "registry_username",
+    "registry_password",
+    "credential",
+    "env",
+];
+
+/// The deploy form of a Dockerfile app: the ref to build, the registry credentials for
+/// private base images, and configuration changes — all applied in one operation.
+#[component]
+fn DeployRefForm(
+    csrf: String,
+    page: AppPage,
+    git: BuildSource,
+    action: ServerAction<DeployRef>,
+) -> impl IntoView {
+    let build = git;
+    let outcome: Outcome<i64> = action.value().into();
+    let ref_problem = problem(outcome, "git_ref");
+    let username_error = Signal::derive(move || {
+        problem(outcome, "registry_username")
+            .get()
+            .map(|p| p.message)
+    });
+    let password_problem = problem(outcome, "registry_password");
+    let credential_problem = problem(outcome, "credential");
+    let env_problem = problem(outcome, "env");
+    // What to offer first: the ref the app was last deployed from, else its main branch.
+    let default_ref = page
+        .operations
+        .iter()
+        .find_map(|o| o.git_ref.clone())
+        .or_else(|| {
+            build
+                .refs
+                .iter()
+                .find(|r| r.kind == "branch" && (r.name == "main" || r.name == "master"))
+                .or_else(|| build.refs.iter().find(|r| r.kind == "branch"))
+                .map(|r| r.name.clone())
+        })
+        .unwrap_or_default();
+    let unavailable = page.platform_unavailable.clone();
+    let disabled = unavailable.is_some();
+    let dockerfile = build.source.dockerfile.clone();
+    view! {
+        <section class="panel" id="deploy" aria-labelledby="deploy-heading">
+            <h2 id="deploy-heading">"Deploy a branch, tag or commit"</h2>
+            {unavailable.map(|message| view! {
+                <div class="alert alert-error" role="status">
+                    <p><strong>"Deploys cannot run on this server right now."</strong></p>
+                    <p>{message}</p>
+                </div>
+            })}
+            <ActionForm action>
+                <Csrf token=csrf/>
+                <input type="hidden" name="team" value=page.team.handle.clone()/>
+                <input type="hidden" name="app" value=page.app.handle.clone()/>
+                <FormError outcome fields=DEPLOY_REF_FIELDS/>
+                <div class="field">
+                    <label for="deploy-git-ref">"Git ref"</label>
+                    <input id="deploy-git-ref" type="text" name="git_ref" required=true autocomplete="off"
+                        spellcheck="false" list="deploy-git-refs" value=default_ref
+                        aria-invalid=move || if ref_problem.with(Option::is_some) { "true" } else { "false" }
+                        aria-describedby="deploy-git-ref-hint deploy-git-ref-error"/>
+                    <datalist id="deploy-git-refs">
+                        {build.refs.iter().map(|r| view! {
+                            <option value=r.name.clone()>{format!("{} {} · {}", r.kind, r.short_commit, r.subject)}</option>
+                        }).collect_view()}
+                    </datalist>
+                    <p class="field-hint" id="deploy-git-ref-hint">
+                        "A branch (main), a tag (v1.2) or a commit. Berth fetches the repository, records the commit, checks that every base image in "
+                        <code>{dockerfile}</code> " can be pulled, and only then builds."
+                    </p>
+                    <ProblemText id="deploy-git-ref-error" problem=ref_problem/>
+                </div>
+
+                <fieldset class="choices" aria-describedby="deploy-registry-hint">
+                    <legend>"Registry credentials for private base images (optional)"</legend>
+                    <p class="field-hint" id="deploy-registry-hint">
+                        "Applied as the configuration variables APTIBLE_PRIVATE_REGISTRY_USERNAME and APTIBLE_PRIVATE_REGISTRY_PASSWORD in this same operation, and used for the registry of the first private FROM image. "
+                        {if build.private_registry_configured {
+                            "Leave them empty to build with the ones already configured."
+                        } else {
+                            "None are configured yet; leave them empty when every base image is public or covered by a team credential."
+                        }}
+                    </p>
+                    <ShortTermCredentialsNote in_deploy_form=true/>
+                    <Field label="Registry username" name="registry_username" id="deploy-ref-registry-username".to_string()
+                        autocomplete="off" required=false error=username_error/>
+                    <div class="field">
+                        <label for="deploy-ref-registry-password">"Registry password or token"</label>
+                        <input id="deploy-ref-registry-password" type="password" name="registry_password"
+                            autocomplete="new-password"
+                            aria-invalid=move || if password_problem.with(Option::is_some) { "true" } else { "false" }
+                            aria-describedby="deploy-ref-registry-password-hint deploy-ref-registry-password-error"/>
+                        <p class="field-hint" id="deploy-ref-registry-password-hint">"Write-only: stored encrypted, used by the build only, kept out of logs, the image and the running app's environment."</p>
+                        <ProblemText id="deploy-ref-registry-password-error" problem=password_problem/>
+                    </div>
+                    <ProblemText id="deploy-ref-credential-error" problem=credential_problem/>
+                </fieldset>
+
+                <div class="field">
+                    <label for="deploy-ref-env">"Other configuration changes (optional)"</label>
+                    <textarea id="deploy-ref-env" name="env_text" rows="3" spellcheck="false"
+                        aria-invalid=move || if env_problem.with(Option::is_some) { "true" } else { "false" }
+                        aria-describedby="deploy-ref-env-hint deploy-ref-env-error"></textarea>
+                    <p class="field-hint" id="deploy-ref-env-hint">
+                        "One per line: KEY=value sets a variable, -KEY unsets it. Applied together with this deploy: one build, one restart."
+                    </p>
+                    <ProblemText id="deploy-ref-env-error" problem=env_problem/>
+                </div>
+                <button type="submit" class="button button-primary" disabled=disabled>
+                    {move || if action.pending().get() { "Verifying…" } else { "Verify, build and deploy" }}
+                </button>
+            </ActionForm>
+        </section>
     }
 }

@@ -171,7 +171,9 @@ pub async fn load_apps(team: String) -> Result<AppsPage, AppError> {
     })
 }
 
-/// Creates an app and goes to its page, where it can be deployed.
+/// Creates an app and goes to its page, where it can be deployed. A Dockerfile app also
+/// takes its git source: `git_url`, `dockerfile` and `context` (defaults `Dockerfile` and
+/// `.`), and optional read credentials `git_username` / `git_password` (stored encrypted).
 #[server]
 pub async fn create_app(
     csrf_token: String,
@@ -179,17 +181,43 @@ pub async fn create_app(
     handle: String,
     method: String,
     health_path: Option<String>,
+    git_url: Option<String>,
+    dockerfile: Option<String>,
+    context: Option<String>,
+    git_username: Option<String>,
+    git_password: Option<String>,
 ) -> Result<String, AppError> {
+    use crate::services::builds::GitInput;
     let _ = csrf_token;
     let user = crate::ssr::require_user().await?;
     let state = crate::ssr::state()?;
-    let (access, app) = crate::services::apps::create(
+    let git_url = git_url.unwrap_or_default();
+    // Without JavaScript the git fields are on the form whatever the method, so a repository
+    // given with the image method is most likely a forgotten choice of method.
+    let git = match domain::DeployMethod::parse(&method) {
+        Ok(domain::DeployMethod::Dockerfile) => Some(GitInput {
+            url: git_url,
+            dockerfile: dockerfile.unwrap_or_default(),
+            context: context.unwrap_or_default(),
+            username: git_username.unwrap_or_default(),
+            password: git_password.unwrap_or_default(),
+        }),
+        _ if !git_url.trim().is_empty() => {
+            return Err(AppError::invalid(
+                "git_url",
+                "A repository is for Dockerfile apps: choose \"Dockerfile\" as the deploy method, or leave the repository empty.",
+            ))
+        }
+        _ => None,
+    };
+    let (access, app) = crate::services::apps::create_with_source(
         &state,
         user.id,
         &team,
         &handle,
         &method,
         health_path.as_deref(),
+        git,
     )
     .await?;
     crate::ssr::redirect_plain_form_post(&format!("/teams/{}/apps/{}", access.handle, app.handle));
@@ -216,7 +244,14 @@ pub async fn load_app(team: String, app: String) -> Result<AppPage, AppError> {
         apps::history(&state, user.id, &access.handle, Some(&found.handle), filter).await?;
     let last = operations.first().map(convert::last_operation);
     let row = apps::app_row(&state, &found, release, last).await;
-    let config = apps::config_rows(apps::config(&state, found.id).await?);
+    let config_values = apps::config(&state, found.id).await?;
+    let build = match found.git_url {
+        Some(_) => {
+            Some(build_source(&state, user.id, &access.handle, &found, &config_values).await?)
+        }
+        None => None,
+    };
+    let config = apps::config_rows(config_values);
     let team_credentials = state
         .store
         .credentials(access.team_id)
@@ -243,7 +278,96 @@ pub async fn load_app(team: String, app: String) -> Result<AppPage, AppError> {
         team_credentials,
         platform_unavailable: state.platform.unavailable().await,
         flash: crate::ssr::take_flash().await?,
+        build,
     })
+}
+
+/// A Dockerfile app's source and refs for its page. An unreachable repository must not take
+/// the page down with it: the error is shown in the section, with the Fetch button to retry.
+#[cfg(feature = "ssr")]
+async fn build_source(
+    state: &crate::ssr::ServerState,
+    user_id: i64,
+    team: &str,
+    app: &store::App,
+    config: &[(domain::ConfigKey, String)],
+) -> Result<BuildSource, AppError> {
+    use crate::services::builds::{
+        self, PRIVATE_REGISTRY_HOST, PRIVATE_REGISTRY_PASSWORD, PRIVATE_REGISTRY_USERNAME,
+    };
+    use platform::git::RefKind;
+    // The first fetch of a repository happens here; a slow remote must not hold the page.
+    const FIRST_FETCH: std::time::Duration = std::time::Duration::from_secs(15);
+    let listed = tokio::time::timeout(
+        FIRST_FETCH,
+        builds::refs(state, user_id, team, &app.handle, false),
+    )
+    .await;
+    let (refs, refs_error) = match listed {
+        Ok(Ok((_, _, refs, _))) => (refs, None),
+        Ok(Err(error)) => (Vec::new(), Some(error.to_string())),
+        Err(_) => (
+            Vec::new(),
+            Some(format!(
+                "The repository did not answer within {} seconds. Try Fetch again.",
+                FIRST_FETCH.as_secs()
+            )),
+        ),
+    };
+    let value = |key: &str| {
+        config
+            .iter()
+            .find(|(k, _)| k.as_str() == key)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.trim().is_empty())
+    };
+    Ok(BuildSource {
+        source: GitSourceRow {
+            url: app.git_url.clone().unwrap_or_default(),
+            dockerfile: app
+                .dockerfile_path
+                .clone()
+                .unwrap_or_else(|| "Dockerfile".into()),
+            context: app.context_path.clone().unwrap_or_else(|| ".".into()),
+            username: app.git_username.clone(),
+        },
+        refs: refs
+            .into_iter()
+            .map(|r| GitRefRow {
+                kind: match r.kind {
+                    RefKind::Branch => "branch",
+                    RefKind::Tag => "tag",
+                }
+                .to_owned(),
+                short_commit: r.commit.short().to_owned(),
+                commit: r.commit.as_str().to_owned(),
+                name: r.name,
+                subject: r.subject,
+                committed_at: r.committed_at,
+            })
+            .collect(),
+        refs_error,
+        deployed_commit: builds::deployed_commit(state, app).await?,
+        private_registry_configured: value(PRIVATE_REGISTRY_USERNAME).is_some()
+            && value(PRIVATE_REGISTRY_PASSWORD).is_some(),
+        private_registry_host: value(PRIVATE_REGISTRY_HOST).map(str::to_owned),
+    })
+}
+
+/// Fetches a Dockerfile app's repository again, so that new branches, tags and commits show.
+/// Answers how many branches and tags it has.
+#[server]
+pub async fn fetch_refs(csrf_token: String, team: String, app: String) -> Result<usize, AppError> {
+    let _ = csrf_token;
+    let user = crate::ssr::require_user().await?;
+    let state = crate::ssr::state()?;
+    let (access, found, refs, _) =
+        crate::services::builds::refs(&state, user.id, &team, &app, true).await?;
+    crate::ssr::redirect_plain_form_post(&format!(
+        "/teams/{}/apps/{}#source-heading",
+        access.handle, found.handle
+    ));
+    Ok(refs.len())
 }
 
 /// The team credential for the image's registry host, when the form left the choice to
@@ -353,6 +477,82 @@ pub async fn deploy_image(
         },
     )
     .await?;
+    crate::ssr::redirect_plain_form_post(&operation_path(&access.handle, operation.id));
+    Ok(operation.id)
+}
+
+/// Verifies and queues a Dockerfile deploy of `git_ref` (a branch, tag or commit); answers
+/// the operation's id. `registry_username` / `registry_password` are the credentials for
+/// private base images: they become the `APTIBLE_PRIVATE_REGISTRY_USERNAME` / `_PASSWORD`
+/// configuration changes of this same operation, like the changes in `env_text` (one
+/// build, one restart).
+#[server]
+pub async fn deploy_ref(
+    csrf_token: String,
+    team: String,
+    app: String,
+    git_ref: String,
+    registry_username: Option<String>,
+    registry_password: Option<String>,
+    env_text: Option<String>,
+) -> Result<i64, AppError> {
+    use crate::services::builds::{self, PRIVATE_REGISTRY_PASSWORD, PRIVATE_REGISTRY_USERNAME};
+    let _ = csrf_token;
+    let user = crate::ssr::require_user().await?;
+    let state = crate::ssr::state()?;
+    let mut changes = parse_env_text(env_text.as_deref().unwrap_or_default())?;
+    let username = registry_username.filter(|u| !u.trim().is_empty());
+    let password = registry_password.filter(|p| !p.is_empty());
+    let given = username.is_some() || password.is_some();
+    match (username, password) {
+        (Some(username), Some(password)) => {
+            if let Some((key, _)) = changes
+                .iter()
+                .find(|(k, _)| k == PRIVATE_REGISTRY_USERNAME || k == PRIVATE_REGISTRY_PASSWORD)
+            {
+                return Err(AppError::invalid(
+                    "env",
+                    format!(
+                        "{key} is also given in the registry fields; give it in one place only."
+                    ),
+                ));
+            }
+            changes.push((
+                PRIVATE_REGISTRY_USERNAME.to_owned(),
+                Some(username.trim().to_owned()),
+            ));
+            changes.push((PRIVATE_REGISTRY_PASSWORD.to_owned(), Some(password)));
+        }
+        (Some(_), None) => {
+            return Err(AppError::invalid(
+                "registry_password",
+                "Give the password or token that goes with the registry username.",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(AppError::invalid(
+                "registry_username",
+                "Give the registry username that goes with the password or token.",
+            ))
+        }
+        (None, None) => {}
+    }
+    let (access, operation) = builds::deploy_ref(&state, user.id, &team, &app, &git_ref, &changes)
+        .await
+        .map_err(|error| match error {
+            // The configuration credentials that failed are the ones typed into the
+            // registry fields: say so next to them rather than under the textarea.
+            AppError::VerificationFailed {
+                field,
+                reason,
+                message,
+            } if given && field == "env" => AppError::VerificationFailed {
+                field: "registry_password".into(),
+                reason,
+                message,
+            },
+            other => other,
+        })?;
     crate::ssr::redirect_plain_form_post(&operation_path(&access.handle, operation.id));
     Ok(operation.id)
 }

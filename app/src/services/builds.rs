@@ -369,8 +369,10 @@ pub async fn plan_build(
                     field: field.into(),
                     reason: error.kind().into(),
                     message: format!(
-                        "Base image {} ({dockerfile} line {}) cannot be pulled {whose}: {error}. Nothing was built.",
-                        base.written, base.line
+                        "Base image {} ({dockerfile} line {}) cannot be pulled {whose}: {}. Nothing was built.",
+                        base.written,
+                        base.line,
+                        error.to_string().trim_end_matches('.')
                     ),
                 });
             }
