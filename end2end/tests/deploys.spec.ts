@@ -168,7 +168,7 @@ test('an owner deploys a private image with credentials remembered for the app, 
     await expect(page.getByRole('heading', { level: 1, name: 'New app' })).toBeVisible();
     await page.getByLabel('Handle', { exact: true }).fill(APP);
     await page.getByRole('radio', { name: 'Direct Docker Image' }).check();
-    await expect(page.getByRole('radio', { name: /^Dockerfile/ })).toBeDisabled();
+    await expect(page.getByRole('radio', { name: /^Dockerfile/ })).toBeEnabled();
     await page.getByRole('button', { name: 'Create app' }).click();
     await expect(page).toHaveURL(appUrl);
     await settled(page);

@@ -417,16 +417,29 @@ async fn a_team_credential_is_matched_by_registry_host_and_each_use_is_audited()
         .await
         .get("/teams/acme/credentials/ci-pull")
         .await;
-    assert!(page.body.contains("Used by 1 app(s)"), "the delete section lists the apps");
+    assert!(
+        page.body.contains("Used by 1 app(s)"),
+        "the delete section lists the apps"
+    );
     // ...and once it is deleted, the app (with nothing remembered) fails clearly at deploy.
     let deleted = w
-        .call("DELETE", "/api/v1/teams/acme/credentials/ci-pull", &w.owner, None)
+        .call(
+            "DELETE",
+            "/api/v1/teams/acme/credentials/ci-pull",
+            &w.owner,
+            None,
+        )
         .await;
     assert_eq!(deleted.status.as_u16(), 204, "{}", deleted.body);
     assert!(w.app_json("api").await["credentials"]["team_credential"].is_null());
-    let refused = w.deploy("api", json!({ "image": w.image("team/api:1") })).await;
+    let refused = w
+        .deploy("api", json!({ "image": w.image("team/api:1") }))
+        .await;
     assert_eq!(refused.status.as_u16(), 422, "{}", refused.body);
-    let message = refused.json()["error"]["message"].as_str().unwrap().to_owned();
+    let message = refused.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(message.contains("private"), "{message}");
     leak_scan(&w, &[PASSWORD_1]).await;
     w.app.stop().await;

@@ -331,7 +331,7 @@ fn registries_conf(insecure: &[RegistryHost]) -> String {
 /// secret. (The operation log applies its own redaction of secret-looking names too.)
 const MIN_REDACTED_BUILD_ARG: usize = 3;
 
-/// Hides every secret of the build: registry passwords, build arg values, and the forms
+/// Hides every secret of the build: registry passwords, secret build arg values, and the forms
 /// they take in the auth file or a tool's echo of it (base64).
 fn redactor_for(spec: &BuildSpec, files: &BuildFiles) -> Redactor {
     let mut redactor = Redactor::new();
@@ -342,6 +342,7 @@ fn redactor_for(spec: &BuildSpec, files: &BuildFiles) -> Redactor {
         .chain(
             spec.build_args
                 .iter()
+                .filter(|(name, _)| names_a_secret(name))
                 .map(|(_, value)| value)
                 .filter(|value| value.expose().chars().count() >= MIN_REDACTED_BUILD_ARG),
         );
@@ -352,6 +353,13 @@ fn redactor_for(spec: &BuildSpec, files: &BuildFiles) -> Redactor {
         redactor.hide(encoded);
     }
     redactor
+}
+
+/// Build args come from the app's configuration, where only secret-looking names hold
+/// secrets (`API_TOKEN`, `DATABASE_URL`); hiding every value would blank ordinary words
+/// such as a `GREETING=hello` out of `COPY hello.txt`.
+fn names_a_secret(name: &str) -> bool {
+    domain::ConfigKey::parse(name).map_or(true, |key| key.looks_secret())
 }
 
 fn hide_with_base64(redactor: &mut Redactor, secret: &Secret) {
