@@ -362,3 +362,22 @@ pub struct DayRow {
     pub other: i64,
     pub avg_duration_ms: Option<i64>,
 }
+
+/// One external base image of a ref's Dockerfile: which credential pulls it, and whether the
+/// registry lets it (checked on request, before a deploy).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BaseCheckRow {
+    pub image: String,
+    pub line: usize,
+    /// `configuration`, `team:<name>` or `none`.
+    pub credential: String,
+    /// `None` when it can be pulled; otherwise the failure's kind and message.
+    pub problem: Option<(String, String)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BaseCheckReport {
+    pub git_ref: String,
+    pub commit: String,
+    pub bases: Vec<BaseCheckRow>,
+}

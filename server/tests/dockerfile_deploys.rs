@@ -249,6 +249,22 @@ async fn a_branch_builds_from_a_private_base_with_the_configuration_credentials(
     assert_eq!(bases["bases"][0]["ok"], true, "{bases}");
     assert_eq!(bases["bases"][0]["credential"], "configuration");
     assert!(!bases.to_string().contains(BASE_PASSWORD));
+    // The app page shows the same check, on request, before a deploy.
+    let page = w
+        .app
+        .signed_in("owner@example.com")
+        .await
+        .get("/teams/acme/apps/web?check=main")
+        .await;
+    assert_eq!(page.status.as_u16(), 200);
+    assert!(
+        page.body.contains("can be pulled"),
+        "the page shows the base image check"
+    );
+    assert!(page
+        .body
+        .contains("APTIBLE_PRIVATE_REGISTRY_* configuration"));
+    assert!(!page.body.contains(BASE_PASSWORD));
     let deployed = w.deploy_and_wait(json!({ "git_ref": "main" })).await;
     w.succeeded(&deployed).await;
     assert_eq!(deployed["commit"], main.as_str());

@@ -13,13 +13,17 @@ use crate::{
     model::{AppPage, AppRow, AppsPage, BuildSource},
     pages::operations::{image_name, short_digest, OperationsTable, StatusBadge},
     serverfns::apps::{
-        load_app, load_apps, ConfigureApp, CreateApp, DeployImage, DeployRef, FetchRefs, RestartApp,
+        check_base_images, load_app, load_apps, ConfigureApp, CreateApp, DeployImage, DeployRef,
+        FetchRefs, RestartApp,
     },
 };
 use domain::{DeployMethod, ImageReference, Role};
 use leptos::{form::ActionForm, prelude::*};
 use leptos_meta::Title;
-use leptos_router::hooks::{use_navigate, use_params_map};
+use leptos_router::{
+    components::Form,
+    hooks::{use_navigate, use_params_map, use_query_map},
+};
 
 fn param(name: &'static str) -> impl Fn() -> String + Copy + Send + Sync + 'static {
     let params = use_params_map();
@@ -357,6 +361,7 @@ fn AppDetail(
                 Some(build) => view! {
                     <SourceSection git=build.clone() csrf=me.csrf.clone() team=team.clone() app=a.handle.clone() action=fetch now/>
                     <BaseCredentials git=build.clone() team=team.clone() team_credentials=page.team_credentials.clone()/>
+                    <BaseCheck team=team.clone() app=a.handle.clone()/>
                     {can_deploy.then(|| view! {
                         <DeployRefForm csrf=me.csrf.clone() page=page.clone() git=build.clone() action=deploy_ref/>
                     })}
@@ -915,6 +920,78 @@ fn BaseCredentials(
                 }}</dd>
             </dl>
             <p class="muted">"So one build can pull bases from several private registries. These credentials serve the build only: they never reach the running app's environment, the build log or the image."</p>
+        </section>
+    }
+}
+
+/// "Check base images": reads a ref's Dockerfile and asks each base image's registry, with
+/// the credential a deploy would use, whether it can be pulled. A GET form (`?check=REF`),
+/// so the result is a link and works without JavaScript.
+#[component]
+fn BaseCheck(team: String, app: String) -> impl IntoView {
+    let query = use_query_map();
+    let wanted = move || {
+        query
+            .read()
+            .get("check")
+            .map(|r| r.trim().to_owned())
+            .filter(|r| !r.is_empty())
+    };
+    let report = Resource::new(
+        move || (team.clone(), app.clone(), wanted()),
+        |(team, app, wanted)| async move {
+            match wanted {
+                Some(git_ref) => Some(check_base_images(team, app, git_ref).await),
+                None => None,
+            }
+        },
+    );
+    view! {
+        <section class="panel" aria-labelledby="base-check-heading">
+            <h2 id="base-check-heading">"Check base images"</h2>
+            <Form method="GET" action="">
+                <div class="field">
+                    <label for="field-check">"Branch, tag or commit"</label>
+                    <input id="field-check" name="check" type="text" value=wanted().unwrap_or_default()
+                        aria-describedby="field-check-hint"/>
+                    <p class="hint" id="field-check-hint">"Reads its Dockerfile and proves, before any deploy, that every FROM image can be pulled with the credential shown."</p>
+                </div>
+                <button type="submit" class="button">"Check base images"</button>
+            </Form>
+            <Transition fallback=|| view! { <p class="muted">"Checking…"</p> }>
+                {move || report.get().flatten().map(|outcome| match outcome {
+                    Err(error) => view! { <p class="alert" role="alert">{error.to_string()}</p> }.into_any(),
+                    Ok(report) => {
+                        let rows = report.bases.into_iter().map(|b| view! {
+                            <tr>
+                                <td><code>{b.image}</code></td>
+                                <td>{b.line}</td>
+                                <td>{match b.credential.strip_prefix("team:") {
+                                    Some(name) => format!("team credential {name}"),
+                                    None if b.credential == "configuration" => "APTIBLE_PRIVATE_REGISTRY_* configuration".to_owned(),
+                                    None => "none (public)".to_owned(),
+                                }}</td>
+                                <td>{match b.problem {
+                                    None => view! { <span class="check check-ok">"✓ can be pulled"</span> }.into_any(),
+                                    Some((kind, message)) => view! {
+                                        <span class="check check-failed">"✗ " {kind}</span> " " <span class="muted">{message}</span>
+                                    }.into_any(),
+                                }}</td>
+                            </tr>
+                        }).collect_view();
+                        view! {
+                            <table class="table">
+                                <caption>{format!("Base images of {} ({})", report.git_ref, &report.commit[..report.commit.len().min(12)])}</caption>
+                                <thead><tr>
+                                    <th scope="col">"Image"</th><th scope="col">"Line"</th>
+                                    <th scope="col">"Pulled with"</th><th scope="col">"Result"</th>
+                                </tr></thead>
+                                <tbody>{rows}</tbody>
+                            </table>
+                        }.into_any()
+                    }
+                })}
+            </Transition>
         </section>
     }
 }

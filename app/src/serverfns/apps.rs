@@ -739,3 +739,30 @@ mod tests {
         assert!(parse_env_text("-A=1").is_err());
     }
 }
+
+/// Checks every external base image of `git_ref`'s Dockerfile with the credential a deploy
+/// would use. Reads only (a GET): nothing is queued.
+#[server(input = GetUrl)]
+pub async fn check_base_images(
+    team: String,
+    app: String,
+    git_ref: String,
+) -> Result<BaseCheckReport, AppError> {
+    let user = crate::ssr::require_user().await?;
+    let state = crate::ssr::state()?;
+    let (_, commit, checks) =
+        crate::services::builds::check_bases(&state, user.id, &team, &app, &git_ref).await?;
+    Ok(BaseCheckReport {
+        git_ref: git_ref.trim().to_owned(),
+        commit: commit.as_str().to_owned(),
+        bases: checks
+            .into_iter()
+            .map(|c| BaseCheckRow {
+                image: c.base.image,
+                line: c.base.line,
+                credential: c.base.credential,
+                problem: c.problem,
+            })
+            .collect(),
+    })
+}
