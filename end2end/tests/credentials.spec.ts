@@ -6,6 +6,7 @@
 // delete; made a viewer, the same member may not verify either; the audit trail shows what
 // happened. Runs with JavaScript on ("hydrate") and off ("ssr").
 import {
+  everything,
   expect,
   goVia,
   MEMBER_PASSWORD,
@@ -50,14 +51,6 @@ async function verify(page: Page, image: string) {
   const section = page.getByRole('region', { name: 'Verify' });
   await section.getByLabel('Image (optional)').fill(image);
   await section.getByRole('button', { name: 'Verify', exact: true }).click();
-}
-
-/** The page as HTML, with the values typed into its fields (which `content()` leaves out). */
-async function everything(page: Page): Promise<string> {
-  const values = await page
-    .locator('input, textarea')
-    .evaluateAll((fields) => fields.map((f) => (f as HTMLInputElement).value).join('\n'));
-  return `${await page.content()}\n${values}`;
 }
 
 test('an owner stores, verifies, fixes and deletes registry credentials; a deployer may only verify, a viewer only look', async ({

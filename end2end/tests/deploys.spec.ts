@@ -6,22 +6,28 @@
 // uses the remembered credentials; a deploy with a wrong password is refused at the password
 // field as wrong_credentials before anything is queued. No page ever holds the password.
 // Runs with JavaScript on ("hydrate") and off ("ssr").
-import { expect, nav, open, PASSWORD, settled, signUp, test, testRegistry, uniqueNames, usesJs } from './fixtures';
-import type { Page, Request, Response } from '@playwright/test';
+import {
+  everything,
+  expect,
+  nav,
+  open,
+  PASSWORD,
+  servedStatus,
+  settled,
+  signUp,
+  test,
+  testRegistry,
+  uniqueNames,
+  usesJs,
+  watchOperation,
+} from './fixtures';
+import type { Page } from '@playwright/test';
 
 const APP = 'web';
 /** Pulling and starting a release takes a while on a loaded machine. */
 const DEPLOY_TIMEOUT = 90_000;
 const GREETING = "Hello from Berth's test image";
 const STEPS = ['Verify', 'Pull', 'Start', 'Health check', 'Switch'];
-
-/** The page as HTML, with the values typed into its fields (which `content()` leaves out). */
-async function everything(page: Page): Promise<string> {
-  const values = await page
-    .locator('input, textarea')
-    .evaluateAll((fields) => fields.map((f) => (f as HTMLInputElement).value).join('\n'));
-  return `${await page.content()}\n${values}`;
-}
 
 function deployForm(page: Page) {
   return page.getByRole('region', { name: 'Deploy an image' });
@@ -45,34 +51,6 @@ async function deployWithNewCredentials(page: Page, image: string, username: str
   await form.getByLabel('Registry password or token').fill(password);
   await form.getByRole('radio', { name: 'Remember for this app' }).check();
   await form.getByRole('button', { name: 'Verify and deploy' }).click();
-}
-
-/** What the browser saw of an operation page while it ran; start it before submitting. */
-function watchOperation(page: Page) {
-  const onRequest = (request: Request) => {
-    if (/\/operations\/\d+\/events$/.test(new URL(request.url()).pathname)) seen.eventStreams++;
-  };
-  const onResponse = async (response: Response) => {
-    const request = response.request();
-    if (!request.isNavigationRequest() || !/\/operations\/\d+$/.test(new URL(response.url()).pathname)) return;
-    seen.documents.push(await response.text().catch(() => ''));
-  };
-  const seen = {
-    documents: [] as string[],
-    eventStreams: 0,
-    stop: () => {
-      page.off('request', onRequest);
-      page.off('response', onResponse);
-    },
-  };
-  page.on('request', onRequest);
-  page.on('response', onResponse);
-  return seen;
-}
-
-/** The status an operation page was served with (its heading's badge). */
-function servedStatus(html: string): string | undefined {
-  return /<h1[^>]*>[\s\S]*?status-(queued|running|succeeded|failed|cancelled)/.exec(html)?.[1];
 }
 
 /**

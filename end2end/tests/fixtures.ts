@@ -4,7 +4,7 @@
 // hydrates each server-rendered page, and forms are submitted by the app's script) and "ssr"
 // (JavaScript off: forms post natively and the server redirects). Clicks made before
 // hydration are lost, so in "hydrate" every page load is followed by `settled(page)`.
-import { test as base, expect, type BrowserContext, type Page, type TestInfo } from '@playwright/test';
+import { test as base, expect, type BrowserContext, type Page, type Request, type Response, type TestInfo } from '@playwright/test';
 
 export { expect };
 
@@ -218,3 +218,39 @@ export function testRegistry() {
 export const SIGNIN_URL = /\/signin$/;
 /** The sign-in page, possibly with the error of a form posted without JavaScript. */
 export const SIGNIN_AFTER_ERROR_URL = /\/signin(\?.*)?$/;
+
+/** The page as HTML, with the values typed into its fields (which `content()` leaves out). */
+export async function everything(page: Page): Promise<string> {
+  const values = await page
+    .locator('input, textarea')
+    .evaluateAll((fields) => fields.map((f) => (f as HTMLInputElement).value).join('\n'));
+  return `${await page.content()}\n${values}`;
+}
+
+/** What the browser saw of an operation page while it ran; start it before submitting. */
+export function watchOperation(page: Page) {
+  const onRequest = (request: Request) => {
+    if (/\/operations\/\d+\/events$/.test(new URL(request.url()).pathname)) seen.eventStreams++;
+  };
+  const onResponse = async (response: Response) => {
+    const request = response.request();
+    if (!request.isNavigationRequest() || !/\/operations\/\d+$/.test(new URL(response.url()).pathname)) return;
+    seen.documents.push(await response.text().catch(() => ''));
+  };
+  const seen = {
+    documents: [] as string[],
+    eventStreams: 0,
+    stop: () => {
+      page.off('request', onRequest);
+      page.off('response', onResponse);
+    },
+  };
+  page.on('request', onRequest);
+  page.on('response', onResponse);
+  return seen;
+}
+
+/** The status an operation page was served with (its heading's badge). */
+export function servedStatus(html: string): string | undefined {
+  return /<h1[^>]*>[\s\S]*?status-(queued|running|succeeded|failed|cancelled)/.exec(html)?.[1];
+}
