@@ -22,28 +22,7 @@ impl AppHandle {
         if value.len() > 40 {
             return Err(ParseError::new("Use at most 40 characters for the handle."));
         }
-        if value.chars().any(|c| c.is_ascii_uppercase()) {
-            return Err(ParseError::new(format!(
-                "Use lower-case letters only, e.g. \"{}\".",
-                value.to_ascii_lowercase()
-            )));
-        }
-        if !value
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        {
-            return Err(ParseError::new(
-                "Use only lower-case letters, digits and hyphens in the handle.",
-            ));
-        }
-        if !value.starts_with(|c: char| c.is_ascii_lowercase()) {
-            return Err(ParseError::new("Start the handle with a letter."));
-        }
-        if value.ends_with('-') || value.contains("--") {
-            return Err(ParseError::new(
-                "Hyphens go between letters or digits: no trailing or double hyphens.",
-            ));
-        }
+        crate::team::check_handle_characters(value)?;
         // `/teams/{team}/apps/new` is the page that creates an app.
         if value == "new" {
             return Err(ParseError::new(

@@ -21,30 +21,37 @@ impl TeamHandle {
         if value.len() < 2 || value.len() > 40 {
             return Err(ParseError::new("Use 2 to 40 characters for the handle."));
         }
-        if value.chars().any(|c| c.is_ascii_uppercase()) {
-            return Err(ParseError::new(format!(
-                "Use lower-case letters only, e.g. \"{}\".",
-                value.to_ascii_lowercase()
-            )));
-        }
-        if !value
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        {
-            return Err(ParseError::new(
-                "Use only lower-case letters, digits and hyphens in the handle.",
-            ));
-        }
-        if !value.starts_with(|c: char| c.is_ascii_lowercase()) {
-            return Err(ParseError::new("Start the handle with a letter."));
-        }
-        if value.ends_with('-') || value.contains("--") {
-            return Err(ParseError::new(
-                "Hyphens go between letters or digits: no trailing or double hyphens.",
-            ));
-        }
+        crate::team::check_handle_characters(value)?;
         Ok(Self(value.to_owned()))
     }
+}
+
+/// The character rules team and app handles share (they appear in URLs): lower-case
+/// letters, digits and single hyphens, starting with a letter.
+pub(crate) fn check_handle_characters(value: &str) -> Result<(), ParseError> {
+    if value.chars().any(|c| c.is_ascii_uppercase()) {
+        return Err(ParseError::new(format!(
+            "Use lower-case letters only, e.g. \"{}\".",
+            value.to_ascii_lowercase()
+        )));
+    }
+    if !value
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err(ParseError::new(
+            "Use only lower-case letters, digits and hyphens in the handle.",
+        ));
+    }
+    if !value.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return Err(ParseError::new("Start the handle with a letter."));
+    }
+    if value.ends_with('-') || value.contains("--") {
+        return Err(ParseError::new(
+            "Hyphens go between letters or digits: no trailing or double hyphens.",
+        ));
+    }
+    Ok(())
 }
 
 /// A team's display name ("Acme Corp").
