@@ -6,34 +6,11 @@ mod support;
 
 use domain::Role;
 use serde_json::json;
-use std::sync::{Mutex, OnceLock};
 use support::*;
 use testregistry::TestRegistry;
 
 const REGISTRY_PASSWORD: &str = "reg-pass-7f3a91c2d4";
 const ROTATED_PASSWORD: &str = "reg-pass-rotated-88e1b0";
-
-/// Everything the server logs in this test binary, for the leak scan.
-fn captured_logs() -> &'static Mutex<Vec<u8>> {
-    static LOGS: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        struct Capture;
-        impl std::io::Write for Capture {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                captured_logs().lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let _ = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(|| Capture)
-            .try_init();
-        Mutex::new(Vec::new())
-    })
-}
 
 struct World {
     app: TestApp,
@@ -496,23 +473,6 @@ async fn secrets_leak_nowhere_with_postgresql() {
     for secret in [REGISTRY_PASSWORD, "stale-secret-31b2a", ROTATED_PASSWORD] {
         assert!(!dump.contains(secret), "the PostgreSQL dump holds a secret");
     }
-}
-
-/// Debian's `pg_dump` wrapper, or the newest versioned binary.
-fn pg_dump() -> String {
-    let mut candidates: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|dirs| {
-            dirs.flatten()
-                .map(|d| d.path().join("bin/pg_dump"))
-                .filter(|p| p.exists())
-                .collect()
-        })
-        .unwrap_or_default();
-    candidates.sort();
-    candidates
-        .pop()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "pg_dump".into())
 }
 
 #[tokio::test]

@@ -7,10 +7,7 @@ mod support;
 
 use domain::Role;
 use serde_json::{json, Value};
-use std::{
-    sync::{Mutex, OnceLock},
-    time::Duration,
-};
+use std::{sync::Mutex, time::Duration};
 use support::*;
 use testregistry::TestRegistry;
 
@@ -18,28 +15,6 @@ const PASSWORD_1: &str = "pull-pass-4a7d19e3c2";
 const PASSWORD_2: &str = "pull-pass-rotated-b81f07";
 const OTHER_USER_PASSWORD: &str = "other-pull-pass-5c02ee";
 const CONFIG_SECRET: &str = "config-secret-value-91d3a7";
-
-/// Everything the server logs in this test binary, for the leak scan.
-fn captured_logs() -> &'static Mutex<Vec<u8>> {
-    static LOGS: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        struct Capture;
-        impl std::io::Write for Capture {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                captured_logs().lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let _ = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_writer(|| Capture)
-            .try_init();
-        Mutex::new(Vec::new())
-    })
-}
 
 struct World {
     app: TestApp,
@@ -955,23 +930,6 @@ async fn leak_scan(w: &World, secrets: &[&str]) {
             "the SQLite file holds a secret"
         );
     }
-}
-
-/// Debian's `pg_dump` wrapper, or the newest versioned binary.
-fn pg_dump() -> String {
-    let mut candidates: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|dirs| {
-            dirs.flatten()
-                .map(|d| d.path().join("bin/pg_dump"))
-                .filter(|p| p.exists())
-                .collect()
-        })
-        .unwrap_or_default();
-    candidates.sort();
-    candidates
-        .pop()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|| "pg_dump".into())
 }
 
 #[tokio::test]

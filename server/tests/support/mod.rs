@@ -14,6 +14,7 @@ use domain::{Email, NewPassword, Role, TeamHandle, TeamName};
 use http_body_util::BodyExt;
 use leptos::server_fn::ServerFn;
 use server::AppState;
+use std::sync::{Mutex, OnceLock};
 use store::{SignInLimits, Store};
 use tower::ServiceExt;
 
@@ -355,4 +356,43 @@ pub fn error_kind(response: &TestResponse) -> Option<String> {
     serde_json::from_str::<serde_json::Value>(&response.body)
         .ok()
         .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_owned))
+}
+
+/// Everything the server logs in this test binary, for the leak scan.
+pub fn captured_logs() -> &'static Mutex<Vec<u8>> {
+    static LOGS: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        struct Capture;
+        impl std::io::Write for Capture {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                captured_logs().lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(|| Capture)
+            .try_init();
+        Mutex::new(Vec::new())
+    })
+}
+
+/// Debian's `pg_dump` wrapper, or the newest versioned binary.
+pub fn pg_dump() -> String {
+    let mut candidates: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|dirs| {
+            dirs.flatten()
+                .map(|d| d.path().join("bin/pg_dump"))
+                .filter(|p| p.exists())
+                .collect()
+        })
+        .unwrap_or_default();
+    candidates.sort();
+    candidates
+        .pop()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "pg_dump".into())
 }
