@@ -1,14 +1,11 @@
 //! Berth's user interface: pages, components and the server functions behind them.
 //! Server-only code sits behind the `ssr` feature (`ssr.rs`, and the bodies of `#[server]`
-//! functions); everything else also compiles to WebAssembly for hydration.
+//! functions, which call the `service` crate); everything else also compiles to
+//! WebAssembly for hydration. What pages show is `views`' types.
 
 pub mod components;
-pub mod error;
-pub mod model;
 pub mod pages;
 pub mod serverfns;
-#[cfg(feature = "ssr")]
-pub mod services;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 
@@ -55,7 +52,9 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     provide_session();
     // Pages render in async mode: the server waits for their data, so that redirects
-    // (signed out → sign-in) and status codes (404) are real HTTP responses.
+    // (signed out → sign-in) and status codes (404) are real HTTP responses. Every page
+    // returns `AnyView`: otherwise the router's type spells out every page's whole view
+    // tree, and the debug info of the functions that render it grows to gigabytes.
     view! {
         <Stylesheet id="berth" href="/pkg/berth.css"/>
         <Title formatter=|page: String| if page.is_empty() { "Berth".to_string() } else { format!("{page} · Berth") }/>
@@ -87,7 +86,7 @@ pub fn App() -> impl IntoView {
 pub fn now_ms() -> i64 {
     #[cfg(feature = "ssr")]
     {
-        store::now_ms()
+        service::now_ms()
     }
     #[cfg(not(feature = "ssr"))]
     {

@@ -1,38 +1,10 @@
-//! Server-only plumbing for server functions: the state they share, the signed-in person,
-//! and the one authorisation check that every server function and API route goes through.
+//! Server-only plumbing for server functions: the [`Berth`] they work with (from context),
+//! the browser session, the signed-in person, and how a plain HTML form post is answered.
+//! Everything a server function decides is decided in the `service` crate.
 
-use crate::error::AppError;
-use domain::Role;
-use store::{SignInLimits, Store, TeamAccess, User};
+use service::Berth;
 use tower_sessions::Session;
-
-/// What server functions share; provided as Leptos context by the server.
-#[derive(Clone)]
-pub struct ServerState {
-    pub store: Store,
-    pub sign_in_limits: SignInLimits,
-    /// Where people reach Berth (for invitation links), e.g. `http://127.0.0.1:3000`.
-    pub public_url: String,
-    /// The master keys that seal and open stored secrets.
-    pub keys: std::sync::Arc<vault::SharedKeyring>,
-    /// Talks to container registries (verification).
-    pub registry: platform::registry::RegistryClient,
-    /// Where apps run (the local engine by default).
-    pub platform: std::sync::Arc<dyn platform::engine::Platform>,
-    /// Wakes this process's operation worker when an operation is queued (other processes
-    /// find it on their next poll).
-    pub operations_queued: std::sync::Arc<tokio::sync::Notify>,
-    /// Where Dockerfile apps' git mirrors and build checkouts live (`<data dir>/git`).
-    pub git_dir: std::path::PathBuf,
-}
-
-impl std::fmt::Debug for ServerState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerState")
-            .field("public_url", &self.public_url)
-            .finish_non_exhaustive()
-    }
-}
+use views::{AppError, Flash};
 
 /// Keys of the values Berth keeps in a browser session.
 pub mod keys {
@@ -42,9 +14,10 @@ pub mod keys {
     pub const FLASH: &str = "flash";
 }
 
-pub fn state() -> Result<ServerState, AppError> {
-    leptos::prelude::use_context::<ServerState>().ok_or_else(|| {
-        tracing::error!("ServerState missing from context");
+/// The use cases, as the server provides them in context.
+pub fn berth() -> Result<Berth, AppError> {
+    leptos::prelude::use_context::<Berth>().ok_or_else(|| {
+        tracing::error!("Berth missing from context");
         AppError::Internal
     })
 }
@@ -62,7 +35,7 @@ fn session_error(error: tower_sessions::session::Error) -> AppError {
 }
 
 /// The signed-in person, if any.
-pub async fn current_user() -> Result<Option<User>, AppError> {
+pub async fn current_user() -> Result<Option<service::User>, AppError> {
     let session = session().await?;
     let Some(user_id) = session
         .get::<i64>(keys::USER_ID)
@@ -71,7 +44,7 @@ pub async fn current_user() -> Result<Option<User>, AppError> {
     else {
         return Ok(None);
     };
-    let user = state()?.store.user(user_id).await?;
+    let user = service::accounts::user(&berth()?, user_id).await?;
     if user.is_none() {
         // The account is gone: forget it rather than fail every request.
         session.flush().await.map_err(session_error)?;
@@ -79,62 +52,32 @@ pub async fn current_user() -> Result<Option<User>, AppError> {
     Ok(user)
 }
 
-pub async fn require_user() -> Result<User, AppError> {
-    current_user().await?.ok_or(AppError::Unauthenticated)
+/// The signed-in person's id; "sign in to continue" for anyone else.
+pub async fn require_user() -> Result<i64, AppError> {
+    current_user()
+        .await?
+        .map(|user| user.id)
+        .ok_or(AppError::Unauthenticated)
 }
 
-/// The authorisation rule, in one place: a person outside the team gets `NotFound` (so
-/// that team handles cannot be probed), a member whose role is below `needed` gets
-/// `Forbidden` naming what they tried and who can do it.
-pub async fn authorize(
-    store: &Store,
-    user_id: i64,
-    team: &str,
-    needed: Role,
-    action: &str,
-) -> Result<TeamAccess, AppError> {
-    let access = store.team_access(user_id, team).await?;
-    check_role(access, needed, action)
-}
-
-/// [`authorize`] for a team known by id (e.g. the team of an operation looked up by id).
-pub async fn authorize_team_id(
-    store: &Store,
-    user_id: i64,
-    team_id: i64,
-    needed: Role,
-    action: &str,
-) -> Result<TeamAccess, AppError> {
-    let access = store.team_access_by_id(user_id, team_id).await?;
-    check_role(access, needed, action)
-}
-
-fn check_role(
-    access: Option<TeamAccess>,
-    needed: Role,
-    action: &str,
-) -> Result<TeamAccess, AppError> {
-    let access = access.ok_or(AppError::NotFound)?;
-    if !access.role.0.allows(needed) {
-        return Err(AppError::Forbidden {
-            message: format!(
-                "Your role in this team ({}) cannot {action}; ask an owner.",
-                access.role.0
-            ),
-        });
+/// The session's CSRF token, made on first use.
+pub async fn csrf_token() -> Result<String, AppError> {
+    let session = session().await?;
+    match session
+        .get::<String>(keys::CSRF_TOKEN)
+        .await
+        .map_err(session_error)?
+    {
+        Some(token) => Ok(token),
+        None => {
+            let token = service::random_token(32);
+            session
+                .insert(keys::CSRF_TOKEN, &token)
+                .await
+                .map_err(session_error)?;
+            Ok(token)
+        }
     }
-    Ok(access)
-}
-
-/// The signed-in person and their standing in `team`, checked against `needed`.
-pub async fn require_role(
-    team: &str,
-    needed: Role,
-    action: &str,
-) -> Result<(User, TeamAccess), AppError> {
-    let user = require_user().await?;
-    let access = authorize(&state()?.store, user.id, team, needed, action).await?;
-    Ok((user, access))
 }
 
 /// Starts a signed-in session for `user_id`: a new session id (so an id planted before
@@ -147,13 +90,18 @@ pub async fn sign_in_session(user_id: i64) -> Result<(), AppError> {
         .await
         .map_err(session_error)?;
     session
-        .insert(keys::CSRF_TOKEN, store::random_token(32))
+        .insert(keys::CSRF_TOKEN, service::random_token(32))
         .await
         .map_err(session_error)?;
     Ok(())
 }
 
-pub async fn set_flash(message: &crate::model::Flash) -> Result<(), AppError> {
+/// Ends the session (sign-out).
+pub async fn end_session() -> Result<(), AppError> {
+    session().await?.flush().await.map_err(session_error)
+}
+
+pub async fn set_flash(message: &Flash) -> Result<(), AppError> {
     session()
         .await?
         .insert(keys::FLASH, message)
@@ -162,7 +110,7 @@ pub async fn set_flash(message: &crate::model::Flash) -> Result<(), AppError> {
 }
 
 /// Takes the one-time message, if any: it is shown once and then gone.
-pub async fn take_flash() -> Result<Option<crate::model::Flash>, AppError> {
+pub async fn take_flash() -> Result<Option<Flash>, AppError> {
     session()
         .await?
         .remove(keys::FLASH)
@@ -206,12 +154,15 @@ pub fn redirect_plain_form_post(path: &str) {
     }
 }
 
+/// Where a plain form post goes after an operation is queued: the operation's page.
+pub fn redirect_to_operation(team: &str, id: i64) {
+    redirect_plain_form_post(&format!("/teams/{team}/operations/{id}"));
+}
+
 /// Hands a once-only message to whoever posted the form. A browser running Berth's
 /// JavaScript gets it in the response; a plain HTML form post is redirected back to the page,
 /// so the message waits in the session until that page shows (and removes) it.
-pub async fn flash_for_form_post(
-    flash: crate::model::Flash,
-) -> Result<Option<crate::model::Flash>, AppError> {
+pub async fn flash_for_form_post(flash: Flash) -> Result<Option<Flash>, AppError> {
     if is_plain_form_post() {
         set_flash(&flash).await?;
         Ok(None)

@@ -44,26 +44,6 @@ pub enum DeployMethod {
 }
 
 impl DeployMethod {
-    pub fn parse(input: &str) -> Result<Self, ParseError> {
-        match input.trim() {
-            "image" => Ok(Self::Image),
-            "dockerfile" => Ok(Self::Dockerfile),
-            "" => Err(ParseError::new(
-                "Choose a deploy method: \"image\" (a prebuilt image) or \"dockerfile\".",
-            )),
-            other => Err(ParseError::new(format!(
-                "\"{other}\" is not a deploy method; use \"image\" or \"dockerfile\"."
-            ))),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Image => "image",
-            Self::Dockerfile => "dockerfile",
-        }
-    }
-
     pub fn label(self) -> &'static str {
         match self {
             Self::Image => "Direct Docker Image",
@@ -190,6 +170,9 @@ pub enum OperationStatus {
     Cancelled,
 }
 
+/// The text forms of an enum that is stored and sent as a keyword: `as_str`, `parse` (with
+/// a message listing the keywords), `Display` and `TryFrom<String>` (for serde and the
+/// store's rows).
 macro_rules! keyword_enum {
     ($type:ident, $what:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
         impl $type {
@@ -202,6 +185,11 @@ macro_rules! keyword_enum {
             pub fn parse(input: &str) -> Result<Self, ParseError> {
                 match input.trim() {
                     $($text => Ok($type::$variant),)+
+                    "" => Err(ParseError::new(format!(
+                        "Choose {}: one of {}.",
+                        $what,
+                        [$($text),+].join(", ")
+                    ))),
                     other => Err(ParseError::new(format!(
                         "\"{other}\" is not {}; use one of: {}.",
                         $what,
@@ -216,8 +204,20 @@ macro_rules! keyword_enum {
                 f.write_str(self.as_str())
             }
         }
+
+        impl TryFrom<String> for $type {
+            type Error = ParseError;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::parse(&value)
+            }
+        }
     };
 }
+
+keyword_enum!(DeployMethod, "a deploy method", {
+    Image => "image",
+    Dockerfile => "dockerfile",
+});
 
 keyword_enum!(OperationKind, "an operation kind", {
     Deploy => "deploy",
@@ -239,6 +239,29 @@ impl OperationStatus {
         matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
     }
 }
+
+/// Where the registry credentials an operation pulled with came from: what history shows
+/// instead of any value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialSource {
+    /// None: public images only.
+    None,
+    /// A team credential (the operation records its name and secret version).
+    Team,
+    /// Typed with this deploy.
+    Given,
+    /// Remembered on the app (for a Dockerfile app: its `APTIBLE_PRIVATE_REGISTRY_*`
+    /// configuration).
+    Remembered,
+}
+
+keyword_enum!(CredentialSource, "a credential source", {
+    None => "none",
+    Team => "team",
+    Given => "given",
+    Remembered => "remembered",
+});
 
 #[cfg(test)]
 mod tests {

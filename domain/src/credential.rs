@@ -86,6 +86,19 @@ impl CredentialKind {
     }
 }
 
+impl TryFrom<String> for CredentialKind {
+    type Error = ParseError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl fmt::Display for CredentialKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A registry username (or the fixed user name a token goes with, such as `AWS`).
 pub fn parse_username(input: &str) -> Result<String, ParseError> {
     let value = input.trim();
@@ -100,37 +113,6 @@ pub fn parse_username(input: &str) -> Result<String, ParseError> {
         ));
     }
     Ok(value.to_owned())
-}
-
-/// A secret someone typed (a password or token). Never printed: `Debug` shows
-/// `[redacted]`, and there is no `Display` or `Serialize`.
-#[derive(Clone)]
-pub struct SecretInput(String);
-
-impl SecretInput {
-    pub fn parse(input: &str) -> Result<Self, ParseError> {
-        // Not trimmed inside: a secret is exactly what was given, bar a pasted line ending.
-        let value = input.trim_end_matches(['\r', '\n']);
-        if value.is_empty() {
-            return Err(ParseError::new("Enter the password or access token."));
-        }
-        if value.len() > 8192 {
-            return Err(ParseError::new(
-                "That is longer than any registry token (8 KiB at most).",
-            ));
-        }
-        Ok(Self(value.to_owned()))
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for SecretInput {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SecretInput([redacted])")
-    }
 }
 
 /// An optional free-text note ("rotates every 90 days; owner: platform team").
@@ -239,13 +221,6 @@ mod tests {
             CredentialKind::parse("basic").unwrap(),
             CredentialKind::Basic
         );
-    }
-
-    #[test]
-    fn secrets_never_print() {
-        let s = SecretInput::parse("s3cr3t-value\n").unwrap();
-        assert_eq!(s.expose(), "s3cr3t-value");
-        assert!(!format!("{s:?}").contains("s3cr3t"));
     }
 
     proptest! {

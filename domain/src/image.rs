@@ -115,7 +115,7 @@ pub struct ImageReference {
     registry: RegistryHost,
     repository: String,
     tag: Option<String>,
-    digest: Option<String>,
+    digest: Option<Digest>,
 }
 
 const MAX_NAME_LEN: usize = 255;
@@ -134,7 +134,7 @@ impl ImageReference {
             ));
         }
         let (rest, digest) = match value.split_once('@') {
-            Some((rest, digest)) => (rest, Some(parse_digest(digest)?)),
+            Some((rest, digest)) => (rest, Some(Digest::parse(digest)?)),
             None => (value, None),
         };
         // A tag follows the last ':' that comes after the last '/' (a ':' before it is a port).
@@ -191,25 +191,27 @@ impl ImageReference {
         self.tag.as_deref()
     }
 
-    pub fn digest(&self) -> Option<&str> {
-        self.digest.as_deref()
+    pub fn digest(&self) -> Option<&Digest> {
+        self.digest.as_ref()
     }
 
     /// What to ask the registry for: the digest when pinned, else the tag (`latest` when
     /// neither is given, as Docker does).
     pub fn manifest_reference(&self) -> &str {
         self.digest
-            .as_deref()
+            .as_ref()
+            .map(Digest::as_str)
             .or(self.tag.as_deref())
             .unwrap_or("latest")
     }
 
-    /// The same image pinned to `digest`, keeping the tag for people to read.
-    pub fn with_digest(&self, digest: &str) -> Result<Self, ParseError> {
-        Ok(Self {
-            digest: Some(parse_digest(digest)?),
+    /// The same image pinned to `digest`, keeping the tag for people to read: what a
+    /// release runs, so that a restart runs exactly what was verified.
+    pub fn pinned(&self, digest: &Digest) -> Self {
+        Self {
+            digest: Some(digest.clone()),
             ..self.clone()
-        })
+        }
     }
 }
 
@@ -307,33 +309,78 @@ fn parse_tag(tag: &str) -> Result<String, ParseError> {
     }
 }
 
-/// `algorithm:hex`; sha256 and sha512 digests must have their exact lengths.
-fn parse_digest(digest: &str) -> Result<String, ParseError> {
-    let invalid = || {
-        ParseError::new(format!(
-            "\"{digest}\" is not a digest; a digest looks like sha256: followed by 64 hex digits."
-        ))
-    };
-    let (algorithm, hex) = digest.split_once(':').ok_or_else(invalid)?;
-    let algorithm_ok = !algorithm.is_empty()
-        && algorithm.split(['+', '.', '-', '_']).all(|c| {
-            c.starts_with(|ch: char| ch.is_ascii_alphabetic())
-                && c.chars().all(|ch| ch.is_ascii_alphanumeric())
-        });
-    let expected_len = match algorithm {
-        "sha256" => Some(64),
-        "sha512" => Some(128),
-        _ => None,
-    };
-    let hex_ok = hex.len() >= 32
-        && hex
-            .chars()
-            .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
-        && expected_len.is_none_or(|n| hex.len() == n);
-    if algorithm_ok && hex_ok {
-        Ok(digest.to_owned())
-    } else {
-        Err(invalid())
+impl PartialEq<str> for Digest {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Digest {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<String> for Digest {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
+/// A content digest, `algorithm:hex` (`sha256:` and 64 hex digits for every image Berth
+/// runs): the name of exactly one manifest, which a tag is not.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Digest(String);
+
+crate::parsed_string!(Digest);
+
+impl Digest {
+    /// `algorithm:hex`; sha256 and sha512 digests must have their exact lengths.
+    pub fn parse(input: &str) -> Result<Self, ParseError> {
+        let digest = input.trim();
+        let invalid = || {
+            ParseError::new(format!(
+                "\"{digest}\" is not a digest; a digest looks like sha256: followed by 64 hex digits."
+            ))
+        };
+        let (algorithm, hex) = digest.split_once(':').ok_or_else(invalid)?;
+        let algorithm_ok = !algorithm.is_empty()
+            && algorithm.split(['+', '.', '-', '_']).all(|c| {
+                c.starts_with(|ch: char| ch.is_ascii_alphabetic())
+                    && c.chars().all(|ch| ch.is_ascii_alphanumeric())
+            });
+        let expected_len = match algorithm {
+            "sha256" => Some(64),
+            "sha512" => Some(128),
+            _ => None,
+        };
+        let hex_ok = hex.len() >= 32
+            && hex
+                .chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+            && expected_len.is_none_or(|n| hex.len() == n);
+        if algorithm_ok && hex_ok {
+            Ok(Self(digest.to_owned()))
+        } else {
+            Err(invalid())
+        }
+    }
+
+    /// The digest of content Berth hashed itself with SHA-256.
+    pub fn sha256(hash: &[u8; 32]) -> Self {
+        let mut text = String::with_capacity(71);
+        text.push_str("sha256:");
+        for byte in hash {
+            text.push_str(&format!("{byte:02x}"));
+        }
+        Self(text)
+    }
+
+    /// `sha256:0123456789ab`: enough to tell digests apart in a table.
+    pub fn short(&self) -> &str {
+        let (algorithm, hex) = self.0.split_once(':').unwrap_or(("", &self.0));
+        &self.0[..algorithm.len() + 1 + hex.len().min(12)]
     }
 }
 
@@ -423,11 +470,28 @@ mod tests {
         assert_eq!(r.registry().as_str(), "127.0.0.1:5000");
         assert_eq!(r.repository(), "app");
         assert_eq!(r.tag(), Some("1.0"));
-        assert_eq!(r.digest(), Some(DIGEST));
+        assert_eq!(r.digest().map(Digest::as_str), Some(DIGEST));
         assert_eq!(r.manifest_reference(), DIGEST);
         let r = ImageReference::parse("127.0.0.1:5000/app").unwrap();
         assert_eq!(r.tag(), None);
         assert_eq!(r.manifest_reference(), "latest");
+    }
+
+    #[test]
+    fn digests_are_checked_and_shortened() {
+        let digest = Digest::parse(DIGEST).unwrap();
+        assert_eq!(digest.short(), "sha256:0123456789ab");
+        assert_eq!(
+            Digest::sha256(&[0xab; 32]).as_str(),
+            format!("sha256:{}", "ab".repeat(32))
+        );
+        for bad in ["sha256:abc", "md5", "sha256:XYZ", ""] {
+            assert!(Digest::parse(bad).is_err(), "{bad:?}");
+        }
+        let pinned = ImageReference::parse("ghcr.io/org/app:1.0")
+            .unwrap()
+            .pinned(&digest);
+        assert_eq!(pinned.to_string(), format!("ghcr.io/org/app:1.0@{DIGEST}"));
     }
 
     #[test]

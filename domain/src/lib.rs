@@ -3,13 +3,15 @@
 
 pub use account::{ApiTokenName, Email, NewPassword};
 pub use app::{
-    parse_config_value, AppHandle, ConfigKey, DeployMethod, HealthPath, OperationKind,
-    OperationStatus, RESERVED_CONFIG_KEYS,
+    parse_config_value, AppHandle, ConfigKey, CredentialSource, DeployMethod, HealthPath,
+    OperationKind, OperationStatus, RESERVED_CONFIG_KEYS,
 };
 pub use credential::{
-    parse_expiry_date, parse_note, parse_username, CredentialKind, CredentialName, SecretInput,
+    parse_expiry_date, parse_note, parse_username, CredentialKind, CredentialName,
 };
-pub use image::{ImageReference, RegistryHost, DOCKER_HUB};
+pub use git::{CommitId, GitRefName, RepositoryUrl};
+pub use image::{Digest, ImageReference, RegistryHost, DOCKER_HUB};
+pub use secret::{NotText, Secret};
 pub use team::{Role, TeamHandle, TeamName};
 
 /// Implements the conversions every parsed string type shares: `as_str`, `Display`, and
@@ -47,7 +49,9 @@ pub(crate) use parsed_string;
 mod account;
 mod app;
 mod credential;
+mod git;
 mod image;
+mod secret;
 mod team;
 
 /// Why a value was rejected, phrased for the person who typed it.

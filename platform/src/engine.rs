@@ -4,7 +4,7 @@
 //! operation and reports what it did through an [`OperationLog`].
 
 use crate::registry::{BasicCredentials, Secret};
-use domain::{ImageReference, RegistryHost};
+use domain::{Digest, HealthPath, ImageReference, RegistryHost};
 use std::{future::Future, path::PathBuf, pin::Pin};
 
 /// A boxed future, so that the trait can be used as `Arc<dyn Platform>`.
@@ -30,10 +30,37 @@ pub struct ReleaseSpec {
     /// must not reach argv, logs or the operation log.
     pub env: Vec<(String, Secret)>,
     /// HTTP path probed on `PORT` before the release takes over (`/` when `None`).
-    pub health_path: Option<String>,
+    pub health_path: Option<HealthPath>,
     /// The port the release last served on, to keep its URL across Berth restarts when it
     /// is still free.
     pub preferred_port: Option<u16>,
+}
+
+impl ReleaseSpec {
+    /// A release of `image` (pinned to its digest) for `app`, with `env` as its
+    /// environment, on whatever port is free.
+    pub fn new(
+        app: AppRef,
+        release_id: i64,
+        image: ImageReference,
+        env: Vec<(String, Secret)>,
+        health_path: Option<HealthPath>,
+    ) -> Self {
+        Self {
+            app,
+            release_id,
+            image,
+            env,
+            health_path,
+            preferred_port: None,
+        }
+    }
+
+    /// Asks for the port the release last served on (kept when it is still free).
+    pub fn on_port(mut self, port: Option<u16>) -> Self {
+        self.preferred_port = port;
+        self
+    }
 }
 
 /// A release that passed its health check and now serves.
@@ -75,7 +102,7 @@ pub struct BuiltImage {
     /// `localhost/berth/app-<app id>:op-<operation id>`.
     pub image: ImageReference,
     /// The digest of the built image's manifest (`sha256:…`) as stored on this server.
-    pub digest: String,
+    pub digest: Digest,
     /// The image's id (the digest of its config, without `sha256:`).
     pub image_id: String,
 }
@@ -84,9 +111,7 @@ impl BuiltImage {
     /// The image pinned to its digest (`localhost/berth/app-N:op-M@sha256:…`): what a
     /// release of it should name, so that restarts run exactly this build.
     pub fn pinned(&self) -> ImageReference {
-        self.image
-            .with_digest(&self.digest)
-            .expect("buildah reports well-formed digests")
+        self.image.pinned(&self.digest)
     }
 }
 

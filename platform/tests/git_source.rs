@@ -2,6 +2,8 @@
 //! directories, a Berth data directory per test, and tiny HTTP servers that stand in for a
 //! git host where credentials are concerned.
 
+mod support;
+
 use axum::{
     extract::State,
     http::{header, HeaderMap, StatusCode, Uri},
@@ -18,12 +20,10 @@ use std::{
     os::unix::fs::{MetadataExt, PermissionsExt},
     path::{Path, PathBuf},
     process::Command,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc, Mutex, OnceLock,
-    },
+    sync::{Arc, Mutex, OnceLock},
     time::{Duration, Instant},
 };
+use support::{basic_auth, command_lines, write_file, CommandLineWatch};
 use tempfile::TempDir;
 
 // ---------------------------------------------------------------------------------------
@@ -78,9 +78,7 @@ impl Upstream {
     }
 
     fn write(&self, path: &str, contents: &str) {
-        let path = self.path().join(path);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, contents).unwrap();
+        write_file(self.path(), path, contents);
     }
 
     /// Commits everything with a committer date one minute after the previous commit's.
@@ -175,48 +173,6 @@ async fn fetched(upstream: &Upstream, data: &DataDir) -> Repository {
         .await
         .unwrap();
     repository
-}
-
-/// Every command line on this machine, as /proc shows them to any user.
-fn all_cmdlines() -> Vec<String> {
-    fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
-        .filter_map(|e| fs::read(e.path().join("cmdline")).ok())
-        .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
-        .collect()
-}
-
-/// Reads every command line again and again until stopped; returns the ones containing
-/// `needle` and how many scans it made.
-struct CmdlineWatch {
-    stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<(Vec<String>, usize)>,
-}
-
-impl CmdlineWatch {
-    fn start(needle: &str) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let needle = needle.to_owned();
-        let thread = std::thread::spawn({
-            let stop = stop.clone();
-            move || {
-                let (mut hits, mut scans) = (Vec::new(), 0);
-                while !stop.load(Ordering::Relaxed) {
-                    hits.extend(all_cmdlines().into_iter().filter(|c| c.contains(&needle)));
-                    scans += 1;
-                }
-                (hits, scans)
-            }
-        });
-        CmdlineWatch { stop, thread }
-    }
-
-    fn finish(self) -> (Vec<String>, usize) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().unwrap()
-    }
 }
 
 /// Every tracing event and span field of this test binary, as text.
@@ -341,7 +297,7 @@ async fn answer_git(State(host): State<Host>, uri: Uri, headers: HeaderMap) -> R
         authorization: headers
             .get(header::AUTHORIZATION)
             .map(|v| v.to_str().unwrap().to_owned()),
-        cmdlines: all_cmdlines(),
+        cmdlines: command_lines(),
         sessions,
     });
     match host.answer {
@@ -574,10 +530,9 @@ async fn refs_that_git_could_read_as_options_or_revision_syntax_are_refused_up_f
     ] {
         let error = GitRefName::parse(typed).unwrap_err();
         assert!(
-            matches!(error, GitError::InvalidRef(_)),
+            error.message.contains("branch, tag or commit"),
             "{typed}: {error:?}"
         );
-        assert_eq!(error.kind(), "invalid_ref");
     }
     for typed in [
         "--upload-pack=touch /tmp/owned",
@@ -586,11 +541,7 @@ async fn refs_that_git_could_read_as_options_or_revision_syntax_are_refused_up_f
         "fd::3",
         "ssh://-oProxyCommand=x/app.git",
     ] {
-        let error = RepositoryUrl::parse(typed).unwrap_err();
-        assert!(
-            matches!(error, GitError::InvalidUrl(_)),
-            "{typed}: {error:?}"
-        );
+        assert!(RepositoryUrl::parse(typed).is_err(), "{typed}");
     }
 }
 
@@ -706,7 +657,6 @@ fn a_url_with_credentials_in_it_is_refused_with_a_pointer_to_the_credential_fiel
         "ssh://git:tok-in-url-123@git.example.com/org/app.git",
     ] {
         let error = RepositoryUrl::parse(url).unwrap_err();
-        assert!(matches!(error, GitError::InvalidUrl(_)), "{url}: {error:?}");
         let shown = format!("{error} {error:?}");
         assert!(!shown.contains("tok-in-url-123"), "{shown}");
         assert!(shown.contains("password"), "{shown}");
@@ -724,16 +674,13 @@ async fn https_credentials_reach_git_only_through_its_askpass_hook() {
     assert!(url.is_insecure());
     let source = GitSource::with_credentials(url, BasicCredentials::new("ci-bot", TOKEN)).unwrap();
 
-    let watch = CmdlineWatch::start(TOKEN);
+    let watch = CommandLineWatch::start(&[TOKEN]);
     let error = data.repository("web").fetch(&source).await.unwrap_err();
-    let (leaks, scans) = watch.finish();
+    let watched = watch.finish();
 
     // git asked, the hook answered, and the host got exactly these credentials.
     let seen = seen.lock().unwrap().clone();
-    let expected = format!(
-        "Basic {}",
-        base64_encode(format!("ci-bot:{TOKEN}").as_bytes())
-    );
+    let expected = format!("Basic {}", basic_auth("ci-bot", TOKEN));
     let authorized: Vec<&Seen> = seen
         .iter()
         .filter(|s| s.authorization.as_deref() == Some(expected.as_str()))
@@ -747,8 +694,8 @@ async fn https_credentials_reach_git_only_through_its_askpass_hook() {
 
     // The token was in no command line, even while git was talking to the host (the
     // URL was: the snapshot did see git's processes).
-    assert!(leaks.is_empty(), "{leaks:?}");
-    assert!(scans > 0);
+    assert!(watched.leaks.is_empty(), "{:?}", watched.leaks);
+    assert!(watched.scans > 0);
     for s in &seen {
         assert!(s.cmdlines.iter().any(|c| c.contains(&origin)), "{s:#?}");
         assert!(!s.cmdlines.iter().any(|c| c.contains(TOKEN)), "{s:#?}");
@@ -844,7 +791,7 @@ async fn a_fetch_that_hangs_is_stopped_at_its_deadline_with_its_helpers() {
     // git-remote-http (whose command line names the URL) went with git.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let alive: Vec<String> = all_cmdlines()
+        let alive: Vec<String> = command_lines()
             .into_iter()
             .filter(|c| c.contains(&origin))
             .collect();
@@ -855,25 +802,4 @@ async fn a_fetch_that_hangs_is_stopped_at_its_deadline_with_its_helpers() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(data.leftovers().is_empty(), "{:?}", data.leftovers());
-}
-
-fn base64_encode(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }

@@ -6,22 +6,16 @@
 //! Run with `-- --test-threads=1`: the command-line checks look at every process on the
 //! machine and should see only one build's.
 
-use domain::{ImageReference, RegistryHost};
+mod support;
+
+use domain::RegistryHost;
 use platform::{
     engine::{BuildSpec, BuiltImage},
     registry::{BasicCredentials, Secret},
-    AppRef, LocalEngine, LocalSettings, OperationLog, Platform, PlatformError, ReleaseSpec, Step,
+    AppRef, LocalEngine, LocalSettings, Platform, PlatformError, Step,
 };
-use std::{
-    fs,
-    path::{Path, PathBuf},
-    sync::{
-        atomic::{AtomicBool, AtomicU16, Ordering},
-        Arc, Mutex,
-    },
-    thread,
-    time::Duration,
-};
+use std::fs;
+use support::*;
 use tempfile::TempDir;
 use testregistry::TestRegistry;
 
@@ -31,36 +25,13 @@ const PASSWORD: &str = "base-pw-7d2c41e9";
 const WRONG_PASSWORD: &str = "wrong-base-pw-3a9f0b66";
 const CREDS: (&str, &str) = (USER, PASSWORD);
 const APP: i64 = 52;
+/// Where this file's engines' port ranges start, away from the other engine tests'.
+const PORTS_FROM: u16 = 32400;
 /// The private base every Dockerfile here starts from: the busybox test image, which
 /// serves `/www` on `$PORT`. It has no `/bin/sh`, so `RUN` steps use the exec form.
 const BASE_REPO: &str = "base/busybox";
 const BASE_TAG: &str = "1";
 const BASE_INDEX: &str = "the base image's own index";
-
-/// An operation log that keeps everything it is told.
-#[derive(Default)]
-struct RecordedLog {
-    steps: Mutex<Vec<Step>>,
-    lines: Mutex<Vec<String>>,
-}
-
-impl OperationLog for RecordedLog {
-    fn step(&self, step: Step) {
-        self.steps.lock().unwrap().push(step);
-    }
-    fn line(&self, line: &str) {
-        self.lines.lock().unwrap().push(line.to_owned());
-    }
-}
-
-impl RecordedLog {
-    fn steps(&self) -> Vec<Step> {
-        self.steps.lock().unwrap().clone()
-    }
-    fn text(&self) -> String {
-        self.lines.lock().unwrap().join("\n")
-    }
-}
 
 struct Harness {
     registry: TestRegistry,
@@ -71,7 +42,7 @@ struct Harness {
 }
 
 impl Harness {
-    /// A registry holding the private base image, and an engine that trusts `registries`
+    /// A registry holding the private base image, and an engine that trusts `others`
     /// (besides it) over plain HTTP.
     async fn start_with(others: &[&TestRegistry]) -> Harness {
         let registry = TestRegistry::start_htpasswd(&[CREDS]).await;
@@ -84,7 +55,7 @@ impl Harness {
             .unwrap();
         let mut insecure = vec![registry.host.clone()];
         insecure.extend(others.iter().map(|other| other.host.clone()));
-        let engine = engine_on(dir.path(), &insecure).await;
+        let engine = engine_on(dir.path(), PORTS_FROM, &insecure).await;
         Harness {
             registry,
             dir,
@@ -104,9 +75,7 @@ impl Harness {
 
     fn write_source(&self, files: &[(&str, &str)]) {
         for (path, contents) in files {
-            let path = self.source.path().join(path);
-            fs::create_dir_all(path.parent().unwrap()).unwrap();
-            fs::write(path, contents).unwrap();
+            write_file(self.source.path(), path, contents);
         }
     }
 
@@ -139,47 +108,9 @@ impl Harness {
     }
 }
 
-/// Ports of their own, away from the other engine tests'; the same ones for an engine
-/// directory opened again (a Berth restart keeps its releases' ports).
-fn ports_for(dir: &Path) -> std::ops::RangeInclusive<u16> {
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    static RANGES: Mutex<Vec<(PathBuf, u16)>> = Mutex::new(Vec::new());
-    let mut ranges = RANGES.lock().unwrap();
-    let start = match ranges.iter().find(|(known, _)| known == dir) {
-        Some((_, start)) => *start,
-        None => {
-            let start = 32400 + NEXT.fetch_add(1, Ordering::SeqCst) * 20;
-            ranges.push((dir.to_owned(), start));
-            start
-        }
-    };
-    start..=start + 19
-}
-
-async fn engine_on(dir: &Path, insecure: &[RegistryHost]) -> LocalEngine {
-    let mut settings = LocalSettings::new(dir);
-    settings.ports = ports_for(dir);
-    settings.insecure_registries = insecure.to_vec();
-    settings.health_timeout = Duration::from_secs(30);
-    LocalEngine::new(settings).await.expect("the engine starts")
-}
-
+/// The app every build and release here belongs to.
 fn app() -> AppRef {
-    AppRef {
-        id: APP,
-        name: "team/web".into(),
-    }
-}
-
-fn release(release_id: i64, image: ImageReference) -> ReleaseSpec {
-    ReleaseSpec {
-        app: app(),
-        release_id,
-        image,
-        env: Vec::new(),
-        health_path: None,
-        preferred_port: None,
-    }
+    app_ref(APP, "team/web")
 }
 
 /// `RUN ["/bin/busybox", "sh", "-c", script]`, the script's quotes escaped for JSON.
@@ -188,79 +119,6 @@ fn run(script: &str) -> String {
         "RUN [\"/bin/busybox\", \"sh\", \"-c\", {}]",
         serde_json::to_string(script).unwrap()
     )
-}
-
-async fn get(url: &str) -> Result<String, reqwest::Error> {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(3))
-        .build()?
-        .get(url)
-        .send()
-        .await?
-        .error_for_status()?
-        .text()
-        .await
-}
-
-fn assert_auth_dir_is_empty(engine: &LocalEngine) {
-    let left: Vec<PathBuf> = fs::read_dir(engine.settings().auth_dir())
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .collect();
-    assert!(left.is_empty(), "auth files left behind: {left:?}");
-}
-
-fn base64(text: &str) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(text)
-}
-
-/// Every process's command line, as any user of the machine can read it.
-fn command_lines() -> Vec<String> {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter(|entry| entry.file_name().to_string_lossy().parse::<u32>().is_ok())
-        .filter_map(|entry| fs::read(entry.path().join("cmdline")).ok())
-        .map(|bytes| String::from_utf8_lossy(&bytes).replace('\0', " "))
-        .collect()
-}
-
-/// Samples every command line on the machine until finished: those that contained a
-/// needle, and whether a `buildah build` was among them (proof that it looked in time).
-struct CommandLineWatch {
-    stop: Arc<AtomicBool>,
-    thread: thread::JoinHandle<(Vec<String>, bool)>,
-}
-
-impl CommandLineWatch {
-    fn start(needles: &[&str]) -> CommandLineWatch {
-        let needles: Vec<String> = needles.iter().map(|n| (*n).to_owned()).collect();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = stop.clone();
-        let thread = thread::spawn(move || {
-            let (mut leaks, mut saw_build) = (Vec::new(), false);
-            while !stopped.load(Ordering::SeqCst) {
-                for line in command_lines() {
-                    if needles.iter().any(|needle| line.contains(needle.as_str())) {
-                        leaks.push(line.clone());
-                    }
-                    saw_build |= line.contains("buildah") && line.contains(" build ");
-                }
-                thread::sleep(Duration::from_millis(2));
-            }
-            (leaks, saw_build)
-        });
-        CommandLineWatch { stop, thread }
-    }
-
-    fn finish(self) -> (Vec<String>, bool) {
-        self.stop.store(true, Ordering::SeqCst);
-        self.thread.join().unwrap()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -284,7 +142,7 @@ async fn a_dockerfile_on_a_private_base_builds_and_its_release_serves_the_copied
         built.image.to_string(),
         format!("localhost/berth/app-{APP}:op-7")
     );
-    assert!(built.digest.starts_with("sha256:"), "{built:?}");
+    assert!(built.digest.as_str().starts_with("sha256:"), "{built:?}");
     assert_eq!(built.image_id.len(), 64, "{built:?}");
     assert_eq!(log.steps(), [Step::Build]);
     let text = log.text();
@@ -301,7 +159,7 @@ async fn a_dockerfile_on_a_private_base_builds_and_its_release_serves_the_copied
     let deploy_log = RecordedLog::default();
     let running = harness
         .engine
-        .deploy_built(release(1, built.pinned()), &deploy_log)
+        .deploy_built(release(app(), 1, built.pinned(), &[]), &deploy_log)
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", deploy_log.text()));
     assert_eq!(
@@ -335,7 +193,7 @@ async fn a_built_release_restarts_from_local_storage_also_after_berth_restarts()
     let log = RecordedLog::default();
     let first = harness
         .engine
-        .deploy_built(release(1, pinned.clone()), &log)
+        .deploy_built(release(app(), 1, pinned.clone(), &[]), &log)
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", log.text()));
 
@@ -343,7 +201,7 @@ async fn a_built_release_restarts_from_local_storage_also_after_berth_restarts()
     let log = RecordedLog::default();
     let restarted = harness
         .engine
-        .restart(release(2, pinned.clone()), &log)
+        .restart(release(app(), 2, pinned.clone(), &[]), &log)
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", log.text()));
     let hello = format!("http://127.0.0.1:{}/hello.txt", restarted.port);
@@ -359,19 +217,19 @@ async fn a_built_release_restarts_from_local_storage_also_after_berth_restarts()
         source,
     } = harness;
     drop(engine);
-    let engine = engine_on(dir.path(), std::slice::from_ref(&registry.host)).await;
+    let engine = engine_on(dir.path(), PORTS_FROM, std::slice::from_ref(&registry.host)).await;
     let back = engine
-        .ensure_running(ReleaseSpec {
-            preferred_port: Some(restarted.port),
-            ..release(2, pinned)
-        })
+        .ensure_running(release(app(), 2, pinned, &[]).on_port(Some(restarted.port)))
         .await
         .expect("the built release starts again from local storage");
     assert_eq!(back, restarted);
     assert_eq!(get(&hello).await.unwrap(), "built once\n");
 
     let unpinned = engine
-        .deploy_built(release(3, built.image.clone()), &RecordedLog::default())
+        .deploy_built(
+            release(app(), 3, built.image.clone(), &[]),
+            &RecordedLog::default(),
+        )
         .await
         .expect_err("a built image is deployed by digest");
     assert!(
@@ -389,11 +247,11 @@ async fn wrong_base_image_credentials_fail_the_build_naming_the_image_and_showin
         "Dockerfile",
         &format!("FROM {}\n{}\n", harness.base(), run("echo never runs")),
     )]);
-    let encoded = base64(&format!("{USER}:{WRONG_PASSWORD}"));
+    let encoded = basic_auth(USER, WRONG_PASSWORD);
 
     let watch = CommandLineWatch::start(&[WRONG_PASSWORD, &encoded]);
     let (result, log) = harness.build(harness.spec(3, WRONG_PASSWORD)).await;
-    let (leaks, saw_build) = watch.finish();
+    let watched = watch.finish();
 
     let error = result.expect_err("the registry refuses a wrong password");
     let PlatformError::Build(message) = &error else {
@@ -405,18 +263,18 @@ async fn wrong_base_image_credentials_fail_the_build_naming_the_image_and_showin
     for secret in [WRONG_PASSWORD, encoded.as_str(), &base64(WRONG_PASSWORD)] {
         assert!(!everything.contains(secret), "{everything}");
     }
-    assert!(saw_build, "the sampling saw no buildah build");
     assert!(
-        leaks.is_empty(),
-        "a secret was on a command line: {leaks:?}"
+        watched.saw(&["buildah", " build "]),
+        "the sampling saw no buildah build"
+    );
+    assert!(
+        watched.leaks.is_empty(),
+        "a secret was on a command line: {:?}",
+        watched.leaks
     );
     assert_eq!(log.steps(), [Step::Build]);
     assert!(
-        !log.lines
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|line| line == "never runs"),
+        !log.lines().iter().any(|line| line == "never runs"),
         "{}",
         log.text()
     );
@@ -452,12 +310,16 @@ async fn one_build_pulls_bases_from_two_registries_with_different_users() {
 
     let watch = CommandLineWatch::start(&[PASSWORD, TOOLS_PASSWORD]);
     let (built, log) = harness.build_ok(spec).await;
-    let (leaks, saw_build) = watch.finish();
+    let watched = watch.finish();
 
-    assert!(saw_build, "the sampling saw no buildah build");
     assert!(
-        leaks.is_empty(),
-        "a password was on a command line: {leaks:?}"
+        watched.saw(&["buildah", " build "]),
+        "the sampling saw no buildah build"
+    );
+    assert!(
+        watched.leaks.is_empty(),
+        "a password was on a command line: {:?}",
+        watched.leaks
     );
     let text = log.text();
     for (host, user) in [(&harness.registry.host, USER), (&tools.host, TOOLS_USER)] {
@@ -466,7 +328,7 @@ async fn one_build_pulls_bases_from_two_registries_with_different_users() {
     for secret in [
         PASSWORD,
         TOOLS_PASSWORD,
-        &base64(&format!("{TOOLS_USER}:{TOOLS_PASSWORD}")),
+        &basic_auth(TOOLS_USER, TOOLS_PASSWORD),
     ] {
         assert!(!text.contains(secret), "{text}");
     }
@@ -474,7 +336,7 @@ async fn one_build_pulls_bases_from_two_registries_with_different_users() {
     let log = RecordedLog::default();
     let running = harness
         .engine
-        .deploy_built(release(1, built.pinned()), &log)
+        .deploy_built(release(app(), 1, built.pinned(), &[]), &log)
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", log.text()));
     let tool = format!("http://127.0.0.1:{}/tool.txt", running.port);
@@ -504,12 +366,16 @@ async fn a_secret_build_arg_reaches_the_build_but_no_command_line_or_log() {
 
     let watch = CommandLineWatch::start(&[token, "9c1d-build-secret", PASSWORD]);
     let (built, log) = harness.build_ok(spec).await;
-    let (leaks, saw_build) = watch.finish();
+    let watched = watch.finish();
 
-    assert!(saw_build, "the sampling saw no buildah build");
     assert!(
-        leaks.is_empty(),
-        "a secret was on a command line: {leaks:?}"
+        watched.saw(&["buildah", " build "]),
+        "the sampling saw no buildah build"
+    );
+    assert!(
+        watched.leaks.is_empty(),
+        "a secret was on a command line: {:?}",
+        watched.leaks
     );
     let text = log.text();
     assert!(
@@ -521,7 +387,7 @@ async fn a_secret_build_arg_reaches_the_build_but_no_command_line_or_log() {
     let log = RecordedLog::default();
     let running = harness
         .engine
-        .deploy_built(release(1, built.pinned()), &log)
+        .deploy_built(release(app(), 1, built.pinned(), &[]), &log)
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", log.text()));
     let url = format!("http://127.0.0.1:{}/token.txt", running.port);

@@ -5,23 +5,20 @@
 //! They also pass in parallel; `-- --test-threads=1` makes the command-line checks (which
 //! look at every process on the machine) see only one test's processes.
 
+mod support;
+
 use domain::ImageReference;
 use platform::{
-    registry::{BasicCredentials, Secret},
-    AppRef, LocalEngine, LocalSettings, OperationLog, Platform, PlatformError, ReleaseSpec,
-    RunningRelease, Step,
+    registry::BasicCredentials, AppRef, LocalEngine, LocalSettings, Platform, PlatformError,
+    ReleaseSpec, RunningRelease, Step,
 };
 use std::{
     fs,
-    path::Path,
     process::{Command, Stdio},
-    sync::{
-        atomic::{AtomicBool, AtomicU16, Ordering},
-        Arc, Mutex,
-    },
     thread,
     time::{Duration, Instant},
 };
+use support::*;
 use tempfile::TempDir;
 use testregistry::{TestRegistry, ENV_FILE_PATH};
 
@@ -31,31 +28,8 @@ const PASSWORD: &str = "registry-pw-5c1e9b7a";
 const WRONG_PASSWORD: &str = "wrong-pw-0d3f8e21";
 const CREDS: (&str, &str) = (USER, PASSWORD);
 const APP: i64 = 41;
-
-/// An operation log that keeps everything it is told.
-#[derive(Default)]
-struct RecordedLog {
-    steps: Mutex<Vec<Step>>,
-    lines: Mutex<Vec<String>>,
-}
-
-impl OperationLog for RecordedLog {
-    fn step(&self, step: Step) {
-        self.steps.lock().unwrap().push(step);
-    }
-    fn line(&self, line: &str) {
-        self.lines.lock().unwrap().push(line.to_owned());
-    }
-}
-
-impl RecordedLog {
-    fn steps(&self) -> Vec<Step> {
-        self.steps.lock().unwrap().clone()
-    }
-    fn text(&self) -> String {
-        self.lines.lock().unwrap().join("\n")
-    }
-}
+/// Where this file's engines' port ranges start, away from the other engine tests'.
+const PORTS_FROM: u16 = 31000;
 
 struct Harness {
     registry: TestRegistry,
@@ -70,7 +44,7 @@ impl Harness {
             .prefix("berth-engine-test-")
             .tempdir()
             .unwrap();
-        let engine = engine_on(dir.path(), &registry).await;
+        let engine = engine_on(dir.path(), PORTS_FROM, std::slice::from_ref(&registry.host)).await;
         Harness {
             registry,
             dir,
@@ -103,128 +77,18 @@ impl Harness {
             .push_serving_image("team/app", &format!("r{release_id}"), CREDS, body)
             .await;
         let (result, log) = self
-            .deploy(release(release_id, self.image(&digest), &[]), PASSWORD)
+            .deploy(
+                release(app(), release_id, self.image(&digest), &[]),
+                PASSWORD,
+            )
             .await;
         result.unwrap_or_else(|e| panic!("deploy failed: {e}\nlog:\n{}", log.text()))
     }
 }
 
-/// Each engine directory gets ports of its own: tests run in parallel, and a release must
-/// not be mistaken for another test's release that was handed the same port.
-fn ports_for(dir: &Path) -> std::ops::RangeInclusive<u16> {
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    static RANGES: Mutex<Vec<(std::path::PathBuf, u16)>> = Mutex::new(Vec::new());
-    let mut ranges = RANGES.lock().unwrap();
-    let start = match ranges.iter().find(|(known, _)| known == dir) {
-        Some((_, start)) => *start,
-        None => {
-            let start = 31000 + NEXT.fetch_add(1, Ordering::SeqCst) * 20;
-            ranges.push((dir.to_owned(), start));
-            start
-        }
-    };
-    start..=start + 19
-}
-
-async fn engine_on(dir: &Path, registry: &TestRegistry) -> LocalEngine {
-    let mut settings = LocalSettings::new(dir);
-    settings.ports = ports_for(dir);
-    settings.insecure_registries = vec![registry.host.clone()];
-    settings.health_timeout = Duration::from_secs(30);
-    LocalEngine::new(settings).await.expect("the engine starts")
-}
-
-fn release(release_id: i64, image: ImageReference, env: &[(&str, &str)]) -> ReleaseSpec {
-    ReleaseSpec {
-        app: AppRef {
-            id: APP,
-            name: "team/app".into(),
-        },
-        release_id,
-        image,
-        env: env
-            .iter()
-            .map(|(name, value)| ((*name).to_owned(), Secret::new(*value)))
-            .collect(),
-        health_path: None,
-        preferred_port: None,
-    }
-}
-
-async fn get(url: &str) -> Result<String, reqwest::Error> {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(3))
-        .build()?
-        .get(url)
-        .send()
-        .await?
-        .error_for_status()?
-        .text()
-        .await
-}
-
-fn assert_auth_dir_is_empty(engine: &LocalEngine) {
-    let left: Vec<_> = fs::read_dir(engine.settings().auth_dir())
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .collect();
-    assert!(left.is_empty(), "auth files left behind: {left:?}");
-}
-
-/// Every process's command line, as any user of the machine can read it.
-fn command_lines() -> Vec<String> {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter(|entry| entry.file_name().to_string_lossy().parse::<u32>().is_ok())
-        .filter_map(|entry| fs::read(entry.path().join("cmdline")).ok())
-        .map(|bytes| String::from_utf8_lossy(&bytes).replace('\0', " "))
-        .collect()
-}
-
-/// Samples every command line on the machine until stopped: which ones contained a
-/// needle, and which buildah commands were seen (to prove the sampling saw the work).
-struct CommandLineWatch {
-    stop: Arc<AtomicBool>,
-    thread: thread::JoinHandle<(Vec<String>, Vec<String>)>,
-}
-
-impl CommandLineWatch {
-    fn start(needles: &[&str]) -> CommandLineWatch {
-        let needles: Vec<String> = needles.iter().map(|n| (*n).to_owned()).collect();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = stop.clone();
-        let thread = thread::spawn(move || {
-            let (mut leaks, mut buildah) = (Vec::new(), Vec::new());
-            while !stopped.load(Ordering::SeqCst) {
-                for line in command_lines() {
-                    if needles.iter().any(|needle| line.contains(needle.as_str())) {
-                        leaks.push(line.clone());
-                    }
-                    if line.contains("buildah") {
-                        if let Some(verb) = ["pull", "config", "run"]
-                            .into_iter()
-                            .find(|verb| line.contains(&format!(" {verb} ")))
-                        {
-                            buildah.push(verb.to_owned());
-                        }
-                    }
-                }
-                thread::sleep(Duration::from_millis(2));
-            }
-            (leaks, buildah)
-        });
-        CommandLineWatch { stop, thread }
-    }
-
-    /// The command lines that contained a needle, and the buildah verbs seen.
-    fn finish(self) -> (Vec<String>, Vec<String>) {
-        self.stop.store(true, Ordering::SeqCst);
-        self.thread.join().unwrap()
-    }
+/// The app every release here belongs to.
+fn app() -> AppRef {
+    app_ref(APP, "team/app")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -236,7 +100,7 @@ async fn a_private_image_deployed_with_its_credentials_serves_on_the_returned_ur
         .await;
 
     let (result, log) = harness
-        .deploy(release(1, harness.image(&digest), &[]), PASSWORD)
+        .deploy(release(app(), 1, harness.image(&digest), &[]), PASSWORD)
         .await;
 
     let running = result.unwrap_or_else(|e| panic!("{e}\n{}", log.text()));
@@ -312,7 +176,7 @@ async fn a_release_that_exits_at_once_fails_its_deploy_and_the_previous_one_keep
 
     let started = Instant::now();
     let (result, log) = harness
-        .deploy(release(2, harness.image(&broken), &[]), PASSWORD)
+        .deploy(release(app(), 2, harness.image(&broken), &[]), PASSWORD)
         .await;
 
     let error = result.expect_err("a broken release must not deploy");
@@ -341,7 +205,10 @@ async fn a_wrong_password_fails_the_pull_without_ever_showing_the_password() {
     let digest = harness.registry.push_image("team/app", "1.0", CREDS).await;
 
     let (result, log) = harness
-        .deploy(release(1, harness.image(&digest), &[]), WRONG_PASSWORD)
+        .deploy(
+            release(app(), 1, harness.image(&digest), &[]),
+            WRONG_PASSWORD,
+        )
         .await;
 
     let error = result.expect_err("the registry refuses a wrong password");
@@ -349,9 +216,7 @@ async fn a_wrong_password_fails_the_pull_without_ever_showing_the_password() {
         panic!("expected a pull failure, got {error:?}");
     };
     assert!(message.contains("refused the credentials"), "{message}");
-    use base64::Engine as _;
-    let encoded =
-        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{WRONG_PASSWORD}"));
+    let encoded = basic_auth(USER, WRONG_PASSWORD);
     let everything = format!("{error}\n{error:?}\n{}", log.text());
     for secret in [WRONG_PASSWORD, encoded.as_str()] {
         assert!(!everything.contains(secret), "{everything}");
@@ -370,18 +235,20 @@ async fn the_registry_password_is_in_no_command_line_while_a_deploy_runs() {
 
     let watch = CommandLineWatch::start(&[PASSWORD]);
     let (result, log) = harness
-        .deploy(release(1, harness.image(&digest), &[]), PASSWORD)
+        .deploy(release(app(), 1, harness.image(&digest), &[]), PASSWORD)
         .await;
-    let (leaks, buildah) = watch.finish();
+    let watched = watch.finish();
 
     result.unwrap_or_else(|e| panic!("{e}\n{}", log.text()));
     assert!(
-        buildah.iter().any(|verb| verb == "pull"),
-        "the sampling saw no buildah pull: {buildah:?}"
+        watched.saw(&["buildah", " pull "]),
+        "the sampling saw no buildah pull: {:?}",
+        watched.seen_with("buildah")
     );
     assert!(
-        leaks.is_empty(),
-        "the password was on a command line: {leaks:?}"
+        watched.leaks.is_empty(),
+        "the password was on a command line: {:?}",
+        watched.leaks
     );
     assert!(!log.text().contains(PASSWORD));
     harness.engine.shutdown().await;
@@ -397,7 +264,7 @@ async fn a_restart_gives_the_release_its_new_config_through_no_command_line() {
     let image = harness.image(&digest);
     let (deployed, log) = harness
         .deploy(
-            release(1, image.clone(), &[("GREETING", "first value")]),
+            release(app(), 1, image.clone(), &[("GREETING", "first value")]),
             PASSWORD,
         )
         .await;
@@ -413,6 +280,7 @@ async fn a_restart_gives_the_release_its_new_config_through_no_command_line() {
         .engine
         .restart(
             release(
+                app(),
                 2,
                 image,
                 &[("GREETING", secret), ("EMPTY", ""), ("PORT", "1")],
@@ -420,19 +288,21 @@ async fn a_restart_gives_the_release_its_new_config_through_no_command_line() {
             &log,
         )
         .await;
-    let (leaks, buildah) = watch.finish();
+    let watched = watch.finish();
 
     let restarted = restarted.unwrap_or_else(|e| panic!("{e}\n{}", log.text()));
     assert_eq!(log.steps(), [Step::Start, Step::HealthCheck, Step::Switch]);
     let env_url = format!("http://127.0.0.1:{}{ENV_FILE_PATH}", restarted.port);
     assert_eq!(get(&env_url).await.unwrap(), format!("{secret}\n"));
     assert!(
-        buildah.iter().any(|verb| verb == "config") && buildah.iter().any(|verb| verb == "run"),
-        "the sampling saw the release start: {buildah:?}"
+        watched.saw(&["buildah", " config "]) && watched.saw(&["buildah", " run "]),
+        "the sampling saw the release start: {:?}",
+        watched.seen_with("buildah")
     );
     assert!(
-        leaks.is_empty(),
-        "a config value was on a command line: {leaks:?}"
+        watched.leaks.is_empty(),
+        "a config value was on a command line: {:?}",
+        watched.leaks
     );
     assert!(!log.text().contains("s3cret-config"), "{}", log.text());
     assert!(
@@ -450,7 +320,7 @@ async fn a_restart_without_the_image_in_storage_asks_for_a_new_deploy() {
     let log = RecordedLog::default();
     let error = harness
         .engine
-        .restart(release(1, harness.image(&digest), &[]), &log)
+        .restart(release(app(), 1, harness.image(&digest), &[]), &log)
         .await
         .expect_err("nothing was pulled");
 
@@ -467,7 +337,7 @@ async fn ensure_running_in_a_restarted_berth_brings_the_release_back_on_its_port
         .registry
         .push_serving_image("team/app", "1.0", CREDS, "back again")
         .await;
-    let spec = release(1, harness.image(&digest), &[("GREETING", "kept")]);
+    let spec = release(app(), 1, harness.image(&digest), &[("GREETING", "kept")]);
     let (before, log) = harness.deploy(spec.clone(), PASSWORD).await;
     let before = before.unwrap_or_else(|e| panic!("{e}\n{}", log.text()));
 
@@ -487,13 +357,10 @@ async fn ensure_running_in_a_restarted_berth_brings_the_release_back_on_its_port
         "the release died with its engine"
     );
 
-    let engine = engine_on(dir.path(), &registry).await;
+    let engine = engine_on(dir.path(), PORTS_FROM, std::slice::from_ref(&registry.host)).await;
     assert_eq!(engine.running(APP).await, None);
     let after = engine
-        .ensure_running(ReleaseSpec {
-            preferred_port: Some(before.port),
-            ..spec.clone()
-        })
+        .ensure_running(spec.clone().on_port(Some(before.port)))
         .await
         .expect("the release starts again from local storage, without credentials");
 
@@ -577,18 +444,12 @@ async fn a_release_that_crashes_is_restarted() {
 
     // Kill the app itself (not buildah): as if it crashed.
     let listen = format!("127.0.0.1:{}", running.port);
-    let app_pid = fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(Result::ok)
-        .find(|entry| {
-            let cmdline = fs::read(entry.path().join("cmdline")).unwrap_or_default();
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            cmdline.starts_with("/bin/busybox httpd") && cmdline.contains(&listen)
-        })
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+    let (app_pid, _) = processes()
+        .into_iter()
+        .find(|(_, cmdline)| cmdline.starts_with("/bin/busybox httpd") && cmdline.contains(&listen))
         .expect("the release's httpd process");
     let killed = Command::new("kill")
-        .args(["-9", &app_pid])
+        .args(["-9", &app_pid.to_string()])
         .status()
         .unwrap();
     assert!(killed.success());

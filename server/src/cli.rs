@@ -95,30 +95,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("--team-name: {e}"))?;
             let password = read_password()?;
             let store = startup::open_store(&settings).await?;
-            let hash = store::passwords::hash(&password)?;
-            let result = store
-                .create_account(store::NewAccount {
-                    email: &email,
-                    password_hash: &hash,
-                    team_handle: &handle,
-                    team_name: &name,
-                })
-                .await;
+            let result =
+                service::accounts::create_account(&store, &email, &password, &handle, &name).await;
             match result {
-                Ok((user, _)) => {
+                Ok(user) => {
                     println!(
                         "Created {} (user {}) owning team {handle}.",
                         user.email, user.id
                     );
                     Ok(())
                 }
-                Err(store::StoreError::Taken { what: "email" }) => {
-                    bail!("--email: {email} already has an account")
-                }
-                Err(store::StoreError::Taken { what: "handle" }) => {
-                    bail!("--team: the handle {handle} is taken")
-                }
-                Err(e) => Err(e.into()),
+                Err(error) => match error.refusal().and_then(views::AppError::field) {
+                    Some("email") => bail!("--email: {email} already has an account"),
+                    Some("handle") => bail!("--team: the handle {handle} is taken"),
+                    _ => Err(anyhow::anyhow!("{error}")),
+                },
             }
         }
         Command::RotateKey { retire_old_keys } => rotate_key(&settings, retire_old_keys).await,
@@ -128,12 +119,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let email = Email::parse(&email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
             let name = ApiTokenName::parse(&name).map_err(|e| anyhow::anyhow!("--name: {e}"))?;
             let store = startup::open_store(&settings).await?;
-            let user = store
-                .user_by_email(&email)
-                .await?
-                .with_context(|| format!("--email: no user {email}"))?;
-            let token = store.create_api_token(user.id, &name).await?;
-            println!("{}", token.secret);
+            let token = service::accounts::create_token_for(&store, &email, name.as_str())
+                .await
+                .map_err(|e| match e.refusal().and_then(views::AppError::field) {
+                    Some("email") => anyhow::anyhow!("--email: no user {email}"),
+                    _ => anyhow::anyhow!("{e}"),
+                })?;
+            println!("{token}");
             Ok(())
         }
     }
@@ -170,7 +162,9 @@ async fn rotate_key(settings: &Settings, retire_old_keys: bool) -> anyhow::Resul
             keyring
         }
     };
-    let count = startup::reseal_all(&store, &keyring).await?;
+    let count = service::secrets::reseal_all(&store, &keyring)
+        .await
+        .map_err(|e| anyhow::anyhow!("re-sealing the stored secrets failed: {e}"))?;
     println!(
         "Re-sealed {count} secret(s) with key {}.",
         keyring.current().id()

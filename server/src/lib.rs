@@ -1,5 +1,6 @@
 //! The `berth` server: settings, start-up, the HTTP router (pages, server functions, JSON
-//! API, health checks), CSRF protection and the administration commands.
+//! API, health checks), CSRF protection and the administration commands. What a request
+//! does is decided in the `service` crate; this crate only speaks HTTP.
 
 pub mod api;
 pub mod cli;
@@ -9,7 +10,6 @@ pub mod live;
 pub mod router;
 pub mod startup;
 pub mod telemetry;
-pub mod worker;
 
 pub use router::AppState;
 pub use startup::Application;

@@ -14,10 +14,10 @@ use axum::{
         IntoResponse, Response,
     },
 };
-use domain::Role;
 use futures_util::stream::{self, Stream};
 use std::{convert::Infallible, time::Duration};
 use tower_sessions::Session;
+use views::{LogLineRow, OperationProgress};
 
 const POLL: Duration = Duration::from_millis(400);
 
@@ -33,23 +33,13 @@ pub async fn events(
     let Ok(Some(user_id)) = session.get::<i64>(keys::USER_ID).await else {
         return (StatusCode::UNAUTHORIZED, "Sign in to continue.").into_response();
     };
-    let store = state.server.store.clone();
-    let Ok(Some(operation)) = store.operation(id).await else {
-        return not_found();
-    };
-    if app::ssr::authorize_team_id(
-        &store,
-        user_id,
-        operation.team_id,
-        Role::Viewer,
-        "see operations",
-    )
-    .await
-    .is_err()
+    if service::operations::get(&state.berth, user_id, id)
+        .await
+        .is_err()
     {
         return not_found();
     }
-    Sse::new(stream(store, id))
+    Sse::new(stream(state.berth.store.clone(), id))
         .keep_alive(KeepAlive::default())
         .into_response()
 }
@@ -58,7 +48,7 @@ struct Cursor {
     store: store::Store,
     id: i64,
     after: i64,
-    last_status: Option<(String, Option<String>)>,
+    last_status: Option<(domain::OperationStatus, Option<String>)>,
     done: bool,
 }
 
@@ -85,33 +75,27 @@ fn stream(store: store::Store, id: i64) -> impl Stream<Item = Result<Event, Infa
                 .unwrap_or_default();
             if let Some(last) = lines.last() {
                 cursor.after = last.id;
-                let data: Vec<_> = lines
-                    .iter()
-                    .map(|l| serde_json::json!({ "id": l.id, "at": l.at, "line": l.line }))
-                    .collect();
+                let data: Vec<LogLineRow> =
+                    lines.into_iter().map(service::present::log_line).collect();
                 let event = Event::default()
                     .event("lines")
-                    .data(serde_json::Value::from(data).to_string());
+                    .data(serde_json::to_string(&data).unwrap_or_default());
                 return Some((Ok(event), cursor));
             }
             let operation = operation?;
-            let status = (operation.status.clone(), operation.step.clone());
+            let status = (operation.status, operation.step.clone());
             if cursor.last_status.as_ref() != Some(&status) {
                 cursor.last_status = Some(status);
-                let is_final = matches!(
-                    operation.status.as_str(),
-                    "succeeded" | "failed" | "cancelled"
-                );
-                cursor.done = is_final;
-                let event = Event::default().event("status").data(
-                    serde_json::json!({
-                        "status": operation.status,
-                        "step": operation.step,
-                        "error": operation.error,
-                        "finished_at": operation.finished_at,
-                    })
-                    .to_string(),
-                );
+                cursor.done = operation.is_final();
+                let progress = OperationProgress {
+                    status: operation.status,
+                    step: operation.step,
+                    error: operation.error,
+                    finished_at: operation.finished_at,
+                };
+                let event = Event::default()
+                    .event("status")
+                    .data(serde_json::to_string(&progress).unwrap_or_default());
                 return Some((Ok(event), cursor));
             }
             tokio::time::sleep(POLL).await;

@@ -1,5 +1,5 @@
 use crate::{api, csrf, live};
-use app::{shell, ssr::ServerState, App};
+use app::{shell, App};
 use axum::{
     body::Body,
     extract::{FromRef, State},
@@ -10,6 +10,7 @@ use axum::{
 };
 use leptos::{config::LeptosOptions, prelude::provide_context};
 use leptos_axum::{generate_route_list, handle_server_fns_with_context, LeptosRoutes};
+use service::Berth;
 use tower_http::trace::TraceLayer;
 use tower_sessions::{
     cookie::{time::Duration, SameSite},
@@ -20,21 +21,21 @@ use tower_sessions::{
 #[derive(Clone, FromRef)]
 pub struct AppState {
     pub leptos_options: LeptosOptions,
-    pub server: ServerState,
+    pub berth: Berth,
 }
 
 /// The whole HTTP surface: pages, server functions, `/api/v1`, health checks, static files.
 pub fn build(state: AppState, secure_cookies: bool) -> Router {
     let routes = generate_route_list(App);
-    let sessions = SessionManagerLayer::new(state.server.store.session_store())
+    let sessions = SessionManagerLayer::new(state.berth.store.session_store())
         .with_name("berth_session")
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(secure_cookies)
         .with_expiry(Expiry::OnInactivity(Duration::days(14)));
     let context = {
-        let server = state.server.clone();
-        move || provide_context(server.clone())
+        let berth = state.berth.clone();
+        move || provide_context(berth.clone())
     };
     Router::new()
         .route("/healthz", get(healthz))
@@ -54,8 +55,8 @@ pub fn build(state: AppState, secure_cookies: bool) -> Router {
 }
 
 async fn server_fn(State(state): State<AppState>, request: Request<Body>) -> impl IntoResponse {
-    let server = state.server.clone();
-    handle_server_fns_with_context(move || provide_context(server.clone()), request).await
+    let berth = state.berth.clone();
+    handle_server_fns_with_context(move || provide_context(berth.clone()), request).await
 }
 
 /// The process is up.
@@ -65,7 +66,7 @@ async fn healthz() -> impl IntoResponse {
 
 /// The process can serve: the database answers.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.server.store.ping().await {
+    match state.berth.store.ping().await {
         Ok(()) => (
             StatusCode::OK,
             Json(serde_json::json!({ "status": "ready" })),

@@ -1,7 +1,7 @@
 use crate::{config::Settings, router};
 use anyhow::Context;
-use app::ssr::ServerState;
 use leptos::config::LeptosOptions;
+use service::{worker::WorkerSettings, Berth, Secrets};
 use std::{net::SocketAddr, time::Duration};
 use store::{SignInLimits, Store};
 use tokio::net::TcpListener;
@@ -13,8 +13,8 @@ pub struct Application {
     router: axum::Router,
     addr: SocketAddr,
     store: Store,
-    server: ServerState,
-    worker: crate::worker::WorkerSettings,
+    berth: Berth,
+    worker: WorkerSettings,
 }
 
 /// Opens the database named by the settings (creating the data dir for the default SQLite
@@ -111,34 +111,6 @@ pub async fn open_keyring(settings: &Settings, store: &Store) -> anyhow::Result<
     Ok(keyring)
 }
 
-/// Seals every stored secret under the current key (after a rotation). Safe while Berth
-/// serves: each row is replaced only if nobody changed it meanwhile.
-pub async fn reseal_all(store: &Store, keyring: &vault::Keyring) -> anyhow::Result<usize> {
-    let mut resealed = 0;
-    loop {
-        let batch = store
-            .secrets_sealed_by_other_keys(keyring.current().id(), 100)
-            .await?;
-        if batch.is_empty() {
-            return Ok(resealed);
-        }
-        for (slot, old) in batch {
-            let context = slot.context();
-            if let Some(value) = keyring.reseal(&old.value, &context)? {
-                let new = store::Sealed {
-                    value,
-                    key_id: keyring.current().id().to_owned(),
-                };
-                if store.reseal_secret(&slot, &old, &new).await? {
-                    resealed += 1;
-                }
-            }
-        }
-    }
-}
-
-pub use app::services::credentials::secret_context as credential_secret_context;
-
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let store = open_store(&settings).await?;
@@ -159,31 +131,31 @@ impl Application {
             .site_addr(addr)
             .build();
         let platform = open_platform(&settings).await?;
+        let berth = Berth {
+            store: store.clone(),
+            sign_in_limits: SignInLimits::default(),
+            public_url: settings.public_url_for(addr),
+            secrets: Secrets::new(vault::SharedKeyring::new(keyring, key_file)),
+            registry: platform::registry::RegistryClient::new(
+                settings.insecure_registries.clone(),
+                settings.registry_timeout,
+            ),
+            platform,
+            operations_queued: std::sync::Arc::new(tokio::sync::Notify::new()),
+            git_dir: settings.data_dir.join("git"),
+        };
         let state = router::AppState {
             leptos_options,
-            server: ServerState {
-                store: store.clone(),
-                sign_in_limits: SignInLimits::default(),
-                public_url: settings.public_url_for(addr),
-                keys: std::sync::Arc::new(vault::SharedKeyring::new(keyring, key_file)),
-                registry: platform::registry::RegistryClient::new(
-                    settings.insecure_registries.clone(),
-                    settings.registry_timeout,
-                ),
-                platform,
-                operations_queued: std::sync::Arc::new(tokio::sync::Notify::new()),
-                git_dir: settings.data_dir.join("git"),
-            },
+            berth: berth.clone(),
         };
-        let server = state.server.clone();
         let router = router::build(state, settings.cookies_secure());
         Ok(Self {
             listener,
             router,
             addr,
             store,
-            server,
-            worker: crate::worker::WorkerSettings {
+            berth,
+            worker: WorkerSettings {
                 concurrency: settings.workers,
                 lease: settings.operation_lease,
                 poll: Duration::from_secs(2),
@@ -211,8 +183,8 @@ impl Application {
                 }
             }
         });
-        crate::worker::reconcile(self.server.clone());
-        crate::worker::spawn(self.server.clone(), self.worker.clone());
+        service::worker::reconcile(self.berth.clone());
+        service::worker::spawn(self.berth.clone(), self.worker.clone());
         tracing::info!(url = %format!("http://{}", self.addr), "Berth is listening");
         axum::serve(
             self.listener,
@@ -221,7 +193,7 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown_signal())
         .await?;
-        self.server.platform.shutdown().await;
+        self.berth.platform.shutdown().await;
         self.store.close().await;
         Ok(())
     }

@@ -10,7 +10,7 @@ use support::*;
 
 #[tokio::test]
 async fn signing_up_creates_an_owned_team_and_signs_in() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::sqlite().start().await;
     let mut browser = app.browser();
     let response = browser
         .call::<SignUp>(&[
@@ -33,7 +33,7 @@ async fn signing_up_creates_an_owned_team_and_signs_in() {
 
 #[tokio::test]
 async fn sign_up_names_the_field_that_is_wrong() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::sqlite().start().await;
     app.owner("taken@example.com", "taken").await;
     let cases = [
         (("nobody", PASSWORD, "acme"), "email"),
@@ -60,7 +60,7 @@ async fn sign_up_names_the_field_that_is_wrong() {
 
 #[tokio::test]
 async fn a_plain_form_post_redirects_back_with_the_error_shown_on_the_page() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::sqlite().start().await;
     app.owner("ada@example.com", "acme").await;
     let mut browser = app.browser();
     let token = browser.csrf_token("/signin").await;
@@ -95,7 +95,7 @@ async fn a_plain_form_post_redirects_back_with_the_error_shown_on_the_page() {
 
 #[tokio::test]
 async fn session_cookies_are_http_only_and_same_site_lax() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::sqlite().start().await;
     let mut browser = app.browser();
     let page = browser.get("/signin").await;
     let cookie = page.headers.get("set-cookie").unwrap().to_str().unwrap();
@@ -106,7 +106,7 @@ async fn session_cookies_are_http_only_and_same_site_lax() {
 
 #[tokio::test]
 async fn signing_in_changes_the_session_id_and_signing_out_ends_it() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::sqlite().start().await;
     app.owner("ada@example.com", "acme").await;
     let mut browser = app.browser();
     browser.get("/signin").await;
@@ -129,7 +129,7 @@ async fn signing_in_changes_the_session_id_and_signing_out_ends_it() {
 
 #[tokio::test]
 async fn sign_in_is_throttled_per_account_with_a_clear_message() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::sqlite().start().await;
     app.owner("ada@example.com", "acme").await;
     let mut browser = app.browser();
     for _ in 0..5 {
@@ -158,7 +158,7 @@ async fn sign_in_is_throttled_per_account_with_a_clear_message() {
 
 #[tokio::test]
 async fn state_changing_requests_without_the_csrf_token_are_refused() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::sqlite().start().await;
     app.owner("ada@example.com", "acme").await;
     let mut browser = app.signed_in("ada@example.com").await;
     let fields = [
@@ -201,9 +201,9 @@ async fn state_changing_requests_without_the_csrf_token_are_refused() {
 
 #[tokio::test]
 async fn an_invited_member_sets_a_password_through_the_link_once() {
-    let app = TestApp::spawn().await;
-    app.owner("owner@example.com", "acme").await;
-    let mut owner = app.signed_in("owner@example.com").await;
+    let app = TestApp::sqlite().start().await;
+    app.owner(OWNER, "acme").await;
+    let mut owner = app.signed_in(OWNER).await;
     let response = owner
         .call::<AddMember>(&[
             ("team", "acme"),
@@ -241,9 +241,9 @@ async fn an_invited_member_sets_a_password_through_the_link_once() {
 
 #[tokio::test]
 async fn the_last_owner_cannot_be_removed_or_demoted() {
-    let app = TestApp::spawn().await;
-    let owner = app.owner("owner@example.com", "acme").await.to_string();
-    let mut browser = app.signed_in("owner@example.com").await;
+    let app = TestApp::sqlite().start().await;
+    let owner = app.owner(OWNER, "acme").await.to_string();
+    let mut browser = app.signed_in(OWNER).await;
     let remove = browser
         .call::<RemoveMember>(&[("team", "acme"), ("user_id", &owner)])
         .await;
@@ -267,7 +267,7 @@ async fn the_last_owner_cannot_be_removed_or_demoted() {
 
 #[tokio::test]
 async fn api_tokens_are_shown_once_work_and_stop_working_when_revoked() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::sqlite().start().await;
     app.owner("ada@example.com", "acme").await;
     let mut browser = app.signed_in("ada@example.com").await;
     let created = browser
@@ -302,7 +302,7 @@ async fn api_tokens_are_shown_once_work_and_stop_working_when_revoked() {
 
 #[tokio::test]
 async fn a_token_made_with_a_plain_form_post_is_shown_on_the_next_page_only() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::sqlite().start().await;
     app.owner("ada@example.com", "acme").await;
     let mut browser = app.signed_in("ada@example.com").await;
     let csrf = browser.any_csrf_token().await;
@@ -328,7 +328,7 @@ async fn a_token_made_with_a_plain_form_post_is_shown_on_the_next_page_only() {
 
 #[tokio::test]
 async fn the_api_answers_validation_errors_with_the_field() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::sqlite().start().await;
     let owner = app.owner("ada@example.com", "acme").await;
     let token = app.token_for(owner).await;
     let bad_email = app
@@ -377,7 +377,7 @@ async fn the_api_answers_validation_errors_with_the_field() {
 
 #[tokio::test]
 async fn health_and_readiness() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::sqlite().start().await;
     assert_eq!(
         app.api("GET", "/healthz", None, None).await.status,
         StatusCode::OK
@@ -394,7 +394,7 @@ async fn health_and_readiness() {
 
 #[tokio::test]
 async fn a_member_of_several_teams_can_switch_between_them() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::sqlite().start().await;
     app.owner("ada@example.com", "acme").await;
     app.owner("bob@example.com", "globex").await;
     app.member("ada@example.com", "globex", Role::Viewer).await;

@@ -25,46 +25,33 @@ const CALLERS: [Caller; 5] = [
     Caller::Owner,
 ];
 
-struct World {
-    app: TestApp,
-    target: i64,
-    tokens: Vec<(Caller, Option<String>)>,
-}
-
 fn email(caller: Caller) -> &'static str {
     match caller {
         Caller::Anonymous => "",
-        Caller::Outsider => "outsider@example.com",
-        Caller::Viewer => "viewer@example.com",
-        Caller::Deployer => "deployer@example.com",
-        Caller::Owner => "owner@example.com",
+        Caller::Outsider => OUTSIDER,
+        Caller::Viewer => VIEWER,
+        Caller::Deployer => DEPLOYER,
+        Caller::Owner => OWNER,
     }
 }
 
-async fn world() -> World {
-    let app = TestApp::spawn().await;
-    let owner = app.owner(email(Caller::Owner), "acme").await;
-    let outsider = app.owner(email(Caller::Outsider), "other").await;
-    let viewer = app
-        .member(email(Caller::Viewer), "acme", Role::Viewer)
-        .await;
-    let deployer = app
-        .member(email(Caller::Deployer), "acme", Role::Deployer)
-        .await;
-    // The member that management calls act on.
+/// Team `acme` with one member of each role, an outsider, and `target@example.com`, the
+/// viewer that member management acts on; answers the app and the target's user id.
+async fn start() -> (TestApp, i64) {
+    let app = TestApp::sqlite().with_team().start().await;
     let target = app.member("target@example.com", "acme", Role::Viewer).await;
-    let tokens = vec![
-        (Caller::Anonymous, None),
-        (Caller::Outsider, Some(app.token_for(outsider).await)),
-        (Caller::Viewer, Some(app.token_for(viewer).await)),
-        (Caller::Deployer, Some(app.token_for(deployer).await)),
-        (Caller::Owner, Some(app.token_for(owner).await)),
-    ];
-    World {
-        app,
-        target,
-        tokens,
-    }
+    (app, target)
+}
+
+/// Each caller's API token (none for the anonymous one).
+fn tokens(app: &TestApp) -> Vec<(Caller, Option<String>)> {
+    CALLERS
+        .into_iter()
+        .map(|caller| {
+            let token = (caller != Caller::Anonymous).then(|| app.token(email(caller)));
+            (caller, token)
+        })
+        .collect()
 }
 
 /// What a caller gets from a route that needs `needed` in team "acme".
@@ -89,8 +76,7 @@ fn expected_kind(caller: Caller, needed: Role) -> Option<&'static str> {
 
 #[tokio::test]
 async fn api_routes_check_the_role_of_every_caller() {
-    let w = world().await;
-    let target = w.target;
+    let (app, target) = start().await;
     let routes: Vec<(&str, String, Option<serde_json::Value>, Role, u16)> = vec![
         ("GET", "/api/v1/teams/acme".into(), None, Role::Viewer, 200),
         (
@@ -123,11 +109,8 @@ async fn api_routes_check_the_role_of_every_caller() {
         ),
     ];
     for (method, path, body, needed, ok) in routes {
-        for (caller, token) in &w.tokens {
-            let response = w
-                .app
-                .api(method, &path, token.as_deref(), body.clone())
-                .await;
+        for (caller, token) in &tokens(&app) {
+            let response = app.api(method, &path, token.as_deref(), body.clone()).await;
             let expected = expected_status(*caller, needed, ok);
             assert_eq!(
                 response.status.as_u16(),
@@ -145,8 +128,8 @@ async fn api_routes_check_the_role_of_every_caller() {
         }
     }
     // /me needs only a valid token.
-    for (caller, token) in &w.tokens {
-        let response = w.app.api("GET", "/api/v1/me", token.as_deref(), None).await;
+    for (caller, token) in &tokens(&app) {
+        let response = app.api("GET", "/api/v1/me", token.as_deref(), None).await;
         let expected = if *caller == Caller::Anonymous {
             401
         } else {
@@ -158,15 +141,13 @@ async fn api_routes_check_the_role_of_every_caller() {
 
 #[tokio::test]
 async fn another_teams_resources_are_not_found_even_when_they_do_not_exist() {
-    let w = world().await;
-    let outsider = w.tokens[1].1.as_deref();
-    let real = w
-        .app
-        .api("GET", "/api/v1/teams/acme/members", outsider, None)
+    let (app, _) = start().await;
+    let outsider = app.outsider();
+    let real = app
+        .call("GET", "/api/v1/teams/acme/members", &outsider, None)
         .await;
-    let missing = w
-        .app
-        .api("GET", "/api/v1/teams/no-such-team/members", outsider, None)
+    let missing = app
+        .call("GET", "/api/v1/teams/no-such-team/members", &outsider, None)
         .await;
     assert_eq!(real.status, StatusCode::NOT_FOUND);
     assert_eq!(
@@ -177,13 +158,13 @@ async fn another_teams_resources_are_not_found_even_when_they_do_not_exist() {
 
 #[tokio::test]
 async fn server_functions_check_the_role_of_every_caller() {
-    let w = world().await;
-    let target = w.target.to_string();
+    let (app, target) = start().await;
+    let target = target.to_string();
     for caller in CALLERS {
         let mut browser = if caller == Caller::Anonymous {
-            w.app.browser()
+            app.browser()
         } else {
-            w.app.signed_in(email(caller)).await
+            app.signed_in(email(caller)).await
         };
         let cases: Vec<(&str, Role, support::TestResponse)> = vec![
             (
@@ -265,12 +246,12 @@ async fn server_functions_check_the_role_of_every_caller() {
 
 #[tokio::test]
 async fn pages_send_strangers_to_sign_in_and_outsiders_to_not_found() {
-    let w = world().await;
+    let (app, _) = start().await;
     for caller in CALLERS {
         let mut browser = if caller == Caller::Anonymous {
-            w.app.browser()
+            app.browser()
         } else {
-            w.app.signed_in(email(caller)).await
+            app.signed_in(email(caller)).await
         };
         for path in ["/teams/acme", "/teams/acme/members"] {
             let page = browser.get(path).await;
@@ -298,14 +279,13 @@ async fn pages_send_strangers_to_sign_in_and_outsiders_to_not_found() {
 
 #[tokio::test]
 async fn revoking_another_persons_token_is_not_found() {
-    let w = world().await;
-    let owner_token = w.app.store.api_tokens(1).await.unwrap()[0].id.to_string();
-    let mut viewer = w.app.signed_in(email(Caller::Viewer)).await;
+    let (app, _) = start().await;
+    let owner_token = app.store.api_tokens(1).await.unwrap()[0].id.to_string();
+    let mut viewer = app.signed_in(email(Caller::Viewer)).await;
     let response = viewer.call::<RevokeApiToken>(&[("id", &owner_token)]).await;
     assert_eq!(error_kind(&response).as_deref(), Some("not_found"));
     assert_eq!(
-        w.app
-            .api("GET", "/api/v1/me", w.tokens[4].1.as_deref(), None)
+        app.call("GET", "/api/v1/me", &app.owner_token(), None)
             .await
             .status,
         StatusCode::OK
@@ -314,24 +294,22 @@ async fn revoking_another_persons_token_is_not_found() {
 
 #[tokio::test]
 async fn app_and_operation_routes_check_the_role_of_every_caller() {
-    let w = world().await;
-    let owner = w.tokens[4].1.as_deref();
-    let created = w
-        .app
-        .api(
+    let (app, _) = start().await;
+    let owner = app.owner_token();
+    let created = app
+        .call(
             "POST",
             "/api/v1/teams/acme/apps",
-            owner,
+            &owner,
             Some(serde_json::json!({"handle": "web", "method": "image"})),
         )
         .await;
     assert_eq!(created.status.as_u16(), 201, "{}", created.body);
-    let configured = w
-        .app
-        .api(
+    let configured = app
+        .call(
             "PATCH",
             "/api/v1/teams/acme/apps/web/config",
-            owner,
+            &owner,
             Some(serde_json::json!({"env": {"A": "1"}})),
         )
         .await;
@@ -404,11 +382,8 @@ async fn app_and_operation_routes_check_the_role_of_every_caller() {
         ),
     ];
     for (method, path, body, needed, ok) in routes {
-        for (caller, token) in &w.tokens {
-            let response = w
-                .app
-                .api(method, &path, token.as_deref(), body.clone())
-                .await;
+        for (caller, token) in &tokens(&app) {
+            let response = app.api(method, &path, token.as_deref(), body.clone()).await;
             let expected = expected_status(*caller, needed, ok);
             assert_eq!(
                 response.status.as_u16(),
@@ -419,16 +394,15 @@ async fn app_and_operation_routes_check_the_role_of_every_caller() {
         }
     }
     // A deploy is for deployers: once the input is valid, a viewer is refused.
-    let viewer = w.tokens[2].1.as_deref();
-    let refused = w
-        .app
-        .api(
+    let viewer = app.viewer();
+    let refused = app
+        .call(
             "POST",
             "/api/v1/teams/acme/apps/web/deploys",
-            viewer,
+            &viewer,
             Some(serde_json::json!({"image": "127.0.0.1:1/team/web:1"})),
         )
         .await;
     assert_eq!(refused.status.as_u16(), 403, "{}", refused.body);
-    w.app.stop().await;
+    app.stop().await;
 }

@@ -1,36 +1,17 @@
 //! The `berth` binary's administration commands and its start-up checks.
 
-use std::{
-    io::Write,
-    process::{Command, Output, Stdio},
-};
+mod support;
 
-fn berth(
-    data_dir: &std::path::Path,
-    args: &[&str],
-    stdin: &str,
-    extra_env: &[(&str, &str)],
-) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
-    command
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("BERTH_DATA_DIR", data_dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in extra_env {
-        command.env(k, v);
-    }
-    let mut child = command.spawn().unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+use std::{
+    path::Path,
+    process::{Output, Stdio},
+};
+use support::{berth_command, output_of};
+
+fn berth(data_dir: &Path, args: &[&str], stdin: &str, extra_env: &[(&str, &str)]) -> Output {
+    let mut command = berth_command(data_dir);
+    command.args(args).envs(extra_env.iter().copied());
+    output_of(command, stdin)
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -155,9 +136,7 @@ fn bad_settings_stop_start_up_naming_the_variable() {
 fn json_logs_are_one_object_a_line() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .env_clear()
-        .env("BERTH_DATA_DIR", dir.path())
+    let mut child = berth_command(dir.path())
         .env("BERTH_ADDR", "127.0.0.1:0")
         .env("BERTH_LOG_FORMAT", "json")
         .stdout(Stdio::null())

@@ -5,7 +5,6 @@ mod support;
 
 use app::serverfns::credentials::*;
 use axum::http::StatusCode;
-use domain::Role;
 use leptos::server_fn::ServerFn;
 use support::*;
 use testregistry::TestRegistry;
@@ -18,9 +17,13 @@ async fn an_owner_creates_and_verifies_a_credential_without_javascript() {
     let digest = registry
         .push_image("team/app", "1.0", ("bot", PASSWORD_AT_REGISTRY))
         .await;
-    let app = TestApp::spawn_with_registries(vec![registry.host.clone()]).await;
-    app.owner("owner@example.com", "acme").await;
-    let mut owner = app.signed_in("owner@example.com").await;
+    let host = registry.host.to_string();
+    let app = TestApp::sqlite()
+        .with_team()
+        .with_registry(registry)
+        .start()
+        .await;
+    let mut owner = app.signed_in(OWNER).await;
 
     let list = owner.get("/teams/acme/credentials").await;
     assert_eq!(list.status, StatusCode::OK);
@@ -31,7 +34,6 @@ async fn an_owner_creates_and_verifies_a_credential_without_javascript() {
     assert!(list.body.contains("New credential"));
 
     let csrf = owner.any_csrf_token().await;
-    let host = registry.host.to_string();
     let created = owner
         .post_form(
             CreateCredential::PATH,
@@ -100,13 +102,8 @@ async fn an_owner_creates_and_verifies_a_credential_without_javascript() {
 
 #[tokio::test]
 async fn each_role_sees_only_its_controls_and_never_a_secret() {
-    let app = TestApp::spawn().await;
-    app.owner("owner@example.com", "acme").await;
-    app.member("deployer@example.com", "acme", Role::Deployer)
-        .await;
-    app.member("viewer@example.com", "acme", Role::Viewer).await;
-    app.owner("outsider@example.com", "other").await;
-    let mut owner = app.signed_in("owner@example.com").await;
+    let app = TestApp::sqlite().with_team().start().await;
+    let mut owner = app.signed_in(OWNER).await;
     let created = owner
         .call::<CreateCredential>(&[
             ("team", "acme"),
@@ -120,9 +117,9 @@ async fn each_role_sees_only_its_controls_and_never_a_secret() {
     assert_eq!(created.status, StatusCode::OK, "{}", created.body);
 
     let cases = [
-        ("owner@example.com", true, true, true),
-        ("deployer@example.com", false, true, false),
-        ("viewer@example.com", false, false, false),
+        (OWNER, true, true, true),
+        (DEPLOYER, false, true, false),
+        (VIEWER, false, false, false),
     ];
     for (email, new_button, verify_form, edit_form) in cases {
         let mut browser = app.signed_in(email).await;
@@ -159,7 +156,7 @@ async fn each_role_sees_only_its_controls_and_never_a_secret() {
             "{email}"
         );
     }
-    let mut outsider = app.signed_in("outsider@example.com").await;
+    let mut outsider = app.signed_in(OUTSIDER).await;
     assert_eq!(
         outsider.get("/teams/acme/credentials").await.status,
         StatusCode::NOT_FOUND
@@ -173,14 +170,13 @@ async fn each_role_sees_only_its_controls_and_never_a_secret() {
         StatusCode::NOT_FOUND
     );
     let audit = owner.get("/teams/acme/audit").await;
-    assert!(audit.body.contains("credential.create") && audit.body.contains("owner@example.com"));
+    assert!(audit.body.contains("credential.create") && audit.body.contains(OWNER));
 }
 
 #[tokio::test]
 async fn editing_without_a_new_secret_keeps_the_stored_one() {
-    let app = TestApp::spawn().await;
-    app.owner("owner@example.com", "acme").await;
-    let mut owner = app.signed_in("owner@example.com").await;
+    let app = TestApp::sqlite().with_team().start().await;
+    let mut owner = app.signed_in(OWNER).await;
     owner
         .call::<CreateCredential>(&[
             ("team", "acme"),

@@ -4,150 +4,111 @@
 
 mod support;
 
-use domain::Role;
 use serde_json::json;
 use support::*;
 use testregistry::TestRegistry;
 
 const REGISTRY_PASSWORD: &str = "reg-pass-7f3a91c2d4";
 const ROTATED_PASSWORD: &str = "reg-pass-rotated-88e1b0";
+const STALE_SECRET: &str = "stale-secret-31b2a";
+const SECRETS: [&str; 3] = [REGISTRY_PASSWORD, STALE_SECRET, ROTATED_PASSWORD];
 
-struct World {
-    app: TestApp,
-    registry: TestRegistry,
-    digest: String,
-    owner: String,
-    deployer: String,
-    viewer: String,
-    outsider: String,
-}
-
-async fn world(database_url: Option<&str>) -> World {
-    captured_logs();
+/// Starts `app` with team `acme` and a registry that lets `bot` in with
+/// [`REGISTRY_PASSWORD`] and holds `team/app:1.0`; answers the app and that image's digest.
+async fn start(app: TestAppBuilder) -> (TestApp, String) {
     let registry = TestRegistry::start_htpasswd(&[("bot", REGISTRY_PASSWORD)]).await;
     let digest = registry
         .push_image("team/app", "1.0", ("bot", REGISTRY_PASSWORD))
         .await;
-    let app = TestApp::spawn_on(database_url, vec![registry.host.clone()]).await;
-    let owner = app.owner("owner@example.com", "acme").await;
-    let deployer = app
-        .member("deployer@example.com", "acme", Role::Deployer)
-        .await;
-    let viewer = app.member("viewer@example.com", "acme", Role::Viewer).await;
-    let outsider = app.owner("outsider@example.com", "other").await;
-    World {
-        owner: app.token_for(owner).await,
-        deployer: app.token_for(deployer).await,
-        viewer: app.token_for(viewer).await,
-        outsider: app.token_for(outsider).await,
-        app,
-        registry,
+    (
+        app.with_team().with_registry(registry).start().await,
         digest,
-    }
+    )
 }
 
-impl World {
-    fn image(&self, repo_tag: &str) -> String {
-        format!("{}/{repo_tag}", self.registry.host)
-    }
-
-    async fn create(&self, token: &str, name: &str, secret: &str) -> TestResponse {
-        self.app
-            .api(
-                "POST",
-                "/api/v1/teams/acme/credentials",
-                Some(token),
-                Some(json!({
-                    "name": name, "registry": self.registry.host.as_str(), "kind": "basic",
-                    "username": "bot", "secret": secret, "note": "CI pulls",
-                })),
-            )
-            .await
-    }
-
-    async fn verify(&self, token: &str, name: &str, image: Option<&str>) -> TestResponse {
-        let body = image.map(|i| json!({ "image": i }));
-        self.app
-            .api(
-                "POST",
-                &format!("/api/v1/teams/acme/credentials/{name}/verify"),
-                Some(token),
-                body,
-            )
-            .await
-    }
+/// Verifies credential `name` of team `acme` (the login only, or a pull of `image`).
+async fn verify(app: &TestApp, token: &str, name: &str, image: Option<&str>) -> TestResponse {
+    let body = image.map(|i| json!({ "image": i }));
+    app.call(
+        "POST",
+        &format!("/api/v1/teams/acme/credentials/{name}/verify"),
+        token,
+        body,
+    )
+    .await
 }
 
 #[tokio::test]
 async fn a_verified_credential_resolves_the_exact_digest() {
-    let w = world(None).await;
-    let created = w.create(&w.owner, "private", REGISTRY_PASSWORD).await;
+    let (app, digest) = start(TestApp::sqlite()).await;
+    let created = app
+        .create_credential(&app.owner_token(), "private", "bot", REGISTRY_PASSWORD)
+        .await;
     assert_eq!(created.status.as_u16(), 201, "{}", created.body);
     assert_eq!(created.json()["credential"]["username"], "bot");
     assert!(created.json()["credential"].get("secret").is_none());
 
-    let verified = w
-        .verify(&w.owner, "private", Some(&w.image("team/app:1.0")))
-        .await;
+    let verified = verify(
+        &app,
+        &app.owner_token(),
+        "private",
+        Some(&app.image("team/app:1.0")),
+    )
+    .await;
     assert_eq!(verified.status.as_u16(), 200, "{}", verified.body);
     let body = verified.json();
     assert_eq!(body["ok"], true, "{body}");
-    assert_eq!(body["digest"], w.digest.as_str());
+    assert_eq!(body["digest"], digest.as_str());
     assert_eq!(body["platforms"][0], "linux/amd64");
     assert!(body["size"].as_u64().unwrap() > 0);
     assert_eq!(body["credential"]["last_verified"]["ok"], true);
 
     // Login only, with no image.
-    let login = w.verify(&w.deployer, "private", None).await;
+    let login = verify(&app, &app.deployer(), "private", None).await;
     assert_eq!(login.json()["ok"], true, "{}", login.body);
 }
 
 #[tokio::test]
 async fn verification_failures_say_precisely_what_is_wrong() {
-    let w = world(None).await;
-    w.create(&w.owner, "wrong", "not-the-password").await;
-    w.create(&w.owner, "right", REGISTRY_PASSWORD).await;
-    let wrong = w
-        .verify(&w.owner, "wrong", Some(&w.image("team/app:1.0")))
+    let (app, _) = start(TestApp::sqlite()).await;
+    let owner = app.owner_token();
+    app.create_credential(&owner, "wrong", "bot", "not-the-password")
         .await;
+    app.create_credential(&owner, "right", "bot", REGISTRY_PASSWORD)
+        .await;
+    let wrong = verify(&app, &owner, "wrong", Some(&app.image("team/app:1.0"))).await;
     assert_eq!(wrong.json()["ok"], false);
     assert_eq!(wrong.json()["kind"], "wrong_credentials");
-    let no_tag = w
-        .verify(&w.owner, "right", Some(&w.image("team/app:2.0")))
-        .await;
+    let no_tag = verify(&app, &owner, "right", Some(&app.image("team/app:2.0"))).await;
     assert_eq!(no_tag.json()["kind"], "not_found");
     assert!(
         no_tag.json()["message"].as_str().unwrap().contains("2.0"),
         "{}",
         no_tag.body
     );
-    let no_repo = w
-        .verify(&w.owner, "right", Some(&w.image("team/nothing:1.0")))
-        .await;
+    let no_repo = verify(&app, &owner, "right", Some(&app.image("team/nothing:1.0"))).await;
     assert_eq!(no_repo.json()["kind"], "not_found");
-    let elsewhere = w.verify(&w.owner, "right", Some("ghcr.io/org/app:1")).await;
+    let elsewhere = verify(&app, &owner, "right", Some("ghcr.io/org/app:1")).await;
     assert_eq!(elsewhere.status.as_u16(), 422);
     assert_eq!(elsewhere.json()["error"]["field"], "image");
-    let bad_image = w.verify(&w.owner, "right", Some("Not An Image")).await;
+    let bad_image = verify(&app, &owner, "right", Some("Not An Image")).await;
     assert_eq!(bad_image.json()["error"]["field"], "image");
 
     // The last result is on the credential, and the audit trail has every attempt.
-    let shown = w
-        .app
-        .api(
+    let shown = app
+        .call(
             "GET",
             "/api/v1/teams/acme/credentials/wrong",
-            Some(&w.viewer),
+            &app.viewer(),
             None,
         )
         .await;
     assert_eq!(shown.json()["credential"]["last_verified"]["ok"], false);
-    let audit = w
-        .app
-        .api(
+    let audit = app
+        .call(
             "GET",
             "/api/v1/teams/acme/audit?credential=right",
-            Some(&w.viewer),
+            &app.viewer(),
             None,
         )
         .await;
@@ -171,29 +132,31 @@ async fn verification_failures_say_precisely_what_is_wrong() {
         expected.map(|(a, o)| (a.to_owned(), o.to_owned())),
         "newest first"
     );
-    assert_eq!(events[0]["actor"], "owner@example.com");
+    assert_eq!(events[0]["actor"], OWNER);
 }
 
 #[tokio::test]
 async fn a_stopped_registry_is_reported_as_unreachable() {
-    let mut w = world(None).await;
-    w.create(&w.owner, "private", REGISTRY_PASSWORD).await;
-    w.registry.stop();
-    let result = w.verify(&w.owner, "private", None).await;
+    let (mut app, _) = start(TestApp::sqlite()).await;
+    app.create_credential(&app.owner_token(), "private", "bot", REGISTRY_PASSWORD)
+        .await;
+    app.registry.as_mut().unwrap().stop();
+    let result = verify(&app, &app.owner_token(), "private", None).await;
     assert_eq!(result.json()["kind"], "unreachable", "{}", result.body);
 }
 
 #[tokio::test]
 async fn updating_without_a_secret_keeps_it_and_a_new_secret_replaces_it() {
-    let w = world(None).await;
-    w.create(&w.owner, "private", REGISTRY_PASSWORD).await;
+    let (app, _) = start(TestApp::sqlite()).await;
+    let owner = app.owner_token();
+    app.create_credential(&owner, "private", "bot", REGISTRY_PASSWORD)
+        .await;
     let path = "/api/v1/teams/acme/credentials/private";
-    let renamed = w
-        .app
-        .api(
+    let renamed = app
+        .call(
             "PATCH",
             path,
-            Some(&w.owner),
+            &owner,
             Some(json!({"name": "pull", "note": null})),
         )
         .await;
@@ -203,29 +166,28 @@ async fn updating_without_a_secret_keeps_it_and_a_new_secret_replaces_it() {
         serde_json::Value::Null
     );
     assert_eq!(
-        w.verify(&w.owner, "pull", None).await.json()["ok"],
+        verify(&app, &owner, "pull", None).await.json()["ok"],
         true,
         "the secret was kept"
     );
 
-    w.registry.set_password("bot", ROTATED_PASSWORD);
+    app.registry().set_password("bot", ROTATED_PASSWORD);
     assert_eq!(
-        w.verify(&w.owner, "pull", None).await.json()["kind"],
+        verify(&app, &owner, "pull", None).await.json()["kind"],
         "wrong_credentials"
     );
     let path = "/api/v1/teams/acme/credentials/pull";
-    let rotated = w
-        .app
-        .api(
+    let rotated = app
+        .call(
             "PATCH",
             path,
-            Some(&w.owner),
+            &owner,
             Some(json!({"secret": ROTATED_PASSWORD})),
         )
         .await;
     assert_eq!(rotated.json()["credential"]["secret_version"], 2);
     assert_eq!(
-        w.verify(&w.owner, "pull", Some(&w.image("team/app:1.0")))
+        verify(&app, &owner, "pull", Some(&app.image("team/app:1.0")))
             .await
             .json()["ok"],
         true
@@ -234,91 +196,100 @@ async fn updating_without_a_secret_keeps_it_and_a_new_secret_replaces_it() {
 
 #[tokio::test]
 async fn roles_decide_who_manages_uses_and_reads_credentials() {
-    let w = world(None).await;
+    let (app, _) = start(TestApp::sqlite()).await;
+    let (owner, deployer, viewer, outsider) = (
+        app.owner_token(),
+        app.deployer(),
+        app.viewer(),
+        app.outsider(),
+    );
     let list = "/api/v1/teams/acme/credentials";
-    assert_eq!(w.create(&w.deployer, "x", "s").await.status.as_u16(), 403);
-    assert_eq!(w.create(&w.viewer, "x", "s").await.status.as_u16(), 403);
-    assert_eq!(w.create(&w.outsider, "x", "s").await.status.as_u16(), 404);
     assert_eq!(
-        w.create(&w.owner, "private", REGISTRY_PASSWORD)
+        app.create_credential(&deployer, "x", "bot", "s")
+            .await
+            .status
+            .as_u16(),
+        403
+    );
+    assert_eq!(
+        app.create_credential(&viewer, "x", "bot", "s")
+            .await
+            .status
+            .as_u16(),
+        403
+    );
+    assert_eq!(
+        app.create_credential(&outsider, "x", "bot", "s")
+            .await
+            .status
+            .as_u16(),
+        404
+    );
+    assert_eq!(
+        app.create_credential(&owner, "private", "bot", REGISTRY_PASSWORD)
             .await
             .status
             .as_u16(),
         201
     );
-    for token in [&w.owner, &w.deployer, &w.viewer] {
-        let response = w.app.api("GET", list, Some(token), None).await;
+    for token in [&owner, &deployer, &viewer] {
+        let response = app.call("GET", list, token, None).await;
         assert_eq!(response.json()["credentials"][0]["name"], "private");
     }
     assert_eq!(
-        w.app
-            .api("GET", list, Some(&w.outsider), None)
-            .await
-            .status
-            .as_u16(),
+        app.call("GET", list, &outsider, None).await.status.as_u16(),
         404
     );
-    assert_eq!(
-        w.app.api("GET", list, None, None).await.status.as_u16(),
-        401
-    );
+    assert_eq!(app.api("GET", list, None, None).await.status.as_u16(), 401);
     let one = "/api/v1/teams/acme/credentials/private";
     assert_eq!(
-        w.app
-            .api("PATCH", one, Some(&w.deployer), Some(json!({"note": "x"})))
+        app.call("PATCH", one, &deployer, Some(json!({"note": "x"})))
             .await
             .status
             .as_u16(),
         403
     );
     assert_eq!(
-        w.app
-            .api("DELETE", one, Some(&w.deployer), None)
+        app.call("DELETE", one, &deployer, None)
             .await
             .status
             .as_u16(),
         403
     );
     assert_eq!(
-        w.verify(&w.viewer, "private", None).await.status.as_u16(),
+        verify(&app, &viewer, "private", None).await.status.as_u16(),
         403
     );
     assert_eq!(
-        w.verify(&w.deployer, "private", None).await.status.as_u16(),
+        verify(&app, &deployer, "private", None)
+            .await
+            .status
+            .as_u16(),
         200
     );
     assert_eq!(
-        w.verify(&w.outsider, "private", None).await.status.as_u16(),
+        verify(&app, &outsider, "private", None)
+            .await
+            .status
+            .as_u16(),
         404
     );
     assert_eq!(
-        w.app
-            .api("DELETE", one, Some(&w.owner), None)
-            .await
-            .status
-            .as_u16(),
+        app.call("DELETE", one, &owner, None).await.status.as_u16(),
         204
     );
     assert_eq!(
-        w.app
-            .api("GET", one, Some(&w.owner), None)
-            .await
-            .status
-            .as_u16(),
+        app.call("GET", one, &owner, None).await.status.as_u16(),
         404
     );
 }
 
 #[tokio::test]
 async fn bad_input_names_the_field_and_a_taken_name_is_a_conflict() {
-    let w = world(None).await;
+    let (app, _) = start(TestApp::sqlite()).await;
+    let owner = app.owner_token();
     let post = |body: serde_json::Value| {
-        w.app.api(
-            "POST",
-            "/api/v1/teams/acme/credentials",
-            Some(&w.owner),
-            Some(body),
-        )
+        app.call("POST", "/api/v1/teams/acme/credentials", &owner, Some(body))
     };
     let base = json!({"name": "ok", "registry": "ghcr.io", "username": "bot", "secret": "s"});
     for (field, value, needle) in [
@@ -348,65 +319,48 @@ async fn bad_input_names_the_field_and_a_taken_name_is_a_conflict() {
     assert_eq!(again.json()["error"]["field"], "name");
 }
 
-/// Creates, edits and verifies credentials, then searches every response, every page, the
-/// logs and the database for the plaintext secrets.
-async fn secrets_leak_nowhere(database_url: Option<&str>) -> (World, String) {
-    let w = world(database_url).await;
+/// Creates, edits and verifies credentials, then searches every response (bodies and
+/// headers), every page, the logs and the SQLite file for the plaintext secrets.
+async fn secrets_leak_nowhere(app: TestAppBuilder) -> TestApp {
+    let (app, _) = start(app).await;
+    let (owner, deployer) = (app.owner_token(), app.deployer());
     let mut seen = String::new();
     let mut keep = |r: TestResponse| {
         seen.push_str(&r.body);
         seen.push_str(&format!("{:?}", r.headers));
     };
-    keep(w.create(&w.owner, "private", REGISTRY_PASSWORD).await);
-    keep(w.create(&w.owner, "stale", "stale-secret-31b2a").await);
     keep(
-        w.verify(&w.owner, "private", Some(&w.image("team/app:1.0")))
+        app.create_credential(&owner, "private", "bot", REGISTRY_PASSWORD)
             .await,
     );
     keep(
-        w.verify(&w.owner, "stale", Some(&w.image("team/app:1.0")))
+        app.create_credential(&owner, "stale", "bot", STALE_SECRET)
             .await,
     );
+    keep(verify(&app, &owner, "private", Some(&app.image("team/app:1.0"))).await);
+    keep(verify(&app, &owner, "stale", Some(&app.image("team/app:1.0"))).await);
     let path = "/api/v1/teams/acme/credentials/stale";
     keep(
-        w.app
-            .api(
-                "PATCH",
-                path,
-                Some(&w.owner),
-                Some(json!({"secret": ROTATED_PASSWORD})),
-            )
-            .await,
+        app.call(
+            "PATCH",
+            path,
+            &owner,
+            Some(json!({"secret": ROTATED_PASSWORD})),
+        )
+        .await,
     );
-    keep(w.verify(&w.deployer, "stale", None).await);
-    for token in [&w.owner, &w.deployer, &w.viewer] {
-        keep(
-            w.app
-                .api("GET", "/api/v1/teams/acme/credentials", Some(token), None)
-                .await,
-        );
-        keep(
-            w.app
-                .api(
-                    "GET",
-                    "/api/v1/teams/acme/credentials/private",
-                    Some(token),
-                    None,
-                )
-                .await,
-        );
-        keep(
-            w.app
-                .api("GET", "/api/v1/teams/acme/audit", Some(token), None)
-                .await,
-        );
+    keep(verify(&app, &deployer, "stale", None).await);
+    for token in [owner, deployer, app.viewer()] {
+        for path in [
+            "/api/v1/teams/acme/credentials",
+            "/api/v1/teams/acme/credentials/private",
+            "/api/v1/teams/acme/audit",
+        ] {
+            keep(app.call("GET", path, &token, None).await);
+        }
     }
-    for email in [
-        "owner@example.com",
-        "deployer@example.com",
-        "viewer@example.com",
-    ] {
-        let mut browser = w.app.signed_in(email).await;
+    for email in [OWNER, DEPLOYER, VIEWER] {
+        let mut browser = app.signed_in(email).await;
         for page in [
             "/teams/acme",
             "/teams/acme/credentials",
@@ -417,75 +371,54 @@ async fn secrets_leak_nowhere(database_url: Option<&str>) -> (World, String) {
             keep(browser.get(page).await);
         }
     }
-    for secret in [REGISTRY_PASSWORD, "stale-secret-31b2a", ROTATED_PASSWORD] {
+    for secret in SECRETS {
         assert!(
             !seen.contains(secret),
             "a response or page contains a secret"
         );
-        let logs = String::from_utf8_lossy(&captured_logs().lock().unwrap()).into_owned();
-        assert!(!logs.contains(secret), "the logs contain a secret");
     }
     assert!(
         seen.contains("private") && seen.contains("credential.verify"),
         "the scan saw the data"
     );
-    (w, seen)
+    // Everything has been written: the SQLite file (if any) is complete.
+    app.store.close().await;
+    app.assert_no_leaks(&SECRETS);
+    app
 }
 
 #[tokio::test]
 async fn secrets_leak_nowhere_with_sqlite() {
-    let (w, _) = secrets_leak_nowhere(None).await;
-    w.app.store.close().await;
-    let mut bytes = Vec::new();
-    for file in ["berth.db", "berth.db-wal", "berth.db-shm"] {
-        bytes.extend(std::fs::read(w.app.dir.join(file)).unwrap_or_default());
-    }
-    assert!(bytes.len() > 4096);
-    for secret in [REGISTRY_PASSWORD, "stale-secret-31b2a", ROTATED_PASSWORD] {
-        assert!(
-            !bytes
-                .windows(secret.len())
-                .any(|win| win == secret.as_bytes()),
-            "the SQLite file holds a secret"
-        );
-    }
+    let app = secrets_leak_nowhere(TestApp::sqlite()).await;
+    let size: u64 = ["berth.db", "berth.db-wal", "berth.db-shm"]
+        .iter()
+        .filter_map(|file| std::fs::metadata(app.dir.join(file)).ok())
+        .map(|m| m.len())
+        .sum();
+    assert!(size > 4096, "the scan read the database");
 }
 
 #[tokio::test]
 async fn secrets_leak_nowhere_with_postgresql() {
-    let db = testdb::TestDatabase::postgres().await;
-    let (w, _) = secrets_leak_nowhere(Some(db.url())).await;
-    w.app.store.close().await;
-    let dump = std::process::Command::new(pg_dump())
-        .args(["--data-only", "--inserts", db.url()])
-        .output()
-        .expect("pg_dump runs");
+    let app = secrets_leak_nowhere(TestApp::postgres()).await;
+    let dump = app.assert_postgres_dump_free_of(&SECRETS).await;
     assert!(
-        dump.status.success(),
-        "{}",
-        String::from_utf8_lossy(&dump.stderr)
+        dump.contains("INSERT INTO public.registry_credentials"),
+        "the dump has the credentials"
     );
-    let dump = String::from_utf8_lossy(&dump.stdout);
-    assert!(
-        dump.contains("registry_credentials"),
-        "the dump has the credentials table"
-    );
-    for secret in [REGISTRY_PASSWORD, "stale-secret-31b2a", ROTATED_PASSWORD] {
-        assert!(!dump.contains(secret), "the PostgreSQL dump holds a secret");
-    }
 }
 
 #[tokio::test]
 async fn an_owner_records_when_a_credential_expires() {
-    let w = world(None).await;
-    let created = w
-        .app
-        .api(
+    let (app, _) = start(TestApp::sqlite()).await;
+    let owner = app.owner_token();
+    let created = app
+        .call(
             "POST",
             "/api/v1/teams/acme/credentials",
-            Some(&w.owner),
+            &owner,
             Some(json!({
-                "name": "pat", "registry": w.registry.host.as_str(), "kind": "basic",
+                "name": "pat", "registry": app.registry().host.as_str(), "kind": "basic",
                 "username": "bot", "secret": REGISTRY_PASSWORD, "expires_on": "2027-03-31",
             })),
         )
@@ -495,31 +428,28 @@ async fn an_owner_records_when_a_credential_expires() {
         created.json()["credential"]["expires_at"],
         1_806_451_200_000_i64
     );
-    let bad = w
-        .app
-        .api(
+    let bad = app
+        .call(
             "PATCH",
             "/api/v1/teams/acme/credentials/pat",
-            Some(&w.owner),
+            &owner,
             Some(json!({ "expires_on": "31/03/2027" })),
         )
         .await;
     assert_eq!(bad.status.as_u16(), 422, "{}", bad.body);
     assert_eq!(bad.json()["error"]["field"], "expires_on");
-    let cleared = w
-        .app
-        .api(
+    let cleared = app
+        .call(
             "PATCH",
             "/api/v1/teams/acme/credentials/pat",
-            Some(&w.owner),
+            &owner,
             Some(json!({ "expires_on": null })),
         )
         .await;
     assert_eq!(cleared.status.as_u16(), 200, "{}", cleared.body);
     assert!(cleared.json()["credential"]["expires_at"].is_null());
-    let page = w
-        .app
-        .signed_in("owner@example.com")
+    let page = app
+        .signed_in(OWNER)
         .await
         .get("/teams/acme/credentials/pat")
         .await;

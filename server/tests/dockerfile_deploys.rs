@@ -1,19 +1,21 @@
 //! Dockerfile deploys end to end: real git repositories (two branches), a Dockerfile whose
 //! `FROM` is a private image in a real registry, pulled with the app's
-//! `APTIBLE_PRIVATE_REGISTRY_*` configuration or a team credential, real buildah builds,
-//! and the built image run and health-checked like any release.
+//! `APTIBLE_PRIVATE_REGISTRY_*` configuration, registry credentials given with the deploy,
+//! or a team credential, real buildah builds, and the built image run and health-checked
+//! like any release.
 
 mod support;
 
-use domain::Role;
 use serde_json::{json, Value};
-use std::{path::Path, process::Command, time::Duration};
+use std::{path::Path, process::Command};
 use support::*;
 use testregistry::TestRegistry;
 
 const BASE_PASSWORD: &str = "base-pull-pass-2f81c9";
 const ROTATED_PASSWORD: &str = "base-pull-pass-rotated-77d0aa";
 const TOOLS_PASSWORD: &str = "tools-pull-pass-9ce41b";
+const WRONG_PASSWORD: &str = "not-the-base-pass-5e03b7";
+const CI_PASSWORD: &str = "ci-pull-pass-a4c2e8";
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let output = Command::new("git")
@@ -50,112 +52,26 @@ fn dockerfile(base: &str) -> String {
     )
 }
 
-struct World {
-    app: TestApp,
-    registry: TestRegistry,
-    repo: tempfile::TempDir,
-    token: String,
-}
-
-impl World {
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> TestResponse {
-        self.app.api(method, path, Some(&self.token), body).await
-    }
-
-    async fn wait(&self, id: i64) -> Value {
-        for _ in 0..900 {
-            let op = self
-                .call("GET", &format!("/api/v1/operations/{id}"), None)
-                .await
-                .json()["operation"]
-                .clone();
-            if ["succeeded", "failed", "cancelled"].contains(&op["status"].as_str().unwrap()) {
-                return op;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        panic!("operation {id} did not finish");
-    }
-
-    async fn log(&self, id: i64) -> String {
-        self.call("GET", &format!("/api/v1/operations/{id}/log"), None)
-            .await
-            .body
-    }
-
-    async fn succeeded(&self, op: &Value) {
-        assert_eq!(
-            op["status"],
-            "succeeded",
-            "{op}\n{}",
-            self.log(op["id"].as_i64().unwrap()).await
-        );
-    }
-
-    async fn deploy(&self, body: Value) -> TestResponse {
-        self.call("POST", "/api/v1/teams/acme/apps/web/deploys", Some(body))
-            .await
-    }
-
-    async fn deploy_and_wait(&self, body: Value) -> Value {
-        let queued = self.deploy(body).await;
-        assert_eq!(queued.status.as_u16(), 202, "{}", queued.body);
-        self.wait(queued.json()["operation"]["id"].as_i64().unwrap())
-            .await
-    }
-
-    async fn url(&self) -> String {
-        let app = self
-            .call("GET", "/api/v1/teams/acme/apps/web", None)
-            .await
-            .json();
-        app["app"]["release"]["url"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no URL: {app}"))
-            .to_owned()
-    }
-
-    async fn configure(&self, env: Value) -> Value {
-        let response = self
-            .call(
-                "PATCH",
-                "/api/v1/teams/acme/apps/web/config",
-                Some(json!({ "env": env })),
-            )
-            .await;
-        assert_eq!(response.status.as_u16(), 202, "{}", response.body);
-        self.wait(response.json()["operation"]["id"].as_i64().unwrap())
-            .await
-    }
-}
-
-async fn served(url: &str) -> String {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(3))
-        .build()
-        .unwrap()
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-async fn world() -> World {
+/// A registry that lets only `builder` in, holding the private base `base/busybox:1`.
+async fn base_registry() -> TestRegistry {
     let registry = TestRegistry::start_htpasswd(&[("builder", BASE_PASSWORD)]).await;
+    push_base(&registry).await;
+    registry
+}
+
+async fn push_base(registry: &TestRegistry) {
     registry
         .push_serving_image("base/busybox", "1", ("builder", BASE_PASSWORD), "base")
         .await;
+}
+
+/// A repository whose Dockerfile builds from `base`, with two branches: `main` serves
+/// "hello from main", `feature` "hello from feature".
+fn repository(base: &str) -> tempfile::TempDir {
     let repo = tempfile::tempdir().unwrap();
     let dir = repo.path();
     git(dir, &["init", "-q", "-b", "main"]);
-    std::fs::write(
-        dir.join("Dockerfile"),
-        dockerfile(&format!("{}/base/busybox:1", registry.host)),
-    )
-    .unwrap();
+    std::fs::write(dir.join("Dockerfile"), dockerfile(base)).unwrap();
     std::fs::write(dir.join("hello.txt"), "hello from main\n").unwrap();
     git(dir, &["add", "."]);
     git(dir, &["commit", "-q", "-m", "First version"]);
@@ -163,38 +79,39 @@ async fn world() -> World {
     std::fs::write(dir.join("hello.txt"), "hello from feature\n").unwrap();
     git(dir, &["commit", "-q", "-am", "Feature greeting"]);
     git(dir, &["checkout", "-q", "main"]);
+    repo
+}
 
-    let app = TestApp::spawn_with_registries(vec![registry.host.clone()]).await;
-    let owner = app.owner("owner@example.com", "acme").await;
-    let token = app.token_for(owner).await;
-    let w = World {
-        app,
-        registry,
-        repo,
-        token,
-    };
-    let created = w
-        .call(
-            "POST",
-            "/api/v1/teams/acme/apps",
-            Some(json!({
-                "handle": "web", "method": "dockerfile",
-                "git": { "url": w.repo.path().display().to_string() },
-            })),
-        )
+/// Creates Dockerfile app `handle` in team `acme`, building from `url`.
+async fn dockerfile_app(app: &TestApp, handle: &str, url: &str) -> Value {
+    let created = app
+        .create_app(handle, "dockerfile", Some(json!({ "url": url })))
         .await;
-    assert_eq!(created.status.as_u16(), 201, "{}", created.body);
-    assert_eq!(created.json()["app"]["git"]["dockerfile"], "Dockerfile");
-    w
+    assert_eq!(created["git"]["dockerfile"], "Dockerfile", "{created}");
+    created
+}
+
+/// The usual setup: team `acme` with app `web` building from a repository whose base image
+/// is private in the app's registry.
+async fn started() -> (TestApp, tempfile::TempDir) {
+    let registry = base_registry().await;
+    let repo = repository(&format!("{}/base/busybox:1", registry.host));
+    let app = TestApp::sqlite()
+        .with_team()
+        .with_registry(registry)
+        .start()
+        .await;
+    dockerfile_app(&app, "web", &repo.path().display().to_string()).await;
+    (app, repo)
 }
 
 #[tokio::test]
 async fn a_branch_builds_from_a_private_base_with_the_configuration_credentials() {
-    let w = world().await;
-    let main = git(w.repo.path(), &["rev-parse", "main"]);
+    let (app, repo) = started().await;
+    let main = git(repo.path(), &["rev-parse", "main"]);
 
     // Without credentials the private base cannot be pulled: refused before building.
-    let refused = w.deploy(json!({ "git_ref": "main" })).await;
+    let refused = app.deploy("web", json!({ "git_ref": "main" })).await;
     assert_eq!(refused.status.as_u16(), 422, "{}", refused.body);
     let error = &refused.json()["error"];
     assert_eq!(error["kind"], "verification_failed");
@@ -205,23 +122,12 @@ async fn a_branch_builds_from_a_private_base_with_the_configuration_credentials(
             .contains("base/busybox:1"),
         "{error}"
     );
-    assert!(
-        w.call("GET", "/api/v1/teams/acme/apps/web/operations", None)
-            .await
-            .json()["operations"]
-            .as_array()
-            .unwrap()
-            .is_empty(),
-        "nothing was queued"
-    );
+    assert!(app.operations("web").await.is_empty(), "nothing was queued");
 
     // The page's preview says the same before anything is queued.
-    let bases = w
-        .call(
-            "GET",
-            "/api/v1/teams/acme/apps/web/bases?git_ref=main",
-            None,
-        )
+    let bases_path = "/api/v1/teams/acme/apps/web/bases?git_ref=main";
+    let bases = app
+        .call("GET", bases_path, &app.viewer(), None)
         .await
         .json();
     assert_eq!(bases["commit"], main.as_str());
@@ -230,29 +136,27 @@ async fn a_branch_builds_from_a_private_base_with_the_configuration_credentials(
     assert_eq!(bases["bases"][0]["line"], 3);
 
     // The credentials as configuration variables (stored; the app has no release yet).
-    let configured = w
-        .configure(json!({
-            "APTIBLE_PRIVATE_REGISTRY_USERNAME": "builder",
-            "APTIBLE_PRIVATE_REGISTRY_PASSWORD": BASE_PASSWORD,
-            "GREETING": "runtime value",
-        }))
-        .await;
-    w.succeeded(&configured).await;
-    let bases = w
-        .call(
-            "GET",
-            "/api/v1/teams/acme/apps/web/bases?git_ref=main",
-            None,
+    let configured = app
+        .configure_and_wait(
+            "web",
+            json!({
+                "APTIBLE_PRIVATE_REGISTRY_USERNAME": "builder",
+                "APTIBLE_PRIVATE_REGISTRY_PASSWORD": BASE_PASSWORD,
+                "GREETING": "runtime value",
+            }),
         )
+        .await;
+    app.succeeded(&configured).await;
+    let bases = app
+        .call("GET", bases_path, &app.viewer(), None)
         .await
         .json();
     assert_eq!(bases["bases"][0]["ok"], true, "{bases}");
     assert_eq!(bases["bases"][0]["credential"], "configuration");
     assert!(!bases.to_string().contains(BASE_PASSWORD));
     // The app page shows the same check, on request, before a deploy.
-    let page = w
-        .app
-        .signed_in("owner@example.com")
+    let page = app
+        .signed_in(OWNER)
         .await
         .get("/teams/acme/apps/web?check=main")
         .await;
@@ -265,27 +169,26 @@ async fn a_branch_builds_from_a_private_base_with_the_configuration_credentials(
         .body
         .contains("APTIBLE_PRIVATE_REGISTRY_* configuration"));
     assert!(!page.body.contains(BASE_PASSWORD));
-    let deployed = w.deploy_and_wait(json!({ "git_ref": "main" })).await;
-    w.succeeded(&deployed).await;
+    let deployed = app
+        .deploy_and_wait("web", json!({ "git_ref": "main" }))
+        .await;
+    app.succeeded(&deployed).await;
     assert_eq!(deployed["commit"], main.as_str());
     assert_eq!(deployed["git_ref"], "main");
     assert!(
         deployed["digest"].as_str().unwrap().starts_with("sha256:"),
         "{deployed}"
     );
-    let log = w.log(deployed["id"].as_i64().unwrap()).await;
+    let log = app.log(deployed["id"].as_i64().unwrap()).await;
     assert!(log.contains("Build"), "{log}");
     assert!(log.contains("credentials from configuration"), "{log}");
-    let url = w.url().await;
+    let url = app.release_url("web").await;
     assert_eq!(
-        served(&format!("{url}hello.txt")).await.trim(),
+        served_file(&url, "hello.txt").await.trim(),
         "hello from main"
     );
-    assert_eq!(
-        served(&format!("{url}run.txt")).await.trim(),
-        "built-by-run"
-    );
-    let env = served(&format!("{url}envdump.txt")).await;
+    assert_eq!(served_file(&url, "run.txt").await.trim(), "built-by-run");
+    let env = served_file(&url, "envdump.txt").await;
     assert!(env.contains("GREETING=runtime value"), "{env}");
     assert!(
         !env.contains("APTIBLE_PRIVATE_REGISTRY"),
@@ -293,17 +196,18 @@ async fn a_branch_builds_from_a_private_base_with_the_configuration_credentials(
     );
 
     // A new commit on feature is present but not deployed.
-    git(w.repo.path(), &["checkout", "-q", "feature"]);
-    std::fs::write(
-        w.repo.path().join("hello.txt"),
-        "hello again from feature\n",
-    )
-    .unwrap();
-    git(w.repo.path(), &["commit", "-q", "-am", "Newer feature"]);
-    git(w.repo.path(), &["checkout", "-q", "main"]);
-    let feature = git(w.repo.path(), &["rev-parse", "feature"]);
-    let refs = w
-        .call("GET", "/api/v1/teams/acme/apps/web/refs?fetch=true", None)
+    git(repo.path(), &["checkout", "-q", "feature"]);
+    std::fs::write(repo.path().join("hello.txt"), "hello again from feature\n").unwrap();
+    git(repo.path(), &["commit", "-q", "-am", "Newer feature"]);
+    git(repo.path(), &["checkout", "-q", "main"]);
+    let feature = git(repo.path(), &["rev-parse", "feature"]);
+    let refs = app
+        .call(
+            "GET",
+            "/api/v1/teams/acme/apps/web/refs?fetch=true",
+            &app.viewer(),
+            None,
+        )
         .await
         .json();
     let by_name = |name: &str| {
@@ -322,60 +226,54 @@ async fn a_branch_builds_from_a_private_base_with_the_configuration_credentials(
 
     // The registry password rotates; deploy feature with the new password in the same
     // operation: one operation, one build, the new configuration stored.
-    w.registry.set_password("builder", ROTATED_PASSWORD);
-    let stale = w.deploy(json!({ "git_ref": "feature" })).await;
+    app.registry().set_password("builder", ROTATED_PASSWORD);
+    let stale = app.deploy("web", json!({ "git_ref": "feature" })).await;
     assert_eq!(stale.status.as_u16(), 422, "{}", stale.body);
     assert_eq!(stale.json()["error"]["reason"], "wrong_credentials");
-    let before = w
-        .call("GET", "/api/v1/teams/acme/apps/web/operations", None)
-        .await
-        .json()["operations"]
-        .as_array()
-        .unwrap()
-        .len();
-    let synced = w
-        .deploy_and_wait(json!({ "git_ref": "feature", "env": { "APTIBLE_PRIVATE_REGISTRY_PASSWORD": ROTATED_PASSWORD } }))
+    let before = app.operations("web").await.len();
+    let synced = app
+        .deploy_and_wait(
+            "web",
+            json!({ "git_ref": "feature", "env": { "APTIBLE_PRIVATE_REGISTRY_PASSWORD": ROTATED_PASSWORD } }),
+        )
         .await;
-    w.succeeded(&synced).await;
+    app.succeeded(&synced).await;
     assert_eq!(synced["commit"], feature.as_str());
     assert_eq!(synced["credential_source"], "given");
-    let after = w
-        .call("GET", "/api/v1/teams/acme/apps/web/operations", None)
-        .await
-        .json()["operations"]
-        .as_array()
-        .unwrap()
-        .len();
+    let after = app.operations("web").await.len();
     assert_eq!(after, before + 1, "one operation");
     assert_eq!(
-        served(&format!("{}hello.txt", w.url().await)).await.trim(),
+        served_file(&app.release_url("web").await, "hello.txt")
+            .await
+            .trim(),
         "hello again from feature"
     );
-    let config = w
-        .call("GET", "/api/v1/teams/acme/apps/web/config", None)
-        .await
-        .json();
-    let password = config["env"]
-        .as_array()
-        .unwrap()
+    let rows = app.config("web").await;
+    let password = rows
         .iter()
         .find(|e| e["key"] == "APTIBLE_PRIVATE_REGISTRY_PASSWORD")
-        .unwrap()
+        .unwrap_or_else(|| panic!("{rows:?}"))
         .clone();
-    assert!(password["value"].is_null(), "write-only: {config}");
+    assert!(password["value"].is_null(), "write-only: {rows:?}");
 
     // The two-step path: configuration first (restarts the running release), then deploy.
-    w.registry.set_password("builder", BASE_PASSWORD);
-    let configured = w
-        .configure(json!({ "APTIBLE_PRIVATE_REGISTRY_PASSWORD": BASE_PASSWORD }))
+    app.registry().set_password("builder", BASE_PASSWORD);
+    let configured = app
+        .configure_and_wait(
+            "web",
+            json!({ "APTIBLE_PRIVATE_REGISTRY_PASSWORD": BASE_PASSWORD }),
+        )
         .await;
-    w.succeeded(&configured).await;
-    let redeployed = w.deploy_and_wait(json!({ "git_ref": "main" })).await;
-    w.succeeded(&redeployed).await;
-    let history = w
+    app.succeeded(&configured).await;
+    let redeployed = app
+        .deploy_and_wait("web", json!({ "git_ref": "main" }))
+        .await;
+    app.succeeded(&redeployed).await;
+    let history = app
         .call(
             "GET",
             "/api/v1/teams/acme/apps/web/operations?limit=2",
+            &app.viewer(),
             None,
         )
         .await
@@ -393,46 +291,30 @@ async fn a_branch_builds_from_a_private_base_with_the_configuration_credentials(
     );
 
     // No secret in any log, response or the database.
-    let logs: String = {
-        let mut all = String::new();
-        for op in [
-            deployed["id"].as_i64().unwrap(),
-            synced["id"].as_i64().unwrap(),
-            redeployed["id"].as_i64().unwrap(),
-        ] {
-            all.push_str(&w.log(op).await);
-        }
-        all
-    };
-    let database = std::fs::read(w.app.dir.join("berth.db")).unwrap();
+    let mut logs = String::new();
+    for operation in [&deployed, &synced, &redeployed] {
+        logs.push_str(&app.log(operation["id"].as_i64().unwrap()).await);
+    }
+    let database = std::fs::read(app.dir.join("berth.db")).unwrap();
     for secret in [BASE_PASSWORD, ROTATED_PASSWORD] {
         assert!(!logs.contains(secret), "a build log holds a secret");
         assert!(!database
             .windows(secret.len())
             .any(|win| win == secret.as_bytes()));
     }
-    w.app.stop().await;
+    app.assert_no_leaks(&[BASE_PASSWORD, ROTATED_PASSWORD]);
+    app.stop().await;
 }
 
 #[tokio::test]
 async fn a_build_pulls_bases_from_two_registries_with_a_team_credential_for_the_second() {
-    let w = world().await;
+    let registry = base_registry().await;
     let tools = TestRegistry::start_htpasswd(&[("tools-bot", TOOLS_PASSWORD)]).await;
     tools
         .push_serving_image("tools/busybox", "2", ("tools-bot", TOOLS_PASSWORD), "tools")
         .await;
-    // The app's server must reach the second registry over plain HTTP too.
-    let app =
-        TestApp::spawn_with_registries(vec![w.registry.host.clone(), tools.host.clone()]).await;
-    let owner = app.owner("owner@example.com", "acme").await;
-    let token = app.token_for(owner).await;
-    let w = World {
-        app,
-        registry: w.registry,
-        repo: w.repo,
-        token,
-    };
-    let dir = w.repo.path();
+    let repo = repository(&format!("{}/base/busybox:1", registry.host));
+    let dir = repo.path();
     std::fs::write(
         dir.join("Dockerfile"),
         format!(
@@ -441,49 +323,60 @@ async fn a_build_pulls_bases_from_two_registries_with_a_team_credential_for_the_
              FROM {}/base/busybox:1\n\
              COPY --from=tools /tools.txt /www/tools.txt\n\
              COPY hello.txt /www/hello.txt\n",
-            tools.host, w.registry.host
+            tools.host, registry.host
         ),
     )
     .unwrap();
     git(dir, &["commit", "-q", "-am", "Two registries"]);
-    let created = w
-        .call(
-            "POST",
-            "/api/v1/teams/acme/apps",
-            Some(json!({ "handle": "web", "method": "dockerfile", "git": { "url": format!("file://{}", dir.display()) } })),
+    // The app's server must reach the second registry over plain HTTP too.
+    let app = TestApp::sqlite()
+        .with_team()
+        .with_registry(registry)
+        .with_insecure_registry(tools.host.clone())
+        .start()
+        .await;
+    dockerfile_app(&app, "web", &format!("file://{}", dir.display())).await;
+    app.call(
+        "POST",
+        "/api/v1/teams/acme/credentials",
+        &app.owner_token(),
+        Some(json!({ "name": "tools", "registry": tools.host.as_str(), "kind": "basic", "username": "tools-bot", "secret": TOOLS_PASSWORD })),
+    )
+    .await
+    .expect(201);
+    let configured = app
+        .configure_and_wait(
+            "web",
+            json!({
+                "APTIBLE_PRIVATE_REGISTRY_USERNAME": "builder",
+                "APTIBLE_PRIVATE_REGISTRY_PASSWORD": BASE_PASSWORD,
+                "APTIBLE_PRIVATE_REGISTRY_HOST": app.registry().host.as_str(),
+            }),
         )
         .await;
-    assert_eq!(created.status.as_u16(), 201, "{}", created.body);
-    let credential = w
-        .call(
-            "POST",
-            "/api/v1/teams/acme/credentials",
-            Some(json!({ "name": "tools", "registry": tools.host.as_str(), "kind": "basic", "username": "tools-bot", "secret": TOOLS_PASSWORD })),
-        )
+    app.succeeded(&configured).await;
+    let deployed = app
+        .deploy_and_wait("web", json!({ "git_ref": "main" }))
         .await;
-    assert_eq!(credential.status.as_u16(), 201, "{}", credential.body);
-    let configured = w
-        .configure(json!({ "APTIBLE_PRIVATE_REGISTRY_USERNAME": "builder", "APTIBLE_PRIVATE_REGISTRY_PASSWORD": BASE_PASSWORD, "APTIBLE_PRIVATE_REGISTRY_HOST": w.registry.host.as_str() }))
-        .await;
-    w.succeeded(&configured).await;
-    let deployed = w.deploy_and_wait(json!({ "git_ref": "main" })).await;
-    w.succeeded(&deployed).await;
-    let log = w.log(deployed["id"].as_i64().unwrap()).await;
+    app.succeeded(&deployed).await;
+    let log = app.log(deployed["id"].as_i64().unwrap()).await;
     assert!(log.contains("credentials from team:tools"), "{log}");
     assert!(log.contains("credentials from configuration"), "{log}");
     assert_eq!(
-        served(&format!("{}tools.txt", w.url().await)).await.trim(),
+        served_file(&app.release_url("web").await, "tools.txt")
+            .await
+            .trim(),
         "from-tools"
     );
     for secret in [BASE_PASSWORD, TOOLS_PASSWORD] {
         assert!(!log.contains(secret));
     }
-    w.app.stop().await;
+    app.stop().await;
 }
 
 #[tokio::test]
 async fn dockerfile_apps_and_ref_deploys_are_validated() {
-    let w = world().await;
+    let (app, _repo) = started().await;
     for (body, field) in [
         (json!({ "handle": "x", "method": "dockerfile" }), "git_url"),
         (
@@ -503,8 +396,13 @@ async fn dockerfile_apps_and_ref_deploys_are_validated() {
             "git_password",
         ),
     ] {
-        let response = w
-            .call("POST", "/api/v1/teams/acme/apps", Some(body.clone()))
+        let response = app
+            .call(
+                "POST",
+                "/api/v1/teams/acme/apps",
+                &app.deployer(),
+                Some(body.clone()),
+            )
             .await;
         assert_eq!(response.status.as_u16(), 422, "{body}: {}", response.body);
         assert_eq!(
@@ -515,7 +413,7 @@ async fn dockerfile_apps_and_ref_deploys_are_validated() {
         );
     }
     for git_ref in ["", "-bad", "no-such-branch"] {
-        let response = w.deploy(json!({ "git_ref": git_ref })).await;
+        let response = app.deploy("web", json!({ "git_ref": git_ref })).await;
         assert_eq!(
             response.status.as_u16(),
             422,
@@ -529,20 +427,203 @@ async fn dockerfile_apps_and_ref_deploys_are_validated() {
             response.body
         );
     }
-    let member = w
-        .app
-        .member("viewer@example.com", "acme", Role::Viewer)
-        .await;
-    let viewer = w.app.token_for(member).await;
-    let refused = w
-        .app
-        .api(
+    let refused = app
+        .call(
             "POST",
             "/api/v1/teams/acme/apps/web/deploys",
-            Some(&viewer),
+            &app.viewer(),
             Some(json!({ "git_ref": "main" })),
         )
         .await;
     assert_eq!(refused.status.as_u16(), 403);
-    w.app.stop().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_api_git_ref_deploy_with_registry_credentials_builds_a_private_base_in_one_operation() {
+    let (app, repo) = started().await;
+    let main = git(repo.path(), &["rev-parse", "main"]);
+    let given = |password: &str| json!({ "git_ref": "main", "registry_username": "builder", "registry_password": password });
+
+    // A wrong password given with the deploy: the registry refuses it, nothing is queued.
+    let error = refusal(
+        app.deploy("web", given(WRONG_PASSWORD)).await,
+        "verification_failed",
+        "registry_password",
+    );
+    assert_eq!(error["reason"], "wrong_credentials", "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("base/busybox:1"),
+        "{error}"
+    );
+    // Fields that do not go together are refused by name, before any registry is asked.
+    let mut with_credential = given(BASE_PASSWORD);
+    with_credential["credential"] = json!("base");
+    let mut once = given(BASE_PASSWORD);
+    once["remember_credentials"] = json!(false);
+    for (body, field) in [
+        (
+            json!({ "git_ref": "main", "registry_username": "builder" }),
+            "registry_password",
+        ),
+        (with_credential, "credential"),
+        (once, "remember_credentials"),
+    ] {
+        refusal(app.deploy("web", body).await, "invalid", field);
+    }
+    assert!(app.operations("web").await.is_empty(), "nothing was queued");
+    assert!(app.config("web").await.is_empty(), "nothing was stored");
+
+    // The right credentials with the deploy, and no configuration before: one operation
+    // stores them and builds with them.
+    let deployed = app.deploy_and_wait("web", given(BASE_PASSWORD)).await;
+    app.succeeded(&deployed).await;
+    let history = app.operations("web").await;
+    assert_eq!(history.len(), 1, "one operation: {history:?}");
+    assert_eq!(history[0]["id"], deployed["id"]);
+    assert_eq!(deployed["kind"], "deploy");
+    assert_eq!(deployed["commit"], main.as_str());
+    assert_eq!(deployed["credential_source"], "given", "{deployed}");
+    let changes = deployed["config_changes"].as_array().unwrap();
+    for key in [
+        "APTIBLE_PRIVATE_REGISTRY_USERNAME",
+        "APTIBLE_PRIVATE_REGISTRY_PASSWORD",
+    ] {
+        assert!(
+            changes.contains(&json!({ "key": key, "set": true })),
+            "{key} is set by the deploy: {deployed}"
+        );
+    }
+    let log = app.log(deployed["id"].as_i64().unwrap()).await;
+    assert!(log.contains("credentials from configuration"), "{log}");
+    let url = app.release_url("web").await;
+    assert_eq!(
+        served_file(&url, "hello.txt").await.trim(),
+        "hello from main"
+    );
+    let env = served_file(&url, "envdump.txt").await;
+    assert!(
+        !env.contains("APTIBLE_PRIVATE_REGISTRY"),
+        "build-time credentials reached the release: {env}"
+    );
+
+    // The app's configuration now holds them, the password write-only.
+    let rows = app.config("web").await;
+    let row = |key: &str| {
+        rows.iter()
+            .find(|r| r["key"] == key)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {key}: {rows:?}"))
+    };
+    row("APTIBLE_PRIVATE_REGISTRY_USERNAME");
+    let password = row("APTIBLE_PRIVATE_REGISTRY_PASSWORD");
+    assert!(password["value"].is_null(), "write-only: {password}");
+    assert_eq!(password["secret"], true, "{password}");
+
+    app.assert_no_leaks(&[BASE_PASSWORD, WRONG_PASSWORD]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn several_team_credentials_for_one_host_are_the_same_field_error_for_both_deploy_methods() {
+    let registry =
+        TestRegistry::start_htpasswd(&[("builder", BASE_PASSWORD), ("ci-bot", CI_PASSWORD)]).await;
+    push_base(&registry).await;
+    registry
+        .push_serving_image("shop/web", "1", ("builder", BASE_PASSWORD), "shop")
+        .await;
+    let repo = repository(&format!("{}/base/busybox:1", registry.host));
+    let app = TestApp::sqlite()
+        .with_team()
+        .with_registry(registry)
+        .start()
+        .await;
+    // Two apps of one team reading the same registry: one deploys its image, one builds
+    // from a base image on it.
+    app.create_app("shop", "image", None).await;
+    dockerfile_app(&app, "web", &repo.path().display().to_string()).await;
+    let names = ["registry-builder", "registry-ci"];
+    app.create_credential(&app.owner_token(), names[0], "builder", BASE_PASSWORD)
+        .await
+        .expect(201);
+    app.create_credential(&app.owner_token(), names[1], "ci-bot", CI_PASSWORD)
+        .await
+        .expect(201);
+
+    // Neither deploy names a credential, and the rule cannot choose between the two.
+    let image = app.image("shop/web:1");
+    let by_image = refusal(
+        app.deploy("shop", json!({ "image": image })).await,
+        "invalid",
+        "credential",
+    );
+    let by_ref = refusal(
+        app.deploy("web", json!({ "git_ref": "main" })).await,
+        "invalid",
+        "credential",
+    );
+    let message = |error: &Value| error["message"].as_str().unwrap().to_owned();
+    for error in [&by_image, &by_ref] {
+        let message = message(error);
+        for name in names {
+            assert!(message.contains(name), "{name} is named: {message}");
+        }
+        assert!(message.contains("choose one by name"), "{message}");
+    }
+    let without_names = |message: String| {
+        names
+            .iter()
+            .fold(message, |message, name| message.replace(name, "NAME"))
+    };
+    assert_eq!(
+        without_names(message(&by_image)),
+        without_names(message(&by_ref)),
+        "one message for both deploy methods"
+    );
+    assert!(
+        app.operations("shop").await.is_empty(),
+        "nothing was queued"
+    );
+    assert!(app.operations("web").await.is_empty(), "nothing was queued");
+
+    // Naming one of them passes verification, for both methods.
+    let chosen = names[1];
+    let queued = app
+        .deploy("shop", json!({ "image": image, "credential": chosen }))
+        .await
+        .expect(202)
+        .json()["operation"]
+        .clone();
+    assert_eq!(queued["credential_source"], "team", "{queued}");
+    assert_eq!(queued["credential_name"], chosen, "{queued}");
+    let built = app
+        .deploy_and_wait("web", json!({ "git_ref": "main", "credential": chosen }))
+        .await;
+    app.succeeded(&built).await;
+    assert_eq!(built["credential_source"], "team", "{built}");
+    assert_eq!(built["credential_name"], chosen, "{built}");
+    let log = app.log(built["id"].as_i64().unwrap()).await;
+    assert!(
+        log.contains(&format!("credentials from team:{chosen}")),
+        "{log}"
+    );
+    assert_eq!(
+        served_file(&app.release_url("web").await, "hello.txt")
+            .await
+            .trim(),
+        "hello from main"
+    );
+    // The image deploy verified with the credential named pulls with it too.
+    let deployed = app.wait(queued["id"].as_i64().unwrap()).await;
+    let deployed_log = app.log(deployed["id"].as_i64().unwrap()).await;
+
+    app.assert_no_leaks(&[BASE_PASSWORD, CI_PASSWORD]);
+    app.stop().await;
+    assert_eq!(
+        deployed["status"], "succeeded",
+        "{deployed}\n{deployed_log}"
+    );
 }

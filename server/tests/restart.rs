@@ -1,14 +1,17 @@
 //! Killing Berth (`kill -9`) in the middle of a deploy: after a restart no operation is left
 //! "running", and the previous release serves again. Runs the real `berth` binary.
 
+mod support;
+
 use serde_json::{json, Value};
 use std::{
-    io::{BufRead, BufReader, Write},
+    io::{BufRead, BufReader},
     path::Path,
     process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
     time::Duration,
 };
+use support::{berth_command, output_of, served};
 use testregistry::TestRegistry;
 
 const PASSWORD: &str = "restart-pull-pass-0b6e2d";
@@ -19,12 +22,11 @@ struct Berth {
     log: Arc<Mutex<String>>,
 }
 
+/// `berth` on `data_dir`, pulling from `registry` over plain HTTP, with a short operation
+/// lease and its own port range.
 fn command(data_dir: &Path, registry: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+    let mut command = berth_command(data_dir);
     command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("BERTH_DATA_DIR", data_dir)
         .env("BERTH_INSECURE_REGISTRIES", registry)
         .env("BERTH_OPERATION_LEASE_SECS", "3")
         .env("BERTH_HEALTH_TIMEOUT_SECS", "20")
@@ -64,20 +66,9 @@ fn start(data_dir: &Path, registry: &str) -> Berth {
 }
 
 fn admin(data_dir: &Path, registry: &str, args: &[&str], stdin: &str) -> String {
-    let mut child = command(data_dir, registry)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let mut command = command(data_dir, registry);
+    command.args(args);
+    let output = output_of(command, stdin);
     assert!(
         output.status.success(),
         "{}",
@@ -120,14 +111,6 @@ impl Api {
         .1["operation"]
             .clone()
     }
-}
-
-async fn served(url: &str) -> Option<String> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .unwrap();
-    client.get(url).send().await.ok()?.text().await.ok()
 }
 
 #[tokio::test]

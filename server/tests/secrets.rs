@@ -1,23 +1,21 @@
 //! Secrets at rest: sealed in the database, opened only with the right master key, and
 //! re-sealed by `berth rotate-key`.
 
-use std::process::{Command, Output, Stdio};
-use store::{NewCredential, Sealed, Store};
+mod support;
+
+use std::{path::Path, process::Output};
+use store::{NewCredential, Sealed, SecretSlot, Store};
+use support::{berth_command, output_of};
 
 const SECRET: &str = "registry-password-0f9c2e7a";
 
-fn berth(data_dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+fn berth(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = berth_command(data_dir);
     command
         .args(args)
-        .env_clear()
-        .env("BERTH_DATA_DIR", data_dir)
         .env("BERTH_ADDR", "127.0.0.1:0")
-        .stdin(Stdio::null());
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    command.output().unwrap()
+        .envs(env.iter().copied());
+    output_of(command, "")
 }
 
 fn text(output: &Output) -> String {
@@ -55,18 +53,15 @@ async fn data_dir_with_a_secret() -> (tempfile::TempDir, Store, i64) {
         .create_credential(
             team,
             NewCredential {
-                name: "ghcr",
-                registry: "ghcr.io",
-                kind: "basic",
+                name: &domain::CredentialName::parse("ghcr").unwrap(),
+                registry: &domain::RegistryHost::parse("ghcr.io").unwrap(),
+                kind: domain::CredentialKind::parse("basic").unwrap(),
                 username: "bot",
                 note: None,
                 created_by: user.id,
             },
             |id| Sealed {
-                value: keyring.seal(
-                    SECRET.as_bytes(),
-                    &server::startup::credential_secret_context(id),
-                ),
+                value: keyring.seal(SECRET.as_bytes(), &SecretSlot::Credential(id).context()),
                 key_id: keyring.current().id().to_owned(),
             },
         )
@@ -75,7 +70,7 @@ async fn data_dir_with_a_secret() -> (tempfile::TempDir, Store, i64) {
     (dir, store, credential.id)
 }
 
-fn database_bytes(dir: &std::path::Path) -> Vec<u8> {
+fn database_bytes(dir: &Path) -> Vec<u8> {
     let mut all = Vec::new();
     for name in ["berth.db", "berth.db-wal"] {
         if let Ok(bytes) = std::fs::read(dir.join(name)) {
@@ -105,12 +100,12 @@ async fn a_sealed_secret_cannot_be_opened_for_another_row() {
     let (dir, store, id) = data_dir_with_a_secret().await;
     let keyring = vault::Keyring::from_file(&dir.path().join("master.key"), false).unwrap();
     let sealed = store.credential_secret(id).await.unwrap();
-    let context = server::startup::credential_secret_context(id);
+    let context = SecretSlot::Credential(id).context();
     assert_eq!(
         &*keyring.open(&sealed.value, &context).unwrap(),
         SECRET.as_bytes()
     );
-    let elsewhere = server::startup::credential_secret_context(id + 1);
+    let elsewhere = SecretSlot::Credential(id + 1).context();
     assert!(keyring.open(&sealed.value, &elsewhere).is_err());
 }
 
@@ -160,7 +155,7 @@ async fn rotate_key_reseals_every_secret_under_a_new_key() {
     assert_ne!(rotated.current().id(), old.current().id());
     let sealed = store.credential_secret(id).await.unwrap();
     assert_eq!(sealed.key_id, rotated.current().id());
-    let context = server::startup::credential_secret_context(id);
+    let context = SecretSlot::Credential(id).context();
     assert_eq!(
         &*rotated.open(&sealed.value, &context).unwrap(),
         SECRET.as_bytes()

@@ -5,6 +5,7 @@
 //!
 //! `cargo bench -p store --bench history` (`BERTH_BENCH_OPERATIONS` changes the count).
 
+use domain::{OperationKind, OperationStatus};
 use sqlx::{Connection, PgConnection, SqliteConnection};
 use std::time::{Duration, Instant};
 use store::{OperationFilter, Store};
@@ -60,24 +61,30 @@ async fn bench(db: &TestDatabase, operations: i64) {
         ),
         (
             "kind=restart",
-            filter(&seeded, None, Some("restart"), None, None),
+            filter(&seeded, None, Some(OperationKind::Restart), None, None),
         ),
         (
             "status=failed",
-            filter(&seeded, None, None, Some("failed"), None),
+            filter(&seeded, None, None, Some(OperationStatus::Failed), None),
         ),
         (
             "status=cancelled",
-            filter(&seeded, None, None, Some("cancelled"), None),
+            filter(&seeded, None, None, Some(OperationStatus::Cancelled), None),
         ),
         ("user", filter(&seeded, None, None, None, Some(user))),
         (
             "app+kind=restart",
-            filter(&seeded, Some(app), Some("restart"), None, None),
+            filter(&seeded, Some(app), Some(OperationKind::Restart), None, None),
         ),
         (
             "app+status=failed",
-            filter(&seeded, Some(app), None, Some("failed"), None),
+            filter(
+                &seeded,
+                Some(app),
+                None,
+                Some(OperationStatus::Failed),
+                None,
+            ),
         ),
         (
             "app+user",
@@ -85,15 +92,21 @@ async fn bench(db: &TestDatabase, operations: i64) {
         ),
         (
             "kind=restart+status=cancelled",
-            filter(&seeded, None, Some("restart"), Some("cancelled"), None),
+            filter(
+                &seeded,
+                None,
+                Some(OperationKind::Restart),
+                Some(OperationStatus::Cancelled),
+                None,
+            ),
         ),
         (
             "app+kind+status+user",
             filter(
                 &seeded,
                 Some(app),
-                Some("deploy"),
-                Some("failed"),
+                Some(OperationKind::Deploy),
+                Some(OperationStatus::Failed),
                 Some(user),
             ),
         ),
@@ -155,15 +168,15 @@ async fn bench(db: &TestDatabase, operations: i64) {
 fn filter(
     seeded: &Seeded,
     app_id: Option<i64>,
-    kind: Option<&str>,
-    status: Option<&str>,
+    kind: Option<OperationKind>,
+    status: Option<OperationStatus>,
     requested_by: Option<i64>,
 ) -> OperationFilter {
     OperationFilter {
         team_id: seeded.team_id,
         app_id,
-        kind: kind.map(str::to_owned),
-        status: status.map(str::to_owned),
+        kind,
+        status,
         requested_by,
     }
 }
@@ -201,6 +214,12 @@ async fn seed(db: &TestDatabase, operations: i64) -> Seeded {
         .map(|i| format!("((SELECT id FROM teams), 'app{i:02}', 'image', 0, 0)"))
         .collect();
     let start = store::now_ms() - operations * 60_000;
+    // A well-formed digest per operation (`sha256:` and 64 hex digits), or the rows would
+    // not decode: each backend spells zero-padded hex its own way.
+    let digest = match db.backend_name() {
+        "sqlite" => "printf('sha256:%064x', g)",
+        _ => "'sha256:' || lpad(to_hex(g), 64, '0')",
+    };
     let columns = format!(
         "INSERT INTO operations (team_id, app_id, kind, status, image, digest, credential_source,
                                  requested_by, created_at, started_at, finished_at)
@@ -208,7 +227,7 @@ async fn seed(db: &TestDatabase, operations: i64) -> Seeded {
                 CASE WHEN h % 20 = 0 THEN 'restart' WHEN h % 20 < 4 THEN 'configure' ELSE 'deploy' END,
                 CASE WHEN (h / 20) % 100 = 0 THEN 'cancelled' WHEN (h / 20) % 100 < 9 THEN 'failed'
                      ELSE 'succeeded' END,
-                'ghcr.io/bench/app:' || (g % 1000), 'sha256:' || g, 'none',
+                'ghcr.io/bench/app:' || (g % 1000), {digest}, 'none',
                 (SELECT MIN(id) FROM users) + (h / 2000) % {USERS},
                 {start} + g * 60000, {start} + g * 60000 + 1000,
                 {start} + g * 60000 + 1000 + h % 90000"

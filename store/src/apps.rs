@@ -2,18 +2,25 @@
 //! and its releases. Every sealed value here was sealed by the caller (the `vault` crate)
 //! with the context [`crate::SecretSlot`] names; this module never sees plaintext.
 
-use crate::{db::with_pool, now_ms, Sealed, Store, StoreError};
+use crate::{db::with_pool, now_ms, parsed::OptionalText, Sealed, Store, StoreError};
+use domain::{
+    AppHandle, ConfigKey, DeployMethod, Digest, HealthPath, ImageReference, OperationKind,
+    OperationStatus, RegistryHost, RepositoryUrl,
+};
 
 /// An app as stored, without its sealed values.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct App {
     pub id: i64,
     pub team_id: i64,
-    pub handle: String,
-    /// `image` or `dockerfile`.
-    pub method: String,
-    pub health_path: Option<String>,
-    pub remembered_registry: Option<String>,
+    #[sqlx(try_from = "String")]
+    pub handle: AppHandle,
+    #[sqlx(try_from = "String")]
+    pub method: DeployMethod,
+    #[sqlx(try_from = "OptionalText")]
+    pub health_path: Option<HealthPath>,
+    #[sqlx(try_from = "OptionalText")]
+    pub remembered_registry: Option<RegistryHost>,
     pub remembered_username: Option<String>,
     pub remembered_at: Option<i64>,
     pub team_credential_id: Option<i64>,
@@ -23,16 +30,17 @@ pub struct App {
     pub updated_at: i64,
     /// Dockerfile deploys: the repository (without credentials in it), its read username,
     /// the Dockerfile's path and the build context, relative to the repository root.
-    pub git_url: Option<String>,
+    #[sqlx(try_from = "OptionalText")]
+    pub git_url: Option<RepositoryUrl>,
     pub git_username: Option<String>,
     pub dockerfile_path: Option<String>,
     pub context_path: Option<String>,
 }
 
 pub struct NewApp<'a> {
-    pub handle: &'a str,
-    pub method: &'a str,
-    pub health_path: Option<&'a str>,
+    pub handle: &'a AppHandle,
+    pub method: DeployMethod,
+    pub health_path: Option<&'a HealthPath>,
     pub created_by: i64,
 }
 
@@ -40,23 +48,29 @@ pub struct NewApp<'a> {
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct AppSummary {
     pub id: i64,
-    pub handle: String,
-    pub method: String,
+    #[sqlx(try_from = "String")]
+    pub handle: AppHandle,
+    #[sqlx(try_from = "String")]
+    pub method: DeployMethod,
     pub release_id: Option<i64>,
-    pub release_image: Option<String>,
-    pub release_digest: Option<String>,
+    #[sqlx(try_from = "OptionalText")]
+    pub release_image: Option<ImageReference>,
+    #[sqlx(try_from = "OptionalText")]
+    pub release_digest: Option<Digest>,
     pub release_port: Option<i64>,
     pub release_created_at: Option<i64>,
     pub last_operation_id: Option<i64>,
-    pub last_operation_kind: Option<String>,
-    pub last_operation_status: Option<String>,
+    #[sqlx(try_from = "OptionalText")]
+    pub last_operation_kind: Option<OperationKind>,
+    #[sqlx(try_from = "OptionalText")]
+    pub last_operation_status: Option<OperationStatus>,
     pub last_operation_created_at: Option<i64>,
 }
 
 /// One configuration variable, its value sealed with the app id and the key.
 #[derive(Clone, Debug)]
 pub struct ConfigValue {
-    pub key: String,
+    pub key: ConfigKey,
     pub sealed: Sealed,
     pub updated_at: i64,
 }
@@ -67,10 +81,19 @@ pub struct Release {
     pub id: i64,
     pub app_id: i64,
     pub operation_id: i64,
-    pub image: String,
-    pub digest: String,
+    #[sqlx(try_from = "String")]
+    pub image: ImageReference,
+    #[sqlx(try_from = "String")]
+    pub digest: Digest,
     pub port: Option<i64>,
     pub created_at: i64,
+}
+
+impl Release {
+    /// The image pinned to the digest it ran: what a restart runs again.
+    pub fn pinned_image(&self) -> ImageReference {
+        self.image.pinned(&self.digest)
+    }
 }
 
 pub(crate) const APP_COLUMNS: &str =
@@ -92,8 +115,10 @@ struct AppWithRelease {
     app: App,
     release_id: i64,
     release_operation_id: i64,
-    release_image: String,
-    release_digest: String,
+    #[sqlx(try_from = "String")]
+    release_image: ImageReference,
+    #[sqlx(try_from = "String")]
+    release_digest: Digest,
     release_port: Option<i64>,
     release_created_at: i64,
 }
@@ -125,9 +150,9 @@ impl Store {
                  RETURNING id",
             )
             .bind(team_id)
-            .bind(new.handle)
-            .bind(new.method)
-            .bind(new.health_path)
+            .bind(new.handle.as_str())
+            .bind(new.method.as_str())
+            .bind(new.health_path.map(HealthPath::as_str))
             .bind(new.created_by)
             .bind(now)
             .fetch_one(&mut *tx)
@@ -168,11 +193,11 @@ impl Store {
     pub async fn set_health_path(
         &self,
         app_id: i64,
-        health_path: Option<&str>,
+        health_path: Option<&HealthPath>,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
             let done = sqlx::query("UPDATE apps SET health_path = $1, updated_at = $2 WHERE id = $3")
-                .bind(health_path)
+                .bind(health_path.map(HealthPath::as_str))
                 .bind(now_ms())
                 .bind(app_id)
                 .execute(pool)
@@ -211,7 +236,7 @@ impl Store {
     pub async fn remembered_secret(
         &self,
         app_id: i64,
-    ) -> Result<Option<(String, String, Sealed)>, StoreError> {
+    ) -> Result<Option<(RegistryHost, String, Sealed)>, StoreError> {
         with_pool!(self, pool => {
             let row: Option<(String, String, String, String)> = sqlx::query_as(
                 "SELECT remembered_registry, remembered_username, remembered_secret_sealed,
@@ -222,7 +247,11 @@ impl Store {
             .bind(app_id)
             .fetch_optional(pool)
             .await?;
-            Ok(row.map(|(registry, username, value, key_id)| (registry, username, Sealed { value, key_id })))
+            row.map(|(registry, username, value, key_id)| {
+                let registry = RegistryHost::parse(&registry).map_err(|e| StoreError::corrupt("apps.remembered_registry", e))?;
+                Ok((registry, username, Sealed { value, key_id }))
+            })
+            .transpose()
         })
     }
 
@@ -255,10 +284,12 @@ impl Store {
             .bind(app_id)
             .fetch_all(pool)
             .await?;
-            Ok(rows
-                .into_iter()
-                .map(|(key, value, key_id, updated_at)| ConfigValue { key, sealed: Sealed { value, key_id }, updated_at })
-                .collect())
+            rows.into_iter()
+                .map(|(key, value, key_id, updated_at)| {
+                    let key = ConfigKey::try_from(key).map_err(|e| StoreError::corrupt("app_config.key", e))?;
+                    Ok(ConfigValue { key, sealed: Sealed { value, key_id }, updated_at })
+                })
+                .collect()
         })
     }
 
@@ -319,7 +350,7 @@ impl Store {
     pub async fn set_git_source(
         &self,
         app_id: i64,
-        url: &str,
+        url: &RepositoryUrl,
         dockerfile: &str,
         context: &str,
         credentials: Option<(&str, Sealed)>,
@@ -334,7 +365,7 @@ impl Store {
                    git_username = $4, git_secret_sealed = $5, git_secret_key_id = $6, updated_at = $7
                  WHERE id = $8",
             )
-            .bind(url)
+            .bind(url.as_str())
             .bind(dockerfile)
             .bind(context)
             .bind(username)

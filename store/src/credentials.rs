@@ -4,15 +4,19 @@
 //! inserting transaction once the id is known.
 
 use crate::{db::with_pool, now_ms, Store, StoreError};
+use domain::{CredentialKind, CredentialName, RegistryHost};
 
 /// A credential as stored, without its sealed secret.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct RegistryCredential {
     pub id: i64,
     pub team_id: i64,
-    pub name: String,
-    pub registry: String,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub name: CredentialName,
+    #[sqlx(try_from = "String")]
+    pub registry: RegistryHost,
+    #[sqlx(try_from = "String")]
+    pub kind: CredentialKind,
     pub username: String,
     pub secret_version: i64,
     pub note: Option<String>,
@@ -42,9 +46,9 @@ impl std::fmt::Debug for Sealed {
 }
 
 pub struct NewCredential<'a> {
-    pub name: &'a str,
-    pub registry: &'a str,
-    pub kind: &'a str,
+    pub name: &'a CredentialName,
+    pub registry: &'a RegistryHost,
+    pub kind: CredentialKind,
     pub username: &'a str,
     pub note: Option<&'a str>,
     pub created_by: i64,
@@ -53,8 +57,8 @@ pub struct NewCredential<'a> {
 /// Changes to a credential; `None` keeps the stored value.
 #[derive(Default)]
 pub struct CredentialChanges<'a> {
-    pub name: Option<&'a str>,
-    pub registry: Option<&'a str>,
+    pub name: Option<&'a CredentialName>,
+    pub registry: Option<&'a RegistryHost>,
     pub username: Option<&'a str>,
     pub note: Option<Option<&'a str>>,
 }
@@ -84,9 +88,9 @@ impl Store {
                  RETURNING id",
             )
             .bind(team_id)
-            .bind(new.name)
-            .bind(new.registry)
-            .bind(new.kind)
+            .bind(new.name.as_str())
+            .bind(new.registry.as_str())
+            .bind(new.kind.as_str())
             .bind(new.username)
             .bind(new.note)
             .bind(new.created_by)
@@ -165,8 +169,8 @@ impl Store {
                    updated_at = $6
                  WHERE id = $7",
             )
-            .bind(changes.name)
-            .bind(changes.registry)
+            .bind(changes.name.map(CredentialName::as_str))
+            .bind(changes.registry.map(RegistryHost::as_str))
             .bind(changes.username)
             .bind(i64::from(changes.note.is_some()))
             .bind(changes.note.flatten())

@@ -82,12 +82,14 @@ impl Store {
         }
     }
 
-    /// Brings the schema up to date, including the session table.
+    /// Brings the schema up to date, including (with the `sessions` feature, which the web
+    /// edge enables) the session table.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match &self.pool {
             Pool::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
             Pool::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
+        #[cfg(feature = "sessions")]
         self.session_store()
             .migrate()
             .await

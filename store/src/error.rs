@@ -15,6 +15,13 @@ pub enum StoreError {
     LeaseLost,
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A stored value no longer parses as its domain type (written by hand, or by a version
+    /// of Berth with other rules).
+    #[error("the stored {column} does not parse: {message}")]
+    Corrupt {
+        column: &'static str,
+        message: String,
+    },
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("password hashing failed: {0}")]
@@ -22,6 +29,13 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    pub(crate) fn corrupt(column: &'static str, error: domain::ParseError) -> Self {
+        StoreError::Corrupt {
+            column,
+            message: error.message,
+        }
+    }
+
     /// Turns a unique-constraint violation into [`StoreError::Taken`] naming `what`.
     pub(crate) fn unique_as(error: sqlx::Error, what: &'static str) -> Self {
         match &error {

@@ -9,8 +9,10 @@ mod credentials;
 mod db;
 mod error;
 mod operations;
+mod parsed;
 pub mod passwords;
 mod secrets;
+#[cfg(feature = "sessions")]
 mod sessions;
 mod teams;
 mod throttle;
@@ -23,10 +25,12 @@ pub use credentials::{CredentialChanges, NewCredential, RegistryCredential, Seal
 pub use db::{Backend, Store};
 pub use error::StoreError;
 pub use operations::{
-    AppChangesOnEnqueue, ConfigChange, DayCount, Finish, LogLine, NewOperation, NewRelease,
-    Operation, OperationFilter, OperationSecrets,
+    AppChangesOnEnqueue, ConfigChange, CredentialUse, DayCount, Finish, LogLine, NewOperation,
+    NewRelease, Operation, OperationFilter, OperationSecrets,
 };
+pub use parsed::OptionalText;
 pub use secrets::SecretSlot;
+#[cfg(feature = "sessions")]
 pub use sessions::SessionStore;
 pub use teams::{AddedMember, Member, TeamAccess};
 pub use throttle::{SignInLimits, Throttled};

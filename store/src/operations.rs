@@ -10,7 +10,11 @@
 //! Per-operation secrets (registry password given with a deploy, configuration values) are
 //! sealed with the operation's id and erased when it finishes: "this deploy only" means it.
 
-use crate::{db::with_pool, db::Pool, now_ms, Sealed, Store, StoreError};
+use crate::{db::with_pool, db::Pool, now_ms, parsed::OptionalText, Sealed, Store, StoreError};
+use domain::{
+    AppHandle, CommitId, ConfigKey, CredentialSource, Digest, GitRefName, ImageReference,
+    OperationKind, OperationStatus, RegistryHost,
+};
 
 /// An operation as shown in history and read by the worker, without its sealed values.
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -18,17 +22,24 @@ pub struct Operation {
     pub id: i64,
     pub team_id: i64,
     pub app_id: i64,
-    pub app_handle: String,
-    /// `deploy`, `configure` or `restart`.
-    pub kind: String,
-    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
-    pub status: String,
-    pub image: Option<String>,
-    pub digest: Option<String>,
-    pub git_ref: Option<String>,
-    pub commit_sha: Option<String>,
-    /// `none`, `team`, `given` or `remembered`.
-    pub credential_source: String,
+    #[sqlx(try_from = "String")]
+    pub app_handle: AppHandle,
+    #[sqlx(try_from = "String")]
+    pub kind: OperationKind,
+    #[sqlx(try_from = "String")]
+    pub status: OperationStatus,
+    /// The image the deploy named (normalised: `nginx` is `docker.io/library/nginx`), or a
+    /// Dockerfile deploy's built image once it is built.
+    #[sqlx(try_from = "OptionalText")]
+    pub image: Option<ImageReference>,
+    #[sqlx(try_from = "OptionalText")]
+    pub digest: Option<Digest>,
+    #[sqlx(try_from = "OptionalText")]
+    pub git_ref: Option<GitRefName>,
+    #[sqlx(try_from = "OptionalText")]
+    pub commit_sha: Option<CommitId>,
+    #[sqlx(try_from = "String")]
+    pub credential_source: CredentialSource,
     pub credential_id: Option<i64>,
     pub credential_name: Option<String>,
     pub credential_version: Option<i64>,
@@ -47,21 +58,147 @@ pub struct Operation {
     pub lease_expires_at: Option<i64>,
 }
 
-pub struct NewOperation<'a> {
+impl Operation {
+    /// The deployed image pinned to its digest, when the operation has both.
+    pub fn pinned_image(&self) -> Option<ImageReference> {
+        Some(self.image.as_ref()?.pinned(self.digest.as_ref()?))
+    }
+
+    /// The configuration variables the operation set (`true`) or unset, by name.
+    pub fn config_changes(&self) -> Vec<(String, bool)> {
+        self.env_keys
+            .as_deref()
+            .and_then(|keys| {
+                serde_json::from_str::<std::collections::BTreeMap<String, String>>(keys).ok()
+            })
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(key, change)| (key, change == "set"))
+            .collect()
+    }
+
+    /// Whether the operation has ended (it will not change again).
+    pub fn is_final(&self) -> bool {
+        self.status.is_final()
+    }
+}
+
+/// An operation to queue. Start from the constructor for its kind; the fields say what it
+/// records in history.
+#[derive(Clone, Debug)]
+pub struct NewOperation {
     pub team_id: i64,
     pub app_id: i64,
-    pub kind: &'a str,
-    pub image: Option<&'a str>,
-    pub digest: Option<&'a str>,
-    pub git_ref: Option<&'a str>,
-    pub commit_sha: Option<&'a str>,
-    pub credential_source: &'a str,
-    pub credential_id: Option<i64>,
-    pub credential_name: Option<&'a str>,
-    pub credential_version: Option<i64>,
-    pub registry_username: Option<&'a str>,
-    pub env_keys: Option<&'a str>,
+    pub kind: OperationKind,
+    pub image: Option<ImageReference>,
+    pub digest: Option<Digest>,
+    pub git_ref: Option<GitRefName>,
+    pub commit_sha: Option<CommitId>,
+    pub credential: CredentialUse,
+    /// Names of the configuration variables the operation sets (`true`) or unsets.
+    pub config_changes: Vec<(ConfigKey, bool)>,
     pub requested_by: i64,
+}
+
+/// Which registry credentials an operation pulls with, as history records them: never a
+/// value.
+#[derive(Clone, Debug)]
+pub struct CredentialUse {
+    pub source: CredentialSource,
+    /// The team credential (id, name, secret version), for [`CredentialSource::Team`].
+    pub team_credential: Option<(i64, String, i64)>,
+    /// The username the operation pulls with (its password is sealed with the operation).
+    pub registry_username: Option<String>,
+}
+
+impl CredentialUse {
+    /// Public images only.
+    pub fn none() -> Self {
+        Self {
+            source: CredentialSource::None,
+            team_credential: None,
+            registry_username: None,
+        }
+    }
+}
+
+impl NewOperation {
+    fn new(team_id: i64, app_id: i64, kind: OperationKind, requested_by: i64) -> Self {
+        Self {
+            team_id,
+            app_id,
+            kind,
+            image: None,
+            digest: None,
+            git_ref: None,
+            commit_sha: None,
+            credential: CredentialUse::none(),
+            config_changes: Vec::new(),
+            requested_by,
+        }
+    }
+
+    /// A deploy of `image`, verified to resolve to `digest`.
+    pub fn deploy_image(
+        team_id: i64,
+        app_id: i64,
+        requested_by: i64,
+        image: ImageReference,
+        digest: Digest,
+    ) -> Self {
+        Self {
+            image: Some(image),
+            digest: Some(digest),
+            ..Self::new(team_id, app_id, OperationKind::Deploy, requested_by)
+        }
+    }
+
+    /// A Dockerfile deploy of `git_ref`, which resolved to `commit`.
+    pub fn deploy_ref(
+        team_id: i64,
+        app_id: i64,
+        requested_by: i64,
+        git_ref: GitRefName,
+        commit: CommitId,
+    ) -> Self {
+        Self {
+            git_ref: Some(git_ref),
+            commit_sha: Some(commit),
+            ..Self::new(team_id, app_id, OperationKind::Deploy, requested_by)
+        }
+    }
+
+    /// A configure operation (its changes go with [`NewOperation::with_config_changes`]).
+    pub fn configure(team_id: i64, app_id: i64, requested_by: i64) -> Self {
+        Self::new(team_id, app_id, OperationKind::Configure, requested_by)
+    }
+
+    pub fn restart(team_id: i64, app_id: i64, requested_by: i64) -> Self {
+        Self::new(team_id, app_id, OperationKind::Restart, requested_by)
+    }
+
+    pub fn with_credential(mut self, credential: CredentialUse) -> Self {
+        self.credential = credential;
+        self
+    }
+
+    pub fn with_config_changes(mut self, changes: Vec<(ConfigKey, bool)>) -> Self {
+        self.config_changes = changes;
+        self
+    }
+
+    /// `{"KEY": "set" | "unset"}`: what history keeps of configuration changes.
+    fn env_keys(&self) -> Option<String> {
+        if self.config_changes.is_empty() {
+            return None;
+        }
+        let names: std::collections::BTreeMap<&str, &str> = self
+            .config_changes
+            .iter()
+            .map(|(key, set)| (key.as_str(), if *set { "set" } else { "unset" }))
+            .collect();
+        serde_json::to_string(&names).ok()
+    }
 }
 
 /// The secrets an operation carries until it finishes, sealed with its id
@@ -78,7 +215,7 @@ pub struct OperationSecrets {
 pub struct AppChangesOnEnqueue {
     /// Registry, username and password (sealed with [`crate::SecretSlot::AppRemembered`]) to
     /// remember on the app, replacing what it remembered.
-    pub remember: Option<(String, String, Sealed)>,
+    pub remember: Option<(RegistryHost, String, Sealed)>,
     /// `Some(x)`: the app's deploys now use team credential `x` (`None`: no team credential).
     pub team_credential: Option<Option<i64>>,
 }
@@ -86,8 +223,8 @@ pub struct AppChangesOnEnqueue {
 /// The release a successful operation produced.
 #[derive(Clone, Debug)]
 pub struct NewRelease<'a> {
-    pub image: &'a str,
-    pub digest: &'a str,
+    pub image: &'a ImageReference,
+    pub digest: &'a Digest,
     pub port: Option<i64>,
 }
 
@@ -95,7 +232,7 @@ pub struct NewRelease<'a> {
 /// [`crate::SecretSlot::AppConfig`]) or, with `None`, to unset.
 #[derive(Clone, Debug)]
 pub struct ConfigChange {
-    pub key: String,
+    pub key: ConfigKey,
     pub value: Option<Sealed>,
 }
 
@@ -124,8 +261,8 @@ pub struct LogLine {
 pub struct OperationFilter {
     pub team_id: i64,
     pub app_id: Option<i64>,
-    pub kind: Option<String>,
-    pub status: Option<String>,
+    pub kind: Option<OperationKind>,
+    pub status: Option<OperationStatus>,
     pub requested_by: Option<i64>,
 }
 
@@ -134,7 +271,8 @@ pub struct OperationFilter {
 pub struct DayCount {
     /// Days since the Unix epoch (UTC).
     pub day: i64,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: OperationStatus,
     pub count: i64,
     /// Mean of `finished_at - started_at` over those that ran.
     pub avg_duration_ms: Option<i64>,
@@ -175,11 +313,17 @@ impl Store {
     /// applies `app_changes`.
     pub async fn enqueue_operation(
         &self,
-        new: NewOperation<'_>,
+        new: NewOperation,
         seal: impl FnOnce(i64) -> OperationSecrets,
         app_changes: AppChangesOnEnqueue,
     ) -> Result<Operation, StoreError> {
         let now = now_ms();
+        let env_keys = new.env_keys();
+        let (credential_id, credential_name, credential_version) =
+            match &new.credential.team_credential {
+                Some((id, name, version)) => (Some(*id), Some(name.as_str()), Some(*version)),
+                None => (None, None, None),
+            };
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             let id: Option<i64> = sqlx::query_scalar(
@@ -193,17 +337,17 @@ impl Store {
             )
             .bind(new.team_id)
             .bind(new.app_id)
-            .bind(new.kind)
-            .bind(new.image)
-            .bind(new.digest)
-            .bind(new.git_ref)
-            .bind(new.commit_sha)
-            .bind(new.credential_source)
-            .bind(new.credential_id)
-            .bind(new.credential_name)
-            .bind(new.credential_version)
-            .bind(new.registry_username)
-            .bind(new.env_keys)
+            .bind(new.kind.as_str())
+            .bind(new.image.as_ref().map(ToString::to_string))
+            .bind(new.digest.as_ref().map(Digest::as_str))
+            .bind(new.git_ref.as_ref().map(GitRefName::as_str))
+            .bind(new.commit_sha.as_ref().map(CommitId::as_str))
+            .bind(new.credential.source.as_str())
+            .bind(credential_id)
+            .bind(credential_name)
+            .bind(credential_version)
+            .bind(new.credential.registry_username.as_deref())
+            .bind(env_keys.as_deref())
             .bind(new.requested_by)
             .bind(now)
             .fetch_optional(&mut *tx)
@@ -233,7 +377,7 @@ impl Store {
                        remembered_at = $5, updated_at = $5
                      WHERE id = $6",
                 )
-                .bind(registry)
+                .bind(registry.as_str())
                 .bind(username)
                 .bind(&sealed.value)
                 .bind(&sealed.key_id)
@@ -366,13 +510,13 @@ impl Store {
     pub async fn set_operation_image(
         &self,
         operation_id: i64,
-        image: &str,
-        digest: &str,
+        image: &ImageReference,
+        digest: &Digest,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
             sqlx::query("UPDATE operations SET image = $1, digest = $2 WHERE id = $3 AND status = 'running'")
-                .bind(image)
-                .bind(digest)
+                .bind(image.to_string())
+                .bind(digest.as_str())
                 .bind(operation_id)
                 .execute(pool)
                 .await?;
@@ -491,8 +635,8 @@ impl Store {
                     )
                     .bind(app_id)
                     .bind(operation_id)
-                    .bind(release.image)
-                    .bind(release.digest)
+                    .bind(release.image.to_string())
+                    .bind(release.digest.as_str())
                     .bind(release.port)
                     .bind(now)
                     .fetch_one(&mut *tx)
@@ -521,7 +665,7 @@ impl Store {
                                    updated_at = excluded.updated_at",
                             )
                             .bind(app_id)
-                            .bind(&change.key)
+                            .bind(change.key.as_str())
                             .bind(&sealed.value)
                             .bind(&sealed.key_id)
                             .bind(now)
@@ -531,7 +675,7 @@ impl Store {
                         None => {
                             sqlx::query("DELETE FROM app_config WHERE app_id = $1 AND key = $2")
                                 .bind(app_id)
-                                .bind(&change.key)
+                                .bind(change.key.as_str())
                                 .execute(&mut *tx)
                                 .await?;
                         }
@@ -706,8 +850,8 @@ impl<'a> HistoryQuery<'a> {
             (team, Some(Bind::Int(filter.team_id))),
             ("o.app_id =", filter.app_id.map(Bind::Int)),
             ("o.requested_by =", filter.requested_by.map(Bind::Int)),
-            ("o.kind =", filter.kind.as_deref().map(Bind::Text)),
-            ("o.status =", filter.status.as_deref().map(Bind::Text)),
+            ("o.kind =", filter.kind.map(|k| Bind::Text(k.as_str()))),
+            ("o.status =", filter.status.map(|s| Bind::Text(s.as_str()))),
             ("o.id <", before.map(Bind::Int)),
         ];
         let mut conditions = Vec::new();

@@ -10,7 +10,7 @@ pub struct TeamAccess {
     pub handle: String,
     pub name: String,
     #[sqlx(try_from = "String")]
-    pub role: RoleColumn,
+    pub role: Role,
 }
 
 /// A member as listed on the team's members page.
@@ -19,21 +19,10 @@ pub struct Member {
     pub user_id: i64,
     pub email: String,
     #[sqlx(try_from = "String")]
-    pub role: RoleColumn,
+    pub role: Role,
     pub joined_at: i64,
     /// True while the person has not accepted their invitation.
     pub pending: bool,
-}
-
-/// A role read from the database (where a CHECK constraint keeps it valid).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RoleColumn(pub Role);
-
-impl TryFrom<String> for RoleColumn {
-    type Error = domain::ParseError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        value.parse().map(RoleColumn)
-    }
 }
 
 /// What adding a member did.

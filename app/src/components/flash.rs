@@ -1,7 +1,7 @@
 //! One-time messages after a form post: a new token, an invitation link, a verification.
 
-use crate::model::{Flash, VerifyReport};
 use leptos::prelude::*;
+use views::{Flash, VerifyReport};
 
 #[component]
 pub fn FlashView(flash: Flash) -> impl IntoView {

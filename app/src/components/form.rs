@@ -1,8 +1,8 @@
 //! Form building blocks: every input has a visible label, and an error is tied to its field
 //! with `aria-describedby` so that screen readers announce it with the field.
 
-use crate::error::AppError;
 use leptos::prelude::*;
+use views::AppError;
 
 /// The error a form's last submission produced, if any.
 pub type Outcome<T> = Signal<Option<Result<T, AppError>>>;
@@ -16,6 +16,20 @@ pub fn field_error<T: Clone + Send + Sync + 'static>(
         Some(Err(e)) if e.field() == Some(field) => Some(e.to_string()),
         _ => None,
     })
+}
+
+/// Goes to `path(value)` once a form's server function has succeeded in the browser (a
+/// plain form post is redirected by the server instead).
+pub fn follow<T: Clone + Send + Sync + 'static>(
+    outcome: Outcome<T>,
+    path: impl Fn(T) -> String + Send + Sync + 'static,
+) {
+    let navigate = leptos_router::hooks::use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(value)) = outcome.get() {
+            navigate(&path(value), Default::default());
+        }
+    });
 }
 
 /// The hidden CSRF field every state-changing form carries.
@@ -80,5 +94,78 @@ pub fn FormError<T: Clone + Send + Sync + 'static>(
         <Show when=move || message().is_some()>
             <div class="alert alert-error" role="alert">{message}</div>
         </Show>
+    }
+}
+
+/// A field's problem: the message and, for a registry's refusal, its precise reason.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Problem {
+    pub reason: Option<String>,
+    pub message: String,
+}
+
+/// The problem the last submission had with `field`, if any.
+pub fn problem<T: Clone + Send + Sync + 'static>(
+    outcome: Outcome<T>,
+    field: &'static str,
+) -> Signal<Option<Problem>> {
+    Signal::derive(move || match outcome.get() {
+        Some(Err(AppError::VerificationFailed {
+            field: f,
+            reason,
+            message,
+        })) if f == field => Some(Problem {
+            reason: Some(reason),
+            message,
+        }),
+        Some(Err(e)) if e.field() == Some(field) => Some(Problem {
+            reason: None,
+            message: e.to_string(),
+        }),
+        _ => None,
+    })
+}
+
+/// The error line under a field; its id is what the field's `aria-describedby` names.
+#[component]
+pub fn ProblemText(
+    #[prop(into)] id: String,
+    #[prop(into)] problem: Signal<Option<Problem>>,
+) -> impl IntoView {
+    view! {
+        <p class="field-error" id=id aria-live="polite">
+            {move || problem.get().map(|p| view! {
+                {p.reason.map(|r| view! { <span class="badge badge-failed">{r}</span> " " })}
+                {p.message}
+            })}
+        </p>
+    }
+}
+
+/// The textarea of configuration changes (`KEY=value` sets, `-KEY` unsets), with its
+/// problem tied to it. `children` is the hint: what applying the changes does here.
+#[component]
+pub fn EnvChangesField(
+    /// The textarea's id; its hint and error ids follow from it.
+    id: &'static str,
+    label: &'static str,
+    #[prop(default = 3)] rows: u32,
+    #[prop(default = false)] required: bool,
+    #[prop(into)] problem: Signal<Option<Problem>>,
+    children: Children,
+) -> impl IntoView {
+    let hint = format!("{id}-hint");
+    let error = format!("{id}-error");
+    view! {
+        <div class="field">
+            <label for=id>{label}</label>
+            <textarea id=id name="env_text" rows=rows spellcheck="false" required=required
+                aria-invalid=move || if problem.with(Option::is_some) { "true" } else { "false" }
+                aria-describedby=format!("{hint} {error}")></textarea>
+            <p class="field-hint" id=hint>
+                "One per line: KEY=value sets a variable, -KEY unsets it. " {children()}
+            </p>
+            <ProblemText id=error problem/>
+        </div>
     }
 }

@@ -1,14 +1,11 @@
 //! The console's frame: the session every page awaits, the left navigation with the team
 //! switcher, and the pages for "not signed in", "not found" and errors.
 
-use crate::{
-    error::AppError,
-    model::{SessionInfo, Viewer},
-    serverfns::session::{load_session, SignOut},
-};
+use crate::serverfns::session::{load_session, SignOut};
 use leptos::{form::ActionForm, prelude::*};
 use leptos_router::components::{Redirect, A};
 use std::sync::Arc;
+use views::{AppError, SessionInfo, TeamSummary, Viewer};
 
 pub type SessionResource = Resource<Result<SessionInfo, AppError>>;
 
@@ -81,6 +78,66 @@ where
                 None => view! { <Redirect path="/signin"/> }.into_any(),
             }}
         </WithSession>
+    }
+}
+
+/// The frame of a signed-in page that loads its data: it waits for the session (sending
+/// anyone signed out to sign in), then for `page`, and renders `children` with both — or the
+/// error page (not found, forbidden, …) with its HTTP status.
+#[component]
+pub fn Loaded<T, F, V>(
+    page: Resource<Result<T, AppError>>,
+    /// What shows while the page loads, e.g. "Loading apps…".
+    loading: &'static str,
+    children: F,
+) -> impl IntoView
+where
+    T: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
+    F: Fn(Me, T) -> V + Send + Sync + 'static,
+    V: IntoView + 'static,
+{
+    let children = Arc::new(children);
+    view! {
+        <SignedIn let:me>
+            {
+                let children = children.clone();
+                view! {
+                    <Suspense fallback=move || view! { <p class="loading">{loading}</p> }>
+                        {
+                            let (me, children) = (me.clone(), children.clone());
+                            move || {
+                                let (me, children) = (me.clone(), children.clone());
+                                Suspend::new(async move {
+                                    match page.await {
+                                        Ok(page) => children(me, page).into_any(),
+                                        Err(error) => view! { <ErrorPage error/> }.into_any(),
+                                    }
+                                })
+                            }
+                        }
+                    </Suspense>
+                }
+            }
+        </SignedIn>
+    }
+}
+
+/// A signed-in page of one team that loads nothing of its own (a "New …" form): renders
+/// `children` with the person and their standing in `team`, or "not found" to anyone
+/// outside it.
+#[component]
+pub fn InTeam<F, V>(team: String, children: F) -> impl IntoView
+where
+    F: Fn(Me, TeamSummary) -> V + Send + Sync + 'static,
+    V: IntoView + 'static,
+{
+    view! {
+        <SignedIn let:me>
+            {match me.viewer.teams.iter().find(|t| t.handle == team).cloned() {
+                Some(summary) => children(me, summary).into_any(),
+                None => view! { <NotFound/> }.into_any(),
+            }}
+        </SignedIn>
     }
 }
 

@@ -1,7 +1,7 @@
 //! `/teams/{team}/audit`: who created, changed, verified, used and deleted what.
 
 use crate::{
-    components::layout::{Console, ErrorPage, Section, SignedIn},
+    components::layout::{Console, Loaded, Section},
     pages::credentials::AuditTable,
     serverfns::credentials::load_audit,
 };
@@ -10,7 +10,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 #[component]
-pub fn AuditPage() -> impl IntoView {
+pub fn AuditPage() -> AnyView {
     let params = use_params_map();
     let query = use_query_map();
     let team = move || params.read().get("team").unwrap_or_default();
@@ -26,32 +26,20 @@ pub fn AuditPage() -> impl IntoView {
     );
     view! {
         <Title text="Audit trail"/>
-        <SignedIn let:me>
-            <Suspense fallback=|| view! { <p class="loading">"Loading the audit trail…"</p> }>
-                {
-                    let me = me.clone();
-                    move || {
-                        let me = me.clone();
-                        Suspend::new(async move {
-                            let page = match page.await {
-                                Ok(page) => page,
-                                Err(error) => return view! { <ErrorPage error/> }.into_any(),
-                            };
-                            let now = crate::now_ms();
-                            let older = page.next.map(|id| format!("/teams/{}/audit?before={id}", page.team.handle));
-                            view! {
-                                <Console me team=page.team.handle.clone() section=Section::Audit>
-                                    <header class="page-header"><h1>"Audit trail"</h1></header>
-                                    <p class="muted">"Every change to the team's credentials, and every verification and use, newest first."</p>
-                                    <AuditTable events=page.events now/>
-                                    {older.map(|href| view! { <p><a href=href rel="next">"Older events"</a></p> })}
-                                </Console>
-                            }
-                            .into_any()
-                        })
-                    }
+        <Loaded page loading="Loading the audit trail…" let(me, page)>
+            {
+                let now = crate::now_ms();
+                let older = page.next.map(|id| format!("/teams/{}/audit?before={id}", page.team.handle));
+                view! {
+                    <Console me team=page.team.handle.clone() section=Section::Audit>
+                        <header class="page-header"><h1>"Audit trail"</h1></header>
+                        <p class="muted">"Every change to the team's credentials, and every verification and use, newest first."</p>
+                        <AuditTable events=page.events now/>
+                        {older.map(|href| view! { <p><a href=href rel="next">"Older events"</a></p> })}
+                    </Console>
                 }
-            </Suspense>
-        </SignedIn>
+            }
+        </Loaded>
     }
+    .into_any()
 }

@@ -11,7 +11,7 @@ use leptos::{form::ActionForm, prelude::*};
 use leptos_router::{components::Redirect, hooks::use_params_map};
 
 #[component]
-pub fn SignInPage() -> impl IntoView {
+pub fn SignInPage() -> AnyView {
     let action = ServerAction::<SignIn>::new();
     let outcome: Signal<_> = action.value().into();
     reload_on_success(outcome, "/");
@@ -36,10 +36,11 @@ pub fn SignInPage() -> impl IntoView {
             }}
         </WithSession>
     }
+    .into_any()
 }
 
 #[component]
-pub fn SignUpPage() -> impl IntoView {
+pub fn SignUpPage() -> AnyView {
     let action = ServerAction::<SignUp>::new();
     let outcome: Signal<_> = action.value().into();
     reload_on_success(outcome, "/");
@@ -70,10 +71,11 @@ pub fn SignUpPage() -> impl IntoView {
             }}
         </WithSession>
     }
+    .into_any()
 }
 
 #[component]
-pub fn InvitePage() -> impl IntoView {
+pub fn InvitePage() -> AnyView {
     let params = use_params_map();
     let token = move || params.read().get("token").unwrap_or_default();
     let invite = Resource::new(token, load_invite);
@@ -110,7 +112,7 @@ pub fn InvitePage() -> impl IntoView {
                                         </Plain>
                                     }
                                     .into_any(),
-                                    Err(crate::error::AppError::NotFound) => view! {
+                                    Err(views::AppError::NotFound) => view! {
                                         <Plain title="This invitation is no longer valid">
                                             <p>"The link was already used or has expired. Ask a team owner to add you again, or "
                                                 <a href="/signin">"sign in"</a> "."</p>
@@ -127,4 +129,5 @@ pub fn InvitePage() -> impl IntoView {
             }}
         </WithSession>
     }
+    .into_any()
 }

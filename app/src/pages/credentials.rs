@@ -5,11 +5,10 @@
 use crate::{
     components::{
         flash::FlashView,
-        form::{field_error, Csrf, Field, FormError},
-        layout::{Console, ErrorPage, Me, Section, SignedIn},
+        form::{field_error, follow, Csrf, Field, FormError},
+        layout::{Console, InTeam, Loaded, Me, Section},
         time::Time,
     },
-    model::{AuditRow, CheckRow, CredentialPage, CredentialRow, CredentialsPage},
     serverfns::credentials::{
         load_credential, load_credentials, CreateCredential, DeleteCredential, UpdateCredential,
         VerifyCredential,
@@ -19,6 +18,7 @@ use domain::Role;
 use leptos::{form::ActionForm, prelude::*};
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map};
+use views::{AuditRow, CheckRow, CredentialPage, CredentialRow, CredentialsPage};
 
 fn team_param() -> impl Fn() -> String + Copy + Send + Sync + 'static {
     let params = use_params_map();
@@ -26,28 +26,16 @@ fn team_param() -> impl Fn() -> String + Copy + Send + Sync + 'static {
 }
 
 #[component]
-pub fn CredentialsListPage() -> impl IntoView {
+pub fn CredentialsListPage() -> AnyView {
     let team = team_param();
     let page = Resource::new(team, load_credentials);
     view! {
         <Title text="Registry credentials"/>
-        <SignedIn let:me>
-            <Suspense fallback=|| view! { <p class="loading">"Loading credentials…"</p> }>
-                {
-                    let me = me.clone();
-                    move || {
-                        let me = me.clone();
-                        Suspend::new(async move {
-                            match page.await {
-                                Ok(page) => view! { <CredentialList me page/> }.into_any(),
-                                Err(error) => view! { <ErrorPage error/> }.into_any(),
-                            }
-                        })
-                    }
-                }
-            </Suspense>
-        </SignedIn>
+        <Loaded page loading="Loading credentials…" let(me, page)>
+            <CredentialList me page/>
+        </Loaded>
     }
+    .into_any()
 }
 
 #[component]
@@ -64,7 +52,7 @@ fn CredentialList(me: Me, page: CredentialsPage) -> impl IntoView {
                 <tr>
                     <th scope="row"><a href=href>{c.name.clone()}</a></th>
                     <td><code>{c.registry.clone()}</code></td>
-                    <td>{c.kind.clone()}</td>
+                    <td>{c.kind.as_str()}</td>
                     <td>{c.username.clone()}</td>
                     <td><CheckCell check=c.last_verified.clone() never="never" now/></td>
                     <td><CheckCell check=c.last_used.clone() never="not yet" now/></td>
@@ -129,27 +117,18 @@ fn CheckCell(check: Option<CheckRow>, never: &'static str, now: i64) -> impl Int
 }
 
 #[component]
-pub fn NewCredentialPage() -> impl IntoView {
+pub fn NewCredentialPage() -> AnyView {
     let team = team_param();
     let action = ServerAction::<CreateCredential>::new();
     let outcome: Signal<_> = action.value().into();
-    let navigate = use_navigate();
-    Effect::new(move |_| {
-        if let Some(Ok(name)) = outcome.get() {
-            navigate(
-                &format!("/teams/{}/credentials/{name}", team()),
-                Default::default(),
-            );
-        }
+    follow(outcome, move |name| {
+        format!("/teams/{}/credentials/{name}", team())
     });
     view! {
         <Title text="New credential"/>
-        <SignedIn let:me>
+        <InTeam team=team() let(me, summary)>
             {
-                let handle = team();
-                let Some(summary) = me.viewer.teams.iter().find(|t| t.handle == handle).cloned() else {
-                    return view! { <crate::components::layout::NotFound/> }.into_any();
-                };
+                let handle = summary.handle.clone();
                 let csrf = me.csrf.clone();
                 view! {
                     <Console me=me.clone() team=handle.clone() section=Section::Credentials>
@@ -170,16 +149,17 @@ pub fn NewCredentialPage() -> impl IntoView {
                             }.into_any()
                         }}
                     </Console>
-                }.into_any()
+                }
             }
-        </SignedIn>
+        </InTeam>
     }
+    .into_any()
 }
 
 /// The fields shared by the create and edit forms.
 #[component]
 fn CredentialFields(
-    outcome: Signal<Option<Result<String, crate::error::AppError>>>,
+    outcome: Signal<Option<Result<String, views::AppError>>>,
     current: Option<CredentialRow>,
 ) -> impl IntoView {
     let editing = current.is_some();
@@ -209,7 +189,7 @@ fn CredentialFields(
 }
 
 #[component]
-pub fn CredentialDetailPage() -> impl IntoView {
+pub fn CredentialDetailPage() -> AnyView {
     let params = use_params_map();
     let team = move || params.read().get("team").unwrap_or_default();
     let name = move || params.read().get("name").unwrap_or_default();
@@ -253,23 +233,11 @@ pub fn CredentialDetailPage() -> impl IntoView {
     });
     view! {
         <Title text="Registry credential"/>
-        <SignedIn let:me>
-            <Suspense fallback=|| view! { <p class="loading">"Loading credential…"</p> }>
-                {
-                    let me = me.clone();
-                    move || {
-                        let me = me.clone();
-                        Suspend::new(async move {
-                            match page.await {
-                                Ok(page) => view! { <CredentialDetail me page verify update delete/> }.into_any(),
-                                Err(error) => view! { <ErrorPage error/> }.into_any(),
-                            }
-                        })
-                    }
-                }
-            </Suspense>
-        </SignedIn>
+        <Loaded page loading="Loading credential…" let(me, page)>
+            <CredentialDetail me page verify update delete/>
+        </Loaded>
     }
+    .into_any()
 }
 
 #[component]
@@ -304,7 +272,7 @@ fn CredentialDetail(
             <header class="page-header"><h1>{c.name.clone()}</h1></header>
             <dl class="facts">
                 <dt>"Registry"</dt><dd><code>{c.registry.clone()}</code></dd>
-                <dt>"Kind"</dt><dd>{c.kind.clone()}</dd>
+                <dt>"Kind"</dt><dd>{c.kind.as_str()}</dd>
                 <dt>"Username"</dt><dd>{c.username.clone()}</dd>
                 <dt>"Secret"</dt><dd>"write-only, version " {c.secret_version} ", updated " <Time ms=c.updated_at now/></dd>
                 <dt>"Last verified"</dt><dd><CheckCell check=c.last_verified.clone() never="never" now/>

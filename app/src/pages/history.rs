@@ -4,17 +4,17 @@
 
 use crate::{
     components::{
-        layout::{Console, ErrorPage, Section, SignedIn},
+        layout::{Console, Loaded, Section},
         time::exact_utc,
     },
-    model::{DayRow, HistoryPage},
     pages::operations::{duration, OperationsTable},
-    serverfns::apps::{load_history, CHART_DAYS},
+    serverfns::history::load_history,
 };
 use domain::{OperationKind, OperationStatus};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
+use views::{DayRow, HistoryPage, CHART_DAYS};
 
 /// The filters a history page was asked for.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -54,7 +54,7 @@ impl Filters {
 }
 
 #[component]
-pub fn OperationsHistoryPage() -> impl IntoView {
+pub fn OperationsHistoryPage() -> AnyView {
     let params = use_params_map();
     let query = use_query_map();
     let team = move || params.read().get("team").unwrap_or_default();
@@ -74,32 +74,20 @@ pub fn OperationsHistoryPage() -> impl IntoView {
     );
     view! {
         <Title text="History"/>
-        <SignedIn let:me>
-            <Suspense fallback=|| view! { <p class="loading">"Loading history…"</p> }>
-                {
-                    let me = me.clone();
-                    move || {
-                        let me = me.clone();
-                        Suspend::new(async move {
-                            let page = match page.await {
-                                Ok(page) => page,
-                                Err(error) => return view! { <ErrorPage error/> }.into_any(),
-                            };
-                            let filters = filters();
-                            // One app's history belongs with the app.
-                            let section = if page.app.is_some() { Section::Apps } else { Section::History };
-                            view! {
-                                <Console me team=page.team.handle.clone() section>
-                                    <History page filters/>
-                                </Console>
-                            }
-                            .into_any()
-                        })
-                    }
+        <Loaded page loading="Loading history…" let(me, page)>
+            {
+                let filters = filters();
+                // One app's history belongs with the app.
+                let section = if page.app.is_some() { Section::Apps } else { Section::History };
+                view! {
+                    <Console me team=page.team.handle.clone() section>
+                        <History page filters/>
+                    </Console>
                 }
-            </Suspense>
-        </SignedIn>
+            }
+        </Loaded>
     }
+    .into_any()
 }
 
 #[component]

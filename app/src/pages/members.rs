@@ -5,18 +5,18 @@ use crate::{
     components::flash::FlashView,
     components::{
         form::{field_error, Csrf, Field, FormError},
-        layout::{Console, ErrorPage, Me, Section, SignedIn},
+        layout::{Console, Loaded, Me, Section},
         time::Time,
     },
-    model::{MemberRow, TeamMembers},
     serverfns::members::{load_members, AddMember, ChangeRole, RemoveMember},
 };
 use domain::Role;
 use leptos::{form::ActionForm, prelude::*};
 use leptos_router::hooks::use_params_map;
+use views::{MemberRow, TeamMembers};
 
 #[component]
-pub fn MembersPage() -> impl IntoView {
+pub fn MembersPage() -> AnyView {
     let params = use_params_map();
     let team = move || params.read().get("team").unwrap_or_default();
     let add = ServerAction::<AddMember>::new();
@@ -34,23 +34,11 @@ pub fn MembersPage() -> impl IntoView {
         |(team, ..)| load_members(team),
     );
     view! {
-        <SignedIn let:me>
-            <Suspense fallback=|| view! { <p class="loading">"Loading members…"</p> }>
-                {
-                    let me = me.clone();
-                    move || {
-                        let me = me.clone();
-                        Suspend::new(async move {
-                            match members.await {
-                                Ok(page) => view! { <Members me page add change remove/> }.into_any(),
-                                Err(error) => view! { <ErrorPage error/> }.into_any(),
-                            }
-                        })
-                    }
-                }
-            </Suspense>
-        </SignedIn>
+        <Loaded page=members loading="Loading members…" let(me, page)>
+            <Members me page add change remove/>
+        </Loaded>
     }
+    .into_any()
 }
 
 #[component]

@@ -7,30 +7,30 @@
 
 use crate::{
     components::{
-        form::{Csrf, FormError},
+        form::{follow, Csrf, FormError},
         layout::{Console, ErrorPage, Me, NotFound, Section, SignedIn},
         time::{exact_utc, Time},
     },
-    model::{LogLineRow, OperationPage, OperationRow},
-    serverfns::apps::{load_operation, CancelOperation, RedeployOperation},
+    serverfns::operations::{load_operation, CancelOperation, RedeployOperation},
 };
+use domain::{OperationKind, OperationStatus};
 use leptos::{form::ActionForm, prelude::*};
 use leptos_meta::Title;
-use leptos_router::hooks::{use_navigate, use_params_map};
+use leptos_router::hooks::use_params_map;
+use views::{LogLineRow, OperationPage, OperationRow};
 
 /// A status with a mark and its word: colour only supports them.
 #[component]
-pub fn StatusBadge(#[prop(into)] status: String) -> impl IntoView {
-    let mark = match status.as_str() {
-        "queued" => "◷",
-        "running" => "▶",
-        "succeeded" => "✓",
-        "failed" => "✗",
-        "cancelled" => "⊘",
-        _ => "•",
+pub fn StatusBadge(status: OperationStatus) -> impl IntoView {
+    let mark = match status {
+        OperationStatus::Queued => "◷",
+        OperationStatus::Running => "▶",
+        OperationStatus::Succeeded => "✓",
+        OperationStatus::Failed => "✗",
+        OperationStatus::Cancelled => "⊘",
     };
     let class = format!("badge status status-{status}");
-    view! { <span class=class><span aria-hidden="true">{mark} " "</span>{status}</span> }
+    view! { <span class=class><span aria-hidden="true">{mark} " "</span>{status.as_str()}</span> }
 }
 
 /// `sha256:0123456789ab`: enough to tell digests apart; the full one is in the title.
@@ -100,8 +100,8 @@ pub fn OperationsTable(
                 <tr>
                     <th scope="row"><a href=href>{format!("#{}", o.id)}</a></th>
                     {show_app.then(|| view! { <td class="cell-nowrap"><a href=app_href>{o.app.clone()}</a></td> })}
-                    <td>{o.kind.clone()}</td>
-                    <td><StatusBadge status=o.status.clone()/></td>
+                    <td>{o.kind.as_str()}</td>
+                    <td><StatusBadge status=o.status/></td>
                     <td class="cell-source"><OperationSource operation=o.clone()/></td>
                     <td>{o.requested_by.clone().unwrap_or_else(|| "Berth".into())}</td>
                     <td><Time ms=o.created_at now/></td>
@@ -127,9 +127,9 @@ pub fn OperationsTable(
 /// The steps an operation goes through, with their names in the log and on the page. A
 /// deploy pulls an image, or builds one from a git ref (Dockerfile deploys); a configure or
 /// restart starts the release it already has.
-fn steps_of(kind: &str, builds: bool) -> Vec<(&'static str, &'static str)> {
+fn steps_of(kind: OperationKind, builds: bool) -> Vec<(&'static str, &'static str)> {
     let mut steps = Vec::new();
-    if kind == "deploy" {
+    if kind == OperationKind::Deploy {
         steps.push(("verify", "Verify"));
         steps.push(if builds {
             ("build", "Build")
@@ -169,8 +169,13 @@ pub fn step_from_log(lines: &[LogLineRow]) -> Option<String> {
 
 /// verify → pull → start → health check → switch, each with its state in words.
 #[component]
-fn Steps(kind: String, builds: bool, status: String, step: Option<String>) -> impl IntoView {
-    let steps = steps_of(&kind, builds);
+fn Steps(
+    kind: OperationKind,
+    builds: bool,
+    status: OperationStatus,
+    step: Option<String>,
+) -> impl IntoView {
+    let steps = steps_of(kind, builds);
     let current = step
         .as_deref()
         .and_then(|s| steps.iter().position(|(name, _)| *name == s));
@@ -178,13 +183,15 @@ fn Steps(kind: String, builds: bool, status: String, step: Option<String>) -> im
         .iter()
         .enumerate()
         .map(|(i, (_, label))| {
-            let (state, words) = match (status.as_str(), current) {
-                ("succeeded", _) => ("done", "done"),
-                ("running", Some(c)) if i < c => ("done", "done"),
-                ("running", Some(c)) if i == c => ("current", "in progress"),
-                ("failed", Some(c)) if i < c => ("done", "done"),
-                ("failed", Some(c)) if i == c => ("failed", "failed"),
-                ("failed", _) | ("cancelled", _) => ("skipped", "not run"),
+            let (state, words) = match (status, current) {
+                (OperationStatus::Succeeded, _) => ("done", "done"),
+                (OperationStatus::Running, Some(c)) if i < c => ("done", "done"),
+                (OperationStatus::Running, Some(c)) if i == c => ("current", "in progress"),
+                (OperationStatus::Failed, Some(c)) if i < c => ("done", "done"),
+                (OperationStatus::Failed, Some(c)) if i == c => ("failed", "failed"),
+                (OperationStatus::Failed | OperationStatus::Cancelled, _) => {
+                    ("skipped", "not run")
+                }
                 _ => ("pending", "waiting"),
             };
             let mark = match state {
@@ -206,7 +213,7 @@ fn Steps(kind: String, builds: bool, status: String, step: Option<String>) -> im
 }
 
 #[component]
-pub fn OperationDetailPage() -> impl IntoView {
+pub fn OperationDetailPage() -> AnyView {
     let params = use_params_map();
     let team = move || params.read().get("team").unwrap_or_default();
     let id = move || {
@@ -224,19 +231,12 @@ pub fn OperationDetailPage() -> impl IntoView {
         |(id, ..)| async move {
             match id {
                 Some(id) => load_operation(id).await,
-                None => Err(crate::error::AppError::NotFound),
+                None => Err(views::AppError::NotFound),
             }
         },
     );
-    let navigate = use_navigate();
-    let redeployed: Signal<_> = redeploy.value().into();
-    Effect::new(move |_| {
-        if let Some(Ok(new_id)) = redeployed.get() {
-            navigate(
-                &format!("/teams/{}/operations/{new_id}", team()),
-                Default::default(),
-            );
-        }
+    follow(redeploy.value().into(), move |new_id| {
+        format!("/teams/{}/operations/{new_id}", team())
     });
     view! {
         <Title text="Operation"/>
@@ -262,6 +262,7 @@ pub fn OperationDetailPage() -> impl IntoView {
             </Transition>
         </SignedIn>
     }
+    .into_any()
 }
 
 #[component]
@@ -275,7 +276,7 @@ fn OperationView(
     let now = crate::now_ms();
     let o = page.operation.clone();
     let team = page.team.handle.clone();
-    let status = RwSignal::new(o.status.clone());
+    let status = RwSignal::new(o.status);
     let step = RwSignal::new(o.step.clone());
     let error = RwSignal::new(o.error.clone());
     let lines = RwSignal::new(page.log.clone());
@@ -286,15 +287,15 @@ fn OperationView(
     }
     #[cfg(not(feature = "hydrate"))]
     let _ = ended;
-    let is_final = move || matches!(status.get().as_str(), "succeeded" | "failed" | "cancelled");
-    let kind = o.kind.clone();
+    let is_final = move || status.get().is_final();
+    let kind = o.kind;
     let builds = o.git_ref.is_some();
     let steps = move || {
         let step = step.get().or_else(|| lines.with(|l| step_from_log(l)));
-        view! { <Steps kind=kind.clone() builds status=status.get() step/> }
+        view! { <Steps kind builds status=status.get() step/> }
     };
     let app_href = format!("/teams/{team}/apps/{}", o.app);
-    let title = format!("{} #{}", capitalise(&o.kind), o.id);
+    let title = format!("{} #{}", capitalise(o.kind.as_str()), o.id);
     let changes = (!o.config_changes.is_empty()).then(|| {
         o.config_changes
             .iter()
@@ -304,8 +305,10 @@ fn OperationView(
     });
     let cancel_outcome: Signal<_> = cancel.value().into();
     let redeploy_outcome: Signal<_> = redeploy.value().into();
-    let can_redeploy =
-        page.can_deploy && o.kind == "deploy" && o.image.is_some() && o.digest.is_some();
+    let can_redeploy = page.can_deploy
+        && o.kind == OperationKind::Deploy
+        && o.image.is_some()
+        && o.digest.is_some();
     let (csrf_cancel, csrf_redeploy) = (me.csrf.clone(), me.csrf.clone());
     let can_cancel = page.can_deploy;
     let id = o.id;
@@ -323,7 +326,7 @@ fn OperationView(
             <header class="page-header">
                 <h1>{title.clone()} " " {move || view! { <StatusBadge status=status.get()/> }}</h1>
                 <div class="row-actions">
-                    {move || (can_cancel && status.get() == "queued").then(|| {
+                    {move || (can_cancel && status.get() == OperationStatus::Queued).then(|| {
                         let csrf = csrf_cancel.clone();
                         view! {
                             <ActionForm action=cancel attr:class="inline-form">
@@ -362,14 +365,14 @@ fn OperationView(
             </section>
 
             <dl class="facts">
-                <dt>"Kind"</dt><dd>{o.kind.clone()}</dd>
+                <dt>"Kind"</dt><dd>{o.kind.as_str()}</dd>
                 <dt>"Status"</dt><dd>{move || view! { <StatusBadge status=status.get()/> }}</dd>
                 <dt>"App"</dt><dd><a href=app_href>{o.app.clone()}</a></dd>
                 {o.image.clone().map(|image| view! { <dt>"Image"</dt><dd><code>{image}</code></dd> })}
                 {o.digest.clone().map(|digest| view! { <dt>"Digest"</dt><dd><code class="digest">{digest}</code></dd> })}
                 {o.git_ref.clone().map(|r| view! { <dt>"Git ref"</dt><dd><code>{r}</code></dd> })}
                 {o.commit.clone().map(|c| view! { <dt>"Commit"</dt><dd><code class="digest">{c}</code></dd> })}
-                {(o.kind == "deploy").then(|| view! { <dt>"Registry credentials"</dt><dd>{o.credential_label()}</dd> })}
+                {(o.kind == OperationKind::Deploy).then(|| view! { <dt>"Registry credentials"</dt><dd>{o.credential_label()}</dd> })}
                 {changes.map(|c| view! { <dt>"Configuration changes"</dt><dd>{c}</dd> })}
                 <dt>"Requested by"</dt><dd>{o.requested_by.clone().unwrap_or_else(|| "Berth".into())}</dd>
                 <dt>"Created"</dt><dd><Time ms=o.created_at now/></dd>
@@ -417,19 +420,11 @@ fn capitalise(word: &str) -> String {
 /// The browser side of the live view: an `EventSource` on the operation's event stream.
 #[cfg(feature = "hydrate")]
 mod live {
-    use crate::model::LogLineRow;
     use leptos::prelude::*;
     use send_wrapper::SendWrapper;
-    use serde::Deserialize;
+    use views::LogLineRow;
     use wasm_bindgen::{closure::Closure, JsCast};
     use web_sys::{EventSource, MessageEvent};
-
-    #[derive(Deserialize)]
-    struct Status {
-        status: String,
-        step: Option<String>,
-        error: Option<String>,
-    }
 
     fn listen(source: &EventSource, event: &str, mut handle: impl FnMut(String) + 'static) {
         let callback = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
@@ -445,7 +440,7 @@ mod live {
     pub fn follow(
         id: i64,
         lines: RwSignal<Vec<LogLineRow>>,
-        status: RwSignal<String>,
+        status: RwSignal<domain::OperationStatus>,
         step: RwSignal<Option<String>>,
         error: RwSignal<Option<String>>,
         ended: RwSignal<u32>,
@@ -465,10 +460,10 @@ mod live {
         });
         let closer = source.clone();
         listen(&source, "status", move |data| {
-            let Ok(update) = serde_json::from_str::<Status>(&data) else {
+            let Ok(update) = serde_json::from_str::<views::OperationProgress>(&data) else {
                 return;
             };
-            let is_final = matches!(update.status.as_str(), "succeeded" | "failed" | "cancelled");
+            let is_final = update.status.is_final();
             status.set(update.status);
             step.set(update.step);
             error.set(update.error);

@@ -1,16 +1,14 @@
 //! The signed-in home and a team's overview.
 
-use crate::{
-    components::layout::{Console, Section, SignedIn},
-    model::TeamSummary,
-};
+use crate::components::layout::{Console, Section, SignedIn};
 use domain::Role;
 use leptos::prelude::*;
 use leptos_router::{components::Redirect, hooks::use_params_map};
+use views::TeamSummary;
 
 /// `/`: a signed-in person lands on their first team.
 #[component]
-pub fn HomePage() -> impl IntoView {
+pub fn HomePage() -> AnyView {
     view! {
         <SignedIn let:me>
             {match me.viewer.teams.first() {
@@ -28,11 +26,12 @@ pub fn HomePage() -> impl IntoView {
             }}
         </SignedIn>
     }
+    .into_any()
 }
 
 /// `/teams/{team}`: what the team is and what the signed-in person may do in it.
 #[component]
-pub fn TeamPage() -> impl IntoView {
+pub fn TeamPage() -> AnyView {
     let params = use_params_map();
     let handle = move || params.read().get("team").unwrap_or_default();
     view! {
@@ -51,6 +50,7 @@ pub fn TeamPage() -> impl IntoView {
             }
         </SignedIn>
     }
+    .into_any()
 }
 
 #[component]

@@ -13,7 +13,7 @@ use leptos::{form::ActionForm, prelude::*};
 use leptos_meta::Title;
 
 #[component]
-pub fn TokensPage() -> impl IntoView {
+pub fn TokensPage() -> AnyView {
     let create = ServerAction::<CreateApiToken>::new();
     let revoke = ServerAction::<RevokeApiToken>::new();
     let tokens = Resource::new(
@@ -100,4 +100,5 @@ pub fn TokensPage() -> impl IntoView {
             }
         </SignedIn>
     }
+    .into_any()
 }

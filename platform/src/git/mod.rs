@@ -419,7 +419,9 @@ impl Repository {
         let answer = String::from_utf8_lossy(&output.stdout);
         let answer = answer.trim_end();
         Ok(match answer.split_once(' ') {
-            Some((id, "commit")) => FoundCommit::One(CommitId::parse(id)?),
+            Some((id, "commit")) => FoundCommit::One(
+                CommitId::parse(id).map_err(|e| GitError::Other(format!("git answered {e}")))?,
+            ),
             _ if answer.ends_with(" ambiguous") => FoundCommit::Several,
             _ => FoundCommit::Missing,
         })

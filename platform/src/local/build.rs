@@ -22,7 +22,7 @@ use crate::{
     registry::Secret,
 };
 use base64::Engine as _;
-use domain::{ImageReference, RegistryHost};
+use domain::{Digest, ImageReference, RegistryHost};
 use std::{
     collections::HashSet,
     fs,
@@ -119,12 +119,11 @@ impl LocalEngine {
                 e.summary()
             ))
         })?;
-        // Checked here so that `BuiltImage::pinned` cannot fail.
-        if image.with_digest(&digest).is_err() {
-            return Err(PlatformError::Build(format!(
+        let digest = Digest::parse(&digest).map_err(|_| {
+            PlatformError::Build(format!(
                 "buildah reported no digest for the built image ({digest:?})"
-            )));
-        }
+            ))
+        })?;
         log.line(&format!("built {tag} ({digest})"));
         Ok(BuiltImage {
             image,

@@ -33,7 +33,7 @@ use crate::{
 };
 use auth_file::AuthFile;
 use buildah::{Buildah, BuildahError};
-use domain::ImageReference;
+use domain::{HealthPath, ImageReference};
 use health::Unhealthy;
 use process_group::GroupRecord;
 use rand::Rng as _;
@@ -296,7 +296,7 @@ impl LocalEngine {
         };
 
         log.step(Step::HealthCheck);
-        let path = release.health_path.as_deref().unwrap_or("/");
+        let path = release.health_path.as_ref().map_or("/", HealthPath::as_str);
         let slash = if path.starts_with('/') { "" } else { "/" };
         let url = format!("http://127.0.0.1:{port}{slash}{path}");
         let exits = started.process.exits();

@@ -1,8 +1,9 @@
 //! The four manifest formats a registry serves today, and what Berth reads from them:
 //! the platforms an image is built for and how much it weighs.
 
+use domain::Digest;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
+use sha2::{Digest as _, Sha256};
 
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -74,8 +75,14 @@ pub fn media_type(content_type: Option<&str>, body: &[u8]) -> String {
     }
 }
 
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+pub fn sha256_digest(bytes: &[u8]) -> Digest {
+    Digest::sha256(&Sha256::digest(bytes).into())
+}
+
+/// A digest a registry's JSON names (an index entry, an image's config), which Berth puts
+/// into request URLs: checked like any other input from outside.
+pub fn descriptor_digest(digest: &str, what: &str) -> Result<Digest, String> {
+    Digest::parse(digest).map_err(|e| format!("{what} names an invalid digest: {e}"))
 }
 
 #[derive(Debug, Clone, Deserialize)]

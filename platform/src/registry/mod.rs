@@ -26,7 +26,7 @@ pub use error::{Missing, RegistryError};
 pub use manifest::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
 
 use base64::Engine as _;
-use domain::{ImageReference, RegistryHost};
+use domain::{Digest, ImageReference, RegistryHost};
 use error::{describe_transport, describe_unexpected, mentions_expiry, ApiErrors};
 use manifest::{kind_of, ImageConfig, ImageManifest, Index, ManifestKind};
 use reqwest::{
@@ -67,7 +67,7 @@ pub struct Verified {
 pub struct ResolvedImage {
     /// The digest of the manifest the reference names: for a multi-platform image, of its
     /// index. Pinning a deploy to it is pinning what the user named.
-    pub digest: String,
+    pub digest: Digest,
     pub media_type: String,
     /// The platforms the image runs on (`linux/amd64`, `linux/arm64/v8`), without
     /// BuildKit's attestation entries.
@@ -75,7 +75,7 @@ pub struct ResolvedImage {
     /// The digest of the linux/amd64 image manifest: of the index's entry for it, or the
     /// image's own digest when it is a single linux/amd64 image. `None` when the image does
     /// not run on linux/amd64.
-    pub linux_amd64_digest: Option<String>,
+    pub linux_amd64_digest: Option<Digest>,
     /// What pulling the image downloads (config and compressed layers), in bytes: of the
     /// linux/amd64 image for an index.
     pub size: Option<u64>,
@@ -413,7 +413,7 @@ impl RegistryClient {
             .await?;
         if let Some(pinned) = image.digest() {
             let actual = manifest::sha256_digest(&named.body);
-            if pinned.starts_with("sha256:") && actual != pinned {
+            if pinned.as_str().starts_with("sha256:") && &actual != pinned {
                 return Err(RegistryError::Protocol(format!(
                     "asked for {pinned}, the registry sent a manifest whose digest is {actual}"
                 )));
@@ -424,8 +424,11 @@ impl RegistryClient {
                 let index = Index::parse(&named.body).map_err(RegistryError::Protocol)?;
                 let (linux_amd64_digest, size) = match index.target() {
                     Some(target) => {
+                        let target_digest =
+                            manifest::descriptor_digest(&target.digest, "the image index")
+                                .map_err(RegistryError::Protocol)?;
                         let image = self
-                            .fetch_manifest(session, repository, &target.digest)
+                            .fetch_manifest(session, repository, target_digest.as_str())
                             .await?;
                         let size = match kind_of(&image.media_type) {
                             ManifestKind::Image => ImageManifest::parse(&image.body)
@@ -433,7 +436,7 @@ impl RegistryClient {
                                 .size(),
                             _ => target.size,
                         };
-                        (Some(target.digest.clone()), Some(size))
+                        (Some(target_digest), Some(size))
                     }
                     None => (None, None),
                 };
@@ -448,8 +451,11 @@ impl RegistryClient {
             ManifestKind::Image => {
                 let manifest =
                     ImageManifest::parse(&named.body).map_err(RegistryError::Protocol)?;
+                let config =
+                    manifest::descriptor_digest(&manifest.config.digest, "the image manifest")
+                        .map_err(RegistryError::Protocol)?;
                 let platform = self
-                    .fetch_config_platform(session, repository, &manifest.config.digest)
+                    .fetch_config_platform(session, repository, &config)
                     .await?;
                 let runs_on_target = platform.as_deref()
                     == Some(&format!(
@@ -492,7 +498,7 @@ impl RegistryClient {
         if status.is_success() {
             let content_type = header_text(&response, CONTENT_TYPE.as_str());
             let header_digest = header_text(&response, "docker-content-digest")
-                .filter(|digest| digest.contains(':'));
+                .and_then(|digest| Digest::parse(&digest).ok());
             let body = read_body(response, manifest::MAX_MANIFEST_BYTES).await?;
             Ok(FetchedManifest {
                 media_type: manifest::media_type(content_type.as_deref(), &body),
@@ -564,7 +570,7 @@ impl RegistryClient {
         &self,
         session: &Session,
         repository: &str,
-        digest: &str,
+        digest: &Digest,
     ) -> Result<Option<String>, RegistryError> {
         // Registries may redirect blobs to object storage; reqwest follows, and drops the
         // Authorization header when the redirect leaves the registry's host.
@@ -602,7 +608,7 @@ impl Session {
 
 struct FetchedManifest {
     media_type: String,
-    digest: String,
+    digest: Digest,
     body: Vec<u8>,
 }
 

@@ -3,14 +3,6 @@
 
 use super::{ApiResult, ApiUser, Body};
 use crate::router::AppState;
-use app::{
-    error::AppError,
-    model::LastOperation,
-    services::{
-        apps::{self, DeployInput, HistoryFilter},
-        builds,
-    },
-};
 use axum::{
     extract::{Path, Query, State},
     http::{header, StatusCode},
@@ -18,31 +10,18 @@ use axum::{
     Json,
 };
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
-
-async fn app_json(state: &AppState, app: &store::App) -> ApiResult<Value> {
-    let release = match app.current_release_id {
-        Some(id) => state.server.store.release(id).await?,
-        None => None,
-    };
-    let row = apps::app_row(&state.server, app, release, None).await;
-    Ok(json!({
-        "handle": row.handle,
-        "method": row.method,
-        "health_path": row.health_path,
-        "release": row.release,
-        "git": app.git_url.as_ref().map(|url| json!({
-            "url": url, "dockerfile": app.dockerfile_path, "context": app.context_path,
-            "username": app.git_username,
-        })),
-        "credentials": {
-            "remembered": app.remembered_username.as_ref().map(|u| json!({
-                "registry": app.remembered_registry, "username": u, "at": app.remembered_at,
-            })),
-            "team_credential": app.team_credential_name,
-        },
-    }))
-}
+use serde_json::{Map, Value};
+use service::{
+    apps, builds,
+    config::ConfigChanges,
+    deploys::{self, DeployFields, DeployRequest},
+    history::{self, HistoryFilter},
+    operations, present,
+};
+use views::{
+    api::{AppBody, AppsBody, BasesBody, ConfigBody, OperationBody, OperationsBody, RefsBody},
+    AppError,
+};
 
 #[derive(Deserialize)]
 pub struct NewApp {
@@ -69,13 +48,13 @@ pub struct GitBody {
     password: String,
 }
 
-/// `POST /api/v1/teams/{team}/apps` `{"handle", "method", "health_path"?}` → 201.
+/// `POST /api/v1/teams/{team}/apps` `{"handle", "method", "health_path"?, "git"?}` → 201.
 pub async fn create(
     State(state): State<AppState>,
     user: ApiUser,
     Path(team): Path<String>,
     Body(body): Body<NewApp>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<AppBody>)> {
     let git = body.git.map(|g| builds::GitInput {
         url: g.url,
         dockerfile: g.dockerfile,
@@ -83,19 +62,23 @@ pub async fn create(
         username: g.username,
         password: g.password,
     });
-    let (_, app) = apps::create_with_source(
-        &state.server,
+    let (_, app) = apps::create(
+        &state.berth,
         user.id,
         &team,
-        &body.handle,
-        &body.method,
-        body.health_path.as_deref(),
-        git,
+        apps::NewAppInput {
+            handle: &body.handle,
+            method: &body.method,
+            health_path: body.health_path.as_deref(),
+            git,
+        },
     )
     .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "app": app_json(&state, &app).await? })),
+        Json(AppBody {
+            app: apps::view(&state.berth, &app).await?,
+        }),
     ))
 }
 
@@ -104,27 +87,10 @@ pub async fn list(
     State(state): State<AppState>,
     user: ApiUser,
     Path(team): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let (_, summaries) = apps::list(&state.server, user.id, &team).await?;
-    let list: Vec<Value> = summaries
-        .into_iter()
-        .map(|s| {
-            json!({
-                "handle": s.handle,
-                "method": s.method,
-                "release": s.release_image.as_ref().map(|image| json!({
-                    "image": image, "digest": s.release_digest, "since": s.release_created_at,
-                })),
-                "last_operation": s.last_operation_id.map(|id| LastOperation {
-                    id,
-                    kind: s.last_operation_kind.clone().unwrap_or_default(),
-                    status: s.last_operation_status.clone().unwrap_or_default(),
-                    at: s.last_operation_created_at.unwrap_or_default(),
-                }),
-            })
-        })
-        .collect();
-    Ok(Json(json!({ "apps": list })))
+) -> ApiResult<Json<AppsBody>> {
+    Ok(Json(AppsBody {
+        apps: apps::list_view(&state.berth, user.id, &team).await?,
+    }))
 }
 
 /// `GET /api/v1/teams/{team}/apps/{app}` → the app with its current release.
@@ -132,14 +98,23 @@ pub async fn show(
     State(state): State<AppState>,
     user: ApiUser,
     Path((team, handle)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
-    let (_, app) = apps::get(&state.server, user.id, &team, &handle).await?;
-    Ok(Json(json!({ "app": app_json(&state, &app).await? })))
+) -> ApiResult<Json<AppBody>> {
+    let (_, app) = apps::get(&state.berth, user.id, &team, &handle).await?;
+    Ok(Json(AppBody {
+        app: apps::view(&state.berth, &app).await?,
+    }))
+}
+
+fn operation_body(team: &str, operation: store::Operation) -> Json<OperationBody> {
+    Json(OperationBody {
+        operation: present::operation(team, operation),
+    })
 }
 
 /// Configuration changes as JSON: `{"KEY": "value" | null}`.
-fn env_changes(env: Option<Map<String, Value>>) -> Result<Vec<(String, Option<String>)>, AppError> {
-    env.unwrap_or_default()
+fn env_changes(env: Option<Map<String, Value>>) -> ApiResult<ConfigChanges> {
+    let changes = env
+        .unwrap_or_default()
         .into_iter()
         .map(|(key, value)| match value {
             Value::Null => Ok((key, None)),
@@ -151,7 +126,8 @@ fn env_changes(env: Option<Map<String, Value>>) -> Result<Vec<(String, Option<St
                 format!("{key}: give a string to set the variable or null to unset it."),
             )),
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ConfigChanges::parse(changes)?)
 }
 
 #[derive(Deserialize)]
@@ -166,49 +142,34 @@ pub struct NewDeploy {
 }
 
 /// `POST /api/v1/teams/{team}/apps/{app}/deploys` → 202 `{"operation"}` once the registry
-/// has proved the image can be pulled with the chosen credentials.
+/// has proved the image (or every base image of the git ref) can be pulled with the chosen
+/// credentials. The same fields as the deploy forms, read by the same rules.
 pub async fn deploy(
     State(state): State<AppState>,
     user: ApiUser,
     Path((team, handle)): Path<(String, String)>,
     Body(body): Body<NewDeploy>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    if let Some(git_ref) = &body.git_ref {
-        if body.image.is_some() {
-            return Err(AppError::invalid(
-                "git_ref",
-                "Give either \"image\" or \"git_ref\", not both.",
-            )
-            .into());
-        }
-        let changes = env_changes(body.env)?;
-        let (access, operation) =
-            builds::deploy_ref(&state.server, user.id, &team, &handle, git_ref, &changes).await?;
-        return Ok((
-            StatusCode::ACCEPTED,
-            Json(json!({ "operation": apps::operation_row(&access.handle, operation) })),
-        ));
-    }
-    let credentials = DeployInput::credentials_from_api(
-        body.credential,
-        body.registry_username,
-        body.registry_password,
-        body.remember_credentials,
-    )?;
-    let input = DeployInput {
-        image: body.image.unwrap_or_default(),
-        credentials,
+) -> ApiResult<(StatusCode, Json<OperationBody>)> {
+    let request = DeployRequest::parse(DeployFields {
+        image: body.image,
+        git_ref: body.git_ref,
+        credentials: None,
+        credential: body.credential,
+        registry_username: body.registry_username,
+        registry_password: body.registry_password,
+        remember: body.remember_credentials,
         env: env_changes(body.env)?,
-    };
-    let (access, operation) = apps::deploy(&state.server, user.id, &team, &handle, input).await?;
+    })?;
+    let (access, operation) =
+        deploys::deploy(&state.berth, user.id, &team, &handle, request).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "operation": apps::operation_row(&access.handle, operation) })),
+        operation_body(&access.handle, operation),
     ))
 }
 
 #[derive(Deserialize)]
-pub struct ConfigChanges {
+pub struct ConfigRequest {
     env: Option<Map<String, Value>>,
 }
 
@@ -218,14 +179,14 @@ pub async fn configure(
     State(state): State<AppState>,
     user: ApiUser,
     Path((team, handle)): Path<(String, String)>,
-    Body(body): Body<ConfigChanges>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+    Body(body): Body<ConfigRequest>,
+) -> ApiResult<(StatusCode, Json<OperationBody>)> {
     let changes = env_changes(body.env)?;
     let (access, operation) =
-        apps::configure(&state.server, user.id, &team, &handle, &changes).await?;
+        operations::configure(&state.berth, user.id, &team, &handle, changes).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "operation": apps::operation_row(&access.handle, operation) })),
+        operation_body(&access.handle, operation),
     ))
 }
 
@@ -234,10 +195,10 @@ pub async fn config(
     State(state): State<AppState>,
     user: ApiUser,
     Path((team, handle)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
-    let (_, app) = apps::get(&state.server, user.id, &team, &handle).await?;
-    let rows = apps::config_rows(apps::config(&state.server, app.id).await?);
-    Ok(Json(json!({ "env": rows })))
+) -> ApiResult<Json<ConfigBody>> {
+    Ok(Json(ConfigBody {
+        env: apps::config_rows(&state.berth, user.id, &team, &handle).await?,
+    }))
 }
 
 /// `POST /api/v1/teams/{team}/apps/{app}/restart` → 202.
@@ -245,11 +206,11 @@ pub async fn restart(
     State(state): State<AppState>,
     user: ApiUser,
     Path((team, handle)): Path<(String, String)>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (access, operation) = apps::restart(&state.server, user.id, &team, &handle).await?;
+) -> ApiResult<(StatusCode, Json<OperationBody>)> {
+    let (access, operation) = operations::restart(&state.berth, user.id, &team, &handle).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "operation": apps::operation_row(&access.handle, operation) })),
+        operation_body(&access.handle, operation),
     ))
 }
 
@@ -278,7 +239,7 @@ async fn history(
     team: &str,
     app: Option<&str>,
     query: &HistoryQuery,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<OperationsBody>> {
     let limit = number("limit", query.limit.as_deref())?.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(AppError::invalid("limit", "Give a limit from 1 to 200.").into());
@@ -291,12 +252,14 @@ async fn history(
         limit,
     };
     let (access, operations, next) =
-        apps::history(&state.server, user.id, team, app, filter).await?;
-    let rows: Vec<_> = operations
-        .into_iter()
-        .map(|o| apps::operation_row(&access.handle, o))
-        .collect();
-    Ok(Json(json!({ "operations": rows, "next": next })))
+        history::page_of(&state.berth, user.id, team, app, filter).await?;
+    Ok(Json(OperationsBody {
+        operations: operations
+            .into_iter()
+            .map(|o| present::operation(&access.handle, o))
+            .collect(),
+        next,
+    }))
 }
 
 /// `GET /api/v1/teams/{team}/apps/{app}/operations?limit&before&kind&status&requested_by`
@@ -305,7 +268,7 @@ pub async fn app_operations(
     user: ApiUser,
     Path((team, handle)): Path<(String, String)>,
     Query(query): Query<HistoryQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<OperationsBody>> {
     history(&state, &user, &team, Some(&handle), &query).await
 }
 
@@ -315,7 +278,7 @@ pub async fn team_operations(
     user: ApiUser,
     Path(team): Path<String>,
     Query(query): Query<HistoryQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<OperationsBody>> {
     history(&state, &user, &team, None, &query).await
 }
 
@@ -328,11 +291,9 @@ pub async fn operation(
     State(state): State<AppState>,
     user: ApiUser,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let (access, operation) = apps::operation(&state.server, user.id, operation_id(&id)?).await?;
-    Ok(Json(
-        json!({ "operation": apps::operation_row(&access.handle, operation) }),
-    ))
+) -> ApiResult<Json<OperationBody>> {
+    let (access, operation) = operations::get(&state.berth, user.id, operation_id(&id)?).await?;
+    Ok(operation_body(&access.handle, operation))
 }
 
 /// `GET /api/v1/operations/{id}/log` → the log as text.
@@ -341,22 +302,7 @@ pub async fn log(
     user: ApiUser,
     Path(id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    let (_, operation) = apps::operation(&state.server, user.id, operation_id(&id)?).await?;
-    let mut text = String::new();
-    let mut after = 0;
-    loop {
-        let lines = state
-            .server
-            .store
-            .operation_log(operation.id, after, 1000)
-            .await?;
-        let Some(last) = lines.last() else { break };
-        after = last.id;
-        for line in &lines {
-            text.push_str(&line.line);
-            text.push('\n');
-        }
-    }
+    let text = operations::log_text(&state.berth, user.id, operation_id(&id)?).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text))
 }
 
@@ -365,12 +311,9 @@ pub async fn cancel(
     State(state): State<AppState>,
     user: ApiUser,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let operation = apps::cancel(&state.server, user.id, operation_id(&id)?).await?;
-    let (access, _) = apps::operation(&state.server, user.id, operation.id).await?;
-    Ok(Json(
-        json!({ "operation": apps::operation_row(&access.handle, operation) }),
-    ))
+) -> ApiResult<Json<OperationBody>> {
+    let (access, operation) = operations::cancel(&state.berth, user.id, operation_id(&id)?).await?;
+    Ok(operation_body(&access.handle, operation))
 }
 
 /// `POST /api/v1/operations/{id}/redeploy` → 202: the same digest again.
@@ -378,11 +321,12 @@ pub async fn redeploy(
     State(state): State<AppState>,
     user: ApiUser,
     Path(id): Path<String>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (access, operation) = apps::redeploy(&state.server, user.id, operation_id(&id)?).await?;
+) -> ApiResult<(StatusCode, Json<OperationBody>)> {
+    let (access, operation) =
+        operations::redeploy(&state.berth, user.id, operation_id(&id)?).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "operation": apps::operation_row(&access.handle, operation) })),
+        operation_body(&access.handle, operation),
     ))
 }
 
@@ -398,29 +342,17 @@ pub async fn refs(
     user: ApiUser,
     Path((team, handle)): Path<(String, String)>,
     Query(query): Query<RefsQuery>,
-) -> ApiResult<Json<Value>> {
-    let (_, _, refs, deployed) = builds::refs(
-        &state.server,
-        user.id,
-        &team,
-        &handle,
-        query.fetch.unwrap_or(false),
-    )
-    .await?;
-    let list: Vec<Value> = refs
-        .iter()
-        .map(|r| {
-            json!({
-                "name": r.name,
-                "kind": match r.kind { platform::git::RefKind::Branch => "branch", platform::git::RefKind::Tag => "tag" },
-                "commit": r.commit.as_str(),
-                "subject": r.subject,
-                "committed_at": r.committed_at,
-                "deployed": deployed.as_deref() == Some(r.commit.as_str()),
-            })
-        })
-        .collect();
-    Ok(Json(json!({ "refs": list, "deployed_commit": deployed })))
+) -> ApiResult<Json<RefsBody>> {
+    Ok(Json(
+        builds::refs_body(
+            &state.berth,
+            user.id,
+            &team,
+            &handle,
+            query.fetch.unwrap_or(false),
+        )
+        .await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -436,23 +368,9 @@ pub async fn bases(
     user: ApiUser,
     Path((team, handle)): Path<(String, String)>,
     Query(query): Query<BasesQuery>,
-) -> ApiResult<Json<Value>> {
-    let (_, commit, checks) =
-        builds::check_bases(&state.server, user.id, &team, &handle, &query.git_ref).await?;
-    let list: Vec<Value> = checks
-        .iter()
-        .map(|c| {
-            json!({
-                "image": c.base.image,
-                "line": c.base.line,
-                "credential": c.base.credential,
-                "ok": c.problem.is_none(),
-                "kind": c.problem.as_ref().map(|p| &p.0),
-                "message": c.problem.as_ref().map(|p| &p.1),
-            })
-        })
-        .collect();
-    Ok(Json(json!({ "commit": commit.as_str(), "bases": list })))
+) -> ApiResult<Json<BasesBody>> {
+    let report = builds::check_bases(&state.berth, user.id, &team, &handle, &query.git_ref).await?;
+    Ok(Json(report.into()))
 }
 
 #[derive(Deserialize)]
@@ -472,12 +390,8 @@ pub async fn runtime_log(
     if !(1..=1000).contains(&lines) {
         return Err(AppError::invalid("lines", "Give a number of lines from 1 to 1000.").into());
     }
-    let (_, app) = apps::get(&state.server, user.id, &team, &handle).await?;
-    let mut text = state
-        .server
-        .platform
-        .runtime_log(app.id, lines as usize)
-        .await
+    let mut text = apps::runtime_log(&state.berth, user.id, &team, &handle, lines as usize)
+        .await?
         .join("\n");
     text.push('\n');
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text))

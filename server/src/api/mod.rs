@@ -1,6 +1,7 @@
 //! The JSON API under `/api/v1`, for CI pipelines and scripts. Authenticated only by
-//! `Authorization: Bearer <API token>`; authorised by the same `app::ssr::authorize` as the
-//! pages. Errors are `{"error": {"kind", "message", "field"?}}`.
+//! `Authorization: Bearer <API token>`; every handler calls the same `service` use case as
+//! the page's server function (so the same authorisation and rules apply) and answers one
+//! of `views::api`'s bodies. Errors are `{"error": {"kind", "message", "field"?}}`.
 
 mod apps;
 mod credentials;
@@ -8,7 +9,6 @@ mod me;
 mod teams;
 
 use crate::router::AppState;
-use app::error::AppError;
 use axum::{
     extract::{rejection::JsonRejection, FromRequest, FromRequestParts, Request},
     http::{header, request::Parts, StatusCode},
@@ -17,6 +17,7 @@ use axum::{
     Json, Router,
 };
 use serde::de::DeserializeOwned;
+use views::{api::ErrorBody, AppError};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -86,8 +87,8 @@ impl From<AppError> for ApiError {
     }
 }
 
-impl From<store::StoreError> for ApiError {
-    fn from(value: store::StoreError) -> Self {
+impl From<service::Error> for ApiError {
+    fn from(value: service::Error) -> Self {
         ApiError(value.into())
     }
 }
@@ -96,14 +97,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status =
             StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut error = serde_json::json!({ "kind": self.0.kind(), "message": self.0.to_string() });
-        if let Some(field) = self.0.field().filter(|f| !f.is_empty()) {
-            error["field"] = field.into();
-        }
-        if let AppError::VerificationFailed { reason, .. } = &self.0 {
-            error["reason"] = reason.as_str().into();
-        }
-        let mut response = (status, Json(serde_json::json!({ "error": error }))).into_response();
+        let mut response = (status, Json(ErrorBody::from(&self.0))).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
@@ -119,7 +113,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 /// The person a bearer token belongs to.
 pub struct ApiUser {
     pub id: i64,
-    pub email: String,
+    pub user: service::User,
 }
 
 impl FromRequestParts<AppState> for ApiUser {
@@ -137,16 +131,10 @@ impl FromRequestParts<AppState> for ApiUser {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
             .ok_or_else(unauthenticated)?;
-        let store = &state.server.store;
-        let user_id = store
-            .authenticate_api_token(token)
+        let user = service::tokens::authenticate(&state.berth.store, token)
             .await?
             .ok_or_else(unauthenticated)?;
-        let user = store.user(user_id).await?.ok_or_else(unauthenticated)?;
-        Ok(ApiUser {
-            id: user.id,
-            email: user.email,
-        })
+        Ok(ApiUser { id: user.id, user })
     }
 }
 

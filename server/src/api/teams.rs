@@ -1,32 +1,29 @@
+//! `/api/v1/teams/{team}`: the team, its members and its audit trail.
+
 use super::{ApiResult, ApiUser, Body};
 use crate::router::AppState;
-use app::{services, ssr::authorize};
 use axum::{
-    extract::{Path, State},
+    extract::{Path, Query, State},
     http::StatusCode,
     Json,
 };
-use domain::Role;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use service::{members, present};
+use views::api::{
+    AddedMember, AddedMemberBody, AuditEventsBody, MemberRole, MembersBody, RoleChangedBody,
+    TeamBody,
+};
 
 /// `GET /api/v1/teams/{team}`
 pub async fn show(
     State(state): State<AppState>,
     user: ApiUser,
     Path(team): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let access = authorize(
-        &state.server.store,
-        user.id,
-        &team,
-        Role::Viewer,
-        "see this team",
-    )
-    .await?;
-    Ok(Json(json!({
-        "team": { "handle": access.handle, "name": access.name, "role": access.role.0 }
-    })))
+) -> ApiResult<Json<TeamBody>> {
+    let access = members::team(&state.berth, user.id, &team).await?;
+    Ok(Json(TeamBody {
+        team: present::team(&access),
+    }))
 }
 
 /// `GET /api/v1/teams/{team}/members`
@@ -34,22 +31,11 @@ pub async fn members(
     State(state): State<AppState>,
     user: ApiUser,
     Path(team): Path<String>,
-) -> ApiResult<Json<Value>> {
-    let access = authorize(
-        &state.server.store,
-        user.id,
-        &team,
-        Role::Viewer,
-        "see the members",
-    )
-    .await?;
-    let members = state.server.store.members(access.team_id).await?;
-    Ok(Json(json!({
-        "members": members.iter().map(|m| json!({
-            "user_id": m.user_id, "email": m.email, "role": m.role.0,
-            "joined_at": m.joined_at, "pending": m.pending,
-        })).collect::<Vec<_>>(),
-    })))
+) -> ApiResult<Json<MembersBody>> {
+    let page = members::page(&state.berth, user.id, &team, None).await?;
+    Ok(Json(MembersBody {
+        members: page.members,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -65,15 +51,19 @@ pub async fn add_member(
     user: ApiUser,
     Path(team): Path<String>,
     Body(body): Body<NewMember>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let added =
-        services::add_member(&state.server, user.id, &team, &body.email, &body.role).await?;
+) -> ApiResult<(StatusCode, Json<AddedMemberBody>)> {
+    let added = members::add(&state.berth, user.id, &team, &body.email, &body.role).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "member": { "user_id": added.user_id, "email": added.email, "role": added.role, "pending": added.invite_url.is_some() },
-            "invite_url": added.invite_url,
-        })),
+        Json(AddedMemberBody {
+            member: AddedMember {
+                user_id: added.user_id,
+                email: added.email.to_string(),
+                role: added.role,
+                pending: added.invite_url.is_some(),
+            },
+            invite_url: added.invite_url,
+        }),
     ))
 }
 
@@ -88,11 +78,14 @@ pub async fn change_role(
     user: ApiUser,
     Path((team, member)): Path<(String, i64)>,
     Body(body): Body<RoleChange>,
-) -> ApiResult<Json<Value>> {
-    let role = services::change_role(&state.server, user.id, &team, member, &body.role).await?;
-    Ok(Json(
-        json!({ "member": { "user_id": member, "role": role } }),
-    ))
+) -> ApiResult<Json<RoleChangedBody>> {
+    let role = members::change_role(&state.berth, user.id, &team, member, &body.role).await?;
+    Ok(Json(RoleChangedBody {
+        member: MemberRole {
+            user_id: member,
+            role,
+        },
+    }))
 }
 
 /// `DELETE /api/v1/teams/{team}/members/{user_id}` → 204
@@ -101,7 +94,7 @@ pub async fn remove_member(
     user: ApiUser,
     Path((team, member)): Path<(String, i64)>,
 ) -> ApiResult<StatusCode> {
-    services::remove_member(&state.server, user.id, &team, member).await?;
+    members::remove(&state.berth, user.id, &team, member).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -117,26 +110,17 @@ pub async fn audit(
     State(state): State<AppState>,
     user: ApiUser,
     Path(team): Path<String>,
-    axum::extract::Query(query): axum::extract::Query<AuditQuery>,
-) -> ApiResult<Json<Value>> {
-    let limit = query.limit.unwrap_or(50);
-    let (_, events) = app::services::credentials::audit_events(
-        &state.server,
-        user.id,
-        &team,
-        query.credential.as_deref(),
-        query.before,
-        limit,
-    )
-    .await?;
-    let next = (events.len() as i64 == limit.clamp(1, 200))
-        .then(|| events.last().map(|e| e.id))
-        .flatten();
-    Ok(Json(json!({
-        "events": events.iter().map(|e| json!({
-            "id": e.id, "at": e.at, "actor": e.actor_email, "action": e.action,
-            "subject": e.subject, "outcome": e.outcome, "detail": e.detail,
-        })).collect::<Vec<_>>(),
-        "next": next,
-    })))
+    Query(query): Query<AuditQuery>,
+) -> ApiResult<Json<AuditEventsBody>> {
+    Ok(Json(
+        service::audit::events_body(
+            &state.berth,
+            user.id,
+            &team,
+            query.credential.as_deref(),
+            query.before,
+            query.limit.unwrap_or(50),
+        )
+        .await?,
+    ))
 }

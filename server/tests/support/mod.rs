@@ -1,10 +1,18 @@
-//! A Berth server for HTTP tests: a fresh SQLite database in a temp dir, the real router, and
-//! requests sent through it with `tower::ServiceExt::oneshot`, plus a small "browser" that
-//! keeps the session cookie and reads the CSRF token from pages like a person's browser does.
+//! A Berth server for HTTP tests, built the way each test needs it:
+//!
+//! ```ignore
+//! let app = TestApp::sqlite().with_team().with_registry(registry).start().await;
+//! let created = app.call("POST", "/api/v1/teams/acme/apps", &app.deployer(), Some(body)).await;
+//! ```
+//!
+//! Each app gets a fresh database (a SQLite file in a temp dir, or a PostgreSQL database of
+//! its own), the real router driven with `tower::ServiceExt::oneshot`, the real worker and
+//! local engine, and a small "browser" that keeps the session cookie and reads the CSRF
+//! token from pages like a person's browser does. Every API answer is kept for the leak
+//! scans.
 
 #![allow(dead_code)]
 
-use app::ssr::ServerState;
 use axum::{
     body::Body,
     http::{header, Request, Response, StatusCode},
@@ -13,35 +21,62 @@ use axum::{
 use domain::{Email, NewPassword, Role, TeamHandle, TeamName};
 use http_body_util::BodyExt;
 use leptos::server_fn::ServerFn;
+use serde_json::Value;
 use server::AppState;
-use std::sync::{Mutex, OnceLock};
+use service::{worker::WorkerSettings, Berth, Secrets};
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::{Mutex, OnceLock},
+    time::Duration,
+};
 use store::{SignInLimits, Store};
+use testdb::TestDatabase;
+use testregistry::TestRegistry;
 use tower::ServiceExt;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
-pub struct TestApp {
-    pub router: Router,
-    pub dir: std::path::PathBuf,
-    pub store: Store,
-    pub server: ServerState,
-    worker: tokio::task::JoinHandle<()>,
-    /// Team handle → (team id, first owner's user id), for the helpers below.
-    teams: std::sync::Mutex<std::collections::HashMap<String, (i64, i64)>>,
-    _dir: tempfile::TempDir,
+/// The people of [`TestAppBuilder::with_team`]: team `acme` with one member of each role,
+/// and an owner of team `other` who must see nothing of `acme`.
+pub const OWNER: &str = "owner@example.com";
+pub const DEPLOYER: &str = "deployer@example.com";
+pub const VIEWER: &str = "viewer@example.com";
+pub const OUTSIDER: &str = "outsider@example.com";
+
+/// How a [`TestApp`] is put together; [`TestAppBuilder::start`] starts it.
+pub struct TestAppBuilder {
+    database: Database,
+    registries: Vec<domain::RegistryHost>,
+    registry: Option<TestRegistry>,
+    buildah: String,
+    team: bool,
 }
 
-/// The local engine in the test's temp dir, with health checks short enough for tests.
-pub async fn local_engine(
-    dir: &std::path::Path,
-    insecure_registries: Vec<domain::RegistryHost>,
-    buildah: &str,
-) -> std::sync::Arc<dyn platform::engine::Platform> {
-    let mut settings = platform::local::LocalSettings::new(dir.join("engine"));
-    settings.buildah = buildah.into();
-    settings.insecure_registries = insecure_registries;
-    settings.health_timeout = std::time::Duration::from_secs(20);
-    std::sync::Arc::new(platform::local::LocalEngine::new(settings).await.unwrap())
+enum Database {
+    /// A SQLite file in the app's temp dir.
+    Sqlite,
+    /// A database of its own on the test PostgreSQL server (dropped with the app).
+    Postgres,
+}
+
+pub struct TestApp {
+    pub router: Router,
+    /// The app's data dir: its SQLite file, its engine's storage and logs, its git mirrors.
+    pub dir: PathBuf,
+    pub store: Store,
+    pub berth: Berth,
+    /// The registry the app was built with, if any.
+    pub registry: Option<TestRegistry>,
+    worker: tokio::task::JoinHandle<()>,
+    /// Team handle → (team id, first owner's user id), for the helpers below.
+    teams: Mutex<HashMap<String, (i64, i64)>>,
+    /// E-mail → API token, for the people of `with_team` (and any made by `token_for`).
+    tokens: Mutex<HashMap<String, String>>,
+    /// Every API answer, for the leak scans.
+    responses: Mutex<Vec<String>>,
+    database: Option<TestDatabase>,
+    _dir: tempfile::TempDir,
 }
 
 pub struct TestResponse {
@@ -51,7 +86,7 @@ pub struct TestResponse {
 }
 
 impl TestResponse {
-    pub fn json(&self) -> serde_json::Value {
+    pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 
@@ -60,86 +95,166 @@ impl TestResponse {
             .get(header::LOCATION)
             .and_then(|v| v.to_str().ok())
     }
+
+    /// Asserts the status, showing the body when it is another.
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(self.status.as_u16(), status, "{}", self.body);
+        self
+    }
 }
 
 impl TestApp {
-    pub async fn spawn() -> Self {
-        Self::spawn_with_registries(Vec::new()).await
+    /// An app on a fresh SQLite file.
+    pub fn sqlite() -> TestAppBuilder {
+        TestAppBuilder::new(Database::Sqlite)
     }
 
-    /// A server that reaches `insecure_registries` over plain HTTP (test registries).
-    pub async fn spawn_with_registries(insecure_registries: Vec<domain::RegistryHost>) -> Self {
-        Self::spawn_on(None, insecure_registries).await
+    /// An app on a fresh PostgreSQL database (`BERTH_TEST_DATABASE_URL`, or a throwaway
+    /// cluster).
+    pub fn postgres() -> TestAppBuilder {
+        TestAppBuilder::new(Database::Postgres)
+    }
+}
+
+impl TestAppBuilder {
+    fn new(database: Database) -> Self {
+        Self {
+            database,
+            registries: Vec::new(),
+            registry: None,
+            buildah: "buildah".into(),
+            team: false,
+        }
     }
 
-    /// A server on the database at `database_url` (default: a SQLite file in a temp dir).
-    pub async fn spawn_on(
-        database_url: Option<&str>,
-        insecure_registries: Vec<domain::RegistryHost>,
-    ) -> Self {
-        Self::spawn_with_buildah(database_url, insecure_registries, "buildah").await
+    /// Team `acme` with an owner, a deployer and a viewer, team `other` with its owner, and
+    /// an API token for each ([`TestApp::owner`], [`TestApp::deployer`], …).
+    pub fn with_team(mut self) -> Self {
+        self.team = true;
+        self
     }
 
-    /// A server whose local engine runs `buildah` (a missing one makes deploys unavailable).
-    pub async fn spawn_with_buildah(
-        database_url: Option<&str>,
-        insecure_registries: Vec<domain::RegistryHost>,
-        buildah: &str,
-    ) -> Self {
+    /// A registry the app reaches over plain HTTP, kept on the app as `registry`.
+    pub fn with_registry(mut self, registry: TestRegistry) -> Self {
+        self.registries.push(registry.host.clone());
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Another registry the app reaches over plain HTTP (the test keeps it).
+    pub fn with_insecure_registry(mut self, host: domain::RegistryHost) -> Self {
+        self.registries.push(host);
+        self
+    }
+
+    /// The local engine runs this buildah (a missing one makes deploys unavailable).
+    pub fn with_buildah(mut self, buildah: &str) -> Self {
+        self.buildah = buildah.into();
+        self
+    }
+
+    pub async fn start(self) -> TestApp {
+        captured_logs();
         let dir = tempfile::tempdir().unwrap();
-        let url = database_url
-            .map(str::to_owned)
-            .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("berth.db").display()));
+        let (url, database) = match self.database {
+            Database::Sqlite => (
+                format!("sqlite://{}", dir.path().join("berth.db").display()),
+                None,
+            ),
+            Database::Postgres => {
+                let database = TestDatabase::postgres().await;
+                (database.url().to_owned(), Some(database))
+            }
+        };
         let store = Store::connect(&url).await.unwrap();
         store.migrate().await.unwrap();
         let leptos_options = leptos::config::LeptosOptions::builder()
             .output_name("berth")
             .site_root(dir.path().to_string_lossy().to_string())
             .build();
-        let state = AppState {
-            leptos_options,
-            server: ServerState {
-                store: store.clone(),
-                sign_in_limits: SignInLimits::default(),
-                public_url: "http://berth.test".into(),
-                keys: std::sync::Arc::new(vault::SharedKeyring::new(
-                    vault::Keyring::new(vec![vault::MasterKey::generate()]).unwrap(),
-                    None,
-                )),
-                registry: platform::registry::RegistryClient::new(
-                    insecure_registries.clone(),
-                    std::time::Duration::from_secs(3),
-                ),
-                platform: local_engine(dir.path(), insecure_registries, buildah).await,
-                operations_queued: std::sync::Arc::new(tokio::sync::Notify::new()),
-                git_dir: dir.path().join("git"),
-            },
+        let berth = Berth {
+            store: store.clone(),
+            sign_in_limits: SignInLimits::default(),
+            public_url: "http://berth.test".into(),
+            secrets: Secrets::new(vault::SharedKeyring::new(
+                vault::Keyring::new(vec![vault::MasterKey::generate()]).unwrap(),
+                None,
+            )),
+            registry: platform::registry::RegistryClient::new(
+                self.registries.clone(),
+                Duration::from_secs(3),
+            ),
+            platform: local_engine(dir.path(), self.registries, &self.buildah).await,
+            operations_queued: std::sync::Arc::new(tokio::sync::Notify::new()),
+            git_dir: dir.path().join("git"),
         };
-        let server = state.server.clone();
-        let worker = server::worker::spawn(
-            server.clone(),
-            server::worker::WorkerSettings {
+        let worker = service::worker::spawn(
+            berth.clone(),
+            WorkerSettings {
                 concurrency: 4,
-                lease: std::time::Duration::from_secs(5),
-                poll: std::time::Duration::from_millis(300),
+                lease: Duration::from_secs(5),
+                poll: Duration::from_millis(300),
             },
         );
-        let router = server::router::build(state, false);
-        Self {
+        let router = server::router::build(
+            AppState {
+                leptos_options,
+                berth: berth.clone(),
+            },
+            false,
+        );
+        let app = TestApp {
             router,
             store,
-            server,
+            berth,
+            registry: self.registry,
             worker,
             teams: Default::default(),
+            tokens: Default::default(),
+            responses: Default::default(),
             dir: dir.path().to_owned(),
+            database,
             _dir: dir,
+        };
+        if self.team {
+            let owner = app.owner(OWNER, "acme").await;
+            let deployer = app.member(DEPLOYER, "acme", Role::Deployer).await;
+            let viewer = app.member(VIEWER, "acme", Role::Viewer).await;
+            let outsider = app.owner(OUTSIDER, "other").await;
+            for id in [owner, deployer, viewer, outsider] {
+                app.token_for(id).await;
+            }
         }
+        app
     }
+}
 
+/// The local engine in the test's temp dir, with health checks short enough for tests.
+pub async fn local_engine(
+    dir: &Path,
+    insecure_registries: Vec<domain::RegistryHost>,
+    buildah: &str,
+) -> std::sync::Arc<dyn platform::engine::Platform> {
+    let mut settings = platform::local::LocalSettings::new(dir.join("engine"));
+    settings.buildah = buildah.into();
+    // A port range of its own, so that a release is never answered by another test's.
+    let start = 24_000 + (rand::random::<u16>() % 30) * 200;
+    settings.ports = start..=start + 199;
+    settings.insecure_registries = insecure_registries;
+    settings.health_timeout = Duration::from_secs(20);
+    std::sync::Arc::new(platform::local::LocalEngine::new(settings).await.unwrap())
+}
+
+impl TestApp {
     /// Stops the worker and every release this app's engine started.
     pub async fn stop(&self) {
         self.worker.abort();
-        self.server.platform.shutdown().await;
+        self.berth.platform.shutdown().await;
+    }
+
+    /// The app's database URL (for `pg_dump`), when it is on PostgreSQL.
+    pub fn database_url(&self) -> Option<&str> {
+        self.database.as_ref().map(TestDatabase::url)
     }
 
     pub async fn send(&self, request: Request<Body>) -> TestResponse {
@@ -191,12 +306,330 @@ impl TestApp {
         id
     }
 
+    /// A new API token for the user; the latest is kept under their e-mail.
     pub async fn token_for(&self, user_id: i64) -> String {
-        self.store
+        let token = self
+            .store
             .create_api_token(user_id, &domain::ApiTokenName::parse("tests").unwrap())
             .await
             .unwrap()
-            .secret
+            .secret;
+        let email = self.store.user(user_id).await.unwrap().unwrap().email;
+        self.tokens.lock().unwrap().insert(email, token.clone());
+        token
+    }
+
+    /// The API token of someone made with `with_team` (or by `token_for`).
+    pub fn token(&self, email: &str) -> String {
+        self.tokens
+            .lock()
+            .unwrap()
+            .get(email)
+            .unwrap_or_else(|| panic!("no token for {email}: build the app with_team()"))
+            .clone()
+    }
+
+    pub fn owner_token(&self) -> String {
+        self.token(OWNER)
+    }
+
+    pub fn deployer(&self) -> String {
+        self.token(DEPLOYER)
+    }
+
+    pub fn viewer(&self) -> String {
+        self.token(VIEWER)
+    }
+
+    pub fn outsider(&self) -> String {
+        self.token(OUTSIDER)
+    }
+
+    /// `registry_host/repo:tag` on the app's registry.
+    pub fn image(&self, repo_tag: &str) -> String {
+        let registry = self.registry.as_ref().expect("built with_registry()");
+        format!("{}/{repo_tag}", registry.host)
+    }
+
+    pub fn registry(&self) -> &TestRegistry {
+        self.registry.as_ref().expect("built with_registry()")
+    }
+
+    pub async fn api(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> TestResponse {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let request = match body {
+            Some(body) => request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.to_string())),
+            None => request.body(Body::empty()),
+        };
+        let response = self.send(request.unwrap()).await;
+        self.responses.lock().unwrap().push(response.body.clone());
+        response
+    }
+
+    /// An API call with `token`.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> TestResponse {
+        self.api(method, path, Some(token), body).await
+    }
+
+    /// Every API answer so far, for the leak scans.
+    pub fn responses(&self) -> String {
+        self.responses.lock().unwrap().join("\n")
+    }
+
+    /// Creates app `handle` in team `acme` as the deployer (`method`: image or dockerfile;
+    /// `git` for a Dockerfile app's source).
+    pub async fn create_app(&self, handle: &str, method: &str, git: Option<Value>) -> Value {
+        let mut body = serde_json::json!({ "handle": handle, "method": method });
+        if let Some(git) = git {
+            body["git"] = git;
+        }
+        self.call(
+            "POST",
+            "/api/v1/teams/acme/apps",
+            &self.deployer(),
+            Some(body),
+        )
+        .await
+        .expect(201)
+        .json()["app"]
+            .clone()
+    }
+
+    /// Asks for a deploy of `app` in team `acme` as the deployer.
+    pub async fn deploy(&self, app: &str, body: Value) -> TestResponse {
+        self.call(
+            "POST",
+            &format!("/api/v1/teams/acme/apps/{app}/deploys"),
+            &self.deployer(),
+            Some(body),
+        )
+        .await
+    }
+
+    /// Deploys and waits for the operation to end; answers the final operation.
+    pub async fn deploy_and_wait(&self, app: &str, body: Value) -> Value {
+        let operation = self.deploy(app, body).await.expect(202).json()["operation"].clone();
+        assert_eq!(operation["status"], "queued");
+        self.wait(operation["id"].as_i64().unwrap()).await
+    }
+
+    /// Changes `app`'s configuration and waits for the configure operation to end.
+    pub async fn configure_and_wait(&self, app: &str, env: Value) -> Value {
+        let operation = self
+            .call(
+                "PATCH",
+                &format!("/api/v1/teams/acme/apps/{app}/config"),
+                &self.deployer(),
+                Some(serde_json::json!({ "env": env })),
+            )
+            .await
+            .expect(202)
+            .json()["operation"]
+            .clone();
+        self.wait(operation["id"].as_i64().unwrap()).await
+    }
+
+    /// An operation as the viewer reads it.
+    pub async fn operation(&self, id: i64) -> Value {
+        self.call(
+            "GET",
+            &format!("/api/v1/operations/{id}"),
+            &self.viewer(),
+            None,
+        )
+        .await
+        .expect(200)
+        .json()["operation"]
+            .clone()
+    }
+
+    /// Waits for an operation to end (up to three minutes: a build may pull and compile).
+    pub async fn wait(&self, id: i64) -> Value {
+        for _ in 0..900 {
+            let operation = self.operation(id).await;
+            if ["succeeded", "failed", "cancelled"].contains(&operation["status"].as_str().unwrap())
+            {
+                return operation;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("operation {id} did not finish: {}", self.log(id).await);
+    }
+
+    /// An operation's log, as text.
+    pub async fn log(&self, id: i64) -> String {
+        self.call(
+            "GET",
+            &format!("/api/v1/operations/{id}/log"),
+            &self.viewer(),
+            None,
+        )
+        .await
+        .body
+    }
+
+    /// Asserts that the operation succeeded, showing its log when it did not.
+    pub async fn succeeded(&self, operation: &Value) {
+        let id = operation["id"].as_i64().unwrap();
+        assert_eq!(
+            operation["status"],
+            "succeeded",
+            "{operation}\n{}",
+            self.log(id).await
+        );
+    }
+
+    /// App `handle`'s operations, newest first, as the viewer reads them (up to 200).
+    pub async fn operations(&self, handle: &str) -> Vec<Value> {
+        self.call(
+            "GET",
+            &format!("/api/v1/teams/acme/apps/{handle}/operations?limit=200"),
+            &self.viewer(),
+            None,
+        )
+        .await
+        .expect(200)
+        .json()["operations"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// App `handle`'s configuration rows (`{"key", "value", "secret"}`), as the viewer reads
+    /// them.
+    pub async fn config(&self, handle: &str) -> Vec<Value> {
+        self.call(
+            "GET",
+            &format!("/api/v1/teams/acme/apps/{handle}/config"),
+            &self.viewer(),
+            None,
+        )
+        .await
+        .expect(200)
+        .json()["env"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// Asks for a `basic` team credential of team `acme` on the app's registry, as `token`.
+    pub async fn create_credential(
+        &self,
+        token: &str,
+        name: &str,
+        username: &str,
+        secret: &str,
+    ) -> TestResponse {
+        self.call(
+            "POST",
+            "/api/v1/teams/acme/credentials",
+            token,
+            Some(serde_json::json!({
+                "name": name, "registry": self.registry().host.as_str(), "kind": "basic",
+                "username": username, "secret": secret, "note": "CI pulls",
+            })),
+        )
+        .await
+    }
+
+    /// App `handle` of team `acme`, as the viewer reads it.
+    pub async fn app_json(&self, handle: &str) -> Value {
+        self.call(
+            "GET",
+            &format!("/api/v1/teams/acme/apps/{handle}"),
+            &self.viewer(),
+            None,
+        )
+        .await
+        .expect(200)
+        .json()["app"]
+            .clone()
+    }
+
+    /// Where app `handle`'s release serves.
+    pub async fn release_url(&self, handle: &str) -> String {
+        let app = self.app_json(handle).await;
+        app["release"]["url"]
+            .as_str()
+            .unwrap_or_else(|| panic!("the app has no URL: {app}"))
+            .to_owned()
+    }
+
+    /// Searches every API answer, the captured server log, the runtime logs and the SQLite
+    /// file for each secret.
+    pub fn assert_no_leaks(&self, secrets: &[&str]) {
+        let responses = self.responses();
+        let logs = String::from_utf8_lossy(&captured_logs().lock().unwrap()).into_owned();
+        let db_path = self.dir.join("berth.db");
+        let mut database = std::fs::read(&db_path).unwrap_or_default();
+        for suffix in ["-wal", "-shm"] {
+            let mut path = db_path.clone().into_os_string();
+            path.push(suffix);
+            database.extend(std::fs::read(path).unwrap_or_default());
+        }
+        let mut engine_logs = String::new();
+        if let Ok(dir) = std::fs::read_dir(self.dir.join("engine/logs")) {
+            for entry in dir.flatten() {
+                engine_logs.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+            }
+        }
+        for secret in secrets {
+            assert!(
+                !responses.contains(secret),
+                "an API response holds a secret"
+            );
+            assert!(!logs.contains(secret), "the server log holds a secret");
+            assert!(
+                !engine_logs.contains(secret),
+                "a runtime log holds a secret"
+            );
+            assert!(
+                !database
+                    .windows(secret.len())
+                    .any(|win| win == secret.as_bytes()),
+                "the SQLite file holds a secret"
+            );
+        }
+    }
+
+    /// Asserts that a `pg_dump` of the app's PostgreSQL database holds none of `secrets`
+    /// (stops the app first: the dump must see everything it wrote); answers the dump.
+    pub async fn assert_postgres_dump_free_of(&self, secrets: &[&str]) -> String {
+        let url = self.database_url().expect("a PostgreSQL app");
+        self.stop().await;
+        self.store.close().await;
+        let dump = std::process::Command::new(pg_dump())
+            .args(["--data-only", "--inserts", url])
+            .output()
+            .expect("pg_dump runs");
+        assert!(
+            dump.status.success(),
+            "{}",
+            String::from_utf8_lossy(&dump.stderr)
+        );
+        let dump = String::from_utf8_lossy(&dump.stdout);
+        assert!(dump.contains("INSERT INTO"), "the dump holds no data");
+        for secret in secrets {
+            assert!(!dump.contains(secret), "the PostgreSQL dump holds a secret");
+        }
+        dump.into_owned()
     }
 
     pub fn browser(&self) -> Browser<'_> {
@@ -220,26 +653,61 @@ impl TestApp {
         );
         browser
     }
+}
 
-    pub async fn api(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<serde_json::Value>,
-    ) -> TestResponse {
-        let mut request = Request::builder().method(method).uri(path);
-        if let Some(token) = token {
-            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
-        }
-        let request = match body {
-            Some(body) => request
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(body.to_string())),
-            None => request.body(Body::empty()),
-        };
-        self.send(request.unwrap()).await
-    }
+/// What the app's current release serves at `url`, if it answers.
+pub async fn served(url: &str) -> Option<String> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    let response = client.get(url).send().await.ok()?;
+    response.text().await.ok()
+}
+
+/// What the release at `url` serves at `path`; panics when nothing answers.
+pub async fn served_file(url: &str, path: &str) -> String {
+    let at = format!("{url}{path}");
+    served(&at)
+        .await
+        .unwrap_or_else(|| panic!("{at} does not answer"))
+}
+
+/// The JSON error of a refused request, checked to be a 422 of `kind` naming `field`.
+pub fn refusal(response: TestResponse, kind: &str, field: &str) -> Value {
+    let error = response.expect(422).json()["error"].clone();
+    assert_eq!(error["kind"], kind, "{error}");
+    assert_eq!(error["field"], field, "{error}");
+    error
+}
+
+/// The `berth` binary with a clean environment (only `PATH`) and `data_dir` as its data
+/// dir.
+pub fn berth_command(data_dir: &Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_berth"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("BERTH_DATA_DIR", data_dir);
+    command
+}
+
+/// Runs `command` to its end with `stdin` as its input; answers what it printed.
+pub fn output_of(mut command: std::process::Command, stdin: &str) -> std::process::Output {
+    use std::{io::Write, process::Stdio};
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
 }
 
 /// Keeps a session cookie across requests, as a browser does.
@@ -268,6 +736,11 @@ impl Browser<'_> {
         }
         let response = self.app.send(request.body(Body::empty()).unwrap()).await;
         self.remember_cookie(&response);
+        self.app
+            .responses
+            .lock()
+            .unwrap()
+            .push(response.body.clone());
         response
     }
 
@@ -353,7 +826,7 @@ pub fn csrf_from(html: &str) -> Option<String> {
 
 /// The error kind a server function answered with (`{"kind": ...}`).
 pub fn error_kind(response: &TestResponse) -> Option<String> {
-    serde_json::from_str::<serde_json::Value>(&response.body)
+    serde_json::from_str::<Value>(&response.body)
         .ok()
         .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_owned))
 }

@@ -24,12 +24,12 @@ on_both_backends! {
         assert_eq!(teams[0].team_id, team_id);
         assert_eq!(teams[0].handle, "acme");
         assert_eq!(teams[0].name, "Acme Corp");
-        assert_eq!(teams[0].role.0, Role::Owner);
+        assert_eq!(teams[0].role, Role::Owner);
 
         let members = store.members(team_id).await.unwrap();
         assert_eq!(members.len(), 1);
         assert_eq!(members[0].user_id, user.id);
-        assert_eq!(members[0].role.0, Role::Owner);
+        assert_eq!(members[0].role, Role::Owner);
         assert!(!members[0].pending);
     }
 

@@ -1,15 +1,26 @@
 use crate::support::*;
+use domain::{CredentialKind, CredentialName, RegistryHost};
+use std::sync::OnceLock;
 use store::{CredentialChanges, NewAuditEvent, NewCredential, Sealed, SecretSlot, StoreError};
 
-fn new<'a>(name: &'a str, owner: &Owner) -> NewCredential<'a> {
+fn ghcr() -> &'static RegistryHost {
+    static GHCR: OnceLock<RegistryHost> = OnceLock::new();
+    GHCR.get_or_init(|| RegistryHost::parse("ghcr.io").unwrap())
+}
+
+fn new<'a>(name: &'a CredentialName, owner: &Owner) -> NewCredential<'a> {
     NewCredential {
         name,
-        registry: "ghcr.io",
-        kind: "basic",
+        registry: ghcr(),
+        kind: CredentialKind::Basic,
         username: "bot",
         note: Some("rotates quarterly"),
         created_by: owner.user_id,
     }
+}
+
+fn name(value: &str) -> CredentialName {
+    CredentialName::parse(value).unwrap()
 }
 
 fn sealed_for(id: i64, value: &str) -> Sealed {
@@ -23,10 +34,10 @@ on_both_backends! {
     async fn a_credential_is_sealed_with_its_own_row_id(store: &TestStore) {
         let acme = store.owner("ada@example.com", "acme").await;
         let created = store
-            .create_credential(acme.team_id, new("ghcr", &acme), |id| sealed_for(id, "x"))
+            .create_credential(acme.team_id, new(&name("ghcr"), &acme), |id| sealed_for(id, "x"))
             .await
             .unwrap();
-        assert_eq!(created.name, "ghcr");
+        assert_eq!(created.name.as_str(), "ghcr");
         assert_eq!(created.secret_version, 1);
         assert!(created.last_verified_at.is_none());
         let sealed = store.credential_secret(created.id).await.unwrap();
@@ -37,10 +48,10 @@ on_both_backends! {
     async fn names_are_unique_within_a_team_only(store: &TestStore) {
         let acme = store.owner("ada@example.com", "acme").await;
         let bobs = store.owner("bob@example.com", "bobs").await;
-        store.create_credential(acme.team_id, new("ghcr", &acme), |id| sealed_for(id, "a")).await.unwrap();
-        let again = store.create_credential(acme.team_id, new("ghcr", &acme), |id| sealed_for(id, "b")).await;
+        store.create_credential(acme.team_id, new(&name("ghcr"), &acme), |id| sealed_for(id, "a")).await.unwrap();
+        let again = store.create_credential(acme.team_id, new(&name("ghcr"), &acme), |id| sealed_for(id, "b")).await;
         assert!(matches!(again, Err(StoreError::Taken { what: "name" })), "{again:?}");
-        store.create_credential(bobs.team_id, new("ghcr", &bobs), |id| sealed_for(id, "c")).await.unwrap();
+        store.create_credential(bobs.team_id, new(&name("ghcr"), &bobs), |id| sealed_for(id, "c")).await.unwrap();
         assert_eq!(store.credentials(acme.team_id).await.unwrap().len(), 1);
         assert!(store.credential(acme.team_id, "ghcr").await.unwrap().is_some());
         assert!(store.credential(acme.team_id, "nope").await.unwrap().is_none());
@@ -48,13 +59,13 @@ on_both_backends! {
 
     async fn updating_without_a_secret_keeps_it_and_a_new_secret_bumps_the_version(store: &TestStore) {
         let acme = store.owner("ada@example.com", "acme").await;
-        let c = store.create_credential(acme.team_id, new("ghcr", &acme), |id| sealed_for(id, "old")).await.unwrap();
+        let c = store.create_credential(acme.team_id, new(&name("ghcr"), &acme), |id| sealed_for(id, "old")).await.unwrap();
         store.record_verification(c.id, true, "logged in").await.unwrap();
         let renamed = store
-            .update_credential(c.id, CredentialChanges { name: Some("ghcr-prod"), note: Some(None), ..Default::default() }, None)
+            .update_credential(c.id, CredentialChanges { name: Some(&name("ghcr-prod")), note: Some(None), ..Default::default() }, None)
             .await
             .unwrap();
-        assert_eq!(renamed.name, "ghcr-prod");
+        assert_eq!(renamed.name.as_str(), "ghcr-prod");
         assert_eq!(renamed.note, None);
         assert_eq!(renamed.secret_version, 1);
         assert_eq!(renamed.last_verified_ok, Some(true), "a rename keeps the verification");
@@ -68,7 +79,7 @@ on_both_backends! {
 
     async fn verifications_are_recorded_with_their_outcome(store: &TestStore) {
         let acme = store.owner("ada@example.com", "acme").await;
-        let c = store.create_credential(acme.team_id, new("ghcr", &acme), |id| sealed_for(id, "x")).await.unwrap();
+        let c = store.create_credential(acme.team_id, new(&name("ghcr"), &acme), |id| sealed_for(id, "x")).await.unwrap();
         store.record_verification(c.id, false, "wrong_credentials: rejected").await.unwrap();
         let after = store.credential(acme.team_id, "ghcr").await.unwrap().unwrap();
         assert_eq!(after.last_verified_ok, Some(false));
@@ -78,7 +89,7 @@ on_both_backends! {
 
     async fn rotation_reseals_only_unchanged_rows(store: &TestStore) {
         let acme = store.owner("ada@example.com", "acme").await;
-        let c = store.create_credential(acme.team_id, new("ghcr", &acme), |id| sealed_for(id, "x")).await.unwrap();
+        let c = store.create_credential(acme.team_id, new(&name("ghcr"), &acme), |id| sealed_for(id, "x")).await.unwrap();
         let pending = store.secrets_sealed_by_other_keys("k2", 10).await.unwrap();
         assert_eq!(pending.len(), 1);
         let (slot, old) = &pending[0];
@@ -93,7 +104,7 @@ on_both_backends! {
 
     async fn deleting_a_credential_removes_it(store: &TestStore) {
         let acme = store.owner("ada@example.com", "acme").await;
-        let c = store.create_credential(acme.team_id, new("ghcr", &acme), |id| sealed_for(id, "x")).await.unwrap();
+        let c = store.create_credential(acme.team_id, new(&name("ghcr"), &acme), |id| sealed_for(id, "x")).await.unwrap();
         store.delete_credential(c.id).await.unwrap();
         assert!(store.credential(acme.team_id, "ghcr").await.unwrap().is_none());
         assert!(matches!(store.delete_credential(c.id).await, Err(StoreError::NotFound)));

@@ -21,7 +21,7 @@ on_both_backends! {
         let members = store.members(acme.team_id).await.unwrap();
         let newcomer = members.iter().find(|m| m.user_id == user_id).unwrap();
         assert!(!newcomer.pending);
-        assert_eq!(newcomer.role.0, Role::Deployer);
+        assert_eq!(newcomer.role, Role::Deployer);
 
         // Used: the link neither shows nor sets a password again.
         assert!(store.invite(&token).await.unwrap().is_none());

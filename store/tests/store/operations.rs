@@ -1,5 +1,5 @@
 use crate::support::*;
-use domain::Role;
+use domain::{ConfigKey, CredentialSource, OperationKind, OperationStatus, RegistryHost, Role};
 use std::{
     collections::{HashMap, HashSet},
     sync::{
@@ -9,8 +9,8 @@ use std::{
     time::Duration,
 };
 use store::{
-    AppChangesOnEnqueue, ConfigChange, DayCount, Finish, NewOperation, NewRelease, Operation,
-    OperationFilter, OperationSecrets, Store, StoreError,
+    AppChangesOnEnqueue, ConfigChange, CredentialUse, DayCount, Finish, NewOperation, NewRelease,
+    Operation, OperationFilter, OperationSecrets, Store, StoreError,
 };
 
 const LEASE_MS: i64 = 60_000;
@@ -38,16 +38,31 @@ async fn nothing_to_claim(store: &TestStore) {
     assert!(claimed.is_none(), "claimed {claimed:?}");
 }
 
+fn key(name: &str) -> ConfigKey {
+    ConfigKey::parse(name).unwrap()
+}
+
+fn ghcr() -> RegistryHost {
+    RegistryHost::parse("ghcr.io").unwrap()
+}
+
+/// A deploy of `image` on `app` with credentials given for it (username `bot`) that sets
+/// configuration variable `A`.
+fn deploy_given(app: &store::App, image: &str, by: i64) -> NewOperation {
+    new_deploy(app, image, by)
+        .with_credential(CredentialUse {
+            source: CredentialSource::Given,
+            team_credential: None,
+            registry_username: Some("bot".into()),
+        })
+        .with_config_changes(vec![(key("A"), true)])
+}
+
 /// A deploy carrying a registry password and configuration changes, sealed with its id.
 async fn queue_with_secrets(store: &TestStore, app: &store::App, by: i64) -> Operation {
     store
         .enqueue_operation(
-            NewOperation {
-                credential_source: "given",
-                registry_username: Some("bot"),
-                env_keys: Some(r#"{"A":"set"}"#),
-                ..new_operation(app, "deploy", "ghcr.io/acme/web:2", by)
-            },
+            deploy_given(app, "ghcr.io/acme/web:2", by),
             |id| OperationSecrets {
                 registry: Some(sealed(&format!("op{id}-registry"))),
                 env: Some(sealed(&format!("op{id}-env"))),
@@ -85,25 +100,22 @@ on_both_backends! {
 
         let op = store
             .enqueue_operation(
-                NewOperation {
-                    credential_source: "given",
-                    registry_username: Some("bot"),
-                    env_keys: Some(r#"{"A":"set"}"#),
-                    ..new_operation(&web, "deploy", "ghcr.io/acme/web:1", acme.user_id)
-                },
+                deploy_given(&web, "ghcr.io/acme/web:1", acme.user_id),
                 |id| OperationSecrets {
                     registry: Some(sealed(&format!("op{id}-registry"))),
                     env: Some(sealed(&format!("op{id}-env"))),
                 },
-                AppChangesOnEnqueue { remember: Some(("ghcr.io".into(), "bot".into(), sealed("remembered"))), team_credential: None },
+                AppChangesOnEnqueue { remember: Some((ghcr(), "bot".into(), sealed("remembered"))), team_credential: None },
             )
             .await
             .unwrap();
-        assert_eq!((op.status.as_str(), op.kind.as_str(), op.app_handle.as_str()), ("queued", "deploy", "web"));
+        assert_eq!((op.status, op.kind, op.app_handle.as_str()), (OperationStatus::Queued, OperationKind::Deploy, "web"));
         assert_eq!(op.requested_by_email.as_deref(), Some("ada@example.com"));
-        assert_eq!((op.image.as_deref(), op.digest.as_deref()), (Some("ghcr.io/acme/web:1"), Some("sha256:0123")));
-        assert_eq!((op.credential_source.as_str(), op.registry_username.as_deref()), ("given", Some("bot")));
+        assert_eq!((&op.image, &op.digest), (&Some(image("ghcr.io/acme/web:1")), &Some(digest(0x0123))));
+        assert_eq!(op.pinned_image().map(|i| i.to_string()), Some(format!("ghcr.io/acme/web:1@{}", digest(0x0123))));
+        assert_eq!((op.credential_source, op.registry_username.as_deref()), (CredentialSource::Given, Some("bot")));
         assert_eq!(op.env_keys.as_deref(), Some(r#"{"A":"set"}"#));
+        assert_eq!(op.config_changes(), [("A".to_owned(), true)]);
         assert!(op.started_at.is_none() && op.lease_owner.is_none());
         let (registry, env) = store.operation_secrets(op.id).await.unwrap();
         assert_eq!(registry.unwrap().value, format!("v1.k1.op{}-registry", op.id), "sealed for the new row's id");
@@ -115,9 +127,9 @@ on_both_backends! {
         // Another team's app: refused before anything is sealed or remembered.
         let refused = store
             .enqueue_operation(
-                NewOperation { team_id: acme.team_id, ..new_operation(&theirs, "deploy", "x", acme.user_id) },
+                NewOperation { team_id: acme.team_id, ..new_deploy(&theirs, "x", acme.user_id) },
                 |_| panic!("nothing is sealed for a refused operation"),
-                AppChangesOnEnqueue { remember: Some(("ghcr.io".into(), "evil".into(), sealed("evil"))), team_credential: None },
+                AppChangesOnEnqueue { remember: Some((ghcr(), "evil".into(), sealed("evil"))), team_credential: None },
             )
             .await;
         assert!(matches!(refused, Err(StoreError::NotFound)), "{refused:?}");
@@ -126,9 +138,9 @@ on_both_backends! {
         // A change to the app that fails undoes the whole enqueue.
         let failed = store
             .enqueue_operation(
-                new_operation(&web, "deploy", "ghcr.io/acme/web:9", acme.user_id),
+                new_deploy(&web, "ghcr.io/acme/web:9", acme.user_id),
                 |id| OperationSecrets { registry: Some(sealed(&format!("op{id}-lost"))), env: None },
-                AppChangesOnEnqueue { remember: Some(("ghcr.io".into(), "later".into(), sealed("later"))), team_credential: Some(Some(i64::MAX)) },
+                AppChangesOnEnqueue { remember: Some((ghcr(), "later".into(), sealed("later"))), team_credential: Some(Some(i64::MAX)) },
             )
             .await;
         assert!(matches!(failed, Err(StoreError::Database(_))), "{failed:?}");
@@ -142,12 +154,12 @@ on_both_backends! {
     async fn one_apps_operations_are_claimed_one_at_a_time_in_order(store: &TestStore) {
         let acme = store.owner("ada@example.com", "acme").await;
         let web = store.image_app(acme, "web").await;
-        let first = store.queue(&web, "deploy", "ghcr.io/acme/web:1", acme.user_id).await;
-        let second = store.queue(&web, "configure", "ghcr.io/acme/web:1", acme.user_id).await;
-        let third = store.queue(&web, "restart", "ghcr.io/acme/web:1", acme.user_id).await;
+        let first = store.queue(new_deploy(&web, "ghcr.io/acme/web:1", acme.user_id)).await;
+        let second = store.queue(new_configure(&web, acme.user_id)).await;
+        let third = store.queue(new_restart(&web, acme.user_id)).await;
 
         let running = claim(store, "w1", &first).await;
-        assert_eq!((running.status.as_str(), running.lease_owner.as_deref()), ("running", Some("w1")));
+        assert_eq!((running.status, running.lease_owner.as_deref()), (OperationStatus::Running, Some("w1")));
         assert!(running.started_at.is_some());
         assert!(running.lease_expires_at.unwrap() >= running.started_at.unwrap() + LEASE_MS);
         nothing_to_claim(store).await;
@@ -165,10 +177,10 @@ on_both_backends! {
         let web = store.image_app(acme, "web").await;
         let api = store.image_app(acme, "api").await;
         let theirs = store.image_app(bobs, "theirs").await;
-        let web1 = store.queue(&web, "deploy", "web:1", acme.user_id).await;
-        let web2 = store.queue(&web, "deploy", "web:2", acme.user_id).await;
-        let api1 = store.queue(&api, "deploy", "api:1", acme.user_id).await;
-        let theirs1 = store.queue(&theirs, "deploy", "theirs:1", bobs.user_id).await;
+        let web1 = store.queue(new_deploy(&web, "web:1", acme.user_id)).await;
+        let web2 = store.queue(new_deploy(&web, "web:2", acme.user_id)).await;
+        let api1 = store.queue(new_deploy(&api, "api:1", acme.user_id)).await;
+        let theirs1 = store.queue(new_deploy(&theirs, "theirs:1", bobs.user_id)).await;
 
         claim(store, "w1", &web1).await;
         // web2 waits for web1, but the queue moves on past it.
@@ -191,7 +203,7 @@ on_both_backends! {
         let mut queued: HashMap<i64, Vec<i64>> = HashMap::new();
         for round in 0..PER_APP {
             for app in &apps {
-                let op = store.queue(app, "deploy", &format!("img:{round}"), acme.user_id).await;
+                let op = store.queue(new_deploy(app, &format!("img:{round}"), acme.user_id)).await;
                 queued.entry(app.id).or_default().push(op.id);
             }
         }
@@ -248,19 +260,19 @@ on_both_backends! {
     async fn a_claim_that_meets_another_start_of_the_same_app_claims_nothing(store: &TestStore) {
         let acme = store.owner("ada@example.com", "acme").await;
         let web = store.image_app(acme, "web").await;
-        let first = store.queue(&web, "deploy", "web:1", acme.user_id).await;
-        let second = store.queue(&web, "deploy", "web:2", acme.user_id).await;
+        let first = store.queue(new_deploy(&web, "web:1", acme.user_id)).await;
+        let second = store.queue(new_deploy(&web, "web:2", acme.user_id)).await;
         store.cancel_operation(first.id).await.unwrap();
         let other_start = format!("UPDATE operations SET status = 'running', lease_owner = 'other' WHERE id = {}", first.id);
         let claimed = store.while_uncommitted(&other_start, store.claim_next_operation("w1", LEASE_MS)).await;
         assert!(matches!(claimed, Ok(None)), "{claimed:?}");
-        assert_eq!(store.operation(second.id).await.unwrap().unwrap().status, "queued");
+        assert_eq!(store.operation(second.id).await.unwrap().unwrap().status, OperationStatus::Queued);
     }
 
     async fn heartbeat_extends_the_lease_and_fails_for_another_worker(store: &TestStore) {
         let acme = store.owner("ada@example.com", "acme").await;
         let web = store.image_app(acme, "web").await;
-        let op = store.queue(&web, "deploy", "web:1", acme.user_id).await;
+        let op = store.queue(new_deploy(&web, "web:1", acme.user_id)).await;
         assert!(!store.heartbeat(op.id, "w1", LEASE_MS).await.unwrap(), "a queued operation has no lease");
         let claimed = store.claim_next_operation("w1", 1_000).await.unwrap().unwrap();
         assert!(store.heartbeat(op.id, "w1", LEASE_MS).await.unwrap());
@@ -279,11 +291,11 @@ on_both_backends! {
         let acme = store.owner("ada@example.com", "acme").await;
         let web = store.image_app(acme, "web").await;
         // A first configure sets OLD and KEEP.
-        store.queue(&web, "configure", "web:1", acme.user_id).await;
+        store.queue(new_configure(&web, acme.user_id)).await;
         let configure = store.claim_next_operation("w1", LEASE_MS).await.unwrap().unwrap();
         let initial = [
-            ConfigChange { key: "OLD".into(), value: Some(sealed("old")) },
-            ConfigChange { key: "KEEP".into(), value: Some(sealed("keep")) },
+            ConfigChange { key: key("OLD"), value: Some(sealed("old")) },
+            ConfigChange { key: key("KEEP"), value: Some(sealed("keep")) },
         ];
         let done = store.finish_operation(configure.id, "w1", Finish::Succeeded { release: None, config: &initial }).await.unwrap();
         assert_eq!(done.release_id, None, "a configure without a new release");
@@ -292,22 +304,23 @@ on_both_backends! {
         claim(store, "w1", &op).await;
         store.set_operation_step(op.id, "switch").await.unwrap();
         let changes = [
-            ConfigChange { key: "OLD".into(), value: None },
-            ConfigChange { key: "KEEP".into(), value: Some(sealed("kept-anew")) },
-            ConfigChange { key: "NEW".into(), value: Some(sealed("new")) },
+            ConfigChange { key: key("OLD"), value: None },
+            ConfigChange { key: key("KEEP"), value: Some(sealed("kept-anew")) },
+            ConfigChange { key: key("NEW"), value: Some(sealed("new")) },
         ];
         let finished = store
             .finish_operation(
                 op.id,
                 "w1",
                 Finish::Succeeded {
-                    release: Some(NewRelease { image: "ghcr.io/acme/web:2", digest: "sha256:beef", port: Some(5000) }),
+                    release: Some(NewRelease { image: &image("ghcr.io/acme/web:2"), digest: &digest(0xbeef), port: Some(5000) }),
                     config: &changes,
                 },
             )
             .await
             .unwrap();
-        assert_eq!(finished.status, "succeeded");
+        assert_eq!(finished.status, OperationStatus::Succeeded);
+        assert!(finished.is_final());
         assert!(finished.finished_at.is_some() && finished.error.is_none());
         assert_eq!((finished.lease_owner, finished.lease_expires_at, finished.step), (None, None, None));
 
@@ -317,27 +330,28 @@ on_both_backends! {
 
         let release = store.current_release(web.id).await.unwrap().unwrap();
         assert_eq!(Some(release.id), finished.release_id);
-        assert_eq!((release.operation_id, release.image.as_str(), release.digest.as_str(), release.port), (op.id, "ghcr.io/acme/web:2", "sha256:beef", Some(5000)));
+        assert_eq!((release.operation_id, &release.image, &release.digest, release.port), (op.id, &image("ghcr.io/acme/web:2"), &digest(0xbeef), Some(5000)));
+        assert_eq!(release.pinned_image().to_string(), format!("ghcr.io/acme/web:2@{}", digest(0xbeef)));
         assert_eq!(store.app_by_id(web.id).await.unwrap().unwrap().current_release_id, Some(release.id));
 
-        let config: Vec<_> = store.config(web.id).await.unwrap().into_iter().map(|c| (c.key, c.sealed.value)).collect();
+        let config: Vec<_> = store.config(web.id).await.unwrap().into_iter().map(|c| (c.key.to_string(), c.sealed.value)).collect();
         assert_eq!(config, [("KEEP".to_owned(), "v1.k1.kept-anew".to_owned()), ("NEW".to_owned(), "v1.k1.new".to_owned())]);
     }
 
     async fn a_failed_operation_leaves_the_current_release_alone(store: &TestStore) {
         let acme = store.owner("ada@example.com", "acme").await;
         let web = store.image_app(acme, "web").await;
-        let good = store.queue(&web, "deploy", "web:1", acme.user_id).await;
+        let good = store.queue(new_deploy(&web, "web:1", acme.user_id)).await;
         claim(store, "w1", &good).await;
         let good = store
-            .finish_operation(good.id, "w1", Finish::Succeeded { release: Some(NewRelease { image: "web:1", digest: "sha256:1", port: None }), config: &[] })
+            .finish_operation(good.id, "w1", Finish::Succeeded { release: Some(NewRelease { image: &image("web:1"), digest: &digest(1), port: None }), config: &[] })
             .await
             .unwrap();
 
         let bad = queue_with_secrets(store, &web, acme.user_id).await;
         claim(store, "w1", &bad).await;
         let failed = store.finish_operation(bad.id, "w1", Finish::Failed { error: "health check failed: 503" }).await.unwrap();
-        assert_eq!((failed.status.as_str(), failed.error.as_deref()), ("failed", Some("health check failed: 503")));
+        assert_eq!((failed.status, failed.error.as_deref()), (OperationStatus::Failed, Some("health check failed: 503")));
         assert_eq!(failed.release_id, None);
         assert!(failed.finished_at.is_some());
         assert!(secrets_erased(store, bad.id).await, "secrets are erased on failure too");
@@ -348,7 +362,7 @@ on_both_backends! {
     async fn finishing_with_a_lost_lease_is_refused(store: &TestStore) {
         let acme = store.owner("ada@example.com", "acme").await;
         let web = store.image_app(acme, "web").await;
-        let op = store.queue(&web, "deploy", "web:1", acme.user_id).await;
+        let op = store.queue(new_deploy(&web, "web:1", acme.user_id)).await;
         let refused = store.finish_operation(op.id, "w1", succeeded()).await;
         assert!(matches!(refused, Err(StoreError::LeaseLost)), "a queued operation: {refused:?}");
         claim(store, "w1", &op).await;
@@ -356,12 +370,12 @@ on_both_backends! {
         assert!(matches!(refused, Err(StoreError::LeaseLost)), "another worker's: {refused:?}");
         let unknown = store.finish_operation(i64::MAX, "w1", succeeded()).await;
         assert!(matches!(unknown, Err(StoreError::NotFound)), "{unknown:?}");
-        assert_eq!(store.operation(op.id).await.unwrap().unwrap().status, "running");
+        assert_eq!(store.operation(op.id).await.unwrap().unwrap().status, OperationStatus::Running);
 
         store.finish_operation(op.id, "w1", Finish::Failed { error: "x" }).await.unwrap();
         let twice = store.finish_operation(op.id, "w1", succeeded()).await;
         assert!(matches!(twice, Err(StoreError::LeaseLost)), "{twice:?}");
-        assert_eq!(store.operation(op.id).await.unwrap().unwrap().status, "failed");
+        assert_eq!(store.operation(op.id).await.unwrap().unwrap().status, OperationStatus::Failed);
     }
 
     async fn expired_leases_are_failed_with_the_reason_and_the_app_can_claim_again(store: &TestStore) {
@@ -369,8 +383,8 @@ on_both_backends! {
         let web = store.image_app(acme, "web").await;
         let api = store.image_app(acme, "api").await;
         let abandoned = queue_with_secrets(store, &web, acme.user_id).await;
-        let next = store.queue(&web, "restart", "web:1", acme.user_id).await;
-        let alive = store.queue(&api, "deploy", "api:1", acme.user_id).await;
+        let next = store.queue(new_restart(&web, acme.user_id)).await;
+        let alive = store.queue(new_deploy(&api, "api:1", acme.user_id)).await;
         // The holder of `abandoned` died: its lease has already run out.
         let claimed = store.claim_next_operation("dead", -1).await.unwrap().unwrap();
         assert_eq!(claimed.id, abandoned.id);
@@ -381,7 +395,7 @@ on_both_backends! {
         let failed = store.fail_expired_operations(reason).await.unwrap();
         assert_eq!(failed.iter().map(|o| o.id).collect::<Vec<_>>(), [abandoned.id], "a live lease is left alone");
         let failed = &failed[0];
-        assert_eq!((failed.status.as_str(), failed.error.as_deref()), ("failed", Some(reason)));
+        assert_eq!((failed.status, failed.error.as_deref()), (OperationStatus::Failed, Some(reason)));
         assert!(failed.finished_at.is_some() && failed.lease_owner.is_none() && failed.lease_expires_at.is_none());
         assert!(secrets_erased(store, abandoned.id).await);
         assert!(!store.heartbeat(abandoned.id, "dead", LEASE_MS).await.unwrap());
@@ -389,15 +403,15 @@ on_both_backends! {
         assert!(store.fail_expired_operations(reason).await.unwrap().is_empty());
 
         claim(store, "w2", &next).await;
-        assert_eq!(store.operation(alive.id).await.unwrap().unwrap().status, "running");
+        assert_eq!(store.operation(alive.id).await.unwrap().unwrap().status, OperationStatus::Running);
     }
 
     async fn only_queued_operations_can_be_cancelled(store: &TestStore) {
         let acme = store.owner("ada@example.com", "acme").await;
         let web = store.image_app(acme, "web").await;
-        let running = store.queue(&web, "deploy", "web:1", acme.user_id).await;
+        let running = store.queue(new_deploy(&web, "web:1", acme.user_id)).await;
         let queued = queue_with_secrets(store, &web, acme.user_id).await;
-        let after = store.queue(&web, "restart", "web:1", acme.user_id).await;
+        let after = store.queue(new_restart(&web, acme.user_id)).await;
         claim(store, "w1", &running).await;
 
         assert!(!store.cancel_operation(running.id).await.unwrap(), "a running operation is not cancelled");
@@ -405,10 +419,13 @@ on_both_backends! {
         assert!(!store.cancel_operation(queued.id).await.unwrap(), "nor a cancelled one");
         assert!(!store.cancel_operation(i64::MAX).await.unwrap());
         let cancelled = store.operation(queued.id).await.unwrap().unwrap();
-        assert_eq!(cancelled.status, "cancelled");
+        assert_eq!(cancelled.status, OperationStatus::Cancelled);
+        assert!(cancelled.is_final());
         assert!(cancelled.finished_at.is_some() && cancelled.started_at.is_none());
         assert!(secrets_erased(store, queued.id).await);
-        assert_eq!(store.operation(running.id).await.unwrap().unwrap().status, "running");
+        let still_running = store.operation(running.id).await.unwrap().unwrap();
+        assert_eq!(still_running.status, OperationStatus::Running);
+        assert!(!still_running.is_final());
 
         store.finish_operation(running.id, "w1", succeeded()).await.unwrap();
         claim(store, "w1", &after).await;
@@ -418,8 +435,8 @@ on_both_backends! {
     async fn logs_append_in_order_and_tail_after_a_cursor(store: &TestStore) {
         let acme = store.owner("ada@example.com", "acme").await;
         let web = store.image_app(acme, "web").await;
-        let op = store.queue(&web, "deploy", "web:1", acme.user_id).await;
-        let other = store.queue(&web, "deploy", "web:2", acme.user_id).await;
+        let op = store.queue(new_deploy(&web, "web:1", acme.user_id)).await;
+        let other = store.queue(new_deploy(&web, "web:2", acme.user_id)).await;
         store.append_operation_log(op.id, &[]).await.unwrap();
         store.append_operation_log(op.id, &["pulling".into(), "pulled".into()]).await.unwrap();
         store.append_operation_log(other.id, &["elsewhere".into()]).await.unwrap();
@@ -448,40 +465,40 @@ on_both_backends! {
         let bobs = store.owner("bob@example.com", "bobs").await;
         let apps = [store.image_app(acme, "web").await, store.image_app(acme, "api").await, store.image_app(acme, "db").await];
         let theirs = store.image_app(bobs, "theirs").await;
-        let kinds = ["deploy", "configure", "restart"];
+        let kinds = [OperationKind::Deploy, OperationKind::Configure, OperationKind::Restart];
         let users = [acme.user_id, bea];
 
         // Every combination of app, kind, user and status, in a scrambled order, with
         // another team's operations in between.
-        let statuses = ["succeeded", "failed", "cancelled", "queued"];
+        let statuses = [OperationStatus::Succeeded, OperationStatus::Failed, OperationStatus::Cancelled, OperationStatus::Queued];
         let mut made = Vec::new();
         let mut by_status: Vec<Vec<i64>> = vec![Vec::new(); statuses.len()];
         for i in 0..72usize {
             let j = (i * 29) % 72;
             let (app, kind, user, status) = (&apps[j % 3], kinds[(j / 3) % 3], users[(j / 9) % 2], j / 18);
-            let op = store.queue(app, kind, "img", user).await;
+            let op = store.queue(new_operation(app, kind, user)).await;
             made.push((op.id, app.id, kind, user, statuses[status]));
             by_status[status].push(op.id);
             if i % 9 == 0 {
-                store.queue(&theirs, kind, "img", bobs.user_id).await;
+                store.queue(new_operation(&theirs, kind, bobs.user_id)).await;
             }
         }
         // No operation runs here, so any status can be written directly.
         for (status, ids) in statuses.iter().zip(&by_status) {
             let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
-            store.execute_sql(&format!("UPDATE operations SET status = '{status}' WHERE id IN ({})", ids.join(", "))).await;
+            store.execute_sql(&format!("UPDATE operations SET status = '{}' WHERE id IN ({})", status.as_str(), ids.join(", "))).await;
         }
 
         let mut combinations = 0;
         for app in [None, Some(apps[1].id)] {
-            for kind in [None, Some("restart")] {
-                for status in [None, Some("failed")] {
+            for kind in [None, Some(OperationKind::Restart)] {
+                for status in [None, Some(OperationStatus::Failed)] {
                     for user in [None, Some(bea)] {
                         let filter = OperationFilter {
                             team_id: acme.team_id,
                             app_id: app,
-                            kind: kind.map(str::to_owned),
-                            status: status.map(str::to_owned),
+                            kind,
+                            status,
                             requested_by: user,
                         };
                         let mut expected: Vec<i64> = made
@@ -504,7 +521,7 @@ on_both_backends! {
                             for op in &page {
                                 assert_eq!(op.team_id, acme.team_id);
                                 let (_, app_id, kind, user, status) = made.iter().find(|m| m.0 == op.id).unwrap();
-                                assert_eq!((op.app_id, op.kind.as_str(), op.requested_by, op.status.as_str()), (*app_id, *kind, Some(*user), *status));
+                                assert_eq!((op.app_id, op.kind, op.requested_by, op.status), (*app_id, *kind, Some(*user), *status));
                                 let email = if *user == bea { "bea@example.com" } else { "ada@example.com" };
                                 assert_eq!(op.requested_by_email.as_deref(), Some(email));
                             }
@@ -528,7 +545,7 @@ on_both_backends! {
             .await
             .unwrap()
             .into_iter()
-            .map(|o| o.app_handle)
+            .map(|o| o.app_handle.to_string())
             .collect();
         assert_eq!(app_handles, ["db", "db"]);
         let crossing = OperationFilter { team_id: acme.team_id, app_id: Some(theirs.id), ..Default::default() };
@@ -544,18 +561,19 @@ on_both_backends! {
         let api = store.image_app(acme, "api").await;
         let theirs = store.image_app(bobs, "theirs").await;
         // (app, day, offset into the day, status, duration)
-        let plan: [(&store::App, i64, i64, &str, Option<i64>); 8] = [
-            (&web, d0, 1_000, "succeeded", Some(3_000)),
-            (&web, d0, DAY - 1, "succeeded", Some(5_000)),
-            (&web, d0, 50_000, "failed", Some(1_000)),
-            (&web, d0 + 1, 0, "succeeded", Some(2_000)),
-            (&web, d0 - 1, DAY - 1, "succeeded", Some(9_000)),
-            (&api, d0, 7_000, "succeeded", Some(4_000)),
-            (&web, d0 + 1, 9_000, "cancelled", None),
-            (&theirs, d0, 1_000, "failed", Some(1)),
+        use OperationStatus::{Cancelled, Failed, Succeeded};
+        let plan: [(&store::App, i64, i64, OperationStatus, Option<i64>); 8] = [
+            (&web, d0, 1_000, Succeeded, Some(3_000)),
+            (&web, d0, DAY - 1, Succeeded, Some(5_000)),
+            (&web, d0, 50_000, Failed, Some(1_000)),
+            (&web, d0 + 1, 0, Succeeded, Some(2_000)),
+            (&web, d0 - 1, DAY - 1, Succeeded, Some(9_000)),
+            (&api, d0, 7_000, Succeeded, Some(4_000)),
+            (&web, d0 + 1, 9_000, Cancelled, None),
+            (&theirs, d0, 1_000, Failed, Some(1)),
         ];
         for (app, day, offset, status, duration) in plan {
-            let op = store.queue(app, "deploy", "img", acme.user_id).await;
+            let op = store.queue(new_deploy(app, "img", acme.user_id)).await;
             let created = day * DAY + offset;
             let (started, finished) = match duration {
                 Some(ms) => ((created + 10).to_string(), (created + 10 + ms).to_string()),
@@ -563,37 +581,71 @@ on_both_backends! {
             };
             store
                 .execute_sql(&format!(
-                    "UPDATE operations SET status = '{status}', created_at = {created},
+                    "UPDATE operations SET status = '{}', created_at = {created},
                        started_at = {started}, finished_at = {finished} WHERE id = {}",
+                    status.as_str(),
                     op.id
                 ))
                 .await;
         }
-        let rows = |days: Vec<DayCount>| -> Vec<(i64, String, i64, Option<i64>)> {
+        let rows = |days: Vec<DayCount>| -> Vec<(i64, OperationStatus, i64, Option<i64>)> {
             days.into_iter().map(|d| (d.day, d.status, d.count, d.avg_duration_ms)).collect()
         };
         let team = store.operation_days(acme.team_id, None, d0 * DAY).await.unwrap();
         assert_eq!(
             rows(team),
             [
-                (d0, "failed".to_owned(), 1, Some(1_000)),
-                (d0, "succeeded".to_owned(), 3, Some(4_000)),
-                (d0 + 1, "cancelled".to_owned(), 1, None),
-                (d0 + 1, "succeeded".to_owned(), 1, Some(2_000)),
+                (d0, Failed, 1, Some(1_000)),
+                (d0, Succeeded, 3, Some(4_000)),
+                (d0 + 1, Cancelled, 1, None),
+                (d0 + 1, Succeeded, 1, Some(2_000)),
             ]
         );
         let web_only = store.operation_days(acme.team_id, Some(web.id), d0 * DAY).await.unwrap();
         assert_eq!(
             rows(web_only),
             [
-                (d0, "failed".to_owned(), 1, Some(1_000)),
-                (d0, "succeeded".to_owned(), 2, Some(4_000)),
-                (d0 + 1, "cancelled".to_owned(), 1, None),
-                (d0 + 1, "succeeded".to_owned(), 1, Some(2_000)),
+                (d0, Failed, 1, Some(1_000)),
+                (d0, Succeeded, 2, Some(4_000)),
+                (d0 + 1, Cancelled, 1, None),
+                (d0 + 1, Succeeded, 1, Some(2_000)),
             ]
         );
         let earlier = store.operation_days(acme.team_id, Some(web.id), (d0 - 1) * DAY).await.unwrap();
-        assert_eq!(rows(earlier)[0], (d0 - 1, "succeeded".to_owned(), 1, Some(9_000)));
+        assert_eq!(rows(earlier)[0], (d0 - 1, Succeeded, 1, Some(9_000)));
         assert!(store.operation_days(acme.team_id, Some(theirs.id), 0).await.unwrap().is_empty(), "another team's app shows nothing");
+    }
+
+    /// Rows are parsed as they are read: a stored value that no longer parses (written by
+    /// hand, or by a Berth with other rules) is an error naming its column, never a value
+    /// that code further up trusts.
+    async fn a_stored_value_that_does_not_parse_is_a_decode_error_naming_its_column(store: &TestStore) {
+        let acme = store.owner("ada@example.com", "acme").await;
+        let web = store.image_app(acme, "web").await;
+        let api = store.image_app(acme, "api").await;
+        let broken = store.queue(new_deploy(&web, "web:1", acme.user_id)).await;
+        let sound = store.queue(new_deploy(&api, "api:1", acme.user_id)).await;
+        let written = store.execute_sql(&format!("UPDATE operations SET digest = 'not-a-digest' WHERE id = {}", broken.id)).await;
+        assert_eq!(written, 1);
+
+        let read = store.operation(broken.id).await;
+        match &read {
+            // (sqlx 0.8's `try_from` keeps the column but not the parse error's message.)
+            Err(StoreError::Database(sqlx::Error::ColumnDecode { index, .. })) => assert_eq!(index, "digest"),
+            other => panic!("expected a decode error naming the digest column, got {other:?}"),
+        }
+        assert!(read.unwrap_err().to_string().contains("digest"));
+
+        // A history page holding the row fails the same way rather than skipping or
+        // guessing; rows that parse still read.
+        let page = store.operations_page(&OperationFilter { team_id: acme.team_id, ..Default::default() }, None, 10).await;
+        assert!(
+            matches!(&page, Err(StoreError::Database(sqlx::Error::ColumnDecode { index, .. })) if index == "digest"),
+            "{page:?}"
+        );
+        let api_only = OperationFilter { team_id: acme.team_id, app_id: Some(api.id), ..Default::default() };
+        let page = store.operations_page(&api_only, None, 10).await.unwrap();
+        assert_eq!(page.iter().map(|o| o.id).collect::<Vec<_>>(), [sound.id]);
+        assert_eq!(page[0].digest, Some(digest(0x0123)));
     }
 }

@@ -1,7 +1,10 @@
 use crate::support::*;
+use domain::{
+    ConfigKey, CredentialKind, CredentialName, CredentialSource, RegistryHost, RepositoryUrl,
+};
 use std::collections::HashSet;
 use store::{
-    AppChangesOnEnqueue, ConfigChange, Finish, NewCredential, NewOperation, OperationSecrets,
+    AppChangesOnEnqueue, ConfigChange, CredentialUse, Finish, NewCredential, OperationSecrets,
     Sealed, SecretSlot,
 };
 
@@ -46,33 +49,41 @@ on_both_backends! {
         let credential = store
             .create_credential(
                 acme.team_id,
-                NewCredential { name: "ghcr", registry: "ghcr.io", kind: "basic", username: "bot", note: None, created_by: acme.user_id },
+                NewCredential {
+                    name: &CredentialName::parse("ghcr").unwrap(),
+                    registry: &RegistryHost::parse("ghcr.io").unwrap(),
+                    kind: CredentialKind::Basic,
+                    username: "bot",
+                    note: None,
+                    created_by: acme.user_id,
+                },
                 |_| under("k0", "credential"),
             )
             .await
             .unwrap();
         let web = store.image_app(acme, "web").await;
         // A finished configure leaves one configuration value...
-        store.queue(&web, "configure", "img", acme.user_id).await;
+        store.queue(new_configure(&web, acme.user_id)).await;
         let configure = store.claim_next_operation("w1", 60_000).await.unwrap().unwrap();
-        let config = [ConfigChange { key: "TOKEN".into(), value: Some(under("k1", "config")) }];
+        let config = [ConfigChange { key: ConfigKey::parse("TOKEN").unwrap(), value: Some(under("k1", "config")) }];
         store.finish_operation(configure.id, "w1", Finish::Succeeded { release: None, config: &config }).await.unwrap();
         // ...and a queued deploy carries its own secrets and remembers a password on the app.
         let deploy = store
             .enqueue_operation(
-                NewOperation { credential_source: "given", ..new_operation(&web, "deploy", "img", acme.user_id) },
+                new_deploy(&web, "img", acme.user_id).with_credential(CredentialUse { source: CredentialSource::Given, ..CredentialUse::none() }),
                 |_| OperationSecrets { registry: Some(under("k1", "op-registry")), env: Some(under("k1", "op-env")) },
-                AppChangesOnEnqueue { remember: Some(("ghcr.io".into(), "bot".into(), under("k1", "remembered"))), team_credential: None },
+                AppChangesOnEnqueue { remember: Some((RegistryHost::parse("ghcr.io").unwrap(), "bot".into(), under("k1", "remembered"))), team_credential: None },
             )
             .await
             .unwrap();
         // A Dockerfile app's git read password.
-        store.set_git_source(web.id, "https://git.example.com/acme/web.git", "Dockerfile", ".", Some(("reader", under("k1", "git")))).await.unwrap();
+        let git_url = RepositoryUrl::parse("https://git.example.com/acme/web.git").unwrap();
+        store.set_git_source(web.id, &git_url, "Dockerfile", ".", Some(("reader", under("k1", "git")))).await.unwrap();
         // Already under the new key: not listed.
         let current = store.image_app(acme, "current").await;
         store
             .enqueue_operation(
-                new_operation(&current, "deploy", "img", acme.user_id),
+                new_deploy(&current, "img", acme.user_id),
                 |_| OperationSecrets { registry: None, env: Some(under("k2", "already")) },
                 AppChangesOnEnqueue::default(),
             )
@@ -115,7 +126,7 @@ on_both_backends! {
         assert_eq!(reader, "reader");
         assert_eq!(git.value, expect(SecretSlot::AppGit(web.id)));
         let app = store.app_by_id(web.id).await.unwrap().unwrap();
-        assert_eq!(app.git_url.as_deref(), Some("https://git.example.com/acme/web.git"));
+        assert_eq!(app.git_url.as_ref().map(RepositoryUrl::as_str), Some("https://git.example.com/acme/web.git"));
         assert_eq!(app.git_username.as_deref(), Some("reader"));
         let (registry, env) = store.operation_secrets(deploy.id).await.unwrap();
         assert_eq!(registry.unwrap().value, expect(SecretSlot::OperationRegistry(deploy.id)));
@@ -127,7 +138,7 @@ on_both_backends! {
         let web = store.image_app(acme, "web").await;
         let deploy = store
             .enqueue_operation(
-                new_operation(&web, "deploy", "img", acme.user_id),
+                new_deploy(&web, "img", acme.user_id),
                 |_| OperationSecrets { registry: Some(under("k1", "op-registry")), env: None },
                 AppChangesOnEnqueue::default(),
             )

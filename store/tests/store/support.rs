@@ -2,7 +2,10 @@
 //! teams a rule needs, and a way around the store for the few checks that must look at the
 //! rows themselves.
 
-use domain::{Email, NewPassword, Role, TeamHandle, TeamName};
+use domain::{
+    AppHandle, DeployMethod, Digest, Email, ImageReference, NewPassword, OperationKind, Role,
+    TeamHandle, TeamName,
+};
 use sqlx::{Connection, Row};
 use std::{ops::Deref, sync::OnceLock};
 use store::{
@@ -143,8 +146,8 @@ impl TestStore {
         self.create_app(
             team.team_id,
             NewApp {
-                handle,
-                method: "image",
+                handle: &app_handle(handle),
+                method: DeployMethod::Image,
                 health_path: None,
                 created_by: team.user_id,
             },
@@ -153,16 +156,17 @@ impl TestStore {
         .unwrap_or_else(|e| panic!("creating app {handle}: {e}"))
     }
 
-    /// Queues an operation of `kind` on `app` for `image`, requested by `by`, with no
-    /// credentials and no secrets.
-    pub async fn queue(&self, app: &App, kind: &str, image: &str, by: i64) -> Operation {
+    /// Queues `new` (see [`new_deploy`], [`new_configure`], [`new_restart`]) with no
+    /// secrets and no changes to the app.
+    pub async fn queue(&self, new: NewOperation) -> Operation {
+        let what = format!("{} on app {}", new.kind, new.app_id);
         self.enqueue_operation(
-            new_operation(app, kind, image, by),
+            new,
             |_| OperationSecrets::default(),
             AppChangesOnEnqueue::default(),
         )
         .await
-        .unwrap_or_else(|e| panic!("queuing {kind} of {image}: {e}"))
+        .unwrap_or_else(|e| panic!("queuing {what}: {e}"))
     }
 
     /// `user_id`'s role in the team with `handle`, if they are in it.
@@ -170,7 +174,7 @@ impl TestStore {
         self.team_access(user_id, handle)
             .await
             .unwrap()
-            .map(|access| access.role.0)
+            .map(|access| access.role)
     }
 
     /// Runs `sql` on a connection of its own, bypassing the store.
@@ -302,23 +306,43 @@ pub fn now_ms() -> i64 {
     store::now_ms()
 }
 
-/// A `kind` operation on `app` for `image`, requested by `by`, with no credentials.
-pub fn new_operation<'a>(app: &App, kind: &'a str, image: &'a str, by: i64) -> NewOperation<'a> {
-    NewOperation {
-        team_id: app.team_id,
-        app_id: app.id,
-        kind,
-        image: Some(image),
-        digest: Some("sha256:0123"),
-        git_ref: None,
-        commit_sha: None,
-        credential_source: "none",
-        credential_id: None,
-        credential_name: None,
-        credential_version: None,
-        registry_username: None,
-        env_keys: None,
-        requested_by: by,
+pub fn app_handle(value: &str) -> AppHandle {
+    AppHandle::parse(value).unwrap()
+}
+
+/// `value` as an image reference; short Docker Hub names come back normalised (`web:1` is
+/// `docker.io/library/web:1`).
+pub fn image(value: &str) -> ImageReference {
+    ImageReference::parse(value).unwrap()
+}
+
+/// A real (well-formed) sha256 digest, different for each `n`.
+pub fn digest(n: u64) -> Digest {
+    Digest::parse(&format!("sha256:{n:064x}")).unwrap()
+}
+
+/// A deploy of `image` on `app` (verified to resolve to `digest(0x0123)`), requested by
+/// `by`, with no credentials.
+pub fn new_deploy(app: &App, image: &str, by: i64) -> NewOperation {
+    NewOperation::deploy_image(app.team_id, app.id, by, self::image(image), digest(0x0123))
+}
+
+/// A configure of `app` with no changes, requested by `by`.
+pub fn new_configure(app: &App, by: i64) -> NewOperation {
+    NewOperation::configure(app.team_id, app.id, by)
+}
+
+/// A restart of `app`, requested by `by`.
+pub fn new_restart(app: &App, by: i64) -> NewOperation {
+    NewOperation::restart(app.team_id, app.id, by)
+}
+
+/// An operation of `kind` on `app`, requested by `by` (a deploy is of `img`).
+pub fn new_operation(app: &App, kind: OperationKind, by: i64) -> NewOperation {
+    match kind {
+        OperationKind::Deploy => new_deploy(app, "img", by),
+        OperationKind::Configure => new_configure(app, by),
+        OperationKind::Restart => new_restart(app, by),
     }
 }
 

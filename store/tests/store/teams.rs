@@ -12,7 +12,7 @@ on_both_backends! {
 
         let teams = store.teams_of(ada.user_id).await.unwrap();
         let listed: Vec<(&str, Role)> =
-            teams.iter().map(|t| (t.handle.as_str(), t.role.0)).collect();
+            teams.iter().map(|t| (t.handle.as_str(), t.role)).collect();
         assert_eq!(listed, [("alpha", Role::Owner), ("zeta", Role::Owner)], "by handle");
         assert_eq!(teams[0].team_id, second);
         assert_eq!(teams[0].name, "Alpha Ltd");
@@ -53,7 +53,7 @@ on_both_backends! {
         let members = store.members(team.team_id).await.unwrap();
         let listed: Vec<(&str, Role, bool)> = members
             .iter()
-            .map(|m| (m.email.as_str(), m.role.0, m.pending))
+            .map(|m| (m.email.as_str(), m.role, m.pending))
             .collect();
         assert_eq!(
             listed,
@@ -113,7 +113,7 @@ on_both_backends! {
         // The refused additions changed nothing: roles stand, the invitation still works.
         let members = store.members(acme.team_id).await.unwrap();
         let roles: Vec<(&str, Role)> =
-            members.iter().map(|m| (m.email.as_str(), m.role.0)).collect();
+            members.iter().map(|m| (m.email.as_str(), m.role)).collect();
         assert_eq!(
             roles,
             [
@@ -205,7 +205,7 @@ on_both_backends! {
             assert!(first.is_ok() || second.is_ok(), "round {round}: {first:?} / {second:?}");
             let members = store.members(team.team_id).await.unwrap();
             assert_eq!(members.len(), 1);
-            assert_eq!(members[0].role.0, Role::Owner);
+            assert_eq!(members[0].role, Role::Owner);
         }
     }
 

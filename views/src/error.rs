@@ -1,10 +1,6 @@
-//! The one error type of Berth's server functions, shared by the server and the browser so
-//! that a form can show an error next to the field it concerns.
+//! The error the browser and the JSON API see, shared by the server and the browser so that
+//! a form can show an error next to the field it concerns.
 
-use leptos::server_fn::{
-    codec::JsonEncoding,
-    error::{FromServerFnError, ServerFnErrorErr},
-};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
@@ -99,10 +95,11 @@ impl AppError {
     }
 }
 
-impl FromServerFnError for AppError {
-    type Encoder = JsonEncoding;
+#[cfg(feature = "server_fn")]
+impl server_fn::error::FromServerFnError for AppError {
+    type Encoder = server_fn::codec::JsonEncoding;
 
-    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+    fn from_server_fn_error(value: server_fn::error::ServerFnErrorErr) -> Self {
         AppError::Request {
             message: value.to_string(),
         }
@@ -124,36 +121,5 @@ pub trait FieldExt<T> {
 impl<T> FieldExt<T> for Result<T, domain::ParseError> {
     fn field(self, field: &str) -> Result<T, AppError> {
         self.map_err(|e| AppError::invalid(field, e.message))
-    }
-}
-
-#[cfg(feature = "ssr")]
-impl From<store::StoreError> for AppError {
-    fn from(error: store::StoreError) -> Self {
-        use store::StoreError;
-        match error {
-            StoreError::Taken { what: "email" } => AppError::Conflict {
-                field: "email".into(),
-                message: "That e-mail address is already in use.".into(),
-            },
-            StoreError::Taken { what: "handle" } => AppError::Conflict {
-                field: "handle".into(),
-                message: "That handle is taken; choose another.".into(),
-            },
-            StoreError::Taken { what } => AppError::Conflict {
-                field: what.into(),
-                message: format!("That {what} is already taken."),
-            },
-            StoreError::LastOwner => AppError::Conflict {
-                field: "role".into(),
-                message: "A team needs at least one owner: make someone else an owner first."
-                    .into(),
-            },
-            StoreError::NotFound => AppError::NotFound,
-            other => {
-                tracing::error!(error = %other, "store error");
-                AppError::Internal
-            }
-        }
     }
 }

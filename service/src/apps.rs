@@ -1,0 +1,301 @@
+//! Apps: creating one (a Dockerfile app with its git source), listing them, one app's page
+//! with its release, credentials (names only), configuration (write-only values withheld)
+//! and recent operations.
+
+use crate::{
+    authz::authorize,
+    builds::{self, GitInput},
+    config::Environment,
+    history::{self, HistoryFilter},
+    present, Berth, Error, Result,
+};
+use domain::{AppHandle, DeployMethod, HealthPath, Role};
+use store::{App, AppSummary, Release, TeamAccess};
+use views::{
+    api::{AppCredentialsView, AppView, RememberedView},
+    AppCredentials, AppPage, AppRow, AppsPage, FieldExt, Flash, LastOperation, ReleaseRow,
+};
+
+/// How many recent operations an app's page shows.
+const RECENT_OPERATIONS: i64 = 10;
+
+/// A new app as a form or the API gives it.
+pub struct NewAppInput<'a> {
+    pub handle: &'a str,
+    pub method: &'a str,
+    pub health_path: Option<&'a str>,
+    /// A Dockerfile app's git source; an image app has none.
+    pub git: Option<GitInput>,
+}
+
+/// The team's app with `handle`; another team's is "not found".
+pub(crate) async fn load(berth: &Berth, access: &TeamAccess, handle: &str) -> Result<App> {
+    berth
+        .store
+        .app(access.team_id, handle)
+        .await?
+        .ok_or_else(Error::not_found)
+}
+
+/// Creates an app; a Dockerfile app needs its git source.
+pub async fn create(
+    berth: &Berth,
+    actor: i64,
+    team: &str,
+    input: NewAppInput<'_>,
+) -> Result<(TeamAccess, App)> {
+    let handle = AppHandle::parse(input.handle).field("handle")?;
+    let method = DeployMethod::parse(input.method).field("method")?;
+    let health_path = input
+        .health_path
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| HealthPath::parse(p).field("health_path"))
+        .transpose()?;
+    let source = match (method, input.git) {
+        (DeployMethod::Dockerfile, Some(git)) => Some(builds::parse_source(git)?),
+        (DeployMethod::Dockerfile, None) => {
+            return Err(Error::invalid(
+                "git_url",
+                "A Dockerfile app builds from a git repository: give its URL.",
+            ))
+        }
+        (DeployMethod::Image, _) => None,
+    };
+    let access = authorize(&berth.store, actor, team, Role::Deployer, "create apps").await?;
+    let app = berth
+        .store
+        .create_app(
+            access.team_id,
+            store::NewApp {
+                handle: &handle,
+                method,
+                health_path: health_path.as_ref(),
+                created_by: actor,
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            store::StoreError::Taken { .. } => Error::conflict(
+                "handle",
+                format!("This team already has an app named {handle}; choose another handle."),
+            ),
+            other => other.into(),
+        })?;
+    let app = match source {
+        Some(source) => builds::store_source(berth, &app, source).await?,
+        None => app,
+    };
+    tracing::info!(team = %access.handle, app = %handle, by = actor, "app created");
+    Ok((access, app))
+}
+
+pub async fn list(berth: &Berth, actor: i64, team: &str) -> Result<(TeamAccess, Vec<AppSummary>)> {
+    let access = authorize(&berth.store, actor, team, Role::Viewer, "see apps").await?;
+    let apps = berth.store.apps(access.team_id).await?;
+    Ok((access, apps))
+}
+
+/// One app, for any member.
+pub async fn get(berth: &Berth, actor: i64, team: &str, handle: &str) -> Result<(TeamAccess, App)> {
+    let access = authorize(&berth.store, actor, team, Role::Viewer, "see apps").await?;
+    let app = load(berth, &access, handle).await?;
+    Ok((access, app))
+}
+
+/// The release an app serves, with where it serves when it runs on this host.
+pub async fn release_row(berth: &Berth, app_id: i64, release: Release) -> ReleaseRow {
+    let url = berth.platform.running(app_id).await.map(|r| r.url);
+    ReleaseRow {
+        image: release.image.to_string(),
+        digest: release.digest.to_string(),
+        url,
+        since: release.created_at,
+        operation_id: release.operation_id,
+    }
+}
+
+/// An app as pages and the API show it.
+pub async fn row(
+    berth: &Berth,
+    app: &App,
+    last_operation: Option<LastOperation>,
+) -> Result<AppRow> {
+    let release = match app.current_release_id {
+        Some(id) => berth.store.release(id).await?,
+        None => None,
+    };
+    Ok(AppRow {
+        handle: app.handle.to_string(),
+        method: app.method,
+        health_path: app.health_path.as_ref().map(ToString::to_string),
+        release: match release {
+            Some(release) => Some(release_row(berth, app.id, release).await),
+            None => None,
+        },
+        last_operation,
+    })
+}
+
+/// A line of the apps list: the summary the store reads in one query, plus where the
+/// release serves (asked of the platform).
+async fn summary_row(berth: &Berth, a: AppSummary) -> Result<AppRow> {
+    let release = match a.release_id {
+        Some(id) => berth.store.release(id).await?,
+        None => None,
+    };
+    let last_operation = match (
+        a.last_operation_id,
+        a.last_operation_kind,
+        a.last_operation_status,
+        a.last_operation_created_at,
+    ) {
+        (Some(id), Some(kind), Some(status), Some(at)) => Some(LastOperation {
+            id,
+            kind,
+            status,
+            at,
+        }),
+        _ => None,
+    };
+    Ok(AppRow {
+        handle: a.handle.to_string(),
+        method: a.method,
+        health_path: None,
+        release: match release {
+            Some(release) => Some(release_row(berth, a.id, release).await),
+            None => None,
+        },
+        last_operation,
+    })
+}
+
+/// An app as the JSON API shows it.
+pub async fn view(berth: &Berth, app: &App) -> Result<AppView> {
+    let row = row(berth, app, None).await?;
+    Ok(AppView {
+        handle: row.handle,
+        method: row.method,
+        health_path: row.health_path,
+        release: row.release,
+        git: builds::source_row(app),
+        credentials: AppCredentialsView {
+            remembered: app
+                .remembered_registry
+                .as_ref()
+                .zip(app.remembered_username.as_ref())
+                .map(|(registry, username)| RememberedView {
+                    registry: registry.to_string(),
+                    username: username.clone(),
+                    at: app.remembered_at,
+                }),
+            team_credential: app.team_credential_name.clone(),
+        },
+    })
+}
+
+/// The apps as the JSON API lists them.
+pub async fn list_view(berth: &Berth, actor: i64, team: &str) -> Result<Vec<AppRow>> {
+    Ok(list_page(berth, actor, team).await?.apps)
+}
+
+/// The apps page.
+pub async fn list_page(berth: &Berth, actor: i64, team: &str) -> Result<AppsPage> {
+    let (access, apps) = list(berth, actor, team).await?;
+    let mut rows = Vec::with_capacity(apps.len());
+    for app in apps {
+        rows.push(summary_row(berth, app).await?);
+    }
+    Ok(AppsPage {
+        team: present::team(&access),
+        apps: rows,
+    })
+}
+
+/// Which registry credentials the app deploys with: names, never values.
+pub fn credentials(app: &App) -> AppCredentials {
+    AppCredentials {
+        remembered: app
+            .remembered_registry
+            .as_ref()
+            .map(ToString::to_string)
+            .zip(app.remembered_username.clone()),
+        remembered_at: app.remembered_at,
+        team_credential: app.team_credential_name.clone(),
+    }
+}
+
+/// An app's page: its release, credentials (names only), configuration (write-only values
+/// withheld), recent operations and what its deploy form offers.
+pub async fn page(
+    berth: &Berth,
+    actor: i64,
+    team: &str,
+    handle: &str,
+    flash: Option<Flash>,
+) -> Result<AppPage> {
+    let (access, app) = get(berth, actor, team, handle).await?;
+    let filter = HistoryFilter {
+        limit: RECENT_OPERATIONS,
+        ..Default::default()
+    };
+    let (_, operations, _) = history::page_of(
+        berth,
+        actor,
+        &access.handle,
+        Some(app.handle.as_str()),
+        filter,
+    )
+    .await?;
+    let last = operations.first().map(present::last_operation);
+    let row = row(berth, &app, last).await?;
+    let environment = Environment::load(berth, app.id).await?;
+    let build = match &app.git_url {
+        Some(_) => Some(builds::source_section(berth, &app, &environment).await?),
+        None => None,
+    };
+    let team_credentials = berth
+        .store
+        .credentials(access.team_id)
+        .await?
+        .into_iter()
+        .map(|c| (c.name.to_string(), c.registry.to_string()))
+        .collect();
+    Ok(AppPage {
+        credentials: credentials(&app),
+        operations: operations
+            .into_iter()
+            .map(|o| present::operation(&access.handle, o))
+            .collect(),
+        team: present::team(&access),
+        app: row,
+        config: environment.rows(),
+        team_credentials,
+        platform_unavailable: berth.platform.unavailable().await,
+        flash,
+        build,
+    })
+}
+
+/// The app's configuration as a browser may see it (`GET …/config`).
+pub async fn config_rows(
+    berth: &Berth,
+    actor: i64,
+    team: &str,
+    handle: &str,
+) -> Result<Vec<views::ConfigRow>> {
+    let (_, app) = get(berth, actor, team, handle).await?;
+    Ok(Environment::load(berth, app.id).await?.rows())
+}
+
+/// Recent output of the app's running release, newest last (`lines` from 1 to 1000).
+pub async fn runtime_log(
+    berth: &Berth,
+    actor: i64,
+    team: &str,
+    handle: &str,
+    lines: usize,
+) -> Result<Vec<String>> {
+    let (_, app) = get(berth, actor, team, handle).await?;
+    Ok(berth.platform.runtime_log(app.id, lines).await)
+}

@@ -1,0 +1,142 @@
+//! History: a team's (or one app's) operations, newest first, filtered and paged by keyset
+//! (the millionth row costs what the first does), with the per-day chart's numbers.
+
+use crate::{apps, authz::authorize, present, Berth, Result};
+use domain::{OperationKind, OperationStatus, Role};
+use store::{DayCount, Operation, OperationFilter, TeamAccess};
+use views::{DayRow, FieldExt, HistoryPage};
+
+use views::CHART_DAYS;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Which operations to show, as a form or the API gives the filter.
+#[derive(Default, Clone, Copy)]
+pub struct HistoryFilter<'a> {
+    pub kind: Option<&'a str>,
+    pub status: Option<&'a str>,
+    pub requested_by: Option<i64>,
+    /// Only operations older than this one (the keyset cursor).
+    pub before: Option<i64>,
+    pub limit: i64,
+}
+
+/// A page of history: the operations, and the cursor for the next (older) page.
+pub async fn page_of(
+    berth: &Berth,
+    actor: i64,
+    team: &str,
+    app: Option<&str>,
+    filter: HistoryFilter<'_>,
+) -> Result<(TeamAccess, Vec<Operation>, Option<i64>)> {
+    let kind = filter
+        .kind
+        .filter(|k| !k.is_empty())
+        .map(|k| OperationKind::parse(k).field("kind"))
+        .transpose()?;
+    let status = filter
+        .status
+        .filter(|s| !s.is_empty())
+        .map(|s| OperationStatus::parse(s).field("status"))
+        .transpose()?;
+    let access = authorize(&berth.store, actor, team, Role::Viewer, "see history").await?;
+    let app_id = match app {
+        Some(handle) => Some(apps::load(berth, &access, handle).await?.id),
+        None => None,
+    };
+    let limit = filter.limit.clamp(1, 200);
+    let mut operations = berth
+        .store
+        .operations_page(
+            &OperationFilter {
+                team_id: access.team_id,
+                app_id,
+                kind,
+                status,
+                requested_by: filter.requested_by,
+            },
+            filter.before,
+            limit + 1,
+        )
+        .await?;
+    let next = if operations.len() as i64 > limit {
+        operations.truncate(limit as usize);
+        operations.last().map(|o| o.id)
+    } else {
+        None
+    };
+    Ok((access, operations, next))
+}
+
+/// A history page: the operations, the chart's numbers for the last [`CHART_DAYS`] days,
+/// and the members for the "requested by" filter.
+pub async fn page(
+    berth: &Berth,
+    actor: i64,
+    team: &str,
+    app: Option<&str>,
+    filter: HistoryFilter<'_>,
+) -> Result<HistoryPage> {
+    let (access, operations, next) = page_of(berth, actor, team, app, filter).await?;
+    let app_id = match app {
+        Some(handle) => Some(apps::load(berth, &access, handle).await?.id),
+        None => None,
+    };
+    let first_day = store::now_ms().div_euclid(DAY_MS) - (CHART_DAYS - 1);
+    let counts = berth
+        .store
+        .operation_days(access.team_id, app_id, first_day * DAY_MS)
+        .await?;
+    let members = berth
+        .store
+        .members(access.team_id)
+        .await?
+        .into_iter()
+        .map(|m| (m.user_id, m.email))
+        .collect();
+    Ok(HistoryPage {
+        app: app.map(str::to_owned),
+        operations: operations
+            .into_iter()
+            .map(|o| present::operation(&access.handle, o))
+            .collect(),
+        next,
+        days: days(&counts, first_day, CHART_DAYS),
+        members,
+        team: present::team(&access),
+    })
+}
+
+/// Operations per day for the chart: every one of the last `days` days, empty ones
+/// included, with the mean run time of the operations that ran.
+fn days(counts: &[DayCount], first_day: i64, days: i64) -> Vec<DayRow> {
+    (first_day..first_day + days)
+        .map(|day| {
+            let mut row = DayRow {
+                day,
+                succeeded: 0,
+                failed: 0,
+                other: 0,
+                avg_duration_ms: None,
+            };
+            let (mut total_ms, mut timed) = (0i128, 0i128);
+            for c in counts.iter().filter(|c| c.day == day) {
+                match c.status {
+                    OperationStatus::Succeeded => row.succeeded += c.count,
+                    OperationStatus::Failed => row.failed += c.count,
+                    _ => row.other += c.count,
+                }
+                if let (Some(avg), OperationStatus::Succeeded | OperationStatus::Failed) =
+                    (c.avg_duration_ms, c.status)
+                {
+                    total_ms += i128::from(avg) * i128::from(c.count);
+                    timed += i128::from(c.count);
+                }
+            }
+            if timed > 0 {
+                row.avg_duration_ms = Some((total_ms / timed) as i64);
+            }
+            row
+        })
+        .collect()
+}

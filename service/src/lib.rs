@@ -1,0 +1,81 @@
+//! Berth's use cases: accounts, teams and members, API tokens, registry credentials, apps,
+//! deploys (direct image and Dockerfile), operations and the worker that runs them, history
+//! and the audit trail. No web framework in here: the pages (`app`) and the JSON API
+//! (`server`) are two thin edges over these functions, so a rule is written once.
+//!
+//! Every use case takes the [`Berth`] it works with and the acting user's id, asks
+//! [`authz`] before it touches a team's data, and answers either a value or an [`Error`].
+//! Secrets are sealed and opened only by [`secrets`]; which credential pulls an image is
+//! decided only by [`resolver`].
+//!
+//! Where things are: [`deploys`] checks and queues a deploy (the registry must prove the
+//! image, or every base image, can be pulled first); [`builds`] reads a Dockerfile app's
+//! git source and plans its build; [`operations`] queues configure and restart operations,
+//! cancels and redeploys; [`worker`] runs queued operations on the platform; [`history`]
+//! pages through what happened; [`present`] shapes rows into the views pages and the API
+//! show.
+
+pub mod accounts;
+pub mod apps;
+pub mod audit;
+pub mod authz;
+pub mod builds;
+pub mod config;
+pub mod credentials;
+pub mod deploys;
+mod error;
+pub mod history;
+pub mod members;
+pub mod operations;
+pub mod present;
+pub mod resolver;
+pub mod secrets;
+pub mod tokens;
+pub mod worker;
+
+pub use error::{Error, Result};
+pub use secrets::Secrets;
+/// What the edges need of the store without reaching into it: who a person is, the clock
+/// every stored time uses, and random tokens (CSRF).
+pub use store::{now_ms, random_token, User};
+
+use std::{path::PathBuf, sync::Arc};
+use store::{SignInLimits, Store};
+
+/// What every use case works with: the database, the master keys, the registry client and
+/// the platform that runs apps. Cheap to clone.
+#[derive(Clone)]
+pub struct Berth {
+    pub store: Store,
+    pub secrets: Secrets,
+    /// Talks to container registries (verification before anything is queued).
+    pub registry: platform::registry::RegistryClient,
+    /// Where apps run (the local engine by default).
+    pub platform: Arc<dyn platform::engine::Platform>,
+    /// Wakes this process's operation worker when an operation is queued (other processes
+    /// find it on their next poll).
+    pub operations_queued: Arc<tokio::sync::Notify>,
+    /// Where Dockerfile apps' git mirrors and build checkouts live (`<data dir>/git`).
+    pub git_dir: PathBuf,
+    /// Where people reach Berth (for invitation links), e.g. `http://127.0.0.1:3000`.
+    pub public_url: String,
+    pub sign_in_limits: SignInLimits,
+}
+
+impl std::fmt::Debug for Berth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Berth")
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Berth {
+    /// Refuses work the platform cannot do here (e.g. buildah is missing), in its words.
+    pub(crate) async fn platform_ready(&self) -> Result<()> {
+        match self.platform.unavailable().await {
+            Some(message) => Err(views::AppError::Unavailable { message }.into()),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! A team's members: who is in it and with which role. Owners add, change and remove them;
+//! someone added without an account gets an invitation link, shown to the owner once.
+
+use crate::{authz::authorize, present, Berth, Result};
+use domain::{Email, Role};
+use store::{AddedMember, Member, TeamAccess};
+use views::{FieldExt, Flash, MemberRow, TeamMembers};
+
+/// The result of adding a member: the invitation link when the person had no account yet.
+pub struct MemberAdded {
+    pub access: TeamAccess,
+    pub user_id: i64,
+    pub email: Email,
+    pub role: Role,
+    pub invite_url: Option<String>,
+}
+
+impl MemberAdded {
+    /// What the members page shows once: the link, or who joined.
+    pub fn flash(&self) -> Flash {
+        match &self.invite_url {
+            Some(url) => Flash::InviteLink {
+                email: self.email.to_string(),
+                url: url.clone(),
+            },
+            None => Flash::Notice(format!(
+                "{} is now a {} of this team.",
+                self.email, self.role
+            )),
+        }
+    }
+}
+
+/// The team's members, for anyone in the team.
+pub async fn list(berth: &Berth, actor: i64, team: &str) -> Result<(TeamAccess, Vec<Member>)> {
+    let access = authorize(&berth.store, actor, team, Role::Viewer, "see the members").await?;
+    let members = berth.store.members(access.team_id).await?;
+    Ok((access, members))
+}
+
+/// The members page.
+pub async fn page(
+    berth: &Berth,
+    actor: i64,
+    team: &str,
+    flash: Option<Flash>,
+) -> Result<TeamMembers> {
+    let (access, members) = list(berth, actor, team).await?;
+    Ok(TeamMembers {
+        team: present::team(&access),
+        you: actor,
+        members: members
+            .into_iter()
+            .map(|m| MemberRow {
+                user_id: m.user_id,
+                email: m.email,
+                role: m.role,
+                joined_at: m.joined_at,
+                pending: m.pending,
+            })
+            .collect(),
+        flash,
+    })
+}
+
+pub async fn add(
+    berth: &Berth,
+    actor: i64,
+    team: &str,
+    email: &str,
+    role: &str,
+) -> Result<MemberAdded> {
+    let email = Email::parse(email).field("email")?;
+    let role: Role = role.parse().field("role")?;
+    let access = authorize(&berth.store, actor, team, Role::Owner, "add members").await?;
+    let added = berth
+        .store
+        .add_member(access.team_id, &email, role, actor)
+        .await
+        .map_err(|e| match e {
+            store::StoreError::Taken { .. } => crate::Error::conflict(
+                "email",
+                format!("{email} is already a member of this team."),
+            ),
+            other => other.into(),
+        })?;
+    tracing::info!(team = %access.handle, role = %role, by = actor, "member added");
+    let (user_id, invite_url) = match added {
+        AddedMember::Invited {
+            user_id,
+            invite_token,
+        } => (
+            user_id,
+            Some(format!(
+                "{}/invite/{invite_token}",
+                berth.public_url.trim_end_matches('/')
+            )),
+        ),
+        AddedMember::Existing { user_id } => (user_id, None),
+    };
+    Ok(MemberAdded {
+        access,
+        user_id,
+        email,
+        role,
+        invite_url,
+    })
+}
+
+pub async fn change_role(
+    berth: &Berth,
+    actor: i64,
+    team: &str,
+    member: i64,
+    role: &str,
+) -> Result<Role> {
+    let role: Role = role.parse().field("role")?;
+    let access = authorize(&berth.store, actor, team, Role::Owner, "change roles").await?;
+    berth
+        .store
+        .change_role(access.team_id, member, role)
+        .await?;
+    tracing::info!(team = %access.handle, member, role = %role, by = actor, "role changed");
+    Ok(role)
+}
+
+pub async fn remove(berth: &Berth, actor: i64, team: &str, member: i64) -> Result<()> {
+    let access = authorize(&berth.store, actor, team, Role::Owner, "remove members").await?;
+    berth.store.remove_member(access.team_id, member).await?;
+    tracing::info!(team = %access.handle, member, by = actor, "member removed");
+    Ok(())
+}
+
+/// A team the person is in, for any member (`GET /api/v1/teams/{team}`).
+pub async fn team(berth: &Berth, actor: i64, team: &str) -> Result<TeamAccess> {
+    authorize(&berth.store, actor, team, Role::Viewer, "see this team").await
+}

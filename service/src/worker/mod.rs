@@ -1,0 +1,619 @@
+//! The operation worker: claims queued operations from the database and has the platform
+//! carry them out.
+//!
+//! Ordering and exclusion live in the database, not here: `claim_next_operation` only hands
+//! out the oldest queued operation of an app with nothing running (a partial unique index
+//! makes "one running per app" a database rule), so several Berth processes on one
+//! PostgreSQL database can share the queue. Each claim is a lease renewed by a heartbeat; a
+//! lease that runs out means its process died, and the operation is failed with that reason
+//! (a failed operation never moves the app's current release, so the previous one serves on).
+
+mod log;
+
+use crate::{
+    audit::{self, app_subject, credential_subject},
+    builds::{self, PlanRequest},
+    config::{self, ConfigChanges, Environment, PRIVATE_REGISTRY_PASSWORD},
+    Berth, Error,
+};
+use domain::{CredentialName, CredentialSource, ImageReference, OperationKind, Secret};
+use log::DbLog;
+use platform::{
+    engine::{AppRef, BuildSpec, OperationLog, ReleaseSpec, RunningRelease, Step},
+    registry::BasicCredentials,
+};
+use std::time::Duration;
+use store::{ConfigChange, Finish, NewRelease, Operation, SecretSlot};
+use tokio::task::JoinSet;
+
+#[derive(Clone, Debug)]
+pub struct WorkerSettings {
+    pub concurrency: usize,
+    pub lease: Duration,
+    /// How often the queue is polled for operations queued by other processes.
+    pub poll: Duration,
+}
+
+/// Runs the worker until the process ends.
+pub fn spawn(berth: Berth, settings: WorkerSettings) -> tokio::task::JoinHandle<()> {
+    let worker_id = format!(
+        "{}:{}:{}",
+        hostname(),
+        std::process::id(),
+        store::random_token(6)
+    );
+    tokio::spawn(run(berth, settings, worker_id))
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "berth".to_owned())
+}
+
+async fn run(berth: Berth, settings: WorkerSettings, worker_id: String) {
+    let lease_ms = settings.lease.as_millis() as i64;
+    let mut running = JoinSet::new();
+    tracing::info!(worker = %worker_id, concurrency = settings.concurrency, "operation worker started");
+    loop {
+        match berth
+            .store
+            .fail_expired_operations(
+                "The Berth process running this operation stopped (its lease expired); \
+                 the previous release keeps serving. Deploy again to retry.",
+            )
+            .await
+        {
+            Ok(failed) => {
+                for operation in failed {
+                    tracing::warn!(operation = operation.id, app = %operation.app_handle, "operation failed: its lease expired");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "could not check for expired operation leases"),
+        }
+        while running.len() < settings.concurrency {
+            match berth.store.claim_next_operation(&worker_id, lease_ms).await {
+                Ok(Some(operation)) => {
+                    let berth = berth.clone();
+                    let worker_id = worker_id.clone();
+                    let lease = settings.lease;
+                    running.spawn(async move {
+                        let id = operation.id;
+                        execute(berth, worker_id, lease, operation).await;
+                        id
+                    });
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "could not claim an operation");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            _ = berth.operations_queued.notified() => {}
+            _ = tokio::time::sleep(settings.poll) => {}
+            Some(done) = running.join_next(), if !running.is_empty() => {
+                if let Err(error) = done {
+                    tracing::error!(%error, "an operation task panicked");
+                }
+            }
+        }
+    }
+}
+
+/// What an operation needs, opened from the database.
+struct Prepared {
+    app: store::App,
+    app_ref: AppRef,
+    /// The registry login an image deploy pulls with.
+    credentials: Option<BasicCredentials>,
+    /// The configuration changes this operation applies.
+    changes: ConfigChanges,
+    /// The environment the new release gets: current configuration with the changes.
+    env: Environment,
+}
+
+impl Prepared {
+    /// The secrets that must never appear in the operation's log.
+    fn secrets(&self) -> Vec<Secret> {
+        // Short values ("1", "on") would blank out half the log and hide nothing worth it.
+        let configured = self
+            .env
+            .write_only_values()
+            .chain(
+                self.changes
+                    .iter()
+                    .filter_map(|(k, v)| v.filter(|_| config::is_write_only(k))),
+            )
+            .filter(|v| v.len() >= 3)
+            .cloned();
+        self.credentials
+            .iter()
+            .map(|c| c.secret.clone())
+            .chain(configured)
+            .collect()
+    }
+
+    /// A release of `image` for this operation, with the operation's environment.
+    fn release(&self, operation: &Operation, image: ImageReference) -> ReleaseSpec {
+        ReleaseSpec::new(
+            self.app_ref.clone(),
+            operation.id,
+            image,
+            self.env.for_release(),
+            self.app.health_path.clone(),
+        )
+    }
+}
+
+async fn execute(berth: Berth, worker_id: String, lease: Duration, operation: Operation) {
+    let id = operation.id;
+    let prepared = prepare(&berth, &operation).await;
+    let secrets = prepared.as_ref().map(Prepared::secrets).unwrap_or_default();
+    let (log, writer) = DbLog::start(berth.store.clone(), id, secrets);
+
+    let heartbeat = {
+        let store = berth.store.clone();
+        let worker_id = worker_id.clone();
+        let lease_ms = lease.as_millis() as i64;
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(lease / 3);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                match store.heartbeat(id, &worker_id, lease_ms).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::error!(operation = id, "lost the lease on a running operation");
+                        break;
+                    }
+                    Err(error) => tracing::warn!(%error, operation = id, "heartbeat failed"),
+                }
+            }
+        })
+    };
+
+    tracing::info!(operation = id, kind = %operation.kind, app = %operation.app_handle, "operation started");
+    let outcome = match prepared {
+        Ok(prepared) => perform(&berth, &operation, &prepared, log.as_ref()).await,
+        Err(error) => Err(error),
+    };
+    let error_text: String;
+    let finish = match &outcome {
+        Ok(done) => {
+            log.line(&format!(
+                "Operation succeeded{}",
+                done.url
+                    .as_deref()
+                    .map(|u| format!(": serving at {u}"))
+                    .unwrap_or_default()
+            ));
+            Finish::Succeeded {
+                release: done.release.as_ref().map(|r| NewRelease {
+                    image: &r.image,
+                    digest: &r.digest,
+                    port: r.port,
+                }),
+                config: &done.config,
+            }
+        }
+        Err(error) => {
+            error_text = log.redacted(error);
+            log.line(&format!("Operation failed: {error_text}"));
+            Finish::Failed { error: &error_text }
+        }
+    };
+    drop(log);
+    let _ = writer.await;
+    heartbeat.abort();
+    match berth.store.finish_operation(id, &worker_id, finish).await {
+        Ok(finished) => {
+            tracing::info!(operation = id, status = %finished.status, app = %finished.app_handle, "operation finished")
+        }
+        // Another process took the operation over after our lease ran out: its record wins.
+        Err(store::StoreError::LeaseLost) => {
+            tracing::warn!(
+                operation = id,
+                "the operation's lease was lost; its outcome was not recorded here"
+            )
+        }
+        Err(error) => {
+            tracing::error!(%error, operation = id, "could not record the end of an operation")
+        }
+    }
+}
+
+struct Done {
+    release: Option<ReleaseRecord>,
+    config: Vec<ConfigChange>,
+    url: Option<String>,
+}
+
+struct ReleaseRecord {
+    image: ImageReference,
+    digest: domain::Digest,
+    port: Option<i64>,
+}
+
+impl Done {
+    fn running(
+        image: ImageReference,
+        digest: domain::Digest,
+        running: RunningRelease,
+        config: Vec<ConfigChange>,
+    ) -> Self {
+        Done {
+            release: Some(ReleaseRecord {
+                image,
+                digest,
+                port: Some(i64::from(running.port)),
+            }),
+            config,
+            url: Some(running.url),
+        }
+    }
+}
+
+/// Why an operation failed, as its `error` says it: an internal failure's cause is logged
+/// for the operator and summarised here.
+fn failure(error: Error) -> String {
+    match error {
+        Error::Refused(error) => error.to_string(),
+        Error::Internal { cause } => {
+            tracing::error!(%cause, "an operation failed on Berth's side");
+            "Berth could not carry out this operation (see the server log)".to_owned()
+        }
+    }
+}
+
+async fn prepare(berth: &Berth, operation: &Operation) -> Result<Prepared, String> {
+    let app = berth
+        .store
+        .app_by_id(operation.app_id)
+        .await
+        .map_err(|e| format!("cannot read the app: {e}"))?
+        .ok_or("the app no longer exists")?;
+    let team = berth
+        .store
+        .team_access_by_id(
+            operation.requested_by.unwrap_or_default(),
+            operation.team_id,
+        )
+        .await
+        .ok()
+        .flatten()
+        .map(|t| t.handle)
+        .unwrap_or_else(|| format!("team-{}", operation.team_id));
+    let (registry_sealed, env_sealed) = berth
+        .store
+        .operation_secrets(operation.id)
+        .await
+        .map_err(|e| format!("cannot read the operation: {e}"))?;
+    let credentials = match (&operation.registry_username, registry_sealed) {
+        (Some(username), Some(sealed)) => Some(BasicCredentials::new(
+            username.clone(),
+            berth
+                .secrets
+                .open(&SecretSlot::OperationRegistry(operation.id), &sealed)
+                .map_err(failure)?,
+        )),
+        (_, None)
+            if operation.credential_source != CredentialSource::None
+                && operation.kind == OperationKind::Deploy
+                && operation.git_ref.is_none() =>
+        {
+            return Err("the credentials of this deploy are gone (it was interrupted and its secrets discarded); deploy again".into())
+        }
+        _ => None,
+    };
+    let changes = match env_sealed {
+        Some(sealed) => {
+            let json = berth
+                .secrets
+                .open(&SecretSlot::OperationEnv(operation.id), &sealed)
+                .map_err(failure)?;
+            ConfigChanges::from_json(&json).map_err(failure)?
+        }
+        None => ConfigChanges::default(),
+    };
+    let env = Environment::load(berth, app.id)
+        .await
+        .map_err(|e| format!("cannot read the configuration: {}", failure(e)))?
+        .with(&changes);
+    let app_ref = AppRef {
+        id: app.id,
+        name: format!("{team}/{}", app.handle),
+    };
+    Ok(Prepared {
+        app,
+        app_ref,
+        credentials,
+        changes,
+        env,
+    })
+}
+
+async fn perform(
+    berth: &Berth,
+    operation: &Operation,
+    prepared: &Prepared,
+    log: &dyn OperationLog,
+) -> Result<Done, String> {
+    let config = config::sealed_changes(&berth.secrets, prepared.app.id, &prepared.changes);
+    if !prepared.changes.is_empty() {
+        let names: Vec<String> = prepared
+            .changes
+            .iter()
+            .map(|(k, v)| format!("{}{k}", if v.is_some() { "" } else { "-" }))
+            .collect();
+        log.line(&format!("Configuration changes: {}", names.join(", ")));
+    }
+    match operation.kind {
+        OperationKind::Deploy if operation.git_ref.is_some() => {
+            build_and_deploy(berth, operation, prepared, log, config).await
+        }
+        OperationKind::Deploy => {
+            let (Some(image), Some(digest), Some(pinned)) = (
+                &operation.image,
+                &operation.digest,
+                operation.pinned_image(),
+            ) else {
+                return Err("the deploy names no image".into());
+            };
+            log.step(Step::Verify);
+            log.line(&format!(
+                "{image} resolved to {digest} before queuing; credentials: {}",
+                credential_words(operation)
+            ));
+            record_credential_use(berth, operation, prepared).await;
+            let running = berth
+                .platform
+                .deploy(
+                    prepared.release(operation, pinned),
+                    prepared.credentials.clone(),
+                    log,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Done::running(
+                image.clone(),
+                digest.clone(),
+                running,
+                config,
+            ))
+        }
+        OperationKind::Configure | OperationKind::Restart => {
+            let current = match prepared.app.current_release_id {
+                Some(id) => berth
+                    .store
+                    .release(id)
+                    .await
+                    .map_err(|e| format!("cannot read the current release: {e}"))?,
+                None => None,
+            };
+            let Some(current) = current else {
+                if operation.kind == OperationKind::Restart {
+                    return Err("the app has no release to restart; deploy it first".into());
+                }
+                log.line("The app has no release yet: the configuration is stored and applies from its first deploy.");
+                return Ok(Done {
+                    release: None,
+                    config,
+                    url: None,
+                });
+            };
+            let running = berth
+                .platform
+                .restart(prepared.release(operation, current.pinned_image()), log)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Done::running(
+                current.image,
+                current.digest,
+                running,
+                config,
+            ))
+        }
+    }
+}
+
+/// A Dockerfile deploy: fetch the commit, plan the build (credentials for every base image,
+/// by the same rule as when it was queued), build with the platform, then run the built
+/// image like any release.
+async fn build_and_deploy(
+    berth: &Berth,
+    operation: &Operation,
+    prepared: &Prepared,
+    log: &dyn OperationLog,
+    config: Vec<ConfigChange>,
+) -> Result<Done, String> {
+    let (Some(git_ref), Some(commit)) = (&operation.git_ref, &operation.commit_sha) else {
+        return Err("the deploy names no commit".into());
+    };
+    log.step(Step::Verify);
+    log.line(&format!(
+        "Fetching {} for {git_ref} ({commit})",
+        prepared
+            .app
+            .git_url
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+    ));
+    let repository = builds::fetch(berth, &prepared.app).await.map_err(failure)?;
+    // The team credential the deploy was checked with pulls its registry's bases again.
+    let named = match operation.credential_source {
+        CredentialSource::Team => operation
+            .credential_name
+            .as_deref()
+            .and_then(|name| CredentialName::parse(name).ok()),
+        _ => None,
+    };
+    let plan = builds::plan_build(
+        berth,
+        &prepared.app,
+        PlanRequest {
+            repository: &repository,
+            commit,
+            environment: &prepared.env,
+            credentials_given: prepared.changes.sets(PRIVATE_REGISTRY_PASSWORD),
+            registry_fields: false,
+            credential: named.as_ref(),
+        },
+    )
+    .await
+    .map_err(failure)?;
+    for base in &plan.bases {
+        log.line(&format!(
+            "Base image {} (line {}): credentials from {}",
+            base.image,
+            base.line,
+            String::from(base.credential.clone())
+        ));
+    }
+    record_credential_use(berth, operation, prepared).await;
+    let source_dir = builds::checkout(berth, &repository, commit, operation.id)
+        .await
+        .map_err(failure)?;
+    let built = berth
+        .platform
+        .build(
+            BuildSpec {
+                app: prepared.app_ref.clone(),
+                operation_id: operation.id,
+                source_dir: source_dir.clone(),
+                context: plan.context.clone(),
+                dockerfile: plan.dockerfile.clone(),
+                build_args: plan.build_args.clone(),
+                registry_credentials: plan.registry_credentials.clone(),
+            },
+            log,
+        )
+        .await;
+    let _ = tokio::fs::remove_dir_all(&source_dir).await;
+    let built = built.map_err(|e| e.to_string())?;
+    if let Err(error) = berth
+        .store
+        .set_operation_image(operation.id, &built.image, &built.digest)
+        .await
+    {
+        tracing::warn!(%error, operation = operation.id, "could not record the built image");
+    }
+    log.line(&format!("Built {} ({})", built.image, built.digest));
+    let running = berth
+        .platform
+        .deploy_built(prepared.release(operation, built.pinned()), log)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Done::running(built.image, built.digest, running, config))
+}
+
+fn credential_words(operation: &Operation) -> String {
+    match operation.credential_source {
+        CredentialSource::Team => format!(
+            "team credential {} (version {})",
+            operation.credential_name.as_deref().unwrap_or("?"),
+            operation.credential_version.unwrap_or_default()
+        ),
+        CredentialSource::Given => "given with this deploy".into(),
+        CredentialSource::Remembered => "remembered on the app".into(),
+        CredentialSource::None => "none".into(),
+    }
+}
+
+/// Every use of a credential is audited; a team credential also records its last use.
+async fn record_credential_use(berth: &Berth, operation: &Operation, prepared: &Prepared) {
+    let image = operation
+        .image
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let (subject, detail) = match operation.credential_source {
+        CredentialSource::Team => {
+            let name = operation.credential_name.clone().unwrap_or_default();
+            let detail = format!(
+                "operation #{} deploys {image} to {}",
+                operation.id, prepared.app.handle
+            );
+            if let Some(id) = operation.credential_id {
+                if let Err(error) = berth.store.record_credential_use(id, &detail).await {
+                    tracing::warn!(%error, "could not record a credential's last use");
+                }
+            }
+            (credential_subject(&name), detail)
+        }
+        CredentialSource::Given | CredentialSource::Remembered => (
+            app_subject(prepared.app.handle.as_str()),
+            format!(
+                "operation #{} pulls {image} with credentials {} (user {})",
+                operation.id,
+                credential_words(operation),
+                operation.registry_username.as_deref().unwrap_or_default()
+            ),
+        ),
+        CredentialSource::None => return,
+    };
+    if let Err(error) = audit::record(
+        berth,
+        operation.team_id,
+        operation.requested_by,
+        "credential.use",
+        &subject,
+        true,
+        &detail,
+    )
+    .await
+    {
+        tracing::warn!(%error, "could not audit a credential use");
+    }
+}
+
+/// At start-up: every app's current release runs again (desired state lives in the
+/// database). Runs in the background; a release that cannot start is logged.
+pub fn reconcile(berth: Berth) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if let Some(reason) = berth.platform.unavailable().await {
+            tracing::warn!(%reason, "releases are not started: the platform is unavailable");
+            return;
+        }
+        let releases = match berth.store.current_releases().await {
+            Ok(releases) => releases,
+            Err(error) => {
+                tracing::error!(%error, "cannot read the releases to start");
+                return;
+            }
+        };
+        let mut started = 0usize;
+        for (app, release) in releases {
+            let env = match Environment::load(&berth, app.id).await {
+                Ok(env) => env,
+                Err(error) => {
+                    tracing::error!(error = %error, app = app.id, "cannot read an app's configuration");
+                    continue;
+                }
+            };
+            let spec = ReleaseSpec::new(
+                AppRef {
+                    id: app.id,
+                    name: format!("team-{}/{}", app.team_id, app.handle),
+                },
+                release.operation_id,
+                release.pinned_image(),
+                env.for_release(),
+                app.health_path.clone(),
+            )
+            .on_port(release.port.and_then(|p| u16::try_from(p).ok()));
+            match berth.platform.ensure_running(spec).await {
+                Ok(running) => {
+                    started += 1;
+                    tracing::info!(app = %app.handle, url = %running.url, "release running");
+                }
+                Err(error) => {
+                    tracing::error!(%error, app = %app.handle, "could not start a release")
+                }
+            }
+        }
+        tracing::info!(started, "releases started");
+    })
+}

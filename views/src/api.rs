@@ -1,0 +1,272 @@
+//! The JSON API's response bodies (`/api/v1`): the contract CI pipelines script against.
+//! Each body is one object with a named member (`{"app": …}`, `{"operations": […], "next"}`),
+//! built from the same view types the pages show. Secrets are never part of any of them.
+
+use crate::{
+    apps::{AppRow, BaseCheckReport, BaseCredential, ConfigRow, GitSourceRow, ReleaseRow},
+    credentials::CredentialRow,
+    operations::OperationRow,
+    session::{MemberRow, TeamSummary},
+    AppError,
+};
+use domain::{DeployMethod, Role};
+use serde::{Deserialize, Serialize};
+
+/// `{"error": {"kind", "message", "field"?, "reason"?}}`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorView,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorView {
+    pub kind: String,
+    pub message: String,
+    /// The request field to fix, when the error concerns one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// For `verification_failed`: what the registry said (`wrong_credentials`, `denied`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl From<&AppError> for ErrorBody {
+    fn from(error: &AppError) -> Self {
+        ErrorBody {
+            error: ErrorView {
+                kind: error.kind().to_owned(),
+                message: error.to_string(),
+                field: error.field().filter(|f| !f.is_empty()).map(str::to_owned),
+                reason: match error {
+                    AppError::VerificationFailed { reason, .. } => Some(reason.clone()),
+                    _ => None,
+                },
+            },
+        }
+    }
+}
+
+/// `GET /me`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MeBody {
+    pub user: UserView,
+    pub teams: Vec<TeamSummary>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserView {
+    pub id: i64,
+    pub email: String,
+}
+
+/// `GET /teams/{team}`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TeamBody {
+    pub team: TeamSummary,
+}
+
+/// `GET /teams/{team}/members`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MembersBody {
+    pub members: Vec<MemberRow>,
+}
+
+/// `POST /teams/{team}/members`: the member, and the invitation link (shown this once) when
+/// the person had no account.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AddedMemberBody {
+    pub member: AddedMember,
+    pub invite_url: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AddedMember {
+    pub user_id: i64,
+    pub email: String,
+    pub role: Role,
+    /// Invited, without an account yet.
+    pub pending: bool,
+}
+
+/// `PATCH /teams/{team}/members/{user_id}`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoleChangedBody {
+    pub member: MemberRole,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MemberRole {
+    pub user_id: i64,
+    pub role: Role,
+}
+
+/// `GET /teams/{team}/audit`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditEventsBody {
+    pub events: Vec<AuditEventView>,
+    /// The cursor for older events (`?before=`), when there are more.
+    pub next: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditEventView {
+    pub id: i64,
+    pub at: i64,
+    pub actor: Option<String>,
+    pub action: String,
+    pub subject: String,
+    /// `ok` or `failed`.
+    pub outcome: String,
+    pub detail: Option<String>,
+}
+
+/// `GET …/credentials/{name}`, and the answer to creating or changing one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CredentialBody {
+    pub credential: CredentialRow,
+}
+
+/// `GET …/credentials`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CredentialsBody {
+    pub credentials: Vec<CredentialRow>,
+}
+
+/// `POST …/credentials/{name}/verify`: a failed verification is an answer (`ok: false` with
+/// the precise `kind`), not an error of the request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VerifyBody {
+    pub ok: bool,
+    /// The image's digest, when an image was given and resolved.
+    pub digest: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    pub platforms: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub linux_amd64_digest: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// When not ok: `wrong_credentials`, `denied`, `not_found`, `unreachable`, …
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub credential: CredentialRow,
+}
+
+/// An app as the API shows it: its release and the credentials it deploys with (names).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AppView {
+    pub handle: String,
+    pub method: DeployMethod,
+    pub health_path: Option<String>,
+    pub release: Option<ReleaseRow>,
+    /// A Dockerfile app's source (its read password is never shown).
+    pub git: Option<GitSourceRow>,
+    pub credentials: AppCredentialsView,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AppCredentialsView {
+    pub remembered: Option<RememberedView>,
+    /// The team credential the app's deploys use.
+    pub team_credential: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RememberedView {
+    pub registry: String,
+    pub username: String,
+    pub at: Option<i64>,
+}
+
+/// `GET …/apps/{app}`, and the answer to creating one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AppBody {
+    pub app: AppView,
+}
+
+/// `GET …/apps`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AppsBody {
+    pub apps: Vec<AppRow>,
+}
+
+/// `GET …/apps/{app}/config`: names, and the values that are not secret.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConfigBody {
+    pub env: Vec<ConfigRow>,
+}
+
+/// One operation: `GET /operations/{id}`, and the answer to anything that queues one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OperationBody {
+    pub operation: OperationRow,
+}
+
+/// A page of history, newest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OperationsBody {
+    pub operations: Vec<OperationRow>,
+    /// The cursor for older operations (`?before=`), when there are more.
+    pub next: Option<i64>,
+}
+
+/// `GET …/apps/{app}/refs`: branches and tags, each marked when it is the deployed commit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RefsBody {
+    pub refs: Vec<RefView>,
+    pub deployed_commit: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RefView {
+    pub name: String,
+    /// `branch` or `tag`.
+    pub kind: String,
+    pub commit: String,
+    pub subject: String,
+    pub committed_at: i64,
+    pub deployed: bool,
+}
+
+/// `GET …/apps/{app}/bases?git_ref=`: each external base image of that ref's Dockerfile,
+/// the credential that pulls it, and whether the registry lets it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BasesBody {
+    pub commit: String,
+    pub bases: Vec<BaseView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BaseView {
+    pub image: String,
+    pub line: usize,
+    pub credential: BaseCredential,
+    pub ok: bool,
+    pub kind: Option<String>,
+    pub message: Option<String>,
+}
+
+impl From<BaseCheckReport> for BasesBody {
+    fn from(report: BaseCheckReport) -> Self {
+        BasesBody {
+            commit: report.commit,
+            bases: report
+                .bases
+                .into_iter()
+                .map(|b| {
+                    let (kind, message) = b.problem.unzip();
+                    BaseView {
+                        ok: kind.is_none(),
+                        image: b.image,
+                        line: b.line,
+                        credential: b.credential,
+                        kind,
+                        message,
+                    }
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Operations, their logs and the history pages.
+
+use crate::session::TeamSummary;
+use domain::{CredentialSource, OperationKind, OperationStatus};
+use serde::{Deserialize, Serialize};
+
+/// How many operations a history page shows.
+pub const HISTORY_PAGE: i64 = 50;
+/// How many days the history chart covers (today included).
+pub const CHART_DAYS: i64 = 30;
+
+/// An operation as pages and the JSON API show it: what ran, with which credential source
+/// (never a value), and how it ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OperationRow {
+    pub id: i64,
+    pub team: String,
+    pub app: String,
+    pub kind: OperationKind,
+    pub status: OperationStatus,
+    pub image: Option<String>,
+    pub digest: Option<String>,
+    pub git_ref: Option<String>,
+    pub commit: Option<String>,
+    pub credential_source: CredentialSource,
+    /// The team credential's name and secret version, when one was used.
+    pub credential_name: Option<String>,
+    pub credential_version: Option<i64>,
+    /// Configuration changes applied with the operation: names only.
+    pub config_changes: Vec<ConfigChangeRow>,
+    pub requested_by: Option<String>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub error: Option<String>,
+    /// The step running now (`verify`, `pull`, `start`, `health_check`, `switch`).
+    pub step: Option<String>,
+}
+
+impl OperationRow {
+    pub fn is_final(&self) -> bool {
+        self.status.is_final()
+    }
+
+    /// How the credentials were chosen, in words.
+    pub fn credential_label(&self) -> String {
+        match self.credential_source {
+            CredentialSource::Team => format!(
+                "team credential {}{}",
+                self.credential_name.as_deref().unwrap_or("(deleted)"),
+                self.credential_version
+                    .map(|v| format!(" (version {v})"))
+                    .unwrap_or_default()
+            ),
+            CredentialSource::Given => "given with this deploy".into(),
+            CredentialSource::Remembered => "remembered on the app".into(),
+            CredentialSource::None => "none (public image)".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConfigChangeRow {
+    pub key: String,
+    /// `false` when the variable was unset.
+    pub set: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OperationPage {
+    pub team: TeamSummary,
+    pub operation: OperationRow,
+    pub log: Vec<LogLineRow>,
+    /// When the tag the operation deployed now resolves to another digest.
+    pub tag_moved_to: Option<String>,
+    pub can_deploy: bool,
+}
+
+/// What the live view of an operation hears when it moves on (`status` events of
+/// `/operations/{id}/events`; new log lines come as `lines` events of [`LogLineRow`]s).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OperationProgress {
+    pub status: OperationStatus,
+    pub step: Option<String>,
+    pub error: Option<String>,
+    pub finished_at: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogLineRow {
+    pub id: i64,
+    pub at: i64,
+    pub line: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HistoryPage {
+    pub team: TeamSummary,
+    /// Set for one app's history.
+    pub app: Option<String>,
+    pub operations: Vec<OperationRow>,
+    pub next: Option<i64>,
+    pub days: Vec<DayRow>,
+    /// Members, for the "requested by" filter (user id, e-mail).
+    pub members: Vec<(i64, String)>,
+}
+
+/// Operations on one day, for the history chart.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DayRow {
+    /// Days since the Unix epoch.
+    pub day: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub other: i64,
+    pub avg_duration_ms: Option<i64>,
+}
