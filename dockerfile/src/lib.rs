@@ -18,10 +18,12 @@
 
 mod error;
 mod instructions;
+mod run_options;
 mod stages;
 mod substitution;
 
 pub use error::{DockerfileError, ErrorKind};
+pub use run_options::{refused_run_options, RefusedRunOption};
 pub use stages::{BaseImage, Stage, StageBase, Stages};
 
 use std::collections::BTreeMap;

@@ -373,6 +373,18 @@ pub async fn plan_build(berth: &Berth, app: &App, request: PlanRequest<'_>) -> R
                 ),
             )
         })?;
+    if let Some(refused) = dockerfile::refused_run_options(&text)
+        .ok()
+        .and_then(|refused| refused.into_iter().next())
+    {
+        return Err(Error::invalid(
+            "git_ref",
+            format!(
+                "{dockerfile} at {}, {refused}. Nothing was built.",
+                commit.short()
+            ),
+        ));
+    }
     let build_args: Vec<(String, Secret)> = request
         .environment
         .iter()
