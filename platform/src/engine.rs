@@ -14,6 +14,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppRef {
     pub id: i64,
+    /// The app's team: a platform keeps each team's images apart.
+    pub team_id: i64,
     /// `team/app`, for logs, container names and error messages.
     pub name: String,
 }

@@ -443,7 +443,7 @@ async fn a_release_that_crashes_is_restarted() {
     let running = harness.deploy_serving(1, "resilient").await;
 
     // Kill the app itself (not buildah): as if it crashed.
-    let listen = format!("127.0.0.1:{}", running.port);
+    let listen = format!("0.0.0.0:{}", running.port);
     let (app_pid, _) = processes()
         .into_iter()
         .find(|(_, cmdline)| cmdline.starts_with("/bin/busybox httpd") && cmdline.contains(&listen))
@@ -465,7 +465,10 @@ async fn a_release_that_crashes_is_restarted() {
             Ok(_) => {}
             Err(_) => went_down = true,
         }
-        assert!(Instant::now() < deadline, "the release was not restarted");
+        if Instant::now() > deadline {
+            let runtime_log = harness.engine.runtime_log(APP, 100).await.join("\n");
+            panic!("the release was not restarted (went down: {went_down}):\n{runtime_log}");
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let runtime_log = harness.engine.runtime_log(APP, 100).await.join("\n");
@@ -492,4 +495,142 @@ async fn without_buildah_the_engine_says_why_deploys_cannot_run() {
         .await
         .unwrap();
     assert_eq!(installed.unavailable().await, None);
+}
+
+/// Where the child test that plays a Berth killed mid-run keeps its engine; unset, that
+/// test does nothing.
+const KILLED_BERTH_DIR: &str = "BERTH_TEST_KILLED_BERTH_DIR";
+const KILLED_BERTH_IMAGE: &str = "BERTH_TEST_KILLED_BERTH_IMAGE";
+/// Ports of the killed Berth's engine, away from every other test's.
+const KILLED_BERTH_PORTS: std::ops::RangeInclusive<u16> = 31900..=31919;
+
+/// Run by the test below in a process of its own: deploys a release, says where it
+/// serves, and waits to be killed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_berth_that_will_be_killed() {
+    let (Ok(dir), Ok(image)) = (
+        std::env::var(KILLED_BERTH_DIR),
+        std::env::var(KILLED_BERTH_IMAGE),
+    ) else {
+        return;
+    };
+    let image = ImageReference::parse(&image).unwrap();
+    let mut settings = LocalSettings::new(&dir);
+    settings.ports = KILLED_BERTH_PORTS;
+    settings.insecure_registries = vec![image.registry().clone()];
+    settings.runtime_shim = Some(shim());
+    let engine = LocalEngine::new(settings).await.unwrap();
+    let log = RecordedLog::default();
+    let running = engine
+        .deploy(
+            release(app(), 1, image, &[]),
+            Some(BasicCredentials::new(USER, PASSWORD)),
+            &log,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", log.text()));
+    println!("SERVING {}", running.port);
+    tokio::time::sleep(Duration::from_secs(600)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_left_running_by_a_killed_berth_is_ended_when_the_engine_starts() {
+    use std::io::{BufRead, BufReader};
+    let registry = TestRegistry::start_htpasswd(&[CREDS]).await;
+    let digest = registry
+        .push_serving_image("team/app", "1", CREDS, "left behind")
+        .await;
+    let dir = tempfile::Builder::new()
+        .prefix("berth-engine-test-")
+        .tempdir()
+        .unwrap();
+    let namespaces = || -> std::collections::BTreeSet<String> {
+        fs::read_dir("/run/netns")
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let namespaces_before = namespaces();
+    let mut berth = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_berth_that_will_be_killed",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(KILLED_BERTH_DIR, dir.path())
+        .env(
+            KILLED_BERTH_IMAGE,
+            format!("{}/team/app@{digest}", registry.host),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = berth.stdout.take().unwrap();
+    let port = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            // libtest may have started the line ("test … ... ").
+            .find_map(|line| line.split("SERVING ").nth(1)?.trim().parse::<u16>().ok())
+    })
+    .await
+    .unwrap()
+    .expect("the child Berth deployed its release");
+    assert_eq!(
+        get(&format!("http://127.0.0.1:{port}/")).await.unwrap(),
+        "left behind"
+    );
+    let listen = format!("0.0.0.0:{port}");
+    let release_processes = || -> Vec<u32> {
+        processes()
+            .into_iter()
+            .filter(|(_, cmdline)| {
+                cmdline.starts_with("/bin/busybox httpd") && cmdline.contains(&listen)
+            })
+            .map(|(pid, _)| pid)
+            .collect()
+    };
+    assert_eq!(release_processes().len(), 1);
+    let left_namespaces: Vec<String> = namespaces()
+        .difference(&namespaces_before)
+        .cloned()
+        .collect();
+    assert_eq!(left_namespaces.len(), 1, "{left_namespaces:?}");
+
+    // SIGKILL: no shutdown. buildah and slirp4netns die with Berth; the release, which runc
+    // started outside Berth's process groups, does not.
+    berth.kill().unwrap();
+    berth.wait().unwrap();
+    thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        release_processes().len(),
+        1,
+        "the release outlives a killed Berth (or this test no longer tests anything)"
+    );
+
+    let mut settings = LocalSettings::new(dir.path());
+    settings.ports = KILLED_BERTH_PORTS;
+    settings.runtime_shim = Some(shim());
+    let engine = LocalEngine::new(settings).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !release_processes().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the left-behind release still runs"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    for namespace in &left_namespaces {
+        assert!(
+            !std::path::Path::new("/run/netns").join(namespace).exists(),
+            "the left-behind network namespace {namespace} is deleted"
+        );
+    }
+    engine.shutdown().await;
 }

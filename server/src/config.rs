@@ -42,8 +42,16 @@ pub struct Settings {
     pub operation_lease: std::time::Duration,
     /// `BERTH_ENGINE_STORAGE_DRIVER`: buildah's storage driver, `vfs` (default) or `overlay`.
     pub engine_storage_driver: String,
-    /// `BERTH_ENGINE_NETWORK`: how releases reach the network: `host` (default) or `private`.
+    /// `BERTH_ENGINE_NETWORK`: how releases and builds reach the network: `private`
+    /// (default: a network of their own, no way to the host's loopback) or `host` (for
+    /// debugging only: they then share the host's network).
     pub engine_network: String,
+    /// `BERTH_RELEASE_MEMORY_MB`: a release's (and a build's) memory limit (default 512;
+    /// 0: no limit).
+    pub release_memory_mb: u64,
+    /// `BERTH_RELEASE_PROCESSES`: how many processes a release (and a build) may run at
+    /// once (default 512; 0: no limit).
+    pub release_processes: u64,
     /// `BERTH_PORT_RANGE`: the ports releases are given in `PORT` (default `20000-20999`).
     pub port_range: std::ops::RangeInclusive<u16>,
     /// `BERTH_HEALTH_TIMEOUT_SECS`: how long a new release has to answer its health check
@@ -89,6 +97,8 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "BERTH_OPERATION_LEASE_SECS",
     "BERTH_ENGINE_STORAGE_DRIVER",
     "BERTH_ENGINE_NETWORK",
+    "BERTH_RELEASE_MEMORY_MB",
+    "BERTH_RELEASE_PROCESSES",
     "BERTH_PORT_RANGE",
     "BERTH_HEALTH_TIMEOUT_SECS",
     // Read by the test harness, not the server; allowed so tests can run the binary.
@@ -273,13 +283,15 @@ impl Settings {
                 ))
             }
         };
+        let release_memory_mb = number("BERTH_RELEASE_MEMORY_MB", 512, 0..=1 << 20, "MiB")?;
+        let release_processes = number("BERTH_RELEASE_PROCESSES", 512, 0..=1 << 22, "processes")?;
         let engine_network = match get("BERTH_ENGINE_NETWORK") {
-            None => "host".to_owned(),
+            None => "private".to_owned(),
             Some(v @ ("host" | "private")) => v.to_owned(),
             Some(v) => {
                 return Err(error(
                     "BERTH_ENGINE_NETWORK",
-                    format!("\"{v}\" is not a network mode; use host or private"),
+                    format!("\"{v}\" is not a network mode; use private or host"),
                 ))
             }
         };
@@ -316,6 +328,8 @@ impl Settings {
             operation_lease,
             engine_storage_driver,
             engine_network,
+            release_memory_mb,
+            release_processes,
             port_range,
             health_timeout,
         })

@@ -56,9 +56,20 @@ pub async fn open_platform(
     let mut local = platform::local::LocalSettings::new(settings.data_dir.join("engine"));
     local.storage_driver = settings.engine_storage_driver.clone();
     local.network = settings.engine_network.clone();
+    local.memory_limit =
+        (settings.release_memory_mb > 0).then_some(settings.release_memory_mb << 20);
+    local.pids_limit = (settings.release_processes > 0)
+        .then(|| u32::try_from(settings.release_processes).unwrap_or(u32::MAX));
     local.ports = settings.port_range.clone();
     local.health_timeout = settings.health_timeout;
     local.insecure_registries = settings.insecure_registries.clone();
+    // This very program is the engine's OCI runtime shim (`berth oci-runtime`, see main.rs).
+    match std::env::current_exe() {
+        Ok(berth) => local.runtime_shim = Some(vec![berth.into(), "oci-runtime".into()]),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot find Berth's own program; containers run without no-new-privileges")
+        }
+    }
     let engine = platform::local::LocalEngine::new(local)
         .await
         .context("BERTH_DATA_DIR: cannot prepare the local engine's directory")?;

@@ -48,7 +48,7 @@ fn dockerfile(base: &str) -> String {
          FROM $BASE\n\
          COPY hello.txt /www/hello.txt\n\
          RUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo built-by-run > /www/run.txt\"]\n\
-         CMD [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox env > /www/envdump.txt; exec /bin/busybox httpd -f -p 127.0.0.1:$PORT -h /www\"]\n"
+         CMD [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox env > /www/envdump.txt; exec /bin/busybox httpd -f -p 0.0.0.0:$PORT -h /www\"]\n"
     )
 }
 
@@ -626,4 +626,73 @@ async fn several_team_credentials_for_one_host_are_the_same_field_error_for_both
         deployed["status"], "succeeded",
         "{deployed}\n{deployed_log}"
     );
+}
+
+#[tokio::test]
+async fn dockerfiles_and_sources_that_reach_for_the_host_fail_plainly_and_the_release_keeps_serving(
+) {
+    let (app, repo) = started().await;
+    let with_credentials = |git_ref: &str| {
+        json!({
+            "git_ref": git_ref,
+            "registry_username": "builder",
+            "registry_password": BASE_PASSWORD,
+        })
+    };
+    let deployed = app.deploy_and_wait("web", with_credentials("main")).await;
+    app.succeeded(&deployed).await;
+    let url = app.release_url("web").await;
+    assert_eq!(
+        served_file(&url, "hello.txt").await.trim(),
+        "hello from main"
+    );
+    let base = format!("{}/base/busybox:1", app.registry().host);
+
+    // CVE-2024-1753: buildah 1.28 follows a bind mount's source through a symlink onto
+    // the host. Refused before anything is queued, naming the line.
+    git(repo.path(), &["checkout", "-q", "-b", "hostile"]);
+    std::os::unix::fs::symlink("/", repo.path().join("hostroot")).unwrap();
+    std::fs::write(
+        repo.path().join("Dockerfile"),
+        format!(
+            "FROM {base}\nRUN --mount=type=bind,source=hostroot,target=/h [\"/bin/busybox\", \"cat\", \"/h/etc/shadow\"]\n"
+        ),
+    )
+    .unwrap();
+    git(repo.path(), &["add", "."]);
+    git(repo.path(), &["commit", "-q", "-m", "Read the host"]);
+    let error = refusal(
+        app.deploy("web", with_credentials("hostile")).await,
+        "invalid",
+        "git_ref",
+    );
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("line 2: RUN --mount=type=bind"),
+        "{message}"
+    );
+    assert!(message.contains("Nothing was built"), "{message}");
+    assert_eq!(app.operations("web").await.len(), 1, "nothing was queued");
+
+    // Without the mount, the link alone would let COPY read the host: the build refuses
+    // it, naming the file, and the release keeps serving.
+    std::fs::write(
+        repo.path().join("Dockerfile"),
+        format!("FROM {base}\nCOPY hostroot/etc/shadow /www/shadow\n"),
+    )
+    .unwrap();
+    git(repo.path(), &["commit", "-q", "-am", "Copy from the host"]);
+    let failed = app
+        .deploy_and_wait("web", with_credentials("hostile"))
+        .await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let shown = failed.to_string();
+    assert!(shown.contains("hostroot"), "{shown}");
+    assert!(shown.contains("symbolic link"), "{shown}");
+    assert_eq!(app.release_url("web").await, url);
+    assert_eq!(
+        served_file(&url, "hello.txt").await.trim(),
+        "hello from main"
+    );
+    app.stop().await;
 }

@@ -1,6 +1,6 @@
 //! Test images: busybox-static in an OCI layout built with `umoci`, pushed with `skopeo`.
 //!
-//! The image serves HTTP as a platform runs it: on `127.0.0.1:$PORT` (8080 without `PORT`),
+//! The image serves HTTP as a platform runs it: on `0.0.0.0:$PORT` (8080 without `PORT`),
 //! with busybox's `httpd` serving `/www`, which holds an `index.html`. Before serving, the
 //! command writes `$GREETING` to `/www/env.txt`, so a test can read back the environment
 //! its release was given. Built once per registry (a few hundred milliseconds) and pushed
@@ -35,7 +35,7 @@ static NEXT_AUTH_FILE: AtomicU64 = AtomicU64::new(1);
 /// `exec` makes httpd the process that signals reach; the first line shows in runtime logs.
 const SERVE: &str = "echo \"serving on port ${PORT:-8080}\"; \
                      echo \"$GREETING\" > /www/env.txt; \
-                     exec /bin/busybox httpd -f -p \"127.0.0.1:${PORT:-8080}\" -h /www";
+                     exec /bin/busybox httpd -f -p \"0.0.0.0:${PORT:-8080}\" -h /www";
 /// A release that dies before it could ever answer a health check.
 const FAIL: &str = "echo \"this release fails at once\" >&2; exit 3";
 

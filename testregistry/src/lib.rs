@@ -12,7 +12,7 @@
 //! ```
 //!
 //! The test images run as a platform would run a release: they serve HTTP on
-//! `127.0.0.1:$PORT` and publish their `$GREETING` at [`ENV_FILE_PATH`].
+//! `0.0.0.0:$PORT` (every interface of its own network namespace) and publish their `$GREETING` at [`ENV_FILE_PATH`].
 //! [`TestRegistry::push_serving_image`] pushes one whose `/` answers a given body (to tell
 //! releases apart), [`TestRegistry::push_broken_image`] one that exits at once.
 //!
@@ -152,7 +152,7 @@ impl TestRegistry {
 
     /// Pushes a copy of the test image whose `/` answers `body`, so that a test can tell
     /// which release serves; returns its manifest digest. Like every test image, it serves
-    /// on `127.0.0.1:$PORT` and writes `$GREETING` to `/env.txt` (see [`ENV_FILE_PATH`]).
+    /// on `0.0.0.0:$PORT` and writes `$GREETING` to `/env.txt` (see [`ENV_FILE_PATH`]).
     pub async fn push_serving_image(
         &self,
         repo: &str,

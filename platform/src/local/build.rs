@@ -10,10 +10,18 @@
 //!   only them) `insecure`, next to the auth file;
 //! - build args: through buildah's environment (see `Buildah::build_command`), under
 //!   names checked here so that none of them steers buildah itself.
+//!
+//! What a build can reach: its `RUN` steps run under runc with the confinement and the
+//! network of a release (see `confinement` and `network`: no way to the host's loopback),
+//! in the storage of the app's team (no other team's images or layer cache) with the app's
+//! own cache mounts. Before buildah runs, the Dockerfile's `RUN` options are checked
+//! (`dockerfile::refused_run_options`: no bind mounts, no `from=`, no host network) and the
+//! source may hold no symbolic link that points outside it.
 
 use super::{
     auth_file::BuildFiles,
     buildah::{BuildRequest, BuildahError},
+    cgroup::KillOnDrop,
     redact::Redactor,
     LocalEngine, BUILDAH_MISSING,
 };
@@ -27,6 +35,7 @@ use std::{
     collections::HashSet,
     fs,
     path::{Component, Path, PathBuf},
+    time::Duration,
 };
 
 /// The repository of an app's built images in the engine's storage; `localhost` is what
@@ -43,6 +52,7 @@ impl LocalEngine {
     ) -> Result<BuiltImage, PlatformError> {
         log.step(Step::Build);
         let source = Source::resolve(spec)?;
+        source.refuse_unsafe_contents(spec)?;
         if let Some(problem) = spec
             .build_args
             .iter()
@@ -84,6 +94,25 @@ impl LocalEngine {
             credentials_note(spec)
         ));
         let iid_file = files.path_of("image-id");
+        let network = self
+            .network(&format!(
+                "berth-build-{}-{}",
+                spec.operation_id,
+                super::short_random()
+            ))
+            .await
+            .map_err(|e| PlatformError::Build(format!("the build's network: {e}")))?;
+        let options = self.confinement.options(
+            super::confinement::Confined::Build,
+            spec.app.id,
+            &format!("build-op-{}", spec.operation_id),
+            network.as_ref().map(|n| n.path()),
+        );
+        for what in &options.not_enforced {
+            log.line(&format!("this server cannot enforce {what}"));
+        }
+        let mut confinement = options.args;
+        confinement.extend(["--runtime".into(), self.confinement.runtime.clone().into()]);
         let request = BuildRequest {
             context: &source.context,
             dockerfile: &source.dockerfile,
@@ -91,14 +120,23 @@ impl LocalEngine {
             auth_file: files.auth_file(),
             registries_conf: Some(&registries_conf),
             iid_file: &iid_file,
-            isolation: &self.settings.isolation,
-            network: &self.settings.network,
+            confinement: &confinement,
             build_args: &spec.build_args,
         };
-        let built = self
-            .buildah
+        let buildah = self.buildah(spec.app.team_id, spec.app.id);
+        // A build cancelled half-way (its operation dropped) takes its RUN step with it.
+        let mut running_step = KillOnDrop(options.cgroup.clone());
+        let built = buildah
             .build(&request, &redactor, &mut |line| log.line(line))
             .await;
+        running_step.0 = None;
+        if let Some(cgroup) = &options.cgroup {
+            // buildah is done; nothing of a RUN step outlives the build.
+            cgroup.kill_and_remove(Duration::from_secs(5)).await;
+        }
+        if let Some(network) = network {
+            network.stop().await;
+        }
         let image_id = fs::read_to_string(&iid_file);
         // The credentials are not needed past this point, whatever happened.
         drop(files);
@@ -113,7 +151,7 @@ impl LocalEngine {
             .map_err(|e| PlatformError::Build(format!("buildah wrote no image id: {e}")))?;
         let image_id = image_id.trim().trim_start_matches("sha256:").to_owned();
 
-        let digest = self.buildah.image_digest(&image_id).await.map_err(|e| {
+        let digest = buildah.image_digest(&image_id).await.map_err(|e| {
             PlatformError::Build(format!(
                 "reading the built image's digest failed: {}",
                 e.summary()
@@ -140,6 +178,39 @@ struct Source {
 }
 
 impl Source {
+    /// Refuses a Dockerfile whose `RUN` options would reach outside the build, and a source
+    /// holding a symbolic link that points outside it (buildah 1.28 follows links in the
+    /// context onto the host).
+    fn refuse_unsafe_contents(&self, spec: &BuildSpec) -> Result<(), PlatformError> {
+        let text = fs::read_to_string(&self.dockerfile).map_err(|e| {
+            PlatformError::Build(format!(
+                "the Dockerfile {} cannot be read: {e}",
+                spec.dockerfile
+            ))
+        })?;
+        // A Dockerfile that does not parse is buildah's to report.
+        if let Some(refused) = dockerfile::refused_run_options(&text)
+            .ok()
+            .and_then(|refused| refused.into_iter().next())
+        {
+            return Err(PlatformError::Build(format!(
+                "{}: {refused}",
+                spec.dockerfile
+            )));
+        }
+        let root = fs::canonicalize(&spec.source_dir).map_err(|e| {
+            PlatformError::Build(format!("the source directory cannot be read: {e}"))
+        })?;
+        if let Some(link) = escaping_link(&root, &root)? {
+            return Err(PlatformError::Build(format!(
+                "the source holds {}, a symbolic link that points outside it (or nowhere); builds may not \
+                 link outside their source: remove the link from the repository",
+                link.strip_prefix(&root).unwrap_or(&link).display()
+            )));
+        }
+        Ok(())
+    }
+
     fn resolve(spec: &BuildSpec) -> Result<Source, PlatformError> {
         let root = fs::canonicalize(&spec.source_dir).map_err(|e| {
             PlatformError::Build(format!(
@@ -178,6 +249,30 @@ impl Source {
             context,
         })
     }
+}
+
+/// The first symbolic link under `dir` whose target is outside `root` (or dangles: where it
+/// points might be created outside later).
+fn escaping_link(root: &Path, dir: &Path) -> Result<Option<PathBuf>, PlatformError> {
+    let entries = fs::read_dir(dir)
+        .map_err(|e| PlatformError::Build(format!("reading {} failed: {e}", dir.display())))?;
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if kind.is_symlink() {
+            let inside = fs::canonicalize(&path).is_ok_and(|target| target.starts_with(root));
+            if !inside {
+                return Ok(Some(path));
+            }
+        } else if kind.is_dir() {
+            if let Some(link) = escaping_link(root, &path)? {
+                return Ok(Some(link));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// `relative` (or `default` when empty) inside `root`, following symbolic links: a source
@@ -535,6 +630,7 @@ mod tests {
         let spec = BuildSpec {
             app: crate::engine::AppRef {
                 id: 1,
+                team_id: 1,
                 name: "team/app".into(),
             },
             operation_id: 2,

@@ -1,6 +1,7 @@
 //! Every buildah command the engine runs, built in one place so that each one uses the
-//! engine's own storage (`--root`, `--runroot`, `--storage-driver`) and none inherits
-//! Berth's environment (which holds the master key and the database URL).
+//! storage of one team in the engine's directory (`--root`, `--runroot`,
+//! `--storage-driver`) and none inherits Berth's environment (which holds the master key and
+//! the database URL).
 
 use super::{redact::Redactor, settings::LocalSettings};
 use crate::registry::Secret;
@@ -71,8 +72,8 @@ pub(crate) struct BuildRequest<'a> {
     pub registries_conf: Option<&'a Path>,
     /// Where buildah writes the built image's id.
     pub iid_file: &'a Path,
-    pub isolation: &'a str,
-    pub network: &'a str,
+    /// How the `RUN` steps are confined (`--isolation oci`, their network, …).
+    pub confinement: &'a [OsString],
     /// Names checked by the caller (see `build::build_arg_problem`).
     pub build_args: &'a [(String, Secret)],
 }
@@ -85,29 +86,47 @@ pub(crate) struct Buildah {
 }
 
 impl Buildah {
-    pub fn new(settings: &LocalSettings) -> Self {
+    /// buildah on the storage of `team_id`, with `app_id`'s temporary directory.
+    pub fn new(settings: &LocalSettings, team_id: i64, app_id: i64) -> Self {
         let global = vec![
             "--root".into(),
-            settings.storage_dir().into(),
+            settings.storage_dir(team_id).into(),
             "--runroot".into(),
-            settings.runroot_dir().into(),
+            settings.runroot_dir(team_id).into(),
             "--storage-driver".into(),
             settings.storage_driver.clone().into(),
         ];
+        let tmp = settings.tmp_dir(app_id);
+        // Inside the engine's private directory; a failure shows when buildah needs it.
+        let _ = std::os::unix::fs::DirBuilderExt::mode(
+            std::fs::DirBuilder::new().recursive(true),
+            0o700,
+        )
+        .create(&tmp);
         Self {
             program: settings.buildah.clone(),
             global,
-            tmp: settings.tmp_dir(),
+            tmp,
         }
     }
 
-    /// A buildah command with the engine's storage and a clean environment.
+    /// buildah with no storage, for `--version`.
+    pub fn program(settings: &LocalSettings) -> Self {
+        Self {
+            program: settings.buildah.clone(),
+            global: Vec::new(),
+            tmp: std::env::temp_dir(),
+        }
+    }
+
+    /// A buildah command with the team's storage and a clean environment.
     fn command(&self) -> Command {
         let mut command = Command::new(&self.program);
         command
             .env_clear()
             .env("PATH", PATH)
-            // Pulls stage layers in TMPDIR (default /var/tmp); keep them on the engine's disk.
+            // Pulls stage layers in TMPDIR (default /var/tmp), and cache mounts live there:
+            // keep them on the engine's disk, per app.
             .env("TMPDIR", &self.tmp)
             .args(&self.global)
             .stdin(Stdio::null())
@@ -176,10 +195,19 @@ impl Buildah {
         Ok(Some(ImageCommand { argv }))
     }
 
-    /// `buildah from` the image already in local storage, as container `name`.
-    pub async fn create_container(&self, image: &str, name: &str) -> Result<(), BuildahError> {
+    /// `buildah from` the image already in local storage, as container `name`, confined by
+    /// `confinement` (the flags are kept with the container and apply to its run).
+    pub async fn create_container(
+        &self,
+        image: &str,
+        name: &str,
+        confinement: &[OsString],
+    ) -> Result<(), BuildahError> {
         let mut command = self.command();
-        command.args(["from", "--pull=never", "--quiet", "--name", name, image]);
+        command
+            .args(["from", "--pull=never", "--quiet", "--name", name])
+            .args(confinement)
+            .arg(image);
         collect(command, &Redactor::new()).await.map(|_| ())
     }
 
@@ -243,21 +271,17 @@ impl Buildah {
         (command, redactor)
     }
 
-    /// The long-running `buildah run` of a release; the caller spawns and supervises it.
-    pub fn run_command(
-        &self,
-        container: &str,
-        isolation: &str,
-        network: &str,
-        argv: &[String],
-    ) -> Command {
+    /// The long-running `buildah run` of a release under the OCI `runtime`; the caller
+    /// spawns and supervises it. Its namespaces, network and limits were set when the
+    /// container was made.
+    pub fn run_command(&self, container: &str, runtime: &Path, argv: &[String]) -> Command {
         let mut command = self.command();
         command
             .arg("run")
             .arg("--isolation")
-            .arg(isolation)
-            .arg("--network")
-            .arg(network)
+            .arg("oci")
+            .arg("--runtime")
+            .arg(runtime)
             .arg(container)
             .arg("--")
             .args(argv)
@@ -295,11 +319,8 @@ impl Buildah {
         }
         command
             .arg("build")
-            .arg("--isolation")
-            .arg(request.isolation)
-            .arg("--network")
-            .arg(request.network)
-            // The layer cache lives in the engine's storage, like every image.
+            .args(request.confinement)
+            // The layer cache lives in the team's storage, like every image.
             .arg("--layers")
             // Check the registry on every build: a moved tag brings the new base, and
             // revoked credentials fail the build instead of a stale base hiding them.
@@ -480,7 +501,7 @@ mod tests {
 
     #[test]
     fn config_values_travel_in_the_environment_and_never_in_argv() {
-        let buildah = Buildah::new(&LocalSettings::new("/srv/berth/engine"));
+        let buildah = Buildah::new(&LocalSettings::new("/srv/berth/engine"), 3, 1);
         let env = [
             (
                 "DATABASE_URL".to_owned(),
@@ -523,7 +544,7 @@ mod tests {
 
     #[test]
     fn build_args_travel_in_the_environment_and_never_in_argv() {
-        let buildah = Buildah::new(&LocalSettings::new("/srv/berth/engine"));
+        let buildah = Buildah::new(&LocalSettings::new("/srv/berth/engine"), 3, 1);
         let build_args = [
             ("NPM_TOKEN".to_owned(), Secret::new("npm-secret-42")),
             ("EMPTY".to_owned(), Secret::new("")),
@@ -535,8 +556,7 @@ mod tests {
             auth_file: Path::new("/srv/berth/engine/auth/build-x/auth.json"),
             registries_conf: Some(Path::new("/srv/berth/engine/auth/build-x/registries.conf")),
             iid_file: Path::new("/srv/berth/engine/auth/build-x/iid"),
-            isolation: "chroot",
-            network: "host",
+            confinement: &["--isolation".into(), "oci".into()],
             build_args: &build_args,
         };
         let command = buildah.build_command(&request);
@@ -551,9 +571,7 @@ mod tests {
             [
                 "build",
                 "--isolation",
-                "chroot",
-                "--network",
-                "host",
+                "oci",
                 "--layers",
                 "--pull=always",
                 "--authfile",

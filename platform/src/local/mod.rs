@@ -1,10 +1,16 @@
 //! The local engine, Berth's embedded default platform: it does a platform's work on this
 //! host with buildah. A deploy pulls the image by digest (credentials in a private,
-//! short-lived auth file), starts it as a supervised `buildah run` with `PORT` and the
-//! app's configuration in its environment, health-checks it over HTTP, and only then stops
-//! the release it replaces.
+//! short-lived auth file) into its team's storage, starts it as a supervised `buildah run`
+//! under runc — namespaces of its own, a network of its own (slirp4netns) with its `PORT`
+//! published on the host's loopback, reduced capabilities, seccomp, memory and process
+//! limits — with `PORT` and the app's configuration in its environment, health-checks it
+//! over HTTP, and only then stops the release it replaces.
 //!
 //! - `settings`: where and how releases run.
+//! - `confinement`, `network`, `cgroup`: what a release (and a build's `RUN` steps) can
+//!   reach, and the cgroups that limit and end its processes.
+//! - `runtime_shim`: buildah's OCI runtime, which hardens each container's config
+//!   (no-new-privileges) before handing over to runc.
 //! - `buildah`: every buildah command, and how config values reach a container without
 //!   passing through argv.
 //! - `auth_file`: the credentials of one pull or build.
@@ -16,11 +22,15 @@
 mod auth_file;
 pub mod build;
 mod buildah;
+mod cgroup;
+mod confinement;
 mod health;
+mod network;
 mod ports;
 mod process_group;
 mod redact;
 mod runtime_log;
+pub mod runtime_shim;
 mod settings;
 mod supervisor;
 
@@ -33,8 +43,10 @@ use crate::{
 };
 use auth_file::AuthFile;
 use buildah::{Buildah, BuildahError};
+use confinement::Confinement;
 use domain::{HealthPath, ImageReference};
 use health::Unhealthy;
+use network::{Network, NetworkTools};
 use process_group::GroupRecord;
 use rand::Rng as _;
 use redact::Redactor;
@@ -62,7 +74,8 @@ const CONTAINER_PREFIX: &str = "berth-";
 /// exiting: dropping the engine kills its releases without a grace period.
 pub struct LocalEngine {
     settings: LocalSettings,
-    buildah: Buildah,
+    confinement: Confinement,
+    network_tools: NetworkTools,
     state: Mutex<State>,
 }
 
@@ -75,11 +88,15 @@ struct State {
     runtime_logs: HashMap<i64, Arc<RuntimeLog>>,
 }
 
-/// A started release: its supervised process and where it listens.
+/// A started release: its supervised process, its network and where it listens.
 struct Release {
+    team_id: i64,
+    app_id: i64,
     release_id: i64,
     port: u16,
     process: Supervised,
+    /// `None` on the host's network (`network = "host"`).
+    network: Mutex<Option<Network>>,
 }
 
 impl Release {
@@ -107,8 +124,10 @@ impl LocalEngine {
         };
         let prepared = private(&settings.dir)
             .and_then(|()| private(&settings.process_groups_dir()))
+            .and_then(|()| private(&settings.networks_dir()))
             .and_then(|()| private(&settings.auth_dir()))
-            .and_then(|()| private(&settings.tmp_dir()))
+            .and_then(|()| private(&settings.dir.join("tmp")))
+            .and_then(|()| private(&settings.storages_dir()))
             .and_then(|()| fs::create_dir_all(settings.dir.join("logs")));
         prepared.map_err(|e| {
             PlatformError::Other(format!(
@@ -123,6 +142,14 @@ impl LocalEngine {
         if ended > 0 {
             tracing::info!(ended, "ended releases left running by an earlier Berth");
         }
+        let network_tools = NetworkTools {
+            slirp4netns: settings.slirp4netns.clone(),
+            ip: settings.ip.clone(),
+            run_dir: settings.networks_dir(),
+        };
+        if let Err(e) = network::end_leftovers(&network_tools).await {
+            tracing::warn!(error = %e, "cannot clear the networks an earlier Berth left");
+        }
         // Auth files of a pull that was interrupted by a crash.
         if let Ok(entries) = fs::read_dir(settings.auth_dir()) {
             for entry in entries.filter_map(Result::ok) {
@@ -130,26 +157,82 @@ impl LocalEngine {
             }
         }
 
+        // buildah runs the OCI runtime through Berth's shim when there is one.
+        let runtime = match &settings.runtime_shim {
+            Some(shim) => {
+                runtime_shim::write_script(&settings.dir.join("bin"), shim, &settings.runtime)
+                    .map_err(|e| {
+                        PlatformError::Other(format!(
+                            "the local engine cannot write its runtime script in {}: {e}",
+                            settings.dir.display()
+                        ))
+                    })?
+            }
+            None => settings.runtime.clone(),
+        };
         let engine = LocalEngine {
-            buildah: Buildah::new(&settings),
+            confinement: Confinement::new(
+                &engine_name(&settings.dir),
+                runtime,
+                settings.runtime_shim.is_some(),
+                settings.seccomp_profile.clone(),
+                settings.memory_limit,
+                settings.pids_limit,
+            ),
+            network_tools,
             settings,
             state: Mutex::new(State::default()),
         };
-        match engine.buildah.containers().await {
-            Ok(containers) => {
-                for container in containers
-                    .iter()
-                    .filter(|c| c.starts_with(CONTAINER_PREFIX))
-                {
-                    if let Err(e) = engine.buildah.remove_container(container).await {
-                        tracing::warn!(container, error = %e.summary(), "cannot remove a leftover container");
+        for team_id in engine.teams_with_storage() {
+            let buildah = engine.buildah(team_id, 0);
+            match buildah.containers().await {
+                Ok(containers) => {
+                    for container in containers
+                        .iter()
+                        .filter(|c| c.starts_with(CONTAINER_PREFIX))
+                    {
+                        if let Err(e) = buildah.remove_container(container).await {
+                            tracing::warn!(container, error = %e.summary(), "cannot remove a leftover container");
+                        }
                     }
                 }
+                Err(BuildahError::NotInstalled(_)) => break,
+                Err(e) => tracing::warn!(error = %e.summary(), "cannot list leftover containers"),
             }
-            Err(BuildahError::NotInstalled(_)) => {}
-            Err(e) => tracing::warn!(error = %e.summary(), "cannot list leftover containers"),
         }
         Ok(engine)
+    }
+
+    /// buildah on `team_id`'s storage, for `app_id` (its temporary directory).
+    fn buildah(&self, team_id: i64, app_id: i64) -> Buildah {
+        Buildah::new(&self.settings, team_id, app_id)
+    }
+
+    /// The teams whose storage is in the engine's directory.
+    fn teams_with_storage(&self) -> Vec<i64> {
+        fs::read_dir(self.settings.storages_dir())
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter_map(|entry| {
+                        entry
+                            .file_name()
+                            .to_str()?
+                            .strip_prefix("team-")?
+                            .parse()
+                            .ok()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// A network of its own for a container named `name`, unless releases share the host's.
+    async fn network(&self, name: &str) -> Result<Option<Network>, String> {
+        if self.settings.network == "host" {
+            return Ok(None);
+        }
+        Network::start(&self.network_tools, name).await.map(Some)
     }
 
     pub fn settings(&self) -> &LocalSettings {
@@ -165,9 +248,11 @@ impl LocalEngine {
             .clone()
     }
 
-    /// Pulls `image` with `credentials`, streaming buildah's output to `log`.
+    /// Pulls `image` with `credentials` into `app`'s team storage, streaming buildah's
+    /// output to `log`.
     async fn pull(
         &self,
+        app: &crate::engine::AppRef,
         image: &ImageReference,
         pinned: &str,
         credentials: Option<&BasicCredentials>,
@@ -194,7 +279,7 @@ impl LocalEngine {
             }
         ));
         let pulled = self
-            .buildah
+            .buildah(app.team_id, app.id)
             .pull(
                 pinned,
                 auth_file.path(),
@@ -224,8 +309,8 @@ impl LocalEngine {
             BuildahError::NotInstalled(_) => PlatformError::Unavailable(BUILDAH_MISSING.into()),
             e => PlatformError::Start(format!("{what}: {}", e.summary())),
         };
-        let command = self
-            .buildah
+        let buildah = self.buildah(release.app.team_id, release.app.id);
+        let command = buildah
             .image_command(pinned)
             .await
             .map_err(|e| failed(e, "reading the image's config failed"))?
@@ -258,24 +343,48 @@ impl LocalEngine {
             release.release_id,
             short_random()
         );
-        self.buildah
-            .create_container(pinned, &container)
+        let network = self
+            .network(&container)
             .await
-            .map_err(|e| failed(e, "creating the container failed"))?;
-        if let Err(e) = self.buildah.set_env(&container, &release.env, port).await {
-            self.remove_container(&container).await;
-            return Err(failed(e, "setting the release's environment failed"));
+            .map_err(|e| PlatformError::Start(format!("the release's network: {e}")))?;
+        let options = self.confinement.options(
+            confinement::Confined::Release,
+            release.app.id,
+            &container,
+            network.as_ref().map(Network::path),
+        );
+        for what in &options.not_enforced {
+            log.line(&format!("this server cannot enforce {what}"));
+        }
+        let prepared = async {
+            buildah
+                .create_container(pinned, &container, &options.args)
+                .await
+                .map_err(|e| failed(e, "creating the container failed"))?;
+            if let Err(e) = buildah.set_env(&container, &release.env, port).await {
+                buildah.remove_container(&container).await.ok();
+                return Err(failed(e, "setting the release's environment failed"));
+            }
+            if let Some(network) = &network {
+                if let Err(e) = network.publish(port, port).await {
+                    buildah.remove_container(&container).await.ok();
+                    return Err(PlatformError::Start(e));
+                }
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = prepared {
+            if let Some(network) = network {
+                network.stop().await;
+            }
+            return Err(e);
         }
 
         let output = Arc::new(ReleaseOutput::new(self.app_log(release.app.id)));
         let (forward, mut lines) = mpsc::unbounded_channel();
         output.forward_to(Some(forward));
-        let buildah = self.buildah.clone();
-        let (run_container, isolation, network) = (
-            container.clone(),
-            self.settings.isolation.clone(),
-            self.settings.network.clone(),
-        );
+        let (run_container, runtime) = (container.clone(), self.confinement.runtime.clone());
         let argv = command.argv;
         output.note(&format!(
             "starting release {} ({pinned}) as {container} on port {port}",
@@ -283,16 +392,18 @@ impl LocalEngine {
         ));
         let process = Supervised::start(Launch {
             container: container.clone(),
-            command: Box::new(move || {
-                buildah.run_command(&run_container, &isolation, &network, &argv)
-            }),
+            command: Box::new(move || buildah.run_command(&run_container, &runtime, &argv)),
             record: GroupRecord::new(&self.settings.process_groups_dir(), &container),
             output: output.clone(),
+            cgroup: options.cgroup.clone(),
         });
         let started = Release {
+            team_id: release.app.team_id,
+            app_id: release.app.id,
             release_id: release.release_id,
             port,
             process,
+            network: Mutex::new(network),
         };
 
         log.step(Step::HealthCheck);
@@ -374,10 +485,14 @@ impl LocalEngine {
         Ok(port)
     }
 
-    /// Stops a release, removes its container and frees its port.
+    /// Stops a release, removes its container and its network, and frees its port.
     async fn retire(&self, release: &Release) {
         release.process.stop().await;
-        self.remove_container(&release.process.container).await;
+        self.remove_container(release).await;
+        let network = release.network.lock().expect("release network lock").take();
+        if let Some(network) = network {
+            network.stop().await;
+        }
         self.state
             .lock()
             .expect("engine state lock")
@@ -385,8 +500,10 @@ impl LocalEngine {
             .remove(&release.port);
     }
 
-    async fn remove_container(&self, container: &str) {
-        if let Err(e) = self.buildah.remove_container(container).await {
+    async fn remove_container(&self, release: &Release) {
+        let container = &release.process.container;
+        let buildah = self.buildah(release.team_id, release.app_id);
+        if let Err(e) = buildah.remove_container(container).await {
             tracing::warn!(container, error = %e.summary(), "cannot remove a release's container");
         }
     }
@@ -395,13 +512,19 @@ impl LocalEngine {
 impl Platform for LocalEngine {
     fn unavailable(&self) -> BoxFuture<'_, Option<String>> {
         Box::pin(async move {
-            match self.buildah.version().await {
-                Ok(_) => None,
-                Err(e) => {
-                    tracing::warn!(error = %e.summary(), "buildah cannot run");
-                    Some(BUILDAH_MISSING.to_owned())
+            if let Err(e) = Buildah::program(&self.settings).version().await {
+                tracing::warn!(error = %e.summary(), "buildah cannot run");
+                return Some(BUILDAH_MISSING.to_owned());
+            }
+            if let Some(why) = confinement::unavailable(&self.confinement).await {
+                return Some(why);
+            }
+            if self.settings.network != "host" {
+                if let Some(why) = network::unavailable(&self.network_tools).await {
+                    return Some(why);
                 }
             }
+            None
         })
     }
 
@@ -414,8 +537,14 @@ impl Platform for LocalEngine {
         Box::pin(async move {
             let pinned = pinned(&release.image)?;
             log.step(Step::Pull);
-            self.pull(&release.image, &pinned, credentials.as_ref(), log)
-                .await?;
+            self.pull(
+                &release.app,
+                &release.image,
+                &pinned,
+                credentials.as_ref(),
+                log,
+            )
+            .await?;
             self.start_and_switch(&release, &pinned, log).await
         })
     }
@@ -511,10 +640,27 @@ impl Platform for LocalEngine {
             }
             while stopping.join_next().await.is_some() {}
             for release in &serving {
-                self.remove_container(&release.process.container).await;
+                self.remove_container(release).await;
+                let network = release.network.lock().expect("release network lock").take();
+                if let Some(network) = network {
+                    network.stop().await;
+                }
             }
             self.state.lock().expect("engine state lock").ports.clear();
+            if let Ok(cgroups) = &self.confinement.cgroups {
+                cgroups.remove_empty();
+            }
         })
+    }
+}
+
+impl Drop for LocalEngine {
+    /// The engine's empty cgroups go with it (those of containers still ending stay; the
+    /// next engine on this directory ends and removes them).
+    fn drop(&mut self) {
+        if let Ok(cgroups) = &self.confinement.cgroups {
+            cgroups.remove_empty();
+        }
     }
 }
 
@@ -582,6 +728,16 @@ fn explain_pull_failure(summary: &str) -> String {
     match meaning {
         Some(meaning) => format!("{meaning} ({summary})"),
         None => summary.to_owned(),
+    }
+}
+
+/// Names the engine whose directory is `dir` among the engines of this host (its cgroups):
+/// the directory's inode, which stays the same for as long as the directory exists.
+fn engine_name(dir: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    match fs::metadata(dir) {
+        Ok(metadata) => format!("engine-{}-{}", metadata.dev(), metadata.ino()),
+        Err(_) => "engine".to_owned(),
     }
 }
 

@@ -1,8 +1,10 @@
-//! Releases run in process groups of their own, so that one signal reaches buildah, its
-//! chroot helpers and the app (and anything the app forks). Each group is recorded on disk
+//! `buildah run` (and slirp4netns) run in process groups of their own, so that one signal
+//! reaches them and their helpers; the release itself, which runc starts outside the group,
+//! is reached through its cgroup (see `cgroup`). Each group is recorded on disk
 //! while it runs: a Berth killed with SIGKILL cannot stop its releases, and the next Berth
 //! must end them before it starts new ones on the same ports.
 
+use super::cgroup::ContainerCgroup;
 use std::{
     fs, io,
     path::{Path, PathBuf},
@@ -21,8 +23,8 @@ pub(crate) unsafe fn detach_and_die_with_berth(berth: libc::pid_t) -> io::Result
     if libc::setsid() == -1 {
         return Err(io::Error::last_os_error());
     }
-    // If Berth dies, even by SIGKILL, the kernel kills buildah, which takes its chroot
-    // helpers with it. (The signal follows the *thread* that spawned the child; Tokio's
+    // If Berth dies, even by SIGKILL, the kernel kills buildah (or slirp4netns); what runc
+    // started is ended through its cgroup by the next Berth. (The signal follows the *thread* that spawned the child; Tokio's
     // worker threads live as long as the runtime.)
     if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) == -1 {
         return Err(io::Error::last_os_error());
@@ -73,7 +75,8 @@ pub(crate) async fn kill_and_wait(pgid: i32, patience: Duration) {
 }
 
 /// The on-disk record of one running release's process group:
-/// `<dir>/run/releases/<container>.pgid`, holding the group id and the boot it belongs to.
+/// `<dir>/run/releases/<container>.pgid`, holding the group id, the boot it belongs to
+/// and the directories of the container's cgroup (its processes are in no group of ours).
 pub(crate) struct GroupRecord {
     path: PathBuf,
 }
@@ -85,8 +88,12 @@ impl GroupRecord {
         }
     }
 
-    pub fn write(&self, pgid: i32) -> io::Result<()> {
-        let contents = format!("{pgid}\n{}\n", boot_id());
+    pub fn write(&self, pgid: i32, cgroup: Option<&ContainerCgroup>) -> io::Result<()> {
+        let mut contents = format!("{pgid}\n{}\n", boot_id());
+        for dir in cgroup.map(ContainerCgroup::dirs).unwrap_or_default() {
+            contents.push_str(&dir.to_string_lossy());
+            contents.push('\n');
+        }
         let staging = self.path.with_extension("new");
         fs::write(&staging, contents)?;
         fs::rename(&staging, &self.path)
@@ -115,11 +122,16 @@ pub(crate) async fn end_leftovers(dir: &Path) -> io::Result<usize> {
             .next()
             .and_then(|line| line.trim().parse::<i32>().ok());
         let same_boot = lines.next().map(str::trim) == Some(boot.as_str());
+        let cgroup = ContainerCgroup::from_dirs(lines.map(PathBuf::from).collect());
         if let (Some(pgid), true) = (pgid, same_boot) {
-            if has_live_members(pgid) {
+            let container_alive = cgroup.as_ref().is_some_and(|c| !c.members().is_empty());
+            if has_live_members(pgid) || container_alive {
                 tracing::warn!(pgid, record = %path.display(), "ending a release left running by an earlier Berth");
                 kill_and_wait(pgid, Duration::from_secs(5)).await;
                 ended += 1;
+            }
+            if let Some(cgroup) = &cgroup {
+                cgroup.kill_and_remove(Duration::from_secs(5)).await;
             }
         }
         let _ = fs::remove_file(&path);

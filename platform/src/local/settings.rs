@@ -10,10 +10,26 @@ pub struct LocalSettings {
     /// buildah's storage driver: `vfs` works everywhere (copies whole layers); `overlay`
     /// is faster where the kernel and filesystem allow it.
     pub storage_driver: String,
-    /// `buildah run --network`: `host` lets the release listen on the host's loopback.
+    /// `private` (the default): every release and every build's `RUN` steps get a network
+    /// namespace of their own (slirp4netns), with no way to the host's loopback or to other
+    /// releases. `host` shares the host's network with them: for debugging only.
     pub network: String,
-    /// `buildah run --isolation`: `chroot` needs no user namespaces or cgroups.
-    pub isolation: String,
+    /// The OCI runtime releases and builds run under.
+    pub runtime: PathBuf,
+    /// The command (program and leading arguments) that runs [`super::runtime_shim::main`]
+    /// (`berth oci-runtime`): buildah runs containers through it, and it sets what
+    /// buildah cannot (no-new-privileges) before handing over to `runtime`. Without it
+    /// containers run as buildah configures them, and deploys say what is not enforced.
+    pub runtime_shim: Option<Vec<std::ffi::OsString>>,
+    /// The seccomp profile containers run with (Debian's containers-common ships it).
+    pub seccomp_profile: PathBuf,
+    /// A release's (and a build's) memory limit, in bytes.
+    pub memory_limit: Option<u64>,
+    /// How many processes a release (and a build) may have at once.
+    pub pids_limit: Option<u32>,
+    pub slirp4netns: PathBuf,
+    /// iproute2's `ip`, which makes the network namespaces.
+    pub ip: PathBuf,
     /// Ports handed to releases as `PORT`.
     pub ports: RangeInclusive<u16>,
     /// How long a new release has to answer its health check.
@@ -30,8 +46,14 @@ impl LocalSettings {
         Self {
             dir: dir.into(),
             storage_driver: "vfs".into(),
-            network: "host".into(),
-            isolation: "chroot".into(),
+            network: "private".into(),
+            runtime: PathBuf::from("runc"),
+            runtime_shim: None,
+            seccomp_profile: PathBuf::from("/usr/share/containers/seccomp.json"),
+            memory_limit: Some(512 << 20),
+            pids_limit: Some(512),
+            slirp4netns: PathBuf::from("slirp4netns"),
+            ip: PathBuf::from("ip"),
             ports: 20000..=20999,
             health_timeout: Duration::from_secs(60),
             insecure_registries: Vec::new(),
@@ -55,15 +77,30 @@ impl LocalSettings {
         self.dir.join("logs").join(format!("app-{app_id}.log"))
     }
 
-    pub(crate) fn storage_dir(&self) -> PathBuf {
+    /// The image storage of one team: no other team's build can mount or copy from its
+    /// pulled or built images, or share its layer cache.
+    pub(crate) fn storage_dir(&self, team_id: i64) -> PathBuf {
+        self.storages_dir().join(format!("team-{team_id}"))
+    }
+
+    pub(crate) fn storages_dir(&self) -> PathBuf {
         self.dir.join("storage")
     }
 
-    pub(crate) fn runroot_dir(&self) -> PathBuf {
-        self.dir.join("run")
+    /// buildah's run state for one team's storage.
+    pub(crate) fn runroot_dir(&self, team_id: i64) -> PathBuf {
+        self.dir.join("run").join(format!("team-{team_id}"))
     }
 
-    pub(crate) fn tmp_dir(&self) -> PathBuf {
-        self.dir.join("tmp")
+    /// Where slirp4netns's sockets and process records live.
+    pub(crate) fn networks_dir(&self) -> PathBuf {
+        self.dir.join("run").join("networks")
+    }
+
+    /// A temporary directory per app: pulls stage layers there, and a build's
+    /// `RUN --mount=type=cache` keeps its cache there (buildah puts it under TMPDIR), so
+    /// that no other app's build shares it.
+    pub(crate) fn tmp_dir(&self, app_id: i64) -> PathBuf {
+        self.dir.join("tmp").join(format!("app-{app_id}"))
     }
 }

@@ -2,9 +2,12 @@
 //! by line into the app's runtime log (and the operation's log while one watches), and a
 //! restart with exponential backoff when it exits without being asked to — once it has
 //! been accepted. Before, an exit is the end of its health check, not a reason to retry.
+//! The release's own processes (under runc, outside the group) are signalled through the
+//! container's cgroup, and nothing of them outlives a run.
 
 use super::{
     buildah::forward_lines,
+    cgroup::ContainerCgroup,
     process_group::{self, GroupRecord},
     runtime_log::RuntimeLog,
 };
@@ -100,6 +103,9 @@ pub(crate) struct Launch {
     pub command: Box<dyn Fn() -> Command + Send + Sync>,
     pub record: GroupRecord,
     pub output: Arc<ReleaseOutput>,
+    /// The container's cgroup: runc runs the release's processes outside buildah's
+    /// process group, so they are ended through it.
+    pub cgroup: Option<ContainerCgroup>,
 }
 
 /// A release under supervision.
@@ -111,6 +117,7 @@ pub(crate) struct Supervised {
     task: Mutex<Option<JoinHandle<()>>>,
     /// The current run's process group (0 between runs).
     pgid: Arc<AtomicI32>,
+    cgroup: Option<ContainerCgroup>,
 }
 
 impl Supervised {
@@ -120,6 +127,7 @@ impl Supervised {
         let (exits_sender, exits) = watch::channel(Exits::default());
         let pgid = Arc::new(AtomicI32::new(0));
         let container = launch.container.clone();
+        let cgroup = launch.cgroup.clone();
         let task = tokio::spawn(supervise(
             launch,
             stop_requested,
@@ -134,6 +142,7 @@ impl Supervised {
             accepted,
             task: Mutex::new(Some(task)),
             pgid,
+            cgroup,
         }
     }
 
@@ -167,6 +176,9 @@ impl Drop for Supervised {
         if let Some(task) = task.take() {
             let _ = self.stop.send(true);
             process_group::signal(self.pgid.load(Ordering::SeqCst), libc::SIGKILL);
+            if let Some(cgroup) = &self.cgroup {
+                cgroup.signal(libc::SIGKILL);
+            }
             task.abort();
         }
     }
@@ -241,7 +253,7 @@ async fn run_once(
     // setsid made the child the leader of a new group whose id is its pid.
     let group = child.id().map_or(0, |pid| pid as i32);
     pgid.store(group, Ordering::SeqCst);
-    if let Err(e) = launch.record.write(group) {
+    if let Err(e) = launch.record.write(group, launch.cgroup.as_ref()) {
         launch
             .output
             .note(&format!("cannot record the release's process group ({e})"));
@@ -268,12 +280,20 @@ async fn run_once(
     let end = tokio::select! {
         status = child.wait() => RunEnd::Exited(describe(status)),
         _ = requested(stop_requested) => {
-            terminate(group, &mut child).await;
+            terminate(group, launch.cgroup.as_ref(), &mut child).await;
             RunEnd::Stopped
         }
     };
-    // buildah is gone; whatever is left of its group (a daemonised child) goes with it.
+    // buildah is gone; whatever is left of its group (a daemonised child) and of the
+    // container goes with it.
     process_group::kill_and_wait(group, Duration::from_secs(2)).await;
+    if let Some(cgroup) = &launch.cgroup {
+        if !cgroup.kill_and_remove(Duration::from_secs(5)).await {
+            launch
+                .output
+                .note("some of the release's processes could not be ended");
+        }
+    }
     pgid.store(0, Ordering::SeqCst);
     launch.record.remove();
     for reader in readers.into_iter().flatten() {
@@ -285,16 +305,66 @@ async fn run_once(
     end
 }
 
-/// SIGTERM to the group, then SIGKILL if buildah has not exited after [`STOP_GRACE`].
-async fn terminate(group: i32, child: &mut Child) {
-    process_group::signal(group, libc::SIGTERM);
-    if tokio::time::timeout(STOP_GRACE, child.wait())
-        .await
-        .is_err()
-    {
-        process_group::signal(group, libc::SIGKILL);
-        let _ = child.wait().await;
+/// Asks the release to end, then forces it after [`STOP_GRACE`]. With a cgroup, the
+/// release's own processes get the signal, and buildah ends when its container does;
+/// without, buildah's whole group does.
+async fn terminate(group: i32, cgroup: Option<&ContainerCgroup>, child: &mut Child) {
+    match cgroup {
+        Some(cgroup) => {
+            ask_to_end(cgroup);
+            if tokio::time::timeout(STOP_GRACE, child.wait()).await.is_ok() {
+                return;
+            }
+            cgroup.signal(libc::SIGKILL);
+            if tokio::time::timeout(Duration::from_secs(2), child.wait())
+                .await
+                .is_ok()
+            {
+                return;
+            }
+        }
+        None => {
+            process_group::signal(group, libc::SIGTERM);
+            if tokio::time::timeout(STOP_GRACE, child.wait()).await.is_ok() {
+                return;
+            }
+        }
     }
+    process_group::signal(group, libc::SIGKILL);
+    let _ = child.wait().await;
+}
+
+/// SIGTERM to every process of the container that handles it. The release's first
+/// process is its PID namespace's init, which the kernel shields from signals it has no
+/// handler for: waiting out the grace period for it would only delay the stop, so the
+/// processes that would have died of SIGTERM (no handler, not ignored) get SIGKILL.
+fn ask_to_end(cgroup: &ContainerCgroup) {
+    for pid in cgroup.members() {
+        let signal = if handles_or_ignores(pid, libc::SIGTERM) {
+            libc::SIGTERM
+        } else {
+            libc::SIGKILL
+        };
+        if pid > 1 {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe {
+                libc::kill(pid, signal);
+            }
+        }
+    }
+}
+
+/// Whether process `pid` catches or ignores `signal` (`SigCgt`, `SigIgn` of its status).
+fn handles_or_ignores(pid: libc::pid_t, signal: libc::c_int) -> bool {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let bit = 1u64 << (signal - 1);
+    status.lines().any(|line| {
+        let mask = line
+            .strip_prefix("SigCgt:")
+            .or_else(|| line.strip_prefix("SigIgn:"));
+        mask.and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+            .is_some_and(|mask| mask & bit != 0)
+    })
 }
 
 /// Resolves once the flag is set (a stop requested, the release accepted), or when whoever

@@ -85,13 +85,21 @@ pub async fn engine_on(dir: &Path, ports_from: u16, insecure: &[RegistryHost]) -
     settings.ports = ports_for(dir, ports_from);
     settings.insecure_registries = insecure.to_vec();
     settings.health_timeout = Duration::from_secs(30);
+    settings.runtime_shim = Some(shim());
     LocalEngine::new(settings).await.expect("the engine starts")
+}
+
+/// The engine's OCI runtime shim, as the platform's own test program.
+pub fn shim() -> Vec<std::ffi::OsString> {
+    vec![env!("CARGO_BIN_EXE_berth-oci-runtime").into()]
 }
 
 /// The app `id`, named `name` (`team/app`).
 pub fn app_ref(id: i64, name: &str) -> AppRef {
     AppRef {
         id,
+        // One team per app: each test's app keeps its images to itself.
+        team_id: id,
         name: name.to_owned(),
     }
 }

@@ -237,6 +237,10 @@ pub async fn local_engine(
 ) -> std::sync::Arc<dyn platform::engine::Platform> {
     let mut settings = platform::local::LocalSettings::new(dir.join("engine"));
     settings.buildah = buildah.into();
+    settings.runtime_shim = Some(vec![
+        env!("CARGO_BIN_EXE_berth").into(),
+        "oci-runtime".into(),
+    ]);
     // A port range of its own, so that a release is never answered by another test's.
     let start = 24_000 + (rand::random::<u16>() % 30) * 200;
     settings.ports = start..=start + 199;
