@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Berth needs on a Debian machine, only when it is missing, so that a second
 # run does nothing slow. Sourced by scripts/run.sh and scripts/test.sh.
-#   berth_setup run   — what building and running Berth needs (including buildah, which
-#                       the local engine runs releases with)
+#   berth_setup run   — what building and running Berth needs (including buildah, runc
+#                       and slirp4netns, which the local engine builds and runs releases with)
 #   berth_setup test  — plus what the test suite needs (PostgreSQL binaries, Chromium, Node,
 #                       the distribution registry, skopeo, umoci, busybox-static)
 set -euo pipefail
@@ -32,8 +32,10 @@ berth_setup() {
   fi
   command -v cargo >/dev/null 2>&1 || { echo "berth: cargo is missing; install Rust with rustup first" >&2; exit 1; }
   berth_apt_install ca-certificates gcc libc6-dev pkg-config git
-  # The local engine, Berth's default platform, pulls and runs releases with buildah.
-  berth_apt_install buildah
+  # The local engine, Berth's default platform, pulls and builds with buildah and runs
+  # every release and build step under runc, in a network namespace of its own (iproute2's
+  # `ip netns`) wired out by slirp4netns; containers-common ships the seccomp profile.
+  berth_apt_install buildah runc slirp4netns iproute2 golang-github-containers-common
   if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
     berth_log "adding the wasm32-unknown-unknown target"
     rustup target add wasm32-unknown-unknown

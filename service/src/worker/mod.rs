@@ -323,6 +323,7 @@ async fn prepare(berth: &Berth, operation: &Operation) -> Result<Prepared, Strin
         .with(&changes);
     let app_ref = AppRef {
         id: app.id,
+        team_id: app.team_id,
         name: format!("{team}/{}", app.handle),
     };
     Ok(Prepared {
@@ -596,6 +597,7 @@ pub fn reconcile(berth: Berth) -> tokio::task::JoinHandle<()> {
             let spec = ReleaseSpec::new(
                 AppRef {
                     id: app.id,
+                    team_id: app.team_id,
                     name: format!("team-{}/{}", app.team_id, app.handle),
                 },
                 release.operation_id,
