@@ -168,7 +168,28 @@ impl Harness {
 /// A service on the host's loopback, as Berth, PostgreSQL or a registry are: it answers
 /// every connection with [`HOST_SECRET`].
 async fn host_loopback_service() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    host_service_on("127.0.0.1:0").await
+}
+
+/// The host's first address that is not loopback, if it has one.
+fn host_ip() -> Option<String> {
+    let output = std::process::Command::new("ip")
+        .args(["-o", "-4", "addr", "show"])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            words.find(|word| *word == "inet")?;
+            Some(words.next()?.split_once('/')?.0.to_owned())
+        })
+        .find(|address| !address.starts_with("127."))
+}
+
+/// A service listening on `address` that answers every connection with [`HOST_SECRET`].
+async fn host_service_on(address: &str) -> SocketAddr {
+    let listener = TcpListener::bind(address).await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
@@ -241,6 +262,7 @@ connect() {{
 }}
 connect 127.0.0.1:5432
 connect 10.0.2.2:5432
+[ -n "$HOST_IP" ] && reach "$HOST_IP:$PUBLIC_SERVICE_PORT"
 $bb grep -E '^(CapEff|Seccomp|NoNewPrivs):' /proc/self/status | $bb sed 's/:\t*/: /'
 if echo h 2>/dev/null > /proc/sysrq-trigger; then echo "sysrq: written"; else echo "sysrq: refused"; fi
 if $bb touch /sys/berth 2>/dev/null; then echo "sys: written"; else echo "sys: refused"; fi
@@ -255,6 +277,10 @@ exec $bb httpd -f -p "0.0.0.0:$PORT" -h /www
     // As Berth's generated key would be (the original attack read it through
     // /proc/<pid>/root).
     fs::write(harness.dir.path().join("master.key"), MASTER_KEY).unwrap();
+    // A service on all the host's addresses, as Berth with BERTH_ADDR=0.0.0.0:… would be.
+    let public_service = host_service_on("0.0.0.0:0").await;
+    let host_ip = host_ip().unwrap_or_default();
+    let public_service_port = public_service.port().to_string();
     let berth_pid = std::process::id().to_string();
     let data_dir = harness.dir.path().display().to_string();
     let host_service_port = host_service.port().to_string();
@@ -272,6 +298,8 @@ exec $bb httpd -f -p "0.0.0.0:$PORT" -h /www
                 ("HOST_SERVICE_PORT", &host_service_port),
                 ("VICTIM_PORT", &victim_port),
                 ("EXTRA_PORT", &extra),
+                ("HOST_IP", &host_ip),
+                ("PUBLIC_SERVICE_PORT", &public_service_port),
             ],
         )
         .await;
@@ -292,6 +320,16 @@ exec $bb httpd -f -p "0.0.0.0:$PORT" -h /www
     // Its own network: the host's loopback services and the victim are out of reach.
     assert!(!report.contains(HOST_SECRET), "{report}");
     assert!(!report.contains("the victim's index"), "{report}");
+    if !host_ip.is_empty() {
+        assert!(get(&format!("http://{host_ip}:{public_service_port}/"))
+            .await
+            .is_ok());
+        assert_eq!(
+            reported(&report, &format!("reach {host_ip}:{public_service_port}")),
+            "no",
+            "{report}"
+        );
+    }
     for target in [
         format!("127.0.0.1:{host_service_port}"),
         format!("10.0.2.2:{host_service_port}"),
@@ -405,11 +443,15 @@ async fn a_build_step_reaches_neither_the_hosts_loopback_nor_its_files() {
     let harness = Harness::start().await;
     let host_service = host_loopback_service().await;
     let port = host_service.port();
+    let public_port = host_service_on("0.0.0.0:0").await.port();
+    // Without an address but loopback, the loopback check stands in.
+    let host_ip = host_ip().unwrap_or_else(|| "127.0.0.1".into());
     let data_dir = harness.dir.path().display();
     let script = format!(
         r#"bb=/bin/busybox; {REACH}
 reach 127.0.0.1:{port} | $bb sed 's/^/result: /'
 reach 10.0.2.2:{port} | $bb sed 's/^/result: /'
+reach {host_ip}:{public_port} | $bb sed 's/^/result: /'
 if $bb ls {data_dir} >/dev/null 2>&1; then echo "result: data dir visible"; else echo "result: data dir absent"; fi
 n=0; for p in /proc/[0-9]*; do n=$((n+1)); done; echo "result: processes $n""#
     );
@@ -429,6 +471,10 @@ n=0; for p in /proc/[0-9]*; do n=$((n+1)); done; echo "result: processes $n""#
     );
     assert!(
         results.contains(&format!("result: reach 10.0.2.2:{port}: no").as_str()),
+        "{text}"
+    );
+    assert!(
+        results.contains(&format!("result: reach {host_ip}:{public_port}: no").as_str()),
         "{text}"
     );
     assert!(results.contains(&"result: data dir absent"), "{text}");

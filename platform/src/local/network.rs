@@ -122,7 +122,36 @@ impl Network {
         let _ = network.record.write(network.group, None);
         network.slirp = Some(child);
         network.wait_until_ready().await?;
+        if let Err(e) = network.shut_out_the_host().await {
+            network.end().await;
+            return Err(e);
+        }
         Ok(network)
+    }
+
+    /// slirp4netns connects out from the host, so the host's own addresses (eth0's, not
+    /// only loopback) would reach whatever listens on 0.0.0.0 there — Berth itself, with
+    /// `BERTH_ADDR=0.0.0.0:…`. Inside the namespace every one of them is made unreachable
+    /// (releases have no CAP_NET_ADMIN to change it back).
+    async fn shut_out_the_host(&self) -> Result<(), String> {
+        let output = Command::new(&self.tools.ip)
+            .args(["-o", "-4", "addr", "show"])
+            .env_clear()
+            .env("PATH", PATH)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|e| format!("listing the host's addresses failed: {e}"))?;
+        for address in host_addresses(&String::from_utf8_lossy(&output.stdout)) {
+            let route = format!("{address}/32");
+            run(
+                &self.tools.ip,
+                &["-n", &self.name, "route", "add", "unreachable", &route],
+            )
+            .await
+            .map_err(|e| format!("shutting the host's {address} out of the network failed: {e}"))?;
+        }
+        Ok(())
     }
 
     /// The namespace's path, for `--network ns:<path>`.
@@ -246,6 +275,24 @@ async fn delete_namespace(tools: &NetworkTools, name: &str) {
     }
 }
 
+/// The host's IPv4 addresses but loopback (which slirp4netns already keeps out), from
+/// `ip -o -4 addr show`.
+fn host_addresses(listing: &str) -> Vec<std::net::Ipv4Addr> {
+    let mut addresses: Vec<std::net::Ipv4Addr> = listing
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            words.find(|word| *word == "inet")?;
+            let (address, _) = words.next()?.split_once('/')?;
+            address.parse().ok()
+        })
+        .filter(|address: &std::net::Ipv4Addr| !address.is_loopback())
+        .collect();
+    addresses.sort_unstable();
+    addresses.dedup();
+    addresses
+}
+
 /// Whether this host can make networks (the tools run): `None` when it can, else why not.
 pub(crate) async fn unavailable(tools: &NetworkTools) -> Option<String> {
     if !succeeds(&tools.slirp4netns, &["--version"]).await {
@@ -303,4 +350,25 @@ async fn api(socket: &Path, request: &str) -> io::Result<String> {
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no answer"))??;
     Ok(answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hosts_addresses_are_read_without_loopback() {
+        let listing = "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever preferred_lft forever
+4: eth0    inet 192.0.2.2/24 brd 192.0.2.255 scope global eth0\\       valid_lft forever
+5: wg0    inet 10.8.0.1/24 scope global wg0
+6: eth0    inet 192.0.2.2/24 scope global secondary eth0";
+        assert_eq!(
+            host_addresses(listing),
+            [
+                "10.8.0.1".parse::<std::net::Ipv4Addr>().unwrap(),
+                "192.0.2.2".parse().unwrap()
+            ]
+        );
+        assert!(host_addresses("").is_empty());
+    }
 }
