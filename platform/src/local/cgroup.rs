@@ -225,12 +225,18 @@ impl ContainerCgroup {
 
     /// Sends `signal` to every process in the cgroup; returns how many there were.
     pub fn signal(&self, signal: libc::c_int) -> usize {
+        self.signal_each(|_| signal)
+    }
+
+    /// Sends each process in the cgroup the signal `choose` picks for it; returns how many
+    /// there were.
+    pub fn signal_each(&self, choose: impl Fn(libc::pid_t) -> libc::c_int) -> usize {
         let members = self.members();
-        for pid in &members {
-            if *pid > 1 {
+        for &pid in &members {
+            if pid > 1 {
                 // SAFETY: kill has no memory-safety preconditions.
                 unsafe {
-                    libc::kill(*pid, signal);
+                    libc::kill(pid, choose(pid));
                 }
             }
         }

@@ -339,19 +339,13 @@ async fn terminate(group: i32, cgroup: Option<&ContainerCgroup>, child: &mut Chi
 /// handler for: waiting out the grace period for it would only delay the stop, so the
 /// processes that would have died of SIGTERM (no handler, not ignored) get SIGKILL.
 fn ask_to_end(cgroup: &ContainerCgroup) {
-    for pid in cgroup.members() {
-        let signal = if handles_or_ignores(pid, libc::SIGTERM) {
+    cgroup.signal_each(|pid| {
+        if handles_or_ignores(pid, libc::SIGTERM) {
             libc::SIGTERM
         } else {
             libc::SIGKILL
-        };
-        if pid > 1 {
-            // SAFETY: kill has no memory-safety preconditions.
-            unsafe {
-                libc::kill(pid, signal);
-            }
         }
-    }
+    });
 }
 
 /// Whether process `pid` catches or ignores `signal` (`SigCgt`, `SigIgn` of its status).
