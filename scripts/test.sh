@@ -23,11 +23,11 @@ berth_log "Rust tests (unit, property, store on SQLite and PostgreSQL, HTTP)"
 status=0
 # The frontend is left out: built for the host together with the server, Cargo would
 # unify the app crate's `hydrate` and `ssr` features. It is built for wasm above.
-cargo test --workspace --exclude frontend --exclude server 2>&1 | tee -a "$log" || status=$?
+cargo test --no-fail-fast --workspace --exclude frontend --exclude server 2>&1 | tee -a "$log" || status=$?
 # The server's HTTP tests run one at a time: each test has its own Tokio runtime, and Leptos
 # page rendering across several runtimes in one process was seen to lose a wake-up (a test
 # hangs). The server itself runs one runtime, where this cannot happen.
-cargo test -p server -- --test-threads=1 2>&1 | tee -a "$log" || status=$?
+cargo test --no-fail-fast -p server -- --test-threads=1 2>&1 | tee -a "$log" || status=$?
 
 berth_log "browser tests (Playwright + Chromium)"
 BERTH_BIN="$PWD/target/debug/berth" BERTH_SITE_ROOT="$PWD/target/site" \

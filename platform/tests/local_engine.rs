@@ -503,6 +503,9 @@ const KILLED_BERTH_DIR: &str = "BERTH_TEST_KILLED_BERTH_DIR";
 const KILLED_BERTH_IMAGE: &str = "BERTH_TEST_KILLED_BERTH_IMAGE";
 /// Ports of the killed Berth's engine, away from every other test's.
 const KILLED_BERTH_PORTS: std::ops::RangeInclusive<u16> = 31900..=31919;
+/// The killed Berth's app: an id no other test uses, so that the namespaces and processes
+/// this test counts are its own while the other tests run beside it.
+const KILLED_BERTH_APP: i64 = 4141;
 
 /// Run by the test below in a process of its own: deploys a release, says where it
 /// serves, and waits to be killed.
@@ -523,7 +526,7 @@ async fn a_berth_that_will_be_killed() {
     let log = RecordedLog::default();
     let running = engine
         .deploy(
-            release(app(), 1, image, &[]),
+            release(app_ref(KILLED_BERTH_APP, "team/app"), 1, image, &[]),
             Some(BasicCredentials::new(USER, PASSWORD)),
             &log,
         )
@@ -544,12 +547,14 @@ async fn a_release_left_running_by_a_killed_berth_is_ended_when_the_engine_start
         .prefix("berth-engine-test-")
         .tempdir()
         .unwrap();
+    let own_prefix = format!("berth-{KILLED_BERTH_APP}-");
     let namespaces = || -> std::collections::BTreeSet<String> {
         fs::read_dir("/run/netns")
             .map(|entries| {
                 entries
                     .filter_map(Result::ok)
                     .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|name| name.starts_with(&own_prefix))
                     .collect()
             })
             .unwrap_or_default()
