@@ -118,24 +118,99 @@ impl ConfigKey {
         Ok(Self(value.to_owned()))
     }
 
-    /// Whether the value is treated as a secret in the UI (shown masked, never sent back to
-    /// the browser): names that say password, secret, token, key or credential.
+    /// Whether the name says its value is a secret: such a variable can never be marked
+    /// plain, so it is never shown, never a base image's build argument and always redacted
+    /// from logs. Names are matched by their `_`-separated words, so that `SMTP_PASS`,
+    /// `STRIPE_SK` and `REDIS_URL` count and `PASSENGER_COUNT` or `SKIP_MIGRATIONS` do not.
     pub fn looks_secret(&self) -> bool {
         let upper = self.0.to_ascii_uppercase();
-        [
+        let words: Vec<&str> = upper.split('_').filter(|w| !w.is_empty()).collect();
+        // Anywhere in the name, even glued to other words (`DBPASSWORD`, `APIKEY`).
+        const FRAGMENTS: &[&str] = &[
             "PASSWORD",
             "PASSWD",
+            "PASSPHRASE",
             "SECRET",
             "TOKEN",
-            "KEY",
             "CREDENTIAL",
-            "_AUTH",
-            "DATABASE_URL",
+            "APIKEY",
+            "PRIVATEKEY",
             "DSN",
-        ]
-        .iter()
-        .any(|word| upper.contains(word))
+            "CONNECTION_STRING",
+            "CONNSTR",
+        ];
+        // Whole words only: `KEY` but not `KEYBOARD`, `PASS` and `PASS1` but not `PASSENGER`.
+        const WORDS: &[&str] = &[
+            "KEY", "KEYS", "PASS", "PWD", "PW", "SK", "AUTH", "SALT", "PEPPER", "JWT",
+        ];
+        // Addresses of data stores and mail servers usually carry their password.
+        const STORES: &[&str] = &[
+            "DATABASE",
+            "DB",
+            "POSTGRES",
+            "POSTGRESQL",
+            "PG",
+            "MYSQL",
+            "MARIADB",
+            "SQL",
+            "REDIS",
+            "MONGO",
+            "MONGODB",
+            "AMQP",
+            "RABBIT",
+            "RABBITMQ",
+            "MEMCACHE",
+            "MEMCACHED",
+            "ELASTIC",
+            "ELASTICSEARCH",
+            "OPENSEARCH",
+            "CLICKHOUSE",
+            "KAFKA",
+            "NATS",
+            "CASSANDRA",
+            "COUCHDB",
+            "NEO4J",
+            "INFLUX",
+            "INFLUXDB",
+            "BROKER",
+            "CACHE",
+            "QUEUE",
+            "SMTP",
+            "MAIL",
+            "IMAP",
+            "LDAP",
+            "FTP",
+            "SFTP",
+            "S3",
+            "SENTRY",
+            "CELERY",
+            "STORAGE",
+            "BUCKET",
+        ];
+        let is_word = |w: &str| WORDS.contains(&w.trim_end_matches(|c: char| c.is_ascii_digit()));
+        let is_address =
+            |w: &str| matches!(w, "URL" | "URI" | "URLS" | "URIS" | "ADDR" | "ADDRESS");
+        FRAGMENTS.iter().any(|f| upper.contains(f))
+            || words.iter().any(|w| is_word(w))
+            || (words.last().is_some_and(|w| is_address(w))
+                && words.iter().any(|w| STORES.contains(w)))
     }
+}
+
+/// Whether a configuration value carries a secret whatever its name: a URL with a password
+/// in it (`postgres://app:s3cret@db/app`, `redis://:s3cret@cache`) or a private key.
+pub fn config_value_looks_secret(value: &str) -> bool {
+    let has_password_in_url = value.match_indices("://").any(|(at, sep)| {
+        let rest = &value[at + sep.len()..];
+        let authority = rest
+            .split(|c: char| c == '/' || c == '?' || c == '#' || c.is_whitespace())
+            .next()
+            .unwrap_or_default();
+        authority
+            .rsplit_once('@')
+            .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+    });
+    has_password_in_url || value.contains("PRIVATE KEY-----")
 }
 
 /// Checks a configuration value: any text up to 32 KiB without NUL bytes (which no
@@ -303,17 +378,77 @@ mod tests {
     }
 
     #[test]
-    fn secret_looking_names_are_masked() {
-        for secret in [
-            "APTIBLE_PRIVATE_REGISTRY_PASSWORD",
-            "API_TOKEN",
-            "AWS_SECRET_ACCESS_KEY",
-            "DATABASE_URL",
-        ] {
-            assert!(ConfigKey::parse(secret).unwrap().looks_secret(), "{secret}");
+    fn secret_looking_names_are_recognised() {
+        // (name, looks secret)
+        let table = [
+            ("APTIBLE_PRIVATE_REGISTRY_PASSWORD", true),
+            ("API_TOKEN", true),
+            ("AWS_SECRET_ACCESS_KEY", true),
+            ("DATABASE_URL", true),
+            ("DATABASE_URI", true),
+            ("SMTP_PASS", true),
+            ("SMTP_PASSWORD", true),
+            ("MAIL_PASS1", true),
+            ("DB_PWD", true),
+            ("REDIS_URL", true),
+            ("REDIS_TLS_URL", true),
+            ("MONGO_URI", true),
+            ("MONGODB_URI", true),
+            ("AMQP_URL", true),
+            ("CELERY_BROKER_URL", true),
+            ("SENTRY_DSN", true),
+            ("SQLALCHEMY_DSN", true),
+            ("STRIPE_SK", true),
+            ("STRIPE_SECRET_KEY", true),
+            ("SECRET_KEY_BASE", true),
+            ("GITHUB_TOKEN", true),
+            ("SLACK_WEBHOOK_SECRET", true),
+            ("GOOGLE_APPLICATION_CREDENTIALS", true),
+            ("APP_KEY", true),
+            ("APIKEY", true),
+            ("JWT_SIGNING_KEY", true),
+            ("SESSION_COOKIE_SALT", true),
+            ("SESSION_TIMEOUT", false),
+            ("BASIC_AUTH", true),
+            ("ssl_private_key", true),
+            ("GREETING", false),
+            ("RUST_LOG", false),
+            ("NODE_ENV", false),
+            ("PUBLIC_URL", false),
+            ("APP_URL", false),
+            ("CALLBACK_URI", false),
+            ("PASSENGER_COUNT", false),
+            ("SKIP_MIGRATIONS", false),
+            ("KEYBOARD_LAYOUT", false),
+            ("APTIBLE_PRIVATE_REGISTRY_USERNAME", false),
+            ("APTIBLE_PRIVATE_REGISTRY_HOST", false),
+            ("BASE_IMAGE", false),
+        ];
+        for (name, secret) in table {
+            assert_eq!(
+                ConfigKey::parse(name).unwrap().looks_secret(),
+                secret,
+                "{name}"
+            );
         }
-        for plain in ["GREETING", "RUST_LOG", "APTIBLE_PRIVATE_REGISTRY_USERNAME"] {
-            assert!(!ConfigKey::parse(plain).unwrap().looks_secret(), "{plain}");
+    }
+
+    #[test]
+    fn values_with_a_password_look_secret_whatever_their_name() {
+        let table = [
+            ("postgres://app:s3cret@db.internal:5432/app", true),
+            ("redis://:s3cret@cache:6379/0", true),
+            ("amqp://guest:guest@rabbit", true),
+            ("smtp user https://u:p@x.example/path later", true),
+            ("-----BEGIN OPENSSH PRIVATE KEY-----\nabc", true),
+            ("postgres://app@db/app", false),
+            ("https://example.com/a:b@c", false),
+            ("user@example.com", false),
+            ("hello", false),
+            ("registry.example/team/app:1.2", false),
+        ];
+        for (value, secret) in table {
+            assert_eq!(config_value_looks_secret(value), secret, "{value}");
         }
     }
 
