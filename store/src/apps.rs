@@ -67,11 +67,14 @@ pub struct AppSummary {
     pub last_operation_created_at: Option<i64>,
 }
 
-/// One configuration variable, its value sealed with the app id and the key.
+/// One configuration variable, its value sealed with the app id and the key (plain ones
+/// too: the flag decides who may see a value, not how it is kept).
 #[derive(Clone, Debug)]
 pub struct ConfigValue {
     pub key: ConfigKey,
     pub sealed: Sealed,
+    /// Marked plain (visible) when it was set; otherwise secret.
+    pub plain: bool,
     pub updated_at: i64,
 }
 
@@ -277,17 +280,17 @@ impl Store {
     /// The app's configuration variables by key, values sealed.
     pub async fn config(&self, app_id: i64) -> Result<Vec<ConfigValue>, StoreError> {
         with_pool!(self, pool => {
-            let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
-                "SELECT key, value_sealed, value_key_id, updated_at FROM app_config
+            let rows: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
+                "SELECT key, value_sealed, value_key_id, plain, updated_at FROM app_config
                  WHERE app_id = $1 ORDER BY key",
             )
             .bind(app_id)
             .fetch_all(pool)
             .await?;
             rows.into_iter()
-                .map(|(key, value, key_id, updated_at)| {
+                .map(|(key, value, key_id, plain, updated_at)| {
                     let key = ConfigKey::try_from(key).map_err(|e| StoreError::corrupt("app_config.key", e))?;
-                    Ok(ConfigValue { key, sealed: Sealed { value, key_id }, updated_at })
+                    Ok(ConfigValue { key, sealed: Sealed { value, key_id }, plain: plain != 0, updated_at })
                 })
                 .collect()
         })

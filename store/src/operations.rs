@@ -234,6 +234,8 @@ pub struct NewRelease<'a> {
 pub struct ConfigChange {
     pub key: ConfigKey,
     pub value: Option<Sealed>,
+    /// Whether the value set is plain (visible); ignored when unsetting.
+    pub plain: bool,
 }
 
 /// How an operation ended.
@@ -657,17 +659,19 @@ impl Store {
                     match &change.value {
                         Some(sealed) => {
                             sqlx::query(
-                                "INSERT INTO app_config (app_id, key, value_sealed, value_key_id, updated_at)
-                                 VALUES ($1, $2, $3, $4, $5)
+                                "INSERT INTO app_config (app_id, key, value_sealed, value_key_id, plain, updated_at)
+                                 VALUES ($1, $2, $3, $4, $5, $6)
                                  ON CONFLICT (app_id, key) DO UPDATE SET
                                    value_sealed = excluded.value_sealed,
                                    value_key_id = excluded.value_key_id,
+                                   plain = excluded.plain,
                                    updated_at = excluded.updated_at",
                             )
                             .bind(app_id)
                             .bind(change.key.as_str())
                             .bind(&sealed.value)
                             .bind(&sealed.key_id)
+                            .bind(i64::from(change.plain))
                             .bind(now)
                             .execute(&mut *tx)
                             .await?;

@@ -142,28 +142,46 @@ pub fn ProblemText(
     }
 }
 
-/// The textarea of configuration changes (`KEY=value` sets, `-KEY` unsets), with its
-/// problem tied to it. `children` is the hint: what applying the changes does here.
+/// The textareas of configuration changes (`KEY=value` sets, `-KEY` unsets): secret values
+/// (`env_text`, the default) and plain (visible) ones (`plain_env_text`), with the problem
+/// tied to them. `children` is the hint: what applying the changes does here.
 #[component]
 pub fn EnvChangesField(
-    /// The textarea's id; its hint and error ids follow from it.
+    /// The secret textarea's id; the plain one's, its hints' and error's ids follow from it.
     id: &'static str,
     label: &'static str,
     #[prop(default = 3)] rows: u32,
-    #[prop(default = false)] required: bool,
     #[prop(into)] problem: Signal<Option<Problem>>,
     children: Children,
 ) -> impl IntoView {
     let hint = format!("{id}-hint");
     let error = format!("{id}-error");
+    let plain = format!("{id}-plain");
+    let plain_hint = format!("{id}-plain-hint");
+    let invalid = move || {
+        if problem.with(Option::is_some) {
+            "true"
+        } else {
+            "false"
+        }
+    };
     view! {
         <div class="field">
             <label for=id>{label}</label>
-            <textarea id=id name="env_text" rows=rows spellcheck="false" required=required
-                aria-invalid=move || if problem.with(Option::is_some) { "true" } else { "false" }
+            <textarea id=id name="env_text" rows=rows spellcheck="false"
+                aria-invalid=invalid
                 aria-describedby=format!("{hint} {error}")></textarea>
             <p class="field-hint" id=hint>
-                "One per line: KEY=value sets a variable, -KEY unsets it. " {children()}
+                "One per line: KEY=value sets a variable, -KEY unsets it. Values set here are secret: write-only, hidden from logs, never part of a base image's name. " {children()}
+            </p>
+        </div>
+        <div class="field">
+            <label for=plain.clone()>"Plain (visible) variables (optional)"</label>
+            <textarea id=plain name="plain_env_text" rows=2 spellcheck="false"
+                aria-invalid=invalid
+                aria-describedby=format!("{plain_hint} {error}")></textarea>
+            <p class="field-hint" id=plain_hint>
+                "KEY=value, one per line: shown to everyone in the team, left in logs, and usable as build arguments in FROM lines. Names that look secret (…_PASSWORD, …_TOKEN, …_KEY, DATABASE_URL, …) and URLs with a password cannot be plain."
             </p>
             <ProblemText id=error problem/>
         </div>

@@ -111,11 +111,15 @@ pub async fn configure_app(
     csrf_token: String,
     team: String,
     app: String,
-    env_text: String,
+    env_text: Option<String>,
+    plain_env_text: Option<String>,
 ) -> Result<i64, AppError> {
     let _ = csrf_token;
     let user = crate::ssr::require_user().await?;
-    let changes = service::config::ConfigChanges::parse_text(&env_text)?;
+    let changes = service::config::ConfigChanges::parse_form(
+        env_text.as_deref().unwrap_or_default(),
+        plain_env_text.as_deref().unwrap_or_default(),
+    )?;
     let (access, operation) =
         service::operations::configure(&crate::ssr::berth()?, user, &team, &app, changes).await?;
     crate::ssr::redirect_to_operation(&access.handle, operation.id);

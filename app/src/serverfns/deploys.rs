@@ -25,7 +25,8 @@ async fn deploy(
 /// Verifies and queues a deploy of an image; answers the operation's id. `credentials` is
 /// `auto`, `remembered`, `team` (with `credential`, or matched by registry host when it is
 /// empty), `new` (with `registry_username`, `registry_password` and `remember`: `app` or
-/// `once`) or `none`. `env_text` holds configuration changes applied with the deploy.
+/// `once`) or `none`. `env_text` (secret values) and `plain_env_text` (plain ones) hold configuration changes
+/// applied with the deploy.
 #[server]
 pub async fn deploy_image(
     csrf_token: String,
@@ -38,6 +39,7 @@ pub async fn deploy_image(
     registry_password: Option<String>,
     remember: Option<String>,
     env_text: Option<String>,
+    plain_env_text: Option<String>,
 ) -> Result<i64, AppError> {
     use service::{config::ConfigChanges, deploys};
     let _ = csrf_token;
@@ -49,7 +51,10 @@ pub async fn deploy_image(
         registry_username,
         registry_password,
         remember: deploys::parse_remember(remember.as_deref())?,
-        env: ConfigChanges::parse_text(env_text.as_deref().unwrap_or_default())?,
+        env: ConfigChanges::parse_form(
+            env_text.as_deref().unwrap_or_default(),
+            plain_env_text.as_deref().unwrap_or_default(),
+        )?,
     };
     deploy(&team, &app, fields).await
 }
@@ -68,6 +73,7 @@ pub async fn deploy_ref(
     registry_username: Option<String>,
     registry_password: Option<String>,
     env_text: Option<String>,
+    plain_env_text: Option<String>,
 ) -> Result<i64, AppError> {
     use service::{config::ConfigChanges, deploys};
     let _ = csrf_token;
@@ -75,7 +81,10 @@ pub async fn deploy_ref(
         git_ref: Some(git_ref),
         registry_username,
         registry_password,
-        env: ConfigChanges::parse_text(env_text.as_deref().unwrap_or_default())?,
+        env: ConfigChanges::parse_form(
+            env_text.as_deref().unwrap_or_default(),
+            plain_env_text.as_deref().unwrap_or_default(),
+        )?,
         ..Default::default()
     };
     deploy(&team, &app, fields).await

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use service::{
     apps, builds,
-    config::ConfigChanges,
+    config::{ConfigChanges, ConfigInput},
     deploys::{self, DeployFields, DeployRequest},
     history::{self, HistoryFilter},
     operations, present,
@@ -111,23 +111,48 @@ fn operation_body(team: &str, operation: store::Operation) -> Json<OperationBody
     })
 }
 
-/// Configuration changes as JSON: `{"KEY": "value" | null}`.
+/// Configuration changes as JSON: `{"KEY": "value" | {"value": "…", "plain": true} | null}`.
+/// A bare value is secret; only the object form with `"plain": true` sets a plain one.
 fn env_changes(env: Option<Map<String, Value>>) -> ApiResult<ConfigChanges> {
+    let scalar = |value: Value| match value {
+        Value::String(s) => Some(s),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    };
     let changes = env
         .unwrap_or_default()
         .into_iter()
-        .map(|(key, value)| match value {
-            Value::Null => Ok((key, None)),
-            Value::String(s) => Ok((key, Some(s))),
-            Value::Number(n) => Ok((key, Some(n.to_string()))),
-            Value::Bool(b) => Ok((key, Some(b.to_string()))),
-            _ => Err(AppError::invalid(
-                "env",
-                format!("{key}: give a string to set the variable or null to unset it."),
-            )),
+        .map(|(key, value)| {
+            let malformed = || {
+                AppError::invalid(
+                    "env",
+                    format!(
+                        "{key}: give a string to set a secret value, {{\"value\": \"…\", \"plain\": true}} to set a plain (visible) one, or null to unset it."
+                    ),
+                )
+            };
+            let input = match value {
+                Value::Null => ConfigInput::Unset,
+                Value::Object(mut object) => {
+                    let plain = match object.remove("plain") {
+                        None | Some(Value::Null) => false,
+                        Some(Value::Bool(plain)) => plain,
+                        Some(_) => return Err(malformed()),
+                    };
+                    let value = object.remove("value").and_then(scalar);
+                    match (value, object.is_empty()) {
+                        (Some(value), true) if plain => ConfigInput::Plain(value),
+                        (Some(value), true) => ConfigInput::Secret(value),
+                        _ => return Err(malformed()),
+                    }
+                }
+                other => ConfigInput::Secret(scalar(other).ok_or_else(malformed)?),
+            };
+            Ok((key, input))
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(ConfigChanges::parse(changes)?)
+        .collect::<Result<Vec<_>, AppError>>()?;
+    Ok(ConfigChanges::parse_inputs(changes)?)
 }
 
 #[derive(Deserialize)]

@@ -156,13 +156,14 @@ on_both_backends! {
         store.queue(new_configure(&web, acme.user_id)).await;
         let op = store.claim_next_operation("w1", 60_000).await.unwrap().unwrap();
         let changes = [
-            ConfigChange { key: ConfigKey::parse("ZED").unwrap(), value: Some(sealed("z")) },
-            ConfigChange { key: ConfigKey::parse("ALPHA").unwrap(), value: Some(sealed("a")) },
+            ConfigChange { key: ConfigKey::parse("ZED").unwrap(), value: Some(sealed("z")), plain: true },
+            ConfigChange { key: ConfigKey::parse("ALPHA").unwrap(), value: Some(sealed("a")), plain: false },
         ];
         store.finish_operation(op.id, "w1", Finish::Succeeded { release: None, config: &changes }).await.unwrap();
         let config = store.config(web.id).await.unwrap();
         assert_eq!(config.iter().map(|c| (c.key.as_str(), c.sealed.value.as_str())).collect::<Vec<_>>(), [("ALPHA", "v1.k1.a"), ("ZED", "v1.k1.z")]);
         assert_eq!(config[0].sealed.key_id, "k1");
+        assert_eq!(config.iter().map(|c| c.plain).collect::<Vec<_>>(), [false, true], "the plain flag is kept per variable");
         assert!(config[0].updated_at > 0);
         assert!(store.config(other.id).await.unwrap().is_empty());
     }

@@ -294,8 +294,8 @@ on_both_backends! {
         store.queue(new_configure(&web, acme.user_id)).await;
         let configure = store.claim_next_operation("w1", LEASE_MS).await.unwrap().unwrap();
         let initial = [
-            ConfigChange { key: key("OLD"), value: Some(sealed("old")) },
-            ConfigChange { key: key("KEEP"), value: Some(sealed("keep")) },
+            ConfigChange { key: key("OLD"), value: Some(sealed("old")), plain: false },
+            ConfigChange { key: key("KEEP"), value: Some(sealed("keep")), plain: false },
         ];
         let done = store.finish_operation(configure.id, "w1", Finish::Succeeded { release: None, config: &initial }).await.unwrap();
         assert_eq!(done.release_id, None, "a configure without a new release");
@@ -304,9 +304,9 @@ on_both_backends! {
         claim(store, "w1", &op).await;
         store.set_operation_step(op.id, "switch").await.unwrap();
         let changes = [
-            ConfigChange { key: key("OLD"), value: None },
-            ConfigChange { key: key("KEEP"), value: Some(sealed("kept-anew")) },
-            ConfigChange { key: key("NEW"), value: Some(sealed("new")) },
+            ConfigChange { key: key("OLD"), value: None, plain: false },
+            ConfigChange { key: key("KEEP"), value: Some(sealed("kept-anew")), plain: false },
+            ConfigChange { key: key("NEW"), value: Some(sealed("new")), plain: false },
         ];
         let finished = store
             .finish_operation(

@@ -65,7 +65,7 @@ on_both_backends! {
         // A finished configure leaves one configuration value...
         store.queue(new_configure(&web, acme.user_id)).await;
         let configure = store.claim_next_operation("w1", 60_000).await.unwrap().unwrap();
-        let config = [ConfigChange { key: ConfigKey::parse("TOKEN").unwrap(), value: Some(under("k1", "config")) }];
+        let config = [ConfigChange { key: ConfigKey::parse("TOKEN").unwrap(), value: Some(under("k1", "config")), plain: false }];
         store.finish_operation(configure.id, "w1", Finish::Succeeded { release: None, config: &config }).await.unwrap();
         // ...and a queued deploy carries its own secrets and remembers a password on the app.
         let deploy = store

@@ -1,5 +1,5 @@
-//! An app's configuration variables: the table (write-only values masked) and the form that
-//! sets and unsets them with a configure operation.
+//! An app's configuration variables: the table (secret values masked, plain ones shown) and
+//! the form that sets and unsets them with a configure operation.
 
 use super::deploy_form::ShortTermCredentialsNote;
 use crate::{
@@ -25,7 +25,7 @@ pub(super) fn ConfigTable(page: AppPage) -> impl IntoView {
                         <th scope="row"><code>{c.key}</code></th>
                         <td>{match c.value {
                             Some(value) if !c.secret => view! { <code>{value}</code> }.into_any(),
-                            _ => view! { <span class="secret-mask">"•••• (write-only)"</span> }.into_any(),
+                            _ => view! { <span class="secret-mask">"•••• (secret, write-only)"</span> }.into_any(),
                         }}</td>
                     </tr>
                 }).collect_view()}
@@ -54,7 +54,7 @@ pub(super) fn ConfigureForm(
             <input type="hidden" name="team" value=team/>
             <input type="hidden" name="app" value=app/>
             <FormError outcome fields=&["env"]/>
-            <EnvChangesField id="configure-env" label="Variables to set or unset" rows=4 required=true problem=env_problem>
+            <EnvChangesField id="configure-env" label="Secret variables to set or unset" rows=4 problem=env_problem>
                 {if has_release {
                     "This runs a configure operation that restarts the running release with the new environment. To change configuration along with a new image, use the deploy form instead: one operation, one restart."
                 } else {
