@@ -127,7 +127,7 @@ async fn a_branch_builds_from_a_private_base_with_the_configuration_credentials(
     // The page's preview says the same before anything is queued.
     let bases_path = "/api/v1/teams/acme/apps/web/bases?git_ref=main";
     let bases = app
-        .call("GET", bases_path, &app.viewer(), None)
+        .call("GET", bases_path, &app.deployer(), None)
         .await
         .json();
     assert_eq!(bases["commit"], main.as_str());
@@ -148,7 +148,7 @@ async fn a_branch_builds_from_a_private_base_with_the_configuration_credentials(
         .await;
     app.succeeded(&configured).await;
     let bases = app
-        .call("GET", bases_path, &app.viewer(), None)
+        .call("GET", bases_path, &app.deployer(), None)
         .await
         .json();
     assert_eq!(bases["bases"][0]["ok"], true, "{bases}");

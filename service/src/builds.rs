@@ -336,6 +336,68 @@ pub struct BuildPlan {
     pub credential: CredentialUse,
 }
 
+enum BaseImagesError {
+    Dockerfile(dockerfile::DockerfileError),
+    /// A secret value would change a `FROM`; the secret names the Dockerfile mentions.
+    SecretInFrom(Vec<String>),
+}
+
+/// The Dockerfile's base images with only the plain configuration values as build
+/// arguments: a secret value never becomes part of an image name (which would send it to a
+/// registry, and echo it in the error that names a bad `FROM`). buildah gets every build
+/// argument, though, so a Dockerfile whose `FROM` would read differently with the secret
+/// values is refused rather than built from an image nobody checked. Its error then names the
+/// secret variables, never their values.
+fn base_images_with_plain_args(
+    text: &str,
+    build_args: &[(String, Secret)],
+    environment: &Environment,
+) -> std::result::Result<Vec<dockerfile::BaseImage>, BaseImagesError> {
+    let plain: std::collections::BTreeSet<&str> = environment
+        .plain_values()
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let args_of = |with_secrets: bool| -> std::collections::BTreeMap<String, String> {
+        build_args
+            .iter()
+            .filter(|(k, _)| with_secrets || plain.contains(k.as_str()))
+            .map(|(k, v)| (k.clone(), v.expose().to_owned()))
+            .collect()
+    };
+    let with_plain = dockerfile::base_images(text, &args_of(false));
+    let secret_names: Vec<&str> = build_args
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| !plain.contains(k))
+        .collect();
+    if !secret_names.is_empty() {
+        // Compared, never shown: what the secret values make of the FROM lines.
+        let with_secrets = dockerfile::base_images(text, &args_of(true));
+        let summary = |bases: &[dockerfile::BaseImage]| -> Vec<(String, Option<String>, usize)> {
+            bases
+                .iter()
+                .map(|b| (b.written.clone(), b.platform.clone(), b.line))
+                .collect()
+        };
+        let differs = match (&with_plain, &with_secrets) {
+            (Ok(plain), Ok(secret)) => summary(plain) != summary(secret),
+            (Ok(_), Err(_)) | (Err(_), Ok(_)) => true,
+            (Err(_), Err(_)) => false,
+        };
+        if differs {
+            let mentioned = secret_names
+                .iter()
+                .filter(|name| {
+                    text.contains(&format!("${name}")) || text.contains(&format!("${{{name}"))
+                })
+                .map(|name| (*name).to_owned())
+                .collect();
+            return Err(BaseImagesError::SecretInFrom(mentioned));
+        }
+    }
+    with_plain.map_err(BaseImagesError::Dockerfile)
+}
+
 /// What a build plan is for.
 pub struct PlanRequest<'a> {
     pub repository: &'a Repository,
@@ -390,18 +452,24 @@ pub async fn plan_build(berth: &Berth, app: &App, request: PlanRequest<'_>) -> R
         .iter()
         .filter(|(k, _)| !is_build_only(k))
         .filter(|(k, _)| platform::local::build::build_arg_problem(k.as_str()).is_none())
-        .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+        .map(|(k, v)| (k.as_str().to_owned(), v.value.clone()))
         .collect();
-    let args: std::collections::BTreeMap<String, String> = build_args
-        .iter()
-        .map(|(k, v)| (k.clone(), v.expose().to_owned()))
-        .collect();
-    let bases = dockerfile::base_images(&text, &args).map_err(|e| {
-        Error::invalid(
-            "git_ref",
-            format!("{dockerfile} at {}: {e}", commit.short()),
-        )
-    })?;
+    let bases = base_images_with_plain_args(&text, &build_args, request.environment).map_err(
+        |e| match e {
+            BaseImagesError::Dockerfile(e) => Error::invalid(
+                "git_ref",
+                format!("{dockerfile} at {}: {e}", commit.short()),
+            ),
+            BaseImagesError::SecretInFrom(names) => Error::invalid(
+                "env",
+                format!(
+                    "{dockerfile} at {}: a FROM line uses a secret configuration variable{}. Only plain (visible) variables may name a base image, so that no secret is sent to a registry: set it again marked plain if it holds nothing secret, or write the image in the Dockerfile.",
+                    commit.short(),
+                    if names.is_empty() { String::new() } else { format!(" ({})", names.join(", ")) }
+                ),
+            ),
+        },
+    )?;
 
     let private = match (
         request.environment.non_blank(PRIVATE_REGISTRY_USERNAME),
@@ -607,7 +675,16 @@ pub async fn check_bases(
     git_ref: &str,
 ) -> Result<BaseCheckReport> {
     let reference = GitRefName::parse(git_ref).field("git_ref")?;
-    let access = authorize(&berth.store, actor, team, Role::Viewer, "see apps").await?;
+    // Deployers: the check reads the Dockerfile with the app's configuration and asks
+    // registries with its credentials, which is a deploy's work, not a viewer's.
+    let access = authorize(
+        &berth.store,
+        actor,
+        team,
+        Role::Deployer,
+        "check base images",
+    )
+    .await?;
     let app = crate::apps::load(berth, &access, handle).await?;
     let (repository, commit) = resolve(berth, &app, &reference).await?;
     let environment = Environment::load(berth, app.id).await?;
@@ -675,4 +752,91 @@ pub(crate) async fn checkout(
     }
     repository.checkout(commit, &dir).await.map_err(git_error)?;
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ConfigChanges, ConfigInput};
+
+    fn environment(changes: &[(&str, ConfigInput)]) -> (Environment, Vec<(String, Secret)>) {
+        let changes = ConfigChanges::parse_inputs(
+            changes
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+        )
+        .unwrap();
+        let environment = Environment::default().with(&changes);
+        let build_args = environment
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.value.clone()))
+            .collect();
+        (environment, build_args)
+    }
+
+    fn images(bases: &[dockerfile::BaseImage]) -> Vec<String> {
+        bases.iter().map(|b| b.image.to_string()).collect()
+    }
+
+    #[test]
+    fn only_plain_values_name_base_images() {
+        let text = "ARG BASE=alpine:3\nARG TOOLS=busybox:1\nFROM $BASE\nFROM ${TOOLS}\n";
+        let (environment, args) = environment(&[
+            (
+                "BASE",
+                ConfigInput::Plain("registry.example/team/base:2".into()),
+            ),
+            ("UNUSED", ConfigInput::Secret("s3cr3t-unused".into())),
+        ]);
+        let bases = base_images_with_plain_args(text, &args, &environment)
+            .unwrap_or_else(|_| panic!("refused"));
+        assert_eq!(
+            images(&bases),
+            [
+                "registry.example/team/base:2",
+                "docker.io/library/busybox:1"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_secret_value_that_would_change_a_from_is_refused_without_being_shown() {
+        let secret = "registry.example/s3cr3t-db-password:1";
+        // With a default (the check would use it, buildah the secret) and without one.
+        for text in [
+            "ARG DATABASE_IMAGE=alpine:3\nFROM ${DATABASE_IMAGE}\n",
+            "ARG DATABASE_IMAGE\nFROM $DATABASE_IMAGE\n",
+        ] {
+            let (environment, args) =
+                environment(&[("DATABASE_IMAGE", ConfigInput::Secret(secret.into()))]);
+            match base_images_with_plain_args(text, &args, &environment) {
+                Err(BaseImagesError::SecretInFrom(names)) => {
+                    assert_eq!(names, ["DATABASE_IMAGE"], "{text}")
+                }
+                Err(BaseImagesError::Dockerfile(e)) => panic!("{text}: {e}"),
+                Ok(bases) => panic!("{text}: accepted {:?}", images(&bases)),
+            }
+        }
+        // The same value, plain, is the base image.
+        let (environment, args) =
+            environment(&[("DATABASE_IMAGE", ConfigInput::Plain(secret.into()))]);
+        let bases = base_images_with_plain_args(
+            "ARG DATABASE_IMAGE\nFROM $DATABASE_IMAGE\n",
+            &args,
+            &environment,
+        )
+        .unwrap_or_else(|_| panic!("refused"));
+        assert_eq!(images(&bases), [secret]);
+    }
+
+    #[test]
+    fn secret_values_that_no_from_uses_change_nothing() {
+        let text = "FROM alpine:3\nARG API_TOKEN\nRUN echo $API_TOKEN\n";
+        let (environment, args) =
+            environment(&[("API_TOKEN", ConfigInput::Secret("s3cr3t".into()))]);
+        let bases = base_images_with_plain_args(text, &args, &environment)
+            .unwrap_or_else(|_| panic!("refused"));
+        assert_eq!(images(&bases), ["docker.io/library/alpine:3"]);
+    }
 }
