@@ -36,6 +36,9 @@ pub struct ReleaseSpec {
     /// The port the release last served on, to keep its URL across Berth restarts when it
     /// is still free.
     pub preferred_port: Option<u16>,
+    /// Values hidden from everything the release prints (its runtime log and the operation
+    /// log), wherever in a line they appear: the app's secrets, which an app may well print.
+    pub redact: Vec<Secret>,
 }
 
 impl ReleaseSpec {
@@ -55,7 +58,14 @@ impl ReleaseSpec {
             env,
             health_path,
             preferred_port: None,
+            redact: Vec::new(),
         }
+    }
+
+    /// Hides `secrets` from the release's output.
+    pub fn redacting(mut self, secrets: Vec<Secret>) -> Self {
+        self.redact = secrets;
+        self
     }
 
     /// Asks for the port the release last served on (kept when it is still free).

@@ -28,6 +28,7 @@ pub mod history;
 pub mod members;
 pub mod operations;
 pub mod present;
+pub mod redaction;
 pub mod resolver;
 pub mod secrets;
 pub mod tokens;

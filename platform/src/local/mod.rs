@@ -381,7 +381,11 @@ impl LocalEngine {
             return Err(e);
         }
 
-        let output = Arc::new(ReleaseOutput::new(self.app_log(release.app.id)));
+        let mut redactor = redact::Redactor::new();
+        for secret in &release.redact {
+            redactor.hide(secret.expose());
+        }
+        let output = Arc::new(ReleaseOutput::new(self.app_log(release.app.id), redactor));
         let (forward, mut lines) = mpsc::unbounded_channel();
         output.forward_to(Some(forward));
         let (run_container, runtime) = (container.clone(), self.confinement.runtime.clone());

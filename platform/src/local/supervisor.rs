@@ -9,6 +9,7 @@ use super::{
     buildah::forward_lines,
     cgroup::ContainerCgroup,
     process_group::{self, GroupRecord},
+    redact::Redactor,
     runtime_log::RuntimeLog,
 };
 use std::{
@@ -49,20 +50,24 @@ pub(crate) struct Exits {
 /// while [`ReleaseOutput::forward_to`] is set.
 pub(crate) struct ReleaseOutput {
     app_log: Arc<RuntimeLog>,
+    /// The app's secrets: hidden before a line reaches either log.
+    redactor: Redactor,
     recent: Mutex<VecDeque<String>>,
     operation: Mutex<Option<mpsc::UnboundedSender<String>>>,
 }
 
 impl ReleaseOutput {
-    pub fn new(app_log: Arc<RuntimeLog>) -> Self {
+    pub fn new(app_log: Arc<RuntimeLog>, redactor: Redactor) -> Self {
         Self {
             app_log,
+            redactor,
             recent: Mutex::new(VecDeque::new()),
             operation: Mutex::new(None),
         }
     }
 
     pub fn line(&self, line: &str) {
+        let line = &self.redactor.redact(line);
         self.app_log.push(line);
         {
             let mut recent = self.recent.lock().expect("recent output lock");

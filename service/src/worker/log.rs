@@ -1,17 +1,20 @@
-//! An operation's log as the worker writes it: every line redacted of the operation's
-//! secrets, then stored in batches by a writer task, so that a chatty pull does not make one
-//! database round trip per line.
+//! An operation's log as the worker writes it: every line redacted of the app's and the
+//! operation's secrets (anywhere in the line: see [`crate::redaction`]), then stored in
+//! batches by a writer task, so that a chatty pull does not make one database round trip
+//! per line.
 
+use crate::redaction;
 use domain::Secret;
 use platform::engine::{OperationLog, Step};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use store::Store;
 use tokio::sync::mpsc;
 
 pub(super) struct DbLog {
     sender: mpsc::UnboundedSender<LogMessage>,
-    /// Longest first, so that a secret containing another is redacted whole.
-    redact: Vec<Secret>,
+    /// As [`redaction::prepare`] orders them; grows when the operation learns a secret
+    /// (a build's registry logins).
+    redact: RwLock<Vec<Secret>>,
 }
 
 enum LogMessage {
@@ -25,8 +28,7 @@ impl DbLog {
         operation_id: i64,
         secrets: impl IntoIterator<Item = Secret>,
     ) -> (Arc<Self>, tokio::task::JoinHandle<()>) {
-        let mut redact: Vec<Secret> = secrets.into_iter().filter(|s| !s.is_empty()).collect();
-        redact.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        let redact = RwLock::new(redaction::prepare(secrets));
         let (sender, mut receiver) = mpsc::unbounded_channel::<LogMessage>();
         let writer = tokio::spawn(async move {
             let mut lines = Vec::new();
@@ -60,13 +62,17 @@ impl DbLog {
     }
 
     pub(super) fn redacted(&self, line: &str) -> String {
-        let mut line = line.trim_end().to_owned();
-        for secret in &self.redact {
-            if line.contains(secret.expose()) {
-                line = line.replace(secret.expose(), "[redacted]");
-            }
-        }
-        line
+        redaction::redact(
+            line.trim_end(),
+            &self.redact.read().expect("redaction lock"),
+        )
+    }
+
+    /// Redacts `secrets` too from every line written from now on.
+    pub(super) fn hide(&self, secrets: impl IntoIterator<Item = Secret>) {
+        let mut redact = self.redact.write().expect("redaction lock");
+        let known = std::mem::take(&mut *redact);
+        *redact = redaction::prepare(known.into_iter().chain(secrets));
     }
 }
 

@@ -14,7 +14,7 @@ use crate::{
     audit::{self, app_subject, credential_subject},
     builds::{self, PlanRequest},
     config::{self, ConfigChanges, Environment, PRIVATE_REGISTRY_PASSWORD},
-    Berth, Error,
+    redaction, Berth, Error,
 };
 use domain::{CredentialName, CredentialSource, ImageReference, OperationKind, Secret};
 use log::DbLog;
@@ -112,29 +112,13 @@ struct Prepared {
     changes: ConfigChanges,
     /// The environment the new release gets: current configuration with the changes.
     env: Environment,
+    /// What must never appear in the operation's log or the release's output: the app's
+    /// secrets before and after the changes, and the registry login given with the
+    /// operation ([`redaction::prepare`]d).
+    secrets: Vec<Secret>,
 }
 
 impl Prepared {
-    /// The secrets that must never appear in the operation's log.
-    fn secrets(&self) -> Vec<Secret> {
-        // Short values ("1", "on") would blank out half the log and hide nothing worth it.
-        let configured = self
-            .env
-            .write_only_values()
-            .chain(
-                self.changes
-                    .iter()
-                    .filter_map(|(k, v)| v.filter(|_| config::is_write_only(k))),
-            )
-            .filter(|v| v.len() >= 3)
-            .cloned();
-        self.credentials
-            .iter()
-            .map(|c| c.secret.clone())
-            .chain(configured)
-            .collect()
-    }
-
     /// A release of `image` for this operation, with the operation's environment.
     fn release(&self, operation: &Operation, image: ImageReference) -> ReleaseSpec {
         ReleaseSpec::new(
@@ -144,13 +128,17 @@ impl Prepared {
             self.env.for_release(),
             self.app.health_path.clone(),
         )
+        .redacting(self.secrets.clone())
     }
 }
 
 async fn execute(berth: Berth, worker_id: String, lease: Duration, operation: Operation) {
     let id = operation.id;
     let prepared = prepare(&berth, &operation).await;
-    let secrets = prepared.as_ref().map(Prepared::secrets).unwrap_or_default();
+    let secrets = prepared
+        .as_ref()
+        .map(|p| p.secrets.clone())
+        .unwrap_or_default();
     let (log, writer) = DbLog::start(berth.store.clone(), id, secrets);
 
     let heartbeat = {
@@ -317,10 +305,16 @@ async fn prepare(berth: &Berth, operation: &Operation) -> Result<Prepared, Strin
         }
         None => ConfigChanges::default(),
     };
-    let env = Environment::load(berth, app.id)
+    let current = Environment::load(berth, app.id)
         .await
-        .map_err(|e| format!("cannot read the configuration: {}", failure(e)))?
-        .with(&changes);
+        .map_err(|e| format!("cannot read the configuration: {}", failure(e)))?;
+    let mut secrets = redaction::app_secrets(berth, &app, &current)
+        .await
+        .map_err(|e| format!("cannot read the app's secrets: {}", failure(e)))?;
+    secrets.extend(changes.secret_values().cloned());
+    secrets.extend(credentials.iter().map(|c| c.secret.clone()));
+    let secrets = redaction::prepare(secrets);
+    let env = current.with(&changes);
     let app_ref = AppRef {
         id: app.id,
         team_id: app.team_id,
@@ -332,6 +326,7 @@ async fn prepare(berth: &Berth, operation: &Operation) -> Result<Prepared, Strin
         credentials,
         changes,
         env,
+        secrets,
     })
 }
 
@@ -339,7 +334,7 @@ async fn perform(
     berth: &Berth,
     operation: &Operation,
     prepared: &Prepared,
-    log: &dyn OperationLog,
+    log: &DbLog,
 ) -> Result<Done, String> {
     let config = config::sealed_changes(&berth.secrets, prepared.app.id, &prepared.changes);
     if !prepared.changes.is_empty() {
@@ -426,7 +421,7 @@ async fn build_and_deploy(
     berth: &Berth,
     operation: &Operation,
     prepared: &Prepared,
-    log: &dyn OperationLog,
+    log: &DbLog,
     config: Vec<ConfigChange>,
 ) -> Result<Done, String> {
     let (Some(git_ref), Some(commit)) = (&operation.git_ref, &operation.commit_sha) else {
@@ -465,6 +460,12 @@ async fn build_and_deploy(
     )
     .await
     .map_err(failure)?;
+    // The team credentials chosen for the bases are secrets of this operation too.
+    log.hide(
+        plan.registry_credentials
+            .iter()
+            .map(|(_, login)| login.secret.clone()),
+    );
     for base in &plan.bases {
         log.line(&format!(
             "Base image {} (line {}): credentials from {}",
@@ -587,8 +588,14 @@ pub fn reconcile(berth: Berth) -> tokio::task::JoinHandle<()> {
         };
         let mut started = 0usize;
         for (app, release) in releases {
-            let env = match Environment::load(&berth, app.id).await {
-                Ok(env) => env,
+            let loaded = match Environment::load(&berth, app.id).await {
+                Ok(env) => redaction::app_secrets(&berth, &app, &env)
+                    .await
+                    .map(|secrets| (env, redaction::prepare(secrets))),
+                Err(error) => Err(error),
+            };
+            let (env, secrets) = match loaded {
+                Ok(loaded) => loaded,
                 Err(error) => {
                     tracing::error!(error = %error, app = app.id, "cannot read an app's configuration");
                     continue;
@@ -605,6 +612,7 @@ pub fn reconcile(berth: Berth) -> tokio::task::JoinHandle<()> {
                 env.for_release(),
                 app.health_path.clone(),
             )
+            .redacting(secrets)
             .on_port(release.port.and_then(|p| u16::try_from(p).ok()));
             match berth.platform.ensure_running(spec).await {
                 Ok(running) => {
