@@ -33,13 +33,12 @@ pub async fn events(
     let Ok(Some(user_id)) = session.get::<i64>(keys::USER_ID).await else {
         return (StatusCode::UNAUTHORIZED, "Sign in to continue.").into_response();
     };
-    if service::operations::get(&state.berth, user_id, id)
-        .await
-        .is_err()
-    {
+    // The one authorisation rule decides whether the lines are sent too, or the status only
+    // (a viewer whose team's owners have not allowed viewers to read logs).
+    let Ok((_, with_lines)) = service::operations::watch(&state.berth, user_id, id).await else {
         return not_found();
-    }
-    Sse::new(stream(state.berth.store.clone(), id))
+    };
+    Sse::new(stream(state.berth.store.clone(), id, with_lines))
         .keep_alive(KeepAlive::default())
         .into_response()
 }
@@ -48,15 +47,21 @@ struct Cursor {
     store: store::Store,
     id: i64,
     after: i64,
+    with_lines: bool,
     last_status: Option<(domain::OperationStatus, Option<String>)>,
     done: bool,
 }
 
-fn stream(store: store::Store, id: i64) -> impl Stream<Item = Result<Event, Infallible>> {
+fn stream(
+    store: store::Store,
+    id: i64,
+    with_lines: bool,
+) -> impl Stream<Item = Result<Event, Infallible>> {
     let cursor = Cursor {
         store,
         id,
         after: 0,
+        with_lines,
         last_status: None,
         done: false,
     };
@@ -68,11 +73,15 @@ fn stream(store: store::Store, id: i64) -> impl Stream<Item = Result<Event, Infa
             // Read the status first: lines written before a final status are then all
             // in the log read next, so nothing is missed when the stream ends.
             let operation = cursor.store.operation(cursor.id).await.ok().flatten();
-            let lines = cursor
-                .store
-                .operation_log(cursor.id, cursor.after, 500)
-                .await
-                .unwrap_or_default();
+            let lines = if cursor.with_lines {
+                cursor
+                    .store
+                    .operation_log(cursor.id, cursor.after, 500)
+                    .await
+                    .unwrap_or_default()
+            } else {
+                Vec::new()
+            };
             if let Some(last) = lines.last() {
                 cursor.after = last.id;
                 let data: Vec<LogLineRow> =

@@ -80,6 +80,13 @@ async fn api_routes_check_the_role_of_every_caller() {
     let routes: Vec<(&str, String, Option<serde_json::Value>, Role, u16)> = vec![
         ("GET", "/api/v1/teams/acme".into(), None, Role::Viewer, 200),
         (
+            "PATCH",
+            "/api/v1/teams/acme".into(),
+            Some(serde_json::json!({"viewers_read_logs": false})),
+            Role::Owner,
+            200,
+        ),
+        (
             "GET",
             "/api/v1/teams/acme/members".into(),
             None,
@@ -195,6 +202,13 @@ async fn server_functions_check_the_role_of_every_caller() {
                         ("user_id", &target),
                         ("role", "viewer"),
                     ])
+                    .await,
+            ),
+            (
+                "set_viewers_read_logs",
+                Role::Owner,
+                browser
+                    .call::<SetViewersReadLogs>(&[("team", "acme")])
                     .await,
             ),
         ];
@@ -358,12 +372,29 @@ async fn app_and_operation_routes_check_the_role_of_every_caller() {
             Role::Viewer,
             200,
         ),
+        // Logs hold whatever apps print: viewers read them only when an owner allows it.
         (
             "GET",
             format!("/api/v1/operations/{op}/log"),
             None,
-            Role::Viewer,
+            Role::Deployer,
             200,
+        ),
+        (
+            "GET",
+            "/api/v1/teams/acme/apps/web/logs".into(),
+            None,
+            Role::Deployer,
+            200,
+        ),
+        // The base check reads the Dockerfile with the app's configuration: deployers only
+        // (an image app has no Dockerfile, hence the 422 for them).
+        (
+            "GET",
+            "/api/v1/teams/acme/apps/web/bases?git_ref=main".into(),
+            None,
+            Role::Deployer,
+            422,
         ),
         (
             "PATCH",
@@ -404,5 +435,24 @@ async fn app_and_operation_routes_check_the_role_of_every_caller() {
         )
         .await;
     assert_eq!(refused.status.as_u16(), 403, "{}", refused.body);
+
+    // Once an owner allows it, viewers read the logs too.
+    let allowed = app
+        .call(
+            "PATCH",
+            "/api/v1/teams/acme",
+            &owner,
+            Some(serde_json::json!({"viewers_read_logs": true})),
+        )
+        .await;
+    assert_eq!(allowed.status.as_u16(), 200, "{}", allowed.body);
+    assert_eq!(allowed.json()["team"]["viewers_read_logs"], true);
+    for path in [
+        format!("/api/v1/operations/{op}/log"),
+        "/api/v1/teams/acme/apps/web/logs".to_owned(),
+    ] {
+        let read = app.call("GET", &path, &viewer, None).await;
+        assert_eq!(read.status.as_u16(), 200, "{path}: {}", read.body);
+    }
     app.stop().await;
 }

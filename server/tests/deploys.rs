@@ -420,7 +420,7 @@ async fn configuration_changes_restart_the_release_and_secret_values_stay_write_
         .call(
             "GET",
             "/api/v1/teams/acme/apps/web/logs?lines=50",
-            &app.viewer(),
+            &app.deployer(),
             None,
         )
         .await;
@@ -432,7 +432,10 @@ async fn configuration_changes_restart_the_release_and_secret_values_stay_write_
             "PATCH",
             "/api/v1/teams/acme/apps/web/config",
             &app.deployer(),
-            Some(json!({ "env": { "GREETING": "hello again", "API_TOKEN": CONFIG_SECRET } })),
+            Some(json!({ "env": {
+                "GREETING": { "value": "hello again", "plain": true },
+                "API_TOKEN": CONFIG_SECRET,
+            } })),
         )
         .await;
     assert_eq!(configure.status.as_u16(), 202, "{}", configure.body);
@@ -611,7 +614,7 @@ async fn operations_history_is_keyset_paged_and_filtered() {
                 "PATCH",
                 "/api/v1/teams/acme/apps/web/config",
                 &app.deployer(),
-                Some(json!({ "env": { "N": n.to_string() } })),
+                Some(json!({ "env": { "N": { "value": n.to_string(), "plain": true } } })),
             )
             .await;
         assert_eq!(configured.status.as_u16(), 202, "{}", configured.body);

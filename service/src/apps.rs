@@ -7,7 +7,7 @@ use crate::{
     builds::{self, GitInput},
     config::Environment,
     history::{self, HistoryFilter},
-    present, Berth, Error, Result,
+    present, redaction, Berth, Error, Result,
 };
 use domain::{AppHandle, DeployMethod, HealthPath, Role};
 use store::{App, AppSummary, Release, TeamAccess};
@@ -296,6 +296,17 @@ pub async fn runtime_log(
     handle: &str,
     lines: usize,
 ) -> Result<Vec<String>> {
-    let (_, app) = get(berth, actor, team, handle).await?;
-    Ok(berth.platform.runtime_log(app.id, lines).await)
+    let (access, app) = get(berth, actor, team, handle).await?;
+    crate::authz::check_log_access(&access)?;
+    // The platform hides the app's secrets as lines are written; hiding them again here
+    // covers lines written before a value was set or changed.
+    let environment = Environment::load(berth, app.id).await?;
+    let secrets = redaction::prepare(redaction::app_secrets(berth, &app, &environment).await?);
+    Ok(berth
+        .platform
+        .runtime_log(app.id, lines)
+        .await
+        .iter()
+        .map(|line| redaction::redact(line, &secrets))
+        .collect())
 }

@@ -44,3 +44,49 @@ fn check_role(access: Option<TeamAccess>, needed: Role, action: &str) -> Result<
     }
     Ok(access)
 }
+
+/// Logs (what a release prints, what a build and an operation print) can hold anything an
+/// app chooses to print, so viewers read them only when an owner allowed it for the team
+/// (`viewers_read_logs`); deployers and owners always may.
+pub fn may_read_logs(access: &TeamAccess) -> bool {
+    access.role.allows(Role::Deployer) || access.viewers_read_logs
+}
+
+/// [`may_read_logs`] as a refusal that says who can change it.
+pub fn check_log_access(access: &TeamAccess) -> Result<()> {
+    if may_read_logs(access) {
+        return Ok(());
+    }
+    Err(AppError::Forbidden {
+        message: format!(
+            "Your role in this team ({}) cannot read logs unless an owner allows viewers to in the team's settings; ask an owner.",
+            access.role
+        ),
+    }
+    .into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn access(role: Role, viewers_read_logs: bool) -> TeamAccess {
+        TeamAccess {
+            team_id: 1,
+            handle: "acme".into(),
+            name: "Acme".into(),
+            role,
+            viewers_read_logs,
+        }
+    }
+
+    #[test]
+    fn viewers_read_logs_only_when_the_team_allows_it() {
+        assert!(!may_read_logs(&access(Role::Viewer, false)));
+        assert!(check_log_access(&access(Role::Viewer, false)).is_err());
+        assert!(may_read_logs(&access(Role::Viewer, true)));
+        for role in [Role::Deployer, Role::Owner] {
+            assert!(may_read_logs(&access(role, false)), "{role}");
+        }
+    }
+}

@@ -132,6 +132,30 @@ pub async fn remove(berth: &Berth, actor: i64, team: &str, member: i64) -> Resul
 }
 
 /// A team the person is in, for any member (`GET /api/v1/teams/{team}`).
+/// Owners choose whether the team's viewers may read runtime and operation logs (see
+/// [`crate::authz::may_read_logs`]). Answers the team with the setting applied.
+pub async fn set_viewers_read_logs(
+    berth: &Berth,
+    actor: i64,
+    team: &str,
+    allowed: bool,
+) -> Result<TeamAccess> {
+    let mut access = authorize(
+        &berth.store,
+        actor,
+        team,
+        Role::Owner,
+        "change the team's settings",
+    )
+    .await?;
+    berth
+        .store
+        .set_viewers_read_logs(access.team_id, allowed)
+        .await?;
+    access.viewers_read_logs = allowed;
+    Ok(access)
+}
+
 pub async fn team(berth: &Berth, actor: i64, team: &str) -> Result<TeamAccess> {
     authorize(&berth.store, actor, team, Role::Viewer, "see this team").await
 }

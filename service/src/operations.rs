@@ -4,7 +4,7 @@
 
 use crate::{
     apps,
-    authz::{authorize, authorize_team_id},
+    authz::{self, authorize, authorize_team_id},
     config::ConfigChanges,
     deploys::{self, DeployRequest, DeploySource},
     present,
@@ -118,6 +118,13 @@ async fn authorized(
     Ok((access, operation))
 }
 
+/// An operation by id for its live view, and whether `actor` may read its log lines too
+/// (otherwise the view follows its status only).
+pub async fn watch(berth: &Berth, actor: i64, id: i64) -> Result<(Operation, bool)> {
+    let (access, operation) = get(berth, actor, id).await?;
+    Ok((operation, authz::may_read_logs(&access)))
+}
+
 /// An operation by id, for a member of its team.
 pub async fn get(berth: &Berth, actor: i64, id: i64) -> Result<(TeamAccess, Operation)> {
     authorized(berth, actor, id, Role::Viewer, "see operations").await
@@ -195,13 +202,18 @@ pub async fn page(berth: &Berth, actor: i64, id: i64) -> Result<OperationPage> {
     const TAG_CHECK: std::time::Duration = std::time::Duration::from_secs(5);
     const MAX_LOG_LINES: i64 = 10_000;
     let (access, operation) = get(berth, actor, id).await?;
-    let log = berth
-        .store
-        .operation_log(id, 0, MAX_LOG_LINES)
-        .await?
-        .into_iter()
-        .map(present::log_line)
-        .collect();
+    let log_withheld = !authz::may_read_logs(&access);
+    let log = if log_withheld {
+        Vec::new()
+    } else {
+        berth
+            .store
+            .operation_log(id, 0, MAX_LOG_LINES)
+            .await?
+            .into_iter()
+            .map(present::log_line)
+            .collect()
+    };
     let tag_moved_to = if operation.kind == OperationKind::Deploy
         && matches!(
             operation.status,
@@ -219,13 +231,15 @@ pub async fn page(berth: &Berth, actor: i64, id: i64) -> Result<OperationPage> {
         team: present::team(&access),
         operation: present::operation(&access.handle, operation),
         log,
+        log_withheld,
         tag_moved_to,
     })
 }
 
 /// The whole log of an operation, as text (`GET /api/v1/operations/{id}/log`).
 pub async fn log_text(berth: &Berth, actor: i64, id: i64) -> Result<String> {
-    let (_, operation) = get(berth, actor, id).await?;
+    let (access, operation) = get(berth, actor, id).await?;
+    authz::check_log_access(&access)?;
     let mut text = String::new();
     let mut after = 0;
     loop {

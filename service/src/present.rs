@@ -12,6 +12,7 @@ pub fn team(access: &TeamAccess) -> TeamSummary {
         handle: access.handle.clone(),
         name: access.name.clone(),
         role: access.role,
+        viewers_read_logs: access.viewers_read_logs,
     }
 }
 

@@ -11,6 +11,8 @@ pub struct TeamAccess {
     pub name: String,
     #[sqlx(try_from = "String")]
     pub role: Role,
+    /// The team's setting: may viewers read runtime and operation logs?
+    pub viewers_read_logs: bool,
 }
 
 /// A member as listed on the team's members page.
@@ -115,7 +117,8 @@ impl Store {
     pub async fn teams_of(&self, user_id: i64) -> Result<Vec<TeamAccess>, StoreError> {
         with_pool!(self, pool => {
             Ok(sqlx::query_as(
-                "SELECT t.id AS team_id, t.handle, t.name, m.role
+                "SELECT t.id AS team_id, t.handle, t.name, m.role,
+                        t.viewers_read_logs <> 0 AS viewers_read_logs
                  FROM memberships m JOIN teams t ON t.id = m.team_id
                  WHERE m.user_id = $1 ORDER BY t.handle",
             )
@@ -134,7 +137,8 @@ impl Store {
     ) -> Result<Option<TeamAccess>, StoreError> {
         with_pool!(self, pool => {
             Ok(sqlx::query_as(
-                "SELECT t.id AS team_id, t.handle, t.name, m.role
+                "SELECT t.id AS team_id, t.handle, t.name, m.role,
+                        t.viewers_read_logs <> 0 AS viewers_read_logs
                  FROM teams t JOIN memberships m ON m.team_id = t.id AND m.user_id = $1
                  WHERE t.handle = $2",
             )
@@ -142,6 +146,26 @@ impl Store {
             .bind(handle)
             .fetch_optional(pool)
             .await?)
+        })
+    }
+
+    /// Sets whether the team's viewers may read runtime and operation logs.
+    pub async fn set_viewers_read_logs(
+        &self,
+        team_id: i64,
+        allowed: bool,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            let done = sqlx::query("UPDATE teams SET viewers_read_logs = $1, updated_at = $2 WHERE id = $3")
+                .bind(i64::from(allowed))
+                .bind(now_ms())
+                .bind(team_id)
+                .execute(pool)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
         })
     }
 
@@ -153,7 +177,8 @@ impl Store {
     ) -> Result<Option<TeamAccess>, StoreError> {
         with_pool!(self, pool => {
             Ok(sqlx::query_as(
-                "SELECT t.id AS team_id, t.handle, t.name, m.role
+                "SELECT t.id AS team_id, t.handle, t.name, m.role,
+                        t.viewers_read_logs <> 0 AS viewers_read_logs
                  FROM teams t JOIN memberships m ON m.team_id = t.id AND m.user_id = $1
                  WHERE t.id = $2",
             )

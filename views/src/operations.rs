@@ -71,6 +71,9 @@ pub struct OperationPage {
     pub team: TeamSummary,
     pub operation: OperationRow,
     pub log: Vec<LogLineRow>,
+    /// The reader is a viewer and the team's owners have not allowed viewers to read logs:
+    /// `log` is empty.
+    pub log_withheld: bool,
     /// When the tag the operation deployed now resolves to another digest.
     pub tag_moved_to: Option<String>,
     pub can_deploy: bool,

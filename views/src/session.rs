@@ -26,6 +26,9 @@ pub struct TeamSummary {
     pub handle: String,
     pub name: String,
     pub role: Role,
+    /// The team's setting: viewers may read runtime and operation logs (off by default).
+    #[serde(default)]
+    pub viewers_read_logs: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

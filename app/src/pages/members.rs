@@ -1,5 +1,5 @@
 //! `/teams/{team}/members`: who is in the team, and (for owners) adding, re-roling and
-//! removing members.
+//! removing members, and the team's settings (may viewers read logs?).
 
 use crate::{
     components::flash::FlashView,
@@ -8,7 +8,7 @@ use crate::{
         layout::{Console, Loaded, Me, Section},
         time::Time,
     },
-    serverfns::members::{load_members, AddMember, ChangeRole, RemoveMember},
+    serverfns::members::{load_members, AddMember, ChangeRole, RemoveMember, SetViewersReadLogs},
 };
 use domain::Role;
 use leptos::{form::ActionForm, prelude::*};
@@ -22,6 +22,7 @@ pub fn MembersPage() -> AnyView {
     let add = ServerAction::<AddMember>::new();
     let change = ServerAction::<ChangeRole>::new();
     let remove = ServerAction::<RemoveMember>::new();
+    let settings = ServerAction::<SetViewersReadLogs>::new();
     let members = Resource::new(
         move || {
             (
@@ -29,13 +30,14 @@ pub fn MembersPage() -> AnyView {
                 add.version().get(),
                 change.version().get(),
                 remove.version().get(),
+                settings.version().get(),
             )
         },
         |(team, ..)| load_members(team),
     );
     view! {
         <Loaded page=members loading="Loading members…" let(me, page)>
-            <Members me page add change remove/>
+            <Members me page add change remove settings/>
         </Loaded>
     }
     .into_any()
@@ -48,8 +50,11 @@ fn Members(
     add: ServerAction<AddMember>,
     change: ServerAction<ChangeRole>,
     remove: ServerAction<RemoveMember>,
+    settings: ServerAction<SetViewersReadLogs>,
 ) -> impl IntoView {
     let is_owner = page.team.role == Role::Owner;
+    let settings_outcome: Signal<_> = settings.value().into();
+    let viewers_read_logs = page.team.viewers_read_logs;
     let now = crate::now_ms();
     let handle = page.team.handle.clone();
     let add_outcome: Signal<_> = add.value().into();
@@ -110,6 +115,37 @@ fn Members(
                     </ActionForm>
                 </section>
             })}
+            <section class="panel" id="team-settings" aria-labelledby="team-settings-heading">
+                <h2 id="team-settings-heading">"Team settings"</h2>
+                {if is_owner {
+                    view! {
+                        <ActionForm action=settings>
+                            <Csrf token=me.csrf.clone()/>
+                            <input type="hidden" name="team" value=page.team.handle.clone()/>
+                            <FormError outcome=settings_outcome fields=&[]/>
+                            <div class="choice">
+                                <input type="checkbox" id="viewers-read-logs" name="viewers_read_logs" value="on"
+                                    checked=viewers_read_logs aria-describedby="viewers-read-logs-hint"/>
+                                <label for="viewers-read-logs">"Viewers may read logs"</label>
+                            </div>
+                            <p class="field-hint" id="viewers-read-logs-hint">
+                                "Runtime logs and operation logs hold whatever apps and builds print. Berth hides the apps' secret values from them, but not what an app makes of them; deployers and owners always read logs."
+                            </p>
+                            <button type="submit" class="button">"Save settings"</button>
+                        </ActionForm>
+                    }
+                    .into_any()
+                } else {
+                    view! {
+                        <p class="muted">{if viewers_read_logs {
+                            "Viewers may read runtime and operation logs."
+                        } else {
+                            "Viewers cannot read runtime and operation logs; owners can change this."
+                        }}</p>
+                    }
+                    .into_any()
+                }}
+            </section>
         </Console>
     }
 }

@@ -280,6 +280,7 @@ fn OperationView(
     let step = RwSignal::new(o.step.clone());
     let error = RwSignal::new(o.error.clone());
     let lines = RwSignal::new(page.log.clone());
+    let log_withheld = page.log_withheld;
     #[cfg(feature = "hydrate")]
     if !o.is_final() {
         let id = o.id;
@@ -386,7 +387,13 @@ fn OperationView(
                     {move || (!is_final()).then(|| view! { " " <span class="badge status status-running">"live"</span> })}
                 </h2>
                 <Show when=move || lines.with(Vec::is_empty)>
-                    <p class="muted">{move || if is_final() { "This operation wrote no log." } else { "No output yet." }}</p>
+                    <p class="muted">{move || if log_withheld {
+                        "Viewers of this team cannot read logs: a team owner can allow it on the Members page."
+                    } else if is_final() {
+                        "This operation wrote no log."
+                    } else {
+                        "No output yet."
+                    }}</p>
                 </Show>
                 <pre class="log" role="log" aria-labelledby="log-heading" tabindex="0">
                     <For each=move || lines.get() key=|l| l.id let:line>

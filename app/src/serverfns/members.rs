@@ -47,3 +47,23 @@ pub async fn remove_member(csrf_token: String, team: String, user_id: i64) -> Re
     let user = crate::ssr::require_user().await?;
     Ok(service::members::remove(&crate::ssr::berth()?, user, &team, user_id).await?)
 }
+
+/// Owners allow or forbid viewers to read logs (the checkbox `viewers_read_logs`: present
+/// when ticked).
+#[server]
+pub async fn set_viewers_read_logs(
+    csrf_token: String,
+    team: String,
+    viewers_read_logs: Option<String>,
+) -> Result<(), AppError> {
+    let _ = csrf_token;
+    let user = crate::ssr::require_user().await?;
+    service::members::set_viewers_read_logs(
+        &crate::ssr::berth()?,
+        user,
+        &team,
+        viewers_read_logs.is_some(),
+    )
+    .await?;
+    Ok(())
+}

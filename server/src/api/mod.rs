@@ -22,7 +22,7 @@ use views::{api::ErrorBody, AppError};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/me", get(me::show))
-        .route("/teams/{team}", get(teams::show))
+        .route("/teams/{team}", get(teams::show).patch(teams::update))
         .route(
             "/teams/{team}/members",
             get(teams::members).post(teams::add_member),

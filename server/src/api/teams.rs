@@ -26,6 +26,31 @@ pub async fn show(
     }))
 }
 
+/// The team's settings an owner may change; a field left out keeps its value.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamChanges {
+    viewers_read_logs: Option<bool>,
+}
+
+/// `PATCH /api/v1/teams/{team}` `{"viewers_read_logs": bool}` → the team (owners).
+pub async fn update(
+    State(state): State<AppState>,
+    user: ApiUser,
+    Path(team): Path<String>,
+    Body(body): Body<TeamChanges>,
+) -> ApiResult<Json<TeamBody>> {
+    let access = match body.viewers_read_logs {
+        Some(allowed) => {
+            members::set_viewers_read_logs(&state.berth, user.id, &team, allowed).await?
+        }
+        None => members::team(&state.berth, user.id, &team).await?,
+    };
+    Ok(Json(TeamBody {
+        team: present::team(&access),
+    }))
+}
+
 /// `GET /api/v1/teams/{team}/members`
 pub async fn members(
     State(state): State<AppState>,

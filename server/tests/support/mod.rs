@@ -477,12 +477,13 @@ impl TestApp {
         panic!("operation {id} did not finish: {}", self.log(id).await);
     }
 
-    /// An operation's log, as text.
+    /// An operation's log, as text (read by the deployer: viewers read logs only when the
+    /// team allows it).
     pub async fn log(&self, id: i64) -> String {
         self.call(
             "GET",
             &format!("/api/v1/operations/{id}/log"),
-            &self.viewer(),
+            &self.deployer(),
             None,
         )
         .await

@@ -18,6 +18,21 @@ on_both_backends! {
         assert_eq!(teams[0].name, "Alpha Ltd");
     }
 
+    async fn viewers_read_logs_is_off_until_an_owner_turns_it_on(store: &TestStore) {
+        let ada = store.owner("ada@example.com", "acme").await;
+        let bob = store.owner("bob@example.com", "bobs").await;
+        let access = store.team_access(ada.user_id, "acme").await.unwrap().unwrap();
+        assert!(!access.viewers_read_logs, "off by default");
+        store.set_viewers_read_logs(ada.team_id, true).await.unwrap();
+        assert!(store.team_access(ada.user_id, "acme").await.unwrap().unwrap().viewers_read_logs);
+        assert!(store.team_access_by_id(ada.user_id, ada.team_id).await.unwrap().unwrap().viewers_read_logs);
+        assert!(store.teams_of(ada.user_id).await.unwrap()[0].viewers_read_logs);
+        assert!(!store.team_access(bob.user_id, "bobs").await.unwrap().unwrap().viewers_read_logs, "per team");
+        store.set_viewers_read_logs(ada.team_id, false).await.unwrap();
+        assert!(!store.team_access(ada.user_id, "acme").await.unwrap().unwrap().viewers_read_logs);
+        assert!(matches!(store.set_viewers_read_logs(-1, true).await, Err(StoreError::NotFound)));
+    }
+
     async fn team_handles_are_unique(store: &TestStore) {
         let ada = store.owner("ada@example.com", "acme").await;
         let bob = store.owner("bob@example.com", "bobs").await;
