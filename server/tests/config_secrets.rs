@@ -57,7 +57,7 @@ async fn started(dockerfile: &str) -> (TestApp, tempfile::TempDir, String) {
     registry
         .push_serving_image("base/busybox", "1", ("builder", BASE_PASSWORD), "base")
         .await;
-    let host = registry.host.clone();
+    let host = registry.host.to_string();
     let repo = repository(&dockerfile.replace("{base}", &format!("{host}/base/busybox:1")));
     let app = TestApp::sqlite()
         .with_team()

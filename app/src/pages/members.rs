@@ -55,6 +55,7 @@ fn Members(
     let is_owner = page.team.role == Role::Owner;
     let settings_outcome: Signal<_> = settings.value().into();
     let viewers_read_logs = page.team.viewers_read_logs;
+    let (settings_csrf, settings_team) = (me.csrf.clone(), page.team.handle.clone());
     let now = crate::now_ms();
     let handle = page.team.handle.clone();
     let add_outcome: Signal<_> = add.value().into();
@@ -120,8 +121,8 @@ fn Members(
                 {if is_owner {
                     view! {
                         <ActionForm action=settings>
-                            <Csrf token=me.csrf.clone()/>
-                            <input type="hidden" name="team" value=page.team.handle.clone()/>
+                            <Csrf token=settings_csrf/>
+                            <input type="hidden" name="team" value=settings_team/>
                             <FormError outcome=settings_outcome fields=&[]/>
                             <div class="choice">
                                 <input type="checkbox" id="viewers-read-logs" name="viewers_read_logs" value="on"
