@@ -4,12 +4,36 @@ use std::fmt;
 ///
 /// Shown to the person deploying, so every message says what to change.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}: {kind}")]
 pub struct DockerfileError {
     /// 1-based line of the instruction (or directive) at fault. When the file has no `FROM`
     /// at all, the last line: that is where the reader gave up looking.
     pub line: usize,
     pub kind: ErrorKind,
+}
+
+impl fmt::Display for DockerfileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            ErrorKind::ExpansionTooLarge { limit } => write!(
+                f,
+                "ARG expansion on line {} exceeds {}: its ARGs refer to other ARGs so often that the text would grow past that; shorten the ARG defaults or build args it uses",
+                self.line,
+                size(*limit)
+            ),
+            kind => write!(f, "line {}: {kind}", self.line),
+        }
+    }
+}
+
+/// `65536` as `64 KiB`, `1048576` as `1 MiB`.
+fn size(bytes: usize) -> String {
+    if bytes >= 1024 * 1024 && bytes.is_multiple_of(1024 * 1024) {
+        format!("{} MiB", bytes / (1024 * 1024))
+    } else if bytes >= 1024 && bytes.is_multiple_of(1024) {
+        format!("{} KiB", bytes / 1024)
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 impl DockerfileError {
@@ -32,15 +56,31 @@ pub enum ErrorKind {
         /// Declared ARGs that were used but have no value.
         unset_args: Vec<String>,
     },
-    /// The image text is not an image reference.
+    /// The image text, written without ARGs, is not an image reference.
     InvalidImage {
         original: String,
-        /// The text after ARG substitution.
-        written: String,
         /// The image reference parser's explanation.
         reason: String,
+    },
+    /// The image text is not an image reference once ARGs are substituted. Neither the
+    /// substituted text nor the parser's explanation (which quotes it) is kept: build args
+    /// are the app's configuration and may be secret, and this error is shown to people.
+    InvalidSubstitutedImage {
+        /// The text as written in the Dockerfile, e.g. `${BASE}`.
+        original: String,
+        /// The ARGs substituted into it, by name.
+        args: Vec<String>,
         unset_args: Vec<String>,
     },
+    /// One word's ARG substitution would produce more than `limit` bytes.
+    ExpansionTooLarge { limit: usize },
+    /// All ARG substitutions of the Dockerfile together would produce more than `limit`
+    /// bytes.
+    ExpansionsTooLarge { limit: usize },
+    /// The Dockerfile is larger than Berth reads.
+    TooLarge { size: usize, limit: usize },
+    /// More `FROM` instructions than Berth reads.
+    TooManyStages { limit: usize },
     /// `$NAME` names no ARG declared before the first `FROM` (or predefined platform ARG).
     UndeclaredArg { name: String },
     /// `${` without its closing `}`.
@@ -87,22 +127,46 @@ impl fmt::Display for ErrorKind {
                 write!(f, "FROM {original} names no image once ARGs are substituted")?;
                 unset_hint(f, unset_args)
             }
-            Self::InvalidImage {
+            Self::InvalidImage { original, reason } => {
+                write!(f, "FROM {original} is not an image reference: {reason}")
+            }
+            Self::InvalidSubstitutedImage {
                 original,
-                written,
-                reason,
+                args,
                 unset_args,
             } => {
-                if original == written {
-                    write!(f, "FROM {written} is not an image reference: {reason}")?;
-                } else {
-                    write!(
-                        f,
-                        "FROM {original} becomes \"{written}\", which is not an image reference: {reason}"
-                    )?;
-                }
+                let (noun, names) = match args.as_slice() {
+                    [one] => ("ARG", one.clone()),
+                    several => ("ARGs", several.join(", ")),
+                };
+                write!(
+                    f,
+                    "FROM {original} is not an image reference once {noun} {names} {} substituted; check {} default and build arg (the substituted text is not shown: build args may hold secrets)",
+                    if args.len() == 1 { "is" } else { "are" },
+                    if args.len() == 1 { "its" } else { "their" },
+                )?;
                 unset_hint(f, unset_args)
             }
+            Self::ExpansionTooLarge { limit } => write!(
+                f,
+                "ARG expansion exceeds {}; shorten the ARG defaults or build args it uses",
+                size(*limit)
+            ),
+            Self::ExpansionsTooLarge { limit } => write!(
+                f,
+                "the Dockerfile's ARG expansions exceed {} in total; use fewer or shorter ARGs in ARG defaults and FROM lines",
+                size(*limit)
+            ),
+            Self::TooLarge { size: bytes, limit } => write!(
+                f,
+                "the Dockerfile is {} bytes; Berth reads Dockerfiles of up to {}",
+                bytes,
+                size(*limit)
+            ),
+            Self::TooManyStages { limit } => write!(
+                f,
+                "the Dockerfile has more than {limit} FROM instructions; Berth builds Dockerfiles of up to {limit} stages"
+            ),
             Self::UndeclaredArg { name } => write!(
                 f,
                 "${name} is not declared: add `ARG {name}` (with a default, or pass it as a build arg) before the first FROM; only ARGs declared there can be used in FROM lines"

@@ -24,7 +24,20 @@ pub(crate) struct Instructions {
     pub last_line: usize,
 }
 
+/// The largest Dockerfile Berth reads. Real ones are a few KiB; the file comes from the
+/// user's repository and is read whole, so a bound keeps one deploy from holding the server.
+pub const MAX_DOCKERFILE_BYTES: usize = 1024 * 1024;
+
 pub(crate) fn read(text: &str) -> Result<Instructions, DockerfileError> {
+    if text.len() > MAX_DOCKERFILE_BYTES {
+        return Err(DockerfileError::new(
+            1,
+            ErrorKind::TooLarge {
+                size: text.len(),
+                limit: MAX_DOCKERFILE_BYTES,
+            },
+        ));
+    }
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let lines: Vec<&str> = text.lines().collect();
     let mut directives = Directives::default();

@@ -23,8 +23,10 @@ mod stages;
 mod substitution;
 
 pub use error::{DockerfileError, ErrorKind};
+pub use instructions::MAX_DOCKERFILE_BYTES;
 pub use run_options::{refused_run_options, RefusedRunOption};
-pub use stages::{BaseImage, Stage, StageBase, Stages};
+pub use stages::{BaseImage, Stage, StageBase, Stages, MAX_STAGES};
+pub use substitution::{MAX_EXPANSION, MAX_TOTAL_EXPANSION};
 
 use std::collections::BTreeMap;
 

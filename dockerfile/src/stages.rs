@@ -1,6 +1,6 @@
 use crate::error::{DockerfileError, ErrorKind};
 use crate::instructions::{self, Instruction};
-use crate::substitution::{expand, split_words, ArgValue, Args};
+use crate::substitution::{expand, split_words, ArgValue, Args, Budget};
 use domain::ImageReference;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -18,6 +18,10 @@ const PREDEFINED_ARGS: [(&str, &str); 8] = [
     ("TARGETARCH", "amd64"),
     ("TARGETVARIANT", ""),
 ];
+
+/// The most `FROM` instructions (stages) Berth reads in one Dockerfile. Every external one is
+/// checked against a registry before a build, so their number is bounded too.
+pub const MAX_STAGES: usize = 64;
 
 /// An image the build pulls from a registry: what needs registry credentials.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +84,7 @@ impl Stages {
     ) -> Result<Self, DockerfileError> {
         let instructions = instructions::read(dockerfile)?;
         let escape = instructions.escape;
+        let mut budget = Budget::default();
         let mut args: Args = PREDEFINED_ARGS
             .iter()
             .map(|(name, default)| {
@@ -99,11 +104,24 @@ impl Stages {
             let keyword = instruction.keyword.to_ascii_lowercase();
             match keyword.as_str() {
                 "from" => {
-                    let stage = read_from(instruction, stages.len(), &stages, &args, escape)?;
+                    if stages.len() == MAX_STAGES {
+                        return Err(DockerfileError::new(
+                            instruction.line,
+                            ErrorKind::TooManyStages { limit: MAX_STAGES },
+                        ));
+                    }
+                    let stage = read_from(
+                        instruction,
+                        stages.len(),
+                        &stages,
+                        &args,
+                        escape,
+                        &mut budget,
+                    )?;
                     stages.push(stage);
                 }
                 "arg" if stages.is_empty() => {
-                    declare_global_args(instruction, &mut args, build_args, escape)?;
+                    declare_global_args(instruction, &mut args, build_args, escape, &mut budget)?;
                 }
                 // ARGs after a FROM belong to that stage and cannot reach later FROM lines;
                 // other instructions do not affect which images are pulled.
@@ -195,6 +213,7 @@ fn declare_global_args(
     args: &mut Args,
     build_args: &BTreeMap<String, String>,
     escape: char,
+    budget: &mut Budget,
 ) -> Result<(), DockerfileError> {
     for word in split_words(&instruction.arguments, escape) {
         let (name, default) = match word.split_once('=') {
@@ -213,13 +232,25 @@ fn declare_global_args(
                 text: given.clone(),
                 unset_args: Vec::new(),
             },
-            (None, Some(default)) => match expand(default, args, escape, instruction.line) {
-                Ok(expanded) => ArgValue::Set {
-                    text: expanded.text,
-                    unset_args: expanded.unset_args,
-                },
-                Err(error) => ArgValue::Invalid(error),
-            },
+            (None, Some(default)) => {
+                match expand(default, args, escape, instruction.line, budget) {
+                    Ok(expanded) => ArgValue::Set {
+                        text: expanded.text,
+                        unset_args: expanded.unset_args,
+                    },
+                    // Too much text is refused at once, where it happens: unlike a mistake
+                    // Docker reports only when the ARG is used, it is an attack on the reader.
+                    Err(
+                        error @ DockerfileError {
+                            kind:
+                                ErrorKind::ExpansionTooLarge { .. }
+                                | ErrorKind::ExpansionsTooLarge { .. },
+                            ..
+                        },
+                    ) => return Err(error),
+                    Err(error) => ArgValue::Invalid(error),
+                }
+            }
             // `ARG TARGETARCH` re-declares a predefined ARG and keeps its value.
             (None, None) => match args.get(name) {
                 Some(existing) => existing.clone(),
@@ -237,6 +268,7 @@ fn read_from(
     earlier: &[Stage],
     args: &Args,
     escape: char,
+    budget: &mut Budget,
 ) -> Result<Stage, DockerfileError> {
     let line = instruction.line;
     let error = |kind| DockerfileError::new(line, kind);
@@ -251,7 +283,7 @@ fn read_from(
         rest = after;
         match flag_text.split_once('=') {
             Some(("platform", value)) => {
-                let value = expand(value, args, escape, line)?.text;
+                let value = expand(value, args, escape, line, budget)?.text;
                 platform = (!value.is_empty()).then_some(value);
             }
             _ => {
@@ -275,7 +307,7 @@ fn read_from(
         }
     };
 
-    let expanded = expand(original, args, escape, line)?;
+    let expanded = expand(original, args, escape, line, budget)?;
     let written = expanded.text;
     let base = if written.is_empty() {
         return Err(error(ErrorKind::BlankImage {
@@ -294,11 +326,18 @@ fn read_from(
     } else {
         match ImageReference::parse(&written) {
             Ok(image) => StageBase::Image(image),
-            Err(parse_error) => {
+            // The parser's explanation quotes the text; only text without ARGs in it may be
+            // shown, since a build arg may be secret configuration.
+            Err(parse_error) if expanded.used_args.is_empty() => {
                 return Err(error(ErrorKind::InvalidImage {
                     original: original.to_owned(),
-                    written,
                     reason: parse_error.message,
+                }))
+            }
+            Err(_) => {
+                return Err(error(ErrorKind::InvalidSubstitutedImage {
+                    original: original.to_owned(),
+                    args: expanded.used_args,
                     unset_args: expanded.unset_args,
                 }))
             }

@@ -29,6 +29,24 @@ pub(crate) struct Expanded {
     pub text: String,
     /// Declared ARGs without a value that were substituted as empty text.
     pub unset_args: Vec<String>,
+    /// Every ARG whose value was substituted (set or not), in order of first use: what an
+    /// error names instead of the substituted text, which may hold a secret build arg.
+    pub used_args: Vec<String>,
+}
+
+/// The most text one word (an ARG default, a `FROM` image or its `--platform`) may expand
+/// to. ARG defaults can reference earlier ARGs many times over, so a few hundred bytes of
+/// Dockerfile could otherwise ask for gigabytes (`ARG B=$A$A$A…`, `ARG C=$B$B$B…`, …).
+pub const MAX_EXPANSION: usize = 64 * 1024;
+
+/// The most text all the substitutions of one Dockerfile may produce together, counting
+/// what is thrown away (the default of a set ARG), so that the work stays bounded too.
+pub const MAX_TOTAL_EXPANSION: usize = 1024 * 1024;
+
+/// What the substitutions of one Dockerfile have produced so far.
+#[derive(Debug, Default)]
+pub(crate) struct Budget {
+    used: usize,
 }
 
 /// Substitutes `args` into `word`; errors point at `line`.
@@ -37,6 +55,7 @@ pub(crate) fn expand(
     args: &Args,
     escape: char,
     line: usize,
+    budget: &mut Budget,
 ) -> Result<Expanded, DockerfileError> {
     let mut lexer = Lexer {
         chars: word.chars().collect(),
@@ -45,12 +64,16 @@ pub(crate) fn expand(
         args,
         line,
         unset_args: Vec::new(),
+        used_args: Vec::new(),
         depth: 0,
+        produced: 0,
+        budget,
     };
     let text = lexer.word(None, true)?;
     Ok(Expanded {
         text,
         unset_args: lexer.unset_args,
+        used_args: lexer.used_args,
     })
 }
 
@@ -99,8 +122,12 @@ struct Lexer<'a> {
     args: &'a Args,
     line: usize,
     unset_args: Vec<String>,
+    used_args: Vec<String>,
     /// How many `${NAME:-...}` words we are inside.
     depth: usize,
+    /// Bytes this word's substitution has produced (kept or thrown away).
+    produced: usize,
+    budget: &'a mut Budget,
 }
 
 /// Nested `${A:-${B:-...}}` forms are read recursively; the Dockerfile comes from the user's
@@ -116,7 +143,7 @@ enum Operator {
     Required,
 }
 
-impl Lexer<'_> {
+impl<'a> Lexer<'a> {
     fn peek(&self) -> Option<char> {
         self.chars.get(self.position).copied()
     }
@@ -129,6 +156,29 @@ impl Lexer<'_> {
 
     fn error(&self, kind: ErrorKind) -> DockerfileError {
         DockerfileError::new(self.line, kind)
+    }
+
+    /// Appends `text` to `out`, unless that would take this word past [`MAX_EXPANSION`] or
+    /// the Dockerfile past [`MAX_TOTAL_EXPANSION`]. Checked before anything is copied.
+    fn emit(&mut self, out: &mut String, text: &str) -> Result<(), DockerfileError> {
+        self.produced += text.len();
+        self.budget.used += text.len();
+        if self.produced > MAX_EXPANSION {
+            return Err(self.error(ErrorKind::ExpansionTooLarge {
+                limit: MAX_EXPANSION,
+            }));
+        }
+        if self.budget.used > MAX_TOTAL_EXPANSION {
+            return Err(self.error(ErrorKind::ExpansionsTooLarge {
+                limit: MAX_TOTAL_EXPANSION,
+            }));
+        }
+        out.push_str(text);
+        Ok(())
+    }
+
+    fn emit_char(&mut self, out: &mut String, c: char) -> Result<(), DockerfileError> {
+        self.emit(out, c.encode_utf8(&mut [0; 4]))
     }
 
     /// Reads up to `stop` (consumed) or the end. `live` is false inside a branch that will
@@ -149,10 +199,10 @@ impl Lexer<'_> {
                 '"' => self.double_quoted(&mut out, live)?,
                 '$' => self.dollar(&mut out, live)?,
                 _ if c == self.escape => match self.bump() {
-                    Some(next) => out.push(next),
-                    None => out.push(c),
+                    Some(next) => self.emit_char(&mut out, next)?,
+                    None => self.emit_char(&mut out, c)?,
                 },
-                _ => out.push(c),
+                _ => self.emit_char(&mut out, c)?,
             }
         }
     }
@@ -162,7 +212,7 @@ impl Lexer<'_> {
             match self.bump() {
                 None => return Err(self.error(ErrorKind::UnterminatedQuote { quote: '\'' })),
                 Some('\'') => return Ok(()),
-                Some(c) => out.push(c),
+                Some(c) => self.emit_char(out, c)?,
             }
         }
     }
@@ -176,11 +226,11 @@ impl Lexer<'_> {
                 Some(c) if c == self.escape => match self.peek() {
                     Some(next) if next == '"' || next == '$' || next == self.escape => {
                         self.position += 1;
-                        out.push(next);
+                        self.emit_char(out, next)?;
                     }
-                    _ => out.push(c),
+                    _ => self.emit_char(out, c)?,
                 },
-                Some(c) => out.push(c),
+                Some(c) => self.emit_char(out, c)?,
             }
         }
     }
@@ -194,11 +244,11 @@ impl Lexer<'_> {
         let name = self.name();
         if name.is_empty() {
             // `$` not followed by a name is just a dollar sign.
-            out.push('$');
+            self.emit_char(out, '$')?;
             return Ok(());
         }
         if let Some(value) = self.lookup(&name, live)? {
-            out.push_str(&value);
+            self.emit(out, value)?;
         }
         Ok(())
     }
@@ -224,7 +274,7 @@ impl Lexer<'_> {
             (Some('}'), _) if !name.is_empty() => {
                 self.position += 1;
                 if let Some(value) = self.lookup(&name, live)? {
-                    out.push_str(&value);
+                    self.emit(out, value)?;
                 }
                 return Ok(());
             }
@@ -250,19 +300,24 @@ impl Lexer<'_> {
             return Err(self.error(ErrorKind::NestedTooDeeply { limit: MAX_NESTING }));
         }
         self.depth += 1;
+        let word_start = self.position;
+        // What the word produced is charged already; pushing it on is not new work.
         let word = self.word(Some('}'), live && use_word)?;
         self.depth -= 1;
         match operator {
             Operator::Default if use_word => out.push_str(&word),
             Operator::Alternative if use_word => out.push_str(&word),
             Operator::Required if use_word && live => {
+                // The message as written, not as substituted: substituted text may be a
+                // secret build arg, and errors are shown to people.
+                let written: String = self.chars[word_start..self.position - 1].iter().collect();
                 return Err(self.error(ErrorKind::RequiredArg {
                     name,
-                    message: word,
-                }))
+                    message: written,
+                }));
             }
             Operator::Alternative => {}
-            _ => out.push_str(&value.unwrap_or_default()),
+            _ => self.emit(out, value.unwrap_or_default())?,
         }
         Ok(())
     }
@@ -280,7 +335,7 @@ impl Lexer<'_> {
     }
 
     /// A plain `$NAME`: an unset ARG becomes empty text, remembered for error messages.
-    fn lookup(&mut self, name: &str, live: bool) -> Result<Option<String>, DockerfileError> {
+    fn lookup(&mut self, name: &str, live: bool) -> Result<Option<&'a str>, DockerfileError> {
         let value = self.value(name, live)?;
         if value.is_none() && live && !self.unset_args.iter().any(|n| n == name) {
             self.unset_args.push(name.to_owned());
@@ -288,8 +343,13 @@ impl Lexer<'_> {
         Ok(value)
     }
 
-    fn value(&mut self, name: &str, live: bool) -> Result<Option<String>, DockerfileError> {
-        match self.args.get(name) {
+    /// The ARG's value, borrowed: it is only copied when [`Self::emit`] has checked its size.
+    fn value(&mut self, name: &str, live: bool) -> Result<Option<&'a str>, DockerfileError> {
+        let args: &'a Args = self.args;
+        if live && args.contains_key(name) && !self.used_args.iter().any(|n| n == name) {
+            self.used_args.push(name.to_owned());
+        }
+        match args.get(name) {
             None if live => Err(self.error(ErrorKind::UndeclaredArg {
                 name: name.to_owned(),
             })),
@@ -304,7 +364,7 @@ impl Lexer<'_> {
                         }
                     }
                 }
-                Ok(Some(text.clone()))
+                Ok(Some(text.as_str()))
             }
         }
     }
@@ -341,12 +401,16 @@ mod tests {
 
     fn expanded(word: &str) -> String {
         let args = args(&[("TAG", Some("20")), ("EMPTY", Some("")), ("NONE", None)]);
-        expand(word, &args, '\\', 1).unwrap().text
+        expand(word, &args, '\\', 1, &mut Budget::default())
+            .unwrap()
+            .text
     }
 
     fn kind(word: &str) -> ErrorKind {
         let args = args(&[("TAG", Some("20")), ("EMPTY", Some("")), ("NONE", None)]);
-        expand(word, &args, '\\', 7).unwrap_err().kind
+        expand(word, &args, '\\', 7, &mut Budget::default())
+            .unwrap_err()
+            .kind
     }
 
     #[test]
@@ -442,7 +506,14 @@ mod tests {
     #[test]
     fn unset_args_are_reported() {
         let args = args(&[("NONE", None), ("TAG", Some("1"))]);
-        let e = expand("a:$NONE${TAG}${NONE:-x}", &args, '\\', 1).unwrap();
+        let e = expand(
+            "a:$NONE${TAG}${NONE:-x}",
+            &args,
+            '\\',
+            1,
+            &mut Budget::default(),
+        )
+        .unwrap();
         assert_eq!(e.text, "a:1x");
         assert_eq!(e.unset_args, vec!["NONE".to_owned()]);
     }
@@ -454,5 +525,89 @@ mod tests {
             vec!["A=1", "B=\"x y\"", "C='p q'", "D=a\\ b"]
         );
         assert_eq!(split_words("  ", '\\'), Vec::<String>::new());
+    }
+
+    fn big_args(size: usize) -> Args {
+        args(&[("BIG", Some(&"x".repeat(size))), ("TAG", Some("20"))])
+    }
+
+    #[test]
+    fn one_word_may_expand_to_64_kib_and_no_more() {
+        let args = big_args(MAX_EXPANSION / 2);
+        let fits = expand("$BIG$BIG", &args, '\\', 3, &mut Budget::default()).unwrap();
+        assert_eq!(fits.text.len(), MAX_EXPANSION);
+        let e = expand("$BIG$BIG$TAG", &args, '\\', 3, &mut Budget::default()).unwrap_err();
+        assert_eq!(e.line, 3);
+        assert_eq!(
+            e.kind,
+            ErrorKind::ExpansionTooLarge {
+                limit: MAX_EXPANSION
+            }
+        );
+    }
+
+    #[test]
+    fn text_thrown_away_counts_too() {
+        // `${TAG:-$BIG}` keeps TAG's value and throws $BIG away, but reading $BIG is work.
+        let args = big_args(MAX_EXPANSION / 4);
+        let word = "${TAG:-$BIG}".repeat(5);
+        let e = expand(&word, &args, '\\', 1, &mut Budget::default()).unwrap_err();
+        assert_eq!(
+            e.kind,
+            ErrorKind::ExpansionTooLarge {
+                limit: MAX_EXPANSION
+            }
+        );
+    }
+
+    #[test]
+    fn all_words_of_a_dockerfile_share_one_budget() {
+        let args = big_args(MAX_EXPANSION / 2);
+        let mut budget = Budget::default();
+        let words = MAX_TOTAL_EXPANSION / (MAX_EXPANSION / 2);
+        for _ in 0..words {
+            expand("$BIG", &args, '\\', 1, &mut budget).unwrap();
+        }
+        let e = expand("$BIG", &args, '\\', 9, &mut budget).unwrap_err();
+        assert_eq!(e.line, 9);
+        assert_eq!(
+            e.kind,
+            ErrorKind::ExpansionsTooLarge {
+                limit: MAX_TOTAL_EXPANSION
+            }
+        );
+    }
+
+    #[test]
+    fn used_args_are_named_in_order_and_once() {
+        let args = args(&[("TAG", Some("20")), ("NONE", None)]);
+        let e = expand(
+            "a:$TAG${NONE:-$TAG}",
+            &args,
+            '\\',
+            1,
+            &mut Budget::default(),
+        )
+        .unwrap();
+        assert_eq!(e.used_args, vec!["TAG".to_owned(), "NONE".to_owned()]);
+    }
+
+    #[test]
+    fn a_required_args_message_is_reported_as_written() {
+        let args = args(&[("NONE", None), ("TOKEN", Some("s3cr3t"))]);
+        let e = expand(
+            "${NONE:?need $TOKEN}",
+            &args,
+            '\\',
+            1,
+            &mut Budget::default(),
+        );
+        assert_eq!(
+            e.unwrap_err().kind,
+            ErrorKind::RequiredArg {
+                name: "NONE".into(),
+                message: "need $TOKEN".into()
+            }
+        );
     }
 }

@@ -126,8 +126,14 @@ fn a_declared_arg_without_default_takes_the_build_arg() {
 #[test]
 fn build_args_are_taken_literally() {
     let e = error_with("ARG T=1\nFROM alpine:$T", &[("T", "$OTHER")]);
-    assert!(
-        matches!(e.kind, ErrorKind::InvalidImage { ref written, .. } if written == "alpine:$OTHER")
+    // Taken literally: `$OTHER` is not looked up (which would be an undeclared ARG).
+    assert_eq!(
+        e.kind,
+        ErrorKind::InvalidSubstitutedImage {
+            original: "alpine:$T".into(),
+            args: vec!["T".into()],
+            unset_args: vec![],
+        }
     );
 }
 
@@ -209,16 +215,16 @@ fn an_undeclared_arg_in_from_is_an_error_naming_it_and_the_line() {
 fn an_arg_without_value_used_in_from_says_which_arg_to_set() {
     let e = error("ARG TAG\nFROM alpine:$TAG");
     assert_eq!(e.line, 2);
-    let ErrorKind::InvalidImage {
+    let ErrorKind::InvalidSubstitutedImage {
         ref unset_args,
-        ref written,
+        ref args,
         ..
     } = e.kind
     else {
         panic!("{e:?}");
     };
     assert_eq!(unset_args, &["TAG".to_owned()]);
-    assert_eq!(written, "alpine:");
+    assert_eq!(args, &["TAG".to_owned()]);
     assert!(e.to_string().contains("ARG TAG has no value"), "{e}");
 
     let e = error("ARG BASE\nFROM ${BASE}");
@@ -545,7 +551,7 @@ fn quotes_around_the_image_are_removed() {
     // Single quotes stop substitution, leaving `${T}`, which is not a valid tag.
     let e = error("ARG T=1\nFROM 'node:${T}'");
     assert!(
-        matches!(e.kind, ErrorKind::InvalidImage { ref written, .. } if written == "node:${T}"),
+        matches!(e.kind, ErrorKind::InvalidImage { ref reason, .. } if reason.contains("\"${T}\"")),
         "{e:?}"
     );
 }
@@ -586,11 +592,133 @@ fn an_invalid_image_reference_carries_the_reference_parsers_message() {
     );
 
     let e = error("ARG T=a+b\nFROM alpine:$T");
+    assert_eq!(
+        e.to_string(),
+        "line 2: FROM alpine:$T is not an image reference once ARG T is substituted; check its default and build arg (the substituted text is not shown: build args may hold secrets)"
+    );
+}
+
+#[test]
+fn an_image_from_a_secret_build_arg_is_never_echoed_in_errors() {
+    let secret = "postgres://app:Sup3r-S3cret@db.internal:5432/prod";
+    for dockerfile in [
+        "ARG DATABASE_URL\nFROM ${DATABASE_URL}",
+        "ARG DATABASE_URL\nFROM $DATABASE_URL AS build",
+        "ARG DATABASE_URL\nARG BASE=${DATABASE_URL}\nFROM ${BASE:-alpine}",
+        "ARG DATABASE_URL\nFROM alpine:${DATABASE_URL}",
+        "ARG DATABASE_URL\nARG X\nFROM ${X:?needs $DATABASE_URL}",
+        "ARG DATABASE_URL\nFROM ${DATABASE_URL:+x${DATABASE_URL}}",
+    ] {
+        let e = error_with(dockerfile, &[("DATABASE_URL", secret)]);
+        let shown = format!("{e} {e:?}");
+        for part in ["Sup3r-S3cret", "db.internal", "postgres://"] {
+            assert!(!shown.contains(part), "{dockerfile}: {shown}");
+        }
+        assert!(e.to_string().contains("line "), "{e}");
+    }
+    let e = error_with(
+        "ARG DATABASE_URL\nFROM ${DATABASE_URL}",
+        &[("DATABASE_URL", secret)],
+    );
+    assert_eq!(e.line, 2);
     assert!(
-        e.to_string().starts_with(
-            "line 2: FROM alpine:$T becomes \"alpine:a+b\", which is not an image reference:"
-        ),
+        e.to_string().contains("ARG DATABASE_URL is substituted"),
         "{e}"
+    );
+}
+
+/// 741 bytes whose last ARG would be 10^26 bytes long: each ARG repeats the one before ten
+/// times. Reading it must fail at once, where the text first grows past the limit.
+fn nested_arg_bomb() -> String {
+    let letters: Vec<char> = ('A'..='Z').collect();
+    let mut text = String::from("ARG A=xxxxxxxxxx\n");
+    for pair in letters.windows(2) {
+        let reference = format!("${}", pair[0]);
+        text.push_str(&format!("ARG {}={}\n", pair[1], reference.repeat(10)));
+    }
+    text.push_str("FROM $Z\n");
+    text
+}
+
+#[test]
+fn nested_arg_defaults_that_would_expand_to_gigabytes_fail_fast() {
+    let bomb = nested_arg_bomb();
+    assert!(bomb.len() < 800, "{}", bomb.len());
+    let started = std::time::Instant::now();
+    let e = error(&bomb);
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    // A=10, B=100, C=1000, D=10 000, E=100 000 bytes: line 5 goes past 64 KiB.
+    assert_eq!(e.line, 5);
+    assert_eq!(
+        e.kind,
+        ErrorKind::ExpansionTooLarge {
+            limit: dockerfile::MAX_EXPANSION
+        }
+    );
+    assert!(
+        e.to_string()
+            .starts_with("ARG expansion on line 5 exceeds 64 KiB"),
+        "{e}"
+    );
+    // Build args cannot make it worse, nor can the check of RUN options.
+    let e = error_with(&bomb, &[("A", &"y".repeat(1000))]);
+    assert_eq!(e.line, 3);
+    assert!(dockerfile::refused_run_options(&bomb).unwrap().is_empty());
+}
+
+#[test]
+fn many_large_args_together_are_capped_too() {
+    // Each ARG stays under 64 KiB, but together they would pass 1 MiB.
+    let mut text = String::from("ARG A=xxxxxxxxxx\nARG B=$A$A$A$A$A$A$A$A$A$A\nARG C=$B$B$B$B$B$B$B$B$B$B\nARG D=$C$C$C$C$C$C$C$C$C$C\n");
+    for i in 0..40 {
+        text.push_str(&format!("ARG E{i}=$D$D$D$D$D$D\n"));
+    }
+    text.push_str("FROM alpine\n");
+    let e = error(&text);
+    assert_eq!(
+        e.kind,
+        ErrorKind::ExpansionsTooLarge {
+            limit: dockerfile::MAX_TOTAL_EXPANSION
+        }
+    );
+    assert!(e.to_string().contains("exceed 1 MiB in total"), "{e}");
+}
+
+#[test]
+fn a_long_build_arg_used_in_from_is_refused_without_being_shown() {
+    let long = "z".repeat(dockerfile::MAX_EXPANSION + 1);
+    let e = error_with("ARG BASE\nFROM $BASE", &[("BASE", &long)]);
+    assert_eq!(e.line, 2);
+    assert!(matches!(e.kind, ErrorKind::ExpansionTooLarge { .. }));
+    assert!(!e.to_string().contains("zzz"));
+}
+
+#[test]
+fn dockerfiles_over_1_mib_are_refused() {
+    let padding = "# padding\n".repeat(dockerfile::MAX_DOCKERFILE_BYTES / 10);
+    let text = format!("FROM alpine\n{padding}");
+    let e = error(&text);
+    assert_eq!(e.line, 1);
+    assert!(matches!(e.kind, ErrorKind::TooLarge { .. }), "{e:?}");
+    assert!(e.to_string().contains("up to 1 MiB"), "{e}");
+    assert!(dockerfile::refused_run_options(&text).is_err());
+    // Just under the limit is read.
+    let fits = &text[..dockerfile::MAX_DOCKERFILE_BYTES];
+    assert_eq!(bases(fits).len(), 1);
+}
+
+#[test]
+fn the_number_of_stages_is_capped() {
+    let fits = "FROM alpine\n".repeat(dockerfile::MAX_STAGES);
+    assert_eq!(bases(&fits).len(), dockerfile::MAX_STAGES);
+    let over = format!("{fits}FROM alpine\n");
+    let e = error(&over);
+    assert_eq!(e.line, dockerfile::MAX_STAGES + 1);
+    assert_eq!(
+        e.kind,
+        ErrorKind::TooManyStages {
+            limit: dockerfile::MAX_STAGES
+        }
     );
 }
 

@@ -3,7 +3,7 @@
 
 mod support;
 
-use app::serverfns::{members::*, tokens::*};
+use app::serverfns::{apps::CheckBaseImages, members::*, tokens::*};
 use axum::http::StatusCode;
 use domain::Role;
 use support::*;
@@ -387,15 +387,6 @@ async fn app_and_operation_routes_check_the_role_of_every_caller() {
             Role::Deployer,
             200,
         ),
-        // The base check reads the Dockerfile with the app's configuration: deployers only
-        // (an image app has no Dockerfile, hence the 422 for them).
-        (
-            "GET",
-            "/api/v1/teams/acme/apps/web/bases?git_ref=main".into(),
-            None,
-            Role::Deployer,
-            422,
-        ),
         (
             "PATCH",
             "/api/v1/teams/acme/apps/web/config".into(),
@@ -411,6 +402,15 @@ async fn app_and_operation_routes_check_the_role_of_every_caller() {
             Role::Deployer,
             422,
         ),
+        // The base check fetches and asks registries with the team's credentials: deployers
+        // only (an image app has no Dockerfile: allowed callers get a clear 422).
+        (
+            "POST",
+            "/api/v1/teams/acme/apps/web/bases".into(),
+            Some(serde_json::json!({"git_ref": "main"})),
+            Role::Deployer,
+            422,
+        ),
     ];
     for (method, path, body, needed, ok) in routes {
         for (caller, token) in &tokens(&app) {
@@ -423,6 +423,34 @@ async fn app_and_operation_routes_check_the_role_of_every_caller() {
                 response.body
             );
         }
+    }
+    // The base check is not a GET any more: it has side effects.
+    let get = app
+        .call(
+            "GET",
+            "/api/v1/teams/acme/apps/web/bases?git_ref=main",
+            &owner,
+            None,
+        )
+        .await;
+    assert_eq!(get.status.as_u16(), 405, "{}", get.body);
+    // Its server function checks the role the same way.
+    for caller in CALLERS {
+        let mut browser = if caller == Caller::Anonymous {
+            app.browser()
+        } else {
+            app.signed_in(email(caller)).await
+        };
+        let response = browser
+            .call::<CheckBaseImages>(&[("team", "acme"), ("app", "web"), ("git_ref", "main")])
+            .await;
+        let expected = expected_kind(caller, Role::Deployer).unwrap_or("invalid");
+        assert_eq!(
+            error_kind(&response).as_deref(),
+            Some(expected),
+            "check_base_images as {caller:?}: {}",
+            response.body
+        );
     }
     // A deploy is for deployers: once the input is valid, a viewer is refused.
     let viewer = app.viewer();

@@ -178,10 +178,10 @@ async fn no_secret_of_an_app_reaches_a_viewer_or_a_log() {
     }
     let refused = app
         .call(
-            "GET",
-            "/api/v1/teams/acme/apps/web/bases?git_ref=main",
+            "POST",
+            "/api/v1/teams/acme/apps/web/bases",
             &viewer,
-            None,
+            Some(json!({ "git_ref": "main" })),
         )
         .await;
     assert_eq!(refused.status.as_u16(), 403, "{}", refused.body);
@@ -245,8 +245,11 @@ async fn a_secret_value_never_names_a_base_image() {
             .await,
     )
     .await;
-    let bases_path = "/api/v1/teams/acme/apps/web/bases?git_ref=main";
-    let refused = app.call("GET", bases_path, &app.deployer(), None).await;
+    let bases_path = "/api/v1/teams/acme/apps/web/bases";
+    let check = || json!({ "git_ref": "main" });
+    let refused = app
+        .call("POST", bases_path, &app.deployer(), Some(check()))
+        .await;
     let error = refusal(refused, "invalid", "env");
     let message = error["message"].as_str().unwrap();
     assert!(message.contains("(IMAGE)"), "{message}");
@@ -279,7 +282,7 @@ async fn a_secret_value_never_names_a_base_image() {
     )
     .await;
     let bases = app
-        .call("GET", bases_path, &app.deployer(), None)
+        .call("POST", bases_path, &app.deployer(), Some(check()))
         .await
         .expect(200)
         .json();

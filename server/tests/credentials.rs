@@ -195,6 +195,90 @@ async fn updating_without_a_secret_keeps_it_and_a_new_secret_replaces_it() {
 }
 
 #[tokio::test]
+async fn a_secret_stays_with_the_registry_it_was_entered_for() {
+    // Another host, which answers every request with a Basic challenge and records what it
+    // was sent: the host a second owner would point the credential at.
+    let other_host = auth_recorder::AuthRecorder::start().await;
+    let (app, _) = start(TestApp::sqlite().with_insecure_registry(other_host.host.clone())).await;
+    let owner = app.owner_token();
+    app.create_credential(&owner, "private", "bot", REGISTRY_PASSWORD)
+        .await
+        .expect(201);
+    let path = "/api/v1/teams/acme/credentials/private";
+
+    // A PATCH of only the registry is refused: the secret must be entered again.
+    for body in [
+        json!({"registry": other_host.host.as_str()}),
+        json!({"registry": other_host.host.as_str(), "secret": ""}),
+        json!({"registry": other_host.host.as_str(), "username": "bot", "note": "moved"}),
+    ] {
+        let error = refusal(
+            app.call("PATCH", path, &owner, Some(body.clone())).await,
+            "invalid",
+            "secret",
+        );
+        let message = error["message"].as_str().unwrap();
+        assert!(
+            message.contains("needs the secret again")
+                && message.contains(app.registry().host.as_str())
+                && message.contains(other_host.host.as_str()),
+            "{body}: {message}"
+        );
+    }
+    let shown = app.call("GET", path, &owner, None).await.expect(200).json();
+    assert_eq!(
+        shown["credential"]["registry"],
+        app.registry().host.as_str(),
+        "nothing changed: {shown}"
+    );
+    assert_eq!(shown["credential"]["note"], "CI pulls", "{shown}");
+    // Verifying (with and without an image on the other host) sends the old secret nowhere
+    // but its own registry.
+    assert_eq!(
+        verify(&app, &owner, "private", None).await.json()["ok"],
+        true
+    );
+    let image = format!("{}/team/app:1.0", other_host.host);
+    verify(&app, &owner, "private", Some(&image)).await;
+    // The same registry written differently is no change of host.
+    let same = app
+        .call(
+            "PATCH",
+            path,
+            &owner,
+            Some(json!({"registry": format!(" {} ", app.registry().host)})),
+        )
+        .await;
+    assert_eq!(same.status.as_u16(), 200, "{}", same.body);
+
+    // With the secret entered again, the move is allowed, and the next verify sends the
+    // new secret (so the recorder does see secrets: the old one never reached it).
+    let moved = app
+        .call(
+            "PATCH",
+            path,
+            &owner,
+            Some(json!({"registry": other_host.host.as_str(), "secret": ROTATED_PASSWORD})),
+        )
+        .await;
+    assert_eq!(moved.status.as_u16(), 200, "{}", moved.body);
+    let refused = verify(&app, &owner, "private", None).await.json();
+    assert_eq!(refused["ok"], false, "{refused}");
+    assert!(other_host.requests() > 0, "the new host was asked");
+    assert!(
+        other_host.received("bot", ROTATED_PASSWORD),
+        "{:?}",
+        other_host.authorizations()
+    );
+    assert!(
+        !other_host.received("bot", REGISTRY_PASSWORD),
+        "the old secret reached the new host: {:?}",
+        other_host.authorizations()
+    );
+    app.assert_no_leaks(&[REGISTRY_PASSWORD, ROTATED_PASSWORD]);
+}
+
+#[tokio::test]
 async fn roles_decide_who_manages_uses_and_reads_credentials() {
     let (app, _) = start(TestApp::sqlite()).await;
     let (owner, deployer, viewer, outsider) = (

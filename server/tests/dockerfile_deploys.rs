@@ -125,15 +125,30 @@ async fn a_branch_builds_from_a_private_base_with_the_configuration_credentials(
     assert!(app.operations("web").await.is_empty(), "nothing was queued");
 
     // The page's preview says the same before anything is queued.
-    let bases_path = "/api/v1/teams/acme/apps/web/bases?git_ref=main";
-    let bases = app
-        .call("GET", bases_path, &app.deployer(), None)
-        .await
-        .json();
+    let host = app.registry().host.to_string();
+    let app_ref = &app;
+    let check = |confirmed: Option<&str>| {
+        let mut body = json!({ "git_ref": "main" });
+        if let Some(confirmed) = confirmed {
+            body["private_registry_host"] = json!(confirmed);
+        }
+        async move {
+            app_ref
+                .call(
+                    "POST",
+                    "/api/v1/teams/acme/apps/web/bases",
+                    &app_ref.deployer(),
+                    Some(body),
+                )
+                .await
+        }
+    };
+    let bases = check(None).await.expect(200).json();
     assert_eq!(bases["commit"], main.as_str());
     assert_eq!(bases["bases"][0]["ok"], false, "{bases}");
     assert_eq!(bases["bases"][0]["credential"], "none");
     assert_eq!(bases["bases"][0]["line"], 3);
+    assert_eq!(bases["registries"], json!([host]));
 
     // The credentials as configuration variables (stored; the app has no release yet).
     let configured = app
@@ -147,19 +162,37 @@ async fn a_branch_builds_from_a_private_base_with_the_configuration_credentials(
         )
         .await;
     app.succeeded(&configured).await;
-    let bases = app
-        .call("GET", bases_path, &app.deployer(), None)
-        .await
-        .json();
+    // Configured without APTIBLE_PRIVATE_REGISTRY_HOST, they go to no registry until one is
+    // confirmed; the check shows which host would get them.
+    let bases = check(None).await.expect(200).json();
+    assert_eq!(bases["bases"][0]["ok"], false, "{bases}");
+    assert_eq!(bases["bases"][0]["credential"], "none");
+    assert_eq!(bases["private_registry_host"], Value::Null, "{bases}");
+    let bases = check(Some(&host)).await.expect(200).json();
     assert_eq!(bases["bases"][0]["ok"], true, "{bases}");
     assert_eq!(bases["bases"][0]["credential"], "configuration");
+    assert_eq!(bases["private_registry_host"], host.as_str(), "{bases}");
     assert!(!bases.to_string().contains(BASE_PASSWORD));
-    // The app page shows the same check, on request, before a deploy.
-    let page = app
-        .signed_in(OWNER)
-        .await
-        .get("/teams/acme/apps/web?check=main")
+    // The app page runs the same check on request (a POST form: without JavaScript the
+    // report comes back with the page).
+    let mut browser = app.signed_in(OWNER).await;
+    let csrf = browser.csrf_token("/teams/acme/apps/web").await;
+    let posted = browser
+        .post_form(
+            <app::serverfns::apps::CheckBaseImages as leptos::server_fn::ServerFn>::PATH,
+            &[
+                ("csrf_token", &csrf),
+                ("team", "acme"),
+                ("app", "web"),
+                ("git_ref", "main"),
+                ("private_registry_host", &host),
+            ],
+            true,
+            None,
+        )
         .await;
+    assert!(posted.status.is_redirection(), "{}", posted.body);
+    let page = browser.get("/teams/acme/apps/web").await;
     assert_eq!(page.status.as_u16(), 200);
     assert!(
         page.body.contains("can be pulled"),
@@ -169,8 +202,24 @@ async fn a_branch_builds_from_a_private_base_with_the_configuration_credentials(
         .body
         .contains("APTIBLE_PRIVATE_REGISTRY_* configuration"));
     assert!(!page.body.contains(BASE_PASSWORD));
+    // A deploy that confirms no registry does not send them, and says how to.
+    let unconfirmed = refusal(
+        app.deploy("web", json!({ "git_ref": "main" })).await,
+        "verification_failed",
+        "private_registry_host",
+    );
+    assert!(
+        unconfirmed["message"]
+            .as_str()
+            .unwrap()
+            .contains("go to no registry until one is confirmed"),
+        "{unconfirmed}"
+    );
     let deployed = app
-        .deploy_and_wait("web", json!({ "git_ref": "main" }))
+        .deploy_and_wait(
+            "web",
+            json!({ "git_ref": "main", "private_registry_host": host }),
+        )
         .await;
     app.succeeded(&deployed).await;
     assert_eq!(deployed["commit"], main.as_str());
@@ -443,7 +492,8 @@ async fn dockerfile_apps_and_ref_deploys_are_validated() {
 async fn an_api_git_ref_deploy_with_registry_credentials_builds_a_private_base_in_one_operation() {
     let (app, repo) = started().await;
     let main = git(repo.path(), &["rev-parse", "main"]);
-    let given = |password: &str| json!({ "git_ref": "main", "registry_username": "builder", "registry_password": password });
+    let host = app.registry().host.to_string();
+    let given = |password: &str| json!({ "git_ref": "main", "registry_username": "builder", "registry_password": password, "private_registry_host": host });
 
     // A wrong password given with the deploy: the registry refuses it, nothing is queued.
     let error = refusal(
@@ -471,6 +521,15 @@ async fn an_api_git_ref_deploy_with_registry_credentials_builds_a_private_base_i
         ),
         (with_credential, "credential"),
         (once, "remember_credentials"),
+        // Credentials with the deploy go to a confirmed registry only.
+        (
+            json!({ "git_ref": "main", "registry_username": "builder", "registry_password": BASE_PASSWORD }),
+            "private_registry_host",
+        ),
+        (
+            json!({ "git_ref": "main", "private_registry_host": "https://ghcr.io" }),
+            "private_registry_host",
+        ),
     ] {
         refusal(app.deploy("web", body).await, "invalid", field);
     }
@@ -491,6 +550,7 @@ async fn an_api_git_ref_deploy_with_registry_credentials_builds_a_private_base_i
     for key in [
         "APTIBLE_PRIVATE_REGISTRY_USERNAME",
         "APTIBLE_PRIVATE_REGISTRY_PASSWORD",
+        "APTIBLE_PRIVATE_REGISTRY_HOST",
     ] {
         assert!(
             changes.contains(&json!({ "key": key, "set": true })),
@@ -632,11 +692,13 @@ async fn several_team_credentials_for_one_host_are_the_same_field_error_for_both
 async fn dockerfiles_and_sources_that_reach_for_the_host_fail_plainly_and_the_release_keeps_serving(
 ) {
     let (app, repo) = started().await;
+    let host = app.registry().host.to_string();
     let with_credentials = |git_ref: &str| {
         json!({
             "git_ref": git_ref,
             "registry_username": "builder",
             "registry_password": BASE_PASSWORD,
+            "private_registry_host": host,
         })
     };
     let deployed = app.deploy_and_wait("web", with_credentials("main")).await;
@@ -694,5 +756,215 @@ async fn dockerfiles_and_sources_that_reach_for_the_host_fail_plainly_and_the_re
         served_file(&url, "hello.txt").await.trim(),
         "hello from main"
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn private_registry_credentials_reach_only_a_confirmed_host() {
+    // `FROM <evil>/x:1`: a registry that answers 401 to everyone and records what it is sent.
+    let evil = auth_recorder::AuthRecorder::start().await;
+    let registry = base_registry().await;
+    let repo = repository(&format!("{}/x:1", evil.host));
+    let app = TestApp::sqlite()
+        .with_team()
+        .with_registry(registry)
+        .with_insecure_registry(evil.host.clone())
+        .start()
+        .await;
+    dockerfile_app(&app, "web", &repo.path().display().to_string()).await;
+    let evil_host = evil.host.to_string();
+    let configured = app
+        .configure_and_wait(
+            "web",
+            json!({
+                "APTIBLE_PRIVATE_REGISTRY_USERNAME": "builder",
+                "APTIBLE_PRIVATE_REGISTRY_PASSWORD": BASE_PASSWORD,
+            }),
+        )
+        .await;
+    app.succeeded(&configured).await;
+    let bases_path = "/api/v1/teams/acme/apps/web/bases";
+
+    // Before: the registry of the first FROM that could not be pulled anonymously got them.
+    // Now the check and the deploy ask it anonymously and send nothing.
+    let bases = app
+        .call(
+            "POST",
+            bases_path,
+            &app.deployer(),
+            Some(json!({ "git_ref": "main" })),
+        )
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(bases["bases"][0]["credential"], "none", "{bases}");
+    assert_eq!(bases["bases"][0]["ok"], false, "{bases}");
+    assert_eq!(bases["private_registry_host"], Value::Null, "{bases}");
+    assert_eq!(bases["registries"], json!([evil_host]), "{bases}");
+    refusal(
+        app.deploy("web", json!({ "git_ref": "main" })).await,
+        "verification_failed",
+        "private_registry_host",
+    );
+    assert!(evil.requests() > 0, "the check did reach the host");
+    assert!(
+        evil.authorizations().is_empty(),
+        "credentials were sent unconfirmed: {:?}",
+        evil.authorizations()
+    );
+
+    // Credentials given with the deploy and no registry for them: refused before any
+    // registry is asked.
+    let before = evil.requests();
+    refusal(
+        app.deploy(
+            "web",
+            json!({ "git_ref": "main", "registry_username": "builder", "registry_password": BASE_PASSWORD }),
+        )
+        .await,
+        "invalid",
+        "private_registry_host",
+    );
+    assert_eq!(evil.requests(), before);
+    // A registry no FROM names cannot be confirmed.
+    let error = refusal(
+        app.deploy(
+            "web",
+            json!({ "git_ref": "main", "private_registry_host": app.registry().host.as_str() }),
+        )
+        .await,
+        "invalid",
+        "private_registry_host",
+    );
+    assert!(
+        error["message"].as_str().unwrap().contains(&evil_host),
+        "the message lists the Dockerfile's registries: {error}"
+    );
+
+    // Once a host is set, moving the stored password to another host needs it again.
+    let named = app
+        .configure_and_wait(
+            "web",
+            json!({ "APTIBLE_PRIVATE_REGISTRY_HOST": app.registry().host.as_str() }),
+        )
+        .await;
+    app.succeeded(&named).await;
+    let moved = refusal(
+        app.call(
+            "PATCH",
+            "/api/v1/teams/acme/apps/web/config",
+            &app.deployer(),
+            Some(json!({ "env": { "APTIBLE_PRIVATE_REGISTRY_HOST": evil_host } })),
+        )
+        .await,
+        "invalid",
+        "env",
+    );
+    assert!(
+        moved["message"]
+            .as_str()
+            .unwrap()
+            .contains("needs the password again"),
+        "{moved}"
+    );
+    for (body, field) in [
+        (
+            json!({ "git_ref": "main", "private_registry_host": evil_host }),
+            "private_registry_host",
+        ),
+        (
+            json!({ "git_ref": "main", "env": { "APTIBLE_PRIVATE_REGISTRY_HOST": null } }),
+            "env",
+        ),
+    ] {
+        refusal(app.deploy("web", body).await, "invalid", field);
+    }
+    assert!(
+        evil.authorizations().is_empty(),
+        "{:?}",
+        evil.authorizations()
+    );
+
+    // Confirmed by the person deploying, with the password given again, that host gets
+    // them: what confirming means (and proof the recorder sees credentials when sent).
+    let bases = app
+        .call(
+            "POST",
+            bases_path,
+            &app.deployer(),
+            Some(json!({ "git_ref": "main", "private_registry_host": evil_host })),
+        )
+        .await;
+    refusal(bases, "invalid", "private_registry_host");
+    let confirmed = app
+        .deploy(
+            "web",
+            json!({
+                "git_ref": "main",
+                "private_registry_host": evil_host,
+                "registry_username": "builder",
+                "registry_password": WRONG_PASSWORD,
+            }),
+        )
+        .await;
+    refusal(confirmed, "verification_failed", "registry_password");
+    assert!(evil.received("builder", WRONG_PASSWORD));
+    assert!(!evil.received("builder", BASE_PASSWORD));
+    app.assert_no_leaks(&[BASE_PASSWORD, WRONG_PASSWORD]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_secret_build_arg_in_from_is_never_shown_in_errors() {
+    const DATABASE_URL: &str = "postgres://app:db-S3cret-5d1e@db.internal:5432/prod";
+    let (app, repo) = started().await;
+    std::fs::write(
+        repo.path().join("Dockerfile"),
+        "ARG DATABASE_URL\nFROM ${DATABASE_URL}\nCMD [\"true\"]\n",
+    )
+    .unwrap();
+    git(
+        repo.path(),
+        &["commit", "-q", "-am", "Base from configuration"],
+    );
+    let configured = app
+        .configure_and_wait("web", json!({ "DATABASE_URL": DATABASE_URL }))
+        .await;
+    app.succeeded(&configured).await;
+
+    let deploy = refusal(
+        app.deploy("web", json!({ "git_ref": "main" })).await,
+        "invalid",
+        "git_ref",
+    );
+    let message = deploy["message"].as_str().unwrap();
+    assert!(message.contains("line 2"), "{message}");
+    assert!(message.contains("DATABASE_URL"), "names the ARG: {message}");
+    let bases = refusal(
+        app.call(
+            "POST",
+            "/api/v1/teams/acme/apps/web/bases",
+            &app.deployer(),
+            Some(json!({ "git_ref": "main" })),
+        )
+        .await,
+        "invalid",
+        "git_ref",
+    );
+    let mut browser = app.signed_in(DEPLOYER).await;
+    let page = browser
+        .call::<app::serverfns::apps::CheckBaseImages>(&[
+            ("team", "acme"),
+            ("app", "web"),
+            ("git_ref", "main"),
+        ])
+        .await;
+    for shown in [deploy.to_string(), bases.to_string(), page.body.clone()] {
+        for part in ["db-S3cret-5d1e", "db.internal", "postgres://"] {
+            assert!(!shown.contains(part), "{shown}");
+        }
+    }
+    assert!(page.body.contains("DATABASE_URL"), "{}", page.body);
+    app.assert_no_leaks(&["db-S3cret-5d1e"]);
     app.stop().await;
 }

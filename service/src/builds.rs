@@ -3,17 +3,22 @@
 //! that will pull it (chosen by [`crate::resolver`]), verified against its registry.
 //!
 //! Base-image credentials come from the app's configuration variables
-//! `APTIBLE_PRIVATE_REGISTRY_USERNAME` / `_PASSWORD` (for `APTIBLE_PRIVATE_REGISTRY_HOST`,
-//! by default the registry of the first `FROM` that cannot be pulled anonymously) and from
-//! team credentials matched by registry host, so one build can pull from several private
-//! registries. Those variables are build-time only: never build arguments, never in a
-//! running release's environment.
+//! `APTIBLE_PRIVATE_REGISTRY_USERNAME` / `_PASSWORD` and from team credentials matched by
+//! registry host, so one build can pull from several private registries. Those variables are
+//! build-time only: never build arguments, never in a running release's environment.
+//!
+//! The private-registry credentials go to one host only: `APTIBLE_PRIVATE_REGISTRY_HOST`, set
+//! in the configuration or confirmed by the person deploying (then it becomes the app's
+//! configuration in that same operation). There is no default: a Dockerfile is code anyone
+//! with push access to the branch can change, and a guessed host (say, "the first `FROM` that
+//! cannot be pulled anonymously") would hand the password to whatever registry a `FROM
+//! evil.example/x` names.
 
 use crate::{
     authz::authorize,
     config::{
-        is_build_only, Environment, PRIVATE_REGISTRY_HOST, PRIVATE_REGISTRY_PASSWORD,
-        PRIVATE_REGISTRY_USERNAME,
+        is_build_only, ConfigChanges, Environment, PRIVATE_REGISTRY_HOST,
+        PRIVATE_REGISTRY_PASSWORD, PRIVATE_REGISTRY_USERNAME,
     },
     resolver::{Chosen, CredentialChoice, Resolver},
     Berth, Error, Result,
@@ -219,7 +224,7 @@ pub async fn source_section(
     // The first fetch of a repository happens here; a slow remote must not hold the page.
     const FIRST_FETCH: std::time::Duration = std::time::Duration::from_secs(15);
     let listed = tokio::time::timeout(FIRST_FETCH, list_refs(berth, app, false)).await;
-    let (refs, refs_error) = match listed {
+    let (refs, refs_error): (Vec<GitRef>, _) = match listed {
         Ok(Ok(refs)) => (refs, None),
         Ok(Err(error)) => (Vec::new(), Some(AppError::from(error).to_string())),
         Err(_) => (
@@ -230,17 +235,53 @@ pub async fn source_section(
             )),
         ),
     };
+    let deployed = deployed_commit(berth, app).await?;
+    let candidate_commit = deployed.clone().or_else(|| {
+        refs.iter()
+            .filter(|r| r.kind == RefKind::Branch)
+            .find(|r| r.name == "main" || r.name == "master")
+            .or_else(|| refs.iter().find(|r| r.kind == RefKind::Branch))
+            .map(|r| r.commit.clone())
+    });
+    let base_registries = match candidate_commit {
+        Some(commit) => base_registries(berth, app, &commit).await,
+        None => Vec::new(),
+    };
     Ok(BuildSource {
         source: source_row(app).unwrap_or_default(),
         refs: refs.into_iter().map(ref_row).collect(),
         refs_error,
-        deployed_commit: deployed_commit(berth, app).await?.map(String::from),
+        deployed_commit: deployed.map(String::from),
+        base_registries,
         private_registry_configured: environment.non_blank(PRIVATE_REGISTRY_USERNAME).is_some()
             && environment.non_blank(PRIVATE_REGISTRY_PASSWORD).is_some(),
         private_registry_host: environment
             .non_blank(PRIVATE_REGISTRY_HOST)
             .map(|host| host.expose().to_owned()),
     })
+}
+
+/// The registries the Dockerfile at `commit` pulls from, read from the local mirror with the
+/// ARGs' defaults (no configuration: this is for offering hosts, not for building). Empty
+/// when the file cannot be read: the deploy itself says why.
+async fn base_registries(berth: &Berth, app: &App, commit: &CommitId) -> Vec<String> {
+    let Ok(Some(text)) = repository(berth, app.id)
+        .read_file(commit, &dockerfile_path(app))
+        .await
+    else {
+        return Vec::new();
+    };
+    let Ok(bases) = dockerfile::base_images(&text, &Default::default()) else {
+        return Vec::new();
+    };
+    let mut hosts: Vec<String> = Vec::new();
+    for base in bases {
+        let host = base.image.registry().to_string();
+        if !hosts.contains(&host) {
+            hosts.push(host);
+        }
+    }
+    hosts
 }
 
 /// A Dockerfile app's git source as pages and the API show it (never its read password).
@@ -334,6 +375,117 @@ pub struct BuildPlan {
     pub build_args: Vec<(String, Secret)>,
     /// What the operation records: where the private bases' credentials came from.
     pub credential: CredentialUse,
+    /// The configuration has private-registry credentials but names no host for them, so
+    /// they are sent nowhere: said in a refusal, which may be why a base cannot be pulled.
+    unconfirmed_private_registry: bool,
+}
+
+/// The app's `APTIBLE_PRIVATE_REGISTRY_HOST`, parsed.
+pub fn private_registry_host(environment: &Environment) -> Result<Option<RegistryHost>> {
+    environment
+        .non_blank(PRIVATE_REGISTRY_HOST)
+        .map(|host| {
+            RegistryHost::parse(host.expose()).map_err(|e| {
+                Error::invalid("env", format!("{PRIVATE_REGISTRY_HOST}: {}", e.message))
+            })
+        })
+        .transpose()
+}
+
+/// A private-registry password is bound to the host it was entered for: a change of
+/// `APTIBLE_PRIVATE_REGISTRY_HOST` away from the host the stored password serves must give
+/// the password again (in the same changes), or the next build would send someone else's
+/// secret to a registry of the changer's choosing. Naming a host for the first time (the
+/// stored password had none) is the confirmation [`plan_build`] asks for. `field` is where
+/// a refusal belongs.
+pub fn check_private_host_binding(
+    current: &Environment,
+    changes: &ConfigChanges,
+    field: &str,
+) -> Result<()> {
+    if !changes.contains(PRIVATE_REGISTRY_HOST) || changes.sets(PRIVATE_REGISTRY_PASSWORD) {
+        return Ok(());
+    }
+    let (Some(_), Some(old_host)) = (
+        current.non_blank(PRIVATE_REGISTRY_PASSWORD),
+        current.non_blank(PRIVATE_REGISTRY_HOST),
+    ) else {
+        return Ok(());
+    };
+    let new_host = current.clone().with(changes);
+    let new_host = new_host.non_blank(PRIVATE_REGISTRY_HOST);
+    let same = new_host.is_some_and(|new| {
+        match (
+            RegistryHost::parse(new.expose()),
+            RegistryHost::parse(old_host.expose()),
+        ) {
+            (Ok(new), Ok(old)) => new == old,
+            _ => new.expose().trim() == old_host.expose().trim(),
+        }
+    });
+    if same {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        field,
+        format!(
+            "{PRIVATE_REGISTRY_PASSWORD} was entered for {}; a password is only sent to the host it was entered for, so changing {PRIVATE_REGISTRY_HOST} needs the password again: give {PRIVATE_REGISTRY_PASSWORD} (and {PRIVATE_REGISTRY_USERNAME}) with this change.",
+            old_host.expose().trim()
+        ),
+    ))
+}
+
+/// A registry the person deploying confirms for the private-registry credentials, as the
+/// form or the API gives it (`private_registry_host`): it must be the registry of one of the
+/// Dockerfile's base images, and it becomes the app's `APTIBLE_PRIVATE_REGISTRY_HOST` in the
+/// same operation.
+pub fn parse_confirmed_host(input: Option<&str>) -> Result<Option<RegistryHost>> {
+    match input.map(str::trim).filter(|h| !h.is_empty()) {
+        None => Ok(None),
+        Some(host) => Ok(Some(
+            RegistryHost::parse(host).field("private_registry_host")?,
+        )),
+    }
+}
+
+impl BuildPlan {
+    /// The distinct registries of the base images, in file order: where the private-registry
+    /// credentials may be sent, once confirmed.
+    pub fn registries(&self) -> Vec<RegistryHost> {
+        let mut hosts: Vec<RegistryHost> = Vec::new();
+        for base in &self.bases {
+            if !hosts.contains(base.image.registry()) {
+                hosts.push(base.image.registry().clone());
+            }
+        }
+        hosts
+    }
+
+    /// Refuses a confirmed host that no base image is on: the credentials would serve no
+    /// pull, only reach another host.
+    pub fn check_confirmed_host(&self, host: &RegistryHost) -> Result<()> {
+        let registries = self.registries();
+        if registries.contains(host) {
+            return Ok(());
+        }
+        let listed = registries
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        Err(Error::invalid(
+            "private_registry_host",
+            format!(
+                "No base image of {} is on {host}, so the private-registry credentials are not sent there. Choose the registry of a FROM image{}.",
+                self.dockerfile,
+                if listed.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {listed}")
+                }
+            ),
+        ))
+    }
 }
 
 enum BaseImagesError {
@@ -413,10 +565,12 @@ pub struct PlanRequest<'a> {
     pub credential: Option<&'a CredentialName>,
 }
 
+/// The most distinct base images a build plan checks against their registries before a
+/// deploy: each is a request to a registry on the user's behalf.
+pub const MAX_BASE_IMAGES: usize = 16;
+
 /// Reads the Dockerfile at the commit, lists its external base images and chooses the
-/// credentials for each by the resolver's rule. Nothing is asked of a registry except, when
-/// the configuration has private-registry credentials without a host, which registry
-/// refuses anonymous pulls.
+/// credentials for each by the resolver's rule. Nothing is asked of a registry.
 pub async fn plan_build(berth: &Berth, app: &App, request: PlanRequest<'_>) -> Result<BuildPlan> {
     let dockerfile = dockerfile_path(app);
     let context = context_path(app);
@@ -470,6 +624,22 @@ pub async fn plan_build(berth: &Berth, app: &App, request: PlanRequest<'_>) -> R
             ),
         },
     )?;
+    let mut distinct: Vec<&domain::ImageReference> = Vec::new();
+    for base in &bases {
+        if !distinct.contains(&&base.image) {
+            distinct.push(&base.image);
+        }
+    }
+    if distinct.len() > MAX_BASE_IMAGES {
+        return Err(Error::invalid(
+            "git_ref",
+            format!(
+                "{dockerfile} at {} pulls {} different base images; Berth checks up to {MAX_BASE_IMAGES} before a build. Use fewer base images (stages built on earlier stages do not count).",
+                commit.short(),
+                distinct.len()
+            ),
+        ));
+    }
 
     let private = match (
         request.environment.non_blank(PRIVATE_REGISTRY_USERNAME),
@@ -481,31 +651,13 @@ pub async fn plan_build(berth: &Berth, app: &App, request: PlanRequest<'_>) -> R
         )),
         _ => None,
     };
-    let private_host = match (
-        &private,
-        request.environment.non_blank(PRIVATE_REGISTRY_HOST),
-    ) {
-        (None, _) => None,
-        (Some(_), Some(host)) => Some(RegistryHost::parse(host.expose()).map_err(|e| {
-            Error::invalid("env", format!("{PRIVATE_REGISTRY_HOST}: {}", e.message))
-        })?),
-        (Some(_), None) => {
-            // The registry of the first FROM that cannot be pulled anonymously.
-            let mut found = None;
-            for base in &bases {
-                if berth
-                    .registry
-                    .verify(base.image.registry(), None, Some(&base.image))
-                    .await
-                    .is_err()
-                {
-                    found = Some(base.image.registry().clone());
-                    break;
-                }
-            }
-            found
-        }
+    // Only the host named in the configuration (or confirmed with this deploy, which puts it
+    // there) gets the private-registry credentials; without one they go nowhere.
+    let private_host = match private_registry_host(request.environment)? {
+        Some(host) if private.is_some() => Some(host),
+        _ => None,
     };
+    let unconfirmed_private_registry = private.is_some() && private_host.is_none();
     let resolver = Resolver::for_build(berth, app, private_host.zip(private)).await?;
     let named = match request.credential {
         Some(name) => {
@@ -596,6 +748,7 @@ pub async fn plan_build(berth: &Berth, app: &App, request: PlanRequest<'_>) -> R
     Ok(BuildPlan {
         dockerfile,
         context,
+        unconfirmed_private_registry,
         bases: planned,
         registry_credentials,
         build_args,
@@ -627,7 +780,7 @@ impl PlannedBase {
 
     /// Why a deploy cannot build with this base, in words that name the image, its line and
     /// the credentials tried.
-    fn refused(&self, dockerfile: &str, error: RegistryError) -> Error {
+    fn refused(&self, dockerfile: &str, error: RegistryError, unconfirmed: bool) -> Error {
         let whose = match &self.credential {
             BaseCredential::Configuration => {
                 format!("with {PRIVATE_REGISTRY_USERNAME}/{PRIVATE_REGISTRY_PASSWORD}")
@@ -637,14 +790,27 @@ impl PlannedBase {
             }
             BaseCredential::Team(name) => format!("with team credential {name}"),
         };
+        let unconfirmed = unconfirmed && self.credential == BaseCredential::None;
         AppError::VerificationFailed {
-            field: self.field.into(),
+            field: if unconfirmed {
+                "private_registry_host".into()
+            } else {
+                self.field.into()
+            },
             reason: error.kind().into(),
             message: format!(
-                "Base image {} ({dockerfile} line {}) cannot be pulled {whose}: {}. Nothing was built.",
+                "Base image {} ({dockerfile} line {}) cannot be pulled {whose}: {}.{} Nothing was built.",
                 self.written,
                 self.line,
-                error.to_string().trim_end_matches('.')
+                error.to_string().trim_end_matches('.'),
+                if unconfirmed {
+                    format!(
+                        " {PRIVATE_REGISTRY_USERNAME}/{PRIVATE_REGISTRY_PASSWORD} are set but go to no registry until one is confirmed: choose {} as the private registry with the deploy (private_registry_host) or set {PRIVATE_REGISTRY_HOST}.",
+                        self.image.registry()
+                    )
+                } else {
+                    String::new()
+                }
             ),
         }
         .into()
@@ -657,7 +823,11 @@ impl BuildPlan {
     pub async fn verify(&self, berth: &Berth) -> Result<()> {
         for base in &self.bases {
             if let Err(error) = base.check(berth).await {
-                return Err(base.refused(&self.dockerfile, error));
+                return Err(base.refused(
+                    &self.dockerfile,
+                    error,
+                    self.unconfirmed_private_registry,
+                ));
             }
         }
         Ok(())
@@ -666,17 +836,23 @@ impl BuildPlan {
 
 /// Checks every external base image of `git_ref`'s Dockerfile against its registry, with
 /// the credential a deploy would use, without queuing anything (what the app page shows
-/// before a deploy).
+/// before a deploy). With `confirm_host`, as if the deploy confirmed that registry for the
+/// private-registry credentials (`private_registry_host`).
+///
+/// Deployers only: it fetches the repository and sends credentials to registries, and its
+/// answer reads the Dockerfile with the app's configuration as build arguments.
 pub async fn check_bases(
     berth: &Berth,
     actor: i64,
     team: &str,
     handle: &str,
     git_ref: &str,
+    confirm_host: Option<&str>,
 ) -> Result<BaseCheckReport> {
     let reference = GitRefName::parse(git_ref).field("git_ref")?;
     // Deployers: the check reads the Dockerfile with the app's configuration and asks
     // registries with its credentials, which is a deploy's work, not a viewer's.
+    let confirmed = parse_confirmed_host(confirm_host)?;
     let access = authorize(
         &berth.store,
         actor,
@@ -687,7 +863,13 @@ pub async fn check_bases(
     .await?;
     let app = crate::apps::load(berth, &access, handle).await?;
     let (repository, commit) = resolve(berth, &app, &reference).await?;
-    let environment = Environment::load(berth, app.id).await?;
+    let mut environment = Environment::load(berth, app.id).await?;
+    if let Some(host) = &confirmed {
+        let mut changes = ConfigChanges::default();
+        changes.set(PRIVATE_REGISTRY_HOST, Secret::new(host.to_string()));
+        check_private_host_binding(&environment, &changes, "private_registry_host")?;
+        environment = environment.with(&changes);
+    }
     let plan = plan_build(
         berth,
         &app,
@@ -701,6 +883,9 @@ pub async fn check_bases(
         },
     )
     .await?;
+    if let Some(host) = &confirmed {
+        plan.check_confirmed_host(host)?;
+    }
     let mut bases = Vec::new();
     for base in &plan.bases {
         let problem = base
@@ -715,9 +900,15 @@ pub async fn check_bases(
             problem,
         });
     }
+    let private_registry_configured = environment.non_blank(PRIVATE_REGISTRY_USERNAME).is_some()
+        && environment.non_blank(PRIVATE_REGISTRY_PASSWORD).is_some();
     Ok(BaseCheckReport {
         git_ref: reference.to_string(),
         commit: commit.to_string(),
+        private_registry_host: private_registry_host(&environment)?
+            .filter(|_| private_registry_configured)
+            .map(|h| h.to_string()),
+        registries: plan.registries().iter().map(ToString::to_string).collect(),
         bases,
     })
 }
@@ -800,6 +991,65 @@ mod tests {
         );
     }
 
+    fn stored_environment(pairs: &[(&str, &str)]) -> Environment {
+        Environment::default().with(&changes(pairs, &[]))
+    }
+
+    fn changes(set: &[(&str, &str)], unset: &[&str]) -> ConfigChanges {
+        ConfigChanges::parse(
+            set.iter()
+                .map(|(k, v)| ((*k).to_owned(), Some((*v).to_owned())))
+                .chain(unset.iter().map(|k| ((*k).to_owned(), None)))
+                .collect(),
+        )
+        .unwrap()
+    }
+
+    fn field(result: Result<()>) -> Option<String> {
+        result
+            .err()
+            .map(|e| AppError::from(e).field().unwrap_or_default().to_owned())
+    }
+
+    #[test]
+    fn a_stored_password_does_not_follow_its_host_elsewhere() {
+        let stored = stored_environment(&[
+            (PRIVATE_REGISTRY_USERNAME, "bot"),
+            (PRIVATE_REGISTRY_PASSWORD, "pw-1"),
+            (PRIVATE_REGISTRY_HOST, "registry.example.com"),
+        ]);
+        let check =
+            |changes: ConfigChanges| field(check_private_host_binding(&stored, &changes, "env"));
+        // Another host, or none, without the password again: refused.
+        assert_eq!(
+            check(changes(&[(PRIVATE_REGISTRY_HOST, "evil.example")], &[])).as_deref(),
+            Some("env")
+        );
+        assert_eq!(
+            check(changes(&[], &[PRIVATE_REGISTRY_HOST])).as_deref(),
+            Some("env")
+        );
+        // The same host written differently, other variables, or the password again: fine.
+        assert_eq!(
+            check(changes(
+                &[(PRIVATE_REGISTRY_HOST, " Registry.Example.com ")],
+                &[]
+            )),
+            None
+        );
+        assert_eq!(check(changes(&[("GREETING", "hi")], &[])), None);
+        assert_eq!(
+            check(changes(
+                &[
+                    (PRIVATE_REGISTRY_HOST, "evil.example"),
+                    (PRIVATE_REGISTRY_PASSWORD, "pw-for-evil")
+                ],
+                &[]
+            )),
+            None
+        );
+    }
+
     #[test]
     fn a_secret_value_that_would_change_a_from_is_refused_without_being_shown() {
         let secret = "registry.example/s3cr3t-db-password:1";
@@ -838,5 +1088,37 @@ mod tests {
         let bases = base_images_with_plain_args(text, &args, &environment)
             .unwrap_or_else(|_| panic!("refused"));
         assert_eq!(images(&bases), ["docker.io/library/alpine:3"]);
+    }
+
+    #[test]
+    fn a_password_without_a_host_may_be_given_its_first_host() {
+        let stored = stored_environment(&[
+            (PRIVATE_REGISTRY_USERNAME, "bot"),
+            (PRIVATE_REGISTRY_PASSWORD, "pw-1"),
+        ]);
+        let first = changes(&[(PRIVATE_REGISTRY_HOST, "registry.example.com")], &[]);
+        assert_eq!(
+            field(check_private_host_binding(&stored, &first, "env")),
+            None
+        );
+        assert_eq!(
+            private_registry_host(&stored.with(&first))
+                .unwrap()
+                .map(|h| h.to_string())
+                .as_deref(),
+            Some("registry.example.com")
+        );
+    }
+
+    #[test]
+    fn a_confirmed_host_is_parsed_and_named_by_its_field() {
+        assert_eq!(parse_confirmed_host(None).unwrap(), None);
+        assert_eq!(parse_confirmed_host(Some("  ")).unwrap(), None);
+        assert_eq!(
+            parse_confirmed_host(Some("ghcr.io")).unwrap(),
+            Some(RegistryHost::parse("ghcr.io").unwrap())
+        );
+        let error = AppError::from(parse_confirmed_host(Some("https://ghcr.io")).unwrap_err());
+        assert_eq!(error.field(), Some("private_registry_host"));
     }
 }

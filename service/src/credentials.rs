@@ -249,6 +249,20 @@ pub async fn update(
         .transpose()?;
     let access = authorize(&berth.store, actor, team, Role::Owner, MANAGE).await?;
     let existing = reload(berth, &access, current).await?;
+    // A secret is bound to the host it was entered for. Keeping it across a change of
+    // registry would let any owner point another owner's write-only secret at a host of
+    // their own and read it off the next verify's Authorization header.
+    if let (Some(registry), None) = (&registry, &secret) {
+        if registry != &existing.registry {
+            return Err(Error::invalid(
+                "secret",
+                format!(
+                    "The secret was entered for {}; Berth sends a secret only to the registry it was entered for, so moving this credential to {registry} needs the secret again. Enter the password or token for {registry}.",
+                    existing.registry
+                ),
+            ));
+        }
+    }
     let sealed = secret
         .as_ref()
         .map(|s| berth.secrets.seal(&SecretSlot::Credential(existing.id), s));

@@ -12,13 +12,17 @@ use crate::{
     audit::{self, credential_subject},
     authz::authorize,
     builds::{self, PlanRequest},
-    config::{ConfigChanges, Environment, PRIVATE_REGISTRY_PASSWORD, PRIVATE_REGISTRY_USERNAME},
+    config::{
+        ConfigChanges, Environment, PRIVATE_REGISTRY_HOST, PRIVATE_REGISTRY_PASSWORD,
+        PRIVATE_REGISTRY_USERNAME,
+    },
     operations,
     resolver::{Chosen, CredentialChoice, Resolver},
     Berth, Error, Result,
 };
 use domain::{
-    parse_username, CredentialName, DeployMethod, GitRefName, ImageReference, Role, Secret,
+    parse_username, CredentialName, DeployMethod, GitRefName, ImageReference, RegistryHost, Role,
+    Secret,
 };
 use platform::registry::RegistryError;
 use store::{AppChangesOnEnqueue, NewOperation, Operation, SecretSlot, TeamAccess};
@@ -44,6 +48,10 @@ pub struct DeployFields {
     pub remember: Option<bool>,
     /// Configuration changes applied with the deploy: one operation, one restart.
     pub env: ConfigChanges,
+    /// Dockerfile deploys: the registry the person confirms for the private-registry
+    /// credentials (`APTIBLE_PRIVATE_REGISTRY_*`), which becomes the app's
+    /// `APTIBLE_PRIVATE_REGISTRY_HOST` in the same operation.
+    pub private_registry_host: Option<String>,
 }
 
 /// What a deploy runs.
@@ -63,6 +71,7 @@ pub struct DeployRequest {
     pub source: Option<DeploySource>,
     pub credentials: CredentialChoice,
     pub env: ConfigChanges,
+    pub private_registry_host: Option<RegistryHost>,
 }
 
 /// The form's "Keep them?" choice: `app` (the default) or `once`.
@@ -158,10 +167,19 @@ impl DeployRequest {
                     ))
                 }
             };
+        let private_registry_host =
+            builds::parse_confirmed_host(fields.private_registry_host.as_deref())?;
+        if private_registry_host.is_some() && matches!(source, Some(DeploySource::Image(_))) {
+            return Err(Error::invalid(
+                "private_registry_host",
+                "private_registry_host is for Dockerfile deploys (the registry that gets APTIBLE_PRIVATE_REGISTRY_*); an image deploy sends credentials to the image's own registry.",
+            ));
+        }
         Ok(Self {
             source,
             credentials,
             env: fields.env,
+            private_registry_host,
         })
     }
 }
@@ -198,6 +216,7 @@ pub async fn deploy(
                 git_ref,
                 request.credentials,
                 request.env,
+                request.private_registry_host,
             )
             .await?
         }
@@ -363,6 +382,12 @@ async fn deploy_image(
 /// pullable with the credentials the build will use, then queued — with the configuration
 /// changes (and registry credentials given with it) applied in the same operation: one
 /// build, one restart.
+///
+/// The private-registry credentials go only to `APTIBLE_PRIVATE_REGISTRY_HOST`, or to the
+/// registry confirmed with the deploy (`confirmed`, which must be one of the Dockerfile's
+/// base registries and becomes that setting); credentials typed with the deploy and no host
+/// for them are refused rather than sent to a guess.
+#[allow(clippy::too_many_arguments)]
 async fn deploy_ref(
     berth: &Berth,
     access: &TeamAccess,
@@ -371,6 +396,7 @@ async fn deploy_ref(
     git_ref: GitRefName,
     choice: CredentialChoice,
     mut env: ConfigChanges,
+    confirmed: Option<RegistryHost>,
 ) -> Result<Operation> {
     // Credentials typed with a Dockerfile deploy become the app's private-registry
     // configuration in this same operation; a team credential named is used for its
@@ -409,9 +435,38 @@ async fn deploy_ref(
         | CredentialChoice::Team(None)
         | CredentialChoice::None => (false, None),
     };
+    if let Some(host) = &confirmed {
+        if env.contains(PRIVATE_REGISTRY_HOST) {
+            return Err(Error::invalid(
+                "env",
+                format!(
+                    "{PRIVATE_REGISTRY_HOST} is also given as private_registry_host; give it in one place only."
+                ),
+            ));
+        }
+        env.set(PRIVATE_REGISTRY_HOST, Secret::new(host.to_string()));
+    }
+    let current = Environment::load(berth, app.id).await?;
+    builds::check_private_host_binding(
+        &current,
+        &env,
+        if confirmed.is_some() {
+            "private_registry_host"
+        } else {
+            "env"
+        },
+    )?;
+    let environment = current.with(&env);
+    if registry_fields && builds::private_registry_host(&environment)?.is_none() {
+        return Err(Error::invalid(
+            "private_registry_host",
+            format!(
+                "Registry credentials given with a Dockerfile deploy go only to a registry you confirm: choose the registry of the FROM image they are for (private_registry_host), or set {PRIVATE_REGISTRY_HOST}. Nothing was sent."
+            ),
+        ));
+    }
     berth.platform_ready().await?;
     let (repository, commit) = builds::resolve(berth, app, &git_ref).await?;
-    let environment = Environment::load(berth, app.id).await?.with(&env);
     let plan = builds::plan_build(
         berth,
         app,
@@ -425,6 +480,9 @@ async fn deploy_ref(
         },
     )
     .await?;
+    if let Some(host) = &confirmed {
+        plan.check_confirmed_host(host)?;
+    }
     plan.verify(berth).await?;
     let new = NewOperation::deploy_ref(
         access.team_id,

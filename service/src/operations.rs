@@ -34,6 +34,8 @@ pub async fn configure(
     }
     let access = authorize(&berth.store, actor, team, Role::Deployer, "configure apps").await?;
     let app = apps::load(berth, &access, handle).await?;
+    let current = crate::config::Environment::load(berth, app.id).await?;
+    crate::builds::check_private_host_binding(&current, &changes, "env")?;
     if app.current_release_id.is_some() {
         berth.platform_ready().await?;
     }
@@ -169,6 +171,7 @@ pub async fn redeploy(berth: &Berth, actor: i64, id: i64) -> Result<(TeamAccess,
             source: Some(DeploySource::Image(pinned)),
             credentials: CredentialChoice::Auto,
             env: ConfigChanges::default(),
+            private_registry_host: None,
         },
     )
     .await

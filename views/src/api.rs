@@ -230,12 +230,27 @@ pub struct RefView {
     pub deployed: bool,
 }
 
-/// `GET …/apps/{app}/bases?git_ref=`: each external base image of that ref's Dockerfile,
-/// the credential that pulls it, and whether the registry lets it.
+/// `POST …/apps/{app}/bases` `{"git_ref", "private_registry_host"?}`: each external base
+/// image of that ref's Dockerfile, the credential that pulls it, and whether the registry
+/// lets it; which registry gets the private-registry credentials, and which could.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BasesBody {
     pub commit: String,
     pub bases: Vec<BaseView>,
+    /// The one registry that gets `APTIBLE_PRIVATE_REGISTRY_*` (none: they are sent nowhere).
+    pub private_registry_host: Option<String>,
+    /// The registries of the base images: what `private_registry_host` may name.
+    pub registries: Vec<String>,
+}
+
+/// The body of `POST …/apps/{app}/bases`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BasesRequest {
+    #[serde(default)]
+    pub git_ref: String,
+    /// Check as if the deploy confirmed this registry for `APTIBLE_PRIVATE_REGISTRY_*`.
+    #[serde(default)]
+    pub private_registry_host: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -252,6 +267,8 @@ impl From<BaseCheckReport> for BasesBody {
     fn from(report: BaseCheckReport) -> Self {
         BasesBody {
             commit: report.commit,
+            private_registry_host: report.private_registry_host,
+            registries: report.registries,
             bases: report
                 .bases
                 .into_iter()

@@ -111,6 +111,10 @@ pub struct BuildSource {
     pub private_registry_configured: bool,
     /// `APTIBLE_PRIVATE_REGISTRY_HOST`, when set (a host name is not a secret).
     pub private_registry_host: Option<String>,
+    /// The registries of the base images of the Dockerfile at the deployed commit (else the
+    /// main branch), read with the ARGs' defaults: the hosts the deploy form offers to
+    /// confirm for the private-registry credentials.
+    pub base_registries: Vec<String>,
 }
 
 /// One external base image of a ref's Dockerfile: which credential pulls it, and whether the
@@ -174,4 +178,9 @@ pub struct BaseCheckReport {
     pub git_ref: String,
     pub commit: String,
     pub bases: Vec<BaseCheckRow>,
+    /// The one registry that gets `APTIBLE_PRIVATE_REGISTRY_USERNAME` / `_PASSWORD`: the
+    /// configured (or confirmed) `APTIBLE_PRIVATE_REGISTRY_HOST`, when those are set.
+    pub private_registry_host: Option<String>,
+    /// The distinct registries of the base images: those a deploy may confirm.
+    pub registries: Vec<String>,
 }

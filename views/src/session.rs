@@ -86,5 +86,7 @@ pub enum Flash {
     },
     /// The outcome of verifying a credential.
     Verification(VerifyReport),
+    /// The outcome of checking a Dockerfile's base images.
+    BaseCheck(crate::apps::BaseCheckReport),
     Notice(String),
 }

@@ -1,7 +1,7 @@
 //! One-time messages after a form post: a new token, an invitation link, a verification.
 
 use leptos::prelude::*;
-use views::{Flash, VerifyReport};
+use views::{BaseCheckReport, Flash, VerifyReport};
 
 #[component]
 pub fn FlashView(flash: Flash) -> impl IntoView {
@@ -21,6 +21,7 @@ pub fn FlashView(flash: Flash) -> impl IntoView {
         }
         .into_any(),
         Flash::Verification(report) => view! { <VerifyReportView report/> }.into_any(),
+        Flash::BaseCheck(report) => view! { <BaseCheckReportView report/> }.into_any(),
         Flash::Notice(text) => view! { <div class="alert alert-success" role="status"><p>{text}</p></div> }.into_any(),
     }
 }
@@ -52,6 +53,53 @@ pub fn VerifyReportView(report: VerifyReport) -> impl IntoView {
                     <dt>"Size"</dt><dd>{report.size.map(human_size).unwrap_or_else(|| "unknown".into())}</dd>
                 </dl>
             })}
+        </div>
+    }
+}
+
+/// Each base image of a ref's Dockerfile, the credential that pulls it and whether its
+/// registry lets it; and which registry gets the private-registry credentials.
+#[component]
+pub fn BaseCheckReportView(report: BaseCheckReport) -> impl IntoView {
+    let rows = report
+        .bases
+        .into_iter()
+        .map(|b| {
+            view! {
+                <tr>
+                    <td><code>{b.image}</code></td>
+                    <td>{b.line}</td>
+                    <td>{b.credential.label()}</td>
+                    <td>{match b.problem {
+                        None => view! { <span class="check check-ok">"✓ can be pulled"</span> }.into_any(),
+                        Some((kind, message)) => view! {
+                            <span class="check check-failed">"✗ " {kind}</span> " " <span class="muted">{message}</span>
+                        }.into_any(),
+                    }}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let commit: String = report.commit.chars().take(12).collect();
+    view! {
+        <div role="status" aria-live="polite">
+            <table class="table">
+                <caption>{format!("Base images of {} ({commit})", report.git_ref)}</caption>
+                <thead><tr>
+                    <th scope="col">"Image"</th><th scope="col">"Line"</th>
+                    <th scope="col">"Pulled with"</th><th scope="col">"Result"</th>
+                </tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+            <p class="muted">"APTIBLE_PRIVATE_REGISTRY_USERNAME / _PASSWORD go to: "
+                {match report.private_registry_host {
+                    Some(host) => view! { <code>{host}</code> " only" }.into_any(),
+                    None => view! { "no registry (none is confirmed, or they are not set)" }.into_any(),
+                }}
+                {(!report.registries.is_empty()).then(|| view! {
+                    " · registries of this Dockerfile: " {report.registries.join(", ")}
+                })}
+            </p>
         </div>
     }
 }

@@ -169,13 +169,17 @@ fn CredentialFields(
             hint="How deploys refer to it, e.g. ghcr-deploy. Lower-case letters, digits, '.', '_', '-'."
             error=field_error(outcome, "name")/>
         <Field label="Registry" name="registry" value=value(|c| c.registry.clone())
-            hint="The host only, with a port if it has one: ghcr.io, registry.gitlab.com, harbor.example.com:8443. docker.io for Docker Hub."
+            hint=if editing {
+                "The host only, with a port if it has one. Changing it needs the password or token again (below): a secret is only ever sent to the registry it was entered for."
+            } else {
+                "The host only, with a port if it has one: ghcr.io, registry.gitlab.com, harbor.example.com:8443. docker.io for Docker Hub."
+            }
             error=field_error(outcome, "registry")/>
         <Field label="Username" name="username" autocomplete="off" value=value(|c| c.username.clone())
             error=field_error(outcome, "username")/>
         <Field label=if editing { "New password or token" } else { "Password or token" } name="secret" kind="password"
             autocomplete="new-password" required=!editing
-            hint=if editing { "Leave empty to keep the stored secret. It is never shown again once saved." }
+            hint=if editing { "Leave empty to keep the stored secret (only while the registry stays the same). It is never shown again once saved." }
                  else { "Stored encrypted; it is never shown again once saved. Prefer a read-only token." }
             error=field_error(outcome, "secret")/>
         <Field label="Note (optional)" name="note" required=false value=value(|c| c.note.clone().unwrap_or_default())

@@ -94,15 +94,38 @@ pub async fn fetch_refs(csrf_token: String, team: String, app: String) -> Result
 }
 
 /// Checks every external base image of `git_ref`'s Dockerfile with the credential a deploy
-/// would use. Reads only (a GET): nothing is queued.
-#[server(input = GetUrl)]
+/// would use (with `private_registry_host`: as if the deploy confirmed that registry for the
+/// private-registry credentials). Nothing is queued, but it fetches the repository and asks
+/// registries with credentials: a POST, for deployers. A plain form post finds the report on
+/// the app's page it is sent back to.
+#[server]
 pub async fn check_base_images(
+    csrf_token: String,
     team: String,
     app: String,
     git_ref: String,
-) -> Result<BaseCheckReport, AppError> {
+    private_registry_host: Option<String>,
+) -> Result<Option<BaseCheckReport>, AppError> {
+    let _ = csrf_token;
     let user = crate::ssr::require_user().await?;
-    Ok(service::builds::check_bases(&crate::ssr::berth()?, user, &team, &app, &git_ref).await?)
+    let report = service::builds::check_bases(
+        &crate::ssr::berth()?,
+        user,
+        &team,
+        &app,
+        &git_ref,
+        private_registry_host.as_deref(),
+    )
+    .await?;
+    if crate::ssr::is_plain_form_post() {
+        crate::ssr::set_flash(&views::Flash::BaseCheck(report)).await?;
+        crate::ssr::redirect_plain_form_post(&format!(
+            "/teams/{team}/apps/{app}#base-check-heading"
+        ));
+        Ok(None)
+    } else {
+        Ok(Some(report))
+    }
 }
 
 /// Queues a configure operation (which restarts the running release with the changes).

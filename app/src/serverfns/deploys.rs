@@ -55,6 +55,7 @@ pub async fn deploy_image(
             env_text.as_deref().unwrap_or_default(),
             plain_env_text.as_deref().unwrap_or_default(),
         )?,
+        private_registry_host: None,
     };
     deploy(&team, &app, fields).await
 }
@@ -63,7 +64,9 @@ pub async fn deploy_image(
 /// the operation's id. `registry_username` / `registry_password` are the credentials for
 /// private base images: they become the `APTIBLE_PRIVATE_REGISTRY_USERNAME` / `_PASSWORD`
 /// configuration changes of this same operation, like the changes in `env_text` (one
-/// build, one restart).
+/// build, one restart). They, and those configured before, go only to the registry of
+/// `APTIBLE_PRIVATE_REGISTRY_HOST` or to `private_registry_host`, the registry the person
+/// confirms (which becomes that setting).
 #[server]
 pub async fn deploy_ref(
     csrf_token: String,
@@ -72,6 +75,7 @@ pub async fn deploy_ref(
     git_ref: String,
     registry_username: Option<String>,
     registry_password: Option<String>,
+    private_registry_host: Option<String>,
     env_text: Option<String>,
     plain_env_text: Option<String>,
 ) -> Result<i64, AppError> {
@@ -81,6 +85,7 @@ pub async fn deploy_ref(
         git_ref: Some(git_ref),
         registry_username,
         registry_password,
+        private_registry_host,
         env: ConfigChanges::parse_form(
             env_text.as_deref().unwrap_or_default(),
             plain_env_text.as_deref().unwrap_or_default(),

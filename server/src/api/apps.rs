@@ -19,7 +19,10 @@ use service::{
     operations, present,
 };
 use views::{
-    api::{AppBody, AppsBody, BasesBody, ConfigBody, OperationBody, OperationsBody, RefsBody},
+    api::{
+        AppBody, AppsBody, BasesBody, BasesRequest, ConfigBody, OperationBody, OperationsBody,
+        RefsBody,
+    },
     AppError,
 };
 
@@ -164,6 +167,7 @@ pub struct NewDeploy {
     registry_password: Option<String>,
     remember_credentials: Option<bool>,
     env: Option<Map<String, Value>>,
+    private_registry_host: Option<String>,
 }
 
 /// `POST /api/v1/teams/{team}/apps/{app}/deploys` → 202 `{"operation"}` once the registry
@@ -184,6 +188,7 @@ pub async fn deploy(
         registry_password: body.registry_password,
         remember: body.remember_credentials,
         env: env_changes(body.env)?,
+        private_registry_host: body.private_registry_host,
     })?;
     let (access, operation) =
         deploys::deploy(&state.berth, user.id, &team, &handle, request).await?;
@@ -380,21 +385,25 @@ pub async fn refs(
     ))
 }
 
-#[derive(Deserialize)]
-pub struct BasesQuery {
-    #[serde(default)]
-    git_ref: String,
-}
-
-/// `GET /api/v1/teams/{team}/apps/{app}/bases?git_ref=main` → each external base image of
-/// that ref's Dockerfile, the credential that will pull it, and whether the registry lets it.
+/// `POST /api/v1/teams/{team}/apps/{app}/bases` `{"git_ref", "private_registry_host"?}` →
+/// each external base image of that ref's Dockerfile, the credential that will pull it, and
+/// whether the registry lets it. A POST for deployers: it fetches the repository and asks
+/// registries, with credentials.
 pub async fn bases(
     State(state): State<AppState>,
     user: ApiUser,
     Path((team, handle)): Path<(String, String)>,
-    Query(query): Query<BasesQuery>,
+    Body(body): Body<BasesRequest>,
 ) -> ApiResult<Json<BasesBody>> {
-    let report = builds::check_bases(&state.berth, user.id, &team, &handle, &query.git_ref).await?;
+    let report = builds::check_bases(
+        &state.berth,
+        user.id,
+        &team,
+        &handle,
+        &body.git_ref,
+        body.private_registry_host.as_deref(),
+    )
+    .await?;
     Ok(Json(report.into()))
 }
 

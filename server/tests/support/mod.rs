@@ -13,6 +13,8 @@
 
 #![allow(dead_code)]
 
+pub mod auth_recorder;
+
 use axum::{
     body::Body,
     http::{header, Request, Response, StatusCode},

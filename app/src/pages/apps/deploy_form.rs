@@ -2,6 +2,7 @@
 //! commit (Dockerfile apps), each with its registry credentials and configuration changes
 //! applied in the same operation.
 
+use super::source::PrivateRegistryHostSelect;
 use crate::{
     components::form::{
         problem, Csrf, EnvChangesField, Field, FormError, Outcome, Problem, ProblemText,
@@ -212,6 +213,7 @@ const DEPLOY_REF_FIELDS: &[&str] = &[
     "registry_username",
     "registry_password",
     "credential",
+    "private_registry_host",
     "env",
 ];
 
@@ -235,6 +237,11 @@ pub(super) fn DeployRefForm(
     let password_problem = problem(outcome, "registry_password");
     let credential_problem = problem(outcome, "credential");
     let env_problem = problem(outcome, "env");
+    let host_error = Signal::derive(move || {
+        problem(outcome, "private_registry_host")
+            .get()
+            .map(|p| p.message)
+    });
     // What to offer first: the ref the app was last deployed from, else its main branch.
     let default_ref = page
         .operations
@@ -282,7 +289,7 @@ pub(super) fn DeployRefForm(
                 <fieldset class="choices" aria-describedby="deploy-registry-hint">
                     <legend>"Registry credentials for private base images (optional)"</legend>
                     <p class="field-hint" id="deploy-registry-hint">
-                        "Applied as the configuration variables APTIBLE_PRIVATE_REGISTRY_USERNAME and APTIBLE_PRIVATE_REGISTRY_PASSWORD in this same operation, and used for the registry of the first private FROM image. "
+                        "Applied as the configuration variables APTIBLE_PRIVATE_REGISTRY_USERNAME and APTIBLE_PRIVATE_REGISTRY_PASSWORD in this same operation, and sent only to the registry chosen below. "
                         {if build.private_registry_configured {
                             "Leave them empty to build with the ones already configured."
                         } else {
@@ -294,6 +301,14 @@ pub(super) fn DeployRefForm(
                         autocomplete="off" required=false error=username_error/>
                     <RegistryPasswordField id="deploy-ref-registry-password" problem=password_problem
                         hint="Write-only: stored encrypted, used by the build only, kept out of logs, the image and the running app's environment."/>
+                    {match build.private_registry_host.clone() {
+                        Some(host) => view! {
+                            <p class="field-hint">"They go to " <code>{host}</code> " (APTIBLE_PRIVATE_REGISTRY_HOST). Choosing another registry below needs the password again."</p>
+                        }.into_any(),
+                        None => ().into_any(),
+                    }}
+                    <PrivateRegistryHostSelect id="deploy-ref-private-registry-host"
+                        registries=build.base_registries.clone() error=host_error/>
                     <ProblemText id="deploy-ref-credential-error" problem=credential_problem/>
                 </fieldset>
 

@@ -71,6 +71,10 @@ fn AppDetail(
     let credentials = page.credentials.clone();
     let has_release = a.release.is_some();
     let unavailable = page.platform_unavailable.clone();
+    let base_check_flash = match page.flash.clone() {
+        Some(views::Flash::BaseCheck(report)) => Some(report),
+        _ => None,
+    };
     view! {
         <Title text=a.handle.clone()/>
         <Console me=me.clone() team=team.clone() section=Section::Apps>
@@ -117,7 +121,8 @@ fn AppDetail(
                 Some(build) => view! {
                     <SourceSection git=build.clone() csrf=me.csrf.clone() team=team.clone() app=a.handle.clone() action=fetch now/>
                     <BaseCredentials git=build.clone() team=team.clone() team_credentials=page.team_credentials.clone()/>
-                    <BaseCheck team=team.clone() app=a.handle.clone()/>
+                    <BaseCheck csrf=me.csrf.clone() team=team.clone() app=a.handle.clone() can_check=can_deploy
+                        registries=build.base_registries.clone() flash=base_check_flash.clone()/>
                     {can_deploy.then(|| view! {
                         <DeployRefForm csrf=me.csrf.clone() page=page.clone() git=build.clone() action=deploy_ref/>
                     })}

@@ -4,14 +4,14 @@
 
 use crate::{
     components::{
-        form::{Csrf, FormError, Outcome},
+        flash::BaseCheckReportView,
+        form::{field_error, Csrf, Field, FormError, Outcome},
         time::Time,
     },
-    serverfns::apps::{check_base_images, FetchRefs},
+    serverfns::apps::{CheckBaseImages, FetchRefs},
 };
 use leptos::{form::ActionForm, prelude::*};
-use leptos_router::{components::Form, hooks::use_query_map};
-use views::BuildSource;
+use views::{BaseCheckReport, BuildSource};
 
 /// A Dockerfile app's repository, and its branches and tags with what is deployed.
 #[component]
@@ -143,7 +143,7 @@ pub(super) fn BaseCredentials(
                         <code>"APTIBLE_PRIVATE_REGISTRY_USERNAME"</code> " set · password write-only · for "
                         {match build.private_registry_host.clone() {
                             Some(host) => view! { <code>{host}</code> " (APTIBLE_PRIVATE_REGISTRY_HOST)" }.into_any(),
-                            None => view! { "the registry of the first FROM image that is not public" }.into_any(),
+                            None => view! { "no registry yet: they are sent only to a registry confirmed with a deploy (which sets APTIBLE_PRIVATE_REGISTRY_HOST)" }.into_any(),
                         }}
                     }.into_any()
                 } else {
@@ -166,69 +166,83 @@ pub(super) fn BaseCredentials(
 }
 
 /// "Check base images": reads a ref's Dockerfile and asks each base image's registry, with
-/// the credential a deploy would use, whether it can be pulled. A GET form (`?check=REF`),
-/// so the result is a link and works without JavaScript.
+/// the credential a deploy would use, whether it can be pulled. A POST for deployers (it
+/// fetches the repository and sends credentials to registries); without JavaScript the
+/// report comes back with the page, as a one-time message.
 #[component]
-pub(super) fn BaseCheck(team: String, app: String) -> impl IntoView {
-    let query = use_query_map();
-    let wanted = move || {
-        query
-            .read()
-            .get("check")
-            .map(|r| r.trim().to_owned())
-            .filter(|r| !r.is_empty())
+pub(super) fn BaseCheck(
+    csrf: String,
+    team: String,
+    app: String,
+    can_check: bool,
+    /// The registries the deploy form offers for the private-registry credentials.
+    registries: Vec<String>,
+    /// The report of a plain form post, handed back with the page.
+    flash: Option<BaseCheckReport>,
+) -> impl IntoView {
+    let action = ServerAction::<CheckBaseImages>::new();
+    let outcome: Outcome<Option<BaseCheckReport>> = action.value().into();
+    let report = move || match outcome.get() {
+        Some(Ok(Some(report))) => Some(report),
+        None => flash.clone(),
+        _ => None,
     };
-    let report = Resource::new(
-        move || (team.clone(), app.clone(), wanted()),
-        |(team, app, wanted)| async move {
-            match wanted {
-                Some(git_ref) => Some(check_base_images(team, app, git_ref).await),
-                None => None,
-            }
-        },
-    );
+    let ref_error = field_error(outcome, "git_ref");
+    let host_error = field_error(outcome, "private_registry_host");
     view! {
         <section class="panel" aria-labelledby="base-check-heading">
             <h2 id="base-check-heading">"Check base images"</h2>
-            <Form method="GET" action="">
-                <div class="field">
-                    <label for="field-check">"Branch, tag or commit"</label>
-                    <input id="field-check" name="check" type="text" value=wanted().unwrap_or_default()
-                        aria-describedby="field-check-hint"/>
-                    <p class="hint" id="field-check-hint">"Reads its Dockerfile and proves, before any deploy, that every FROM image can be pulled with the credential shown."</p>
-                </div>
-                <button type="submit" class="button">"Check base images"</button>
-            </Form>
-            <Transition fallback=|| view! { <p class="muted">"Checking…"</p> }>
-                {move || report.get().flatten().map(|outcome| match outcome {
-                    Err(error) => view! { <p class="alert" role="alert">{error.to_string()}</p> }.into_any(),
-                    Ok(report) => {
-                        let rows = report.bases.into_iter().map(|b| view! {
-                            <tr>
-                                <td><code>{b.image}</code></td>
-                                <td>{b.line}</td>
-                                <td>{b.credential.label()}</td>
-                                <td>{match b.problem {
-                                    None => view! { <span class="check check-ok">"✓ can be pulled"</span> }.into_any(),
-                                    Some((kind, message)) => view! {
-                                        <span class="check check-failed">"✗ " {kind}</span> " " <span class="muted">{message}</span>
-                                    }.into_any(),
-                                }}</td>
-                            </tr>
-                        }).collect_view();
-                        view! {
-                            <table class="table">
-                                <caption>{format!("Base images of {} ({})", report.git_ref, &report.commit[..report.commit.len().min(12)])}</caption>
-                                <thead><tr>
-                                    <th scope="col">"Image"</th><th scope="col">"Line"</th>
-                                    <th scope="col">"Pulled with"</th><th scope="col">"Result"</th>
-                                </tr></thead>
-                                <tbody>{rows}</tbody>
-                            </table>
-                        }.into_any()
-                    }
-                })}
-            </Transition>
+            {if can_check {
+                view! {
+                    <ActionForm action attr:aria-label="Check base images">
+                        <Csrf token=csrf/>
+                        <input type="hidden" name="team" value=team/>
+                        <input type="hidden" name="app" value=app/>
+                        <FormError outcome fields=&["git_ref", "private_registry_host"]/>
+                        <Field label="Branch, tag or commit" name="git_ref" id="field-check".to_string()
+                            autocomplete="off" error=ref_error
+                            hint="Reads its Dockerfile and proves, before any deploy, that every FROM image can be pulled with the credential shown."/>
+                        <PrivateRegistryHostSelect id="field-check-host" registries error=host_error/>
+                        <button type="submit" class="button">
+                            {move || if action.pending().get() { "Checking…" } else { "Check base images" }}
+                        </button>
+                    </ActionForm>
+                }.into_any()
+            } else {
+                view! { <p class="notice">"Deployers and owners can check base images. Your role is viewer."</p> }.into_any()
+            }}
+            {move || report().map(|report| view! { <BaseCheckReportView report/> })}
         </section>
+    }
+}
+
+/// Where `APTIBLE_PRIVATE_REGISTRY_USERNAME` / `_PASSWORD` may go: one registry of the
+/// Dockerfile's base images, confirmed by the person deploying (it becomes
+/// `APTIBLE_PRIVATE_REGISTRY_HOST`). Never a guess: without a choice they go nowhere.
+#[component]
+pub(super) fn PrivateRegistryHostSelect(
+    id: &'static str,
+    registries: Vec<String>,
+    #[prop(into)] error: Signal<Option<String>>,
+) -> impl IntoView {
+    let hint_id = format!("{id}-hint");
+    let error_id = format!("{id}-error");
+    view! {
+        <div class="field">
+            <label for=id>"Send APTIBLE_PRIVATE_REGISTRY_* to"</label>
+            <select id=id name="private_registry_host"
+                aria-invalid=move || if error.get().is_some() { "true" } else { "false" }
+                aria-describedby=format!("{hint_id} {error_id}")>
+                <option value="">"APTIBLE_PRIVATE_REGISTRY_HOST, if set (otherwise nowhere)"</option>
+                {registries.into_iter().map(|host| view! {
+                    <option value=host.clone()>{host.clone()}</option>
+                }).collect_view()}
+            </select>
+            <p class="field-hint" id=hint_id>
+                "The private-registry username and password go to this one registry only, never to a registry a FROM line merely names. "
+                "Choose the registry of the FROM image they are for; it becomes APTIBLE_PRIVATE_REGISTRY_HOST with the deploy."
+            </p>
+            <p class="field-error" id=error_id aria-live="polite">{move || error.get()}</p>
+        </div>
     }
 }
