@@ -830,7 +830,7 @@ async fn adding_an_existing_account_to_a_team_waits_for_their_consent() {
 async fn failures_from_one_address_do_not_lock_the_owner_out_from_another() {
     let app = TestApp::sqlite().start().await;
     app.owner("ada@example.com", "acme").await;
-    let mut attacker = app.browser().from_ip("203.0.113.66");
+    let mut attacker = app.browser().connecting_from("203.0.113.66");
     for _ in 0..5 {
         let response = attacker
             .call::<SignIn>(&[("email", "ada@example.com"), ("password", "a wrong guess!")])
@@ -849,7 +849,7 @@ async fn failures_from_one_address_do_not_lock_the_owner_out_from_another() {
     assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(locked.headers.contains_key("retry-after"));
 
-    let mut owner = app.browser().from_ip("198.51.100.7");
+    let mut owner = app.browser().connecting_from("198.51.100.7");
     owner
         .call::<SignIn>(&[("email", "ada@example.com"), ("password", PASSWORD)])
         .await
@@ -871,7 +871,7 @@ async fn x_forwarded_for_is_believed_only_from_trusted_proxies() {
         .start()
         .await;
     app.owner("ada@example.com", "acme").await;
-    let mut via_proxy = app.browser().from_ip("127.0.0.1");
+    let mut via_proxy = app.browser().connecting_from("127.0.0.1");
     via_proxy.forwarded_for = Some("203.0.113.66".into());
     for _ in 0..5 {
         guess(&mut via_proxy).await;
@@ -889,7 +889,7 @@ async fn x_forwarded_for_is_believed_only_from_trusted_proxies() {
     // From anyone else the header is ignored: a new address in it does not reset the count.
     let app = TestApp::sqlite().start().await;
     app.owner("ada@example.com", "acme").await;
-    let mut direct = app.browser().from_ip("127.0.0.1");
+    let mut direct = app.browser().connecting_from("127.0.0.1");
     direct.forwarded_for = Some("203.0.113.66".into());
     for _ in 0..5 {
         guess(&mut direct).await;
@@ -934,7 +934,7 @@ async fn sign_ups_are_throttled_per_address_with_429_and_retry_after() {
         .with_sign_up(SignUpPolicy::Open)
         .start()
         .await;
-    let mut from_a = app.browser().from_ip("203.0.113.5");
+    let mut from_a = app.browser().connecting_from("203.0.113.5");
     for i in 0..5 {
         sign_up_as(
             &mut from_a,
@@ -965,7 +965,7 @@ async fn sign_ups_are_throttled_per_address_with_429_and_retry_after() {
         .starts_with("Too many sign-ups from this address"));
     // Another address is not held up.
     sign_up_as(
-        &mut app.browser().from_ip("198.51.100.5"),
+        &mut app.browser().connecting_from("198.51.100.5"),
         "q@example.com",
         PASSWORD,
         "team-q",

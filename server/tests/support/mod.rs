@@ -760,7 +760,7 @@ pub struct Browser<'a> {
 
 impl Browser<'_> {
     /// This browser, connecting from `ip`.
-    pub fn from_ip(mut self, ip: &str) -> Self {
+    pub fn connecting_from(mut self, ip: &str) -> Self {
         self.ip = Some(ip.parse().unwrap());
         self
     }
