@@ -111,6 +111,11 @@ async function start(
     BERTH_LOG: process.env.BERTH_LOG || 'info',
     // The test registry speaks plain HTTP.
     BERTH_INSECURE_REGISTRIES: registry.host,
+    // Every spec founds its own team through /signup, all from 127.0.0.1: sign-up is open
+    // (the default, closed, allows only the first account) and its per-address throttle
+    // is raised above the suite's sign-ups. Both are tested by server/tests/accounts.rs.
+    BERTH_SIGNUP: 'open',
+    BERTH_SIGN_UPS_PER_HOUR: '1000',
   });
   const passThrough = process.env.BERTH_E2E_LOG === '1';
   const child = spawn(bin, [], { env, stdio: ['ignore', 'pipe', 'pipe'] });

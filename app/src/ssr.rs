@@ -118,17 +118,29 @@ pub async fn take_flash() -> Result<Option<Flash>, AppError> {
         .map_err(session_error)
 }
 
-/// The client's address, for throttling sign-in per IP.
+/// The client's address, for throttling sign-in and sign-up per address: the peer's, or
+/// what a trusted proxy (`BERTH_TRUSTED_PROXIES`) says in `X-Forwarded-For`.
 pub fn client_ip() -> String {
     use axum::extract::ConnectInfo;
     use std::net::SocketAddr;
-    leptos::prelude::use_context::<http::request::Parts>()
-        .and_then(|parts| {
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip().to_string())
-        })
+    let Some(parts) = leptos::prelude::use_context::<http::request::Parts>() else {
+        return "unknown".to_owned();
+    };
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    let forwarded = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let proxies = berth()
+        .map(|berth| berth.accounts.trusted_proxies.clone())
+        .unwrap_or_default();
+    proxies
+        .client_ip(peer, forwarded)
+        .map(|ip| ip.to_string())
         .unwrap_or_else(|| "unknown".to_owned())
 }
 

@@ -158,7 +158,8 @@ export const test = base.extend<Fixtures>({
   },
 });
 
-/** Signs up through /signup; ends on the new team's overview. */
+/** Signs up through /signup (open sign-up: the answer is the same for every address, so
+ * the person signs in next); ends on the new team's overview. */
 export async function signUp(
   page: Page,
   who: { email: string; password: string; teamName: string; teamHandle: string },
@@ -169,6 +170,9 @@ export async function signUp(
   await page.getByLabel('Team name').fill(who.teamName);
   await page.getByLabel('Team handle').fill(who.teamHandle);
   await page.getByRole('button', { name: 'Create account' }).click();
+  await expect(page).toHaveURL(/\/signin\?signed_up=1$/);
+  await expect(page.getByText('If the address was new to Berth')).toBeVisible();
+  await signIn(page, who.email, who.password);
   await expect(page).toHaveURL(new RegExp(`/teams/${who.teamHandle}$`));
   await expect(page.getByRole('heading', { level: 1, name: who.teamName })).toBeVisible();
   await settled(page);

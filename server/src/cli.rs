@@ -53,6 +53,12 @@ pub enum UserCommand {
         #[arg(long)]
         team_name: Option<String>,
     },
+    /// Let a user sign in again after too many failed sign-ins: forgets the account's failed
+    /// attempts from every address.
+    Unlock {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -111,6 +117,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     _ => Err(anyhow::anyhow!("{error}")),
                 },
             }
+        }
+        Command::User {
+            command: UserCommand::Unlock { email },
+        } => {
+            let email = Email::parse(&email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+            let store = startup::open_store(&settings).await?;
+            let forgotten = service::accounts::unlock(&store, &email)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("Unlocked {email}: forgot {forgotten} failed sign-in(s).");
+            Ok(())
         }
         Command::RotateKey { retire_old_keys } => rotate_key(&settings, retire_old_keys).await,
         Command::Token {

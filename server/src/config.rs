@@ -57,6 +57,14 @@ pub struct Settings {
     /// `BERTH_HEALTH_TIMEOUT_SECS`: how long a new release has to answer its health check
     /// (default 60).
     pub health_timeout: std::time::Duration,
+    /// `BERTH_SIGNUP`: who may sign up: `closed` (default: only the first account),
+    /// `invite` (with an invitation link) or `open` (anyone).
+    pub sign_up: service::SignUpPolicy,
+    /// `BERTH_TRUSTED_PROXIES`: address blocks (comma-separated) whose `X-Forwarded-For` is
+    /// believed for the client's address; none by default.
+    pub trusted_proxies: service::client_ip::TrustedProxies,
+    /// `BERTH_SIGN_UPS_PER_HOUR`: sign-ups one client address may make an hour (default 5).
+    pub sign_ups_per_hour: u32,
 }
 
 /// Where the master keys come from, in order of precedence.
@@ -101,6 +109,9 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "BERTH_RELEASE_PROCESSES",
     "BERTH_PORT_RANGE",
     "BERTH_HEALTH_TIMEOUT_SECS",
+    "BERTH_SIGNUP",
+    "BERTH_TRUSTED_PROXIES",
+    "BERTH_SIGN_UPS_PER_HOUR",
     // Read by the test harness, not the server; allowed so tests can run the binary.
     "BERTH_TEST_DATABASE_URL",
 ];
@@ -312,6 +323,15 @@ impl Settings {
                 }
             }
         };
+        let sign_up = get("BERTH_SIGNUP")
+            .unwrap_or("closed")
+            .parse()
+            .map_err(|message: String| error("BERTH_SIGNUP", message))?;
+        let trusted_proxies =
+            service::client_ip::TrustedProxies::parse(get("BERTH_TRUSTED_PROXIES").unwrap_or(""))
+                .map_err(|message| error("BERTH_TRUSTED_PROXIES", message))?;
+        let sign_ups_per_hour =
+            number("BERTH_SIGN_UPS_PER_HOUR", 5, 1..=100_000, "sign-ups")? as u32;
         Ok(Settings {
             addr,
             data_dir,
@@ -332,6 +352,9 @@ impl Settings {
             release_processes,
             port_range,
             health_timeout,
+            sign_up,
+            trusted_proxies,
+            sign_ups_per_hour,
         })
     }
 
@@ -377,6 +400,8 @@ mod tests {
         assert_eq!(s.database_url, "sqlite://./data/berth.db");
         assert_eq!(s.log_format, LogFormat::Human);
         assert!(!s.cookies_secure());
+        assert_eq!(s.sign_up, service::SignUpPolicy::Closed);
+        assert_eq!(s.trusted_proxies, Default::default());
     }
 
     #[test]
@@ -396,6 +421,9 @@ mod tests {
             ("BERTH_PUBLIC_URL", "berth.example.com"),
             ("BERTH_MASTER_KEY", "not-a-key"),
             ("BERTH_INSECURE_REGISTRIES", "http://127.0.0.1:5000"),
+            ("BERTH_SIGNUP", "everyone"),
+            ("BERTH_TRUSTED_PROXIES", "10.0.0.0/40"),
+            ("BERTH_SIGN_UPS_PER_HOUR", "0"),
         ] {
             let e = Settings::from_vars(vars(&[(k, v)])).unwrap_err();
             assert_eq!(e.variable, k);

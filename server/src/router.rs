@@ -48,6 +48,7 @@ pub fn build(state: AppState, secure_cookies: bool) -> Router {
             move || shell(options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::map_response(throttled_as_429))
         .layer(axum::middleware::from_fn(csrf::protect))
         .layer(sessions)
         .layer(TraceLayer::new_for_http())
@@ -57,6 +58,32 @@ pub fn build(state: AppState, secure_cookies: bool) -> Router {
 async fn server_fn(State(state): State<AppState>, request: Request<Body>) -> impl IntoResponse {
     let berth = state.berth.clone();
     handle_server_fns_with_context(move || provide_context(berth.clone()), request).await
+}
+
+/// Server functions answer every error with 500 and the error as JSON; a throttled request
+/// becomes a 429 with `Retry-After`, like the JSON API's (the page's script reads the error
+/// from the body either way).
+async fn throttled_as_429(response: axum::response::Response) -> axum::response::Response {
+    use http_body_util::BodyExt;
+    if response.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let bytes = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return (StatusCode::INTERNAL_SERVER_ERROR, "").into_response(),
+    };
+    if let Ok(views::AppError::Throttled {
+        retry_after_secs, ..
+    }) = serde_json::from_slice(&bytes)
+    {
+        parts.status = StatusCode::TOO_MANY_REQUESTS;
+        parts.headers.insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(retry_after_secs.max(1).unsigned_abs()),
+        );
+    }
+    axum::response::Response::from_parts(parts, Body::from(bytes))
 }
 
 /// The process is up.

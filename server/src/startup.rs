@@ -154,6 +154,13 @@ impl Application {
             platform,
             operations_queued: std::sync::Arc::new(tokio::sync::Notify::new()),
             git_dir: settings.data_dir.join("git"),
+            accounts: std::sync::Arc::new(service::AccountSettings {
+                sign_up: settings.sign_up,
+                trusted_proxies: settings.trusted_proxies.clone(),
+                throttles: service::throttle::Throttles::with_sign_ups_per_hour(
+                    settings.sign_ups_per_hour,
+                ),
+            }),
         };
         let state = router::AppState {
             leptos_options,

@@ -6,6 +6,7 @@ use app::serverfns::{members::*, session::*, tokens::*};
 use axum::http::StatusCode;
 use domain::Role;
 use leptos::server_fn::ServerFn;
+use service::SignUpPolicy;
 use support::*;
 
 #[tokio::test]
@@ -33,14 +34,18 @@ async fn signing_up_creates_an_owned_team_and_signs_in() {
 
 #[tokio::test]
 async fn sign_up_names_the_field_that_is_wrong() {
-    let app = TestApp::sqlite().start().await;
+    let app = TestApp::sqlite()
+        .with_sign_up(SignUpPolicy::Open)
+        .start()
+        .await;
     app.owner("taken@example.com", "taken").await;
     let cases = [
         (("nobody", PASSWORD, "acme"), "email"),
         (("a@example.com", "short", "acme"), "password"),
         (("a@example.com", PASSWORD, "Acme"), "team_handle"),
-        (("taken@example.com", PASSWORD, "acme"), "email"),
         (("b@example.com", PASSWORD, "taken"), "team_handle"),
+        // An address that has an account with a taken handle: still about the handle.
+        (("taken@example.com", PASSWORD, "taken"), "team_handle"),
     ];
     for ((email, password, handle), field) in cases {
         let mut browser = app.browser();
@@ -409,4 +414,620 @@ async fn a_member_of_several_teams_can_switch_between_them() {
     assert!(other
         .body
         .contains("Your role: <span class=\"badge badge-role\">viewer"));
+}
+
+// --- Issue 11, finding 5 (accounts) and the account parts of findings 6 and 8 ---
+
+async fn sign_up_as(
+    browser: &mut Browser<'_>,
+    email: &str,
+    password: &str,
+    handle: &str,
+    invite: Option<&str>,
+) -> TestResponse {
+    let mut fields = vec![
+        ("email", email),
+        ("password", password),
+        ("team_name", handle),
+        ("team_handle", handle),
+    ];
+    if let Some(invite) = invite {
+        fields.push(("invite", invite));
+    }
+    browser.call::<SignUp>(&fields).await
+}
+
+#[tokio::test]
+async fn with_sign_up_closed_only_the_first_account_can_sign_up() {
+    // The default: nothing is set.
+    let app = TestApp::sqlite().start().await;
+    let mut first = app.browser();
+    assert!(first.get("/signup").await.body.contains("first account"));
+    sign_up_as(&mut first, "ada@example.com", PASSWORD, "acme", None)
+        .await
+        .expect(200);
+    assert_eq!(first.get("/").await.location(), Some("/teams/acme"));
+
+    let mut second = app.browser();
+    let page = second.get("/signup").await;
+    assert!(
+        page.body.contains("Sign-up is closed on this server"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("Create account"), "no form is offered");
+    let refused = sign_up_as(&mut second, "mallory@example.com", PASSWORD, "evil", None).await;
+    assert_eq!(
+        error_kind(&refused).as_deref(),
+        Some("forbidden"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.json()["message"]
+        .as_str()
+        .unwrap()
+        .contains("berth user create"));
+    let mallory = domain::Email::parse("mallory@example.com").unwrap();
+    assert!(app.store.user_by_email(&mallory).await.unwrap().is_none());
+    assert!(!app
+        .store
+        .team_handle_taken(&domain::TeamHandle::parse("evil").unwrap())
+        .await
+        .unwrap());
+    // An invitation link (for closed as for every mode) still lets people join.
+    let mut owner = app.signed_in("ada@example.com").await;
+    let invited = owner
+        .call::<AddMember>(&[
+            ("team", "acme"),
+            ("email", "bob@example.com"),
+            ("role", "viewer"),
+        ])
+        .await;
+    let url = invited.json()["InviteLink"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = url.rsplit('/').next().unwrap().to_owned();
+    app.browser()
+        .call::<AcceptInvite>(&[("token", &token), ("password", PASSWORD)])
+        .await
+        .expect(200);
+}
+
+#[tokio::test]
+async fn with_sign_up_by_invitation_only_an_invitation_link_signs_up() {
+    let app = TestApp::sqlite()
+        .with_sign_up(SignUpPolicy::Invite)
+        .start()
+        .await;
+    app.owner(OWNER, "acme").await;
+    let mut owner = app.signed_in(OWNER).await;
+    let invited = owner
+        .call::<AddMember>(&[
+            ("team", "acme"),
+            ("email", "new@example.com"),
+            ("role", "deployer"),
+        ])
+        .await;
+    let url = invited.json()["InviteLink"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = url.rsplit('/').next().unwrap().to_owned();
+
+    let mut stranger = app.browser();
+    assert!(stranger
+        .get("/signup")
+        .await
+        .body
+        .contains("Sign-up on this server is by invitation"));
+    let refused = sign_up_as(
+        &mut stranger,
+        "stranger@example.com",
+        PASSWORD,
+        "mine",
+        None,
+    )
+    .await;
+    assert_eq!(
+        error_kind(&refused).as_deref(),
+        Some("forbidden"),
+        "{}",
+        refused.body
+    );
+    let wrong = sign_up_as(
+        &mut stranger,
+        "other@example.com",
+        PASSWORD,
+        "mine",
+        Some(&token),
+    )
+    .await;
+    assert_eq!(wrong.json()["field"], "email", "{}", wrong.body);
+    let forged = sign_up_as(
+        &mut stranger,
+        "new@example.com",
+        PASSWORD,
+        "mine",
+        Some("inv_forged"),
+    )
+    .await;
+    assert_eq!(forged.json()["field"], "token", "{}", forged.body);
+
+    let mut invitee = app.browser();
+    let form = invitee.get(&format!("/signup?invite={token}")).await;
+    assert!(form.body.contains("Create account") && form.body.contains(&token));
+    sign_up_as(
+        &mut invitee,
+        "new@example.com",
+        PASSWORD,
+        "mine",
+        Some(&token),
+    )
+    .await
+    .expect(200);
+    assert_eq!(invitee.get("/teams/mine").await.status, StatusCode::OK);
+    assert_eq!(invitee.get("/teams/acme").await.status, StatusCode::OK);
+    // The link is used up.
+    let again = sign_up_as(
+        &mut app.browser(),
+        "new@example.com",
+        PASSWORD,
+        "mine2",
+        Some(&token),
+    )
+    .await;
+    assert_eq!(again.json()["field"], "token", "{}", again.body);
+}
+
+/// A page without what differs on every load (the script nonce, the session's CSRF token).
+fn without_per_page_values(page: &str) -> String {
+    let mut page = page.to_owned();
+    for marker in ["nonce=\"", "name=\"csrf_token\" value=\""] {
+        if let Some(start) = page.find(marker).map(|i| i + marker.len()) {
+            let end = start + page[start..].find('"').unwrap();
+            let value = page[start..end].to_owned();
+            if !value.is_empty() {
+                page = page.replace(&value, "");
+            }
+        }
+    }
+    page
+}
+
+#[tokio::test]
+async fn open_sign_up_answers_the_same_for_an_existing_address() {
+    let app = TestApp::sqlite()
+        .with_sign_up(SignUpPolicy::Open)
+        .start()
+        .await;
+    app.owner("ada@example.com", "acme").await;
+    let attacker_password = "the attacker's own password";
+
+    // With JavaScript: the same answer, and nobody is signed in.
+    let mut existing = app.browser();
+    let mut fresh = app.browser();
+    let a = sign_up_as(
+        &mut existing,
+        "ada@example.com",
+        attacker_password,
+        "evil",
+        None,
+    )
+    .await;
+    let b = sign_up_as(
+        &mut fresh,
+        "new@example.com",
+        attacker_password,
+        "fresh",
+        None,
+    )
+    .await;
+    assert_eq!((a.status, &a.body), (b.status, &b.body));
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(
+        a.headers.contains_key("set-cookie"),
+        b.headers.contains_key("set-cookie")
+    );
+    for browser in [&mut existing, &mut fresh] {
+        assert_eq!(browser.get("/").await.location(), Some("/signin"));
+    }
+
+    // Without JavaScript: the same redirect, to the same page.
+    let mut answers = Vec::new();
+    for (email, handle) in [("ada@example.com", "evil2"), ("new2@example.com", "fresh2")] {
+        let mut browser = app.browser();
+        let csrf = browser.csrf_token("/signup").await;
+        let response = browser
+            .post_form(
+                SignUp::PATH,
+                &[
+                    ("csrf_token", &csrf),
+                    ("email", email),
+                    ("password", attacker_password),
+                    ("team_name", handle),
+                    ("team_handle", handle),
+                ],
+                true,
+                Some("http://berth.test/signup"),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::FOUND, "{}", response.body);
+        let location = response.location().unwrap().to_owned();
+        let page = browser.get(&location).await;
+        answers.push((location, page.status, without_per_page_values(&page.body)));
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert!(answers[0].2.contains("If the address was new to Berth"));
+
+    // Nothing changed for the existing account: its own password works, the attacker's not.
+    app.signed_in("ada@example.com").await;
+    let attempt = app
+        .browser()
+        .call::<SignIn>(&[
+            ("email", "ada@example.com"),
+            ("password", attacker_password),
+        ])
+        .await;
+    assert_eq!(attempt.json()["field"], "password");
+    let evil = domain::TeamHandle::parse("evil").unwrap();
+    assert!(!app.store.team_handle_taken(&evil).await.unwrap());
+    // The new address has its account and team.
+    let mut new = app.browser();
+    new.call::<SignIn>(&[
+        ("email", "new@example.com"),
+        ("password", attacker_password),
+    ])
+    .await
+    .expect(200);
+    assert_eq!(new.get("/teams/fresh").await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn adding_an_existing_account_to_a_team_waits_for_their_consent() {
+    let app = TestApp::sqlite().start().await;
+    let owner = app.owner(OWNER, "acme").await;
+    let owner_token = app.token_for(owner).await;
+    let bob = app.owner("bob@example.com", "globex").await;
+    let bob_token = app.token_for(bob).await;
+    let carol = app.owner("carol@example.com", "initech").await;
+    let carol_token = app.token_for(carol).await;
+
+    let added = app
+        .call(
+            "POST",
+            "/api/v1/teams/acme/members",
+            &owner_token,
+            Some(serde_json::json!({"email": "bob@example.com", "role": "deployer"})),
+        )
+        .await
+        .expect(201)
+        .json();
+    assert_eq!(added["member"]["pending"], true);
+    assert!(added["invite_url"].is_null());
+
+    // Not a member yet: acme is not bob's to see, but the owner sees him as pending.
+    app.call("GET", "/api/v1/teams/acme", &bob_token, None)
+        .await
+        .expect(404);
+    let me = app
+        .call("GET", "/api/v1/me", &bob_token, None)
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(me["teams"].as_array().unwrap().len(), 1, "{me}");
+    let members = app
+        .call("GET", "/api/v1/teams/acme/members", &owner_token, None)
+        .await
+        .expect(200)
+        .json();
+    let row = members["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["email"] == "bob@example.com")
+        .cloned()
+        .unwrap();
+    assert_eq!(row["pending"], true);
+    // Adding him twice is a conflict, not a second invitation.
+    app.call(
+        "POST",
+        "/api/v1/teams/acme/members",
+        &owner_token,
+        Some(serde_json::json!({"email": "bob@example.com", "role": "viewer"})),
+    )
+    .await
+    .expect(409);
+
+    // Bob sees the invitation, in the API and on his overview.
+    let invitations = app
+        .call("GET", "/api/v1/me/invitations", &bob_token, None)
+        .await
+        .expect(200)
+        .json();
+    let invitation = invitations["invitations"][0].clone();
+    assert_eq!(invitation["team_handle"], "acme");
+    assert_eq!(invitation["role"], "deployer");
+    assert_eq!(invitation["invited_by"], OWNER);
+    let id = invitation["id"].as_i64().unwrap();
+    let mut bob_browser = app.signed_in("bob@example.com").await;
+    let overview = bob_browser.get("/teams/globex").await;
+    assert!(overview.body.contains("Invitations") && overview.body.contains("Accept"));
+
+    // Nobody else can answer it.
+    app.call(
+        "POST",
+        &format!("/api/v1/invitations/{id}/accept"),
+        &carol_token,
+        None,
+    )
+    .await
+    .expect(404);
+    app.call("GET", "/api/v1/teams/acme", &carol_token, None)
+        .await
+        .expect(404);
+
+    // Bob accepts in the console: now he is a deployer of acme.
+    bob_browser
+        .call::<AnswerInvitation>(&[("id", &id.to_string()), ("answer", "accept")])
+        .await
+        .expect(200);
+    let team = app
+        .call("GET", "/api/v1/teams/acme", &bob_token, None)
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(team["team"]["role"], "deployer");
+    app.call(
+        "POST",
+        &format!("/api/v1/invitations/{id}/accept"),
+        &bob_token,
+        None,
+    )
+    .await
+    .expect(404);
+
+    // Carol declines through the API: she never joins.
+    app.call(
+        "POST",
+        "/api/v1/teams/acme/members",
+        &owner_token,
+        Some(serde_json::json!({"email": "carol@example.com", "role": "owner"})),
+    )
+    .await
+    .expect(201);
+    let carol_invitation = app
+        .call("GET", "/api/v1/me/invitations", &carol_token, None)
+        .await
+        .json()["invitations"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let declined = app
+        .call(
+            "POST",
+            &format!("/api/v1/invitations/{carol_invitation}/decline"),
+            &carol_token,
+            None,
+        )
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(declined["accepted"], false);
+    app.call("GET", "/api/v1/teams/acme", &carol_token, None)
+        .await
+        .expect(404);
+    let members = app
+        .call("GET", "/api/v1/teams/acme/members", &owner_token, None)
+        .await
+        .json();
+    assert!(
+        !members.to_string().contains("carol@example.com"),
+        "{members}"
+    );
+}
+
+#[tokio::test]
+async fn failures_from_one_address_do_not_lock_the_owner_out_from_another() {
+    let app = TestApp::sqlite().start().await;
+    app.owner("ada@example.com", "acme").await;
+    let mut attacker = app.browser().connecting_from("203.0.113.66");
+    for _ in 0..5 {
+        let response = attacker
+            .call::<SignIn>(&[("email", "ada@example.com"), ("password", "a wrong guess!")])
+            .await;
+        assert_eq!(response.json()["field"], "password", "{}", response.body);
+    }
+    let locked = attacker
+        .call::<SignIn>(&[("email", "ada@example.com"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(
+        error_kind(&locked).as_deref(),
+        Some("throttled"),
+        "{}",
+        locked.body
+    );
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(locked.headers.contains_key("retry-after"));
+
+    let mut owner = app.browser().connecting_from("198.51.100.7");
+    owner
+        .call::<SignIn>(&[("email", "ada@example.com"), ("password", PASSWORD)])
+        .await
+        .expect(200);
+    assert_eq!(owner.get("/teams/acme").await.status, StatusCode::OK);
+}
+
+async fn guess(browser: &mut Browser<'_>) -> TestResponse {
+    browser
+        .call::<SignIn>(&[("email", "ada@example.com"), ("password", "a wrong guess!")])
+        .await
+}
+
+#[tokio::test]
+async fn x_forwarded_for_is_believed_only_from_trusted_proxies() {
+    // Behind a trusted proxy: each client address has its own count.
+    let app = TestApp::sqlite()
+        .with_trusted_proxies("127.0.0.1/32")
+        .start()
+        .await;
+    app.owner("ada@example.com", "acme").await;
+    let mut via_proxy = app.browser().connecting_from("127.0.0.1");
+    via_proxy.forwarded_for = Some("203.0.113.66".into());
+    for _ in 0..5 {
+        guess(&mut via_proxy).await;
+    }
+    assert_eq!(
+        error_kind(&guess(&mut via_proxy).await).as_deref(),
+        Some("throttled")
+    );
+    via_proxy.forwarded_for = Some("198.51.100.7".into());
+    via_proxy
+        .call::<SignIn>(&[("email", "ada@example.com"), ("password", PASSWORD)])
+        .await
+        .expect(200);
+
+    // From anyone else the header is ignored: a new address in it does not reset the count.
+    let app = TestApp::sqlite().start().await;
+    app.owner("ada@example.com", "acme").await;
+    let mut direct = app.browser().connecting_from("127.0.0.1");
+    direct.forwarded_for = Some("203.0.113.66".into());
+    for _ in 0..5 {
+        guess(&mut direct).await;
+    }
+    direct.forwarded_for = Some("198.51.100.7".into());
+    assert_eq!(
+        error_kind(&guess(&mut direct).await).as_deref(),
+        Some("throttled")
+    );
+}
+
+#[tokio::test]
+async fn the_sessions_table_holds_no_session_id() {
+    let app = TestApp::sqlite().start().await;
+    app.owner("ada@example.com", "acme").await;
+    let browser = app.signed_in("ada@example.com").await;
+    let cookie = browser.cookie.clone().unwrap();
+    let id = cookie.strip_prefix("berth_session=").unwrap().to_owned();
+    app.store.close().await;
+    let mut database = Vec::new();
+    for suffix in ["", "-wal"] {
+        database
+            .extend(std::fs::read(app.dir.join(format!("berth.db{suffix}"))).unwrap_or_default());
+    }
+    let holds = |needle: &str| {
+        database
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes())
+    };
+    assert!(
+        !holds(&id),
+        "the sessions table holds the cookie's session id"
+    );
+    // The session is there, under the hash of its id.
+    let stored = store::stored_session_id(&id.parse().unwrap()).to_string();
+    assert!(holds(&stored), "no session stored under the id's hash");
+}
+
+#[tokio::test]
+async fn sign_ups_are_throttled_per_address_with_429_and_retry_after() {
+    let app = TestApp::sqlite()
+        .with_sign_up(SignUpPolicy::Open)
+        .start()
+        .await;
+    let mut from_a = app.browser().connecting_from("203.0.113.5");
+    for i in 0..5 {
+        sign_up_as(
+            &mut from_a,
+            &format!("p{i}@example.com"),
+            PASSWORD,
+            &format!("team-{i}"),
+            None,
+        )
+        .await
+        .expect(200);
+    }
+    let refused = sign_up_as(&mut from_a, "p5@example.com", PASSWORD, "team-5", None).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{}",
+        refused.body
+    );
+    let wait: u64 = refused.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=12 * 60).contains(&wait), "{wait}");
+    assert!(refused.json()["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Too many sign-ups from this address"));
+    // Another address is not held up.
+    sign_up_as(
+        &mut app.browser().connecting_from("198.51.100.5"),
+        "q@example.com",
+        PASSWORD,
+        "team-q",
+        None,
+    )
+    .await
+    .expect(200);
+}
+
+#[tokio::test]
+async fn credential_checks_and_deploys_are_throttled_with_429_and_retry_after() {
+    let app = TestApp::sqlite().with_team().start().await;
+    // Verifications: 10 at once per person and team, then one every 6 seconds.
+    for _ in 0..10 {
+        app.call(
+            "POST",
+            "/api/v1/teams/acme/credentials/none/verify",
+            &app.deployer(),
+            Some(serde_json::json!({})),
+        )
+        .await
+        .expect(404);
+    }
+    let refused = app
+        .call(
+            "POST",
+            "/api/v1/teams/acme/credentials/none/verify",
+            &app.deployer(),
+            Some(serde_json::json!({})),
+        )
+        .await
+        .expect(429);
+    assert_eq!(refused.json()["error"]["kind"], "throttled");
+    assert!(refused.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("credential checks"));
+    assert!(refused.headers.contains_key("retry-after"));
+    // Another person is not held up.
+    app.call(
+        "POST",
+        "/api/v1/teams/acme/credentials/none/verify",
+        &app.owner_token(),
+        Some(serde_json::json!({})),
+    )
+    .await
+    .expect(404);
+
+    // Deploys: 20 at once per person, then one every 3 seconds.
+    let deploy = || app.deploy("missing", serde_json::json!({"image": "example.com/x:1"}));
+    for _ in 0..20 {
+        deploy().await.expect(404);
+    }
+    let refused = deploy().await.expect(429);
+    assert!(refused.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("deploys"));
+    let wait: u64 = refused.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3).contains(&wait), "{wait}");
 }

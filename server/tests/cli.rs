@@ -170,3 +170,67 @@ fn json_logs_are_one_object_a_line() {
         .iter()
         .any(|e| e["level"] == "WARN" && e["message"].as_str().unwrap().contains("master key")));
 }
+
+#[tokio::test]
+async fn user_unlock_forgets_the_failed_sign_ins_of_an_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = berth(
+        dir.path(),
+        &[
+            "user",
+            "create",
+            "--email",
+            "ada@example.com",
+            "--team",
+            "acme",
+        ],
+        "a long enough password\n",
+        &[],
+    );
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let url = format!("sqlite://{}", dir.path().join("berth.db").display());
+    let store = store::Store::connect(&url).await.unwrap();
+    let limits = store::SignInLimits::default();
+    for _ in 0..limits.per_account {
+        store
+            .record_sign_in("ada@example.com", "203.0.113.9", false)
+            .await
+            .unwrap();
+    }
+    let locked = store
+        .check_sign_in_allowed("ada@example.com", "203.0.113.9", limits)
+        .await
+        .unwrap();
+    assert!(locked.is_err(), "five failures lock that address out");
+
+    let unlock = berth(
+        dir.path(),
+        &["user", "unlock", "--email", "Ada@Example.com"],
+        "",
+        &[],
+    );
+    assert!(unlock.status.success(), "{}", text(&unlock.stderr));
+    assert!(
+        text(&unlock.stdout).contains("forgot 5 failed sign-in(s)"),
+        "{}",
+        text(&unlock.stdout)
+    );
+    let allowed = store
+        .check_sign_in_allowed("ada@example.com", "203.0.113.9", limits)
+        .await
+        .unwrap();
+    assert!(allowed.is_ok());
+
+    let bad = berth(
+        dir.path(),
+        &["user", "unlock", "--email", "nobody"],
+        "",
+        &[],
+    );
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("--email"),
+        "{}",
+        text(&bad.stderr)
+    );
+}

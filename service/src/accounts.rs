@@ -7,33 +7,199 @@ use domain::{Email, NewPassword, TeamHandle, TeamName};
 use store::{NewAccount, Store, User};
 use views::{AppError, FieldExt, InviteInfo, Viewer};
 
+/// Who may create an account with `/signup` (`BERTH_SIGNUP`). In every mode the very first
+/// account of a new install may sign up (someone has to), and invited people join through
+/// their invitation link.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SignUpPolicy {
+    /// Only the first account; later people join by invitation or `berth user create`.
+    #[default]
+    Closed,
+    /// Only with an invitation link (`/signup?invite=…`): the invited person chooses their
+    /// password and founds a team of their own too.
+    Invite,
+    /// Anyone. The answer never says whether the address already had an account.
+    Open,
+}
+
+impl SignUpPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignUpPolicy::Closed => "closed",
+            SignUpPolicy::Invite => "invite",
+            SignUpPolicy::Open => "open",
+        }
+    }
+}
+
+impl std::str::FromStr for SignUpPolicy {
+    type Err = String;
+
+    fn from_str(value: &str) -> std::result::Result<Self, String> {
+        match value {
+            "closed" => Ok(SignUpPolicy::Closed),
+            "invite" => Ok(SignUpPolicy::Invite),
+            "open" => Ok(SignUpPolicy::Open),
+            other => Err(format!(
+                "\"{other}\" is not a sign-up mode; use closed, invite or open"
+            )),
+        }
+    }
+}
+
+/// How accounts are made and guarded in this process.
+#[derive(Debug, Default)]
+pub struct AccountSettings {
+    pub sign_up: SignUpPolicy,
+    pub throttles: crate::throttle::Throttles,
+    /// Whose `X-Forwarded-For` names the client (`BERTH_TRUSTED_PROXIES`).
+    pub trusted_proxies: crate::client_ip::TrustedProxies,
+}
+
 /// What sign-up asks for.
 pub struct SignUp<'a> {
     pub email: &'a str,
     pub password: &'a str,
     pub team_name: &'a str,
     pub team_handle: &'a str,
+    /// The invitation token (`/signup?invite=…`), when there is one.
+    pub invite: Option<&'a str>,
 }
 
-/// Creates an account and the team it owns; answers the user and the team's handle.
-pub async fn sign_up(berth: &Berth, input: SignUp<'_>) -> Result<(User, TeamHandle)> {
+/// How sign-up ended.
+#[derive(Debug)]
+pub enum SignedUp {
+    /// The account exists and the person may be signed in at once: the first account of an
+    /// install, or an invited person (the address is the invitation's, so nothing is
+    /// revealed). Carries the new team's handle.
+    SignedIn(User, TeamHandle),
+    /// Open sign-up: the person signs in next. The same answer whether the address was new
+    /// (the account and team now exist) or already had an account (nothing changed), so
+    /// sign-up does not tell anyone which addresses have accounts.
+    SignInNext,
+}
+
+/// What the sign-up page says applies.
+pub async fn sign_up_mode(berth: &Berth) -> Result<views::SignUpMode> {
+    let first_account = !berth.store.has_users().await?;
+    Ok(views::SignUpMode {
+        policy: berth.accounts.sign_up.as_str().to_owned(),
+        first_account,
+    })
+}
+
+fn sign_up_closed() -> Error {
+    AppError::Forbidden {
+        message: "Sign-up is closed on this server. Ask a team owner to invite you, or an \
+                  administrator to create your account with `berth user create`."
+            .into(),
+    }
+    .into()
+}
+
+/// Creates an account and the team it owns, as `BERTH_SIGNUP` allows, for the client at
+/// `ip` (sign-ups are throttled per address).
+pub async fn sign_up(berth: &Berth, input: SignUp<'_>, ip: &str) -> Result<SignedUp> {
     let email = Email::parse(input.email).field("email")?;
     let password = NewPassword::parse(input.password).field("password")?;
     let team_name = TeamName::parse(input.team_name).field("team_name")?;
     let team_handle = TeamHandle::parse(input.team_handle).field("team_handle")?;
-    let user = create_account(&berth.store, &email, &password, &team_handle, &team_name)
-        .await
-        .map_err(|e| match e {
-            Error::Refused(AppError::Conflict { field, message }) if field == "handle" => {
-                Error::conflict("team_handle", message)
+    berth.accounts.throttles.sign_up.check(ip)?;
+    let handle_taken = |e: Error| match e {
+        Error::Refused(AppError::Conflict { field, message }) if field == "handle" => {
+            Error::conflict("team_handle", message)
+        }
+        other => other,
+    };
+    let invite = input.invite.map(str::trim).filter(|t| !t.is_empty());
+    if berth.accounts.sign_up != SignUpPolicy::Open && !berth.store.has_users().await? {
+        let hash = crate::passwords::hash(&password).await?;
+        if let Some((user, _)) = berth
+            .store
+            .create_first_account(NewAccount {
+                email: &email,
+                password_hash: &hash,
+                team_handle: &team_handle,
+                team_name: &team_name,
+            })
+            .await
+            .map_err(|e| handle_taken(e.into()))?
+        {
+            tracing::info!(user_id = user.id, team = %team_handle, "first account created");
+            return Ok(SignedUp::SignedIn(user, team_handle));
+        }
+    }
+    match berth.accounts.sign_up {
+        SignUpPolicy::Closed => Err(sign_up_closed()),
+        SignUpPolicy::Invite => {
+            let Some(token) = invite else {
+                return Err(AppError::Forbidden {
+                    message: "Sign-up on this server is by invitation: open the link a team \
+                              owner gave you."
+                        .into(),
+                }
+                .into());
+            };
+            let invitation = berth
+                .store
+                .invite(token)
+                .await?
+                .ok_or_else(invite_used_up)?;
+            if invitation.email != email.as_str() {
+                return Err(Error::invalid(
+                    "email",
+                    format!(
+                        "This invitation is for {}; sign up with that address.",
+                        invitation.email
+                    ),
+                ));
             }
-            other => other,
-        })?;
-    tracing::info!(user_id = user.id, team = %team_handle, "account created");
-    Ok((user, team_handle))
+            let hash = crate::passwords::hash(&password).await?;
+            let user = berth
+                .store
+                .accept_invite_founding(token, &hash, Some((&team_handle, &team_name)))
+                .await
+                .map_err(|e| match e {
+                    store::StoreError::NotFound => invite_used_up(),
+                    other => handle_taken(other.into()),
+                })?;
+            tracing::info!(user_id = user.id, team = %team_handle, "account created by invitation");
+            Ok(SignedUp::SignedIn(user, team_handle))
+        }
+        SignUpPolicy::Open => {
+            // The same work either way (one Argon2 hash, one attempt to insert), and the
+            // same answer: an existing address is not told apart from a new one.
+            let hash = crate::passwords::hash(&password).await?;
+            let created = berth
+                .store
+                .create_account(NewAccount {
+                    email: &email,
+                    password_hash: &hash,
+                    team_handle: &team_handle,
+                    team_name: &team_name,
+                })
+                .await;
+            match created {
+                Ok((user, _)) => {
+                    tracing::info!(user_id = user.id, team = %team_handle, "account created");
+                    Ok(SignedUp::SignInNext)
+                }
+                Err(store::StoreError::Taken { what: "email" }) => {
+                    if berth.store.team_handle_taken(&team_handle).await? {
+                        return Err(handle_taken(
+                            store::StoreError::Taken { what: "handle" }.into(),
+                        ));
+                    }
+                    tracing::info!("sign-up for an address that has an account; nothing changed");
+                    Ok(SignedUp::SignInNext)
+                }
+                Err(other) => Err(handle_taken(other.into())),
+            }
+        }
+    }
 }
 
-/// Creates a person with a password who owns a new team (sign-up, and `berth user create`).
+/// Creates a person with a password who owns a new team (`berth user create`).
 pub async fn create_account(
     store: &Store,
     email: &Email,
@@ -41,7 +207,7 @@ pub async fn create_account(
     team_handle: &TeamHandle,
     team_name: &TeamName,
 ) -> Result<User> {
-    let hash = store::passwords::hash(password)?;
+    let hash = crate::passwords::hash(password).await?;
     let (user, _) = store
         .create_account(NewAccount {
             email,
@@ -53,8 +219,15 @@ pub async fn create_account(
     Ok(user)
 }
 
+/// Lets `email` sign in again from everywhere at once (`berth user unlock`): forgets its
+/// failed sign-ins. Answers how many were forgotten.
+pub async fn unlock(store: &Store, email: &Email) -> Result<u64> {
+    Ok(store.clear_failed_sign_ins(email.as_str()).await?)
+}
+
 /// Checks an e-mail and password, from the client at `ip`. Too many failures for the
-/// account or the address refuse further tries for a while.
+/// account from this address, or from this address for any account, refuse further tries
+/// for a while (someone guessing elsewhere does not lock the owner out).
 pub async fn sign_in(berth: &Berth, email: &str, password: &str, ip: &str) -> Result<User> {
     let email = Email::parse(email).field("email")?;
     if let Err(throttled) = berth
@@ -74,10 +247,11 @@ pub async fn sign_in(berth: &Berth, email: &str, password: &str, ip: &str) -> Re
         .into());
     }
     let user = berth.store.user_by_email(&email).await?;
-    let ok = store::passwords::verify(
+    let ok = crate::passwords::verify(
         password,
         user.as_ref().and_then(|u| u.password_hash.as_deref()),
-    );
+    )
+    .await?;
     berth.store.record_sign_in(email.as_str(), ip, ok).await?;
     match user {
         Some(user) if ok => {
@@ -99,10 +273,12 @@ pub async fn user(berth: &Berth, user_id: i64) -> Result<Option<User>> {
 /// Who is signed in, with their teams and roles.
 pub async fn viewer(berth: &Berth, user: User) -> Result<Viewer> {
     let teams = berth.store.teams_of(user.id).await?;
+    let invitations = invitations(berth, user.id).await?;
     Ok(Viewer {
         user_id: user.id,
         email: user.email,
         teams: teams.iter().map(present::team).collect(),
+        invitations,
     })
 }
 
@@ -136,7 +312,7 @@ pub async fn accept_invite(berth: &Berth, token: &str, password: &str) -> Result
         .invite(token)
         .await?
         .ok_or_else(invite_used_up)?;
-    let hash = store::passwords::hash(&password)?;
+    let hash = crate::passwords::hash(&password).await?;
     let user = berth
         .store
         .accept_invite(token, &hash)
@@ -157,4 +333,45 @@ pub async fn create_token_for(store: &Store, email: &Email, name: &str) -> Resul
         .ok_or_else(|| Error::invalid("email", format!("no user {email}")))?;
     let (_, token) = crate::tokens::create(store, user.id, name).await?;
     Ok(token)
+}
+
+/// The invitations to teams `user_id` has not answered yet.
+pub async fn invitations(berth: &Berth, user_id: i64) -> Result<Vec<views::PendingInvitation>> {
+    Ok(berth
+        .store
+        .membership_invitations(user_id)
+        .await?
+        .into_iter()
+        .map(|i| views::PendingInvitation {
+            id: i.id,
+            team_handle: i.team_handle,
+            team_name: i.team_name,
+            role: i.role,
+            invited_by: i.invited_by,
+            created_at: i.created_at,
+        })
+        .collect())
+}
+
+/// Accepts (joins the team) or declines invitation `id`; answers the team's handle. Only the
+/// invited person can answer; anyone else's invitation is "not found".
+pub async fn answer_invitation(
+    berth: &Berth,
+    user_id: i64,
+    id: i64,
+    accept: bool,
+) -> Result<String> {
+    let handle = berth
+        .store
+        .respond_to_invitation(user_id, id, accept)
+        .await
+        .map_err(|e| match e {
+            store::StoreError::NotFound => Error::not_found(),
+            store::StoreError::Taken { .. } => {
+                Error::conflict("invitation", "You are already a member of this team.")
+            }
+            other => other.into(),
+        })?;
+    tracing::info!(user_id, team = %handle, accept, "invitation answered");
+    Ok(handle)
 }

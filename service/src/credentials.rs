@@ -458,6 +458,12 @@ pub async fn verify(
         "verify credentials",
     )
     .await?;
+    // Each check reaches a registry: throttled per person and team.
+    berth
+        .accounts
+        .throttles
+        .verify
+        .check(&format!("{actor}/{}", access.team_id))?;
     let credential = reload(berth, &access, name).await?;
     let registry = credential.registry.clone();
     if let Some(image) = &image {

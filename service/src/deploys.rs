@@ -193,6 +193,8 @@ pub async fn deploy(
     request: DeployRequest,
 ) -> Result<(TeamAccess, Operation)> {
     let access = authorize(&berth.store, actor, team, Role::Deployer, DEPLOY).await?;
+    // Each deploy reaches registries and queues a build or a pull: throttled per person.
+    berth.accounts.throttles.deploy.check(&actor.to_string())?;
     let app = apps::load(berth, &access, handle).await?;
     let operation = match (app.method, request.source) {
         (DeployMethod::Image, Some(DeploySource::Image(image))) => {

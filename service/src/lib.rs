@@ -20,6 +20,7 @@ pub mod apps;
 pub mod audit;
 pub mod authz;
 pub mod builds;
+pub mod client_ip;
 pub mod config;
 pub mod credentials;
 pub mod deploys;
@@ -27,13 +28,16 @@ mod error;
 pub mod history;
 pub mod members;
 pub mod operations;
+pub mod passwords;
 pub mod present;
 pub mod redaction;
 pub mod resolver;
 pub mod secrets;
+pub mod throttle;
 pub mod tokens;
 pub mod worker;
 
+pub use accounts::{AccountSettings, SignUpPolicy};
 pub use error::{Error, Result};
 pub use secrets::Secrets;
 /// What the edges need of the store without reaching into it: who a person is, the clock
@@ -61,6 +65,8 @@ pub struct Berth {
     /// Where people reach Berth (for invitation links), e.g. `http://127.0.0.1:3000`.
     pub public_url: String,
     pub sign_in_limits: SignInLimits,
+    /// Who may sign up, and the in-process throttles (sign-up, verify, deploy).
+    pub accounts: Arc<AccountSettings>,
 }
 
 impl std::fmt::Debug for Berth {

@@ -1,5 +1,7 @@
-//! A team's members: who is in it and with which role. Owners add, change and remove them;
-//! someone added without an account gets an invitation link, shown to the owner once.
+//! A team's members: who is in it and with which role. Owners add, change and remove them.
+//! Nobody becomes a member without consent: someone added without an account gets an
+//! invitation link (shown to the owner once) with which they choose a password; someone
+//! with an account is invited and joins when they accept (`accounts::answer_invitation`).
 
 use crate::{authz::authorize, present, Berth, Result};
 use domain::{Email, Role};
@@ -13,6 +15,8 @@ pub struct MemberAdded {
     pub email: Email,
     pub role: Role,
     pub invite_url: Option<String>,
+    /// Not a member until they accept (always true: the link or the person's Accept).
+    pub pending: bool,
 }
 
 impl MemberAdded {
@@ -24,7 +28,7 @@ impl MemberAdded {
                 url: url.clone(),
             },
             None => Flash::Notice(format!(
-                "{} is now a {} of this team.",
+                "{} is invited as a {}: they join once they accept on their Berth overview.",
                 self.email, self.role
             )),
         }
@@ -80,11 +84,11 @@ pub async fn add(
         .map_err(|e| match e {
             store::StoreError::Taken { .. } => crate::Error::conflict(
                 "email",
-                format!("{email} is already a member of this team."),
+                format!("{email} is already a member of this team, or invited to it."),
             ),
             other => other.into(),
         })?;
-    tracing::info!(team = %access.handle, role = %role, by = actor, "member added");
+    tracing::info!(team = %access.handle, role = %role, by = actor, "member invited");
     let (user_id, invite_url) = match added {
         AddedMember::Invited {
             user_id,
@@ -96,7 +100,7 @@ pub async fn add(
                 berth.public_url.trim_end_matches('/')
             )),
         ),
-        AddedMember::Existing { user_id } => (user_id, None),
+        AddedMember::Pending { user_id, .. } => (user_id, None),
     };
     Ok(MemberAdded {
         access,
@@ -104,6 +108,7 @@ pub async fn add(
         email,
         role,
         invite_url,
+        pending: true,
     })
 }
 

@@ -53,6 +53,63 @@ impl Store {
         })
     }
 
+    /// Like [`Store::create_account`], but only while the database has no user at all (the
+    /// first account of a new install, when sign-up is closed): `None` otherwise.
+    pub async fn create_first_account(
+        &self,
+        account: NewAccount<'_>,
+    ) -> Result<Option<(User, i64)>, StoreError> {
+        let now = now_ms();
+        let postgres = self.backend() == crate::Backend::Postgres;
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            if postgres {
+                // Two first sign-ups at once must not both see an empty table. (SQLite runs
+                // one writer at a time already.)
+                sqlx::query("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let user: Option<User> = sqlx::query_as(
+                "INSERT INTO users (email, password_hash, created_at)
+                 SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM users)
+                 RETURNING id, email, password_hash, created_at",
+            )
+            .bind(account.email.as_str())
+            .bind(account.password_hash)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(user) = user else {
+                return Ok(None);
+            };
+            let team_id = crate::teams::insert_team!(tx, account.team_handle, account.team_name, user.id, now);
+            tx.commit().await?;
+            Ok(Some((user, team_id)))
+        })
+    }
+
+    /// True once any account exists.
+    pub async fn has_users(&self) -> Result<bool, StoreError> {
+        with_pool!(self, pool => {
+            let any: Option<i64> = sqlx::query_scalar("SELECT id FROM users LIMIT 1")
+                .fetch_optional(pool)
+                .await?;
+            Ok(any.is_some())
+        })
+    }
+
+    /// True when a team has this handle.
+    pub async fn team_handle_taken(&self, handle: &TeamHandle) -> Result<bool, StoreError> {
+        with_pool!(self, pool => {
+            let any: Option<i64> = sqlx::query_scalar("SELECT id FROM teams WHERE handle = $1")
+                .bind(handle.as_str())
+                .fetch_optional(pool)
+                .await?;
+            Ok(any.is_some())
+        })
+    }
+
     pub async fn user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
         with_pool!(self, pool => {
             Ok(sqlx::query_as("SELECT id, email, password_hash, created_at FROM users WHERE email = $1")
@@ -107,6 +164,19 @@ impl Store {
         token: &str,
         password_hash: &str,
     ) -> Result<User, StoreError> {
+        self.accept_invite_founding(token, password_hash, None)
+            .await
+    }
+
+    /// [`Store::accept_invite`], and (with `new_team`) a team the person owns, in the same
+    /// transaction: sign-up with an invitation. `Taken { what: "handle" }` when the handle is
+    /// taken (and then nothing changed).
+    pub async fn accept_invite_founding(
+        &self,
+        token: &str,
+        password_hash: &str,
+        new_team: Option<(&TeamHandle, &TeamName)>,
+    ) -> Result<User, StoreError> {
         let now = now_ms();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -136,6 +206,9 @@ impl Store {
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?;
+            if let Some((handle, name)) = new_team {
+                crate::teams::insert_team!(tx, handle, name, user_id, now);
+            }
             tx.commit().await?;
             Ok(user)
         })

@@ -31,8 +31,8 @@ pub use operations::{
 pub use parsed::OptionalText;
 pub use secrets::SecretSlot;
 #[cfg(feature = "sessions")]
-pub use sessions::SessionStore;
-pub use teams::{AddedMember, Member, TeamAccess};
+pub use sessions::{stored_id as stored_session_id, SessionStore};
+pub use teams::{AddedMember, Member, MembershipInvitation, TeamAccess};
 pub use throttle::{SignInLimits, Throttled};
 pub use tokens::{ApiToken, ApiTokenSummary};
 

@@ -30,11 +30,24 @@ pub struct Member {
 /// What adding a member did.
 #[derive(Debug)]
 pub enum AddedMember {
-    /// The person already had an account and is now a member.
-    Existing { user_id: i64 },
+    /// The person already had an account: they are invited, and become a member only when
+    /// they accept ([`Store::respond_to_invitation`]).
+    Pending { user_id: i64, invitation_id: i64 },
     /// The person had no account: one was created without a password, and this single-use
     /// token lets them choose one (show it once, as a link).
     Invited { user_id: i64, invite_token: String },
+}
+
+/// A standing invitation to join a team, as the invited person sees it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct MembershipInvitation {
+    pub id: i64,
+    pub team_handle: String,
+    pub team_name: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    pub invited_by: String,
+    pub created_at: i64,
 }
 
 /// Inserts a team and its first owner inside an open transaction `$tx`; yields the team id.
@@ -192,11 +205,17 @@ impl Store {
     pub async fn members(&self, team_id: i64) -> Result<Vec<Member>, StoreError> {
         with_pool!(self, pool => {
             Ok(sqlx::query_as(
-                "SELECT u.id AS user_id, u.email, m.role, m.created_at AS joined_at,
-                        (u.password_hash IS NULL) AS pending
-                 FROM memberships m JOIN users u ON u.id = m.user_id
-                 WHERE m.team_id = $1
-                 ORDER BY CASE m.role WHEN 'owner' THEN 0 WHEN 'deployer' THEN 1 ELSE 2 END, u.email",
+                "SELECT user_id, email, role, joined_at, pending FROM (
+                   SELECT u.id AS user_id, u.email, m.role, m.created_at AS joined_at,
+                          (u.password_hash IS NULL) AS pending
+                   FROM memberships m JOIN users u ON u.id = m.user_id
+                   WHERE m.team_id = $1
+                   UNION ALL
+                   SELECT u.id AS user_id, u.email, i.role, i.created_at AS joined_at, TRUE AS pending
+                   FROM membership_invitations i JOIN users u ON u.id = i.user_id
+                   WHERE i.team_id = $1
+                 ) AS everyone
+                 ORDER BY CASE role WHEN 'owner' THEN 0 WHEN 'deployer' THEN 1 ELSE 2 END, email",
             )
             .bind(team_id)
             .fetch_all(pool)
@@ -205,7 +224,8 @@ impl Store {
     }
 
     /// Adds the person with `email` to the team. Someone without an account gets one with
-    /// no password and an invitation token. `Taken { what: "email" }` when already a member.
+    /// no password and an invitation token; someone with an account is invited and joins
+    /// only when they accept. `Taken { what: "email" }` when already a member or invited.
     pub async fn add_member(
         &self,
         team_id: i64,
@@ -229,19 +249,44 @@ impl Store {
                     .bind(email.as_str())
                     .fetch_optional(&mut *tx)
                     .await?;
-            let (user_id, needs_invite) = match existing {
-                Some((id, hash)) => (id, hash.is_none()),
-                None => {
-                    let id: i64 = sqlx::query_scalar(
-                        "INSERT INTO users (email, password_hash, created_at) VALUES ($1, NULL, $2) RETURNING id",
-                    )
-                    .bind(email.as_str())
-                    .bind(now)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(|e| StoreError::unique_as(e, "email"))?;
-                    (id, true)
+            if let Some((user_id, Some(_))) = existing {
+                let member: Option<i64> = sqlx::query_scalar(
+                    "SELECT user_id FROM memberships WHERE team_id = $1 AND user_id = $2",
+                )
+                .bind(team_id)
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if member.is_some() {
+                    return Err(StoreError::Taken { what: "email" });
                 }
+                let invitation_id: i64 = sqlx::query_scalar(
+                    "INSERT INTO membership_invitations (team_id, user_id, role, invited_by, created_at)
+                     VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                )
+                .bind(team_id)
+                .bind(user_id)
+                .bind(role.as_str())
+                .bind(added_by)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| StoreError::unique_as(e, "email"))?;
+                tx.commit().await?;
+                return Ok(AddedMember::Pending { user_id, invitation_id });
+            }
+            // No account, or one still waiting for its first password: a membership now and
+            // a link with which the person chooses their password (that is their consent).
+            let user_id: i64 = match existing {
+                Some((id, _)) => id,
+                None => sqlx::query_scalar(
+                    "INSERT INTO users (email, password_hash, created_at) VALUES ($1, NULL, $2) RETURNING id",
+                )
+                .bind(email.as_str())
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| StoreError::unique_as(e, "email"))?,
             };
             sqlx::query("INSERT INTO memberships (team_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)")
                 .bind(team_id)
@@ -251,31 +296,27 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| StoreError::unique_as(e, "email"))?;
-            let outcome = if needs_invite {
-                let invite_token = format!("inv_{}", random_token(32));
-                // A new link to this team replaces an earlier one to it; invitations to
-                // other teams stay valid until the person accepts one of them.
-                sqlx::query("DELETE FROM invites WHERE user_id = $1 AND team_id = $2 AND accepted_at IS NULL")
-                    .bind(user_id)
-                    .bind(team_id)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query(
-                    "INSERT INTO invites (token_hash, user_id, team_id, created_by, created_at, expires_at)
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(sha256_hex(&invite_token))
+            let invite_token = format!("inv_{}", random_token(32));
+            // A new link to this team replaces an earlier one to it; invitations to
+            // other teams stay valid until the person accepts one of them.
+            sqlx::query("DELETE FROM invites WHERE user_id = $1 AND team_id = $2 AND accepted_at IS NULL")
                 .bind(user_id)
                 .bind(team_id)
-                .bind(added_by)
-                .bind(now)
-                .bind(now + INVITE_TTL_MS)
                 .execute(&mut *tx)
                 .await?;
-                AddedMember::Invited { user_id, invite_token }
-            } else {
-                AddedMember::Existing { user_id }
-            };
+            sqlx::query(
+                "INSERT INTO invites (token_hash, user_id, team_id, created_by, created_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(sha256_hex(&invite_token))
+            .bind(user_id)
+            .bind(team_id)
+            .bind(added_by)
+            .bind(now)
+            .bind(now + INVITE_TTL_MS)
+            .execute(&mut *tx)
+            .await?;
+            let outcome = AddedMember::Invited { user_id, invite_token };
             tx.commit().await?;
             Ok(outcome)
         })
@@ -291,6 +332,17 @@ impl Store {
         let now = now_ms();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            // Someone invited but not yet a member: the invitation's role changes.
+            let invited = sqlx::query("UPDATE membership_invitations SET role = $1 WHERE team_id = $2 AND user_id = $3")
+                .bind(role.as_str())
+                .bind(team_id)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            if invited.rows_affected() > 0 {
+                tx.commit().await?;
+                return Ok(());
+            }
             guard_last_owner!(tx, team_id, user_id, now, Some(role));
             sqlx::query("UPDATE memberships SET role = $1 WHERE team_id = $2 AND user_id = $3")
                 .bind(role.as_str())
@@ -308,6 +360,16 @@ impl Store {
         let now = now_ms();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
+            // Someone invited but not yet a member: the invitation is withdrawn.
+            let invited = sqlx::query("DELETE FROM membership_invitations WHERE team_id = $1 AND user_id = $2")
+                .bind(team_id)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            if invited.rows_affected() > 0 {
+                tx.commit().await?;
+                return Ok(());
+            }
             guard_last_owner!(tx, team_id, user_id, now, None);
             sqlx::query("DELETE FROM memberships WHERE team_id = $1 AND user_id = $2")
                 .bind(team_id)
@@ -322,6 +384,68 @@ impl Store {
                 .await?;
             tx.commit().await?;
             Ok(())
+        })
+    }
+
+    /// The invitations `user_id` has not answered yet, oldest first.
+    pub async fn membership_invitations(
+        &self,
+        user_id: i64,
+    ) -> Result<Vec<MembershipInvitation>, StoreError> {
+        with_pool!(self, pool => {
+            Ok(sqlx::query_as(
+                "SELECT i.id, t.handle AS team_handle, t.name AS team_name, i.role,
+                        u.email AS invited_by, i.created_at
+                 FROM membership_invitations i
+                 JOIN teams t ON t.id = i.team_id
+                 JOIN users u ON u.id = i.invited_by
+                 WHERE i.user_id = $1 ORDER BY i.created_at, i.id",
+            )
+            .bind(user_id)
+            .fetch_all(pool)
+            .await?)
+        })
+    }
+
+    /// Accepts (`accept`) or declines invitation `id` addressed to `user_id`; either way
+    /// the invitation is gone. Answers the team's handle; `NotFound` when there is no such
+    /// invitation for this person.
+    pub async fn respond_to_invitation(
+        &self,
+        user_id: i64,
+        id: i64,
+        accept: bool,
+    ) -> Result<String, StoreError> {
+        let now = now_ms();
+        with_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let invitation: Option<(i64, String)> = sqlx::query_as(
+                "DELETE FROM membership_invitations WHERE id = $1 AND user_id = $2
+                 RETURNING team_id, role",
+            )
+            .bind(id)
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let (team_id, role) = invitation.ok_or(StoreError::NotFound)?;
+            if accept {
+                sqlx::query(
+                    "INSERT INTO memberships (team_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(team_id)
+                .bind(user_id)
+                .bind(role)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| StoreError::unique_as(e, "invitation"))?;
+            }
+            let handle: String = sqlx::query_scalar("SELECT handle FROM teams WHERE id = $1")
+                .bind(team_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(handle)
         })
     }
 }

@@ -1,5 +1,9 @@
 //! Sign-in throttling. Attempts are kept in the database rather than in memory so that the
 //! limit holds across restarts and across several Berth processes.
+//!
+//! Failures are counted per (account, client address) and per address, never per account
+//! alone: someone guessing from elsewhere locks out only their own address, not the
+//! account's owner (`berth user unlock` clears an account's failures).
 
 use crate::{db::with_pool, now_ms, Store, StoreError};
 
@@ -7,6 +11,7 @@ use crate::{db::with_pool, now_ms, Store, StoreError};
 #[derive(Clone, Copy, Debug)]
 pub struct SignInLimits {
     pub window_ms: i64,
+    /// Failures allowed for one account from one client address.
     pub per_account: i64,
     pub per_ip: i64,
 }
@@ -28,7 +33,8 @@ pub struct Throttled {
 }
 
 impl Store {
-    /// Refuses with [`Throttled`] when `email` or `ip` has used up its failed attempts.
+    /// Refuses with [`Throttled`] when `email` from `ip`, or `ip` for any account, has used
+    /// up its failed attempts.
     pub async fn check_sign_in_allowed(
         &self,
         email: &str,
@@ -47,8 +53,8 @@ impl Store {
         ) = with_pool!(self, pool => {
             sqlx::query_as(
                 "SELECT
-                   (SELECT COUNT(*) FROM sign_in_attempts WHERE email = $1 AND attempted_at > $3 AND succeeded = 0),
-                   (SELECT MIN(attempted_at) FROM sign_in_attempts WHERE email = $1 AND attempted_at > $3 AND succeeded = 0),
+                   (SELECT COUNT(*) FROM sign_in_attempts WHERE email = $1 AND ip = $2 AND attempted_at > $3 AND succeeded = 0),
+                   (SELECT MIN(attempted_at) FROM sign_in_attempts WHERE email = $1 AND ip = $2 AND attempted_at > $3 AND succeeded = 0),
                    (SELECT COUNT(*) FROM sign_in_attempts WHERE ip = $2 AND attempted_at > $3 AND succeeded = 0),
                    (SELECT MIN(attempted_at) FROM sign_in_attempts WHERE ip = $2 AND attempted_at > $3 AND succeeded = 0)",
             )
@@ -75,8 +81,9 @@ impl Store {
         Ok(Ok(()))
     }
 
-    /// Records an attempt. A success clears the account's earlier failures, so a person who
-    /// mistypes a few times and then gets in starts afresh.
+    /// Records an attempt. A success clears the account's earlier failures from that address,
+    /// so a person who mistypes a few times and then gets in starts afresh (and someone
+    /// guessing elsewhere does not).
     pub async fn record_sign_in(
         &self,
         email: &str,
@@ -86,8 +93,9 @@ impl Store {
         let now = now_ms();
         with_pool!(self, pool => {
             if succeeded {
-                sqlx::query("DELETE FROM sign_in_attempts WHERE email = $1 AND succeeded = 0")
+                sqlx::query("DELETE FROM sign_in_attempts WHERE email = $1 AND ip = $2 AND succeeded = 0")
                     .bind(email)
+                    .bind(ip)
                     .execute(pool)
                     .await?;
             }
@@ -104,6 +112,17 @@ impl Store {
                 .execute(pool)
                 .await?;
             Ok(())
+        })
+    }
+
+    /// Forgets every failed sign-in of `email` (`berth user unlock`); answers how many.
+    pub async fn clear_failed_sign_ins(&self, email: &str) -> Result<u64, StoreError> {
+        with_pool!(self, pool => {
+            let done = sqlx::query("DELETE FROM sign_in_attempts WHERE email = $1 AND succeeded = 0")
+                .bind(email)
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected())
         })
     }
 }

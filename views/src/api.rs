@@ -84,7 +84,7 @@ pub struct AddedMember {
     pub user_id: i64,
     pub email: String,
     pub role: Role,
-    /// Invited, without an account yet.
+    /// Not a member until they accept (the link, or Accept on their overview).
     pub pending: bool,
 }
 
@@ -286,4 +286,18 @@ impl From<BaseCheckReport> for BasesBody {
                 .collect(),
         }
     }
+}
+
+/// `GET /me/invitations`: teams that invited the person, waiting for an answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InvitationsBody {
+    pub invitations: Vec<crate::session::PendingInvitation>,
+}
+
+/// `POST /invitations/{id}/accept|decline`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InvitationAnsweredBody {
+    /// The team's handle.
+    pub team: String,
+    pub accepted: bool,
 }

@@ -19,6 +19,9 @@ pub struct Viewer {
     pub user_id: i64,
     pub email: String,
     pub teams: Vec<TeamSummary>,
+    /// Teams that invited this person, waiting for Accept or Decline.
+    #[serde(default)]
+    pub invitations: Vec<PendingInvitation>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -37,7 +40,8 @@ pub struct MemberRow {
     pub email: String,
     pub role: Role,
     pub joined_at: i64,
-    /// Invited but has not chosen a password yet.
+    /// Invited, and not a member until they accept (or choose a password, when they had no
+    /// account).
     pub pending: bool,
 }
 
@@ -89,4 +93,25 @@ pub enum Flash {
     /// The outcome of checking a Dockerfile's base images.
     BaseCheck(crate::apps::BaseCheckReport),
     Notice(String),
+}
+
+/// An invitation to join a team, as the invited person sees it (they Accept or Decline).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PendingInvitation {
+    pub id: i64,
+    pub team_handle: String,
+    pub team_name: String,
+    pub role: Role,
+    /// The e-mail of the owner who invited them.
+    pub invited_by: String,
+    pub created_at: i64,
+}
+
+/// What the sign-up page says applies on this server (`BERTH_SIGNUP`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignUpMode {
+    /// `closed`, `invite` or `open`.
+    pub policy: String,
+    /// No account exists yet: this sign-up makes the first one, whatever the policy.
+    pub first_account: bool,
 }

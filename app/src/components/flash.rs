@@ -8,7 +8,7 @@ pub fn FlashView(flash: Flash) -> impl IntoView {
     match flash {
         Flash::InviteLink { email, url } => view! {
             <div class="alert alert-success" role="status">
-                <p><strong>{email}</strong> " was added. Send them this invitation link; it works once, for 7 days, and is shown only now:"</p>
+                <p><strong>{email}</strong> " is invited. Send them this invitation link (they join when they choose a password with it); it works once, for 7 days, and is shown only now:"</p>
                 <p><input class="copy-field" type="text" readonly value=url aria-label="Invitation link"/></p>
             </div>
         }

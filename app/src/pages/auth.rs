@@ -5,16 +5,24 @@ use crate::{
         form::{field_error, Csrf, Field, FormError},
         layout::{reload_on_success, ErrorPage, Plain, WithSession},
     },
-    serverfns::session::{load_invite, AcceptInvite, SignIn, SignUp},
+    serverfns::session::{
+        load_invite, load_sign_up_mode, AcceptInvite, SignIn, SignUp, AFTER_SIGN_UP,
+    },
 };
 use leptos::{form::ActionForm, prelude::*};
-use leptos_router::{components::Redirect, hooks::use_params_map};
+use leptos_router::{
+    components::Redirect,
+    hooks::{use_params_map, use_query_map},
+};
+use views::SignUpMode;
 
 #[component]
 pub fn SignInPage() -> AnyView {
     let action = ServerAction::<SignIn>::new();
     let outcome: Signal<_> = action.value().into();
     reload_on_success(outcome, "/");
+    let query = use_query_map();
+    let signed_up = move || query.read().get("signed_up").is_some();
     view! {
         <WithSession let:info>
             {if info.viewer.is_some() {
@@ -22,6 +30,12 @@ pub fn SignInPage() -> AnyView {
             } else {
                 view! {
                     <Plain title="Sign in">
+                        <Show when=signed_up>
+                            <div class="alert alert-success" role="status">
+                                <p>"If the address was new to Berth, its account and team are ready: sign in with it. \
+                                    (An address that already had an account keeps its own password.)"</p>
+                            </div>
+                        </Show>
                         <ActionForm action>
                             <Csrf token=info.csrf_token.clone()/>
                             <FormError outcome fields=&["email", "password"]/>
@@ -41,35 +55,77 @@ pub fn SignInPage() -> AnyView {
 
 #[component]
 pub fn SignUpPage() -> AnyView {
-    let action = ServerAction::<SignUp>::new();
-    let outcome: Signal<_> = action.value().into();
-    reload_on_success(outcome, "/");
+    let mode = Resource::new(|| (), |_| load_sign_up_mode());
+    let query = use_query_map();
+    let invite = move || query.read().get("invite").filter(|t| !t.is_empty());
     view! {
         <WithSession let:info>
             {if info.viewer.is_some() {
                 view! { <Redirect path="/"/> }.into_any()
             } else {
+                let csrf = info.csrf_token.clone();
                 view! {
-                    <Plain title="Create your account">
-                        <p>"You will own a new team; invite the rest of your team from its Members page."</p>
-                        <ActionForm action>
-                            <Csrf token=info.csrf_token.clone()/>
-                            <FormError outcome fields=&["email", "password", "team_name", "team_handle"]/>
-                            <Field label="E-mail" name="email" kind="email" autocomplete="username" error=field_error(outcome, "email")/>
-                            <Field label="Password" name="password" kind="password" autocomplete="new-password"
-                                hint="At least 10 characters." error=field_error(outcome, "password")/>
-                            <Field label="Team name" name="team_name" autocomplete="organization" error=field_error(outcome, "team_name")/>
-                            <Field label="Team handle" name="team_handle"
-                                hint="Lower-case letters, digits and hyphens; used in URLs and the API, e.g. acme."
-                                error=field_error(outcome, "team_handle")/>
-                            <button type="submit" class="button button-primary">"Create account"</button>
-                        </ActionForm>
-                        <p class="muted">"Already have an account? " <a href="/signin">"Sign in"</a></p>
-                    </Plain>
+                    <Suspense fallback=|| ()>
+                        {move || {
+                            let csrf = csrf.clone();
+                            Suspend::new(async move {
+                                match mode.await {
+                                    Ok(mode) => view! { <SignUpForm mode csrf invite=invite()/> }.into_any(),
+                                    Err(error) => view! { <ErrorPage error/> }.into_any(),
+                                }
+                            })
+                        }}
+                    </Suspense>
                 }
                 .into_any()
             }}
         </WithSession>
+    }
+    .into_any()
+}
+
+/// The sign-up form, or why there is none (`BERTH_SIGNUP`).
+#[component]
+fn SignUpForm(mode: SignUpMode, csrf: String, invite: Option<String>) -> AnyView {
+    let action = ServerAction::<SignUp>::new();
+    let outcome: Signal<_> = action.value().into();
+    reload_on_success(outcome, AFTER_SIGN_UP);
+    let (allowed, intro) = match (mode.policy.as_str(), mode.first_account, &invite) {
+        (_, true, _) => (true, "This is a new Berth: you create its first account and own its first team. \
+            After you, people join when a team owner invites them."),
+        ("open", _, _) => (true, "You will own a new team; invite the rest of your team from its Members page."),
+        ("invite", _, Some(_)) => (true, "You were invited: choose a password for the invited address, and found a team of your own too."),
+        ("invite", _, None) => (false, "Sign-up on this server is by invitation: open the link a team owner gave you."),
+        _ => (false, "Sign-up is closed on this server. Ask a team owner to invite you, or an administrator \
+            to create your account with berth user create."),
+    };
+    if !allowed {
+        return view! {
+            <Plain title="Sign-up is closed">
+                <p>{intro}</p>
+                <p class="muted">"Already have an account? " <a href="/signin">"Sign in"</a></p>
+            </Plain>
+        }
+        .into_any();
+    }
+    view! {
+        <Plain title="Create your account">
+            <p>{intro}</p>
+            <ActionForm action>
+                <Csrf token=csrf/>
+                {invite.map(|token| view! { <input type="hidden" name="invite" value=token/> })}
+                <FormError outcome fields=&["email", "password", "team_name", "team_handle"]/>
+                <Field label="E-mail" name="email" kind="email" autocomplete="username" error=field_error(outcome, "email")/>
+                <Field label="Password" name="password" kind="password" autocomplete="new-password"
+                    hint="At least 10 characters." error=field_error(outcome, "password")/>
+                <Field label="Team name" name="team_name" autocomplete="organization" error=field_error(outcome, "team_name")/>
+                <Field label="Team handle" name="team_handle"
+                    hint="Lower-case letters, digits and hyphens; used in URLs and the API, e.g. acme."
+                    error=field_error(outcome, "team_handle")/>
+                <button type="submit" class="button button-primary">"Create account"</button>
+            </ActionForm>
+            <p class="muted">"Already have an account? " <a href="/signin">"Sign in"</a></p>
+        </Plain>
     }
     .into_any()
 }

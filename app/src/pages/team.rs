@@ -1,10 +1,14 @@
 //! The signed-in home and a team's overview.
 
-use crate::components::layout::{Console, Section, SignedIn};
+use crate::components::{
+    form::{Csrf, FormError},
+    layout::{reload_on_success, Console, Me, Section, SignedIn},
+};
+use crate::serverfns::session::AnswerInvitation;
 use domain::Role;
-use leptos::prelude::*;
+use leptos::{form::ActionForm, prelude::*};
 use leptos_router::{components::Redirect, hooks::use_params_map};
-use views::TeamSummary;
+use views::{PendingInvitation, TeamSummary};
 
 /// `/`: a signed-in person lands on their first team.
 #[component]
@@ -15,6 +19,7 @@ pub fn HomePage() -> AnyView {
                 Some(team) => view! { <Redirect path=format!("/teams/{}", team.handle)/> }.into_any(),
                 None => view! {
                     <Console me=me.clone() section=Section::None>
+                        <Invitations me=me.clone()/>
                         <h1>"You are not in a team"</h1>
                         <div class="empty-state">
                             <p>"Everything in Berth belongs to a team. Ask a team owner to add "
@@ -42,6 +47,7 @@ pub fn TeamPage() -> AnyView {
                     None => view! { <crate::components::layout::NotFound/> }.into_any(),
                     Some(team) => view! {
                         <Console me=me.clone() team=team.handle.clone() section=Section::Overview>
+                            <Invitations me=me.clone()/>
                             <TeamOverview team public_url=me.public_url.clone()/>
                         </Console>
                     }
@@ -51,6 +57,60 @@ pub fn TeamPage() -> AnyView {
         </SignedIn>
     }
     .into_any()
+}
+
+/// Teams that invited the signed-in person: nobody joins a team without accepting.
+#[component]
+fn Invitations(me: Me) -> impl IntoView {
+    let invitations = me.viewer.invitations.clone();
+    (!invitations.is_empty()).then(|| {
+        view! {
+            <section class="panel" aria-labelledby="invitations">
+                <h2 id="invitations">"Invitations"</h2>
+                <ul class="invitations">
+                    {invitations
+                        .into_iter()
+                        .map(|invitation| view! { <InvitationRow invitation csrf=me.csrf.clone()/> })
+                        .collect_view()}
+                </ul>
+            </section>
+        }
+    })
+}
+
+#[component]
+fn InvitationRow(invitation: PendingInvitation, csrf: String) -> impl IntoView {
+    let accept = ServerAction::<AnswerInvitation>::new();
+    let decline = ServerAction::<AnswerInvitation>::new();
+    reload_on_success(accept.value().into(), "/");
+    reload_on_success(decline.value().into(), "/");
+    let accept_outcome: Signal<_> = accept.value().into();
+    let id = invitation.id.to_string();
+    let (accept_id, accept_csrf) = (id.clone(), csrf.clone());
+    view! {
+        <li>
+            <p>
+                <strong>{invitation.invited_by}</strong> " invites you to join "
+                <strong>{invitation.team_name}</strong> " (" <code>{invitation.team_handle}</code> ") as "
+                <span class="badge badge-role">{invitation.role.as_str()}</span> "."
+            </p>
+            <FormError outcome=accept_outcome fields=&[]/>
+            <div class="actions">
+                <ActionForm action=accept>
+                    <Csrf token=accept_csrf/>
+                    <input type="hidden" name="id" value=accept_id/>
+                    <input type="hidden" name="answer" value="accept"/>
+                    <button type="submit" class="button button-primary">"Accept"</button>
+                </ActionForm>
+                <ActionForm action=decline>
+                    <Csrf token=csrf/>
+                    <input type="hidden" name="id" value=id/>
+                    <input type="hidden" name="answer" value="decline"/>
+                    <button type="submit" class="button">"Decline"</button>
+                </ActionForm>
+            </div>
+        </li>
+    }
 }
 
 #[component]

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
-use views::{AppError, InviteInfo, SessionInfo};
+use views::{AppError, InviteInfo, SessionInfo, SignUpMode};
 
 /// The signed-in person (if any) and the CSRF token their forms must carry.
 // Reads only: a GET, so the CSRF check (for state changes) does not apply.
@@ -22,6 +22,17 @@ pub async fn load_session() -> Result<SessionInfo, AppError> {
     })
 }
 
+/// What `/signup` may do on this server (`BERTH_SIGNUP`).
+// Reads only: a GET, so the CSRF check (for state changes) does not apply.
+#[server(input = GetUrl)]
+pub async fn load_sign_up_mode() -> Result<SignUpMode, AppError> {
+    Ok(service::accounts::sign_up_mode(&crate::ssr::berth()?).await?)
+}
+
+/// Where the sign-up page goes after a successful sign-up: the sign-in page, which sends a
+/// signed-in person on to their team.
+pub const AFTER_SIGN_UP: &str = "/signin?signed_up=1";
+
 #[server]
 pub async fn sign_up(
     csrf_token: String,
@@ -29,20 +40,29 @@ pub async fn sign_up(
     password: String,
     team_name: String,
     team_handle: String,
+    #[server(default)] invite: Option<String>,
 ) -> Result<(), AppError> {
+    use service::accounts::SignedUp;
     let _ = csrf_token;
-    let (user, team) = service::accounts::sign_up(
+    let outcome = service::accounts::sign_up(
         &crate::ssr::berth()?,
         service::accounts::SignUp {
             email: &email,
             password: &password,
             team_name: &team_name,
             team_handle: &team_handle,
+            invite: invite.as_deref(),
         },
+        &crate::ssr::client_ip(),
     )
     .await?;
-    crate::ssr::sign_in_session(user.id).await?;
-    crate::ssr::redirect_plain_form_post(&format!("/teams/{team}"));
+    match outcome {
+        SignedUp::SignedIn(user, team) => {
+            crate::ssr::sign_in_session(user.id).await?;
+            crate::ssr::redirect_plain_form_post(&format!("/teams/{team}"));
+        }
+        SignedUp::SignInNext => crate::ssr::redirect_plain_form_post(AFTER_SIGN_UP),
+    }
     Ok(())
 }
 
@@ -86,5 +106,29 @@ pub async fn accept_invite(
         service::accounts::accept_invite(&crate::ssr::berth()?, &token, &password).await?;
     crate::ssr::sign_in_session(user.id).await?;
     crate::ssr::redirect_plain_form_post(&format!("/teams/{team}"));
+    Ok(())
+}
+
+/// Accepts or declines an invitation to a team (`answer`: `accept` or `decline`).
+#[server]
+pub async fn answer_invitation(
+    csrf_token: String,
+    id: i64,
+    answer: String,
+) -> Result<(), AppError> {
+    let _ = csrf_token;
+    let accept = match answer.as_str() {
+        "accept" => true,
+        "decline" => false,
+        _ => return Err(AppError::invalid("answer", "Answer accept or decline.")),
+    };
+    let user = crate::ssr::require_user().await?;
+    let team =
+        service::accounts::answer_invitation(&crate::ssr::berth()?, user, id, accept).await?;
+    crate::ssr::redirect_plain_form_post(&if accept {
+        format!("/teams/{team}")
+    } else {
+        "/".to_owned()
+    });
     Ok(())
 }

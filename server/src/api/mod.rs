@@ -22,6 +22,12 @@ use views::{api::ErrorBody, AppError};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/me", get(me::show))
+        .route("/me/invitations", get(me::invitations))
+        .route("/invitations/{id}/accept", axum::routing::post(me::accept))
+        .route(
+            "/invitations/{id}/decline",
+            axum::routing::post(me::decline),
+        )
         .route("/teams/{team}", get(teams::show).patch(teams::update))
         .route(
             "/teams/{team}/members",
@@ -101,6 +107,15 @@ impl IntoResponse for ApiError {
         let status =
             StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = (status, Json(ErrorBody::from(&self.0))).into_response();
+        if let AppError::Throttled {
+            retry_after_secs, ..
+        } = &self.0
+        {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(retry_after_secs.max(&1).unsigned_abs()),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

@@ -69,8 +69,9 @@ pub struct NewMember {
     role: String,
 }
 
-/// `POST /api/v1/teams/{team}/members` `{"email", "role"}` → 201; `invite_url` is present
-/// (once) when the person had no account.
+/// `POST /api/v1/teams/{team}/members` `{"email", "role"}` → 201 with the member pending:
+/// `invite_url` is present (once) when the person had no account; someone with an account
+/// joins when they accept (`POST /api/v1/invitations/{id}/accept`).
 pub async fn add_member(
     State(state): State<AppState>,
     user: ApiUser,
@@ -85,7 +86,7 @@ pub async fn add_member(
                 user_id: added.user_id,
                 email: added.email.to_string(),
                 role: added.role,
-                pending: added.invite_url.is_some(),
+                pending: added.pending,
             },
             invite_url: added.invite_url,
         }),

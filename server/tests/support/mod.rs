@@ -53,6 +53,7 @@ pub struct TestAppBuilder {
     registry: Option<TestRegistry>,
     buildah: String,
     team: bool,
+    accounts: service::AccountSettings,
 }
 
 enum Database {
@@ -126,7 +127,26 @@ impl TestAppBuilder {
             registry: None,
             buildah: "buildah".into(),
             team: false,
+            accounts: service::AccountSettings::default(),
         }
+    }
+
+    /// `BERTH_SIGNUP` (the default is `closed`, as in production).
+    pub fn with_sign_up(mut self, policy: service::SignUpPolicy) -> Self {
+        self.accounts.sign_up = policy;
+        self
+    }
+
+    /// Throttles of other rates than the production defaults.
+    pub fn with_throttles(mut self, throttles: service::throttle::Throttles) -> Self {
+        self.accounts.throttles = throttles;
+        self
+    }
+
+    /// `BERTH_TRUSTED_PROXIES`.
+    pub fn with_trusted_proxies(mut self, list: &str) -> Self {
+        self.accounts.trusted_proxies = service::client_ip::TrustedProxies::parse(list).unwrap();
+        self
     }
 
     /// Team `acme` with an owner, a deployer and a viewer, team `other` with its owner, and
@@ -189,6 +209,7 @@ impl TestAppBuilder {
             platform: local_engine(dir.path(), self.registries, &self.buildah).await,
             operations_queued: std::sync::Arc::new(tokio::sync::Notify::new()),
             git_dir: dir.path().join("git"),
+            accounts: std::sync::Arc::new(self.accounts),
         };
         let worker = service::worker::spawn(
             berth.clone(),
@@ -304,8 +325,18 @@ impl TestApp {
             .await
             .unwrap();
         let id = match added {
-            store::AddedMember::Invited { user_id, .. }
-            | store::AddedMember::Existing { user_id } => user_id,
+            store::AddedMember::Invited { user_id, .. } => user_id,
+            // Someone with an account joins when they accept.
+            store::AddedMember::Pending {
+                user_id,
+                invitation_id,
+            } => {
+                self.store
+                    .respond_to_invitation(user_id, invitation_id, true)
+                    .await
+                    .unwrap();
+                return user_id;
+            }
         };
         let hash = store::passwords::hash(&NewPassword::parse(PASSWORD).unwrap()).unwrap();
         self.store.set_password(id, &hash).await.unwrap();
@@ -643,6 +674,8 @@ impl TestApp {
         Browser {
             app: self,
             cookie: None,
+            ip: None,
+            forwarded_for: None,
         }
     }
 
@@ -721,9 +754,37 @@ pub fn output_of(mut command: std::process::Command, stdin: &str) -> std::proces
 pub struct Browser<'a> {
     pub app: &'a TestApp,
     pub cookie: Option<String>,
+    /// The address the browser connects from (none: the request has no peer address, as
+    /// with `oneshot`).
+    pub ip: Option<std::net::IpAddr>,
+    /// An `X-Forwarded-For` header sent with every request.
+    pub forwarded_for: Option<String>,
 }
 
 impl Browser<'_> {
+    /// This browser, connecting from `ip`.
+    pub fn connecting_from(mut self, ip: &str) -> Self {
+        self.ip = Some(ip.parse().unwrap());
+        self
+    }
+
+    /// Sends a request from this browser's address.
+    async fn send(&self, mut request: Request<Body>) -> TestResponse {
+        if let Some(ip) = self.ip {
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(
+                    ip, 40_000,
+                )));
+        }
+        if let Some(forwarded) = &self.forwarded_for {
+            request
+                .headers_mut()
+                .insert("x-forwarded-for", forwarded.parse().unwrap());
+        }
+        self.app.send(request).await
+    }
+
     fn remember_cookie(&mut self, response: &TestResponse) {
         if let Some(set) = response
             .headers
@@ -741,7 +802,7 @@ impl Browser<'_> {
         if let Some(cookie) = &self.cookie {
             request = request.header(header::COOKIE, cookie);
         }
-        let response = self.app.send(request.body(Body::empty()).unwrap()).await;
+        let response = self.send(request.body(Body::empty()).unwrap()).await;
         self.remember_cookie(&response);
         self.app
             .responses
@@ -784,7 +845,7 @@ impl Browser<'_> {
         if let Some(referer) = referer {
             request = request.header(header::REFERER, referer);
         }
-        let response = self.app.send(request.body(Body::from(body)).unwrap()).await;
+        let response = self.send(request.body(Body::from(body)).unwrap()).await;
         self.remember_cookie(&response);
         response
     }
@@ -799,7 +860,7 @@ impl Browser<'_> {
         if let Some(cookie) = &self.cookie {
             request = request.header(header::COOKIE, cookie);
         }
-        let response = self.app.send(request.body(Body::empty()).unwrap()).await;
+        let response = self.send(request.body(Body::empty()).unwrap()).await;
         self.remember_cookie(&response);
         response
     }
