@@ -51,6 +51,10 @@ pub struct TestAppBuilder {
     registry: Option<TestRegistry>,
     buildah: String,
     team: bool,
+    /// As `BERTH_EGRESS_ALLOW` would give them.
+    egress_allow: Vec<platform::egress::AllowEntry>,
+    /// As `BERTH_GIT_LOCAL_ROOTS` would give them (none unless a test lists some).
+    git_local_roots: Vec<PathBuf>,
 }
 
 enum Database {
@@ -124,6 +128,8 @@ impl TestAppBuilder {
             registry: None,
             buildah: "buildah".into(),
             team: false,
+            egress_allow: Vec::new(),
+            git_local_roots: Vec::new(),
         }
     }
 
@@ -137,6 +143,14 @@ impl TestAppBuilder {
     /// A registry the app reaches over plain HTTP, kept on the app as `registry`.
     pub fn with_registry(mut self, registry: TestRegistry) -> Self {
         self.registries.push(registry.host.clone());
+        // Its token service runs on another port of 127.0.0.1: allowed the way an
+        // operator allows it, in BERTH_EGRESS_ALLOW.
+        if let Some(realm) = registry.token_realm() {
+            let url = reqwest::Url::parse(realm).unwrap();
+            let authority = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
+            self.egress_allow
+                .push(platform::egress::AllowEntry::parse(&authority).unwrap());
+        }
         self.registry = Some(registry);
         self
     }
@@ -144,6 +158,12 @@ impl TestAppBuilder {
     /// Another registry the app reaches over plain HTTP (the test keeps it).
     pub fn with_insecure_registry(mut self, host: domain::RegistryHost) -> Self {
         self.registries.push(host);
+        self
+    }
+
+    /// Local repositories may be read under these directories (`BERTH_GIT_LOCAL_ROOTS`).
+    pub fn with_git_local_roots(mut self, roots: Vec<PathBuf>) -> Self {
+        self.git_local_roots = roots;
         self
     }
 
@@ -168,6 +188,8 @@ impl TestAppBuilder {
         };
         let store = Store::connect(&url).await.unwrap();
         store.migrate().await.unwrap();
+        let egress = platform::egress::Egress::new(self.egress_allow.clone())
+            .with_git_local_roots(self.git_local_roots.clone());
         let leptos_options = leptos::config::LeptosOptions::builder()
             .output_name("berth")
             .site_root(dir.path().to_string_lossy().to_string())
@@ -180,10 +202,15 @@ impl TestAppBuilder {
                 vault::Keyring::new(vec![vault::MasterKey::generate()]).unwrap(),
                 None,
             )),
-            registry: platform::registry::RegistryClient::new(
+            // Token services of test registries run on other ports of 127.0.0.1: allowed
+            // the way an operator allows them, in BERTH_EGRESS_ALLOW.
+            registry: platform::registry::RegistryClient::with_egress(
                 self.registries.clone(),
                 Duration::from_secs(3),
+                egress.clone(),
             ),
+            // Tests make their git repositories in the temporary directory.
+            egress: egress.clone(),
             platform: local_engine(dir.path(), self.registries, &self.buildah).await,
             operations_queued: std::sync::Arc::new(tokio::sync::Notify::new()),
             git_dir: dir.path().join("git"),
