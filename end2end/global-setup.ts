@@ -13,7 +13,7 @@
 // BERTH_E2E_REGISTRY_HOST, _IMAGE, _DIGEST, _USER and _PASSWORD (see tests/fixtures.ts).
 // The output of both is kept in test-results/berth-server.log.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, type WriteStream } from 'node:fs';
+import { copyFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, type WriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -116,6 +116,8 @@ async function start(
     // is raised above the suite's sign-ups. Both are tested by server/tests/accounts.rs.
     BERTH_SIGNUP: 'open',
     BERTH_SIGN_UPS_PER_HOUR: '1000',
+    // The Dockerfile test deploys from a repository it makes in the temporary directory.
+    BERTH_GIT_LOCAL_ROOTS: realpathSync(tmpdir()),
   });
   const passThrough = process.env.BERTH_E2E_LOG === '1';
   const child = spawn(bin, [], { env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -178,7 +178,7 @@ impl fmt::Display for CommitId {
 /// - `http://host/org/app.git` — **insecure**: the code and any credentials travel in
 ///   plain text ([`RepositoryUrl::is_insecure`] lets the UI say so);
 /// - `ssh://[user@]host[:port]/path` and the scp-like `user@host:path`, authenticated with
-///   the SSH key of the account Berth runs as;
+///   with a key of Berth's own (never the host account's keys, configuration or agent);
 /// - `file:///srv/git/app.git` or `/srv/git/app.git`, a repository on this server.
 ///
 /// Refused: a user name or password inside the URL (they would be stored, logged and shown
@@ -275,8 +275,8 @@ impl RepositoryUrl {
             // `user:password@host:path` would reach here as host `user`.
             if path.split('/').next().unwrap_or_default().contains('@') {
                 return invalid(
-                    "Remove the password from the URL: ssh URLs authenticate with the SSH key \
-                     of the account Berth runs as.",
+                    "Remove the password from the URL: ssh URLs authenticate with a key, not \
+                     a password.",
                 );
             }
             if path.is_empty() {
@@ -317,6 +317,45 @@ impl RepositoryUrl {
         let (scheme, rest) = self.url.split_once("://")?;
         let host = rest.split('/').next().unwrap_or_default();
         Some(format!("{scheme}://{host}"))
+    }
+
+    /// ssh: the scp-like form or `ssh://`.
+    pub fn uses_ssh(&self) -> bool {
+        self.form == Form::Ssh
+    }
+
+    /// The host (an IPv6 address without brackets) and port of an http(s) or ssh URL, the
+    /// port being the scheme's default when the URL names none (443, 80, 22).
+    pub fn host_port(&self) -> Option<(String, u16)> {
+        let (authority, default) = match self.form {
+            Form::Https | Form::Http | Form::Ssh if self.url.contains("://") => {
+                let (scheme, rest) = self.url.split_once("://")?;
+                let authority = rest.split('/').next().unwrap_or_default();
+                let default = match scheme {
+                    "https" => 443,
+                    "http" => 80,
+                    _ => 22,
+                };
+                (authority, default)
+            }
+            Form::Ssh => (scp_like(&self.url)?.0, 22),
+            _ => return None,
+        };
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
+            let (address, after) = v6.split_once(']')?;
+            (address, after.strip_prefix(':'))
+        } else {
+            match host_port.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (host_port, None),
+            }
+        };
+        let port = match port {
+            Some(port) => port.parse().ok()?,
+            None => default,
+        };
+        Some((host.to_ascii_lowercase(), port))
     }
 
     /// The directory of a repository on this server.
@@ -368,8 +407,8 @@ fn check_user_host(authority: &str) -> Result<(), ParseError> {
         Some((user, host)) => {
             if user.contains(':') {
                 return invalid(
-                    "Remove the password from the URL: ssh URLs authenticate with the SSH key \
-                     of the account Berth runs as.",
+                    "Remove the password from the URL: ssh URLs authenticate with a key, not \
+                     a password.",
                 );
             }
             if user.is_empty()
@@ -464,6 +503,33 @@ impl fmt::Display for RepositoryUrl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hosts_and_ports_of_remote_repositories() {
+        let cases = [
+            (
+                "https://Git.Example.com/org/app.git",
+                Some(("git.example.com", 443)),
+            ),
+            ("http://127.0.0.1:8080/app.git", Some(("127.0.0.1", 8080))),
+            ("https://[::1]:8443/app.git", Some(("::1", 8443))),
+            (
+                "ssh://git@host.example:2222/org/app.git",
+                Some(("host.example", 2222)),
+            ),
+            ("git@github.com:org/app.git", Some(("github.com", 22))),
+            ("file:///srv/git/app.git", None),
+            ("/srv/git/app.git", None),
+        ];
+        for (url, expected) in cases {
+            let parsed = RepositoryUrl::parse(url).unwrap();
+            assert_eq!(
+                parsed.host_port(),
+                expected.map(|(h, p)| (h.to_owned(), p)),
+                "{url}"
+            );
+        }
+    }
 
     #[test]
     fn names_people_use_are_accepted() {

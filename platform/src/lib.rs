@@ -1,8 +1,10 @@
 //! Where Berth meets systems it does not own: [`registry`], the container registry client
 //! that verifies credentials and resolves images; [`engine`], the [`Platform`] trait the
 //! operation worker drives; and [`local`], the platform that runs apps on this host with
-//! buildah (Berth's default).
+//! buildah (Berth's default); [`egress`], the guard every outbound request on a user's
+//! behalf goes through.
 
+pub mod egress;
 pub mod engine;
 pub mod git;
 pub mod local;

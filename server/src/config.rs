@@ -33,6 +33,14 @@ pub struct Settings {
     /// `BERTH_INSECURE_REGISTRIES`: registries reached over plain `http://` (comma-separated
     /// hosts, e.g. `127.0.0.1:5000`); every other registry is reached over https.
     pub insecure_registries: Vec<domain::RegistryHost>,
+    /// `BERTH_EGRESS_ALLOW`: hosts (`host`, `host:port`), addresses and CIDR ranges on
+    /// loopback, link-local or private networks that Berth may contact on a user's behalf
+    /// (registries, token services, git); by default only public addresses (and the
+    /// insecure registries) are.
+    pub egress_allow: Vec<platform::egress::AllowEntry>,
+    /// `BERTH_GIT_LOCAL_ROOTS`: absolute directories under which local paths and `file://`
+    /// repositories may be read; none by default (refused).
+    pub git_local_roots: Vec<PathBuf>,
     /// `BERTH_REGISTRY_TIMEOUT_SECS`: how long a registry may take to answer (default 15).
     pub registry_timeout: std::time::Duration,
     /// `BERTH_WORKERS`: operations this process runs at once, on different apps (default 4).
@@ -100,6 +108,8 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "BERTH_MASTER_KEY",
     "BERTH_MASTER_KEY_FILE",
     "BERTH_INSECURE_REGISTRIES",
+    "BERTH_EGRESS_ALLOW",
+    "BERTH_GIT_LOCAL_ROOTS",
     "BERTH_REGISTRY_TIMEOUT_SECS",
     "BERTH_WORKERS",
     "BERTH_OPERATION_LEASE_SECS",
@@ -247,6 +257,37 @@ impl Settings {
                     .map_err(|e| error("BERTH_INSECURE_REGISTRIES", format!("{h}: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let egress_allow = get("BERTH_EGRESS_ALLOW")
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(|h| {
+                platform::egress::AllowEntry::parse(h).map_err(|e| error("BERTH_EGRESS_ALLOW", e))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let git_local_roots = get("BERTH_GIT_LOCAL_ROOTS")
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let path = PathBuf::from(p);
+                if !path.is_absolute() {
+                    return Err(error(
+                        "BERTH_GIT_LOCAL_ROOTS",
+                        format!("{p} is not an absolute path; list directories like /srv/git"),
+                    ));
+                }
+                if !path.is_dir() {
+                    return Err(error(
+                        "BERTH_GIT_LOCAL_ROOTS",
+                        format!("{p} is not a directory"),
+                    ));
+                }
+                Ok(path)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let number =
             |variable: &str, default: u64, range: std::ops::RangeInclusive<u64>, unit: &str| {
                 match get(variable) {
@@ -343,6 +384,8 @@ impl Settings {
             site_root,
             master_key,
             insecure_registries,
+            egress_allow,
+            git_local_roots,
             registry_timeout,
             workers,
             operation_lease,
@@ -356,6 +399,14 @@ impl Settings {
             trusted_proxies,
             sign_ups_per_hour,
         })
+    }
+
+    /// What Berth may contact and read on a user's behalf (registries, token services,
+    /// git): public addresses, plus `BERTH_EGRESS_ALLOW`, plus local repositories under
+    /// `BERTH_GIT_LOCAL_ROOTS`. The registry client adds the insecure registries.
+    pub fn egress(&self) -> platform::egress::Egress {
+        platform::egress::Egress::new(self.egress_allow.clone())
+            .with_git_local_roots(self.git_local_roots.clone())
     }
 
     /// The public URL, given the address actually bound (which differs when the port is 0).
@@ -424,10 +475,30 @@ mod tests {
             ("BERTH_SIGNUP", "everyone"),
             ("BERTH_TRUSTED_PROXIES", "10.0.0.0/40"),
             ("BERTH_SIGN_UPS_PER_HOUR", "0"),
+            ("BERTH_EGRESS_ALLOW", "10.0.0.0/40"),
+            ("BERTH_EGRESS_ALLOW", "host:port"),
+            ("BERTH_GIT_LOCAL_ROOTS", "relative/dir"),
+            ("BERTH_GIT_LOCAL_ROOTS", "/no/such/berth/dir"),
         ] {
             let e = Settings::from_vars(vars(&[(k, v)])).unwrap_err();
             assert_eq!(e.variable, k);
         }
+    }
+
+    #[test]
+    fn egress_settings_are_read() {
+        let s = Settings::from_vars(vars(&[])).unwrap();
+        assert!(s.egress_allow.is_empty() && s.git_local_roots.is_empty());
+        let s = Settings::from_vars(vars(&[
+            (
+                "BERTH_EGRESS_ALLOW",
+                "git.internal, 10.0.0.0/8,registry.lan:5000",
+            ),
+            ("BERTH_GIT_LOCAL_ROOTS", "/tmp"),
+        ]))
+        .unwrap();
+        assert_eq!(s.egress_allow.len(), 3);
+        assert_eq!(s.git_local_roots, vec![PathBuf::from("/tmp")]);
     }
 
     #[test]

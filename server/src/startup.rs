@@ -147,10 +147,12 @@ impl Application {
             sign_in_limits: SignInLimits::default(),
             public_url: settings.public_url_for(addr),
             secrets: Secrets::new(vault::SharedKeyring::new(keyring, key_file)),
-            registry: platform::registry::RegistryClient::new(
+            registry: platform::registry::RegistryClient::with_egress(
                 settings.insecure_registries.clone(),
                 settings.registry_timeout,
+                settings.egress(),
             ),
+            egress: settings.egress(),
             platform,
             operations_queued: std::sync::Arc::new(tokio::sync::Notify::new()),
             git_dir: settings.data_dir.join("git"),

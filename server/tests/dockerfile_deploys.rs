@@ -98,6 +98,8 @@ async fn started() -> (TestApp, tempfile::TempDir) {
     let repo = repository(&format!("{}/base/busybox:1", registry.host));
     let app = TestApp::sqlite()
         .with_team()
+        // The test repositories are made in the temporary directory.
+        .with_git_local_roots(vec![std::env::temp_dir()])
         .with_registry(registry)
         .start()
         .await;
@@ -380,6 +382,8 @@ async fn a_build_pulls_bases_from_two_registries_with_a_team_credential_for_the_
     // The app's server must reach the second registry over plain HTTP too.
     let app = TestApp::sqlite()
         .with_team()
+        // The test repositories are made in the temporary directory.
+        .with_git_local_roots(vec![std::env::temp_dir()])
         .with_registry(registry)
         .with_insecure_registry(tools.host.clone())
         .start()
@@ -598,6 +602,8 @@ async fn several_team_credentials_for_one_host_are_the_same_field_error_for_both
     let repo = repository(&format!("{}/base/busybox:1", registry.host));
     let app = TestApp::sqlite()
         .with_team()
+        // The test repositories are made in the temporary directory.
+        .with_git_local_roots(vec![std::env::temp_dir()])
         .with_registry(registry)
         .start()
         .await;
@@ -967,4 +973,58 @@ async fn a_secret_build_arg_in_from_is_never_shown_in_errors() {
     assert!(page.body.contains("DATABASE_URL"), "{}", page.body);
     app.assert_no_leaks(&["db-S3cret-5d1e"]);
     app.stop().await;
+}
+
+/// Repositories on Berth's own server are read only under BERTH_GIT_LOCAL_ROOTS: without
+/// it (the default) a local path or file:// URL is refused on the `git_url` field, before
+/// the app exists; with it, only what is under the roots.
+#[tokio::test]
+async fn local_repositories_need_an_operator_listed_root() {
+    let repo = repository("docker.io/library/busybox:1");
+    let path = repo.path().display().to_string();
+    let closed = TestApp::sqlite().with_team().start().await;
+    for url in [path.clone(), format!("file://{path}"), "/root".to_owned()] {
+        let body = json!({ "handle": "local", "method": "dockerfile", "git": { "url": url } });
+        let response = closed
+            .call(
+                "POST",
+                "/api/v1/teams/acme/apps",
+                &closed.deployer(),
+                Some(body),
+            )
+            .await;
+        assert_eq!(response.status.as_u16(), 422, "{url}: {}", response.body);
+        let error = &response.json()["error"];
+        assert_eq!(error["field"], "git_url", "{}", response.body);
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains("BERTH_GIT_LOCAL_ROOTS"), "{message}");
+    }
+    let listed = closed
+        .call("GET", "/api/v1/teams/acme/apps", &closed.deployer(), None)
+        .await;
+    assert!(
+        !listed.body.contains("\"local\""),
+        "no app was made: {}",
+        listed.body
+    );
+    closed.stop().await;
+
+    let open = TestApp::sqlite()
+        .with_team()
+        .with_git_local_roots(vec![std::env::temp_dir()])
+        .start()
+        .await;
+    let body = json!({ "handle": "outside", "method": "dockerfile", "git": { "url": "/etc" } });
+    let response = open
+        .call(
+            "POST",
+            "/api/v1/teams/acme/apps",
+            &open.deployer(),
+            Some(body),
+        )
+        .await;
+    assert_eq!(response.status.as_u16(), 422, "{}", response.body);
+    assert_eq!(response.json()["error"]["field"], "git_url");
+    dockerfile_app(&open, "inside", &path).await;
+    open.stop().await;
 }

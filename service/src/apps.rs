@@ -63,6 +63,9 @@ pub async fn create(
         (DeployMethod::Image, _) => None,
     };
     let access = authorize(&berth.store, actor, team, Role::Deployer, "create apps").await?;
+    if let Some(source) = &source {
+        source.check_local_root(berth)?;
+    }
     let app = berth
         .store
         .create_app(

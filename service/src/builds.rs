@@ -56,6 +56,21 @@ pub struct ParsedSource {
     credentials: Option<BasicCredentials>,
 }
 
+impl ParsedSource {
+    /// A repository on this server is read only under the operator's
+    /// BERTH_GIT_LOCAL_ROOTS; checked before the app is made, not at its first fetch.
+    pub fn check_local_root(&self, berth: &Berth) -> Result<()> {
+        match self.url.local_path() {
+            Some(path) => berth
+                .egress
+                .check_git_local_path(&path)
+                .map(|_| ())
+                .map_err(|message| Error::invalid("git_url", message)),
+            None => Ok(()),
+        }
+    }
+}
+
 /// A path inside the repository: relative, without `..`.
 fn repository_path(input: &str, default: &str, field: &str) -> Result<String> {
     let value = input.trim();
@@ -147,6 +162,7 @@ pub async fn store_source(berth: &Berth, app: &App, source: ParsedSource) -> Res
 /// The app's mirror of its repository.
 pub fn repository(berth: &Berth, app_id: i64) -> Repository {
     Repository::new(berth.git_dir.join(format!("app-{app_id}.git")))
+        .with_egress(berth.egress.clone())
 }
 
 /// The app's git source, with its read credentials opened.

@@ -62,6 +62,9 @@ pub struct Berth {
     pub operations_queued: Arc<tokio::sync::Notify>,
     /// Where Dockerfile apps' git mirrors and build checkouts live (`<data dir>/git`).
     pub git_dir: PathBuf,
+    /// What git may reach on a user's behalf (hosts through the egress guard, local
+    /// repositories under the operator's roots).
+    pub egress: platform::egress::Egress,
     /// Where people reach Berth (for invitation links), e.g. `http://127.0.0.1:3000`.
     pub public_url: String,
     pub sign_in_limits: SignInLimits,

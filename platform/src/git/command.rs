@@ -67,14 +67,18 @@ const HARDENING: &[&str] = &[
 ];
 
 /// The askpass hook. `printf` is a shell builtin: the values never become an argument of
-/// any process. It answers only prompts for the repository's own origin, so that a server
-/// redirecting git to another host cannot collect the token.
+/// any process. It answers only the two prompts git makes for the repository's own origin,
+/// compared whole (git's `credential_describe`: `scheme://host[:port]`, with `user@` in
+/// the password prompt), so that a server redirecting git to another host, or a look-alike
+/// such as `good.example.evil.com`, cannot collect the token.
 const ASKPASS: &str = r#"#!/bin/sh
-case "$1" in
-"Username for '${BERTH_GIT_ORIGIN}'"*) printf '%s\n' "$BERTH_GIT_USERNAME" ;;
-"Password for '${BERTH_GIT_SCHEME}://"*"@${BERTH_GIT_HOST}'"*) printf '%s\n' "$BERTH_GIT_PASSWORD" ;;
-*) exit 1 ;;
-esac
+if [ "$1" = "Username for '${BERTH_GIT_ORIGIN}': " ]; then
+  printf '%s\n' "$BERTH_GIT_USERNAME"
+elif [ "$1" = "Password for '${BERTH_GIT_SCHEME}://${BERTH_GIT_USERNAME}@${BERTH_GIT_HOST}': " ]; then
+  printf '%s\n' "$BERTH_GIT_PASSWORD"
+else
+  exit 1
+fi
 "#;
 
 /// Output kept from one command: standard output up to a limit, and the end of standard
@@ -139,6 +143,62 @@ pub(super) struct Session {
     dir: tempfile::TempDir,
     home: PathBuf,
     credentials: Option<SessionCredentials>,
+    /// `-c` settings that pin the connection to the address the egress guard checked.
+    connection: Vec<String>,
+    /// How git runs ssh: see [`Session::with_ssh`].
+    ssh_command: String,
+}
+
+/// ssh without anything of the host account's: no configuration file (`-F /dev/null`), no
+/// agent, none of its keys (only the identity given, or none), a known_hosts file of
+/// Berth's, and never a prompt.
+pub(super) fn ssh_command(
+    identity: Option<&Path>,
+    known_hosts: Option<&Path>,
+    pin: Option<(&str, &str)>,
+) -> Result<String, String> {
+    let quote = |path: &Path| -> Result<String, String> {
+        let text = path.to_str().ok_or("a path that is not UTF-8")?;
+        if text.contains('\'') || text.chars().any(char::is_control) {
+            return Err(format!("{text} has a quote or control character"));
+        }
+        Ok(format!("'{text}'"))
+    };
+    let mut command = vec![
+        "ssh".to_owned(),
+        "-F /dev/null".to_owned(),
+        "-o BatchMode=yes".to_owned(),
+        "-o IdentitiesOnly=yes".to_owned(),
+        "-o IdentityAgent=none".to_owned(),
+        "-o PasswordAuthentication=no".to_owned(),
+        "-o KbdInteractiveAuthentication=no".to_owned(),
+        "-o HostbasedAuthentication=no".to_owned(),
+        "-o GlobalKnownHostsFile=/dev/null".to_owned(),
+        "-o ForwardAgent=no".to_owned(),
+        "-o ClearAllForwardings=yes".to_owned(),
+    ];
+    // With no identity file named, ssh would add the account's default keys (~/.ssh/id_*,
+    // ~ being the account's home in the password database, not $HOME): name one, always.
+    match identity {
+        Some(key) => command.push(format!("-o IdentityFile={}", quote(key)?)),
+        None => command.push("-o IdentityFile=/dev/null".to_owned()),
+    }
+    match known_hosts {
+        Some(file) => {
+            command.push(format!("-o UserKnownHostsFile={}", quote(file)?));
+            command.push("-o StrictHostKeyChecking=accept-new".to_owned());
+        }
+        None => {
+            command.push("-o UserKnownHostsFile=/dev/null".to_owned());
+            command.push("-o StrictHostKeyChecking=yes".to_owned());
+        }
+    }
+    if let Some((alias, address)) = pin {
+        // Connect to the checked address; keep the host key under the name.
+        command.push(format!("-o HostKeyAlias={alias}"));
+        command.push(format!("-o HostName={address}"));
+    }
+    Ok(command.join(" "))
 }
 
 struct SessionCredentials {
@@ -166,7 +226,33 @@ impl Session {
             dir,
             home,
             credentials: None,
+            connection: Vec::new(),
+            ssh_command: ssh_command(None, None, None).expect("no paths to quote"),
         })
+    }
+
+    /// Pins http(s) connections to the address the egress guard checked
+    /// (`host:port:address`, curl's `CURLOPT_RESOLVE`), and refuses redirects, which would
+    /// lead git to an address nobody checked.
+    pub fn pin_http(mut self, host: &str, port: u16, address: std::net::IpAddr) -> Session {
+        self.connection = vec!["-c".into(), "http.followRedirects=false".into()];
+        // An address in the URL is connected to as it is (and was checked as it is).
+        if host.parse::<std::net::IpAddr>().is_err() {
+            let address = match address {
+                std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+                v4 => v4.to_string(),
+            };
+            self.connection.push("-c".into());
+            self.connection
+                .push(format!("http.curloptResolve={host}:{port}:{address}"));
+        }
+        self
+    }
+
+    /// How git runs ssh for this session (see [`ssh_command`]).
+    pub fn with_ssh(mut self, command: String) -> Session {
+        self.ssh_command = command;
+        self
     }
 
     /// Lets git answer credential prompts from `origin` (`https://host[:port]`) with these.
@@ -244,10 +330,13 @@ impl Session {
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
             .env("GIT_TERMINAL_PROMPT", "0")
             // ssh reads keys and known_hosts from the account's home in the password
-            // database, not $HOME; it must fail rather than ask.
-            .env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
+            // database, not $HOME: `ssh_command` keeps them out. No agent either (the
+            // environment is empty, so SSH_AUTH_SOCK is unset).
+            .env("GIT_SSH_COMMAND", &self.ssh_command)
+            .env("GIT_SSH_VARIANT", "ssh")
             .current_dir(&self.home)
-            .args(HARDENING);
+            .args(HARDENING)
+            .args(&self.connection);
         if let Some(c) = &self.credentials {
             command
                 .env("GIT_ASKPASS", &c.askpass)
@@ -396,4 +485,85 @@ pub(super) fn private_dir(dir: &Path) -> io::Result<()> {
     DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     // The mode given above applies only when the directory is new.
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs the session's askpass hook as git would, with `prompt`; its answer, if any.
+    fn ask(session: &Session, prompt: &str) -> Option<String> {
+        let c = session.credentials.as_ref().unwrap();
+        let output = std::process::Command::new(&c.askpass)
+            .arg(prompt)
+            .env_clear()
+            .env("BERTH_GIT_ORIGIN", &c.origin)
+            .env("BERTH_GIT_SCHEME", &c.scheme)
+            .env("BERTH_GIT_HOST", &c.host)
+            .env("BERTH_GIT_USERNAME", &c.username)
+            .env("BERTH_GIT_PASSWORD", c.password.as_str())
+            .output()
+            .unwrap();
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8(output.stdout).unwrap())
+    }
+
+    #[test]
+    fn askpass_answers_the_exact_origin_only() {
+        let parent = tempfile::tempdir().unwrap();
+        let session = Session::open(parent.path())
+            .unwrap()
+            .with_credentials(
+                "https://good.example",
+                &BasicCredentials::new("ci-bot", "tok-secret"),
+            )
+            .unwrap();
+        assert_eq!(
+            ask(&session, "Username for 'https://good.example': ").as_deref(),
+            Some("ci-bot\n")
+        );
+        assert_eq!(
+            ask(&session, "Password for 'https://ci-bot@good.example': ").as_deref(),
+            Some("tok-secret\n")
+        );
+        for prompt in [
+            "Username for 'https://good.example.evil.com': ",
+            "Password for 'https://ci-bot@good.example.evil.com': ",
+            "Username for 'https://evil.com/good.example': ",
+            "Password for 'https://ci-bot@evil.com/@good.example': ",
+            "Password for 'https://x@evil.com@good.example': ",
+            "Password for 'http://ci-bot@good.example': ",
+            "Username for 'https://good.example:8443': ",
+            "Username for 'https://good.example'",
+            "Password for 'https://ci-bot@good.example': extra",
+        ] {
+            assert_eq!(ask(&session, prompt), None, "{prompt}");
+        }
+    }
+
+    #[test]
+    fn ssh_never_uses_the_accounts_config_agent_or_keys() {
+        let command = ssh_command(
+            None,
+            Some(Path::new("/data/git/known_hosts")),
+            Some(("git.example.com", "203.0.113.7")),
+        )
+        .unwrap();
+        for option in [
+            "-F /dev/null",
+            "-o IdentitiesOnly=yes",
+            "-o IdentityAgent=none",
+            "-o IdentityFile=/dev/null",
+            "-o BatchMode=yes",
+            "-o UserKnownHostsFile='/data/git/known_hosts'",
+            "-o GlobalKnownHostsFile=/dev/null",
+            "-o HostKeyAlias=git.example.com",
+            "-o HostName=203.0.113.7",
+        ] {
+            assert!(command.contains(option), "{option} in {command}");
+        }
+        assert!(ssh_command(None, Some(Path::new("/it's")), None).is_err());
+    }
 }

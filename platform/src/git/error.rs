@@ -44,6 +44,11 @@ pub enum GitError {
     #[error("{0}")]
     Unreachable(String),
 
+    /// The egress guard refused the repository's address, or the repository is on this
+    /// server outside the directories the operator allows. Nothing was contacted or read.
+    #[error("{0}")]
+    Refused(String),
+
     #[error("git {command} did not finish within {} seconds and was stopped.", .after.as_secs())]
     Timeout {
         command: &'static str,
@@ -74,6 +79,7 @@ impl GitError {
             Self::AmbiguousRef { .. } => "ambiguous_ref",
             Self::Auth(_) => "auth",
             Self::Unreachable(_) => "unreachable",
+            Self::Refused(_) => "refused",
             Self::Timeout { .. } => "timeout",
             Self::NotFetched => "not_fetched",
             Self::GitNotInstalled => "git_not_installed",
@@ -115,15 +121,15 @@ pub(super) fn fetch_failure(stderr: &str, url: &str, had_credentials: bool) -> G
     }
     if has("permission denied (publickey") || has("permission denied, please try again") {
         return GitError::Auth(format!(
-            "The SSH server refused the key of the account Berth runs as ({reason}); add \
-             its public key to the repository as a read-only deploy key, or use the https \
-             URL with a token."
+            "The SSH server refused Berth's key ({reason}); Berth never uses the SSH keys \
+             of the account it runs as, so use the https URL with a token."
         ));
     }
     if has("host key verification failed") {
         return GitError::Auth(format!(
-            "The SSH host key of {url} is not known to this server; add it to the \
-             known_hosts file of the account Berth runs as."
+            "The SSH host key of {url} is not the one Berth recorded on its first \
+             connection (in known_hosts in Berth's git directory); if the server's key \
+             really changed, the operator removes the old one there."
         ));
     }
     if has("repository not found")
@@ -162,10 +168,11 @@ pub(super) fn fetch_failure(stderr: &str, url: &str, had_credentials: bool) -> G
 
 /// The line that says most: git's last `fatal:` (or `error:`) line, else the last line.
 pub(super) fn telling_line(stderr: &str) -> String {
+    // `remote:` lines are the server's own text: never relayed to users.
     let lines: Vec<&str> = stderr
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("hint:"))
+        .filter(|l| !l.is_empty() && !l.starts_with("hint:") && !l.starts_with("remote:"))
         .collect();
     let line = lines
         .iter()
@@ -211,5 +218,9 @@ mod tests {
             "the reason"
         );
         assert_eq!(telling_line(""), "git gave no reason");
+        assert_eq!(
+            telling_line("remote: <html>internal admin page</html>"),
+            "git gave no reason"
+        );
     }
 }

@@ -20,7 +20,8 @@ pub use error::GitError;
 pub use reference::{CommitId, GitRef, GitRefName, RefKind};
 pub use source::{GitSource, RepositoryUrl};
 
-use command::{private_dir, Run, Session};
+use crate::egress::Egress;
+use command::{private_dir, ssh_command, Run, Session};
 use std::{
     fs, io,
     path::{Component, Path, PathBuf},
@@ -44,6 +45,7 @@ const REFSPECS: [&str; 2] = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/ta
 #[derive(Clone, Debug)]
 pub struct Repository {
     dir: PathBuf,
+    egress: Egress,
     fetch_timeout: Duration,
     local_timeout: Duration,
     checkout_timeout: Duration,
@@ -56,10 +58,19 @@ impl Repository {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self {
             dir: dir.into(),
+            egress: Egress::default(),
             fetch_timeout: FETCH_TIMEOUT,
             local_timeout: LOCAL_TIMEOUT,
             checkout_timeout: CHECKOUT_TIMEOUT,
         }
+    }
+
+    /// What fetches may reach: remote hosts through the egress guard, repositories on this
+    /// server only under its git local roots. By default public hosts only, and no local
+    /// repositories.
+    pub fn with_egress(mut self, egress: Egress) -> Self {
+        self.egress = egress;
+        self
     }
 
     /// Changes the deadlines ([`FETCH_TIMEOUT`], [`LOCAL_TIMEOUT`] and [`CHECKOUT_TIMEOUT`]
@@ -89,10 +100,37 @@ impl Repository {
     pub async fn fetch(&self, source: &GitSource) -> Result<(), GitError> {
         let parent = self.parent();
         private_dir(&parent).map_err(|e| io_error("create the git directory", &parent, e))?;
-        if let Some(path) = source.url().local_path() {
-            self.refuse_berths_own_files(&path, source.url())?;
-        }
         let mut session = Session::open(&parent).map_err(|e| io_error("prepare", &parent, e))?;
+        if let Some(path) = source.url().local_path() {
+            self.egress
+                .check_git_local_path(&path)
+                .map_err(GitError::Refused)?;
+            self.refuse_berths_own_files(&path, source.url())?;
+        } else if let Some((host, port)) = source.url().host_port() {
+            // Resolved and checked here; git is then pinned to the checked address, so a
+            // second DNS answer cannot send it elsewhere.
+            let addresses = self
+                .egress
+                .resolve(&host, port)
+                .await
+                .map_err(|refusal| GitError::Refused(refusal.to_string()))?;
+            let address = addresses
+                .first()
+                .ok_or_else(|| GitError::Unreachable(format!("{host} does not resolve.")))?
+                .ip();
+            if source.url().uses_ssh() {
+                let known_hosts = parent.join("known_hosts");
+                let command = ssh_command(
+                    None,
+                    Some(&known_hosts),
+                    Some((&host, &address.to_string())),
+                )
+                .map_err(|why| GitError::Other(format!("Cannot run ssh: {why}")))?;
+                session = session.with_ssh(command);
+            } else {
+                session = session.pin_http(&host, port, address);
+            }
+        }
         if let (Some(credentials), Some(origin)) =
             (source.credentials(), source.url().http_origin())
         {

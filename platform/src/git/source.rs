@@ -31,8 +31,8 @@ impl GitSource {
         if !url.uses_http() {
             return Err(GitError::InvalidUrl(
                 "A user name and token are used only with https:// repositories; ssh \
-                 repositories use the SSH key of the account Berth runs as, and repositories \
-                 on this server need none."
+                 repositories authenticate with a key, and repositories on this server need \
+                 none."
                     .into(),
             ));
         }

@@ -51,6 +51,11 @@ pub enum RegistryError {
     /// The registry answered, but not as the Registry HTTP API v2 says it should.
     #[error("The registry answered unexpectedly: {0}")]
     Protocol(String),
+
+    /// The egress guard refused to contact an address (the registry's, its token
+    /// service's, or a redirect's), or a redirect was not followed. Nothing was sent there.
+    #[error("Berth did not contact the registry: {0}")]
+    Refused(String),
 }
 
 /// What a [`RegistryError::NotFound`] could not find.
@@ -75,6 +80,7 @@ impl RegistryError {
             Self::TokenExpired => "expired",
             Self::ImageOnAnotherRegistry { .. } => "wrong_registry",
             Self::Protocol(_) => "protocol",
+            Self::Refused(_) => "refused",
         }
     }
 
@@ -150,15 +156,44 @@ pub(crate) fn mentions_expiry(text: &str) -> bool {
     text.to_ascii_lowercase().contains("expired")
 }
 
+/// The error codes of the Registry HTTP API (distribution's `errcode` list). Only these are
+/// quoted back to users: a code outside the list is text the remote chose.
+const KNOWN_CODES: &[&str] = &[
+    "BLOB_UNKNOWN",
+    "BLOB_UPLOAD_INVALID",
+    "BLOB_UPLOAD_UNKNOWN",
+    "DIGEST_INVALID",
+    "MANIFEST_BLOB_UNKNOWN",
+    "MANIFEST_INVALID",
+    "MANIFEST_UNKNOWN",
+    "MANIFEST_UNVERIFIED",
+    "NAME_INVALID",
+    "NAME_UNKNOWN",
+    "SIZE_INVALID",
+    "TAG_INVALID",
+    "UNAUTHORIZED",
+    "DENIED",
+    "UNSUPPORTED",
+    "TOOMANYREQUESTS",
+    "UNKNOWN",
+    "UNAVAILABLE",
+];
+
 /// A short description of an unexpected response, for [`RegistryError::Protocol`]: the
-/// status, and the registry's error codes and messages when it sent any (never the raw
-/// body, which could be a page of HTML).
+/// status, and the registry's standard error codes when it sent any. Never the body or the
+/// messages in it: they are the remote's text (an internal service's page, if a request
+/// ever reached one), and a message users see must not relay it.
 pub(crate) fn describe_unexpected(what: &str, status: reqwest::StatusCode, body: &[u8]) -> String {
     let errors = ApiErrors::parse(body);
-    let mut text = format!("{what} returned HTTP {status}");
-    for error in errors.errors.iter().take(3) {
-        let message: String = error.message.chars().take(200).collect();
-        text.push_str(&format!(" ({}: {message})", error.code));
+    let mut text = format!("{what} returned HTTP {}", status.as_u16());
+    let codes: Vec<&str> = KNOWN_CODES
+        .iter()
+        .copied()
+        .filter(|code| errors.has_code(code))
+        .take(3)
+        .collect();
+    if !codes.is_empty() {
+        text.push_str(&format!(" ({})", codes.join(", ")));
     }
     text
 }
@@ -207,6 +242,16 @@ mod tests {
         assert!(ApiErrors::parse(body).mention_expiry());
         let body = br#"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}"#;
         assert!(!ApiErrors::parse(body).mention_expiry());
+    }
+
+    #[test]
+    fn unexpected_answers_quote_standard_codes_only() {
+        let body = br#"{"errors":[{"code":"UNSUPPORTED","message":"secret internal detail"},{"code":"ami-id: i-0abc","message":"x"}]}"#;
+        let text = describe_unexpected("GET /v2/", reqwest::StatusCode::BAD_GATEWAY, body);
+        assert_eq!(text, "GET /v2/ returned HTTP 502 (UNSUPPORTED)");
+        let page = b"<html>root:x:0:0:root:/root:/bin/bash</html>";
+        let text = describe_unexpected("GET /v2/", reqwest::StatusCode::OK, page);
+        assert_eq!(text, "GET /v2/ returned HTTP 200");
     }
 
     #[test]

@@ -82,7 +82,24 @@ pub fn sha256_digest(bytes: &[u8]) -> Digest {
 /// A digest a registry's JSON names (an index entry, an image's config), which Berth puts
 /// into request URLs: checked like any other input from outside.
 pub fn descriptor_digest(digest: &str, what: &str) -> Result<Digest, String> {
-    Digest::parse(digest).map_err(|e| format!("{what} names an invalid digest: {e}"))
+    sha256_digest_text(digest).ok_or_else(|| {
+        format!(
+            "{what} names an invalid digest (Berth accepts sha256: and 64 lower-case hex digits)"
+        )
+    })
+}
+
+/// A digest a registry sent, accepted only as `sha256:` and 64 lower-case hex digits: it goes
+/// into URL paths, so nothing else (`../`, `%2f`, another algorithm) is let through. The
+/// registry's text is not quoted back.
+pub fn sha256_digest_text(text: &str) -> Option<Digest> {
+    let hex = text.strip_prefix("sha256:")?;
+    let valid = hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if valid {
+        Digest::parse(text).ok()
+    } else {
+        None
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -205,6 +222,24 @@ impl ImageConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn digests_from_registries_are_sha256_hex_only() {
+        let good = format!("sha256:{}", "0a".repeat(32));
+        assert!(descriptor_digest(&good, "the index").is_ok());
+        for bad in [
+            "sha256:../../../v2/other/manifests/latest".to_owned(),
+            format!("sha256:{}/..", "0a".repeat(32)),
+            format!("sha256:{}", "0A".repeat(32)),
+            format!("sha512:{}", "0a".repeat(64)),
+            format!("sha256:{}%2f", "0a".repeat(31)),
+            format!("sha256:{}", "0a".repeat(31)),
+            format!(" sha256:{}", "0a".repeat(32)),
+        ] {
+            assert!(descriptor_digest(&bad, "the index").is_err(), "{bad}");
+            assert!(sha256_digest_text(&bad).is_none(), "{bad}");
+        }
+    }
 
     const BUILDX_INDEX: &str = r#"{
       "schemaVersion": 2,

@@ -14,21 +14,32 @@
 //!
 //! Plain HTTP is used only for hosts the operator lists as insecure. Credentials are never
 //! logged and never part of an error: see [`RegistryError::redact`].
+//!
+//! Every request goes through the [egress guard](crate::egress): the registry, its token
+//! service and any redirect reach only public addresses unless the operator listed the host.
+//! Redirects stay on the same host over the same or a safer scheme, except blob downloads,
+//! which registries routinely send to object storage elsewhere (Docker Hub, GHCR, ECR): those
+//! may leave the host over https only, without the `Authorization` header, and each hop is
+//! checked by the guard like any request. Token services must be https, or http on the
+//! host of a listed insecure registry. Messages never quote a remote body.
 
 mod challenge;
 mod credentials;
 mod error;
 mod manifest;
+mod redirect;
 
 pub use challenge::{parse_challenges, Challenge};
 pub use credentials::{BasicCredentials, Secret};
 pub use error::{Missing, RegistryError};
 pub use manifest::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
 
+use crate::egress::{find_refusal, Egress};
 use base64::Engine as _;
 use domain::{Digest, ImageReference, RegistryHost};
 use error::{describe_transport, describe_unexpected, mentions_expiry, ApiErrors};
 use manifest::{kind_of, ImageConfig, ImageManifest, Index, ManifestKind};
+use redirect::origin_of;
 use reqwest::{
     header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE},
     RequestBuilder, Response, StatusCode, Url,
@@ -84,8 +95,12 @@ pub struct ResolvedImage {
 /// A Docker Registry HTTP API v2 client for verifying credentials and images.
 #[derive(Clone, Debug)]
 pub struct RegistryClient {
+    /// Follows redirects on the same host only.
     http: reqwest::Client,
+    /// For blobs: follows https redirects to other hosts (object storage).
+    blob_http: reqwest::Client,
     insecure: Vec<RegistryHost>,
+    egress: Egress,
     timeout: Duration,
 }
 
@@ -104,18 +119,63 @@ impl RegistryClient {
     /// roots. `timeout` bounds each request, connecting included.
     ///
     /// Panics only if the TLS stack cannot be initialised, which is a broken installation.
+    ///
+    /// Only public addresses and the insecure registries are reached; see
+    /// [`RegistryClient::with_egress`] for an operator's allowlist.
     pub fn new(insecure_registries: Vec<RegistryHost>, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .build()
-            .expect("the HTTP client's TLS stack initialises");
+        Self::with_egress(insecure_registries, timeout, Egress::default())
+    }
+
+    /// Like [`RegistryClient::new`], reaching what `egress` allows as well as the insecure
+    /// registries.
+    pub fn with_egress(
+        insecure_registries: Vec<RegistryHost>,
+        timeout: Duration,
+        egress: Egress,
+    ) -> Self {
+        let egress = egress.allowing_registries(&insecure_registries);
+        let client = |redirects: reqwest::redirect::Policy| {
+            reqwest::Client::builder()
+                .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
+                .timeout(timeout)
+                .connect_timeout(timeout)
+                // A proxy would resolve the names itself, past the guard.
+                .no_proxy()
+                .dns_resolver(egress.resolver())
+                .redirect(redirects)
+                .build()
+                .expect("the HTTP client's TLS stack initialises")
+        };
         Self {
-            http,
+            http: client(redirect::same_host(egress.clone())),
+            blob_http: client(redirect::blob(egress.clone())),
             insecure: insecure_registries,
+            egress,
             timeout,
         }
+    }
+
+    /// What this client may reach.
+    pub fn egress(&self) -> &Egress {
+        &self.egress
+    }
+
+    /// Sends a request after the guard's check of its URL (an address in the URL never
+    /// reaches the resolver, which checks names).
+    async fn send(&self, request: RequestBuilder) -> Result<Response, RegistryError> {
+        self.send_with(&self.http, request).await
+    }
+
+    async fn send_with(
+        &self,
+        http: &reqwest::Client,
+        request: RequestBuilder,
+    ) -> Result<Response, RegistryError> {
+        let request = request.build().map_err(transport_error)?;
+        self.egress
+            .check_url(request.url())
+            .map_err(|refusal| RegistryError::Refused(refusal.to_string()))?;
+        http.execute(request).await.map_err(transport_error)
     }
 
     pub fn timeout(&self) -> Duration {
@@ -214,7 +274,7 @@ impl RegistryClient {
         probe: &str,
     ) -> Result<Session, RegistryError> {
         let base = self.base_url(registry);
-        let ping = send(self.http.get(format!("{base}{probe}"))).await?;
+        let ping = self.send(self.http.get(format!("{base}{probe}"))).await?;
         let status = ping.status();
         if status.is_success() {
             return Ok(Session {
@@ -243,13 +303,7 @@ impl RegistryClient {
                     )
                 })?;
             let token = self
-                .fetch_token(
-                    registry,
-                    realm,
-                    bearer.param("service"),
-                    repository,
-                    credentials,
-                )
+                .fetch_token(realm, bearer.param("service"), repository, credentials)
                 .await?;
             let session = Session {
                 base,
@@ -289,7 +343,9 @@ impl RegistryClient {
     }
 
     async fn check_login(&self, session: &Session) -> Result<(), RegistryError> {
-        let response = send(session.get(&self.http, format!("{}/v2/", session.base))).await?;
+        let response = self
+            .send(session.get(&self.http, format!("{}/v2/", session.base)))
+            .await?;
         let status = response.status();
         if status.is_success() {
             Ok(())
@@ -306,7 +362,6 @@ impl RegistryClient {
     /// Exchanges credentials (or nothing, for an anonymous token) for a bearer token.
     async fn fetch_token(
         &self,
-        registry: &RegistryHost,
         realm: &str,
         service: Option<&str>,
         repository: Option<&str>,
@@ -317,12 +372,13 @@ impl RegistryClient {
         })?;
         match url.scheme() {
             "https" => {}
-            "http"
-                if credentials.is_none() || self.may_send_credentials_in_clear(registry, &url) => {}
+            "http" if self.may_use_plain_http(&url) => {}
             "http" => {
                 return Err(RegistryError::Protocol(format!(
-                    "the token service {realm} is plain HTTP; credentials go over plain HTTP \
-                     only to hosts listed as insecure registries"
+                    "the token service {} is plain HTTP; Berth asks for tokens over plain \
+                     HTTP only on the host of a registry the operator lists in \
+                     BERTH_INSECURE_REGISTRIES",
+                    origin_of(&url)
                 )))
             }
             _ => {
@@ -341,7 +397,7 @@ impl RegistryClient {
         if let Some(credentials) = credentials {
             request = request.basic_auth(&credentials.username, Some(credentials.secret.expose()));
         }
-        let response = send(request).await?;
+        let response = self.send(request).await?;
         let status = response.status();
         if status.is_success() {
             let body = read_body(response, MAX_TOKEN_RESPONSE_BYTES).await?;
@@ -384,21 +440,24 @@ impl RegistryClient {
         })
     }
 
-    /// Sending credentials over plain HTTP is accepted only where the operator accepted it:
-    /// to a token service on a host listed as insecure, or for a registry listed as
-    /// insecure (whose requests already carry them in the clear).
-    fn may_send_credentials_in_clear(&self, registry: &RegistryHost, realm: &Url) -> bool {
-        if self.insecure.contains(registry) {
-            return true;
-        }
-        let Some(host) = realm.host_str() else {
+    /// A token service over plain HTTP is accepted only where the operator accepted plain
+    /// HTTP: on the host of a registry listed as insecure (on any of its ports: an in-house
+    /// token service often runs beside the registry). Whether the address may be contacted
+    /// at all is the egress guard's decision, made on the request.
+    fn may_use_plain_http(&self, realm: &Url) -> bool {
+        let Some(realm_host) = realm.host_str() else {
             return false;
         };
-        let authority = match realm.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host.to_owned(),
-        };
-        RegistryHost::parse(&authority).is_ok_and(|host| self.insecure.contains(&host))
+        let realm_host = realm_host.trim_matches(['[', ']']).to_ascii_lowercase();
+        self.insecure.iter().any(|listed| {
+            let authority = listed.api_host();
+            let host = match authority.rsplit_once(':') {
+                Some((host, port)) if port.chars().all(|c| c.is_ascii_digit()) => host,
+                _ => authority,
+            };
+            host.trim_matches(['[', ']'])
+                .eq_ignore_ascii_case(&realm_host)
+        })
     }
 
     /// Step 3.
@@ -488,17 +547,20 @@ impl RegistryClient {
         reference: &str,
     ) -> Result<FetchedManifest, RegistryError> {
         let url = format!("{}/v2/{repository}/manifests/{reference}", session.base);
-        let response = send(
-            session
-                .get(&self.http, url)
-                .header(ACCEPT, manifest::ACCEPT),
-        )
-        .await?;
+        let response = self
+            .send(
+                session
+                    .get(&self.http, url)
+                    .header(ACCEPT, manifest::ACCEPT),
+            )
+            .await?;
         let status = response.status();
         if status.is_success() {
             let content_type = header_text(&response, CONTENT_TYPE.as_str());
+            // A digest that is not sha256 hex is not used (it would go into URL paths and the
+            // deploy's record); the body's own digest is.
             let header_digest = header_text(&response, "docker-content-digest")
-                .and_then(|digest| Digest::parse(&digest).ok());
+                .and_then(|digest| manifest::sha256_digest_text(&digest));
             let body = read_body(response, manifest::MAX_MANIFEST_BYTES).await?;
             Ok(FetchedManifest {
                 media_type: manifest::media_type(content_type.as_deref(), &body),
@@ -552,7 +614,7 @@ impl RegistryClient {
     /// `Some(false)` only when the registry says so; `None` when it will not tell.
     async fn repository_exists(&self, session: &Session, repository: &str) -> Option<bool> {
         let url = format!("{}/v2/{repository}/tags/list?n=1", session.base);
-        let response = send(session.get(&self.http, url)).await.ok()?;
+        let response = self.send(session.get(&self.http, url)).await.ok()?;
         match response.status() {
             status if status.is_success() => Some(true),
             StatusCode::NOT_FOUND => {
@@ -572,10 +634,13 @@ impl RegistryClient {
         repository: &str,
         digest: &Digest,
     ) -> Result<Option<String>, RegistryError> {
-        // Registries may redirect blobs to object storage; reqwest follows, and drops the
-        // Authorization header when the redirect leaves the registry's host.
+        // Registries redirect blobs to object storage on other hosts: the blob client follows
+        // over https only, each hop through the guard, and reqwest drops the Authorization
+        // header when the redirect leaves the registry's host.
         let url = format!("{}/v2/{repository}/blobs/{digest}", session.base);
-        let response = send(session.get(&self.http, url)).await?;
+        let response = self
+            .send_with(&self.blob_http, session.get(&self.blob_http, url))
+            .await?;
         let status = response.status();
         if status.is_success() {
             let body = read_body(response, manifest::MAX_MANIFEST_BYTES).await?;
@@ -679,24 +744,50 @@ fn authorization_header(value: &str) -> Result<HeaderValue, RegistryError> {
     Ok(header)
 }
 
-async fn send(request: RequestBuilder) -> Result<Response, RegistryError> {
-    request.send().await.map_err(transport_error)
+/// What a failed request tells the user: the kind of failure, never the transport's own
+/// text (which names addresses, ports and what answered there: a port scanner's output).
+/// The details go to the debug log for the operator.
+fn transport_error(error: reqwest::Error) -> RegistryError {
+    tracing::debug!(error = %describe_transport(&error), "registry request failed");
+    if let Some(refusal) = find_refusal(&error) {
+        RegistryError::Refused(refusal.to_string())
+    } else if let Some(refusal) = redirect::find_refusal(&error) {
+        RegistryError::Refused(refusal.to_string())
+    } else if error.is_timeout() {
+        RegistryError::Timeout
+    } else if error.is_redirect() {
+        RegistryError::Protocol("the registry redirected too many times".into())
+    } else if error.is_decode() || error.is_body() {
+        RegistryError::Protocol("the registry's answer could not be read".into())
+    } else if is_tls_failure(&error) {
+        RegistryError::Unreachable(
+            "the TLS handshake failed: the certificate is not trusted, or the registry serves \
+             plain HTTP and must be listed as insecure"
+                .into(),
+        )
+    } else if is_dns_failure(&error) {
+        RegistryError::Unreachable("the host name does not resolve".into())
+    } else if error.is_connect() {
+        RegistryError::Unreachable("the connection failed".into())
+    } else {
+        RegistryError::Unreachable("the connection broke off".into())
+    }
 }
 
-fn transport_error(error: reqwest::Error) -> RegistryError {
-    if error.is_timeout() {
-        RegistryError::Timeout
-    } else if error.is_decode() {
-        RegistryError::Protocol(describe_transport(&error))
-    } else if is_tls_failure(&error) {
-        RegistryError::Unreachable(format!(
-            "{} (the TLS handshake failed: the certificate is not trusted, or the registry \
-             serves plain HTTP and must be listed as insecure)",
-            describe_transport(&error)
-        ))
-    } else {
-        RegistryError::Unreachable(describe_transport(&error))
+/// hyper-util's resolver errors say "dns error"; reqwest says nothing more specific.
+fn is_dns_failure(error: &reqwest::Error) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = next {
+        if current
+            .to_string()
+            .to_ascii_lowercase()
+            .contains("dns error")
+        {
+            return true;
+        }
+        next = current.source();
     }
+    false
 }
 
 /// rustls reports handshake and certificate failures as an `io::ErrorKind::InvalidData`

@@ -54,6 +54,10 @@ pub struct TestAppBuilder {
     buildah: String,
     team: bool,
     accounts: service::AccountSettings,
+    /// As `BERTH_EGRESS_ALLOW` would give them.
+    egress_allow: Vec<platform::egress::AllowEntry>,
+    /// As `BERTH_GIT_LOCAL_ROOTS` would give them (none unless a test lists some).
+    git_local_roots: Vec<PathBuf>,
 }
 
 enum Database {
@@ -128,6 +132,8 @@ impl TestAppBuilder {
             buildah: "buildah".into(),
             team: false,
             accounts: service::AccountSettings::default(),
+            egress_allow: Vec::new(),
+            git_local_roots: Vec::new(),
         }
     }
 
@@ -159,6 +165,14 @@ impl TestAppBuilder {
     /// A registry the app reaches over plain HTTP, kept on the app as `registry`.
     pub fn with_registry(mut self, registry: TestRegistry) -> Self {
         self.registries.push(registry.host.clone());
+        // Its token service runs on another port of 127.0.0.1: allowed the way an
+        // operator allows it, in BERTH_EGRESS_ALLOW.
+        if let Some(realm) = registry.token_realm() {
+            let url = reqwest::Url::parse(realm).unwrap();
+            let authority = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
+            self.egress_allow
+                .push(platform::egress::AllowEntry::parse(&authority).unwrap());
+        }
         self.registry = Some(registry);
         self
     }
@@ -166,6 +180,12 @@ impl TestAppBuilder {
     /// Another registry the app reaches over plain HTTP (the test keeps it).
     pub fn with_insecure_registry(mut self, host: domain::RegistryHost) -> Self {
         self.registries.push(host);
+        self
+    }
+
+    /// Local repositories may be read under these directories (`BERTH_GIT_LOCAL_ROOTS`).
+    pub fn with_git_local_roots(mut self, roots: Vec<PathBuf>) -> Self {
+        self.git_local_roots = roots;
         self
     }
 
@@ -190,6 +210,8 @@ impl TestAppBuilder {
         };
         let store = Store::connect(&url).await.unwrap();
         store.migrate().await.unwrap();
+        let egress = platform::egress::Egress::new(self.egress_allow.clone())
+            .with_git_local_roots(self.git_local_roots.clone());
         let leptos_options = leptos::config::LeptosOptions::builder()
             .output_name("berth")
             .site_root(dir.path().to_string_lossy().to_string())
@@ -202,10 +224,15 @@ impl TestAppBuilder {
                 vault::Keyring::new(vec![vault::MasterKey::generate()]).unwrap(),
                 None,
             )),
-            registry: platform::registry::RegistryClient::new(
+            // Token services of test registries run on other ports of 127.0.0.1: allowed
+            // the way an operator allows them, in BERTH_EGRESS_ALLOW.
+            registry: platform::registry::RegistryClient::with_egress(
                 self.registries.clone(),
                 Duration::from_secs(3),
+                egress.clone(),
             ),
+            // Tests make their git repositories in the temporary directory.
+            egress: egress.clone(),
             platform: local_engine(dir.path(), self.registries, &self.buildah).await,
             operations_queued: std::sync::Arc::new(tokio::sync::Notify::new()),
             git_dir: dir.path().join("git"),
