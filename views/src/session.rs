@@ -22,6 +22,7 @@ pub struct Viewer {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TeamSummary {
     pub handle: String,
     pub name: String,
@@ -29,6 +30,7 @@ pub struct TeamSummary {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MemberRow {
     pub user_id: i64,
     pub email: String,
