@@ -32,10 +32,15 @@ fn routes_in_router() -> BTreeSet<(String, String)> {
             .expect("a closed .route( call");
         let call = &rest[..end];
         let path = call.split('"').nth(1).expect("a route path literal");
-        let methods = call[call.find(',').expect("a method router")..]
-            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '('))
-            .filter_map(|word| word.strip_suffix('('))
-            .filter(|word| ["get", "post", "put", "patch", "delete"].contains(word))
+        let router = &call[call.find(',').expect("a method router")..];
+        // `get(`, `.post(`, `routing::patch(`: a method name not inside a longer name.
+        let methods = ["get", "post", "put", "patch", "delete"]
+            .into_iter()
+            .filter(|method| {
+                router.match_indices(&format!("{method}(")).any(|(at, _)| {
+                    !router[..at].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                })
+            })
             .map(str::to_uppercase)
             .collect::<Vec<_>>();
         assert!(!methods.is_empty(), "no method found in .route({call})");
