@@ -4,7 +4,8 @@
 #   berth_setup run   — what building and running Berth needs (including buildah, runc
 #                       and slirp4netns, which the local engine builds and runs releases with)
 #   berth_setup test  — plus what the test suite needs (PostgreSQL binaries, Chromium, Node,
-#                       the distribution registry, skopeo, umoci, busybox-static)
+#                       the distribution registry, skopeo, umoci, busybox-static, and
+#                       schemathesis from PyPI in a virtualenv under ~/.cache/berth)
 set -euo pipefail
 
 berth_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -50,5 +51,27 @@ berth_setup() {
     fi
     # A real registry (CNCF distribution) and the tools that build and push test images.
     berth_apt_install docker-registry skopeo umoci busybox-static
+    berth_setup_schemathesis
   fi
 }
+
+# --- schemathesis (the JSON API fuzz step of scripts/test.sh) -------------------------------
+# Schemathesis from PyPI, pinned, in a virtualenv of its own under the cache directory; made
+# only when missing. Debian's python3 and python3-venv make the virtualenv.
+BERTH_SCHEMATHESIS_VERSION="4.32.5"
+BERTH_SCHEMATHESIS_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/berth/schemathesis-$BERTH_SCHEMATHESIS_VERSION"
+BERTH_SCHEMATHESIS="$BERTH_SCHEMATHESIS_VENV/bin/schemathesis"
+
+berth_setup_schemathesis() {
+  if [ -x "$BERTH_SCHEMATHESIS" ] && "$BERTH_SCHEMATHESIS" --version >/dev/null 2>&1; then
+    return 0
+  fi
+  berth_apt_install python3 python3-venv
+  berth_log "installing schemathesis $BERTH_SCHEMATHESIS_VERSION (PyPI) into $BERTH_SCHEMATHESIS_VENV"
+  rm -rf "$BERTH_SCHEMATHESIS_VENV"
+  mkdir -p "$(dirname "$BERTH_SCHEMATHESIS_VENV")"
+  /usr/bin/python3 -m venv "$BERTH_SCHEMATHESIS_VENV"
+  "$BERTH_SCHEMATHESIS_VENV/bin/pip" install -q --disable-pip-version-check \
+    "schemathesis==$BERTH_SCHEMATHESIS_VERSION"
+}
+# --- end of schemathesis ----------------------------------------------------------------------

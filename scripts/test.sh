@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up what is missing and runs every test: unit and property tests, the store suite on
 # SQLite and PostgreSQL, the HTTP tests (authorisation matrix included) and the browser
-# tests (Chromium, with and without JavaScript). Ends with one summary line.
+# tests (Chromium, with and without JavaScript), and schemathesis against the JSON API's OpenAPI
+# document. Ends with one summary line.
 #
 # PostgreSQL: BERTH_TEST_DATABASE_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres)
 # when set; otherwise the tests start a throwaway cluster with Debian's initdb/pg_ctl.
@@ -28,6 +29,13 @@ cargo test --no-fail-fast --workspace --exclude frontend --exclude server 2>&1 |
 # page rendering across several runtimes in one process was seen to lose a wake-up (a test
 # hangs). The server itself runs one runtime, where this cannot happen.
 cargo test --no-fail-fast -p server -- --test-threads=1 2>&1 | tee -a "$log" || status=$?
+
+# --- schemathesis: the JSON API fuzzed against its own OpenAPI document ----------------------
+# A bounded run (BERTH_SCHEMATHESIS_MAX_TIME, default 180 s) as a team owner; it prints the
+# number of inputs it tried and a "test result:" line counted below.
+berth_log "schemathesis (the JSON API against /api/v1/openapi.json)"
+bash scripts/schemathesis.sh 2>&1 | tee -a "$log" || status=$?
+# --- end of schemathesis ----------------------------------------------------------------------
 
 berth_log "browser tests (Playwright + Chromium)"
 BERTH_BIN="$PWD/target/debug/berth" BERTH_SITE_ROOT="$PWD/target/site" \

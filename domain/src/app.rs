@@ -36,6 +36,7 @@ impl AppHandle {
 /// How an app's releases are made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum DeployMethod {
     /// Direct Docker Image deploy: run a prebuilt image.
     Image,
@@ -228,6 +229,7 @@ pub fn parse_config_value(input: &str) -> Result<&str, ParseError> {
 /// What an operation does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum OperationKind {
     Deploy,
     Configure,
@@ -237,6 +239,7 @@ pub enum OperationKind {
 /// Where an operation is in its life: `queued → running → succeeded | failed | cancelled`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum OperationStatus {
     Queued,
     Running,
@@ -319,6 +322,7 @@ impl OperationStatus {
 /// instead of any value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum CredentialSource {
     /// None: public images only.
     None,

@@ -62,6 +62,7 @@ fn suggestion(value: &str) -> String {
 /// What kind of login a credential holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum CredentialKind {
     /// Username and password or token: Docker Hub, GHCR, GitLab, Harbor, Quay, any
     /// distribution registry.

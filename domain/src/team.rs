@@ -83,6 +83,7 @@ impl TeamName {
 /// can (`Owner > Deployer > Viewer`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Role {
     /// Reads history and settings.
     Viewer,

@@ -41,6 +41,7 @@ pub fn build(state: AppState, secure_cookies: bool) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .nest("/api/v1", api::router())
+        .route("/api/docs", get(api::docs::page))
         .route("/operations/{id}/events", get(live::events))
         .route("/api/{*fn_name}", get(server_fn).post(server_fn))
         .leptos_routes_with_context(&state, routes, context, {

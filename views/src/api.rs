@@ -14,12 +14,16 @@ use serde::{Deserialize, Serialize};
 
 /// `{"error": {"kind", "message", "field"?, "reason"?}}`
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub error: ErrorView,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorView {
+    /// `invalid`, `conflict`, `unauthenticated`, `not_found`, `forbidden`, `throttled`,
+    /// `verification_failed`, `unavailable`, `internal` or `request`.
     pub kind: String,
     pub message: String,
     /// The request field to fix, when the error concerns one.
@@ -48,12 +52,14 @@ impl From<&AppError> for ErrorBody {
 
 /// `GET /me`
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MeBody {
     pub user: UserView,
     pub teams: Vec<TeamSummary>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserView {
     pub id: i64,
     pub email: String,
@@ -61,12 +67,14 @@ pub struct UserView {
 
 /// `GET /teams/{team}`
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TeamBody {
     pub team: TeamSummary,
 }
 
 /// `GET /teams/{team}/members`
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MembersBody {
     pub members: Vec<MemberRow>,
 }
@@ -74,12 +82,14 @@ pub struct MembersBody {
 /// `POST /teams/{team}/members`: the member, and the invitation link (shown this once) when
 /// the person had no account.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AddedMemberBody {
     pub member: AddedMember,
     pub invite_url: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AddedMember {
     pub user_id: i64,
     pub email: String,
@@ -90,11 +100,13 @@ pub struct AddedMember {
 
 /// `PATCH /teams/{team}/members/{user_id}`
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RoleChangedBody {
     pub member: MemberRole,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MemberRole {
     pub user_id: i64,
     pub role: Role,
@@ -102,6 +114,7 @@ pub struct MemberRole {
 
 /// `GET /teams/{team}/audit`
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEventsBody {
     pub events: Vec<AuditEventView>,
     /// The cursor for older events (`?before=`), when there are more.
@@ -109,6 +122,7 @@ pub struct AuditEventsBody {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEventView {
     pub id: i64,
     pub at: i64,
@@ -122,12 +136,14 @@ pub struct AuditEventView {
 
 /// `GET …/credentials/{name}`, and the answer to creating or changing one.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CredentialBody {
     pub credential: CredentialRow,
 }
 
 /// `GET …/credentials`
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CredentialsBody {
     pub credentials: Vec<CredentialRow>,
 }
@@ -135,6 +151,7 @@ pub struct CredentialsBody {
 /// `POST …/credentials/{name}/verify`: a failed verification is an answer (`ok: false` with
 /// the precise `kind`), not an error of the request.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VerifyBody {
     pub ok: bool,
     /// The image's digest, when an image was given and resolved.
@@ -156,6 +173,7 @@ pub struct VerifyBody {
 
 /// An app as the API shows it: its release and the credentials it deploys with (names).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AppView {
     pub handle: String,
     pub method: DeployMethod,
@@ -167,6 +185,7 @@ pub struct AppView {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AppCredentialsView {
     pub remembered: Option<RememberedView>,
     /// The team credential the app's deploys use.
@@ -174,6 +193,7 @@ pub struct AppCredentialsView {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RememberedView {
     pub registry: String,
     pub username: String,
@@ -182,30 +202,35 @@ pub struct RememberedView {
 
 /// `GET …/apps/{app}`, and the answer to creating one.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AppBody {
     pub app: AppView,
 }
 
 /// `GET …/apps`
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AppsBody {
     pub apps: Vec<AppRow>,
 }
 
 /// `GET …/apps/{app}/config`: names, and the values that are not secret.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConfigBody {
     pub env: Vec<ConfigRow>,
 }
 
 /// One operation: `GET /operations/{id}`, and the answer to anything that queues one.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OperationBody {
     pub operation: OperationRow,
 }
 
 /// A page of history, newest first.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OperationsBody {
     pub operations: Vec<OperationRow>,
     /// The cursor for older operations (`?before=`), when there are more.
@@ -214,12 +239,14 @@ pub struct OperationsBody {
 
 /// `GET …/apps/{app}/refs`: branches and tags, each marked when it is the deployed commit.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RefsBody {
     pub refs: Vec<RefView>,
     pub deployed_commit: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RefView {
     pub name: String,
     /// `branch` or `tag`.
@@ -234,6 +261,7 @@ pub struct RefView {
 /// image of that ref's Dockerfile, the credential that pulls it, and whether the registry
 /// lets it; which registry gets the private-registry credentials, and which could.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BasesBody {
     pub commit: String,
     pub bases: Vec<BaseView>,
@@ -245,6 +273,7 @@ pub struct BasesBody {
 
 /// The body of `POST …/apps/{app}/bases`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BasesRequest {
     #[serde(default)]
     pub git_ref: String,
@@ -254,9 +283,12 @@ pub struct BasesRequest {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BaseView {
     pub image: String,
     pub line: usize,
+    /// `configuration`, `team:<name>` or `none`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub credential: BaseCredential,
     pub ok: bool,
     pub kind: Option<String>,
@@ -290,12 +322,14 @@ impl From<BaseCheckReport> for BasesBody {
 
 /// `GET /me/invitations`: teams that invited the person, waiting for an answer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InvitationsBody {
     pub invitations: Vec<crate::session::PendingInvitation>,
 }
 
 /// `POST /invitations/{id}/accept|decline`
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InvitationAnsweredBody {
     /// The team's handle.
     pub team: String,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// The release an app serves.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReleaseRow {
     pub image: String,
     pub digest: String,
@@ -19,6 +20,7 @@ pub struct ReleaseRow {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AppRow {
     pub handle: String,
     pub method: DeployMethod,
@@ -28,6 +30,7 @@ pub struct AppRow {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LastOperation {
     pub id: i64,
     pub kind: OperationKind,
@@ -43,6 +46,7 @@ pub struct AppsPage {
 
 /// A configuration variable as the browser sees it: secret-looking ones without a value.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConfigRow {
     pub key: String,
     /// `None` for a secret value (write-only).
@@ -78,6 +82,7 @@ pub struct AppPage {
 
 /// A Dockerfile app's git source as pages show it: the read password never leaves the server.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GitSourceRow {
     pub url: String,
     pub dockerfile: String,

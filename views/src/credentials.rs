@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// A registry credential as pages show it: never its secret.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CredentialRow {
     pub name: String,
     pub registry: String,
@@ -25,6 +26,7 @@ pub struct CredentialRow {
 
 /// When something was checked or used, whether it worked, and what happened.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CheckRow {
     pub at: i64,
     pub ok: bool,

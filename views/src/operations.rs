@@ -12,6 +12,7 @@ pub const CHART_DAYS: i64 = 30;
 /// An operation as pages and the JSON API show it: what ran, with which credential source
 /// (never a value), and how it ended.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OperationRow {
     pub id: i64,
     pub team: String,
@@ -60,6 +61,7 @@ impl OperationRow {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConfigChangeRow {
     pub key: String,
     /// `false` when the variable was unset.

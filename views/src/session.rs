@@ -25,6 +25,7 @@ pub struct Viewer {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TeamSummary {
     pub handle: String,
     pub name: String,
@@ -35,6 +36,7 @@ pub struct TeamSummary {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MemberRow {
     pub user_id: i64,
     pub email: String,
@@ -97,6 +99,7 @@ pub enum Flash {
 
 /// An invitation to join a team, as the invited person sees it (they Accept or Decline).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PendingInvitation {
     pub id: i64,
     pub team_handle: String,

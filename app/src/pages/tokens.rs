@@ -31,7 +31,9 @@ pub fn TokensPage() -> AnyView {
                 <Title text="API tokens"/>
                 <header class="page-header"><h1>"API tokens"</h1></header>
                 <p>"Tokens let CI pipelines use Berth's JSON API as you: send "
-                    <code>"Authorization: Bearer <token>"</code> " to " <code>"/api/v1"</code> "."</p>
+                    <code>"Authorization: Bearer <token>"</code> " to " <code>"/api/v1"</code> ". "
+                    <a href="/api/docs" rel="external">"The API reference"</a> " lists every operation; "
+                    <a href="/api/v1/openapi.json" rel="external">"its OpenAPI document"</a> " is for tools."</p>
                 <Suspense fallback=|| view! { <p class="loading">"Loading tokens…"</p> }>
                     {
                         let csrf = me.csrf.clone();

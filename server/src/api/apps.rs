@@ -1,10 +1,10 @@
 //! `/api/v1/teams/{team}/apps` and `/api/v1/operations`: apps, deploys, configuration,
 //! restarts and the history CI pipelines read. Credentials go in and never come out.
 
-use super::{ApiResult, ApiUser, Body};
+use super::{ApiResult, ApiUser, Body, Path, Query};
 use crate::router::AppState;
 use axum::{
-    extract::{Path, Query, State},
+    extract::State,
     http::{header, StatusCode},
     response::IntoResponse,
     Json,
@@ -18,6 +18,7 @@ use service::{
     history::{self, HistoryFilter},
     operations, present,
 };
+use utoipa::{IntoParams, ToSchema};
 use views::{
     api::{
         AppBody, AppsBody, BasesBody, BasesRequest, ConfigBody, OperationBody, OperationsBody,
@@ -26,20 +27,26 @@ use views::{
     AppError,
 };
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct NewApp {
+    /// Lower-case letters, digits and dashes.
     #[serde(default)]
+    #[schema(required = true)]
     handle: String,
     #[serde(default)]
+    #[schema(required = true, value_type = domain::DeployMethod)]
     method: String,
+    /// The path a new release must answer before it takes traffic (default `/`).
     health_path: Option<String>,
+    /// The repository of a Dockerfile app (required for `dockerfile`).
     git: Option<GitBody>,
 }
 
 /// `"git": {"url", "dockerfile"?, "context"?, "username"?, "password"?}`
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct GitBody {
     #[serde(default)]
+    #[schema(required = true)]
     url: String,
     #[serde(default)]
     dockerfile: String,
@@ -52,6 +59,9 @@ pub struct GitBody {
 }
 
 /// `POST /api/v1/teams/{team}/apps` `{"handle", "method", "health_path"?, "git"?}` → 201.
+#[utoipa::path(post, path = "/api/v1/teams/{team}/apps", tag = "apps", summary = "Create an app",
+    params(("team" = String, Path, description = "The team's handle.")), request_body = NewApp,
+    responses((status = 201, description = "The new app.", body = AppBody)))]
 pub async fn create(
     State(state): State<AppState>,
     user: ApiUser,
@@ -86,6 +96,8 @@ pub async fn create(
 }
 
 /// `GET /api/v1/teams/{team}/apps`
+#[utoipa::path(get, path = "/api/v1/teams/{team}/apps", tag = "apps", summary = "List the team's apps",
+    params(("team" = String, Path, description = "The team's handle.")), responses((status = 200, description = "The apps with their releases and last operations.", body = AppsBody)))]
 pub async fn list(
     State(state): State<AppState>,
     user: ApiUser,
@@ -97,6 +109,8 @@ pub async fn list(
 }
 
 /// `GET /api/v1/teams/{team}/apps/{app}` → the app with its current release.
+#[utoipa::path(get, path = "/api/v1/teams/{team}/apps/{app}", tag = "apps", summary = "Show an app",
+    params(("team" = String, Path, description = "The team's handle."), ("app" = String, Path, description = "The app's handle.")), responses((status = 200, description = "The app, its release and the credentials it deploys with (names only).", body = AppBody)))]
 pub async fn show(
     State(state): State<AppState>,
     user: ApiUser,
@@ -158,21 +172,32 @@ fn env_changes(env: Option<Map<String, Value>>) -> ApiResult<ConfigChanges> {
     Ok(ConfigChanges::parse_inputs(changes)?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct NewDeploy {
+    /// For an image app: `registry/namespace/repo:tag` or `…@sha256:…`.
     image: Option<String>,
+    /// For a Dockerfile app: the branch, tag or commit to build.
     git_ref: Option<String>,
     credential: Option<String>,
     registry_username: Option<String>,
     registry_password: Option<String>,
+    /// Default true: remember the given registry credentials on the app.
     remember_credentials: Option<bool>,
+    /// Configuration changes riding along: `{"KEY": "value"}` sets a secret value,
+    /// `{"KEY": {"value": "…", "plain": true}}` a plain (visible) one, `{"KEY": null}` unsets.
+    #[schema(value_type = Option<std::collections::HashMap<String, Option<String>>>)]
     env: Option<Map<String, Value>>,
+    /// For a Dockerfile app: the registry (one a `FROM` names) that gets
+    /// `APTIBLE_PRIVATE_REGISTRY_*`; it becomes `APTIBLE_PRIVATE_REGISTRY_HOST`.
     private_registry_host: Option<String>,
 }
 
 /// `POST /api/v1/teams/{team}/apps/{app}/deploys` → 202 `{"operation"}` once the registry
 /// has proved the image (or every base image of the git ref) can be pulled with the chosen
 /// credentials. The same fields as the deploy forms, read by the same rules.
+#[utoipa::path(post, path = "/api/v1/teams/{team}/apps/{app}/deploys", tag = "apps", summary = "Deploy an image or a git ref",
+    params(("team" = String, Path, description = "The team's handle."), ("app" = String, Path, description = "The app's handle.")), request_body = NewDeploy,
+    responses((status = 202, description = "Queued, once the registry proved every image can be pulled.", body = OperationBody)))]
 pub async fn deploy(
     State(state): State<AppState>,
     user: ApiUser,
@@ -198,13 +223,19 @@ pub async fn deploy(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct ConfigRequest {
+    /// `{"KEY": "value"}` sets a secret value, `{"KEY": {"value": "…", "plain": true}}` a
+    /// plain (visible) one, `{"KEY": null}` unsets.
+    #[schema(value_type = Option<std::collections::HashMap<String, Option<String>>>)]
     env: Option<Map<String, Value>>,
 }
 
 /// `PATCH /api/v1/teams/{team}/apps/{app}/config` `{"env": {...}}` → 202 (a configure
 /// operation).
+#[utoipa::path(patch, path = "/api/v1/teams/{team}/apps/{app}/config", tag = "apps", summary = "Change the app's configuration",
+    params(("team" = String, Path, description = "The team's handle."), ("app" = String, Path, description = "The app's handle.")), request_body = ConfigRequest,
+    responses((status = 202, description = "A configure operation was queued.", body = OperationBody)))]
 pub async fn configure(
     State(state): State<AppState>,
     user: ApiUser,
@@ -221,6 +252,8 @@ pub async fn configure(
 }
 
 /// `GET /api/v1/teams/{team}/apps/{app}/config` → names, and values that are not secret.
+#[utoipa::path(get, path = "/api/v1/teams/{team}/apps/{app}/config", tag = "apps", summary = "Read the app's configuration",
+    params(("team" = String, Path, description = "The team's handle."), ("app" = String, Path, description = "The app's handle.")), responses((status = 200, description = "Names, and the values that are not secret.", body = ConfigBody)))]
 pub async fn config(
     State(state): State<AppState>,
     user: ApiUser,
@@ -232,6 +265,8 @@ pub async fn config(
 }
 
 /// `POST /api/v1/teams/{team}/apps/{app}/restart` → 202.
+#[utoipa::path(post, path = "/api/v1/teams/{team}/apps/{app}/restart", tag = "apps", summary = "Restart the app",
+    params(("team" = String, Path, description = "The team's handle."), ("app" = String, Path, description = "The app's handle.")), responses((status = 202, description = "A restart operation was queued.", body = OperationBody)))]
 pub async fn restart(
     State(state): State<AppState>,
     user: ApiUser,
@@ -244,16 +279,25 @@ pub async fn restart(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
+    /// How many operations (default 50).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 200)]
     limit: Option<String>,
+    /// The cursor from the previous page's `next`: operations older than this id.
+    #[param(value_type = Option<i64>)]
     before: Option<String>,
+    #[param(value_type = Option<domain::OperationKind>)]
     kind: Option<String>,
+    #[param(value_type = Option<domain::OperationStatus>)]
     status: Option<String>,
+    /// A user id.
+    #[param(value_type = Option<i64>)]
     requested_by: Option<String>,
 }
 
-fn number(field: &str, value: Option<&str>) -> Result<Option<i64>, AppError> {
+pub(super) fn number(field: &str, value: Option<&str>) -> Result<Option<i64>, AppError> {
     value
         .filter(|v| !v.is_empty())
         .map(|v| {
@@ -293,6 +337,9 @@ async fn history(
 }
 
 /// `GET /api/v1/teams/{team}/apps/{app}/operations?limit&before&kind&status&requested_by`
+#[utoipa::path(get, path = "/api/v1/teams/{team}/apps/{app}/operations", tag = "operations", summary = "The app's operation history",
+    params(("team" = String, Path, description = "The team's handle."), ("app" = String, Path, description = "The app's handle."), HistoryQuery),
+    responses((status = 200, description = "A page of operations, newest first.", body = OperationsBody)))]
 pub async fn app_operations(
     State(state): State<AppState>,
     user: ApiUser,
@@ -303,6 +350,9 @@ pub async fn app_operations(
 }
 
 /// `GET /api/v1/teams/{team}/operations?...`: the team's history.
+#[utoipa::path(get, path = "/api/v1/teams/{team}/operations", tag = "operations", summary = "The team's operation history",
+    params(("team" = String, Path, description = "The team's handle."), HistoryQuery),
+    responses((status = 200, description = "A page of operations, newest first.", body = OperationsBody)))]
 pub async fn team_operations(
     State(state): State<AppState>,
     user: ApiUser,
@@ -317,6 +367,8 @@ fn operation_id(id: &str) -> Result<i64, AppError> {
 }
 
 /// `GET /api/v1/operations/{id}`
+#[utoipa::path(get, path = "/api/v1/operations/{id}", tag = "operations", summary = "Show an operation",
+    params(("id" = i64, Path, description = "The operation's id.")), responses((status = 200, description = "The operation.", body = OperationBody)))]
 pub async fn operation(
     State(state): State<AppState>,
     user: ApiUser,
@@ -327,6 +379,8 @@ pub async fn operation(
 }
 
 /// `GET /api/v1/operations/{id}/log` → the log as text.
+#[utoipa::path(get, path = "/api/v1/operations/{id}/log", tag = "operations", summary = "An operation's log",
+    params(("id" = i64, Path, description = "The operation's id.")), responses((status = 200, description = "The log, one line per line.", body = String, content_type = "text/plain")))]
 pub async fn log(
     State(state): State<AppState>,
     user: ApiUser,
@@ -337,6 +391,8 @@ pub async fn log(
 }
 
 /// `POST /api/v1/operations/{id}/cancel` → the cancelled operation (queued ones only).
+#[utoipa::path(post, path = "/api/v1/operations/{id}/cancel", tag = "operations", summary = "Cancel a queued operation",
+    params(("id" = i64, Path, description = "The operation's id.")), responses((status = 200, description = "The cancelled operation.", body = OperationBody)))]
 pub async fn cancel(
     State(state): State<AppState>,
     user: ApiUser,
@@ -347,6 +403,8 @@ pub async fn cancel(
 }
 
 /// `POST /api/v1/operations/{id}/redeploy` → 202: the same digest again.
+#[utoipa::path(post, path = "/api/v1/operations/{id}/redeploy", tag = "operations", summary = "Deploy an operation's digest again",
+    params(("id" = i64, Path, description = "The operation's id.")), responses((status = 202, description = "A deploy of the same digest was queued.", body = OperationBody)))]
 pub async fn redeploy(
     State(state): State<AppState>,
     user: ApiUser,
@@ -360,13 +418,19 @@ pub async fn redeploy(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RefsQuery {
-    fetch: Option<bool>,
+    /// Fetch the repository first (otherwise the refs Berth last fetched).
+    #[param(value_type = Option<bool>)]
+    fetch: Option<String>,
 }
 
 /// `GET /api/v1/teams/{team}/apps/{app}/refs?fetch=true` → the repository's branches and
 /// tags with their commits, each marked when it is the deployed commit.
+#[utoipa::path(get, path = "/api/v1/teams/{team}/apps/{app}/refs", tag = "apps", summary = "Branches and tags of a Dockerfile app's repository",
+    params(("team" = String, Path, description = "The team's handle."), ("app" = String, Path, description = "The app's handle."), RefsQuery),
+    responses((status = 200, description = "Branches and tags with their commits.", body = RefsBody)))]
 pub async fn refs(
     State(state): State<AppState>,
     user: ApiUser,
@@ -379,7 +443,17 @@ pub async fn refs(
             user.id,
             &team,
             &handle,
-            query.fetch.unwrap_or(false),
+            match query.fetch.as_deref() {
+                None | Some("" | "false") => false,
+                Some("true") => true,
+                Some(other) => {
+                    return Err(AppError::invalid(
+                        "fetch",
+                        format!("\"{other}\" is not true or false."),
+                    )
+                    .into())
+                }
+            },
         )
         .await?,
     ))
@@ -389,6 +463,10 @@ pub async fn refs(
 /// each external base image of that ref's Dockerfile, the credential that will pull it, and
 /// whether the registry lets it. A POST for deployers: it fetches the repository and asks
 /// registries, with credentials.
+#[utoipa::path(post, path = "/api/v1/teams/{team}/apps/{app}/bases", tag = "apps", summary = "Check the base images of a git ref",
+    params(("team" = String, Path, description = "The team's handle."), ("app" = String, Path, description = "The app's handle.")),
+    request_body = BasesRequest,
+    responses((status = 200, description = "Each external base image, the credential that pulls it, whether the registry lets it, and which registry gets the private-registry credentials.", body = BasesBody)))]
 pub async fn bases(
     State(state): State<AppState>,
     user: ApiUser,
@@ -407,13 +485,19 @@ pub async fn bases(
     Ok(Json(report.into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RuntimeLogQuery {
+    /// How many lines (default 200).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000)]
     lines: Option<String>,
 }
 
 /// `GET /api/v1/teams/{team}/apps/{app}/logs?lines=200` → the running release's recent
 /// output (text), newest last.
+#[utoipa::path(get, path = "/api/v1/teams/{team}/apps/{app}/logs", tag = "apps", summary = "The running release's recent output",
+    params(("team" = String, Path, description = "The team's handle."), ("app" = String, Path, description = "The app's handle."), RuntimeLogQuery),
+    responses((status = 200, description = "The output, newest line last.", body = String, content_type = "text/plain")))]
 pub async fn runtime_log(
     State(state): State<AppState>,
     user: ApiUser,

@@ -1,23 +1,22 @@
 //! `/api/v1/teams/{team}/credentials`: team registry credentials. The secret goes in and
 //! never comes out.
 
-use super::{ApiResult, ApiUser, Body};
+use super::{ApiResult, ApiUser, Body, Path};
 use crate::router::AppState;
-use axum::{
-    extract::{Path, State},
-    http::StatusCode,
-    Json,
-};
+use axum::{extract::State, http::StatusCode, Json};
 use serde::Deserialize;
 use service::{
     credentials::{self, CredentialPatch, NewCredentialInput},
     present,
 };
+use utoipa::ToSchema;
 use views::{
     api::{CredentialBody, CredentialsBody, VerifyBody},
     AppError,
 };
 
+#[utoipa::path(get, path = "/api/v1/teams/{team}/credentials", tag = "credentials", summary = "List the team's registry credentials",
+    params(("team" = String, Path, description = "The team's handle.")), responses((status = 200, description = "The credentials, never their secrets.", body = CredentialsBody)))]
 pub async fn list(
     State(state): State<AppState>,
     user: ApiUser,
@@ -35,6 +34,9 @@ fn credential_body(credential: store::RegistryCredential) -> Json<CredentialBody
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/teams/{team}/credentials/{name}", tag = "credentials", summary = "Show a registry credential",
+    params(("team" = String, Path, description = "The team's handle."), ("name" = String, Path, description = "The credential's name.")),
+    responses((status = 200, description = "The credential, never its secret.", body = CredentialBody)))]
 pub async fn show(
     State(state): State<AppState>,
     user: ApiUser,
@@ -44,11 +46,13 @@ pub async fn show(
     Ok(credential_body(credential))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct NewCredential {
     name: String,
     registry: String,
+    /// `basic` (the default).
     #[serde(default)]
+    #[schema(value_type = Option<domain::CredentialKind>)]
     kind: String,
     username: String,
     secret: String,
@@ -59,6 +63,9 @@ pub struct NewCredential {
     expires_on: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/teams/{team}/credentials", tag = "credentials", summary = "Store a registry credential",
+    params(("team" = String, Path, description = "The team's handle.")), request_body = NewCredential,
+    responses((status = 201, description = "The stored credential (the secret is never returned).", body = CredentialBody)))]
 pub async fn create(
     State(state): State<AppState>,
     user: ApiUser,
@@ -78,7 +85,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, credential_body(credential)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct CredentialChanges {
     name: Option<String>,
     registry: Option<String>,
@@ -86,9 +93,11 @@ pub struct CredentialChanges {
     secret: Option<String>,
     /// `null` or `""` clears the note; absent keeps it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     note: Option<Option<String>>,
     /// `null` or `""` clears the expiry date; absent keeps it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     expires_on: Option<Option<String>>,
 }
 
@@ -97,6 +106,10 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Strin
     Option::<String>::deserialize(d).map(Some)
 }
 
+#[utoipa::path(patch, path = "/api/v1/teams/{team}/credentials/{name}", tag = "credentials", summary = "Change a registry credential",
+    params(("team" = String, Path, description = "The team's handle."), ("name" = String, Path, description = "The credential's name.")),
+    request_body = CredentialChanges,
+    responses((status = 200, description = "The changed credential.", body = CredentialBody)))]
 pub async fn update(
     State(state): State<AppState>,
     user: ApiUser,
@@ -125,6 +138,9 @@ pub async fn update(
     Ok(credential_body(credential))
 }
 
+#[utoipa::path(delete, path = "/api/v1/teams/{team}/credentials/{name}", tag = "credentials", summary = "Delete a registry credential",
+    params(("team" = String, Path, description = "The team's handle."), ("name" = String, Path, description = "The credential's name.")),
+    responses((status = 204, description = "Deleted.")))]
 pub async fn delete(
     State(state): State<AppState>,
     user: ApiUser,
@@ -134,13 +150,17 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 pub struct VerifyRequest {
     image: Option<String>,
 }
 
 /// `POST …/credentials/{name}/verify` `{"image"?}` → 200 with `ok` true or false: a failed
 /// verification is an answer, not an error in the request.
+#[utoipa::path(post, path = "/api/v1/teams/{team}/credentials/{name}/verify", tag = "credentials", summary = "Verify a registry credential",
+    params(("team" = String, Path, description = "The team's handle."), ("name" = String, Path, description = "The credential's name.")),
+    request_body(content = Option<VerifyRequest>, description = "Optional: an image to resolve; without a body only the login is verified."),
+    responses((status = 200, description = "`ok` true with the image's digest, or `ok` false with the precise `kind`.", body = VerifyBody)))]
 pub async fn verify(
     State(state): State<AppState>,
     user: ApiUser,

@@ -1,12 +1,11 @@
-use super::{ApiResult, ApiUser};
+use super::{ApiResult, ApiUser, Path};
 use crate::router::AppState;
-use axum::{
-    extract::{Path, State},
-    Json,
-};
+use axum::{extract::State, Json};
 use views::api::{InvitationAnsweredBody, InvitationsBody, MeBody, UserView};
 
 /// `GET /api/v1/me`: who the token belongs to and their teams with roles.
+#[utoipa::path(get, path = "/api/v1/me", tag = "teams", summary = "Who the token belongs to",
+    responses((status = 200, description = "The user and their teams with roles.", body = MeBody)))]
 pub async fn show(State(state): State<AppState>, user: ApiUser) -> ApiResult<Json<MeBody>> {
     let viewer = service::accounts::viewer(&state.berth, user.user).await?;
     Ok(Json(MeBody {
@@ -19,6 +18,8 @@ pub async fn show(State(state): State<AppState>, user: ApiUser) -> ApiResult<Jso
 }
 
 /// `GET /api/v1/me/invitations`: teams that invited this person, not yet answered.
+#[utoipa::path(get, path = "/api/v1/me/invitations", tag = "teams", summary = "Invitations waiting for your answer",
+    responses((status = 200, description = "Teams that invited you, not yet answered.", body = InvitationsBody)))]
 pub async fn invitations(
     State(state): State<AppState>,
     user: ApiUser,
@@ -29,6 +30,9 @@ pub async fn invitations(
 }
 
 /// `POST /api/v1/invitations/{id}/accept`: join the team.
+#[utoipa::path(post, path = "/api/v1/invitations/{id}/accept", tag = "teams", summary = "Accept an invitation (join the team)",
+    params(("id" = i64, Path, description = "The invitation's id.")),
+    responses((status = 200, description = "The team joined.", body = InvitationAnsweredBody)))]
 pub async fn accept(
     State(state): State<AppState>,
     user: ApiUser,
@@ -38,6 +42,9 @@ pub async fn accept(
 }
 
 /// `POST /api/v1/invitations/{id}/decline`: do not join; the invitation is gone.
+#[utoipa::path(post, path = "/api/v1/invitations/{id}/decline", tag = "teams", summary = "Decline an invitation",
+    params(("id" = i64, Path, description = "The invitation's id.")),
+    responses((status = 200, description = "The invitation is gone.", body = InvitationAnsweredBody)))]
 pub async fn decline(
     State(state): State<AppState>,
     user: ApiUser,

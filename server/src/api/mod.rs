@@ -5,12 +5,17 @@
 
 mod apps;
 mod credentials;
+pub mod docs;
 mod me;
+pub mod openapi;
 mod teams;
 
 use crate::router::AppState;
 use axum::{
-    extract::{rejection::JsonRejection, FromRequest, FromRequestParts, Request},
+    extract::{
+        rejection::{JsonRejection, QueryRejection},
+        FromRequest, FromRequestParts, Request,
+    },
     http::{header, request::Parts, StatusCode},
     response::{IntoResponse, Response},
     routing::get,
@@ -21,6 +26,7 @@ use views::{api::ErrorBody, AppError};
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/openapi.json", get(openapi::document))
         .route("/me", get(me::show))
         .route("/me/invitations", get(me::invitations))
         .route("/invitations/{id}/accept", axum::routing::post(me::accept))
@@ -153,6 +159,57 @@ impl FromRequestParts<AppState> for ApiUser {
             .await?
             .ok_or_else(unauthenticated)?;
         Ok(ApiUser { id: user.id, user })
+    }
+}
+
+/// `axum::extract::Path` whose rejections are API errors: a path parameter that cannot be
+/// read (not a number, not UTF-8) names nothing that exists, so it answers 404 in the JSON
+/// shape rather than axum's plain-text 400.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(_) => Err(ApiError(AppError::NotFound)),
+        }
+    }
+}
+
+/// `axum::extract::Query` whose rejections are API errors (422, field `query`) rather than
+/// axum's plain-text 400: a repeated or malformed query parameter.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequestParts<AppState> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Query(value)),
+            Err(rejection) => Err(ApiError(AppError::invalid(
+                "query",
+                describe_query(&rejection),
+            ))),
+        }
+    }
+}
+
+fn describe_query(rejection: &QueryRejection) -> String {
+    match rejection {
+        QueryRejection::FailedToDeserializeQueryString(e) => format!(
+            "The query string cannot be read: {}",
+            e.body_text()
+                .trim_start_matches("Failed to deserialize query string: ")
+        ),
+        other => other.body_text(),
     }
 }
 

@@ -1,20 +1,19 @@
 //! `/api/v1/teams/{team}`: the team, its members and its audit trail.
 
-use super::{ApiResult, ApiUser, Body};
+use super::{apps::number, ApiResult, ApiUser, Body, Path, Query};
 use crate::router::AppState;
-use axum::{
-    extract::{Path, Query, State},
-    http::StatusCode,
-    Json,
-};
+use axum::{extract::State, http::StatusCode, Json};
 use serde::Deserialize;
 use service::{members, present};
+use utoipa::{IntoParams, ToSchema};
 use views::api::{
     AddedMember, AddedMemberBody, AuditEventsBody, MemberRole, MembersBody, RoleChangedBody,
     TeamBody,
 };
 
 /// `GET /api/v1/teams/{team}`
+#[utoipa::path(get, path = "/api/v1/teams/{team}", tag = "teams", summary = "Show a team",
+    params(("team" = String, Path, description = "The team's handle.")), responses((status = 200, description = "The team and your role in it.", body = TeamBody)))]
 pub async fn show(
     State(state): State<AppState>,
     user: ApiUser,
@@ -27,13 +26,17 @@ pub async fn show(
 }
 
 /// The team's settings an owner may change; a field left out keeps its value.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TeamChanges {
+    /// May viewers read runtime and operation logs (off by default)?
     viewers_read_logs: Option<bool>,
 }
 
 /// `PATCH /api/v1/teams/{team}` `{"viewers_read_logs": bool}` → the team (owners).
+#[utoipa::path(patch, path = "/api/v1/teams/{team}", tag = "teams", summary = "Change the team's settings",
+    params(("team" = String, Path, description = "The team's handle.")), request_body = TeamChanges,
+    responses((status = 200, description = "The team with its settings.", body = TeamBody)))]
 pub async fn update(
     State(state): State<AppState>,
     user: ApiUser,
@@ -52,6 +55,8 @@ pub async fn update(
 }
 
 /// `GET /api/v1/teams/{team}/members`
+#[utoipa::path(get, path = "/api/v1/teams/{team}/members", tag = "teams", summary = "List the team's members",
+    params(("team" = String, Path, description = "The team's handle.")), responses((status = 200, description = "The members with their roles.", body = MembersBody)))]
 pub async fn members(
     State(state): State<AppState>,
     user: ApiUser,
@@ -63,15 +68,19 @@ pub async fn members(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct NewMember {
     email: String,
+    #[schema(value_type = domain::Role)]
     role: String,
 }
 
 /// `POST /api/v1/teams/{team}/members` `{"email", "role"}` → 201 with the member pending:
 /// `invite_url` is present (once) when the person had no account; someone with an account
 /// joins when they accept (`POST /api/v1/invitations/{id}/accept`).
+#[utoipa::path(post, path = "/api/v1/teams/{team}/members", tag = "teams", summary = "Invite a member",
+    params(("team" = String, Path, description = "The team's handle.")), request_body = NewMember,
+    responses((status = 201, description = "The member, pending until they accept; `invite_url` (shown once) when the person had no account.", body = AddedMemberBody)))]
 pub async fn add_member(
     State(state): State<AppState>,
     user: ApiUser,
@@ -93,12 +102,17 @@ pub async fn add_member(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct RoleChange {
+    #[schema(value_type = domain::Role)]
     role: String,
 }
 
 /// `PATCH /api/v1/teams/{team}/members/{user_id}` `{"role"}`
+#[utoipa::path(patch, path = "/api/v1/teams/{team}/members/{user_id}", tag = "teams", summary = "Change a member's role",
+    params(("team" = String, Path, description = "The team's handle."), ("user_id" = i64, Path, description = "The member's user id.")),
+    request_body = RoleChange,
+    responses((status = 200, description = "The member's new role.", body = RoleChangedBody)))]
 pub async fn change_role(
     State(state): State<AppState>,
     user: ApiUser,
@@ -115,6 +129,9 @@ pub async fn change_role(
 }
 
 /// `DELETE /api/v1/teams/{team}/members/{user_id}` → 204
+#[utoipa::path(delete, path = "/api/v1/teams/{team}/members/{user_id}", tag = "teams", summary = "Remove a member",
+    params(("team" = String, Path, description = "The team's handle."), ("user_id" = i64, Path, description = "The member's user id.")),
+    responses((status = 204, description = "Removed.")))]
 pub async fn remove_member(
     State(state): State<AppState>,
     user: ApiUser,
@@ -124,14 +141,23 @@ pub async fn remove_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
-    before: Option<i64>,
-    limit: Option<i64>,
+    /// The cursor from the previous page's `next`.
+    #[param(value_type = Option<i64>)]
+    before: Option<String>,
+    /// How many events (default 50, at most 200).
+    #[param(value_type = Option<i64>)]
+    limit: Option<String>,
+    /// Only the events of this credential (its name).
     credential: Option<String>,
 }
 
 /// `GET /api/v1/teams/{team}/audit?limit&before&credential` → `{"events", "next"}`.
+#[utoipa::path(get, path = "/api/v1/teams/{team}/audit", tag = "teams", summary = "The team's audit trail",
+    params(("team" = String, Path, description = "The team's handle."), AuditQuery),
+    responses((status = 200, description = "A page of events, newest first.", body = AuditEventsBody)))]
 pub async fn audit(
     State(state): State<AppState>,
     user: ApiUser,
@@ -144,8 +170,8 @@ pub async fn audit(
             user.id,
             &team,
             query.credential.as_deref(),
-            query.before,
-            query.limit.unwrap_or(50),
+            number("before", query.before.as_deref())?,
+            number("limit", query.limit.as_deref())?.unwrap_or(50),
         )
         .await?,
     ))
