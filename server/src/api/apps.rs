@@ -332,26 +332,39 @@ pub async fn redeploy(
 
 #[derive(Deserialize)]
 pub struct RefsQuery {
-    fetch: Option<bool>,
+    fetch: Option<String>,
 }
 
-/// `GET /api/v1/teams/{team}/apps/{app}/refs?fetch=true` → the repository's branches and
-/// tags with their commits, each marked when it is the deployed commit.
+/// `GET /api/v1/teams/{team}/apps/{app}/refs` → the repository's branches and tags as the
+/// last fetch found them (none before the first), each marked when it is the deployed
+/// commit. A GET never contacts the repository: `POST …/refs/fetch` does.
 pub async fn refs(
     State(state): State<AppState>,
     user: ApiUser,
     Path((team, handle)): Path<(String, String)>,
     Query(query): Query<RefsQuery>,
 ) -> ApiResult<Json<RefsBody>> {
-    Ok(Json(
-        builds::refs_body(
-            &state.berth,
-            user.id,
-            &team,
-            &handle,
-            query.fetch.unwrap_or(false),
+    if query.fetch.is_some() {
+        return Err(AppError::invalid(
+            "fetch",
+            "GET …/refs only reads what the last fetch found; POST …/refs/fetch to fetch the repository.",
         )
-        .await?,
+        .into());
+    }
+    Ok(Json(
+        builds::refs_body(&state.berth, user.id, &team, &handle, false).await?,
+    ))
+}
+
+/// `POST /api/v1/teams/{team}/apps/{app}/refs/fetch` → fetches the repository, then answers
+/// like `GET …/refs`.
+pub async fn fetch_refs(
+    State(state): State<AppState>,
+    user: ApiUser,
+    Path((team, handle)): Path<(String, String)>,
+) -> ApiResult<Json<RefsBody>> {
+    Ok(Json(
+        builds::refs_body(&state.berth, user.id, &team, &handle, true).await?,
     ))
 }
 

@@ -49,6 +49,10 @@ pub fn router() -> Router<AppState> {
         .route("/teams/{team}/apps", get(apps::list).post(apps::create))
         .route("/teams/{team}/apps/{app}", get(apps::show))
         .route("/teams/{team}/apps/{app}/refs", get(apps::refs))
+        .route(
+            "/teams/{team}/apps/{app}/refs/fetch",
+            axum::routing::post(apps::fetch_refs),
+        )
         .route("/teams/{team}/apps/{app}/bases", get(apps::bases))
         .route("/teams/{team}/apps/{app}/logs", get(apps::runtime_log))
         .route(
