@@ -6,6 +6,7 @@
 pub mod engine;
 pub mod git;
 pub mod local;
+pub mod output;
 pub mod registry;
 
 pub use engine::{

@@ -153,6 +153,7 @@ impl Application {
             ),
             platform,
             operations_queued: std::sync::Arc::new(tokio::sync::Notify::new()),
+            live: service::live::OperationFeeds::new(store.clone()),
             git_dir: settings.data_dir.join("git"),
         };
         let state = router::AppState {

@@ -25,6 +25,7 @@ pub mod credentials;
 pub mod deploys;
 mod error;
 pub mod history;
+pub mod live;
 pub mod members;
 pub mod operations;
 pub mod present;
@@ -55,6 +56,8 @@ pub struct Berth {
     /// Wakes this process's operation worker when an operation is queued (other processes
     /// find it on their next poll).
     pub operations_queued: Arc<tokio::sync::Notify>,
+    /// The live feeds of operations people watch (one per operation, however many watch).
+    pub live: live::OperationFeeds,
     /// Where Dockerfile apps' git mirrors and build checkouts live (`<data dir>/git`).
     pub git_dir: PathBuf,
     /// Where people reach Berth (for invitation links), e.g. `http://127.0.0.1:3000`.

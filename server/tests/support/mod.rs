@@ -186,6 +186,7 @@ impl TestAppBuilder {
             ),
             platform: local_engine(dir.path(), self.registries, &self.buildah).await,
             operations_queued: std::sync::Arc::new(tokio::sync::Notify::new()),
+            live: service::live::OperationFeeds::new(store.clone()),
             git_dir: dir.path().join("git"),
         };
         let worker = service::worker::spawn(
