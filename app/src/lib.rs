@@ -4,6 +4,8 @@
 //! WebAssembly for hydration. What pages show is `views`' types.
 
 pub mod components;
+#[cfg(feature = "ssr")]
+pub mod csp;
 pub mod pages;
 pub mod serverfns;
 #[cfg(feature = "ssr")]
@@ -30,6 +32,8 @@ use pages::{
 
 /// The HTML document around the app.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    csp::set_page_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">

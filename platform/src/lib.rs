@@ -8,6 +8,7 @@ pub mod egress;
 pub mod engine;
 pub mod git;
 pub mod local;
+pub mod output;
 pub mod registry;
 
 pub use engine::{

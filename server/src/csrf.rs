@@ -23,9 +23,6 @@ use axum::{
 use subtle::ConstantTimeEq;
 use tower_sessions::Session;
 
-/// Form bodies are small; anything larger is not a Berth form.
-const MAX_FORM_BYTES: usize = 1 << 20;
-
 pub async fn protect(session: Session, request: Request, next: Next) -> Response {
     if matches!(
         *request.method(),
@@ -100,7 +97,9 @@ async fn form_token(request: Request) -> Result<(Request, Option<String>), Respo
         return Ok((request, None));
     }
     let (parts, body) = request.into_parts();
-    let bytes = to_bytes(body, MAX_FORM_BYTES)
+    // `edge::cap_body` already refused bodies over the limit; this bound only keeps the read
+    // bounded should this check ever run without it.
+    let bytes = to_bytes(body, crate::edge::MAX_BODY_BYTES)
         .await
         .map_err(|_| (StatusCode::PAYLOAD_TOO_LARGE, "form too large").into_response())?;
     let token = form_urlencoded::parse(&bytes)

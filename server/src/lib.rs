@@ -6,6 +6,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod csrf;
+pub mod edge;
 pub mod live;
 pub mod router;
 pub mod startup;

@@ -1,8 +1,10 @@
 //! Live operation logs for the browser: `GET /operations/{id}/events`, a server-sent event
 //! stream of new log lines and status changes, authenticated by the session cookie.
 //!
-//! It polls the database rather than listening to this process's worker, because the
-//! operation may run in another Berth process sharing the database.
+//! A stream reads what happened so far once, then follows the operation's one shared feed in
+//! this process (`service::live`), which the worker — here, or in another instance through
+//! PostgreSQL `LISTEN/NOTIFY` — wakes when there is something new. A person may have
+//! [`service::live::MAX_STREAMS_PER_USER`] streams open at once; one more is answered 429.
 
 use crate::router::AppState;
 use app::ssr::keys;
@@ -15,11 +17,14 @@ use axum::{
     },
 };
 use futures_util::stream::{self, Stream};
-use std::{convert::Infallible, time::Duration};
+use service::live::{progress, StreamPermit, Update, MAX_STREAMS_PER_USER};
+use std::{collections::VecDeque, convert::Infallible};
+use tokio::sync::broadcast::{error::RecvError, Receiver};
 use tower_sessions::Session;
 use views::{LogLineRow, OperationProgress};
 
-const POLL: Duration = Duration::from_millis(400);
+/// Lines read from the database at a time when catching up.
+const PAGE: i64 = 500;
 
 pub async fn events(
     State(state): State<AppState>,
@@ -38,76 +43,150 @@ pub async fn events(
     let Ok((_, with_lines)) = service::operations::watch(&state.berth, user_id, id).await else {
         return not_found();
     };
-    Sse::new(stream(state.berth.store.clone(), id, with_lines))
-        .keep_alive(KeepAlive::default())
-        .into_response()
-}
-
-struct Cursor {
-    store: store::Store,
-    id: i64,
-    after: i64,
-    with_lines: bool,
-    last_status: Option<(domain::OperationStatus, Option<String>)>,
-    done: bool,
-}
-
-fn stream(
-    store: store::Store,
-    id: i64,
-    with_lines: bool,
-) -> impl Stream<Item = Result<Event, Infallible>> {
-    let cursor = Cursor {
-        store,
+    let Some(permit) = state.berth.live.open_stream(user_id) else {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "You are already following {MAX_STREAMS_PER_USER} live logs: close one of them, then reload this page."
+            ),
+        )
+            .into_response();
+    };
+    let updates = match state.berth.live.subscribe(id).await {
+        Ok(updates) => updates,
+        Err(error) => {
+            tracing::warn!(%error, operation = id, "cannot follow an operation");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The live log is unavailable; reload the page.",
+            )
+                .into_response();
+        }
+    };
+    let watcher = Watcher {
+        store: state.berth.store.clone(),
         id,
         after: 0,
         with_lines,
         last_status: None,
+        pending: VecDeque::new(),
+        updates,
+        started: false,
         done: false,
+        _permit: permit,
     };
-    stream::unfold(cursor, |mut cursor| async move {
-        if cursor.done {
-            return None;
-        }
-        loop {
-            // Read the status first: lines written before a final status are then all
-            // in the log read next, so nothing is missed when the stream ends.
-            let operation = cursor.store.operation(cursor.id).await.ok().flatten();
-            let lines = if cursor.with_lines {
-                cursor
-                    .store
-                    .operation_log(cursor.id, cursor.after, 500)
-                    .await
-                    .unwrap_or_default()
-            } else {
-                Vec::new()
-            };
-            if let Some(last) = lines.last() {
-                cursor.after = last.id;
-                let data: Vec<LogLineRow> =
-                    lines.into_iter().map(service::present::log_line).collect();
-                let event = Event::default()
-                    .event("lines")
-                    .data(serde_json::to_string(&data).unwrap_or_default());
-                return Some((Ok(event), cursor));
+    Sse::new(watcher.into_stream())
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+struct Watcher {
+    store: store::Store,
+    id: i64,
+    /// The last line id sent.
+    after: i64,
+    /// Whether the log's lines are sent, or the status only (see `operations::watch`).
+    with_lines: bool,
+    last_status: Option<OperationProgress>,
+    pending: VecDeque<Event>,
+    updates: Receiver<Update>,
+    started: bool,
+    /// The final status was queued: the stream ends once `pending` is sent.
+    done: bool,
+    _permit: StreamPermit,
+}
+
+impl Watcher {
+    fn into_stream(self) -> impl Stream<Item = Result<Event, Infallible>> {
+        stream::unfold(self, |mut watcher| async move {
+            loop {
+                if let Some(event) = watcher.pending.pop_front() {
+                    return Some((Ok(event), watcher));
+                }
+                if watcher.done {
+                    return None;
+                }
+                if !watcher.started {
+                    watcher.started = true;
+                    watcher.catch_up().await;
+                    continue;
+                }
+                match watcher.updates.recv().await {
+                    Ok(Update::Lines(lines)) => watcher.lines(lines.iter().cloned()),
+                    Ok(Update::Status(status)) => watcher.status(status),
+                    // Fell behind the feed: read what was missed from the database.
+                    Err(RecvError::Lagged(_)) => watcher.catch_up().await,
+                    // The feed ended (the operation ended, or is gone): say what is last.
+                    Err(RecvError::Closed) => {
+                        watcher.catch_up().await;
+                        watcher.done = true;
+                    }
+                }
             }
-            let operation = operation?;
-            let status = (operation.status, operation.step.clone());
-            if cursor.last_status.as_ref() != Some(&status) {
-                cursor.last_status = Some(status);
-                cursor.done = operation.is_final();
-                let progress = OperationProgress {
-                    status: operation.status,
-                    step: operation.step,
-                    error: operation.error,
-                    finished_at: operation.finished_at,
-                };
-                let event = Event::default()
-                    .event("status")
-                    .data(serde_json::to_string(&progress).unwrap_or_default());
-                return Some((Ok(event), cursor));
+        })
+    }
+
+    /// Reads the status, then the lines after the last one sent (so that lines written before
+    /// a final status are all sent before it).
+    async fn catch_up(&mut self) {
+        let operation = match self.store.operation(self.id).await {
+            Ok(Some(operation)) => operation,
+            Ok(None) => {
+                self.done = true;
+                return;
             }
-            tokio::time::sleep(POLL).await;
+            Err(error) => {
+                tracing::warn!(%error, operation = self.id, "the live log could not read the operation");
+                self.done = true;
+                return;
+            }
+        };
+        while self.with_lines {
+            match self.store.operation_log(self.id, self.after, PAGE).await {
+                Ok(lines) => {
+                    let full = lines.len() as i64 == PAGE;
+                    self.lines(lines.into_iter().map(service::present::log_line));
+                    if !full {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, operation = self.id, "the live log could not read the log");
+                    break;
+                }
+            }
         }
-    })
+        self.status(progress(&operation));
+    }
+
+    fn lines(&mut self, lines: impl Iterator<Item = LogLineRow>) {
+        if !self.with_lines {
+            return;
+        }
+        let new: Vec<LogLineRow> = lines.filter(|line| line.id > self.after).collect();
+        let Some(last) = new.last() else { return };
+        self.after = last.id;
+        self.pending.push_back(
+            Event::default()
+                .event("lines")
+                .data(serde_json::to_string(&new).unwrap_or_default()),
+        );
+    }
+
+    fn status(&mut self, status: OperationProgress) {
+        let same = self
+            .last_status
+            .as_ref()
+            .is_some_and(|last| last.status == status.status && last.step == status.step);
+        if same || self.done {
+            return;
+        }
+        self.done = status.status.is_final();
+        self.pending.push_back(
+            Event::default()
+                .event("status")
+                .data(serde_json::to_string(&status).unwrap_or_default()),
+        );
+        self.last_status = Some(status);
+    }
 }

@@ -1,4 +1,4 @@
-use crate::{api, csrf, live};
+use crate::{api, csrf, edge, live};
 use app::{shell, App};
 use axum::{
     body::Body,
@@ -52,6 +52,8 @@ pub fn build(state: AppState, secure_cookies: bool) -> Router {
         .layer(axum::middleware::map_response(throttled_as_429))
         .layer(axum::middleware::from_fn(csrf::protect))
         .layer(sessions)
+        .layer(axum::middleware::from_fn(edge::cap_body))
+        .layer(axum::middleware::from_fn(edge::security_headers))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

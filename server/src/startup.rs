@@ -155,6 +155,7 @@ impl Application {
             egress: settings.egress(),
             platform,
             operations_queued: std::sync::Arc::new(tokio::sync::Notify::new()),
+            live: service::live::OperationFeeds::new(store.clone()),
             git_dir: settings.data_dir.join("git"),
             accounts: std::sync::Arc::new(service::AccountSettings {
                 sign_up: settings.sign_up,

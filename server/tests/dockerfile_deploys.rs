@@ -254,8 +254,8 @@ async fn a_branch_builds_from_a_private_base_with_the_configuration_credentials(
     let feature = git(repo.path(), &["rev-parse", "feature"]);
     let refs = app
         .call(
-            "GET",
-            "/api/v1/teams/acme/apps/web/refs?fetch=true",
+            "POST",
+            "/api/v1/teams/acme/apps/web/refs/fetch",
             &app.viewer(),
             None,
         )

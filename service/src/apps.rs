@@ -86,7 +86,11 @@ pub async fn create(
             other => other.into(),
         })?;
     let app = match source {
-        Some(source) => builds::store_source(berth, &app, source).await?,
+        Some(source) => {
+            let app = builds::store_source(berth, &app, source).await?;
+            builds::first_fetch(berth, &app).await;
+            app
+        }
         None => app,
     };
     tracing::info!(team = %access.handle, app = %handle, by = actor, "app created");

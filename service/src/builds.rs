@@ -191,8 +191,9 @@ pub async fn fetch(berth: &Berth, app: &App) -> Result<Repository> {
     Ok(repository)
 }
 
-/// The app's branches and tags (fetched first when `fetch_first` or never fetched), and
-/// the commit its current release was built from.
+/// The app's branches and tags (fetched first when `fetch_first`; otherwise what the last
+/// fetch found, none when it was never fetched), and the commit its current release was
+/// built from.
 pub async fn refs(
     berth: &Berth,
     actor: i64,
@@ -207,12 +208,36 @@ pub async fn refs(
     Ok((access, app, refs, deployed))
 }
 
+/// Only `fetch_first` contacts the remote: reading (pages, `GET …/refs`) never does, so a
+/// GET has no side effect and cannot be used to make Berth connect anywhere.
 async fn list_refs(berth: &Berth, app: &App, fetch_first: bool) -> Result<Vec<GitRef>> {
-    let repository = repository(berth, app.id);
-    if fetch_first || !repository.is_fetched() {
-        fetch(berth, app).await?;
+    let repository = if fetch_first {
+        fetch(berth, app).await?
+    } else {
+        repository(berth, app.id)
+    };
+    if !repository.is_fetched() {
+        return Ok(Vec::new());
     }
     repository.refs().await.map_err(git_error)
+}
+
+/// The first fetch of a new Dockerfile app's repository, so that its page lists branches
+/// and tags straight away. A slow or unreachable remote must not fail the app's creation:
+/// the page then lists nothing, and its Fetch button retries and shows the error.
+pub async fn first_fetch(berth: &Berth, app: &App) {
+    const FIRST_FETCH: std::time::Duration = std::time::Duration::from_secs(15);
+    match tokio::time::timeout(FIRST_FETCH, fetch(berth, app)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => {
+            tracing::info!(app = app.id, error = %AppError::from(error), "the first fetch of a new app's repository failed")
+        }
+        Err(_) => tracing::info!(
+            app = app.id,
+            "the first fetch of a new app's repository took longer than {} seconds",
+            FIRST_FETCH.as_secs()
+        ),
+    }
 }
 
 /// The commit the app's current release was built from.
@@ -230,26 +255,17 @@ pub async fn deployed_commit(berth: &Berth, app: &App) -> Result<Option<CommitId
         .and_then(|o| o.commit_sha))
 }
 
-/// A Dockerfile app's source and refs for its page. An unreachable repository must not take
+/// A Dockerfile app's source and refs for its page, as the last fetch found them (the page
+/// is a GET: it never contacts the repository). A mirror that cannot be read must not take
 /// the page down with it: the error is shown in the section, with the Fetch button to retry.
 pub async fn source_section(
     berth: &Berth,
     app: &App,
     environment: &Environment,
 ) -> Result<BuildSource> {
-    // The first fetch of a repository happens here; a slow remote must not hold the page.
-    const FIRST_FETCH: std::time::Duration = std::time::Duration::from_secs(15);
-    let listed = tokio::time::timeout(FIRST_FETCH, list_refs(berth, app, false)).await;
-    let (refs, refs_error): (Vec<GitRef>, _) = match listed {
-        Ok(Ok(refs)) => (refs, None),
-        Ok(Err(error)) => (Vec::new(), Some(AppError::from(error).to_string())),
-        Err(_) => (
-            Vec::new(),
-            Some(format!(
-                "The repository did not answer within {} seconds. Try Fetch again.",
-                FIRST_FETCH.as_secs()
-            )),
-        ),
+    let (refs, refs_error) = match list_refs(berth, app, false).await {
+        Ok(refs) => (refs, None),
+        Err(error) => (Vec::new(), Some(AppError::from(error).to_string())),
     };
     let deployed = deployed_commit(berth, app).await?;
     let candidate_commit = deployed.clone().or_else(|| {

@@ -26,6 +26,7 @@ pub mod credentials;
 pub mod deploys;
 mod error;
 pub mod history;
+pub mod live;
 pub mod members;
 pub mod operations;
 pub mod passwords;
@@ -60,6 +61,8 @@ pub struct Berth {
     /// Wakes this process's operation worker when an operation is queued (other processes
     /// find it on their next poll).
     pub operations_queued: Arc<tokio::sync::Notify>,
+    /// The live feeds of operations people watch (one per operation, however many watch).
+    pub live: live::OperationFeeds,
     /// Where Dockerfile apps' git mirrors and build checkouts live (`<data dir>/git`).
     pub git_dir: PathBuf,
     /// What git may reach on a user's behalf (hosts through the egress guard, local

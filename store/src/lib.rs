@@ -5,6 +5,7 @@
 mod accounts;
 mod apps;
 mod audit;
+mod changes;
 mod credentials;
 mod db;
 mod error;
@@ -21,6 +22,7 @@ mod tokens;
 pub use accounts::{Invite, NewAccount, User};
 pub use apps::{App, AppSummary, ConfigValue, NewApp, Release};
 pub use audit::{AuditEvent, NewAuditEvent};
+pub use changes::{OperationChangeListener, OPERATION_CHANGES};
 pub use credentials::{CredentialChanges, NewCredential, RegistryCredential, Sealed};
 pub use db::{Backend, Store};
 pub use error::StoreError;

@@ -12,10 +12,7 @@ use std::{
     path::{Path, PathBuf},
     process::{ExitStatus, Stdio},
 };
-use tokio::{
-    io::{AsyncBufReadExt, AsyncRead, BufReader},
-    process::Command,
-};
+use tokio::{io::AsyncRead, process::Command};
 
 /// Enough of a failing command's output to say why it failed.
 const TAIL_LINES: usize = 20;
@@ -468,20 +465,14 @@ async fn stream(
     }
 }
 
-/// Reads `stream` line by line (lossy UTF-8, without `\r\n`) into `sender`, until EOF.
+/// Reads `stream` line by line (lossy UTF-8, without `\r\n`, each line cut at
+/// [`crate::output::MAX_LINE_BYTES`]) into `sender`, until EOF.
 pub(crate) fn forward_lines(
     stream: impl AsyncRead + Unpin + Send + 'static,
     sender: tokio::sync::mpsc::UnboundedSender<String>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut segments = BufReader::new(stream).split(b'\n');
-        while let Ok(Some(segment)) = segments.next_segment().await {
-            let line = String::from_utf8_lossy(&segment);
-            let line = line.trim_end_matches('\r');
-            if sender.send(line.to_owned()).is_err() {
-                break;
-            }
-        }
+        let _ = crate::output::read_lines(stream, |line| sender.send(line).is_ok()).await;
     })
 }
 

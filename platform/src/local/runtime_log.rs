@@ -1,13 +1,15 @@
 //! An app's runtime log: what its releases print, and what the supervisor says about them
 //! (exits, restarts). The recent lines are kept in memory for the app page; every line is
 //! also appended to `<dir>/logs/app-<id>.log`, which outlives Berth restarts and from whose
-//! tail the memory is refilled.
+//! tail the memory is refilled. Lines are cut at [`crate::output::MAX_LINE_BYTES`], and the
+//! file is rotated at [`MAX_FILE_BYTES`] (one previous file kept, `app-<id>.log.1`), so an
+//! app that floods its output uses at most twice that on disk.
 
 use std::{
     collections::VecDeque,
     fs::{self, File, OpenOptions},
     io::{Read, Seek, SeekFrom, Write},
-    path::Path,
+    path::{Path, PathBuf},
     sync::Mutex,
 };
 
@@ -15,10 +17,52 @@ use std::{
 pub(crate) const KEPT_LINES: usize = 1000;
 /// How much of the file is read back at start-up to refill the memory.
 const REFILL_BYTES: u64 = 256 * 1024;
+/// The size at which the log file is rotated.
+pub(crate) const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
 
 pub(crate) struct RuntimeLog {
     recent: Mutex<VecDeque<String>>,
-    file: Mutex<Option<File>>,
+    file: Mutex<Option<LogFile>>,
+}
+
+struct LogFile {
+    file: File,
+    path: PathBuf,
+    size: u64,
+}
+
+impl LogFile {
+    fn open(path: &Path) -> std::io::Result<Self> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let size = file.metadata()?.len();
+        Ok(Self {
+            file,
+            path: path.to_owned(),
+            size,
+        })
+    }
+
+    fn append(&mut self, line: &str) {
+        let length = line.len() as u64 + 1;
+        if self.size > 0 && self.size + length > MAX_FILE_BYTES {
+            if let Err(e) = self.rotate() {
+                tracing::warn!(path = %self.path.display(), error = %e, "the runtime log file cannot be rotated");
+                return;
+            }
+        }
+        if writeln!(self.file, "{line}").is_ok() {
+            self.size += length;
+        }
+    }
+
+    /// `app-<id>.log` becomes `app-<id>.log.1` (replacing the older one); a new file starts.
+    fn rotate(&mut self) -> std::io::Result<()> {
+        let mut previous = self.path.clone().into_os_string();
+        previous.push(".1");
+        fs::rename(&self.path, previous)?;
+        *self = Self::open(&self.path)?;
+        Ok(())
+    }
 }
 
 impl RuntimeLog {
@@ -34,7 +78,7 @@ impl RuntimeLog {
         let file = path
             .parent()
             .map_or(Ok(()), fs::create_dir_all)
-            .and_then(|()| OpenOptions::new().create(true).append(true).open(path));
+            .and_then(|()| LogFile::open(path));
         if let Err(e) = &file {
             tracing::warn!(path = %path.display(), error = %e, "the runtime log file cannot be written");
         }
@@ -45,12 +89,13 @@ impl RuntimeLog {
     }
 
     pub fn push(&self, line: &str) {
+        let line = crate::output::cut_line(line);
         push_bounded(
             &mut self.recent.lock().expect("runtime log lock"),
-            line.to_owned(),
+            line.clone().into_owned(),
         );
         if let Some(file) = self.file.lock().expect("runtime log file lock").as_mut() {
-            let _ = writeln!(file, "{line}");
+            file.append(&line);
         }
     }
 
@@ -110,5 +155,37 @@ mod tests {
         assert_eq!(reopened.last(1), ["line 1004"]);
         reopened.push("after restart");
         assert_eq!(reopened.last(2), ["line 1004", "after restart"]);
+    }
+
+    #[test]
+    fn a_flood_is_cut_into_lines_and_the_file_rotated_at_its_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs/app-1.log");
+        let previous = dir.path().join("logs/app-1.log.1");
+        let log = RuntimeLog::open(&path);
+        let huge = "z".repeat(1024 * 1024);
+        log.push(&huge);
+        let kept = &log.last(1)[0];
+        assert!(kept.ends_with(crate::output::CUT_MARKER), "{}", kept.len());
+        assert!(kept.len() < 9 * 1024);
+        // 30 MiB of output (3,000 lines of 10 KiB, each cut to 8 KiB).
+        let line = "f".repeat(10 * 1024);
+        for _ in 0..3000 {
+            log.push(&line);
+        }
+        log.push("the end");
+        let current = fs::metadata(&path).unwrap().len();
+        let older = fs::metadata(&previous).unwrap().len();
+        assert!(current <= MAX_FILE_BYTES, "{current}");
+        assert!(older <= MAX_FILE_BYTES, "{older}");
+        assert!(fs::read_to_string(&path).unwrap().ends_with("the end\n"));
+        drop(log);
+        // Reopened after a restart, it goes on from the current file's size.
+        let reopened = RuntimeLog::open(&path);
+        assert_eq!(reopened.last(1), ["the end"]);
+        for _ in 0..2000 {
+            reopened.push(&line);
+        }
+        assert!(fs::metadata(&path).unwrap().len() <= MAX_FILE_BYTES);
     }
 }

@@ -421,14 +421,15 @@ pub async fn redeploy(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RefsQuery {
-    /// Fetch the repository first (otherwise the refs Berth last fetched).
+    /// Not accepted any more: a GET never contacts the repository (`POST …/refs/fetch` does).
     #[param(value_type = Option<bool>)]
     fetch: Option<String>,
 }
 
-/// `GET /api/v1/teams/{team}/apps/{app}/refs?fetch=true` → the repository's branches and
-/// tags with their commits, each marked when it is the deployed commit.
-#[utoipa::path(get, path = "/api/v1/teams/{team}/apps/{app}/refs", tag = "apps", summary = "Branches and tags of a Dockerfile app's repository",
+/// `GET /api/v1/teams/{team}/apps/{app}/refs` → the repository's branches and tags as the
+/// last fetch found them (none before the first), each marked when it is the deployed
+/// commit. A GET never contacts the repository: `POST …/refs/fetch` does.
+#[utoipa::path(get, path = "/api/v1/teams/{team}/apps/{app}/refs", tag = "apps", summary = "Branches and tags of a Dockerfile app's repository, as last fetched",
     params(("team" = String, Path, description = "The team's handle."), ("app" = String, Path, description = "The app's handle."), RefsQuery),
     responses((status = 200, description = "Branches and tags with their commits.", body = RefsBody)))]
 pub async fn refs(
@@ -437,25 +438,30 @@ pub async fn refs(
     Path((team, handle)): Path<(String, String)>,
     Query(query): Query<RefsQuery>,
 ) -> ApiResult<Json<RefsBody>> {
-    Ok(Json(
-        builds::refs_body(
-            &state.berth,
-            user.id,
-            &team,
-            &handle,
-            match query.fetch.as_deref() {
-                None | Some("" | "false") => false,
-                Some("true") => true,
-                Some(other) => {
-                    return Err(AppError::invalid(
-                        "fetch",
-                        format!("\"{other}\" is not true or false."),
-                    )
-                    .into())
-                }
-            },
+    if query.fetch.is_some() {
+        return Err(AppError::invalid(
+            "fetch",
+            "GET …/refs only reads what the last fetch found; POST …/refs/fetch to fetch the repository.",
         )
-        .await?,
+        .into());
+    }
+    Ok(Json(
+        builds::refs_body(&state.berth, user.id, &team, &handle, false).await?,
+    ))
+}
+
+/// `POST /api/v1/teams/{team}/apps/{app}/refs/fetch` → fetches the repository, then answers
+/// like `GET …/refs`.
+#[utoipa::path(post, path = "/api/v1/teams/{team}/apps/{app}/refs/fetch", tag = "apps", summary = "Fetch a Dockerfile app's repository, then list its branches and tags",
+    params(("team" = String, Path, description = "The team's handle."), ("app" = String, Path, description = "The app's handle.")),
+    responses((status = 200, description = "Branches and tags with their commits.", body = RefsBody)))]
+pub async fn fetch_refs(
+    State(state): State<AppState>,
+    user: ApiUser,
+    Path((team, handle)): Path<(String, String)>,
+) -> ApiResult<Json<RefsBody>> {
+    Ok(Json(
+        builds::refs_body(&state.berth, user.id, &team, &handle, true).await?,
     ))
 }
 

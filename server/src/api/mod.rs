@@ -62,6 +62,10 @@ pub fn router() -> Router<AppState> {
         .route("/teams/{team}/apps/{app}", get(apps::show))
         .route("/teams/{team}/apps/{app}/refs", get(apps::refs))
         .route(
+            "/teams/{team}/apps/{app}/refs/fetch",
+            axum::routing::post(apps::fetch_refs),
+        )
+        .route(
             "/teams/{team}/apps/{app}/bases",
             axum::routing::post(apps::bases),
         )

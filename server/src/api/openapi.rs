@@ -55,6 +55,7 @@ use views::api::ErrorBody;
         apps::create,
         apps::show,
         apps::refs,
+        apps::fetch_refs,
         apps::bases,
         apps::runtime_log,
         apps::deploy,

@@ -235,6 +235,7 @@ impl TestAppBuilder {
             egress: egress.clone(),
             platform: local_engine(dir.path(), self.registries, &self.buildah).await,
             operations_queued: std::sync::Arc::new(tokio::sync::Notify::new()),
+            live: service::live::OperationFeeds::new(store.clone()),
             git_dir: dir.path().join("git"),
             accounts: std::sync::Arc::new(self.accounts),
         };

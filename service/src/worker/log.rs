@@ -1,20 +1,37 @@
 //! An operation's log as the worker writes it: every line redacted of the app's and the
-//! operation's secrets (anywhere in the line: see [`crate::redaction`]), then stored in
-//! batches by a writer task, so that a chatty pull does not make one database round trip
-//! per line.
+//! operation's secrets (anywhere in the line: see [`crate::redaction`]), cut at
+//! [`platform::output::MAX_LINE_BYTES`] and counted against [`MAX_OPERATION_LOG_BYTES`], then
+//! stored in batches by a writer task, so that a chatty pull does not make one database round
+//! trip per line. After each batch the writer wakes the operation's live feed (see
+//! [`crate::live`]), so watchers see the lines at once.
 
+use crate::live::OperationFeeds;
 use crate::redaction;
 use domain::Secret;
 use platform::engine::{OperationLog, Step};
-use std::sync::{Arc, RwLock};
+use std::sync::{
+    atomic::{AtomicU64, Ordering},
+    Arc, RwLock,
+};
 use store::Store;
 use tokio::sync::mpsc;
+
+/// The most an operation's log keeps of its output. A build or release that prints more
+/// gets one [`LOG_FULL_MARKER`] line, and its further output is dropped (step titles are
+/// still kept; the operation's outcome is its status).
+pub const MAX_OPERATION_LOG_BYTES: u64 = 10 * 1024 * 1024;
+
+/// The last line of output kept once a log reached [`MAX_OPERATION_LOG_BYTES`].
+pub const LOG_FULL_MARKER: &str =
+    "[berth] This log reached 10 MiB: further output of this operation is not kept.";
 
 pub(super) struct DbLog {
     sender: mpsc::UnboundedSender<LogMessage>,
     /// As [`redaction::prepare`] orders them; grows when the operation learns a secret
     /// (a build's registry logins).
     redact: RwLock<Vec<Secret>>,
+    /// Bytes of output stored so far (see [`DbLog::within_budget`]).
+    used: AtomicU64,
 }
 
 enum LogMessage {
@@ -25,6 +42,7 @@ enum LogMessage {
 impl DbLog {
     pub(super) fn start(
         store: Store,
+        feeds: OperationFeeds,
         operation_id: i64,
         secrets: impl IntoIterator<Item = Secret>,
     ) -> (Arc<Self>, tokio::task::JoinHandle<()>) {
@@ -55,10 +73,38 @@ impl DbLog {
                     }
                 }
                 flush(&store, operation_id, &mut lines).await;
+                feeds.wake(operation_id).await;
             }
             flush(&store, operation_id, &mut lines).await;
+            feeds.wake(operation_id).await;
         });
-        (Arc::new(Self { sender, redact }), writer)
+        (
+            Arc::new(Self {
+                sender,
+                redact,
+                used: AtomicU64::new(0),
+            }),
+            writer,
+        )
+    }
+
+    /// `line` cut to the line limit, counted against the log's budget: `None` once the
+    /// budget is spent, [`LOG_FULL_MARKER`] instead of the line that spends it.
+    fn within_budget(&self, line: String) -> Option<String> {
+        let line = match platform::output::cut_line(&line) {
+            std::borrow::Cow::Borrowed(_) => line,
+            std::borrow::Cow::Owned(cut) => cut,
+        };
+        let size = line.len() as u64 + 1;
+        let before = self.used.fetch_add(size, Ordering::Relaxed);
+        if before + size <= MAX_OPERATION_LOG_BYTES {
+            Some(line)
+        } else if before <= MAX_OPERATION_LOG_BYTES {
+            // This line crosses the limit: the only one to do so, so the marker is written once.
+            Some(LOG_FULL_MARKER.to_owned())
+        } else {
+            None
+        }
     }
 
     pub(super) fn redacted(&self, line: &str) -> String {
@@ -95,7 +141,9 @@ impl OperationLog for DbLog {
     }
 
     fn line(&self, line: &str) {
-        let _ = self.sender.send(LogMessage::Line(self.redacted(line)));
+        if let Some(line) = self.within_budget(self.redacted(line)) {
+            let _ = self.sender.send(LogMessage::Line(line));
+        }
     }
 }
 

@@ -10,6 +10,8 @@
 
 mod log;
 
+pub use log::{LOG_FULL_MARKER, MAX_OPERATION_LOG_BYTES};
+
 use crate::{
     audit::{self, app_subject, credential_subject},
     builds::{self, PlanRequest},
@@ -139,7 +141,7 @@ async fn execute(berth: Berth, worker_id: String, lease: Duration, operation: Op
         .as_ref()
         .map(|p| p.secrets.clone())
         .unwrap_or_default();
-    let (log, writer) = DbLog::start(berth.store.clone(), id, secrets);
+    let (log, writer) = DbLog::start(berth.store.clone(), berth.live.clone(), id, secrets);
 
     let heartbeat = {
         let store = berth.store.clone();
@@ -197,6 +199,7 @@ async fn execute(berth: Berth, worker_id: String, lease: Duration, operation: Op
     heartbeat.abort();
     match berth.store.finish_operation(id, &worker_id, finish).await {
         Ok(finished) => {
+            berth.live.wake(id).await;
             tracing::info!(operation = id, status = %finished.status, app = %finished.app_handle, "operation finished")
         }
         // Another process took the operation over after our lease ran out: its record wins.

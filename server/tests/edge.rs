@@ -1,0 +1,430 @@
+//! The HTTP edge, on every kind of route: bodies over the limit are refused before anything
+//! reads them, and every answer carries the security headers.
+
+mod support;
+
+use app::serverfns::apps::ConfigureApp;
+use axum::{
+    body::Body,
+    http::{header, Request, StatusCode},
+};
+use leptos::server_fn::ServerFn;
+use serde_json::json;
+use server::edge::MAX_BODY_BYTES;
+use support::*;
+
+/// A body a little over the limit: `KEY=…` lines, as a configuration form would send.
+fn oversized_env() -> String {
+    let line = format!("KEY=value-{}\n", "x".repeat(100));
+    line.repeat(MAX_BODY_BYTES / line.len() + 10)
+}
+
+/// A request body of `chunks`, streamed without a Content-Length (as a chunked upload is).
+fn streamed(chunks: Vec<String>) -> Body {
+    Body::from_stream(futures_util::stream::iter(
+        chunks
+            .into_iter()
+            .map(|c| Ok::<_, std::io::Error>(axum::body::Bytes::from(c))),
+    ))
+}
+
+#[tokio::test]
+async fn the_json_api_refuses_a_body_over_the_limit_with_a_json_error() {
+    let app = TestApp::sqlite().with_team().start().await;
+    app.create_app("web", "image", None).await;
+    let body = json!({ "env": { "BIG": "x".repeat(MAX_BODY_BYTES) } }).to_string();
+    let path = "/api/v1/teams/acme/apps/web/config";
+
+    let announced = app
+        .send(
+            Request::patch(path)
+                .header(header::AUTHORIZATION, format!("Bearer {}", app.deployer()))
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::CONTENT_LENGTH, body.len())
+                .body(Body::from(body.clone()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(announced.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let error = announced.json();
+    assert_eq!(error["error"]["kind"], "too_large", "{error}");
+    assert_eq!(error["error"]["field"], "body", "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("64 KiB"),
+        "{error}"
+    );
+
+    // Chunked, without a length: counted as it arrives.
+    let chunks: Vec<String> = body
+        .as_bytes()
+        .chunks(4096)
+        .map(|c| String::from_utf8(c.to_vec()).unwrap())
+        .collect();
+    let chunked = app
+        .send(
+            Request::patch(path)
+                .header(header::AUTHORIZATION, format!("Bearer {}", app.deployer()))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(streamed(chunks))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(chunked.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(chunked.json()["error"]["kind"], "too_large");
+
+    // Nothing was queued; a body within the limit still works.
+    assert!(app.operations("web").await.is_empty());
+    app.call(
+        "PATCH",
+        path,
+        &app.deployer(),
+        Some(json!({ "env": { "SMALL": "x".repeat(1000) } })),
+    )
+    .await
+    .expect(202);
+}
+
+#[tokio::test]
+async fn a_server_function_refuses_a_body_over_the_limit_even_with_a_csrf_token() {
+    let app = TestApp::sqlite().with_team().start().await;
+    app.create_app("web", "image", None).await;
+    let mut deployer = app.signed_in(DEPLOYER).await;
+    let token = deployer.any_csrf_token().await;
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("csrf_token", token.as_str()),
+            ("team", "acme"),
+            ("app", "web"),
+            ("env_text", &oversized_env()),
+        ])
+        .finish();
+    // The token in the header: the CSRF check reads no body, the server function would.
+    let response = app
+        .send(
+            Request::post(ConfigureApp::PATH)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::ACCEPT, "application/json")
+                .header("x-csrf-token", &token)
+                .header(header::COOKIE, deployer.cookie.clone().unwrap())
+                .body(streamed(vec![body]))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        response.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        response.body
+    );
+    assert!(response.body.contains("64 KiB"), "{}", response.body);
+    assert!(app.operations("web").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_form_post_over_the_limit_gets_a_page_saying_so() {
+    let app = TestApp::sqlite().with_team().start().await;
+    app.create_app("web", "image", None).await;
+    let mut deployer = app.signed_in(DEPLOYER).await;
+    let token = deployer.any_csrf_token().await;
+    let response = deployer
+        .post_form(
+            ConfigureApp::PATH,
+            &[
+                ("csrf_token", &token),
+                ("team", "acme"),
+                ("app", "web"),
+                ("env_text", &oversized_env()),
+            ],
+            true,
+            Some("http://berth.test/teams/acme/apps/web"),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(
+        response.body.contains("<h1>The form is too large</h1>"),
+        "{}",
+        response.body
+    );
+    assert!(app.operations("web").await.is_empty());
+
+    // The same form within the limit is accepted.
+    let small = deployer
+        .post_form(
+            ConfigureApp::PATH,
+            &[
+                ("csrf_token", &token),
+                ("team", "acme"),
+                ("app", "web"),
+                ("env_text", "GREETING=hello"),
+            ],
+            true,
+            Some("http://berth.test/teams/acme/apps/web"),
+        )
+        .await;
+    assert_eq!(small.status, StatusCode::FOUND, "{}", small.body);
+}
+
+fn assert_security_headers(what: &str, response: &TestResponse) -> String {
+    let header = |name: &str| {
+        response
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("{what}: no {name} header"))
+            .to_owned()
+    };
+    assert_eq!(header("x-content-type-options"), "nosniff", "{what}");
+    assert_eq!(header("referrer-policy"), "same-origin", "{what}");
+    assert_eq!(header("x-frame-options"), "DENY", "{what}");
+    let policy = header("content-security-policy");
+    assert!(
+        policy.contains("frame-ancestors 'none'"),
+        "{what}: {policy}"
+    );
+    assert!(!policy.contains("unsafe-inline"), "{what}: {policy}");
+    policy
+}
+
+#[tokio::test]
+async fn every_answer_carries_the_security_headers() {
+    let app = TestApp::sqlite().with_team().start().await;
+    std::fs::create_dir_all(app.dir.join("pkg")).unwrap();
+    std::fs::write(app.dir.join("pkg/berth.css"), "body { margin: 0 }").unwrap();
+    let mut browser = app.browser();
+
+    let static_file = browser.get("/pkg/berth.css").await.expect(200);
+    assert_security_headers("a static file", &static_file);
+    let api = app
+        .call("GET", "/api/v1/me", &app.viewer(), None)
+        .await
+        .expect(200);
+    assert_security_headers("an API answer", &api);
+    let api_error = app.api("GET", "/api/v1/me", None, None).await.expect(401);
+    assert_security_headers("an API error", &api_error);
+    let health = app
+        .send(Request::get("/healthz").body(Body::empty()).unwrap())
+        .await;
+    assert_security_headers("the health check", &health);
+    let refused = app
+        .send(
+            Request::post(ConfigureApp::PATH)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .header(header::ORIGIN, "http://evil.example")
+                .body(Body::from("team=acme"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert_security_headers("a CSRF refusal", &refused);
+
+    for (path, status) in [("/signin", 200), ("/no/such/page", 404)] {
+        let page = browser.get(path).await.expect(status);
+        let policy = assert_security_headers(path, &page);
+        // Pages allow their own inline scripts by the response's nonce, and no others.
+        let nonce = policy
+            .split("'nonce-")
+            .nth(1)
+            .and_then(|rest| rest.split('\'').next())
+            .unwrap_or_else(|| panic!("{path}: no nonce in {policy}"));
+        assert!(nonce.len() >= 16, "{policy}");
+        let scripts = page.body.matches("<script").count();
+        assert!(scripts > 0, "{path}: the hydration scripts are missing");
+        assert_eq!(
+            page.body
+                .matches(&format!("<script nonce=\"{nonce}\""))
+                .count()
+                + page
+                    .body
+                    .matches(&format!("<script type=\"module\" nonce=\"{nonce}\""))
+                    .count(),
+            scripts,
+            "{path}: every inline script carries the nonce: {}",
+            page.body
+        );
+        // A fresh nonce per response.
+        let again = browser.get(path).await;
+        assert!(!again.body.contains(nonce), "{path}: the nonce was reused");
+    }
+}
+
+fn git(dir: &std::path::Path, args: &[&str]) {
+    let output = std::process::Command::new("git")
+        .args([
+            "-c",
+            "user.name=Tests",
+            "-c",
+            "user.email=tests@example.com",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test]
+async fn reading_branches_and_tags_never_contacts_the_repository() {
+    let app = TestApp::sqlite().with_team().start().await;
+    let parent = tempfile::tempdir().unwrap();
+    let repo = parent.path().join("repo");
+    // The repository does not exist yet: the first fetch (at creation) fails, and the app
+    // is created all the same.
+    app.create_app(
+        "web",
+        "dockerfile",
+        Some(json!({ "url": repo.to_str().unwrap() })),
+    )
+    .await;
+    std::fs::create_dir(&repo).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    std::fs::write(repo.join("Dockerfile"), "FROM busybox\n").unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "First"]);
+
+    // Reading — the API's GET and the app's page — lists what the last fetch found: nothing.
+    let refs_path = "/api/v1/teams/acme/apps/web/refs";
+    let listed = app
+        .call("GET", refs_path, &app.viewer(), None)
+        .await
+        .expect(200);
+    assert_eq!(listed.json()["refs"], json!([]), "{}", listed.body);
+    let page = app
+        .signed_in(VIEWER)
+        .await
+        .get("/teams/acme/apps/web")
+        .await
+        .expect(200);
+    assert!(
+        page.body.contains("No branches or tags to show."),
+        "{}",
+        page.body
+    );
+    let listed = app
+        .call("GET", refs_path, &app.viewer(), None)
+        .await
+        .expect(200);
+    assert_eq!(
+        listed.json()["refs"],
+        json!([]),
+        "the page fetched: {}",
+        listed.body
+    );
+
+    // The old `?fetch=true` is refused with the way to fetch, rather than ignored.
+    let old = app
+        .call(
+            "GET",
+            &format!("{refs_path}?fetch=true"),
+            &app.viewer(),
+            None,
+        )
+        .await;
+    let error = refusal(old, "invalid", "fetch");
+    assert!(
+        error["message"].as_str().unwrap().contains("POST"),
+        "{error}"
+    );
+
+    // Fetching is a POST.
+    let fetched = app
+        .call("POST", &format!("{refs_path}/fetch"), &app.viewer(), None)
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(fetched["refs"][0]["name"], "main", "{fetched}");
+    let listed = app
+        .call("GET", refs_path, &app.viewer(), None)
+        .await
+        .expect(200);
+    assert_eq!(listed.json()["refs"][0]["name"], "main");
+}
+
+const BASE_PASSWORD: &str = "edge-base-pass-71c0d2";
+
+#[tokio::test]
+async fn a_build_that_floods_its_output_is_cut_to_the_line_and_log_limits() {
+    let registry = testregistry::TestRegistry::start_htpasswd(&[("builder", BASE_PASSWORD)]).await;
+    registry
+        .push_serving_image("base/busybox", "1", ("builder", BASE_PASSWORD), "base")
+        .await;
+    let base = format!("{}/base/busybox:1", registry.host);
+    let app = TestApp::sqlite()
+        .with_team()
+        .with_registry(registry)
+        .start()
+        .await;
+    // One line of 100,000 bytes, then 1,400 lines of 8,000 bytes (11 MB): more than an
+    // operation's log keeps.
+    let script = "b=/bin/busybox; $b head -c 100000 /dev/zero | $b tr '\\0' x; echo; \
+                  echo after-the-huge-line; i=0; \
+                  while [ $i -lt 1400 ]; do $b head -c 8000 /dev/zero | $b tr '\\0' f; echo; i=$((i+1)); done; \
+                  echo end-of-the-flood";
+    let repo = tempfile::tempdir().unwrap();
+    git(repo.path(), &["init", "-q", "-b", "main"]);
+    std::fs::write(
+        repo.path().join("Dockerfile"),
+        format!(
+            "FROM {base}\n\
+             RUN [\"/bin/busybox\", \"sh\", \"-c\", {script:?}]\n\
+             CMD [\"/bin/busybox\", \"httpd\", \"-f\", \"-p\", \"0.0.0.0:8080\", \"-h\", \"/www\"]\n"
+        ),
+    )
+    .unwrap();
+    git(repo.path(), &["add", "."]);
+    git(repo.path(), &["commit", "-q", "-m", "Flood"]);
+    app.create_app(
+        "web",
+        "dockerfile",
+        Some(json!({ "url": repo.path().to_str().unwrap() })),
+    )
+    .await;
+    let done = app
+        .deploy_and_wait(
+            "web",
+            json!({
+                "git_ref": "main",
+                "registry_username": "builder",
+                "registry_password": BASE_PASSWORD,
+            }),
+        )
+        .await;
+    let log = app.log(done["id"].as_i64().unwrap()).await;
+    app.stop().await;
+
+    let huge = log
+        .lines()
+        .find(|line| line.contains("xxxxxxxx"))
+        .unwrap_or_else(|| panic!("no huge line in {} bytes of log", log.len()));
+    assert!(
+        huge.ends_with(platform::output::CUT_MARKER),
+        "{}",
+        huge.len()
+    );
+    assert!(huge.len() < 9 * 1024, "{}", huge.len());
+    // (buildah's "STEP" line shows the script, so look for the output lines themselves.)
+    let printed = |text: &str| log.lines().any(|line| line.trim() == text);
+    assert!(printed("after-the-huge-line"));
+    assert_eq!(
+        log.matches(service::worker::LOG_FULL_MARKER).count(),
+        1,
+        "the log says once that it is full"
+    );
+    assert!(
+        !printed("end-of-the-flood"),
+        "output after the limit is not kept"
+    );
+    assert!(
+        (log.len() as u64) < service::worker::MAX_OPERATION_LOG_BYTES + 64 * 1024,
+        "{} bytes kept",
+        log.len()
+    );
+}
