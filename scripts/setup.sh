@@ -57,20 +57,36 @@ berth_setup() {
 
 # --- schemathesis (the JSON API fuzz step of scripts/test.sh) -------------------------------
 # Schemathesis from PyPI, pinned, in a virtualenv of its own under the cache directory; made
-# only when missing. Debian's python3 and python3-venv make the virtualenv.
+# only when missing. The virtualenv is made by a python3 of 3.11.5 or later when the PATH has
+# one (Debian bookworm's 3.11.2 has a CPython bug, "AST constructor recursion depth mismatch",
+# that Hypothesis inside schemathesis trips over now and then), else by Debian's python3 and
+# python3-venv.
 BERTH_SCHEMATHESIS_VERSION="4.32.5"
-BERTH_SCHEMATHESIS_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/berth/schemathesis-$BERTH_SCHEMATHESIS_VERSION"
+berth_schemathesis_python() {
+  local py
+  for py in "$(command -v python3 || true)" /usr/bin/python3; do
+    if [ -n "$py" ] && "$py" -c 'import sys, venv; sys.exit(sys.version_info < (3, 11, 5))' 2>/dev/null; then
+      echo "$py"
+      return 0
+    fi
+  done
+  echo /usr/bin/python3
+}
+BERTH_SCHEMATHESIS_PYTHON="$(berth_schemathesis_python)"
+BERTH_SCHEMATHESIS_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/berth/schemathesis-$BERTH_SCHEMATHESIS_VERSION-py$("$BERTH_SCHEMATHESIS_PYTHON" -c 'import platform; print(platform.python_version())' 2>/dev/null || echo 3)"
 BERTH_SCHEMATHESIS="$BERTH_SCHEMATHESIS_VENV/bin/schemathesis"
 
 berth_setup_schemathesis() {
   if [ -x "$BERTH_SCHEMATHESIS" ] && "$BERTH_SCHEMATHESIS" --version >/dev/null 2>&1; then
     return 0
   fi
-  berth_apt_install python3 python3-venv
+  if [ "$BERTH_SCHEMATHESIS_PYTHON" = /usr/bin/python3 ]; then
+    berth_apt_install python3 python3-venv
+  fi
   berth_log "installing schemathesis $BERTH_SCHEMATHESIS_VERSION (PyPI) into $BERTH_SCHEMATHESIS_VENV"
   rm -rf "$BERTH_SCHEMATHESIS_VENV"
   mkdir -p "$(dirname "$BERTH_SCHEMATHESIS_VENV")"
-  /usr/bin/python3 -m venv "$BERTH_SCHEMATHESIS_VENV"
+  "$BERTH_SCHEMATHESIS_PYTHON" -m venv "$BERTH_SCHEMATHESIS_VENV"
   "$BERTH_SCHEMATHESIS_VENV/bin/pip" install -q --disable-pip-version-check \
     "schemathesis==$BERTH_SCHEMATHESIS_VERSION"
 }

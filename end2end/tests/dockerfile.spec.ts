@@ -144,6 +144,8 @@ test('an owner creates a Dockerfile app from a git repository, deploys a branch 
       await form.getByLabel('Git ref').fill('main');
       await form.getByLabel('Registry username').fill(registry.user);
       await form.getByLabel('Registry password or token').fill(registry.password);
+      // They go only to a registry the deployer confirms: the base image's.
+      await form.getByLabel('Send APTIBLE_PRIVATE_REGISTRY_* to').selectOption(registry.host);
       const seen = watchOperation(page);
       await form.getByRole('button', { name: 'Verify, build and deploy' }).click();
 
@@ -243,6 +245,8 @@ test('an owner creates a Dockerfile app from a git repository, deploys a branch 
       // With credentials typed again: the refusal must not carry them back either.
       await form.getByLabel('Registry username').fill(registry.user);
       await form.getByLabel('Registry password or token').fill(registry.password);
+      // They go only to a registry the deployer confirms: the base image's.
+      await form.getByLabel('Send APTIBLE_PRIVATE_REGISTRY_* to').selectOption(registry.host);
       await form.getByRole('button', { name: 'Verify, build and deploy' }).click();
       await expect(gitRef).toHaveAttribute('aria-invalid', 'true', { timeout: 30_000 });
       await expect(gitRef).toHaveAccessibleDescription(/no branch, tag or commit named "nope"/);

@@ -60,6 +60,7 @@ async fn started(dockerfile: &str) -> (TestApp, tempfile::TempDir, String) {
     let host = registry.host.to_string();
     let repo = repository(&dockerfile.replace("{base}", &format!("{host}/base/busybox:1")));
     let app = TestApp::sqlite()
+        .with_git_local_roots(vec![std::env::temp_dir()])
         .with_team()
         .with_registry(registry)
         .start()
@@ -83,7 +84,7 @@ fn assert_free_of_secrets(what: &str, text: &str) {
 async fn no_secret_of_an_app_reaches_a_viewer_or_a_log() {
     // The build echoes a secret build argument, and the release prints its secret
     // environment, each in the middle of a line.
-    let (app, _repo, _) = started(
+    let (app, _repo, host) = started(
         "ARG BASE={base}\n\
          FROM $BASE\n\
          ARG WELCOME_WORDS\n\
@@ -96,6 +97,7 @@ async fn no_secret_of_an_app_reaches_a_viewer_or_a_log() {
             "web",
             json!({
                 "git_ref": "main",
+                "private_registry_host": host,
                 "env": {
                     "APTIBLE_PRIVATE_REGISTRY_USERNAME": "builder",
                     "APTIBLE_PRIVATE_REGISTRY_PASSWORD": BASE_PASSWORD,

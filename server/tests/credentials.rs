@@ -207,9 +207,20 @@ async fn a_secret_stays_with_the_registry_it_was_entered_for() {
     let path = "/api/v1/teams/acme/credentials/private";
 
     // A PATCH of only the registry is refused: the secret must be entered again.
+    // An empty secret is refused on the same field, for being empty.
+    refusal(
+        app.call(
+            "PATCH",
+            path,
+            &owner,
+            Some(json!({"registry": other_host.host.as_str(), "secret": ""})),
+        )
+        .await,
+        "invalid",
+        "secret",
+    );
     for body in [
         json!({"registry": other_host.host.as_str()}),
-        json!({"registry": other_host.host.as_str(), "secret": ""}),
         json!({"registry": other_host.host.as_str(), "username": "bot", "note": "moved"}),
     ] {
         let error = refusal(

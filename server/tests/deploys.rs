@@ -798,7 +798,7 @@ async fn the_live_log_streams_lines_and_the_final_status_to_members_only() {
         .await;
     app.succeeded(&done).await;
     let id = done["id"].as_i64().unwrap();
-    let mut member = app.signed_in(VIEWER).await;
+    let mut member = app.signed_in(DEPLOYER).await;
     let stream = member.get(&format!("/operations/{id}/events")).await;
     assert_eq!(stream.status.as_u16(), 200);
     assert!(stream.body.contains("event: lines"), "{}", stream.body);
@@ -806,6 +806,12 @@ async fn the_live_log_streams_lines_and_the_final_status_to_members_only() {
     assert!(stream.body.contains("event: status"), "{}", stream.body);
     assert!(stream.body.contains("succeeded"), "{}", stream.body);
     assert!(!stream.body.contains(PASSWORD_1));
+    // A viewer follows the status only, until the team's owners let viewers read logs.
+    let mut viewer = app.signed_in(VIEWER).await;
+    let stream = viewer.get(&format!("/operations/{id}/events")).await;
+    assert_eq!(stream.status.as_u16(), 200);
+    assert!(stream.body.contains("succeeded"), "{}", stream.body);
+    assert!(!stream.body.contains("event: lines"), "{}", stream.body);
     let mut outsider = app.signed_in(OUTSIDER).await;
     assert_eq!(
         outsider

@@ -772,6 +772,7 @@ async fn private_registry_credentials_reach_only_a_confirmed_host() {
     let registry = base_registry().await;
     let repo = repository(&format!("{}/x:1", evil.host));
     let app = TestApp::sqlite()
+        .with_git_local_roots(vec![std::env::temp_dir()])
         .with_team()
         .with_registry(registry)
         .with_insecure_registry(evil.host.clone())

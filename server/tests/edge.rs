@@ -273,7 +273,11 @@ fn git(dir: &std::path::Path, args: &[&str]) {
 
 #[tokio::test]
 async fn reading_branches_and_tags_never_contacts_the_repository() {
-    let app = TestApp::sqlite().with_team().start().await;
+    let app = TestApp::sqlite()
+        .with_team()
+        .with_git_local_roots(vec![std::env::temp_dir()])
+        .start()
+        .await;
     let parent = tempfile::tempdir().unwrap();
     let repo = parent.path().join("repo");
     // The repository does not exist yet: the first fetch (at creation) fails, and the app
@@ -358,6 +362,7 @@ async fn a_build_that_floods_its_output_is_cut_to_the_line_and_log_limits() {
         .await;
     let base = format!("{}/base/busybox:1", registry.host);
     let app = TestApp::sqlite()
+        .with_git_local_roots(vec![std::env::temp_dir()])
         .with_team()
         .with_registry(registry)
         .start()
@@ -394,6 +399,7 @@ async fn a_build_that_floods_its_output_is_cut_to_the_line_and_log_limits() {
                 "git_ref": "main",
                 "registry_username": "builder",
                 "registry_password": BASE_PASSWORD,
+                "private_registry_host": base.split('/').next().unwrap(),
             }),
         )
         .await;

@@ -121,10 +121,11 @@ async fn many_watchers_share_one_feed_and_every_stream_ends_with_the_operation()
     let id = running_operation(&app).await;
     write_lines(&app, id, &["before anyone watched"]).await;
 
-    let viewer = app.signed_in(VIEWER).await;
+    // Deployers read logs (viewers only when the team allows it).
+    let deployer = app.signed_in(DEPLOYER).await;
     let owner = app.signed_in(OWNER).await;
     let mut streams = Vec::new();
-    for browser in [&viewer, &owner] {
+    for browser in [&deployer, &owner] {
         for _ in 0..3 {
             streams.push(open(browser, id).await.unwrap());
         }
@@ -181,7 +182,7 @@ async fn many_watchers_share_one_feed_and_every_stream_ends_with_the_operation()
         );
     }
     // A stream opened after the end gets everything, then ends at once.
-    let mut late = open(&viewer, id).await.unwrap();
+    let mut late = open(&deployer, id).await.unwrap();
     assert!(late.until_end(Duration::from_secs(5)).await);
     assert!(late.text.contains("before anyone watched") && late.text.contains("succeeded"));
 }

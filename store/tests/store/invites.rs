@@ -121,7 +121,7 @@ on_both_backends! {
             .await
             .unwrap();
         assert!(
-            matches!(added, AddedMember::Existing { user_id: id } if id == user_id),
+            matches!(added, AddedMember::Pending { user_id: id, .. } if id == user_id),
             "{added:?}"
         );
     }

@@ -117,7 +117,16 @@ impl TestStore {
     /// Makes `email` a `role` member of `team` with [`PASSWORD`] as their password.
     pub async fn member(&self, team: Owner, email: &str, role: Role) -> i64 {
         let user_id = match self.add(team, email, role).await {
-            AddedMember::Existing { user_id } => user_id,
+            // An existing account is only invited: it joins when it accepts.
+            AddedMember::Pending {
+                user_id,
+                invitation_id,
+            } => {
+                self.respond_to_invitation(user_id, invitation_id, true)
+                    .await
+                    .unwrap();
+                user_id
+            }
             AddedMember::Invited { user_id, .. } => user_id,
         };
         self.set_password(user_id, password_hash()).await.unwrap();

@@ -83,7 +83,7 @@ on_both_backends! {
         assert!(members.iter().all(|m| m.joined_at > 0));
     }
 
-    async fn a_person_with_an_account_joins_at_once(store: &TestStore) {
+    async fn a_person_with_an_account_joins_only_when_they_accept(store: &TestStore) {
         let acme = store.owner("ada@example.com", "acme").await;
         let bob = store.owner("bob@example.com", "bobs").await;
 
@@ -91,10 +91,15 @@ on_both_backends! {
             .add_member(acme.team_id, &email("Bob@Example.com"), Role::Deployer, acme.user_id)
             .await
             .unwrap();
-        assert!(
-            matches!(added, AddedMember::Existing { user_id } if user_id == bob.user_id),
-            "{added:?}"
-        );
+        let AddedMember::Pending { user_id, invitation_id } = added else {
+            panic!("an existing account is invited, not added: {added:?}");
+        };
+        assert_eq!(user_id, bob.user_id);
+        assert_eq!(store.role_in(bob.user_id, "acme").await, None, "not before accepting");
+        store
+            .respond_to_invitation(bob.user_id, invitation_id, true)
+            .await
+            .unwrap();
         assert_eq!(store.role_in(bob.user_id, "acme").await, Some(Role::Deployer));
         assert_eq!(store.role_in(bob.user_id, "bobs").await, Some(Role::Owner));
     }
