@@ -109,6 +109,13 @@ const NOTHING_POLICY: &str =
 /// name teams and apps).
 pub async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
+    if is_html(&response)
+        && !response
+            .headers()
+            .contains_key(header::CONTENT_SECURITY_POLICY)
+    {
+        response = with_page_policy(response).await;
+    }
     let headers = response.headers_mut();
     let fixed: [(HeaderName, &'static str); 4] = [
         (header::CONTENT_SECURITY_POLICY, NOTHING_POLICY),
@@ -122,4 +129,70 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
         }
     }
     response
+}
+
+fn is_html(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"))
+}
+
+/// The largest rendered page whose policy is read back from its body (see below).
+const MAX_PAGE_BYTES: usize = 8 * 1024 * 1024;
+
+/// A page is meant to carry its policy (`app::csp::set_page_policy`, from the shell), but a
+/// page whose header was not set in time (seen once in a browser test after signing out)
+/// would get the nothing-allowed policy and never hydrate. Such a page is read whole and
+/// given the page policy with the nonce its own scripts carry; without a nonce in it, the
+/// nothing-allowed policy stays.
+async fn with_page_policy(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let bytes = match to_bytes(body, MAX_PAGE_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            tracing::warn!(%error, "a page could not be read for its security policy");
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The page could not be rendered.",
+            )
+                .into_response();
+        }
+    };
+    if let Some(value) =
+        nonce_in(&bytes).and_then(|nonce| HeaderValue::from_str(&app::csp::page_policy(nonce)).ok())
+    {
+        parts.headers.insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+/// The first `nonce="…"` of a page, when it looks like one (base64 characters only).
+fn nonce_in(page: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(page).ok()?;
+    let start = text.find("nonce=\"")? + "nonce=\"".len();
+    let nonce = &text[start..start + text[start..].find('"')?];
+    let plausible = !nonce.is_empty()
+        && nonce.len() <= 128
+        && nonce
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_'));
+    plausible.then_some(nonce)
+}
+
+#[cfg(test)]
+mod nonce_tests {
+    use super::nonce_in;
+
+    #[test]
+    fn the_nonce_of_a_page_is_read_and_odd_ones_are_not() {
+        assert_eq!(
+            nonce_in(b"<script nonce=\"abc+/=_-9\">x</script><script nonce=\"zzz\">"),
+            Some("abc+/=_-9")
+        );
+        assert_eq!(nonce_in(b"<script>x</script>"), None);
+        assert_eq!(nonce_in(b"<script nonce=\"a b\">"), None);
+        assert_eq!(nonce_in(b"<script nonce=\"\">"), None);
+    }
 }
