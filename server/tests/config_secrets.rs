@@ -8,7 +8,7 @@ mod support;
 
 use app::serverfns::{apps::ConfigureApp, members::SetViewersReadLogs};
 use serde_json::{json, Value};
-use std::{path::Path, process::Command, time::Duration};
+use std::time::Duration;
 use support::*;
 use testregistry::TestRegistry;
 
@@ -18,27 +18,6 @@ const BASE_PASSWORD: &str = "secrets-base-pass-61d0c4";
 const WORDS_SECRET: &str = "quiet-words-s3cr3t-8e41fa";
 const SMTP_SECRET: &str = "smtp-pass-s3cr3t-27b9d3";
 const PLAIN_VALUE: &str = "debug-visible-5a0c";
-
-fn git(dir: &Path, args: &[&str]) {
-    let output = Command::new("git")
-        .args([
-            "-c",
-            "user.name=Tests",
-            "-c",
-            "user.email=tests@example.com",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HOME", dir)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
 
 /// A repository on `main` holding `dockerfile`.
 fn repository(dockerfile: &str) -> tempfile::TempDir {

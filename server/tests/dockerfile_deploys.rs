@@ -7,7 +7,6 @@
 mod support;
 
 use serde_json::{json, Value};
-use std::{path::Path, process::Command};
 use support::*;
 use testregistry::TestRegistry;
 
@@ -16,28 +15,6 @@ const ROTATED_PASSWORD: &str = "base-pull-pass-rotated-77d0aa";
 const TOOLS_PASSWORD: &str = "tools-pull-pass-9ce41b";
 const WRONG_PASSWORD: &str = "not-the-base-pass-5e03b7";
 const CI_PASSWORD: &str = "ci-pull-pass-a4c2e8";
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .args([
-            "-c",
-            "user.name=Tests",
-            "-c",
-            "user.email=tests@example.com",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HOME", dir)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
 
 /// A Dockerfile that copies `hello.txt` into the served directory, runs a command, and
 /// dumps the release's environment (to prove what reaches it) before serving.

@@ -250,27 +250,6 @@ async fn every_answer_carries_the_security_headers() {
     }
 }
 
-fn git(dir: &std::path::Path, args: &[&str]) {
-    let output = std::process::Command::new("git")
-        .args([
-            "-c",
-            "user.name=Tests",
-            "-c",
-            "user.email=tests@example.com",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HOME", dir)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 #[tokio::test]
 async fn reading_branches_and_tags_never_contacts_the_repository() {
     let app = TestApp::sqlite()

@@ -965,3 +965,27 @@ pub fn pg_dump() -> String {
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "pg_dump".into())
 }
+
+/// Runs git in `dir` as the tests' own user (no system or user configuration): its output,
+/// trimmed; panics with git's error when it fails.
+pub fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let output = std::process::Command::new("git")
+        .args([
+            "-c",
+            "user.name=Tests",
+            "-c",
+            "user.email=tests@example.com",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
