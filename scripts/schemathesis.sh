@@ -73,11 +73,14 @@ EOF
 
 out="$work/schemathesis.out"
 st_status=0
+# One worker: with two, Hypothesis parses source from two threads at once, and CPython 3.11
+# and 3.12 (before 3.12.3) share the AST converter's recursion counter between threads, which
+# fails now and then with "AST constructor recursion depth mismatch" (CPython gh-106905).
 (cd "$work" && "$BERTH_SCHEMATHESIS" --config-file "$work/schemathesis.toml" run \
   "$url/api/v1/openapi.json" --url "$url" \
   -H "Authorization: Bearer $token" \
   --checks not_a_server_error,status_code_conformance,response_schema_conformance \
-  --max-time "$max_time" --max-examples 25 --workers 2 --seed 11 \
+  --max-time "$max_time" --max-examples 25 --workers 1 --seed 11 \
   --generation-database none --no-color) 2>&1 | tee "$out" || st_status=$?
 
 # The summary's "Test cases:" line follows on the next line: "N generated, N passed, …".

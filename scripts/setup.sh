@@ -59,7 +59,8 @@ berth_setup() {
 # Schemathesis from PyPI, pinned, in a virtualenv of its own under the cache directory; made
 # only when missing. The virtualenv is made by a python3 of 3.11.5 or later when the PATH has
 # one (Debian bookworm's 3.11.2 has a CPython bug, "AST constructor recursion depth mismatch",
-# that Hypothesis inside schemathesis trips over now and then), else by Debian's python3 and
+# that Hypothesis inside schemathesis trips over now and then; scripts/schemathesis.sh also
+# runs one worker, as threads trigger it in later 3.11s too), else by Debian's python3 and
 # python3-venv.
 BERTH_SCHEMATHESIS_VERSION="4.32.5"
 berth_schemathesis_python() {
