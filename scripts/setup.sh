@@ -51,6 +51,8 @@ berth_setup() {
     fi
     # A real registry (CNCF distribution) and the tools that build and push test images.
     berth_apt_install docker-registry skopeo umoci busybox-static
+    # A real SMTP server on loopback for the sign-up confirmation tests.
+    berth_apt_install python3-aiosmtpd
     berth_setup_schemathesis
   fi
 }

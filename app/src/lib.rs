@@ -21,7 +21,7 @@ use leptos_router::{
 use pages::{
     apps::{AppDetailPage, AppsListPage, NewAppPage},
     audit::AuditPage,
-    auth::{InvitePage, SignInPage, SignUpPage},
+    auth::{ConfirmSignUpPage, InvitePage, SignInPage, SignUpPage},
     credentials::{CredentialDetailPage, CredentialsListPage, NewCredentialPage},
     history::OperationsHistoryPage,
     members::MembersPage,
@@ -67,6 +67,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=HomePage ssr=SsrMode::Async/>
                 <Route path=path!("/signin") view=SignInPage ssr=SsrMode::Async/>
                 <Route path=path!("/signup") view=SignUpPage ssr=SsrMode::Async/>
+                <Route path=path!("/signup/confirm/:token") view=ConfirmSignUpPage ssr=SsrMode::Async/>
                 <Route path=path!("/invite/:token") view=InvitePage ssr=SsrMode::Async/>
                 <Route path=path!("/settings/tokens") view=TokensPage ssr=SsrMode::Async/>
                 <Route path=path!("/teams/:team") view=TeamPage ssr=SsrMode::Async/>

@@ -73,6 +73,9 @@ pub struct Settings {
     pub trusted_proxies: service::client_ip::TrustedProxies,
     /// `BERTH_SIGN_UPS_PER_HOUR`: sign-ups one client address may make an hour (default 5).
     pub sign_ups_per_hour: u32,
+    /// `BERTH_SMTP_URL` and `BERTH_SMTP_FROM`: the SMTP server Berth sends mail through and
+    /// the sender it uses; with them, open sign-up proves each address by e-mail.
+    pub mailer: Option<service::mail::Mailer>,
 }
 
 /// Where the master keys come from, in order of precedence.
@@ -122,6 +125,8 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "BERTH_SIGNUP",
     "BERTH_TRUSTED_PROXIES",
     "BERTH_SIGN_UPS_PER_HOUR",
+    "BERTH_SMTP_URL",
+    "BERTH_SMTP_FROM",
     // Read by the test harness, not the server; allowed so tests can run the binary.
     "BERTH_TEST_DATABASE_URL",
 ];
@@ -373,6 +378,26 @@ impl Settings {
                 .map_err(|message| error("BERTH_TRUSTED_PROXIES", message))?;
         let sign_ups_per_hour =
             number("BERTH_SIGN_UPS_PER_HOUR", 5, 1..=100_000, "sign-ups")? as u32;
+        let mailer = match (get("BERTH_SMTP_URL"), get("BERTH_SMTP_FROM")) {
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(error(
+                    "BERTH_SMTP_FROM",
+                    "Berth's mail needs a sender; set e.g. Berth <berth@example.com>",
+                ))
+            }
+            (None, Some(_)) => return Err(error(
+                "BERTH_SMTP_URL",
+                "a sender without a server; set e.g. smtp://mail.example.com:587?tls=required, \
+                     or unset BERTH_SMTP_FROM",
+            )),
+            (Some(url), Some(from)) => Some(service::mail::Mailer::new(url, from).map_err(
+                |wrong| match wrong {
+                    service::mail::MailSettingError::Url(m) => error("BERTH_SMTP_URL", m),
+                    service::mail::MailSettingError::From(m) => error("BERTH_SMTP_FROM", m),
+                },
+            )?),
+        };
         Ok(Settings {
             addr,
             data_dir,
@@ -398,6 +423,7 @@ impl Settings {
             sign_up,
             trusted_proxies,
             sign_ups_per_hour,
+            mailer,
         })
     }
 
@@ -483,6 +509,35 @@ mod tests {
             let e = Settings::from_vars(vars(&[(k, v)])).unwrap_err();
             assert_eq!(e.variable, k);
         }
+    }
+
+    #[test]
+    fn smtp_needs_a_server_and_a_sender_and_never_shows_its_password() {
+        assert!(Settings::from_vars(vars(&[])).unwrap().mailer.is_none());
+        let s = Settings::from_vars(vars(&[
+            ("BERTH_SMTP_URL", "smtps://bot:hunter2@mail.example.com:465"),
+            ("BERTH_SMTP_FROM", "Berth <berth@example.com>"),
+        ]))
+        .unwrap();
+        let shown = format!("{s:?}");
+        assert!(
+            shown.contains("mail.example.com:465") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+        let only_url = Settings::from_vars(vars(&[("BERTH_SMTP_URL", "smtp://127.0.0.1:25")]));
+        assert_eq!(only_url.unwrap_err().variable, "BERTH_SMTP_FROM");
+        let only_from = Settings::from_vars(vars(&[("BERTH_SMTP_FROM", "berth@example.com")]));
+        assert_eq!(only_from.unwrap_err().variable, "BERTH_SMTP_URL");
+        let bad_url = Settings::from_vars(vars(&[
+            ("BERTH_SMTP_URL", "mail.example.com"),
+            ("BERTH_SMTP_FROM", "berth@example.com"),
+        ]));
+        assert_eq!(bad_url.unwrap_err().variable, "BERTH_SMTP_URL");
+        let bad_from = Settings::from_vars(vars(&[
+            ("BERTH_SMTP_URL", "smtp://127.0.0.1:25"),
+            ("BERTH_SMTP_FROM", "Berth"),
+        ]));
+        assert_eq!(bad_from.unwrap_err().variable, "BERTH_SMTP_FROM");
     }
 
     #[test]

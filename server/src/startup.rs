@@ -142,6 +142,12 @@ impl Application {
             .site_addr(addr)
             .build();
         let platform = open_platform(&settings).await?;
+        if settings.sign_up == service::SignUpPolicy::Open && settings.mailer.is_none() {
+            tracing::warn!(
+                "BERTH_SIGNUP=open without BERTH_SMTP_URL: anyone can sign up with any address, \
+                 unproved (set an SMTP server so that sign-up confirms addresses by e-mail)"
+            );
+        }
         let berth = Berth {
             store: store.clone(),
             sign_in_limits: SignInLimits::default(),
@@ -163,6 +169,7 @@ impl Application {
                 throttles: service::throttle::Throttles::with_sign_ups_per_hour(
                     settings.sign_ups_per_hour,
                 ),
+                mailer: settings.mailer.clone(),
             }),
         };
         let state = router::AppState {

@@ -1031,3 +1031,288 @@ async fn credential_checks_and_deploys_are_throttled_with_429_and_retry_after() 
         .unwrap();
     assert!((1..=3).contains(&wait), "{wait}");
 }
+
+// --- Issue 11, finding 5: with an SMTP server, open sign-up proves the address ---
+
+/// A real SMTP server on loopback (Debian's python3-aiosmtpd) that keeps every message it
+/// receives in a Maildir.
+struct SmtpSink {
+    child: std::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl SmtpSink {
+    async fn start() -> SmtpSink {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("/usr/bin/python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(dir.path().join("mail"))
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("python3-aiosmtpd (scripts/setup.sh installs it)");
+        let sink = SmtpSink { child, port, dir };
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return sink;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("aiosmtpd did not start on port {port}");
+    }
+
+    fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// Every message delivered to `to` so far, oldest first, with quoted-printable soft
+    /// line breaks undone.
+    fn messages_to(&self, to: &str) -> Vec<String> {
+        let mut messages: Vec<(std::time::SystemTime, String)> =
+            std::fs::read_dir(self.dir.path().join("mail").join("new"))
+                .map(|entries| {
+                    entries
+                        .map(|e| e.unwrap().path())
+                        .map(|path| {
+                            let text = std::fs::read_to_string(&path).unwrap();
+                            let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+                            (modified, text)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+        messages.sort();
+        messages
+            .into_iter()
+            .map(|(_, text)| {
+                text.replace("=\r\n", "")
+                    .replace("=\n", "")
+                    .replace("=3D", "=")
+            })
+            .filter(|text| text.contains(&format!("X-RcptTo: {to}")))
+            .collect()
+    }
+
+    /// The confirmation link's token in the latest message to `to`.
+    fn last_token_for(&self, to: &str) -> String {
+        let messages = self.messages_to(to);
+        let last = messages.last().unwrap_or_else(|| panic!("no mail to {to}"));
+        let start = last
+            .find("/signup/confirm/")
+            .unwrap_or_else(|| panic!("no confirmation link in: {last}"))
+            + "/signup/confirm/".len();
+        last[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn confirm_as(browser: &mut Browser<'_>, token: &str, password: &str) -> TestResponse {
+    browser
+        .call::<ConfirmSignUp>(&[("token", token), ("password", password)])
+        .await
+}
+
+#[tokio::test]
+async fn with_smtp_an_address_must_be_proved_and_a_sign_up_by_someone_else_cannot_take_it() {
+    let smtp = SmtpSink::start().await;
+    let app = TestApp::sqlite()
+        .with_sign_up(SignUpPolicy::Open)
+        .with_throttles(service::throttle::Throttles::with_sign_ups_per_hour(100))
+        .with_smtp(&smtp.url())
+        .start()
+        .await;
+    let attacker_password = "the attacker's own password";
+    let victim_password = "the victim's own password";
+
+    // The page says a link will come.
+    let page = app.browser().get("/signup").await;
+    assert!(page.body.contains("e-mail you a link"), "{}", page.body);
+
+    // An attacker signs up with the victim's address: no account, only a mail to the victim.
+    let mut attacker = app.browser();
+    let response = sign_up_as(
+        &mut attacker,
+        "victim@example.com",
+        attacker_password,
+        "evil",
+        None,
+    )
+    .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    assert_eq!(attacker.get("/").await.location(), Some("/signin"));
+    let signed_in = app
+        .browser()
+        .call::<SignIn>(&[
+            ("email", "victim@example.com"),
+            ("password", attacker_password),
+        ])
+        .await;
+    assert_eq!(signed_in.json()["field"], "password", "{}", signed_in.body);
+    let attackers_token = smtp.last_token_for("victim@example.com");
+    assert!(attackers_token.starts_with("su_"), "{attackers_token}");
+    let mail = &smtp.messages_to("victim@example.com")[0];
+    assert!(
+        mail.contains("Subject: Confirm your Berth account"),
+        "{mail}"
+    );
+    assert!(
+        mail.contains("http://berth.test/signup/confirm/su_"),
+        "{mail}"
+    );
+    assert!(!mail.contains(attacker_password), "{mail}");
+
+    // The victim signs up too, and gets a link of their own.
+    let mut victim = app.browser();
+    sign_up_as(
+        &mut victim,
+        "victim@example.com",
+        victim_password,
+        "victims",
+        None,
+    )
+    .await;
+    let victims_token = smtp.last_token_for("victim@example.com");
+    assert_ne!(victims_token, attackers_token);
+
+    // The confirmation page names the address and the team.
+    let page = victim
+        .get(&format!("/signup/confirm/{attackers_token}"))
+        .await;
+    assert!(
+        page.body.contains("victim@example.com") && page.body.contains("evil"),
+        "{}",
+        page.body
+    );
+    // Opening the attacker's link with the victim's password does not make the account...
+    let refused = confirm_as(&mut victim, &attackers_token, victim_password).await;
+    assert_eq!(refused.json()["field"], "password", "{}", refused.body);
+    assert_eq!(victim.get("/").await.location(), Some("/signin"));
+    // ...and the attacker cannot open it: they never saw the link. The victim's own link,
+    // with their own password, makes the account and signs them in.
+    let confirmed = confirm_as(&mut victim, &victims_token, victim_password).await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{}", confirmed.body);
+    assert_eq!(victim.get("/").await.location(), Some("/teams/victims"));
+    // Every other sign-up for the address is void now.
+    let used = confirm_as(&mut app.browser(), &attackers_token, attacker_password).await;
+    assert_eq!(used.json()["field"], "token", "{}", used.body);
+    let used = confirm_as(&mut app.browser(), &victims_token, victim_password).await;
+    assert_eq!(used.json()["field"], "token", "{}", used.body);
+    assert!(app
+        .browser()
+        .get(&format!("/signup/confirm/{victims_token}"))
+        .await
+        .body
+        .contains("no longer valid"));
+    let signed_in = app
+        .browser()
+        .call::<SignIn>(&[
+            ("email", "victim@example.com"),
+            ("password", victim_password),
+        ])
+        .await;
+    assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
+}
+
+#[tokio::test]
+async fn with_smtp_sign_up_answers_the_same_for_an_existing_address_and_mails_it_a_note() {
+    let smtp = SmtpSink::start().await;
+    let app = TestApp::sqlite()
+        .with_sign_up(SignUpPolicy::Open)
+        .with_throttles(service::throttle::Throttles::with_sign_ups_per_hour(100))
+        .with_smtp(&smtp.url())
+        .start()
+        .await;
+    app.owner("ada@example.com", "acme").await;
+    let mut answers = Vec::new();
+    for (email, handle) in [("ada@example.com", "one"), ("new@example.com", "two")] {
+        let mut browser = app.browser();
+        let csrf = browser.csrf_token("/signup").await;
+        let response = browser
+            .post_form(
+                SignUp::PATH,
+                &[
+                    ("csrf_token", &csrf),
+                    ("email", email),
+                    ("password", PASSWORD),
+                    ("team_name", handle),
+                    ("team_handle", handle),
+                ],
+                true,
+                Some("http://berth.test/signup"),
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::FOUND, "{}", response.body);
+        let location = response.location().unwrap().to_owned();
+        let page = browser.get(&location).await;
+        assert!(page.body.contains("Check your e-mail"), "{}", page.body);
+        answers.push((location, page.status, without_per_page_values(&page.body)));
+    }
+    assert_eq!(answers[0], answers[1]);
+    let note = &smtp.messages_to("ada@example.com")[0];
+    assert!(note.contains("already has an account"), "{note}");
+    assert!(!note.contains("/signup/confirm/"), "{note}");
+    assert!(smtp.messages_to("new@example.com")[0].contains("/signup/confirm/su_"));
+
+    // An address gets three such mails an hour, however many sign-ups name it.
+    for handle in ["t3", "t4", "t5", "t6"] {
+        let response = sign_up_as(
+            &mut app.browser(),
+            "new@example.com",
+            PASSWORD,
+            handle,
+            None,
+        )
+        .await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    }
+    assert_eq!(smtp.messages_to("new@example.com").len(), 3);
+}
+
+#[tokio::test]
+async fn with_smtp_down_sign_up_says_the_mail_could_not_be_sent() {
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = TestApp::sqlite()
+        .with_sign_up(SignUpPolicy::Open)
+        .with_smtp(&format!("smtp://127.0.0.1:{closed_port}"))
+        .start()
+        .await;
+    let response = sign_up_as(
+        &mut app.browser(),
+        "ada@example.com",
+        PASSWORD,
+        "acme",
+        None,
+    )
+    .await;
+    let error = response.json();
+    assert_eq!(error["kind"], "unavailable", "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("could not send the e-mail"),
+        "{error}"
+    );
+}

@@ -54,7 +54,13 @@ pub struct AccountSettings {
     pub throttles: crate::throttle::Throttles,
     /// Whose `X-Forwarded-For` names the client (`BERTH_TRUSTED_PROXIES`).
     pub trusted_proxies: crate::client_ip::TrustedProxies,
+    /// The SMTP server (`BERTH_SMTP_URL`): with one, open sign-up proves the address by
+    /// e-mail before the account exists.
+    pub mailer: Option<crate::mail::Mailer>,
 }
+
+/// Confirmation mails one address may receive an hour, whoever asks for them.
+const CONFIRMATION_MAILS_PER_HOUR: i64 = 3;
 
 /// What sign-up asks for.
 pub struct SignUp<'a> {
@@ -77,6 +83,9 @@ pub enum SignedUp {
     /// (the account and team now exist) or already had an account (nothing changed), so
     /// sign-up does not tell anyone which addresses have accounts.
     SignInNext,
+    /// Open sign-up with e-mail verification: a link went to the address (or, when it has
+    /// an account already, a note saying so). The same answer either way.
+    CheckEmail,
 }
 
 /// What the sign-up page says applies.
@@ -85,6 +94,8 @@ pub async fn sign_up_mode(berth: &Berth) -> Result<views::SignUpMode> {
     Ok(views::SignUpMode {
         policy: berth.accounts.sign_up.as_str().to_owned(),
         first_account,
+        confirms_email: berth.accounts.sign_up == SignUpPolicy::Open
+            && berth.accounts.mailer.is_some(),
     })
 }
 
@@ -166,6 +177,25 @@ pub async fn sign_up(berth: &Berth, input: SignUp<'_>, ip: &str) -> Result<Signe
             tracing::info!(user_id = user.id, team = %team_handle, "account created by invitation");
             Ok(SignedUp::SignedIn(user, team_handle))
         }
+        SignUpPolicy::Open if berth.accounts.mailer.is_some() => {
+            let hash = crate::passwords::hash(&password).await?;
+            if berth.store.team_handle_taken(&team_handle).await? {
+                return Err(handle_taken(
+                    store::StoreError::Taken { what: "handle" }.into(),
+                ));
+            }
+            send_confirmation(
+                berth,
+                NewAccount {
+                    email: &email,
+                    password_hash: &hash,
+                    team_handle: &team_handle,
+                    team_name: &team_name,
+                },
+            )
+            .await?;
+            Ok(SignedUp::CheckEmail)
+        }
         SignUpPolicy::Open => {
             // The same work either way (one Argon2 hash, one attempt to insert), and the
             // same answer: an existing address is not told apart from a new one.
@@ -197,6 +227,133 @@ pub async fn sign_up(berth: &Berth, input: SignUp<'_>, ip: &str) -> Result<Signe
             }
         }
     }
+}
+
+/// Records a sign-up and mails its address: the confirmation link, or, when the address has
+/// an account already, a note saying so (the person asking is told the same either way).
+/// An address gets at most a few such mails an hour; beyond that nothing is sent, silently.
+async fn send_confirmation(berth: &Berth, account: NewAccount<'_>) -> Result<()> {
+    let Some(mailer) = &berth.accounts.mailer else {
+        return Err(Error::internal("sign-up confirmation without a mailer"));
+    };
+    let email = account.email;
+    let hour_ago = store::now_ms() - 60 * 60 * 1000;
+    if berth.store.pending_sign_ups_since(email, hour_ago).await? >= CONFIRMATION_MAILS_PER_HOUR {
+        tracing::warn!(email = %email, "sign-up confirmation not sent: too many for this address this hour");
+        return Ok(());
+    }
+    let existing = berth.store.user_by_email(email).await?;
+    let team = format!(
+        "{} ({})",
+        account.team_name.as_str(),
+        account.team_handle.as_str()
+    );
+    // Recorded in both cases, so that the hourly limit counts every mail to the address.
+    let token = berth.store.create_pending_sign_up(account).await?;
+    let base = &berth.public_url;
+    let (subject, body) = match existing {
+        None => (
+            "Confirm your Berth account",
+            format!(
+                "Someone, hopefully you, signed up for Berth at {base} with this address, to \
+                 create the team {team}.\n\n\
+                 To finish, open this link within 24 hours and enter the password chosen at \
+                 sign-up:\n\n{base}/signup/confirm/{token}\n\n\
+                 If it was not you, ignore this message: no account is made without the link.\n"
+            ),
+        ),
+        Some(_) => (
+            "Someone tried to sign up for Berth with your address",
+            format!(
+                "Someone, perhaps you, tried to sign up for Berth at {base} with this address, \
+                 which already has an account. Nothing was changed.\n\n\
+                 To use your account, sign in at {base}/signin. If a team owner invited you and \
+                 you have not chosen a password yet, open the invitation link they gave you.\n\n\
+                 If it was not you, ignore this message.\n"
+            ),
+        ),
+    };
+    mailer.send(email, subject, body).await?;
+    tracing::info!(email = %email, "sign-up confirmation mailed");
+    Ok(())
+}
+
+/// What a confirmation link is for: the address and the team the sign-up asked for.
+pub async fn pending_sign_up(berth: &Berth, token: &str) -> Result<views::PendingSignUpInfo> {
+    let pending = berth
+        .store
+        .pending_sign_up(token)
+        .await?
+        .ok_or_else(Error::not_found)?;
+    Ok(views::PendingSignUpInfo {
+        email: pending.email,
+        team_name: pending.team_name,
+        team_handle: pending.team_handle,
+    })
+}
+
+fn confirmation_used_up() -> Error {
+    Error::invalid(
+        "token",
+        "This confirmation link is used up or has expired; sign up again for a new one.",
+    )
+}
+
+/// Finishes a sign-up from its e-mailed link, for the client at `ip`: the password must be
+/// the one chosen at sign-up (so a link that someone else's sign-up sent to your address
+/// cannot make an account they know the password of). Wrong passwords count as failed
+/// sign-ins for the address. Answers the new person and their team's handle.
+pub async fn confirm_sign_up(
+    berth: &Berth,
+    token: &str,
+    password: &str,
+    ip: &str,
+) -> Result<(User, String)> {
+    let pending = berth
+        .store
+        .pending_sign_up(token)
+        .await?
+        .ok_or_else(confirmation_used_up)?;
+    if let Err(throttled) = berth
+        .store
+        .check_sign_in_allowed(&pending.email, ip, berth.sign_in_limits)
+        .await?
+    {
+        return Err(AppError::Throttled {
+            message: "Too many wrong passwords. Wait a while and try again.".into(),
+            retry_after_secs: throttled.retry_after_secs,
+        }
+        .into());
+    }
+    let ok = crate::passwords::verify(password, Some(&pending.password_hash)).await?;
+    berth.store.record_sign_in(&pending.email, ip, ok).await?;
+    if !ok {
+        return Err(Error::invalid(
+            "password",
+            "That is not the password chosen when signing up with this address.",
+        ));
+    }
+    let (user, _) = berth
+        .store
+        .complete_sign_up(token)
+        .await
+        .map_err(|e| match e {
+            store::StoreError::NotFound => confirmation_used_up(),
+            store::StoreError::Taken { what: "email" } => Error::conflict(
+                "email",
+                "This address has an account already: sign in instead.",
+            ),
+            store::StoreError::Taken { what: "handle" } => Error::conflict(
+                "team_handle",
+                format!(
+                    "The team handle {} was taken meanwhile; sign up again with another.",
+                    pending.team_handle
+                ),
+            ),
+            other => other.into(),
+        })?;
+    tracing::info!(user_id = user.id, team = %pending.team_handle, "account created from a confirmed sign-up");
+    Ok((user, pending.team_handle))
 }
 
 /// Creates a person with a password who owns a new team (`berth user create`).

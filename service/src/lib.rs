@@ -27,6 +27,7 @@ pub mod deploys;
 mod error;
 pub mod history;
 pub mod live;
+pub mod mail;
 pub mod members;
 pub mod operations;
 pub mod passwords;

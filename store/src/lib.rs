@@ -15,6 +15,7 @@ pub mod passwords;
 mod secrets;
 #[cfg(feature = "sessions")]
 mod sessions;
+mod sign_ups;
 mod teams;
 mod throttle;
 mod tokens;
@@ -34,6 +35,7 @@ pub use parsed::OptionalText;
 pub use secrets::SecretSlot;
 #[cfg(feature = "sessions")]
 pub use sessions::{stored_id as stored_session_id, SessionStore};
+pub use sign_ups::{PendingSignUp, SIGN_UP_TTL_MS};
 pub use teams::{AddedMember, Member, MembershipInvitation, TeamAccess};
 pub use throttle::{SignInLimits, Throttled};
 pub use tokens::{ApiToken, ApiTokenSummary};

@@ -117,4 +117,15 @@ pub struct SignUpMode {
     pub policy: String,
     /// No account exists yet: this sign-up makes the first one, whatever the policy.
     pub first_account: bool,
+    /// Open sign-up proves the address first: the account exists once the link e-mailed to
+    /// it is opened (an SMTP server is configured).
+    pub confirms_email: bool,
+}
+
+/// A sign-up waiting for its address to be proved, as its confirmation link shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingSignUpInfo {
+    pub email: String,
+    pub team_name: String,
+    pub team_handle: String,
 }

@@ -6,7 +6,8 @@ use crate::{
         layout::{reload_on_success, ErrorPage, Plain, WithSession},
     },
     serverfns::session::{
-        load_invite, load_sign_up_mode, AcceptInvite, SignIn, SignUp, AFTER_SIGN_UP,
+        load_invite, load_pending_sign_up, load_sign_up_mode, AcceptInvite, ConfirmSignUp, SignIn,
+        SignUp, AFTER_SIGN_UP, AFTER_SIGN_UP_TO_CONFIRM,
     },
 };
 use leptos::{form::ActionForm, prelude::*};
@@ -23,6 +24,7 @@ pub fn SignInPage() -> AnyView {
     reload_on_success(outcome, "/");
     let query = use_query_map();
     let signed_up = move || query.read().get("signed_up").is_some();
+    let check_email = move || query.read().get("check_email").is_some();
     view! {
         <WithSession let:info>
             {if info.viewer.is_some() {
@@ -34,6 +36,13 @@ pub fn SignInPage() -> AnyView {
                             <div class="alert alert-success" role="status">
                                 <p>"If the address was new to Berth, its account and team are ready: sign in with it. \
                                     (An address that already had an account keeps its own password.)"</p>
+                            </div>
+                        </Show>
+                        <Show when=check_email>
+                            <div class="alert alert-success" role="status">
+                                <p>"Check your e-mail: we sent the address a link. Open it within 24 hours and \
+                                    enter your password to finish creating the account. (If the address already \
+                                    had an account, the e-mail says so instead.)"</p>
                             </div>
                         </Show>
                         <ActionForm action>
@@ -89,8 +98,17 @@ pub fn SignUpPage() -> AnyView {
 fn SignUpForm(mode: SignUpMode, csrf: String, invite: Option<String>) -> AnyView {
     let action = ServerAction::<SignUp>::new();
     let outcome: Signal<_> = action.value().into();
-    reload_on_success(outcome, AFTER_SIGN_UP);
+    reload_on_success(
+        outcome,
+        if mode.confirms_email {
+            AFTER_SIGN_UP_TO_CONFIRM
+        } else {
+            AFTER_SIGN_UP
+        },
+    );
     let (allowed, intro) = match (mode.policy.as_str(), mode.first_account, &invite) {
+        ("open", _, _) if mode.confirms_email => (true, "You will own a new team. We will e-mail you a link to \
+            confirm the address before the account is made."),
         (_, true, _) => (true, "This is a new Berth: you create its first account and own its first team. \
             After you, people join when a team owner invites them."),
         ("open", _, _) => (true, "You will own a new team; invite the rest of your team from its Members page."),
@@ -172,6 +190,67 @@ pub fn InvitePage() -> AnyView {
                                         <Plain title="This invitation is no longer valid">
                                             <p>"The link was already used or has expired. Ask a team owner to add you again, or "
                                                 <a href="/signin">"sign in"</a> "."</p>
+                                        </Plain>
+                                    }
+                                    .into_any(),
+                                    Err(error) => view! { <ErrorPage error/> }.into_any(),
+                                }
+                            })
+                        }}
+                    </Suspense>
+                }
+                .into_any()
+            }}
+        </WithSession>
+    }
+    .into_any()
+}
+
+/// Where a link e-mailed at sign-up leads: the password chosen then makes the account.
+#[component]
+pub fn ConfirmSignUpPage() -> AnyView {
+    let params = use_params_map();
+    let token = move || params.read().get("token").unwrap_or_default();
+    let pending = Resource::new(token, load_pending_sign_up);
+    let action = ServerAction::<ConfirmSignUp>::new();
+    let outcome: Signal<_> = action.value().into();
+    reload_on_success(outcome, "/");
+    view! {
+        <WithSession let:info>
+            {if info.viewer.is_some() {
+                view! { <Redirect path="/"/> }.into_any()
+            } else {
+                let csrf = info.csrf_token.clone();
+                view! {
+                    <Suspense fallback=|| ()>
+                        {move || {
+                            let csrf = csrf.clone();
+                            Suspend::new(async move {
+                                match pending.await {
+                                    Ok(pending) => view! {
+                                        <Plain title="Confirm your account">
+                                            <p>
+                                                "Enter the password you chose when signing up as "
+                                                <strong>{pending.email.clone()}</strong>
+                                                " to create your account and the team "
+                                                <strong>{pending.team_name}</strong> " (" {pending.team_handle} ")."
+                                            </p>
+                                            <ActionForm action>
+                                                <Csrf token=csrf/>
+                                                <input type="hidden" name="token" value=token()/>
+                                                <FormError outcome fields=&["password"]/>
+                                                <Field label="Password" name="password" kind="password" autocomplete="current-password"
+                                                    error=field_error(outcome, "password")/>
+                                                <button type="submit" class="button button-primary">"Create my account"</button>
+                                            </ActionForm>
+                                            <p class="muted">"Did not sign up? Leave this page: nothing is made without the password."</p>
+                                        </Plain>
+                                    }
+                                    .into_any(),
+                                    Err(views::AppError::NotFound) => view! {
+                                        <Plain title="This link is no longer valid">
+                                            <p>"The link was already used or has expired. "
+                                                <a href="/signup">"Sign up again"</a> " or " <a href="/signin">"sign in"</a> "."</p>
                                         </Plain>
                                     }
                                     .into_any(),

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
-use views::{AppError, InviteInfo, SessionInfo, SignUpMode};
+use views::{AppError, InviteInfo, PendingSignUpInfo, SessionInfo, SignUpMode};
 
 /// The signed-in person (if any) and the CSRF token their forms must carry.
 // Reads only: a GET, so the CSRF check (for state changes) does not apply.
@@ -33,6 +33,10 @@ pub async fn load_sign_up_mode() -> Result<SignUpMode, AppError> {
 /// signed-in person on to their team.
 pub const AFTER_SIGN_UP: &str = "/signin?signed_up=1";
 
+/// Where the sign-up page goes when the address must be confirmed first (open sign-up with
+/// an SMTP server): the sign-in page, saying to look for the e-mail.
+pub const AFTER_SIGN_UP_TO_CONFIRM: &str = "/signin?check_email=1";
+
 #[server]
 pub async fn sign_up(
     csrf_token: String,
@@ -62,6 +66,7 @@ pub async fn sign_up(
             crate::ssr::redirect_plain_form_post(&format!("/teams/{team}"));
         }
         SignedUp::SignInNext => crate::ssr::redirect_plain_form_post(AFTER_SIGN_UP),
+        SignedUp::CheckEmail => crate::ssr::redirect_plain_form_post(AFTER_SIGN_UP_TO_CONFIRM),
     }
     Ok(())
 }
@@ -86,6 +91,34 @@ pub async fn sign_out(csrf_token: String) -> Result<(), AppError> {
     let _ = csrf_token;
     crate::ssr::end_session().await?;
     crate::ssr::redirect_plain_form_post("/signin");
+    Ok(())
+}
+
+/// What an e-mailed sign-up confirmation link is for.
+// Reads only: a GET, so the CSRF check (for state changes) does not apply.
+#[server(input = GetUrl)]
+pub async fn load_pending_sign_up(token: String) -> Result<PendingSignUpInfo, AppError> {
+    Ok(service::accounts::pending_sign_up(&crate::ssr::berth()?, &token).await?)
+}
+
+/// Finishes a sign-up from its e-mailed link with the password chosen at sign-up; signs the
+/// new person in.
+#[server]
+pub async fn confirm_sign_up(
+    csrf_token: String,
+    token: String,
+    password: String,
+) -> Result<(), AppError> {
+    let _ = csrf_token;
+    let (user, team) = service::accounts::confirm_sign_up(
+        &crate::ssr::berth()?,
+        &token,
+        &password,
+        &crate::ssr::client_ip(),
+    )
+    .await?;
+    crate::ssr::sign_in_session(user.id).await?;
+    crate::ssr::redirect_plain_form_post(&format!("/teams/{team}"));
     Ok(())
 }
 

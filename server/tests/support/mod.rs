@@ -155,6 +155,13 @@ impl TestAppBuilder {
         self
     }
 
+    /// Mail goes through this SMTP server (`BERTH_SMTP_URL`, `BERTH_SMTP_FROM`).
+    pub fn with_smtp(mut self, url: &str) -> Self {
+        self.accounts.mailer =
+            Some(service::mail::Mailer::new(url, "Berth <berth@berth.test>").unwrap());
+        self
+    }
+
     /// Team `acme` with an owner, a deployer and a viewer, team `other` with its owner, and
     /// an API token for each ([`TestApp::owner`], [`TestApp::deployer`], …).
     pub fn with_team(mut self) -> Self {

@@ -15,5 +15,6 @@ mod schema;
 mod secrets;
 mod sessions;
 mod sign_in_throttle;
+mod sign_ups;
 mod teams;
 mod tokens;
