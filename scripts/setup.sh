@@ -2,10 +2,12 @@
 # Installs what Berth needs on a Debian machine, only when it is missing, so that a second
 # run does nothing slow. Sourced by scripts/run.sh and scripts/test.sh.
 #   berth_setup run   — what building and running Berth needs (including buildah, runc
-#                       and slirp4netns, which the local engine builds and runs releases with)
+#                       and slirp4netns, which the local engine builds and runs releases with,
+#                       and openssh-client for git over ssh and the teams' deploy keys)
 #   berth_setup test  — plus what the test suite needs (PostgreSQL binaries, Chromium, Node,
-#                       the distribution registry, skopeo, umoci, busybox-static, and
-#                       schemathesis from PyPI in a virtualenv under ~/.cache/berth)
+#                       the distribution registry, skopeo, umoci, busybox-static, sshd as a
+#                       git host, and schemathesis from PyPI in a virtualenv under
+#                       ~/.cache/berth)
 set -euo pipefail
 
 berth_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -33,6 +35,8 @@ berth_setup() {
   fi
   command -v cargo >/dev/null 2>&1 || { echo "berth: cargo is missing; install Rust with rustup first" >&2; exit 1; }
   berth_apt_install ca-certificates gcc libc6-dev pkg-config git
+  # git over ssh runs ssh, and each team's deploy key is made with ssh-keygen.
+  berth_apt_install openssh-client
   # The local engine, Berth's default platform, pulls and builds with buildah and runs
   # every release and build step under runc, in a network namespace of its own (iproute2's
   # `ip netns`) wired out by slirp4netns; containers-common ships the seccomp profile.
@@ -53,6 +57,8 @@ berth_setup() {
     berth_apt_install docker-registry skopeo umoci busybox-static
     # A real SMTP server on loopback for the sign-up confirmation tests.
     berth_apt_install python3-aiosmtpd
+    # A real git host over ssh (the tests start sshd themselves, with a git-shell account).
+    berth_apt_install openssh-server
     berth_setup_schemathesis
   fi
 }

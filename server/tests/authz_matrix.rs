@@ -3,7 +3,7 @@
 
 mod support;
 
-use app::serverfns::{apps::CheckBaseImages, members::*, tokens::*};
+use app::serverfns::{apps::CheckBaseImages, deploy_key::GenerateDeployKey, members::*, tokens::*};
 use axum::http::StatusCode;
 use domain::Role;
 use support::*;
@@ -114,6 +114,20 @@ async fn api_routes_check_the_role_of_every_caller() {
             Role::Owner,
             204,
         ),
+        (
+            "GET",
+            "/api/v1/teams/acme/deploy-key".into(),
+            None,
+            Role::Viewer,
+            200,
+        ),
+        (
+            "POST",
+            "/api/v1/teams/acme/deploy-key".into(),
+            None,
+            Role::Owner,
+            200,
+        ),
     ];
     for (method, path, body, needed, ok) in routes {
         for (caller, token) in &tokens(&app) {
@@ -210,6 +224,11 @@ async fn server_functions_check_the_role_of_every_caller() {
                 browser
                     .call::<SetViewersReadLogs>(&[("team", "acme")])
                     .await,
+            ),
+            (
+                "generate_deploy_key",
+                Role::Owner,
+                browser.call::<GenerateDeployKey>(&[("team", "acme")]).await,
             ),
         ];
         for (name, needed, response) in cases {

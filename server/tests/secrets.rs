@@ -171,3 +171,57 @@ async fn rotate_key_reseals_every_secret_under_a_new_key() {
     store.close().await;
     assert!(!contains(&database_bytes(dir.path()), SECRET));
 }
+
+#[tokio::test]
+async fn rotate_key_reseals_a_teams_deploy_key_too() {
+    let (dir, store, _) = data_dir_with_a_secret().await;
+    let user = store
+        .user_by_email(&domain::Email::parse("ops@example.com").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let team = store.team_access(user.id, "ops").await.unwrap().unwrap();
+    let key_file = dir.path().join("master.key");
+    let old = vault::Keyring::from_file(&key_file, false).unwrap();
+    let slot = SecretSlot::TeamDeployKey(team.team_id);
+    const PRIVATE_KEY: &str = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAAtest\n-----END OPENSSH PRIVATE KEY-----\n";
+    store
+        .add_deploy_key_if_none(
+            team.team_id,
+            store::NewDeployKey {
+                public_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAItest berth:ops",
+                fingerprint: "SHA256:test",
+                sealed: Sealed {
+                    value: old.seal(PRIVATE_KEY.as_bytes(), &slot.context()),
+                    key_id: old.current().id().to_owned(),
+                },
+                created_by: None,
+            },
+        )
+        .await
+        .unwrap();
+
+    let output = berth(dir.path(), &["rotate-key"], &[]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        text(&output).contains("Re-sealed 2 secret(s)"),
+        "the credential and the deploy key: {}",
+        text(&output)
+    );
+    let rotated = vault::Keyring::from_file(&key_file, false).unwrap();
+    let (_, sealed) = store
+        .deploy_key_secret(team.team_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(sealed.key_id, rotated.current().id());
+    assert_eq!(
+        &*rotated.open(&sealed.value, &slot.context()).unwrap(),
+        PRIVATE_KEY.as_bytes()
+    );
+    store.close().await;
+    assert!(!contains(
+        &database_bytes(dir.path()),
+        "b3BlbnNzaC1rZXktdjEAAAAAtest"
+    ));
+}

@@ -99,7 +99,14 @@ fn git_field(error: &GitError) -> &'static str {
 }
 
 fn git_error(error: GitError) -> Error {
-    Error::invalid(git_field(&error), error.to_string())
+    match error {
+        // Missing on this server: nothing the person at the form can fix.
+        GitError::GitNotInstalled | GitError::SshNotInstalled => AppError::Unavailable {
+            message: error.to_string(),
+        }
+        .into(),
+        _ => Error::invalid(git_field(&error), error.to_string()),
+    }
 }
 
 pub fn parse_source(input: GitInput) -> Result<ParsedSource> {
@@ -165,7 +172,9 @@ pub fn repository(berth: &Berth, app_id: i64) -> Repository {
         .with_egress(berth.egress.clone())
 }
 
-/// The app's git source, with its read credentials opened.
+/// The app's git source, with its read credentials opened: the team's deploy key for an
+/// ssh repository (made when the team has none yet), the stored user name and token for an
+/// https one.
 async fn git_source(berth: &Berth, app: &App) -> Result<GitSource> {
     let url = app.git_url.clone().ok_or_else(|| {
         Error::invalid(
@@ -173,6 +182,10 @@ async fn git_source(berth: &Berth, app: &App) -> Result<GitSource> {
             "This app has no git repository; it deploys images.",
         )
     })?;
+    if url.uses_ssh() {
+        let key = crate::deploy_keys::ssh_key(berth, app.team_id).await?;
+        return GitSource::with_ssh_key(url, key).map_err(git_error);
+    }
     match berth.store.git_secret(app.id).await? {
         Some((username, sealed)) => {
             let secret = berth.secrets.open(&SecretSlot::AppGit(app.id), &sealed)?;

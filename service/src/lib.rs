@@ -6,7 +6,8 @@
 //! Every use case takes the [`Berth`] it works with and the acting user's id, asks
 //! [`authz`] before it touches a team's data, and answers either a value or an [`Error`].
 //! Secrets are sealed and opened only by [`secrets`]; which credential pulls an image is
-//! decided only by [`resolver`].
+//! decided only by [`resolver`]; ssh repositories are read only with the team's key from
+//! [`deploy_keys`].
 //!
 //! Where things are: [`deploys`] checks and queues a deploy (the registry must prove the
 //! image, or every base image, can be pulled first); [`builds`] reads a Dockerfile app's
@@ -23,6 +24,7 @@ pub mod builds;
 pub mod client_ip;
 pub mod config;
 pub mod credentials;
+pub mod deploy_keys;
 pub mod deploys;
 mod error;
 pub mod history;

@@ -50,6 +50,7 @@ pub async fn page(
     flash: Option<Flash>,
 ) -> Result<TeamMembers> {
     let (access, members) = list(berth, actor, team).await?;
+    let deploy_key = crate::deploy_keys::of_team(berth, &access).await?;
     Ok(TeamMembers {
         team: present::team(&access),
         you: actor,
@@ -63,6 +64,7 @@ pub async fn page(
                 pending: m.pending,
             })
             .collect(),
+        deploy_key,
         flash,
     })
 }

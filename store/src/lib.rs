@@ -8,6 +8,7 @@ mod audit;
 mod changes;
 mod credentials;
 mod db;
+mod deploy_keys;
 mod error;
 mod operations;
 mod parsed;
@@ -26,6 +27,7 @@ pub use audit::{AuditEvent, NewAuditEvent};
 pub use changes::{OperationChangeListener, OPERATION_CHANGES};
 pub use credentials::{CredentialChanges, NewCredential, RegistryCredential, Sealed};
 pub use db::{Backend, Store};
+pub use deploy_keys::{NewDeployKey, TeamDeployKey};
 pub use error::StoreError;
 pub use operations::{
     AppChangesOnEnqueue, ConfigChange, CredentialUse, DayCount, Finish, LogLine, NewOperation,

@@ -19,6 +19,8 @@ pub enum SecretSlot {
     OperationRegistry(i64),
     /// The configuration changes an operation applies (erased when it finishes).
     OperationEnv(i64),
+    /// The private half of a team's ssh deploy key (by team id).
+    TeamDeployKey(i64),
 }
 
 impl SecretSlot {
@@ -32,6 +34,7 @@ impl SecretSlot {
             SecretSlot::AppConfig { app_id, key } => format!("app:{app_id}:config:{key}"),
             SecretSlot::OperationRegistry(id) => format!("operation:{id}:registry_password"),
             SecretSlot::OperationEnv(id) => format!("operation:{id}:env"),
+            SecretSlot::TeamDeployKey(id) => format!("team:{id}:deploy_key"),
         }
     }
 }
@@ -58,6 +61,7 @@ impl SlotRow {
             },
             ("operation_registry", _) => SecretSlot::OperationRegistry(self.id),
             ("operation_env", _) => SecretSlot::OperationEnv(self.id),
+            ("deploy_key", _) => SecretSlot::TeamDeployKey(self.id),
             (other, _) => {
                 return Err(StoreError::Database(sqlx::Error::Protocol(format!(
                     "unknown secret slot {other}"
@@ -86,6 +90,7 @@ impl Store {
                  UNION SELECT value_key_id FROM app_config
                  UNION SELECT registry_secret_key_id FROM operations WHERE registry_secret_key_id IS NOT NULL
                  UNION SELECT env_key_id FROM operations WHERE env_key_id IS NOT NULL
+                 UNION SELECT secret_key_id FROM team_deploy_keys
                  ORDER BY 1",
             )
             .fetch_all(pool)
@@ -123,6 +128,9 @@ impl Store {
                  UNION ALL
                  SELECT 'operation_env', id, NULL, env_sealed, env_key_id
                  FROM operations WHERE env_key_id IS NOT NULL AND env_key_id <> $1
+                 UNION ALL
+                 SELECT 'deploy_key', team_id, NULL, secret_sealed, secret_key_id
+                 FROM team_deploy_keys WHERE secret_key_id <> $1
                  LIMIT $2",
             )
             .bind(current_key_id)
@@ -177,6 +185,12 @@ impl Store {
                 "UPDATE operations SET env_sealed = $1, env_key_id = $2
                  WHERE id = $3 AND env_sealed = $4",
                 *id,
+                None,
+            ),
+            SecretSlot::TeamDeployKey(team_id) => (
+                "UPDATE team_deploy_keys SET secret_sealed = $1, secret_key_id = $2
+                 WHERE team_id = $3 AND secret_sealed = $4",
+                *team_id,
                 None,
             ),
         };

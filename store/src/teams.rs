@@ -202,6 +202,17 @@ impl Store {
         })
     }
 
+    /// The handle of the team with `team_id` (for work that knows a team only by id, such as
+    /// a fetch for one of its apps).
+    pub async fn team_handle(&self, team_id: i64) -> Result<Option<String>, StoreError> {
+        with_pool!(self, pool => {
+            Ok(sqlx::query_scalar("SELECT handle FROM teams WHERE id = $1")
+                .bind(team_id)
+                .fetch_optional(pool)
+                .await?)
+        })
+    }
+
     pub async fn members(&self, team_id: i64) -> Result<Vec<Member>, StoreError> {
         with_pool!(self, pool => {
             Ok(sqlx::query_as(

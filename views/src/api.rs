@@ -6,7 +6,7 @@ use crate::{
     apps::{AppRow, BaseCheckReport, BaseCredential, ConfigRow, GitSourceRow, ReleaseRow},
     credentials::CredentialRow,
     operations::OperationRow,
-    session::{MemberRow, TeamSummary},
+    session::{DeployKeyRow, MemberRow, TeamSummary},
     AppError,
 };
 use domain::{DeployMethod, Role};
@@ -110,6 +110,37 @@ pub struct RoleChangedBody {
 pub struct MemberRole {
     pub user_id: i64,
     pub role: Role,
+}
+
+/// `GET|POST /teams/{team}/deploy-key`: the public half of the team's ssh deploy key. All
+/// three are `null` while the team has none (Berth makes one at the first fetch of an ssh
+/// repository, or when an owner asks with `POST`). The private half is never answered.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeployKeyBody {
+    /// One line of `authorized_keys`: `ssh-ed25519 AAAA… berth:<team>`; add it to the
+    /// repository as a read-only deploy key.
+    pub public_key: Option<String>,
+    /// `SHA256:…`, as `ssh-keygen -l`, GitHub and GitLab show it.
+    pub fingerprint: Option<String>,
+    pub created_at: Option<i64>,
+}
+
+impl From<Option<DeployKeyRow>> for DeployKeyBody {
+    fn from(key: Option<DeployKeyRow>) -> Self {
+        match key {
+            Some(key) => DeployKeyBody {
+                public_key: Some(key.public_key),
+                fingerprint: Some(key.fingerprint),
+                created_at: Some(key.created_at),
+            },
+            None => DeployKeyBody {
+                public_key: None,
+                fingerprint: None,
+                created_at: None,
+            },
+        }
+    }
 }
 
 /// `GET /teams/{team}/audit`

@@ -52,7 +52,20 @@ pub struct TeamMembers {
     pub team: TeamSummary,
     pub you: i64,
     pub members: Vec<MemberRow>,
+    /// The team's ssh deploy key, once it has one.
+    pub deploy_key: Option<DeployKeyRow>,
     pub flash: Option<Flash>,
+}
+
+/// The public half of a team's ssh deploy key: what owners add to their repositories as a
+/// read-only deploy key. (The private half never leaves the server.)
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeployKeyRow {
+    /// One line of `authorized_keys`: `ssh-ed25519 AAAA… berth:<team>`.
+    pub public_key: String,
+    /// `SHA256:…`, as `ssh-keygen -l`, GitHub and GitLab show it.
+    pub fingerprint: String,
+    pub created_at: i64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -1,5 +1,5 @@
 //! `/teams/{team}/members`: who is in the team, and (for owners) adding, re-roling and
-//! removing members, and the team's settings (may viewers read logs?).
+//! removing members, the team's settings (may viewers read logs?) and its ssh deploy key.
 
 use crate::{
     components::flash::FlashView,
@@ -8,7 +8,11 @@ use crate::{
         layout::{Console, Loaded, Me, Section},
         time::Time,
     },
-    serverfns::members::{load_members, AddMember, ChangeRole, RemoveMember, SetViewersReadLogs},
+    pages::deploy_key::DeployKeySection,
+    serverfns::{
+        deploy_key::GenerateDeployKey,
+        members::{load_members, AddMember, ChangeRole, RemoveMember, SetViewersReadLogs},
+    },
 };
 use domain::Role;
 use leptos::{form::ActionForm, prelude::*};
@@ -23,6 +27,7 @@ pub fn MembersPage() -> AnyView {
     let change = ServerAction::<ChangeRole>::new();
     let remove = ServerAction::<RemoveMember>::new();
     let settings = ServerAction::<SetViewersReadLogs>::new();
+    let deploy_key = ServerAction::<GenerateDeployKey>::new();
     let members = Resource::new(
         move || {
             (
@@ -31,13 +36,14 @@ pub fn MembersPage() -> AnyView {
                 change.version().get(),
                 remove.version().get(),
                 settings.version().get(),
+                deploy_key.version().get(),
             )
         },
         |(team, ..)| load_members(team),
     );
     view! {
         <Loaded page=members loading="Loading members…" let(me, page)>
-            <Members me page add change remove settings/>
+            <Members me page add change remove settings deploy_key/>
         </Loaded>
     }
     .into_any()
@@ -51,8 +57,10 @@ fn Members(
     change: ServerAction<ChangeRole>,
     remove: ServerAction<RemoveMember>,
     settings: ServerAction<SetViewersReadLogs>,
+    deploy_key: ServerAction<GenerateDeployKey>,
 ) -> impl IntoView {
     let is_owner = page.team.role == Role::Owner;
+    let (key_csrf, key_team) = (me.csrf.clone(), page.team.handle.clone());
     let settings_outcome: Signal<_> = settings.value().into();
     let viewers_read_logs = page.team.viewers_read_logs;
     let (settings_csrf, settings_team) = (me.csrf.clone(), page.team.handle.clone());
@@ -147,6 +155,7 @@ fn Members(
                     .into_any()
                 }}
             </section>
+            <DeployKeySection key=page.deploy_key team=key_team csrf=key_csrf is_owner now action=deploy_key/>
         </Console>
     }
 }

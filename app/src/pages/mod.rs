@@ -2,6 +2,7 @@ pub mod apps;
 pub mod audit;
 pub mod auth;
 pub mod credentials;
+pub mod deploy_key;
 pub mod history;
 pub mod members;
 pub mod operations;

@@ -5,6 +5,7 @@
 
 pub mod apps;
 pub mod credentials;
+pub mod deploy_key;
 pub mod deploys;
 pub mod history;
 pub mod members;

@@ -12,10 +12,15 @@
 //! that prints the user name and token from *its* environment, which it inherits from git.
 //! They are never in an argument (`/proc/*/cmdline` and `ps` are readable by every user),
 //! never in a file of git's configuration, and never stored by git.
+//!
+//! A team's ssh deploy key reaches ssh as a file (ssh reads keys from files only): mode
+//! 0600 in the session's private directory, named by `-o IdentityFile`, and removed with
+//! the session. Its text is never an argument or an environment variable.
 
 use super::GitError;
 use crate::registry::BasicCredentials;
 use base64::Engine as _;
+use domain::Secret;
 use std::{
     ffi::OsString,
     fs::{self, DirBuilder, OpenOptions},
@@ -31,7 +36,8 @@ use tokio::{
 };
 use zeroize::Zeroizing;
 
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub(super) const DEFAULT_PATH: &str =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Configuration given to every command, before any the repository could hold.
 const HARDENING: &[&str] = &[
@@ -292,6 +298,24 @@ impl Session {
             encoded,
         });
         Ok(self)
+    }
+
+    /// Writes the private half of an ssh key into the session (0600, removed with the
+    /// session) for [`ssh_command`] to name; answers its path.
+    pub fn write_ssh_identity(&self, private_key: &Secret) -> io::Result<PathBuf> {
+        let path = self.dir.path().join("identity");
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
+        file.write_all(private_key.expose().as_bytes())?;
+        // ssh refuses a key file whose last line has no line ending.
+        if !private_key.expose().ends_with('\n') {
+            file.write_all(b"\n")?;
+        }
+        file.sync_all()?;
+        Ok(path)
     }
 
     pub fn has_credentials(&self) -> bool {
@@ -565,5 +589,53 @@ mod tests {
             assert!(command.contains(option), "{option} in {command}");
         }
         assert!(ssh_command(None, Some(Path::new("/it's")), None).is_err());
+    }
+
+    #[test]
+    fn a_deploy_key_is_the_only_identity_ssh_is_given() {
+        let command = ssh_command(
+            Some(Path::new("/data/git/.session-x1/identity")),
+            Some(Path::new("/data/git/known_hosts")),
+            None,
+        )
+        .unwrap();
+        for option in [
+            "-F /dev/null",
+            "-o IdentitiesOnly=yes",
+            "-o IdentityAgent=none",
+            "-o BatchMode=yes",
+            "-o IdentityFile='/data/git/.session-x1/identity'",
+        ] {
+            assert!(command.contains(option), "{option} in {command}");
+        }
+        assert_eq!(command.matches("IdentityFile").count(), 1, "{command}");
+        assert!(!command.contains("IdentityFile=/dev/null"), "{command}");
+        // The path goes through a shell (git runs GIT_SSH_COMMAND with one): a path that
+        // could break out of its quotes is refused, not quoted differently.
+        for bad in ["/data/it's/identity", "/data/a\nb/identity"] {
+            assert!(
+                ssh_command(Some(Path::new(bad)), None, None).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_identity_file_is_private_to_the_session_and_goes_with_it() {
+        let parent = tempfile::tempdir().unwrap();
+        let session = Session::open(parent.path()).unwrap();
+        let key = Secret::new(
+            "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----",
+        );
+        let path = session.write_ssh_identity(&key).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert!(fs::read_to_string(&path).unwrap().ends_with("KEY-----\n"));
+        assert!(
+            session.write_ssh_identity(&key).is_err(),
+            "never overwritten"
+        );
+        drop(session);
+        assert!(!path.exists(), "removed with the session");
     }
 }

@@ -5,7 +5,8 @@ use std::time::Duration;
 ///
 /// No variant ever holds a credential: URLs cannot carry one (see
 /// [`RepositoryUrl`](super::RepositoryUrl)), tokens reach git only through its askpass
-/// helper, and git's own output is scrubbed of the token before it is quoted here.
+/// helper, git's own output is scrubbed of the token before it is quoted here, and a deploy
+/// key is named only by its (public) fingerprint.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GitError {
     #[error("{0}")]
@@ -64,6 +65,12 @@ pub enum GitError {
     )]
     GitNotInstalled,
 
+    #[error(
+        "ssh-keygen is not installed on this server (no `ssh-keygen` on PATH); install the \
+         openssh-client package to use ssh repositories."
+    )]
+    SshNotInstalled,
+
     #[error("{0}")]
     Other(String),
 }
@@ -83,13 +90,25 @@ impl GitError {
             Self::Timeout { .. } => "timeout",
             Self::NotFetched => "not_fetched",
             Self::GitNotInstalled => "git_not_installed",
+            Self::SshNotInstalled => "ssh_not_installed",
             Self::Other(_) => "other",
         }
     }
 }
 
+/// How a fetch authenticated, for the message that says why it was refused.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Authenticated<'a> {
+    Nothing,
+    /// A user name and token through the askpass hook.
+    Credentials,
+    /// The team's ssh deploy key with this fingerprint.
+    DeployKey(&'a str),
+}
+
 /// Reads why a fetch failed from git's (redacted, `LC_ALL=C`) error output.
-pub(super) fn fetch_failure(stderr: &str, url: &str, had_credentials: bool) -> GitError {
+pub(super) fn fetch_failure(stderr: &str, url: &str, with: Authenticated<'_>) -> GitError {
+    let had_credentials = matches!(with, Authenticated::Credentials);
     let lower = stderr.to_ascii_lowercase();
     let has = |needle: &str| lower.contains(needle);
     let reason = telling_line(stderr);
@@ -120,10 +139,18 @@ pub(super) fn fetch_failure(stderr: &str, url: &str, had_credentials: bool) -> G
         ));
     }
     if has("permission denied (publickey") || has("permission denied, please try again") {
-        return GitError::Auth(format!(
-            "The SSH server refused Berth's key ({reason}); Berth never uses the SSH keys \
-             of the account it runs as, so use the https URL with a token."
-        ));
+        return GitError::Auth(match with {
+            Authenticated::DeployKey(fingerprint) => format!(
+                "The SSH server refused the team's deploy key ({fingerprint}) for {url}: add \
+                 the team's public key (the team's Members page, under Deploy key) to the \
+                 repository as a read-only deploy key. A key generated anew replaces the old \
+                 one: add the new public key there too."
+            ),
+            _ => format!(
+                "The SSH server refused Berth's key ({reason}); Berth uses only the team's \
+                 deploy key, never the SSH keys of the account it runs as."
+            ),
+        });
     }
     if has("host key verification failed") {
         return GitError::Auth(format!(
@@ -207,8 +234,26 @@ mod tests {
             ("fatal: something new", "other"),
         ];
         for (stderr, kind) in cases {
-            assert_eq!(fetch_failure(stderr, url, false).kind(), kind, "{stderr}");
+            assert_eq!(
+                fetch_failure(stderr, url, Authenticated::Nothing).kind(),
+                kind,
+                "{stderr}"
+            );
         }
+    }
+
+    #[test]
+    fn a_refused_deploy_key_is_named_by_its_fingerprint() {
+        let stderr = "berth-git@127.0.0.1: Permission denied (publickey).\nfatal: Could not read from remote repository.";
+        let error = fetch_failure(
+            stderr,
+            "ssh://git@host/app.git",
+            Authenticated::DeployKey("SHA256:abc"),
+        );
+        assert_eq!(error.kind(), "auth");
+        let message = error.to_string();
+        assert!(message.contains("SHA256:abc"), "{message}");
+        assert!(message.contains("deploy key"), "{message}");
     }
 
     #[test]

@@ -12,13 +12,15 @@
 //! fetches of the same mirror at once may fail on git's ref locks (and can be retried).
 
 mod command;
+mod deploy_key;
 mod error;
 mod reference;
 mod source;
 
+pub use deploy_key::DeployKey;
 pub use error::GitError;
 pub use reference::{CommitId, GitRef, GitRefName, RefKind};
-pub use source::{GitSource, RepositoryUrl};
+pub use source::{GitSource, RepositoryUrl, SshKey};
 
 use crate::egress::Egress;
 use command::{private_dir, ssh_command, Run, Session};
@@ -120,8 +122,15 @@ impl Repository {
                 .ip();
             if source.url().uses_ssh() {
                 let known_hosts = parent.join("known_hosts");
+                // Only the team's deploy key, written into this fetch's private session
+                // directory and gone with it; without one ssh offers no key at all.
+                let identity = source
+                    .ssh_key()
+                    .map(|key| session.write_ssh_identity(&key.private_key))
+                    .transpose()
+                    .map_err(|e| io_error("prepare", &parent, e))?;
                 let command = ssh_command(
-                    None,
+                    identity.as_deref(),
                     Some(&known_hosts),
                     Some((&host, &address.to_string())),
                 )
@@ -191,11 +200,14 @@ impl Repository {
             )
             .await?;
         if !fetched.status.success() {
-            let error = error::fetch_failure(
-                &fetched.stderr,
-                source.url().as_str(),
-                session.has_credentials(),
-            );
+            let authenticated = match source.ssh_key() {
+                Some(key) if source.url().uses_ssh() => {
+                    error::Authenticated::DeployKey(&key.fingerprint)
+                }
+                _ if session.has_credentials() => error::Authenticated::Credentials,
+                _ => error::Authenticated::Nothing,
+            };
+            let error = error::fetch_failure(&fetched.stderr, source.url().as_str(), authenticated);
             tracing::info!(url = %source.url(), kind = error.kind(), "git fetch failed: {error}");
             return Err(error);
         }

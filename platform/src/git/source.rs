@@ -4,14 +4,27 @@
 use super::GitError;
 use crate::registry::BasicCredentials;
 pub use domain::RepositoryUrl;
+use domain::Secret;
 
-/// An app's repository and, for https (or http) repositories that are not public, a user
-/// name with a token that may read it (GitHub: any user name with a fine-grained token;
-/// GitLab: a deploy token's user name and token).
+/// An app's repository and what reads it: for https (or http) repositories that are not
+/// public, a user name with a token (GitHub: any user name with a fine-grained token;
+/// GitLab: a deploy token's user name and token); for ssh repositories, the team's deploy
+/// key.
 #[derive(Clone, Debug)]
 pub struct GitSource {
     url: RepositoryUrl,
     credentials: Option<BasicCredentials>,
+    ssh_key: Option<SshKey>,
+}
+
+/// The key git over ssh authenticates with: a team's deploy key (see
+/// [`DeployKey`](super::DeployKey)). Without one, ssh offers no key at all.
+#[derive(Clone, Debug)]
+pub struct SshKey {
+    /// The private half in OpenSSH's format.
+    pub private_key: Secret,
+    /// `SHA256:…`, to name the key in messages (it is public).
+    pub fingerprint: String,
 }
 
 impl GitSource {
@@ -19,10 +32,32 @@ impl GitSource {
         Self {
             url,
             credentials: None,
+            ssh_key: None,
         }
     }
 
-    /// Credentials are for https and http repositories; ssh uses the server's SSH key and
+    /// An ssh repository read with `key` (other repositories do not use ssh keys).
+    pub fn with_ssh_key(url: RepositoryUrl, key: SshKey) -> Result<Self, GitError> {
+        if !url.uses_ssh() {
+            return Err(GitError::InvalidUrl(
+                "A deploy key is used only with ssh repositories (git@host:org/app.git or \
+                 ssh://…)."
+                    .into(),
+            ));
+        }
+        if !key.private_key.expose().contains("PRIVATE KEY-----") {
+            return Err(GitError::Other(
+                "The deploy key is not a private key in OpenSSH's format.".into(),
+            ));
+        }
+        Ok(Self {
+            url,
+            credentials: None,
+            ssh_key: Some(key),
+        })
+    }
+
+    /// Credentials are for https and http repositories; ssh uses the team's deploy key and
     /// a local repository needs none.
     pub fn with_credentials(
         url: RepositoryUrl,
@@ -53,6 +88,7 @@ impl GitSource {
         Ok(Self {
             url,
             credentials: Some(credentials),
+            ssh_key: None,
         })
     }
 
@@ -62,6 +98,10 @@ impl GitSource {
 
     pub fn credentials(&self) -> Option<&BasicCredentials> {
         self.credentials.as_ref()
+    }
+
+    pub fn ssh_key(&self) -> Option<&SshKey> {
+        self.ssh_key.as_ref()
     }
 }
 
@@ -78,5 +118,26 @@ mod tests {
         let source = GitSource::with_credentials(https.clone(), credentials).unwrap();
         assert_eq!(source.credentials().unwrap().username, "bot");
         assert!(GitSource::with_credentials(https, BasicCredentials::new("bot", "a\nb")).is_err());
+    }
+
+    #[test]
+    fn a_deploy_key_goes_with_ssh_repositories_only() {
+        let key = SshKey {
+            private_key: Secret::new(
+                "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
+            ),
+            fingerprint: "SHA256:abc".into(),
+        };
+        let https = RepositoryUrl::parse("https://github.com/org/app.git").unwrap();
+        assert!(GitSource::with_ssh_key(https, key.clone()).is_err());
+        let local = RepositoryUrl::parse("/srv/git/app.git").unwrap();
+        assert!(GitSource::with_ssh_key(local, key.clone()).is_err());
+        let ssh = RepositoryUrl::parse("git@github.com:org/app.git").unwrap();
+        let source = GitSource::with_ssh_key(ssh, key).unwrap();
+        assert_eq!(source.ssh_key().unwrap().fingerprint, "SHA256:abc");
+        assert!(
+            !format!("{source:?}").contains("OPENSSH"),
+            "the key never prints"
+        );
     }
 }

@@ -57,6 +57,10 @@ pub fn router() -> Router<AppState> {
             "/teams/{team}/credentials/{name}/verify",
             axum::routing::post(credentials::verify),
         )
+        .route(
+            "/teams/{team}/deploy-key",
+            get(teams::deploy_key).post(teams::generate_deploy_key),
+        )
         .route("/teams/{team}/audit", get(teams::audit))
         .route("/teams/{team}/apps", get(apps::list).post(apps::create))
         .route("/teams/{team}/apps/{app}", get(apps::show))

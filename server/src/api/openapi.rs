@@ -44,6 +44,8 @@ use views::api::ErrorBody;
         teams::add_member,
         teams::change_role,
         teams::remove_member,
+        teams::deploy_key,
+        teams::generate_deploy_key,
         teams::audit,
         credentials::list,
         credentials::create,
@@ -72,7 +74,7 @@ use views::api::ErrorBody;
     components(schemas(ErrorBody)),
     modifiers(&Security, &Errors),
     tags(
-        (name = "teams", description = "Who you are, teams, members and the audit trail."),
+        (name = "teams", description = "Who you are, teams, members, the team's ssh deploy key and the audit trail."),
         (name = "credentials", description = "Team registry credentials: secrets go in and never come out."),
         (name = "apps", description = "Apps, deploys, configuration, restarts and logs."),
         (name = "operations", description = "Deploys, configuration changes and restarts, and their history."),
@@ -214,6 +216,11 @@ fn error_statuses(
         statuses.push((
             503,
             "This server cannot do it now (the local engine or git is not available).",
+        ));
+    } else if changes && path.ends_with("/deploy-key") {
+        statuses.push((
+            503,
+            "This server cannot make ssh keys (ssh-keygen is not installed).",
         ));
     }
     statuses

@@ -1,4 +1,4 @@
-//! `/api/v1/teams/{team}`: the team, its members and its audit trail.
+//! `/api/v1/teams/{team}`: the team, its members, its ssh deploy key and its audit trail.
 
 use super::{apps::number, ApiResult, ApiUser, Body, Path, Query};
 use crate::router::AppState;
@@ -7,8 +7,8 @@ use serde::Deserialize;
 use service::{members, present};
 use utoipa::{IntoParams, ToSchema};
 use views::api::{
-    AddedMember, AddedMemberBody, AuditEventsBody, MemberRole, MembersBody, RoleChangedBody,
-    TeamBody,
+    AddedMember, AddedMemberBody, AuditEventsBody, DeployKeyBody, MemberRole, MembersBody,
+    RoleChangedBody, TeamBody,
 };
 
 /// `GET /api/v1/teams/{team}`
@@ -139,6 +139,35 @@ pub async fn remove_member(
 ) -> ApiResult<StatusCode> {
     members::remove(&state.berth, user.id, &team, member).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/teams/{team}/deploy-key` → the public half of the team's ssh deploy key
+/// (any member: it is public), all `null` while the team has none. Never makes one.
+#[utoipa::path(get, path = "/api/v1/teams/{team}/deploy-key", tag = "teams", summary = "Show the team's ssh deploy key",
+    params(("team" = String, Path, description = "The team's handle.")),
+    responses((status = 200, description = "The public key and its fingerprint, to add to repositories as a read-only deploy key; all `null` while the team has none (Berth makes one at the first fetch of an ssh repository, or on `POST`). The private key is never answered.", body = DeployKeyBody)))]
+pub async fn deploy_key(
+    State(state): State<AppState>,
+    user: ApiUser,
+    Path(team): Path<String>,
+) -> ApiResult<Json<DeployKeyBody>> {
+    Ok(Json(
+        service::deploy_keys::body(&state.berth, user.id, &team).await?,
+    ))
+}
+
+/// `POST /api/v1/teams/{team}/deploy-key` → a new key for the team, replacing the one it
+/// had (owners). From the next fetch on Berth uses the new key only.
+#[utoipa::path(post, path = "/api/v1/teams/{team}/deploy-key", tag = "teams", summary = "Generate a new ssh deploy key for the team",
+    params(("team" = String, Path, description = "The team's handle.")),
+    responses((status = 200, description = "The new public key and its fingerprint. It replaces the team's previous key at once: add it to the repositories (and remove the old one there).", body = DeployKeyBody)))]
+pub async fn generate_deploy_key(
+    State(state): State<AppState>,
+    user: ApiUser,
+    Path(team): Path<String>,
+) -> ApiResult<Json<DeployKeyBody>> {
+    let key = service::deploy_keys::generate(&state.berth, user.id, &team).await?;
+    Ok(Json(Some(key).into()))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -14,6 +14,7 @@
 #![allow(dead_code)]
 
 pub mod auth_recorder;
+pub mod ssh_host;
 
 use axum::{
     body::Body,
@@ -187,6 +188,14 @@ impl TestAppBuilder {
     /// Another registry the app reaches over plain HTTP (the test keeps it).
     pub fn with_insecure_registry(mut self, host: domain::RegistryHost) -> Self {
         self.registries.push(host);
+        self
+    }
+
+    /// Berth may connect to `authority` (`host:port`) as if the operator listed it in
+    /// `BERTH_EGRESS_ALLOW` (e.g. a git host on 127.0.0.1).
+    pub fn with_egress_allow(mut self, authority: &str) -> Self {
+        self.egress_allow
+            .push(platform::egress::AllowEntry::parse(authority).unwrap());
         self
     }
 
@@ -389,6 +398,11 @@ impl TestApp {
         let email = self.store.user(user_id).await.unwrap().unwrap().email;
         self.tokens.lock().unwrap().insert(email, token.clone());
         token
+    }
+
+    /// The id of team `team` (made by `with_team` or [`TestApp::owner`]).
+    pub fn team_id(&self, team: &str) -> i64 {
+        self.teams.lock().unwrap()[team].0
     }
 
     /// The API token of someone made with `with_team` (or by `token_for`).

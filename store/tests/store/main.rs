@@ -9,6 +9,7 @@ mod support;
 mod accounts;
 mod apps;
 mod credentials;
+mod deploy_keys;
 mod invites;
 mod operations;
 mod schema;

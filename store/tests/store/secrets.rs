@@ -4,8 +4,8 @@ use domain::{
 };
 use std::collections::HashSet;
 use store::{
-    AppChangesOnEnqueue, ConfigChange, CredentialUse, Finish, NewCredential, OperationSecrets,
-    Sealed, SecretSlot,
+    AppChangesOnEnqueue, ConfigChange, CredentialUse, Finish, NewCredential, NewDeployKey,
+    OperationSecrets, Sealed, SecretSlot,
 };
 
 fn under(key_id: &str, what: &str) -> Sealed {
@@ -36,6 +36,7 @@ fn each_slot_names_its_own_associated_data() {
         ),
         (SecretSlot::OperationEnv(7), "operation:7:env"),
         (SecretSlot::AppGit(7), "app:7:git_password"),
+        (SecretSlot::TeamDeployKey(7), "team:7:deploy_key"),
     ];
     for (slot, context) in contexts {
         assert_eq!(slot.context(), context, "{slot:?}");
@@ -79,6 +80,9 @@ on_both_backends! {
         // A Dockerfile app's git read password.
         let git_url = RepositoryUrl::parse("https://git.example.com/acme/web.git").unwrap();
         store.set_git_source(web.id, &git_url, "Dockerfile", ".", Some(("reader", under("k1", "git")))).await.unwrap();
+        // The team's ssh deploy key.
+        let deploy_key = NewDeployKey { public_key: "ssh-ed25519 AAAA berth:acme", fingerprint: "SHA256:abc", sealed: under("k1", "deploy-key"), created_by: None };
+        assert!(store.add_deploy_key_if_none(acme.team_id, deploy_key).await.unwrap());
         // Already under the new key: not listed.
         let current = store.image_app(acme, "current").await;
         store
@@ -100,11 +104,12 @@ on_both_backends! {
             SecretSlot::OperationRegistry(deploy.id),
             SecretSlot::OperationEnv(deploy.id),
             SecretSlot::AppGit(web.id),
+            SecretSlot::TeamDeployKey(acme.team_id),
         ]
         .into_iter()
         .collect();
         assert_eq!(slots, expected);
-        assert_eq!(pending.len(), 6);
+        assert_eq!(pending.len(), 7);
         assert_eq!(store.secrets_sealed_by_other_keys("k2", 2).await.unwrap().len(), 2, "a batch at a time");
 
         for (slot, old) in &pending {
@@ -131,6 +136,9 @@ on_both_backends! {
         let (registry, env) = store.operation_secrets(deploy.id).await.unwrap();
         assert_eq!(registry.unwrap().value, expect(SecretSlot::OperationRegistry(deploy.id)));
         assert_eq!(env.unwrap().value, expect(SecretSlot::OperationEnv(deploy.id)));
+        let (key, sealed) = store.deploy_key_secret(acme.team_id).await.unwrap().unwrap();
+        assert_eq!(key.fingerprint, "SHA256:abc");
+        assert_eq!(sealed.value, expect(SecretSlot::TeamDeployKey(acme.team_id)));
     }
 
     async fn an_operation_that_finishes_during_rotation_is_not_resealed(store: &TestStore) {

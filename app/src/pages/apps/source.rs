@@ -26,6 +26,8 @@ pub(super) fn SourceSection(
     let build = git;
     let outcome: Outcome<usize> = action.value().into();
     let source = build.source.clone();
+    let uses_ssh = domain::RepositoryUrl::parse(&source.url).is_ok_and(|url| url.uses_ssh());
+    let deploy_key_href = format!("/teams/{team}/members#deploy-key");
     let deployed = build.deployed_commit.clone();
     let listed = deployed
         .as_ref()
@@ -70,6 +72,10 @@ pub(super) fn SourceSection(
                 <dt>"Read credentials"</dt>
                 <dd>{match source.username {
                     Some(username) => view! { <code>{username}</code> " · password write-only, stored encrypted" }.into_any(),
+                    None if uses_ssh => view! {
+                        "the team's " <a href=deploy_key_href>"deploy key"</a>
+                        " (add its public key to the repository as a read-only deploy key)"
+                    }.into_any(),
                     None => view! { <span class="muted">"none: a public repository"</span> }.into_any(),
                 }}</dd>
                 <dt>"Deployed commit"</dt>
