@@ -26,6 +26,7 @@ use pages::{
     history::OperationsHistoryPage,
     members::MembersPage,
     operations::OperationDetailPage,
+    platforms::PlatformsPage,
     team::{HomePage, TeamPage},
     tokens::TokensPage,
 };
@@ -76,6 +77,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/teams/:team/credentials/new") view=NewCredentialPage ssr=SsrMode::Async/>
                 <Route path=path!("/teams/:team/credentials/:name") view=CredentialDetailPage ssr=SsrMode::Async/>
                 <Route path=path!("/teams/:team/audit") view=AuditPage ssr=SsrMode::Async/>
+                <Route path=path!("/teams/:team/platforms") view=PlatformsPage ssr=SsrMode::Async/>
                 <Route path=path!("/teams/:team/apps") view=AppsListPage ssr=SsrMode::Async/>
                 <Route path=path!("/teams/:team/apps/new") view=NewAppPage ssr=SsrMode::Async/>
                 <Route path=path!("/teams/:team/apps/:app") view=AppDetailPage ssr=SsrMode::Async/>

@@ -297,6 +297,54 @@ keyword_enum!(DeployMethod, "a deploy method", {
     Dockerfile => "dockerfile",
 });
 
+/// Where an app's releases run: Berth's own engine on this host, or Aptible (Berth forwards
+/// each operation to Aptible's API).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum PlatformKind {
+    #[default]
+    Local,
+    Aptible,
+}
+
+keyword_enum!(PlatformKind, "a platform", {
+    Local => "local",
+    Aptible => "aptible",
+});
+
+/// The handle of an Aptible environment or app: what `aptible apps --environment` shows.
+/// Aptible allows lower-case letters, digits, `.`, `_` and `-`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AptibleHandle(String);
+
+crate::parsed_string!(AptibleHandle);
+
+impl AptibleHandle {
+    pub fn parse(input: &str) -> Result<Self, ParseError> {
+        let value = input.trim();
+        if value.is_empty() {
+            return Err(ParseError::new(
+                "Give the handle as Aptible shows it, e.g. \"my-app\".",
+            ));
+        }
+        if value.len() > 64 {
+            return Err(ParseError::new("An Aptible handle has at most 64 characters."));
+        }
+        if !value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
+        {
+            return Err(ParseError::new(
+                "Use the handle exactly as Aptible shows it: lower-case letters, digits, \
+                 \".\", \"_\" and \"-\".",
+            ));
+        }
+        Ok(Self(value.to_owned()))
+    }
+}
+
 keyword_enum!(OperationKind, "an operation kind", {
     Deploy => "deploy",
     Configure => "configure",

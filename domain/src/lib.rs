@@ -3,8 +3,9 @@
 
 pub use account::{ApiTokenName, Email, NewPassword};
 pub use app::{
-    config_value_looks_secret, parse_config_value, AppHandle, ConfigKey, CredentialSource,
-    DeployMethod, HealthPath, OperationKind, OperationStatus, RESERVED_CONFIG_KEYS,
+    config_value_looks_secret, parse_config_value, AppHandle, AptibleHandle, ConfigKey,
+    CredentialSource, DeployMethod, HealthPath, OperationKind, OperationStatus, PlatformKind,
+    RESERVED_CONFIG_KEYS,
 };
 pub use credential::{
     parse_expiry_date, parse_note, parse_username, CredentialKind, CredentialName,

@@ -76,6 +76,10 @@ pub struct Settings {
     /// `BERTH_SMTP_URL` and `BERTH_SMTP_FROM`: the SMTP server Berth sends mail through and
     /// the sender it uses; with them, open sign-up proves each address by e-mail.
     pub mailer: Option<service::mail::Mailer>,
+    /// `BERTH_APTIBLE_API_URL`: Aptible's API (default `https://api.aptible.com`).
+    pub aptible_api_url: String,
+    /// `BERTH_APTIBLE_AUTH_URL`: Aptible's auth server (default `https://auth.aptible.com`).
+    pub aptible_auth_url: String,
 }
 
 /// Where the master keys come from, in order of precedence.
@@ -127,6 +131,8 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "BERTH_SIGN_UPS_PER_HOUR",
     "BERTH_SMTP_URL",
     "BERTH_SMTP_FROM",
+    "BERTH_APTIBLE_API_URL",
+    "BERTH_APTIBLE_AUTH_URL",
     // Read by the test harness, not the server; allowed so tests can run the binary.
     "BERTH_TEST_DATABASE_URL",
 ];
@@ -398,6 +404,21 @@ impl Settings {
                 },
             )?),
         };
+        let url_setting = |variable: &str, default: &str| -> Result<String, SettingsError> {
+            let url = get(variable).unwrap_or(default);
+            if (url.starts_with("https://") || url.starts_with("http://"))
+                && !url.contains(char::is_whitespace)
+            {
+                Ok(url.trim_end_matches('/').to_owned())
+            } else {
+                Err(error(
+                    variable,
+                    format!("\"{url}\" is not a URL; use e.g. {default}"),
+                ))
+            }
+        };
+        let aptible_api_url = url_setting("BERTH_APTIBLE_API_URL", "https://api.aptible.com")?;
+        let aptible_auth_url = url_setting("BERTH_APTIBLE_AUTH_URL", "https://auth.aptible.com")?;
         Ok(Settings {
             addr,
             data_dir,
@@ -424,6 +445,8 @@ impl Settings {
             trusted_proxies,
             sign_ups_per_hour,
             mailer,
+            aptible_api_url,
+            aptible_auth_url,
         })
     }
 

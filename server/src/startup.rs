@@ -148,7 +148,14 @@ impl Application {
                  unproved (set an SMTP server so that sign-up confirms addresses by e-mail)"
             );
         }
+        let aptible = platform::aptible::AptibleClient::new(
+            &settings.aptible_api_url,
+            &settings.aptible_auth_url,
+            settings.registry_timeout,
+        )
+        .map_err(|why| anyhow::anyhow!("BERTH_APTIBLE_API_URL / BERTH_APTIBLE_AUTH_URL: {why}"))?;
         let berth = Berth {
+            aptible,
             store: store.clone(),
             sign_in_limits: SignInLimits::default(),
             public_url: settings.public_url_for(addr),

@@ -9,7 +9,7 @@ use crate::{
     history::{self, HistoryFilter},
     present, redaction, Berth, Error, Result,
 };
-use domain::{AppHandle, DeployMethod, HealthPath, Role};
+use domain::{AppHandle, DeployMethod, HealthPath, PlatformKind, Role};
 use store::{App, AppSummary, Release, TeamAccess};
 use views::{
     api::{AppCredentialsView, AppView, RememberedView},
@@ -26,6 +26,15 @@ pub struct NewAppInput<'a> {
     pub health_path: Option<&'a str>,
     /// A Dockerfile app's git source; an image app has none.
     pub git: Option<GitInput>,
+    /// Where it runs; the local engine when not given.
+    pub platform: Option<PlatformInput<'a>>,
+}
+
+/// Where a new app runs: `local`, or `aptible` with the handles of an existing Aptible app.
+pub struct PlatformInput<'a> {
+    pub kind: &'a str,
+    pub environment: &'a str,
+    pub app: &'a str,
 }
 
 /// The team's app with `handle`; another team's is "not found".
@@ -62,10 +71,22 @@ pub async fn create(
         }
         (DeployMethod::Image, _) => None,
     };
+    let platform = match &input.platform {
+        None => PlatformKind::Local,
+        Some(p) => PlatformKind::parse(p.kind).field("platform")?,
+    };
     let access = authorize(&berth.store, actor, team, Role::Deployer, "create apps").await?;
     if let Some(source) = &source {
         source.check_local_root(berth)?;
     }
+    // Found on Aptible before anything is stored: a wrong handle creates nothing.
+    let aptible = match (platform, &input.platform) {
+        (PlatformKind::Aptible, Some(p)) => Some(
+            crate::platforms::find_aptible_app(berth, access.team_id, p.environment, p.app)
+                .await?,
+        ),
+        _ => None,
+    };
     let app = berth
         .store
         .create_app(
@@ -85,6 +106,9 @@ pub async fn create(
             ),
             other => other.into(),
         })?;
+    if let Some(target) = &aptible {
+        berth.store.set_app_on_aptible(app.id, target).await?;
+    }
     let app = match source {
         Some(source) => {
             let app = builds::store_source(berth, &app, source).await?;
@@ -198,6 +222,7 @@ pub async fn view(berth: &Berth, app: &App) -> Result<AppView> {
                 }),
             team_credential: app.team_credential_name.clone(),
         },
+        platform: crate::platforms::app_platform_view(&berth.store.app_platform(app.id).await?),
     })
 }
 

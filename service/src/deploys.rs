@@ -297,7 +297,7 @@ async fn deploy_image(
     choice: CredentialChoice,
     env: ConfigChanges,
 ) -> Result<Operation> {
-    berth.platform_ready().await?;
+    berth.ready_for(app).await?;
     let resolver = Resolver::for_image_app(berth, app).await?;
     let chosen = resolver.choose(image.registry(), &choice).await?;
     let resolved = match berth
@@ -467,7 +467,15 @@ async fn deploy_ref(
             ),
         ));
     }
-    berth.platform_ready().await?;
+    berth.ready_for(app).await?;
+    if berth.store.app_platform(app.id).await?.aptible().is_some() {
+        return Err(views::AppError::Unavailable {
+            message: "Berth does not forward Dockerfile deploys to Aptible yet: push the \
+                      branch to the app's Aptible git remote, or deploy an image."
+                .into(),
+        }
+        .into());
+    }
     let (repository, commit) = builds::resolve(berth, app, &git_ref).await?;
     let plan = builds::plan_build(
         berth,

@@ -33,6 +33,7 @@ pub mod mail;
 pub mod members;
 pub mod operations;
 pub mod passwords;
+pub mod platforms;
 pub mod present;
 pub mod redaction;
 pub mod resolver;
@@ -61,6 +62,9 @@ pub struct Berth {
     pub registry: platform::registry::RegistryClient,
     /// Where apps run (the local engine by default).
     pub platform: Arc<dyn platform::engine::Platform>,
+    /// Aptible's API, for teams whose apps run there (`BERTH_APTIBLE_API_URL`,
+    /// `BERTH_APTIBLE_AUTH_URL`).
+    pub aptible: platform::aptible::AptibleClient,
     /// Wakes this process's operation worker when an operation is queued (other processes
     /// find it on their next poll).
     pub operations_queued: Arc<tokio::sync::Notify>,
@@ -87,8 +91,12 @@ impl std::fmt::Debug for Berth {
 }
 
 impl Berth {
-    /// Refuses work the platform cannot do here (e.g. buildah is missing), in its words.
-    pub(crate) async fn platform_ready(&self) -> Result<()> {
+    /// Refuses work the app's platform cannot do now, in its words: the local engine's tools
+    /// are missing (e.g. buildah), or the team is not (or no longer) connected to Aptible.
+    pub(crate) async fn ready_for(&self, app: &store::App) -> Result<()> {
+        if self.store.app_platform(app.id).await?.aptible().is_some() {
+            return platforms::aptible_token(self, app.team_id).await.map(|_| ());
+        }
         match self.platform.unavailable().await {
             Some(message) => Err(views::AppError::Unavailable { message }.into()),
             None => Ok(()),

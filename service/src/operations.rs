@@ -37,7 +37,7 @@ pub async fn configure(
     let current = crate::config::Environment::load(berth, app.id).await?;
     crate::builds::check_private_host_binding(&current, &changes, "env")?;
     if app.current_release_id.is_some() {
-        berth.platform_ready().await?;
+        berth.ready_for(&app).await?;
     }
     let new =
         NewOperation::configure(access.team_id, app.id, actor).with_config_changes(changes.names());
@@ -61,7 +61,7 @@ pub async fn restart(
             "This app has no release yet: deploy it first.",
         ));
     }
-    berth.platform_ready().await?;
+    berth.ready_for(&app).await?;
     let operation = queue(
         berth,
         NewOperation::restart(access.team_id, app.id, actor),

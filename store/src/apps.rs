@@ -318,8 +318,8 @@ impl Store {
         })
     }
 
-    /// Every app that should be running, with its release: the desired state that start-up
-    /// brings back.
+    /// Every app that should be running on this host, with its release: the desired state
+    /// that start-up brings back (apps on Aptible run there, not here).
     pub async fn current_releases(&self) -> Result<Vec<(App, Release)>, StoreError> {
         with_pool!(self, pool => {
             let rows: Vec<AppWithRelease> = sqlx::query_as(&format!(
@@ -327,6 +327,7 @@ impl Store {
                         r.image AS release_image, r.digest AS release_digest,
                         r.port AS release_port, r.created_at AS release_created_at
                  FROM {APP_FROM} JOIN releases r ON r.id = a.current_release_id
+                 WHERE a.platform = 'local'
                  ORDER BY a.id"
             ))
             .fetch_all(pool)

@@ -13,6 +13,7 @@ mod error;
 mod operations;
 mod parsed;
 pub mod passwords;
+mod platforms;
 mod secrets;
 #[cfg(feature = "sessions")]
 mod sessions;
@@ -34,6 +35,9 @@ pub use operations::{
     NewRelease, Operation, OperationFilter, OperationSecrets,
 };
 pub use parsed::OptionalText;
+pub use platforms::{
+    AppPlatform, AptibleTarget, NewTeamPlatform, TeamPlatform, CONNECTED, RECONNECT_NEEDED,
+};
 pub use secrets::SecretSlot;
 #[cfg(feature = "sessions")]
 pub use sessions::{stored_id as stored_session_id, SessionStore};

@@ -4,7 +4,7 @@
 //! code further up would have to check again.
 
 use domain::{
-    AppHandle, CommitId, ConfigKey, Digest, GitRefName, HealthPath, ImageReference, OperationKind,
+    AppHandle, AptibleHandle, CommitId, ConfigKey, Digest, GitRefName, HealthPath, ImageReference, OperationKind,
     OperationStatus, ParseError, RegistryHost, RepositoryUrl,
 };
 
@@ -52,6 +52,7 @@ macro_rules! optional_from_text {
 
 optional_from_text!(
     AppHandle,
+    AptibleHandle,
     CommitId,
     ConfigKey,
     Digest,

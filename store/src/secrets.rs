@@ -21,6 +21,8 @@ pub enum SecretSlot {
     OperationEnv(i64),
     /// The private half of a team's ssh deploy key (by team id).
     TeamDeployKey(i64),
+    /// A team's access token for Aptible (by team id).
+    TeamAptibleToken(i64),
 }
 
 impl SecretSlot {
@@ -35,6 +37,7 @@ impl SecretSlot {
             SecretSlot::OperationRegistry(id) => format!("operation:{id}:registry_password"),
             SecretSlot::OperationEnv(id) => format!("operation:{id}:env"),
             SecretSlot::TeamDeployKey(id) => format!("team:{id}:deploy_key"),
+            SecretSlot::TeamAptibleToken(id) => format!("team:{id}:aptible_token"),
         }
     }
 }
@@ -62,6 +65,7 @@ impl SlotRow {
             ("operation_registry", _) => SecretSlot::OperationRegistry(self.id),
             ("operation_env", _) => SecretSlot::OperationEnv(self.id),
             ("deploy_key", _) => SecretSlot::TeamDeployKey(self.id),
+            ("aptible_token", _) => SecretSlot::TeamAptibleToken(self.id),
             (other, _) => {
                 return Err(StoreError::Database(sqlx::Error::Protocol(format!(
                     "unknown secret slot {other}"
@@ -91,6 +95,7 @@ impl Store {
                  UNION SELECT registry_secret_key_id FROM operations WHERE registry_secret_key_id IS NOT NULL
                  UNION SELECT env_key_id FROM operations WHERE env_key_id IS NOT NULL
                  UNION SELECT secret_key_id FROM team_deploy_keys
+                 UNION SELECT token_key_id FROM team_platforms
                  ORDER BY 1",
             )
             .fetch_all(pool)
@@ -131,6 +136,9 @@ impl Store {
                  UNION ALL
                  SELECT 'deploy_key', team_id, NULL, secret_sealed, secret_key_id
                  FROM team_deploy_keys WHERE secret_key_id <> $1
+                 UNION ALL
+                 SELECT 'aptible_token', team_id, NULL, token_sealed, token_key_id
+                 FROM team_platforms WHERE kind = 'aptible' AND token_key_id <> $1
                  LIMIT $2",
             )
             .bind(current_key_id)
@@ -190,6 +198,12 @@ impl Store {
             SecretSlot::TeamDeployKey(team_id) => (
                 "UPDATE team_deploy_keys SET secret_sealed = $1, secret_key_id = $2
                  WHERE team_id = $3 AND secret_sealed = $4",
+                *team_id,
+                None,
+            ),
+            SecretSlot::TeamAptibleToken(team_id) => (
+                "UPDATE team_platforms SET token_sealed = $1, token_key_id = $2
+                 WHERE team_id = $3 AND token_sealed = $4 AND kind = 'aptible'",
                 *team_id,
                 None,
             ),

@@ -213,6 +213,8 @@ pub struct AppView {
     /// A Dockerfile app's source (its read password is never shown).
     pub git: Option<GitSourceRow>,
     pub credentials: AppCredentialsView,
+    /// Where the app runs.
+    pub platform: AppPlatformView,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -365,4 +367,52 @@ pub struct InvitationAnsweredBody {
     /// The team's handle.
     pub team: String,
     pub accepted: bool,
+}
+
+/// A team's connection to Aptible (`GET …/platforms/aptible`). Its token is never shown.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlatformView {
+    /// `aptible`.
+    pub kind: String,
+    /// `not_connected`, `connected` or `reconnect_needed` (Aptible refused the token:
+    /// an owner must connect again).
+    pub state: String,
+    /// Whose token it is, as Aptible says, when known.
+    pub account: Option<String>,
+    /// When the token expires (ms since the epoch), when known. Aptible's tokens are
+    /// never refreshed: connect again before then.
+    pub expires_at: Option<i64>,
+    /// The token expires within a day (or has expired).
+    pub expires_soon: bool,
+    /// Why Aptible last refused the token.
+    pub last_error: Option<String>,
+    pub connected_by: Option<String>,
+    pub connected_at: Option<i64>,
+    /// Where Berth reaches Aptible's API (`BERTH_APTIBLE_API_URL`).
+    pub api_url: String,
+}
+
+/// `{"platform": …}`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PlatformBody {
+    pub platform: PlatformView,
+}
+
+/// Where an app runs, as the API shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AppPlatformView {
+    /// `local` or `aptible`.
+    pub kind: String,
+    /// For Aptible: the environment's handle.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// For Aptible: the app's handle.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    /// For Aptible: the app's id there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_id: Option<i64>,
 }

@@ -142,3 +142,10 @@ pub struct PendingSignUpInfo {
     pub team_name: String,
     pub team_handle: String,
 }
+
+/// `/teams/{team}/platforms`: where the team's apps can run besides this server.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PlatformsPage {
+    pub team: TeamSummary,
+    pub aptible: crate::api::PlatformView,
+}

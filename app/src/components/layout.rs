@@ -151,6 +151,7 @@ pub enum Section {
     History,
     Audit,
     Tokens,
+    Platforms,
     None,
 }
 
@@ -210,6 +211,7 @@ pub fn Console(
                             <li><A href=format!("{base}/history") attr:aria-current=aria(Section::History)>"History"</A></li>
                             <li><A href=format!("{base}/audit") attr:aria-current=aria(Section::Audit)>"Audit"</A></li>
                             <li><A href=format!("{base}/members") attr:aria-current=aria(Section::Members)>"Members"</A></li>
+                            <li><A href=format!("{base}/platforms") attr:aria-current=aria(Section::Platforms)>"Platforms"</A></li>
                         </ul>
                     }
                 })}

@@ -6,5 +6,6 @@ pub mod deploy_key;
 pub mod history;
 pub mod members;
 pub mod operations;
+pub mod platforms;
 pub mod team;
 pub mod tokens;

@@ -30,6 +30,9 @@ pub async fn create_app(
     context: Option<String>,
     git_username: Option<String>,
     git_password: Option<String>,
+    #[server(default)] platform: Option<String>,
+    #[server(default)] aptible_environment: Option<String>,
+    #[server(default)] aptible_app: Option<String>,
 ) -> Result<String, AppError> {
     use service::builds::GitInput;
     let _ = csrf_token;
@@ -62,6 +65,11 @@ pub async fn create_app(
             method: &method,
             health_path: health_path.as_deref(),
             git,
+            platform: platform.as_deref().map(|kind| service::apps::PlatformInput {
+                kind,
+                environment: aptible_environment.as_deref().unwrap_or_default(),
+                app: aptible_app.as_deref().unwrap_or_default(),
+            }),
         },
     )
     .await?;

@@ -10,5 +10,6 @@ pub mod deploys;
 pub mod history;
 pub mod members;
 pub mod operations;
+pub mod platforms;
 pub mod session;
 pub mod tokens;

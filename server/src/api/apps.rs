@@ -40,6 +40,22 @@ pub struct NewApp {
     health_path: Option<String>,
     /// The repository of a Dockerfile app (required for `dockerfile`).
     git: Option<GitBody>,
+    /// Where the app runs: `{"kind": "local"}` (the default) or `{"kind": "aptible",
+    /// "environment", "app"}` (an existing app of an Aptible environment; the team must be
+    /// connected to Aptible).
+    platform: Option<PlatformBody>,
+}
+
+/// `"platform": {"kind": "local" | "aptible", "environment"?, "app"?}`
+#[derive(Deserialize, ToSchema)]
+pub struct PlatformBody {
+    #[serde(default)]
+    #[schema(required = true, value_type = domain::PlatformKind)]
+    kind: String,
+    #[serde(default)]
+    environment: String,
+    #[serde(default)]
+    app: String,
 }
 
 /// `"git": {"url", "dockerfile"?, "context"?, "username"?, "password"?}`
@@ -84,6 +100,11 @@ pub async fn create(
             method: &body.method,
             health_path: body.health_path.as_deref(),
             git,
+            platform: body.platform.as_ref().map(|p| apps::PlatformInput {
+                kind: &p.kind,
+                environment: &p.environment,
+                app: &p.app,
+            }),
         },
     )
     .await?;

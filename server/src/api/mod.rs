@@ -8,6 +8,7 @@ mod credentials;
 pub mod docs;
 mod me;
 pub mod openapi;
+mod platforms;
 mod teams;
 
 use crate::router::AppState;
@@ -62,6 +63,12 @@ pub fn router() -> Router<AppState> {
             get(teams::deploy_key).post(teams::generate_deploy_key),
         )
         .route("/teams/{team}/audit", get(teams::audit))
+        .route(
+            "/teams/{team}/platforms/aptible",
+            get(platforms::show)
+                .put(platforms::connect)
+                .delete(platforms::disconnect),
+        )
         .route("/teams/{team}/apps", get(apps::list).post(apps::create))
         .route("/teams/{team}/apps/{app}", get(apps::show))
         .route("/teams/{team}/apps/{app}/refs", get(apps::refs))

@@ -7,7 +7,7 @@
 //! Error answers are added here, by rule, rather than repeated on every handler: all share
 //! the shape `{"error": {"kind", "message", "field"?, "reason"?}}`.
 
-use super::{apps, credentials, me, teams};
+use super::{apps, credentials, me, platforms, teams};
 use axum::{
     http::header,
     response::{IntoResponse, Response},
@@ -47,6 +47,9 @@ use views::api::ErrorBody;
         teams::deploy_key,
         teams::generate_deploy_key,
         teams::audit,
+        platforms::show,
+        platforms::connect,
+        platforms::disconnect,
         credentials::list,
         credentials::create,
         credentials::show,
@@ -78,6 +81,7 @@ use views::api::ErrorBody;
         (name = "credentials", description = "Team registry credentials: secrets go in and never come out."),
         (name = "apps", description = "Apps, deploys, configuration, restarts and logs."),
         (name = "operations", description = "Deploys, configuration changes and restarts, and their history."),
+        (name = "platforms", description = "Where apps run besides this server: the team's connection to Aptible."),
         (name = "meta", description = "This document."),
     )
 )]

@@ -59,6 +59,8 @@ pub struct TestAppBuilder {
     egress_allow: Vec<platform::egress::AllowEntry>,
     /// As `BERTH_GIT_LOCAL_ROOTS` would give them (none unless a test lists some).
     git_local_roots: Vec<PathBuf>,
+    /// As `BERTH_APTIBLE_API_URL` and `BERTH_APTIBLE_AUTH_URL` would give them.
+    aptible: Option<(String, String)>,
 }
 
 enum Database {
@@ -135,6 +137,7 @@ impl TestAppBuilder {
             accounts: service::AccountSettings::default(),
             egress_allow: Vec::new(),
             git_local_roots: Vec::new(),
+            aptible: None,
         }
     }
 
@@ -153,6 +156,12 @@ impl TestAppBuilder {
     /// `BERTH_TRUSTED_PROXIES`.
     pub fn with_trusted_proxies(mut self, list: &str) -> Self {
         self.accounts.trusted_proxies = service::client_ip::TrustedProxies::parse(list).unwrap();
+        self
+    }
+
+    /// Aptible's API and auth server are at these URLs (a stand-in's).
+    pub fn with_aptible(mut self, api_url: &str, auth_url: &str) -> Self {
+        self.aptible = Some((api_url.to_owned(), auth_url.to_owned()));
         self
     }
 
@@ -232,7 +241,17 @@ impl TestAppBuilder {
             .output_name("berth")
             .site_root(dir.path().to_string_lossy().to_string())
             .build();
+        let aptible = match &self.aptible {
+            Some((api, auth)) => platform::aptible::AptibleClient::new(api, auth, Duration::from_secs(5)),
+            None => platform::aptible::AptibleClient::new(
+                "https://api.aptible.com",
+                "https://auth.aptible.com",
+                Duration::from_secs(5),
+            ),
+        }
+        .unwrap();
         let berth = Berth {
+            aptible,
             store: store.clone(),
             sign_in_limits: SignInLimits::default(),
             public_url: "http://berth.test".into(),

@@ -8,6 +8,7 @@
 //! lease that runs out means its process died, and the operation is failed with that reason
 //! (a failed operation never moves the app's current release, so the previous one serves on).
 
+mod aptible;
 mod log;
 
 pub use log::{LOG_FULL_MARKER, MAX_OPERATION_LOG_BYTES};
@@ -347,6 +348,14 @@ async fn perform(
             .map(|(k, v)| format!("{}{k}", if v.is_some() { "" } else { "-" }))
             .collect();
         log.line(&format!("Configuration changes: {}", names.join(", ")));
+    }
+    let platform = berth
+        .store
+        .app_platform(prepared.app.id)
+        .await
+        .map_err(|e| format!("cannot read where the app runs: {e}"))?;
+    if let Some(target) = platform.aptible() {
+        return aptible::forward(berth, operation, prepared, &target, log, config).await;
     }
     match operation.kind {
         OperationKind::Deploy if operation.git_ref.is_some() => {

@@ -60,6 +60,7 @@ pub fn NewAppPage() -> AnyView {
                                             hint="A path the release must answer (any status below 500) before it takes over, e.g. /healthz. Without one, Berth waits for the port to accept connections."
                                             error=field_error(outcome, "health_path")/>
                                         <GitSourceFields outcome/>
+                                        <PlatformFields outcome/>
                                         <button type="submit" class="button button-primary">"Create app"</button>
                                     </ActionForm>
                                 </section>
@@ -82,6 +83,9 @@ const NEW_APP_FIELDS: &[&str] = &[
     "context",
     "git_username",
     "git_password",
+    "platform",
+    "aptible_environment",
+    "aptible_app",
 ];
 
 /// The git source of a Dockerfile app. Always on the form, so that it works without
@@ -107,6 +111,34 @@ fn GitSourceFields(outcome: Outcome<String>) -> impl IntoView {
             <Field label="Read password or token (optional)" name="git_password" kind="password" required=false autocomplete="new-password"
                 hint="Write-only: stored encrypted, used only to fetch, never shown again. Prefer a read-only access token."
                 error=field_error(outcome, "git_password")/>
+        </fieldset>
+    }
+}
+
+/// Where the app runs: this host (the default) or an existing app on Aptible, which the team
+/// must be connected to (Platforms page).
+#[component]
+fn PlatformFields(outcome: Outcome<String>) -> impl IntoView {
+    view! {
+        <fieldset class="choices" aria-describedby="field-platform-error">
+            <legend>"Where it runs"</legend>
+            <div class="choice">
+                <input type="radio" id="platform-local" name="platform" value="local" checked=true/>
+                <label for="platform-local">"This server"</label>
+                <p class="field-hint">"Berth's own engine runs the app here, isolated from other teams."</p>
+            </div>
+            <div class="choice">
+                <input type="radio" id="platform-aptible" name="platform" value="aptible" aria-describedby="platform-aptible-hint"/>
+                <label for="platform-aptible">"Aptible"</label>
+                <p class="field-hint" id="platform-aptible-hint">"Berth forwards every deploy, configuration change and restart to an app you already created on Aptible (the team connects to Aptible on its Platforms page)."</p>
+            </div>
+            <p class="field-error" id="field-platform-error" aria-live="polite">{move || field_error(outcome, "platform").get()}</p>
+            <Field label="Aptible environment (Aptible apps only)" name="aptible_environment" required=false autocomplete="off"
+                hint="The environment's handle, as aptible environment:list shows it."
+                error=field_error(outcome, "aptible_environment")/>
+            <Field label="Aptible app (Aptible apps only)" name="aptible_app" required=false autocomplete="off"
+                hint="The app's handle in that environment, as aptible apps shows it."
+                error=field_error(outcome, "aptible_app")/>
         </fieldset>
     }
 }

@@ -1,0 +1,31 @@
+-- Apps on Aptible (issue 12). A team connects to Aptible once: its access token is sealed by
+-- the vault crate with the team's id as associated data, like every other secret. Aptible's
+-- clients never refresh tokens, so the expiry is kept and shown, and an answer saying the
+-- token is no longer valid marks the connection "reconnect needed".
+CREATE TABLE team_platforms (
+    team_id       INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+    kind          TEXT    NOT NULL CHECK (kind IN ('aptible')),
+    -- Who the token belongs to, as Aptible says (an e-mail), for the Platforms page.
+    account       TEXT,
+    token_sealed  TEXT    NOT NULL,
+    token_key_id  TEXT    NOT NULL,
+    expires_at    INTEGER,
+    state         TEXT    NOT NULL CHECK (state IN ('connected', 'reconnect_needed')),
+    last_error    TEXT,
+    connected_by  INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    connected_at  INTEGER NOT NULL,
+    PRIMARY KEY (team_id, kind)
+);
+CREATE INDEX team_platforms_key ON team_platforms(token_key_id);
+
+-- Where an app runs: 'local' (the engine on this host) or 'aptible' (an app of an Aptible
+-- environment, found by handle when the app is created; its id is kept).
+ALTER TABLE apps ADD COLUMN platform TEXT NOT NULL DEFAULT 'local';
+ALTER TABLE apps ADD COLUMN aptible_environment TEXT;
+ALTER TABLE apps ADD COLUMN aptible_app TEXT;
+ALTER TABLE apps ADD COLUMN aptible_app_id INTEGER;
+ALTER TABLE apps ADD COLUMN aptible_git_repo TEXT;
+
+-- The operation Berth forwarded to Aptible, once posted: after a restart Berth polls it
+-- again instead of posting twice.
+ALTER TABLE operations ADD COLUMN remote_operation_id INTEGER;
