@@ -1,6 +1,6 @@
 //! Aptible's API, as Aptible's own clients speak it: Berth signs a team in, finds its apps,
 //! and forwards deploy, configure and restart operations, then polls them and fetches
-//! their logs. This module is only the wire: the request and response shapes ([`wire`])
+//! their logs. This module is only the wire: the request and response shapes (`wire.rs`)
 //! and [`AptibleClient`]; what to forward when is the service's business.
 //!
 //! # Wire facts
@@ -101,7 +101,8 @@
 //! /operations/{id}` `{"cancelled": true}` (`operation.update!(cancelled: true)`; aptible-api-go
 //! `UpdateOperationRequest`); there is no `cancelled` status.
 //!
-//! **Logs.** `GET /operations/{id}/logs` (the operation's `_links.logs.href`) with the
+//! **Logs.** `GET /operations/{id}/logs` (the operation's `_links.logs.href`: aptible-api-ruby
+//! `operation.rb#logs_url`) with the
 //! bearer token answers **200 with a URL as its plain-text body** — "res body with a 200
 //! is target redirect location for download" — and the log text is a plain `GET` of that
 //! URL (an S3 presigned URL) without the token (CLI
