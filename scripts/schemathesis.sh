@@ -34,6 +34,9 @@ port="$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.
 url="http://127.0.0.1:$port"
 export BERTH_ADDR="127.0.0.1:$port" BERTH_DATA_DIR="$work/data" BERTH_LOG="warn"
 export BERTH_REGISTRY_TIMEOUT_SECS=3
+# Fuzzed connections to Aptible go to a closed port on loopback (nothing leaves the machine):
+# Berth answers "cannot reach Aptible".
+export BERTH_APTIBLE_API_URL="http://127.0.0.1:9" BERTH_APTIBLE_AUTH_URL="http://127.0.0.1:9"
 unset DATABASE_URL
 mkdir -p "$BERTH_DATA_DIR"
 

@@ -330,7 +330,9 @@ impl AptibleHandle {
             ));
         }
         if value.len() > 64 {
-            return Err(ParseError::new("An Aptible handle has at most 64 characters."));
+            return Err(ParseError::new(
+                "An Aptible handle has at most 64 characters.",
+            ));
         }
         if !value
             .chars()

@@ -148,10 +148,11 @@ impl Application {
                  unproved (set an SMTP server so that sign-up confirms addresses by e-mail)"
             );
         }
-        let aptible = platform::aptible::AptibleClient::new(
+        let aptible = platform::aptible::AptibleClient::with_egress(
             &settings.aptible_api_url,
             &settings.aptible_auth_url,
             settings.registry_timeout,
+            settings.egress(),
         )
         .map_err(|why| anyhow::anyhow!("BERTH_APTIBLE_API_URL / BERTH_APTIBLE_AUTH_URL: {why}"))?;
         let berth = Berth {

@@ -128,6 +128,29 @@ async fn api_routes_check_the_role_of_every_caller() {
             Role::Owner,
             200,
         ),
+        (
+            "GET",
+            "/api/v1/teams/acme/platforms/aptible".into(),
+            None,
+            Role::Viewer,
+            200,
+        ),
+        // An empty token: the role is checked first, then the token (nothing reaches Aptible).
+        (
+            "PUT",
+            "/api/v1/teams/acme/platforms/aptible".into(),
+            Some(serde_json::json!({"token": ""})),
+            Role::Owner,
+            422,
+        ),
+        // Not connected: nothing to disconnect.
+        (
+            "DELETE",
+            "/api/v1/teams/acme/platforms/aptible".into(),
+            None,
+            Role::Owner,
+            404,
+        ),
     ];
     for (method, path, body, needed, ok) in routes {
         for (caller, token) in &tokens(&app) {

@@ -82,8 +82,7 @@ pub async fn create(
     // Found on Aptible before anything is stored: a wrong handle creates nothing.
     let aptible = match (platform, &input.platform) {
         (PlatformKind::Aptible, Some(p)) => Some(
-            crate::platforms::find_aptible_app(berth, access.team_id, p.environment, p.app)
-                .await?,
+            crate::platforms::find_aptible_app(berth, access.team_id, p.environment, p.app).await?,
         ),
         _ => None,
     };

@@ -95,7 +95,9 @@ impl Berth {
     /// are missing (e.g. buildah), or the team is not (or no longer) connected to Aptible.
     pub(crate) async fn ready_for(&self, app: &store::App) -> Result<()> {
         if self.store.app_platform(app.id).await?.aptible().is_some() {
-            return platforms::aptible_token(self, app.team_id).await.map(|_| ());
+            return platforms::aptible_token(self, app.team_id)
+                .await
+                .map(|_| ());
         }
         match self.platform.unavailable().await {
             Some(message) => Err(views::AppError::Unavailable { message }.into()),

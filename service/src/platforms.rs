@@ -51,7 +51,7 @@ pub async fn connect_aptible(
                 .check_token(&token)
                 .await
                 .map_err(|e| login_error(e, "token"))?;
-            (token, info.expires_at_ms, info.email)
+            (token, info.expires_at_ms, None)
         }
         AptibleLogin::Password {
             email,
@@ -60,7 +60,10 @@ pub async fn connect_aptible(
         } => {
             let email = email.trim();
             if email.is_empty() {
-                return Err(Error::invalid("email", "Give the e-mail you sign in to Aptible with."));
+                return Err(Error::invalid(
+                    "email",
+                    "Give the e-mail you sign in to Aptible with.",
+                ));
             }
             if password.is_empty() {
                 return Err(Error::invalid("password", "Give your Aptible password."));
@@ -120,7 +123,14 @@ pub async fn aptible_state(berth: &Berth, actor: i64, team: &str) -> Result<Plat
 /// Disconnects the team from Aptible (its token is deleted): owners only. Apps on Aptible
 /// stay, and their operations fail with "connect the team" until it connects again.
 pub async fn disconnect_aptible(berth: &Berth, actor: i64, team: &str) -> Result<PlatformView> {
-    let access = authorize(&berth.store, actor, team, Role::Owner, "disconnect platforms").await?;
+    let access = authorize(
+        &berth.store,
+        actor,
+        team,
+        Role::Owner,
+        "disconnect platforms",
+    )
+    .await?;
     if !berth
         .store
         .disconnect_platform(access.team_id, PlatformKind::Aptible)
@@ -142,7 +152,12 @@ pub async fn disconnect_aptible(berth: &Berth, actor: i64, team: &str) -> Result
 }
 
 fn view(berth: &Berth, connection: Option<TeamPlatform>) -> PlatformView {
-    let api_url = berth.aptible.api_url().to_owned();
+    let api_url = berth
+        .aptible
+        .api_url()
+        .as_str()
+        .trim_end_matches('/')
+        .to_owned();
     match connection {
         None => PlatformView {
             kind: "aptible".into(),

@@ -4,8 +4,8 @@
 //! code further up would have to check again.
 
 use domain::{
-    AppHandle, AptibleHandle, CommitId, ConfigKey, Digest, GitRefName, HealthPath, ImageReference, OperationKind,
-    OperationStatus, ParseError, RegistryHost, RepositoryUrl,
+    AppHandle, AptibleHandle, CommitId, ConfigKey, Digest, GitRefName, HealthPath, ImageReference,
+    OperationKind, OperationStatus, ParseError, RegistryHost, RepositoryUrl,
 };
 
 /// A nullable text column, read as `Option<T>` for a domain type `T`.

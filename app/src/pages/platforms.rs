@@ -85,6 +85,7 @@ fn Platforms(
                 })}
                 {if is_owner {
                     let (csrf, team) = (me.csrf.clone(), handle.clone());
+                    let (csrf2, team2) = (csrf.clone(), team.clone());
                     view! {
                         <h3>{if connected { "Connect again" } else { "Connect" }}</h3>
                         <ActionForm action=connect>
@@ -102,10 +103,10 @@ fn Platforms(
                                 error=field_error(outcome, "token")/>
                             <button type="submit" class="button button-primary">"Connect to Aptible"</button>
                         </ActionForm>
-                        {connected.then(|| view! {
+                        {connected.then(move || view! {
                             <ActionForm action=disconnect>
-                                <Csrf token=csrf.clone()/>
-                                <input type="hidden" name="team" value=team.clone()/>
+                                <Csrf token=csrf2/>
+                                <input type="hidden" name="team" value=team2/>
                                 <FormError outcome=disconnect_outcome fields=&[]/>
                                 <button type="submit" class="button button-danger">"Disconnect (delete the token)"</button>
                             </ActionForm>

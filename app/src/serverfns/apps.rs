@@ -65,11 +65,13 @@ pub async fn create_app(
             method: &method,
             health_path: health_path.as_deref(),
             git,
-            platform: platform.as_deref().map(|kind| service::apps::PlatformInput {
-                kind,
-                environment: aptible_environment.as_deref().unwrap_or_default(),
-                app: aptible_app.as_deref().unwrap_or_default(),
-            }),
+            platform: platform
+                .as_deref()
+                .map(|kind| service::apps::PlatformInput {
+                    kind,
+                    environment: aptible_environment.as_deref().unwrap_or_default(),
+                    app: aptible_app.as_deref().unwrap_or_default(),
+                }),
         },
     )
     .await?;

@@ -219,7 +219,13 @@ fn error_statuses(
     if path.contains("/apps/") || path.starts_with("/api/v1/operations/") {
         statuses.push((
             503,
-            "This server cannot do it now (the local engine or git is not available).",
+            "This server cannot do it now (the local engine or git is not available, or the \
+             app runs on Aptible and the team is not connected or Aptible does not answer).",
+        ));
+    } else if changes && (path.ends_with("/apps") || path.contains("/platforms/")) {
+        statuses.push((
+            503,
+            "Aptible cannot be used now (the team is not connected, or Aptible does not answer).",
         ));
     } else if changes && path.ends_with("/deploy-key") {
         statuses.push((

@@ -242,7 +242,12 @@ impl TestAppBuilder {
             .site_root(dir.path().to_string_lossy().to_string())
             .build();
         let aptible = match &self.aptible {
-            Some((api, auth)) => platform::aptible::AptibleClient::new(api, auth, Duration::from_secs(5)),
+            Some((api, auth)) => platform::aptible::AptibleClient::with_egress(
+                api,
+                auth,
+                Duration::from_secs(5),
+                egress.clone(),
+            ),
             None => platform::aptible::AptibleClient::new(
                 "https://api.aptible.com",
                 "https://auth.aptible.com",

@@ -20,9 +20,6 @@ const POLL_EVERY: Duration = Duration::from_secs(2);
 /// How long Berth follows one operation before giving up on it (Aptible may still finish
 /// it; its outcome is then visible on Aptible's dashboard).
 const FOLLOW_AT_MOST: Duration = Duration::from_secs(3 * 60 * 60);
-/// Aptible's names for the private-registry login of a direct image deploy.
-const REGISTRY_USERNAME: &str = "APTIBLE_PRIVATE_REGISTRY_USERNAME";
-const REGISTRY_PASSWORD: &str = "APTIBLE_PRIVATE_REGISTRY_PASSWORD";
 
 /// Forwards `operation` to the Aptible app `target` and follows it to its end.
 pub(super) async fn forward(
@@ -97,11 +94,12 @@ async fn post(
         record_credential_use(berth, operation, prepared).await;
     }
     log.line(&format!(
-        "Forwarding a {} operation to Aptible app {}/{} ({})",
+        "Forwarding a {} operation to Aptible app {}/{} (id {}){}",
         operation.kind,
         target.environment,
         target.app,
-        request.describe()
+        target.app_id,
+        describe(&request)
     ));
     let created = match berth
         .aptible
@@ -137,27 +135,45 @@ fn request_for(operation: &Operation, prepared: &Prepared) -> Result<OperationRe
                 .image
                 .as_ref()
                 .ok_or("the deploy names no image")?;
-            let mut settings = BTreeMap::new();
-            settings.insert("APTIBLE_DOCKER_IMAGE".to_owned(), image.to_string());
             // Sent only when Berth has a login to give: with none, Aptible keeps using the
             // one it stored (an empty value would make it forget it).
-            let sensitive_settings = match (operation.credential_source, &prepared.credentials)
-            {
+            let login = match (operation.credential_source, &prepared.credentials) {
                 (CredentialSource::Given | CredentialSource::Team, Some(login)) => {
-                    let mut sensitive = BTreeMap::new();
-                    sensitive.insert(
-                        REGISTRY_USERNAME.to_owned(),
-                        Secret::new(login.username.clone()),
-                    );
-                    sensitive.insert(REGISTRY_PASSWORD.to_owned(), login.secret.clone());
-                    Some(sensitive)
+                    Some((login.username.as_str(), &login.secret))
                 }
                 _ => None,
             };
-            Ok(OperationRequest::deploy_image(settings, sensitive_settings, env))
+            let mut request = OperationRequest::deploy_image(&image.to_string(), login);
+            request.env = env;
+            Ok(request)
         }
         OperationKind::Configure => Ok(OperationRequest::configure(env)),
         OperationKind::Restart => Ok(OperationRequest::restart()),
+    }
+}
+
+/// What the request carries, by name (never a value).
+fn describe(request: &OperationRequest) -> String {
+    let mut parts = Vec::new();
+    if let Some(image) = request
+        .settings
+        .get(platform::aptible::APTIBLE_DOCKER_IMAGE)
+    {
+        parts.push(format!("image {image}"));
+    }
+    if request.sensitive_settings.is_some() {
+        parts.push("with the registry login".to_owned());
+    }
+    if !request.env.is_empty() {
+        parts.push(format!(
+            "configuration {}",
+            request.env.keys().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", parts.join("; "))
     }
 }
 
@@ -168,7 +184,7 @@ fn changes_as_env(changes: &ConfigChanges) -> BTreeMap<String, Secret> {
         .map(|(key, value)| {
             (
                 key.to_string(),
-                value.clone().unwrap_or_else(|| Secret::new(String::new())),
+                value.map_or_else(|| Secret::new(String::new()), |v| v.value.clone()),
             )
         })
         .collect()
@@ -190,7 +206,15 @@ async fn follow(
             Err(error) => return Err(remote_failure(berth, operation, error).await),
         };
         if last.as_ref() != Some(&current.status) {
-            log.line(&format!("Aptible operation {remote_id}: {}", current.status));
+            log.line(&format!(
+                "Aptible operation {remote_id}: {}{}",
+                current.status.as_str(),
+                if current.cancelled {
+                    " (cancellation requested)"
+                } else {
+                    ""
+                }
+            ));
             last = Some(current.status.clone());
         }
         match current.status {
@@ -216,7 +240,13 @@ async fn follow(
 }
 
 /// Copies Aptible's log of the operation into Berth's (each line redacted by the log).
-async fn copy_log(berth: &Berth, operation: &Operation, token: &Secret, remote_id: i64, log: &DbLog) {
+async fn copy_log(
+    berth: &Berth,
+    operation: &Operation,
+    token: &Secret,
+    remote_id: i64,
+    log: &DbLog,
+) {
     match berth.aptible.operation_logs(token, remote_id).await {
         Ok(text) => {
             log.line(&format!("--- Aptible's log of operation {remote_id} ---"));
@@ -227,7 +257,9 @@ async fn copy_log(berth: &Berth, operation: &Operation, token: &Secret, remote_i
         }
         Err(error) => {
             let error = remote_failure(berth, operation, error).await;
-            log.line(&format!("Aptible's log of operation {remote_id} could not be read: {error}"));
+            log.line(&format!(
+                "Aptible's log of operation {remote_id} could not be read: {error}"
+            ));
         }
     }
 }
