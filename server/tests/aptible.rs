@@ -36,8 +36,12 @@ async fn stand_in() -> TestAptible {
 }
 
 async fn berth(aptible: &TestAptible) -> TestApp {
+    berth_on(TestApp::sqlite(), aptible).await
+}
+
+async fn berth_on(database: TestAppBuilder, aptible: &TestAptible) -> TestApp {
     let registry = TestRegistry::start_htpasswd(&[("puller", REGISTRY_PASSWORD)]).await;
-    TestApp::sqlite()
+    database
         .with_team()
         .with_registry(registry)
         .with_aptible(&aptible.api_url(), &aptible.auth_url())
@@ -177,7 +181,11 @@ async fn an_owner_connects_with_a_password_and_one_time_code_and_only_the_token_
 }
 
 async fn connected_app(aptible: &TestAptible) -> (TestApp, String) {
-    let app = berth(aptible).await;
+    connected_app_on(TestApp::sqlite(), aptible).await
+}
+
+async fn connected_app_on(database: TestAppBuilder, aptible: &TestAptible) -> (TestApp, String) {
+    let app = berth_on(database, aptible).await;
     let token = aptible.token_for(APTIBLE_EMAIL);
     app.call(
         "PUT",
@@ -416,4 +424,125 @@ async fn deploys_configuration_and_restarts_are_forwarded_as_aptibles_cli_sends_
     assert_eq!(later.status, 503, "{}", later.body);
 
     app.assert_no_leaks(&[REGISTRY_PASSWORD, CONFIG_SECRET, &token]);
+}
+
+/// Creates the app `web` on the stand-in's `production/web`.
+async fn aptible_web(app: &TestApp) {
+    app.call(
+        "POST",
+        "/api/v1/teams/acme/apps",
+        &app.deployer(),
+        Some(json!({"handle": "web", "method": "image",
+            "platform": {"kind": "aptible", "environment": "production", "app": "web"}})),
+    )
+    .await
+    .expect(201);
+}
+
+/// Waits until Berth has posted `count` operations to the stand-in.
+async fn until_posted(aptible: &TestAptible, count: usize) {
+    for _ in 0..200 {
+        if posted_operations(aptible).len() >= count {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("Berth did not post operation {count} to Aptible");
+}
+
+#[tokio::test]
+async fn a_forwarded_operation_is_followed_again_after_berth_stops_and_never_posted_twice() {
+    followed_again_after_a_stop(TestApp::sqlite()).await;
+}
+
+#[tokio::test]
+async fn a_forwarded_operation_is_followed_again_after_berth_stops_on_postgres() {
+    followed_again_after_a_stop(TestApp::postgres()).await;
+}
+
+async fn followed_again_after_a_stop(database: TestAppBuilder) {
+    let aptible = stand_in().await;
+    let (app, _) = connected_app_on(database, &aptible).await;
+    aptible_web(&app).await;
+    let queued = app
+        .call(
+            "PATCH",
+            "/api/v1/teams/acme/apps/web/config",
+            &app.deployer(),
+            Some(json!({"env": {"GREETING": "hello"}})),
+        )
+        .await
+        .expect(202)
+        .json()["operation"]
+        .clone();
+    let id = queued["id"].as_i64().unwrap();
+    until_posted(&aptible, 1).await;
+
+    // The worker dies while it follows the operation on Aptible (its lease with it); a new
+    // one takes the operation over once the lease runs out, and follows it there again.
+    app.stop().await;
+    let _worker = service::worker::spawn(
+        app.berth.clone(),
+        service::worker::WorkerSettings {
+            concurrency: 1,
+            lease: std::time::Duration::from_secs(5),
+            poll: std::time::Duration::from_millis(300),
+        },
+    );
+    let done = app.wait(id).await;
+    app.succeeded(&done).await;
+    assert_eq!(posted_operations(&aptible).len(), 1, "posted once");
+    let log = app.log(id).await;
+    assert!(log.contains("again"), "{log}");
+    let config = app.config("web").await;
+    assert!(config.iter().any(|v| v["key"] == "GREETING"), "{config:?}");
+}
+
+#[tokio::test]
+async fn an_operation_running_on_aptible_can_be_cancelled_there() {
+    let aptible = stand_in().await;
+    let (app, _) = connected_app(&aptible).await;
+    aptible_web(&app).await;
+    let queued = app
+        .call(
+            "PATCH",
+            "/api/v1/teams/acme/apps/web/config",
+            &app.deployer(),
+            Some(json!({"env": {"GREETING": "hello"}})),
+        )
+        .await
+        .expect(202)
+        .json()["operation"]
+        .clone();
+    let id = queued["id"].as_i64().unwrap();
+    until_posted(&aptible, 1).await;
+    let path = format!("/api/v1/operations/{id}/cancel");
+    app.call("POST", &path, &app.viewer(), None)
+        .await
+        .expect(403);
+    let asked = app
+        .call("POST", &path, &app.deployer(), None)
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(asked["operation"]["status"], "running", "{asked}");
+    let put = aptible
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "PUT")
+        .expect("a cancellation sent to Aptible");
+    assert!(put.path_only().starts_with("/operations/"), "{}", put.path);
+    assert_eq!(put.json(), json!({"cancelled": true}));
+    let done = app.wait(id).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    assert!(
+        done["error"].as_str().unwrap().contains("cancelled"),
+        "{done}"
+    );
+    // A cancelled configuration change is not applied.
+    assert!(app
+        .config("web")
+        .await
+        .iter()
+        .all(|v| v["key"] != "GREETING"));
 }

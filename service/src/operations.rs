@@ -136,11 +136,28 @@ pub async fn get(berth: &Berth, actor: i64, id: i64) -> Result<(TeamAccess, Oper
 pub async fn cancel(berth: &Berth, actor: i64, id: i64) -> Result<(TeamAccess, Operation)> {
     let (access, operation) =
         authorized(berth, actor, id, Role::Deployer, "cancel operations").await?;
+    // Forwarded to Aptible: Aptible cancels it (it then ends failed, and Berth's operation
+    // with it, when the worker following it sees that).
+    if let Some(remote) = berth.store.remote_operation_id(id).await? {
+        if !operation.is_final() {
+            let token = crate::platforms::aptible_token(berth, operation.team_id).await?;
+            if let Err(error) = berth.aptible.cancel_operation(&token, remote).await {
+                return Err(crate::platforms::api_error(berth, operation.team_id, error).await);
+            }
+            tracing::info!(
+                operation = id,
+                remote,
+                by = actor,
+                "cancellation requested on Aptible"
+            );
+            return Ok((access, operation));
+        }
+    }
     if !berth.store.cancel_operation(id).await? {
         return Err(Error::conflict(
             "",
             format!(
-                "Operation #{id} is {} and can no longer be cancelled; only queued operations can.",
+                "Operation #{id} is {} and can no longer be cancelled; only queued operations (and operations running on Aptible) can.",
                 operation.status
             ),
         ));

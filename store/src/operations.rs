@@ -700,7 +700,7 @@ impl Store {
         with_pool!(self, pool => {
             let done = sqlx::query(&format!(
                 "UPDATE operations SET status = 'cancelled', {ENDED}
-                 WHERE id = $2 AND status = 'queued'"
+                 WHERE id = $2 AND status = 'queued' AND remote_operation_id IS NULL"
             ))
             .bind(now_ms())
             .bind(operation_id)
@@ -712,18 +712,33 @@ impl Store {
 
     /// Fails, with `reason`, every running operation whose lease ran out (its worker died
     /// or lost the database). A failed operation never moves the app's current release, so
-    /// the previous release keeps serving; the app's next operation can then start.
+    /// the previous release keeps serving; the app's next operation can then start. An
+    /// operation forwarded to Aptible is queued again instead, to be followed again.
     pub async fn fail_expired_operations(
         &self,
         reason: &str,
     ) -> Result<Vec<Operation>, StoreError> {
+        let now = now_ms();
+        // An operation forwarded to another platform (Aptible) runs there whatever became of
+        // the process following it: it goes back to the queue, and the worker that claims it
+        // follows it again instead of posting it twice.
+        with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE operations SET status = 'queued', lease_owner = NULL, lease_expires_at = NULL
+                 WHERE status = 'running' AND lease_expires_at < $1
+                   AND remote_operation_id IS NOT NULL",
+            )
+            .bind(now)
+            .execute(pool)
+            .await?;
+        });
         let failed: Vec<i64> = with_pool!(self, pool => {
             sqlx::query_scalar(&format!(
                 "UPDATE operations SET status = 'failed', error = $2, {ENDED}
                  WHERE status = 'running' AND lease_expires_at < $1
                  RETURNING id"
             ))
-            .bind(now_ms())
+            .bind(now)
             .bind(reason)
             .fetch_all(pool)
             .await?

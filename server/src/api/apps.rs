@@ -411,9 +411,11 @@ pub async fn log(
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text))
 }
 
-/// `POST /api/v1/operations/{id}/cancel` → the cancelled operation (queued ones only).
-#[utoipa::path(post, path = "/api/v1/operations/{id}/cancel", tag = "operations", summary = "Cancel a queued operation",
-    params(("id" = i64, Path, description = "The operation's id.")), responses((status = 200, description = "The cancelled operation.", body = OperationBody)))]
+/// `POST /api/v1/operations/{id}/cancel` → the cancelled operation (queued ones; for an app
+/// on Aptible, also running ones: Aptible is asked to cancel, and the operation answered is
+/// still running until Aptible ends it).
+#[utoipa::path(post, path = "/api/v1/operations/{id}/cancel", tag = "operations", summary = "Cancel a queued operation (or one running on Aptible)",
+    params(("id" = i64, Path, description = "The operation's id.")), responses((status = 200, description = "The cancelled operation, or the running one whose cancellation Aptible was asked for.", body = OperationBody)))]
 pub async fn cancel(
     State(state): State<AppState>,
     user: ApiUser,

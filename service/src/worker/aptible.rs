@@ -219,6 +219,13 @@ async fn follow(
         }
         match current.status {
             RemoteStatus::Succeeded => return Ok(()),
+            RemoteStatus::Failed if current.cancelled => {
+                copy_log(berth, operation, token, remote_id, log).await;
+                return Err(format!(
+                    "Aptible operation {remote_id} was cancelled; the release that served \
+                     before keeps serving"
+                ));
+            }
             RemoteStatus::Failed => {
                 copy_log(berth, operation, token, remote_id, log).await;
                 return Err(format!(

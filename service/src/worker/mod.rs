@@ -105,6 +105,15 @@ async fn run(berth: Berth, settings: WorkerSettings, worker_id: String) {
     }
 }
 
+/// A task that is aborted when this is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// What an operation needs, opened from the database.
 struct Prepared {
     app: store::App,
@@ -144,7 +153,9 @@ async fn execute(berth: Berth, worker_id: String, lease: Duration, operation: Op
         .unwrap_or_default();
     let (log, writer) = DbLog::start(berth.store.clone(), berth.live.clone(), id, secrets);
 
-    let heartbeat = {
+    // Aborted when this task ends in any way (panic and abort included), so that a lease
+    // is never kept alive for an operation nobody runs.
+    let heartbeat = AbortOnDrop({
         let store = berth.store.clone();
         let worker_id = worker_id.clone();
         let lease_ms = lease.as_millis() as i64;
@@ -163,7 +174,7 @@ async fn execute(berth: Berth, worker_id: String, lease: Duration, operation: Op
                 }
             }
         })
-    };
+    });
 
     tracing::info!(operation = id, kind = %operation.kind, app = %operation.app_handle, "operation started");
     let outcome = match prepared {
@@ -197,7 +208,7 @@ async fn execute(berth: Berth, worker_id: String, lease: Duration, operation: Op
     };
     drop(log);
     let _ = writer.await;
-    heartbeat.abort();
+    drop(heartbeat);
     match berth.store.finish_operation(id, &worker_id, finish).await {
         Ok(finished) => {
             berth.live.wake(id).await;
