@@ -296,6 +296,21 @@ async fn deploys_configuration_and_restarts_are_forwarded_as_aptibles_cli_sends_
         )
         .await;
     app.succeeded(&first).await;
+    let remote = first["aptible_operation"]["id"]
+        .as_i64()
+        .expect("Aptible's operation id");
+    assert_eq!(aptible.operation_ids(), vec![remote]);
+    assert!(first["aptible_operation"]["url"]
+        .as_str()
+        .unwrap()
+        .ends_with(&remote.to_string()));
+    let page = app
+        .signed_in(DEPLOYER)
+        .await
+        .get(&format!("/teams/acme/operations/{}", first["id"]))
+        .await;
+    assert!(page.body.contains("On Aptible"), "{}", page.body);
+    assert!(!page.body.contains(REGISTRY_PASSWORD) && !page.body.contains(CONFIG_SECRET));
     let posted = posted_operations(&aptible);
     assert_eq!(posted.len(), 1);
     let request = &posted[0];

@@ -42,6 +42,10 @@ pub fn operation(team: &str, o: Operation) -> OperationRow {
         finished_at: o.finished_at,
         error: o.error,
         step: o.step,
+        aptible_operation: o.remote_operation_id.map(|id| views::AptibleOperationRef {
+            id,
+            url: platform::aptible::dashboard_operation_url(id),
+        }),
     }
 }
 

@@ -56,6 +56,8 @@ pub struct Operation {
     pub release_id: Option<i64>,
     pub lease_owner: Option<String>,
     pub lease_expires_at: Option<i64>,
+    /// The operation's id on Aptible, once Berth posted it there.
+    pub remote_operation_id: Option<i64>,
 }
 
 impl Operation {
@@ -285,7 +287,7 @@ const COLUMNS: &str =
      o.git_ref, o.commit_sha, o.credential_source, o.credential_id, o.credential_name,
      o.credential_version, o.registry_username, o.env_keys, o.requested_by,
      u.email AS requested_by_email, o.created_at, o.started_at, o.finished_at, o.error, o.step,
-     o.release_id, o.lease_owner, o.lease_expires_at";
+     o.release_id, o.lease_owner, o.lease_expires_at, o.remote_operation_id";
 
 const FROM: &str =
     "operations o JOIN apps a ON a.id = o.app_id LEFT JOIN users u ON u.id = o.requested_by";

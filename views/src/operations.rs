@@ -36,6 +36,17 @@ pub struct OperationRow {
     pub error: Option<String>,
     /// The step running now (`verify`, `pull`, `start`, `health_check`, `switch`).
     pub step: Option<String>,
+    /// For an app on Aptible: the operation Berth forwarded there, once posted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aptible_operation: Option<AptibleOperationRef>,
+}
+
+/// An operation on Aptible, and where Aptible's dashboard shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AptibleOperationRef {
+    pub id: i64,
+    pub url: String,
 }
 
 impl OperationRow {

@@ -374,6 +374,10 @@ fn OperationView(
                 {o.git_ref.clone().map(|r| view! { <dt>"Git ref"</dt><dd><code>{r}</code></dd> })}
                 {o.commit.clone().map(|c| view! { <dt>"Commit"</dt><dd><code class="digest">{c}</code></dd> })}
                 {(o.kind == OperationKind::Deploy).then(|| view! { <dt>"Registry credentials"</dt><dd>{o.credential_label()}</dd> })}
+                {o.aptible_operation.clone().map(|remote| view! {
+                    <dt>"On Aptible"</dt>
+                    <dd><a href=remote.url rel="noopener noreferrer" target="_blank">"Operation " {remote.id}</a></dd>
+                })}
                 {changes.map(|c| view! { <dt>"Configuration changes"</dt><dd>{c}</dd> })}
                 <dt>"Requested by"</dt><dd>{o.requested_by.clone().unwrap_or_else(|| "Berth".into())}</dd>
                 <dt>"Created"</dt><dd><Time ms=o.created_at now/></dd>
