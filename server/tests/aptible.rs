@@ -561,3 +561,69 @@ async fn an_operation_running_on_aptible_can_be_cancelled_there() {
         .iter()
         .all(|v| v["key"] != "GREETING"));
 }
+
+/// Against the real Aptible, when `APTIBLE_ACCESS_TOKEN`, `APTIBLE_TEST_ENVIRONMENT` and
+/// `APTIBLE_TEST_APP` are set (and `BERTH_APTIBLE_API_URL` / `BERTH_APTIBLE_AUTH_URL` are
+/// not needed: Aptible's own addresses are the defaults): connects with the token, finds the
+/// app, and changes a throwaway variable through Berth (Aptible restarts the app),
+/// following the operation to its end: about the least a live app can be asked to do; use
+/// an app made for this test. Skipped, saying so, without the variables.
+#[tokio::test]
+async fn live_aptible_connect_find_and_configure() {
+    let vars = [
+        "APTIBLE_ACCESS_TOKEN",
+        "APTIBLE_TEST_ENVIRONMENT",
+        "APTIBLE_TEST_APP",
+    ]
+    .map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()));
+    let [Some(token), Some(environment), Some(handle)] = vars else {
+        eprintln!(
+            "skipped: the live Aptible test runs when APTIBLE_ACCESS_TOKEN, \
+             APTIBLE_TEST_ENVIRONMENT and APTIBLE_TEST_APP are set"
+        );
+        return;
+    };
+    let app = TestApp::sqlite()
+        .with_team()
+        .with_aptible("https://api.aptible.com", "https://auth.aptible.com")
+        .start()
+        .await;
+    let connected = app
+        .call(
+            "PUT",
+            platform_path(),
+            &app.owner_token(),
+            Some(json!({"token": token})),
+        )
+        .await
+        .expect(200)
+        .json();
+    assert_eq!(connected["platform"]["state"], "connected", "{connected}");
+    let created = app
+        .call(
+            "POST",
+            "/api/v1/teams/acme/apps",
+            &app.deployer(),
+            Some(json!({"handle": "live", "method": "image",
+                "platform": {"kind": "aptible", "environment": environment, "app": handle}})),
+        )
+        .await
+        .expect(201)
+        .json();
+    assert!(
+        created["app"]["platform"]["app_id"].as_i64().is_some(),
+        "{created}"
+    );
+    // Berth has no release of the app yet; a configure of a throwaway variable restarts it
+    // on Aptible like a restart would, and is what Berth can ask of an app it never deployed.
+    let done = app
+        .configure_and_wait(
+            "live",
+            json!({"BERTH_LIVE_TEST": {"value": "1", "plain": true}}),
+        )
+        .await;
+    let log = app.log(done["id"].as_i64().unwrap()).await;
+    assert_eq!(done["status"], "succeeded", "{done}\n{log}");
+    assert!(done["aptible_operation"]["id"].as_i64().is_some(), "{done}");
+    app.assert_no_leaks(&[&token]);
+}
