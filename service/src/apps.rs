@@ -302,7 +302,14 @@ pub async fn page(
         app: row,
         config: environment.rows(),
         team_credentials,
-        platform_unavailable: berth.platform.unavailable().await,
+        platform_unavailable: match berth.ready_for(&app).await {
+            Ok(()) => None,
+            Err(error) => match error.refusal() {
+                Some(refusal) => Some(refusal.to_string()),
+                None => return Err(error),
+            },
+        },
+        platform: crate::platforms::app_platform_view(&berth.store.app_platform(app.id).await?),
         flash,
         build,
     })

@@ -73,8 +73,11 @@ pub struct AppPage {
     pub operations: Vec<OperationRow>,
     /// Team credentials a deploy may choose (name, registry).
     pub team_credentials: Vec<(String, String)>,
-    /// Why deploys cannot run on this server, if they cannot.
+    /// Why deploys cannot run now, if they cannot (the local engine's tools are missing, or
+    /// the team is not connected to Aptible).
     pub platform_unavailable: Option<String>,
+    /// Where the app runs.
+    pub platform: crate::api::AppPlatformView,
     pub flash: Option<Flash>,
     /// For a Dockerfile app: its git source, branches and tags.
     pub build: Option<BuildSource>,

@@ -83,7 +83,10 @@ fn AppDetail(
                 <div>
                     <h1>{a.handle.clone()}</h1>
                     <p class="muted">{a.method.label()} " deploy"
-                        {a.health_path.clone().map(|p| view! { " · health check " <code>{p}</code> })}</p>
+                        {a.health_path.clone().map(|p| view! { " · health check " <code>{p}</code> })}
+                        {page.platform.environment.clone().zip(page.platform.app.clone()).map(|(environment, app)| view! {
+                            " · runs on Aptible as " <code>{format!("{environment}/{app}")}</code>
+                        })}</p>
                 </div>
                 <div class="row-actions">
                     {can_deploy.then(|| view! { <a class="button button-primary" href="#deploy">"Deploy"</a> })}
@@ -102,7 +105,7 @@ fn AppDetail(
                                 <a href=format!("/teams/{team}/operations/{}", r.operation_id)>{format!("operation #{}", r.operation_id)}</a></dd>
                             <dt>"URL"</dt><dd>{match r.url {
                                 Some(url) => view! { <a href=url.clone()>{url.clone()}</a> }.into_any(),
-                                None => view! { <span class="muted">"not running on this server"</span> }.into_any(),
+                                None => view! { <span class="muted">{if page.platform.kind == "aptible" { "served by Aptible" } else { "not running on this server" }}</span> }.into_any(),
                             }}</dd>
                         </dl>
                     }.into_any(),
