@@ -534,7 +534,10 @@ async fn a_dockerfile_deploy_pushes_its_commit_to_aptibles_git_remote_then_deplo
         host.log()
     );
     assert!(posted_operations(&aptible).is_empty(), "nothing was posted");
-    assert!(host.branches("aptible-web").is_empty(), "nothing was pushed");
+    assert!(
+        host.branches("aptible-web").is_empty(),
+        "nothing was pushed"
+    );
     assert!(
         app.config("web").await.is_empty(),
         "a failed deploy changes no configuration"
@@ -573,7 +576,7 @@ async fn a_dockerfile_deploy_pushes_its_commit_to_aptibles_git_remote_then_deplo
     );
     assert_eq!(
         host.branches("aptible-web"),
-        [branch.clone()],
+        std::slice::from_ref(&branch),
         "the default branch is never pushed to"
     );
     let posted = posted_operations(&aptible);
@@ -693,7 +696,10 @@ async fn a_dockerfile_deploy_pushes_its_commit_to_aptibles_git_remote_then_deplo
     secrets.push(TEAM_CREDENTIAL_PASSWORD.to_owned());
     secrets.push(token.clone());
     for needle in &secrets {
-        assert!(!page.body.contains(needle.as_str()), "a page holds a secret");
+        assert!(
+            !page.body.contains(needle.as_str()),
+            "a page holds a secret"
+        );
     }
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
     app.assert_no_leaks(&secrets);

@@ -253,8 +253,10 @@ async fn a_teams_deploy_key_reads_its_private_ssh_repository(
         .await
         .expect(404);
     }
-    needles
-        .extend(app.deploy_key_needles("other", other_key["public_key"].as_str().unwrap()).await);
+    needles.extend(
+        app.deploy_key_needles("other", other_key["public_key"].as_str().unwrap())
+            .await,
+    );
 
     // (d) Only owners make a new key; it replaces the old one at once, so the old one
     // (still authorised on the host) no longer works in Berth.
@@ -329,7 +331,10 @@ async fn a_teams_deploy_key_reads_its_private_ssh_repository(
             .nth(1)
             .unwrap()
     ));
-    needles.extend(app.deploy_key_needles("acme", third["public_key"].as_str().unwrap()).await);
+    needles.extend(
+        app.deploy_key_needles("acme", third["public_key"].as_str().unwrap())
+            .await,
+    );
     // Deployers and viewers see the key, but no form to replace it.
     let mut viewer = app.signed_in(VIEWER).await;
     let seen = viewer.get("/teams/acme/members").await;

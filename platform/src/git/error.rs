@@ -129,10 +129,9 @@ pub(super) fn push_failure(stderr: &str, url: &str, fingerprint: &str) -> GitErr
         Authenticated::DeployKey(fingerprint),
         "push to",
     ) {
-        GitError::Other(_) => GitError::Other(format!(
-            "Pushing to {url} failed: {}",
-            telling_line(stderr)
-        )),
+        GitError::Other(_) => {
+            GitError::Other(format!("Pushing to {url} failed: {}", telling_line(stderr)))
+        }
         other => other,
     }
 }
@@ -314,7 +313,10 @@ mod tests {
             "SHA256:abc",
         );
         assert_eq!(unreachable.kind(), "unreachable");
-        assert!(unreachable.to_string().starts_with("Cannot push to"), "{unreachable}");
+        assert!(
+            unreachable.to_string().starts_with("Cannot push to"),
+            "{unreachable}"
+        );
         let rejected = push_failure(
             "error: failed to push some refs to 'git@beta.aptible.com:production/web.git'",
             url,
