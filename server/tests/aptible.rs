@@ -3,11 +3,13 @@
 //! image is verified before anything is forwarded): a team connects, an app is found on
 //! Aptible, and deploys, configuration changes and restarts are forwarded exactly as
 //! Aptible's CLI sends them, followed to their end, with Aptible's log in Berth's history.
+//! A Dockerfile deploy pushes its commit to the app's git remote on a real ssh git host
+//! (sshd with git-shell on a loopback port) before it is forwarded.
 
 mod support;
 
 use serde_json::{json, Value};
-use support::*;
+use support::{ssh_host::GitSshHost, *};
 use testaptible::{RecordedRequest, TestAptible, FAIL_THIS_OPERATION};
 use testregistry::TestRegistry;
 
@@ -18,6 +20,7 @@ const OTP_PASSWORD: &str = "aptible-2fa-password-55e1";
 const OTP_CODE: &str = "424242";
 const REGISTRY_PASSWORD: &str = "pull-pass-for-aptible-3e8a21";
 const CONFIG_SECRET: &str = "config-secret-for-aptible-90b4c6";
+const TEAM_CREDENTIAL_PASSWORD: &str = "team-pull-pass-for-aptible-c17f52";
 
 async fn stand_in() -> TestAptible {
     TestAptible::builder()
@@ -439,6 +442,291 @@ async fn deploys_configuration_and_restarts_are_forwarded_as_aptibles_cli_sends_
     assert_eq!(later.status, 503, "{}", later.body);
 
     app.assert_no_leaks(&[REGISTRY_PASSWORD, CONFIG_SECRET, &token]);
+}
+
+/// A source repository with a Dockerfile whose base is private in `registry`, on `main`.
+fn dockerfile_source(registry: &str) -> tempfile::TempDir {
+    let repo = tempfile::tempdir().unwrap();
+    let dir = repo.path();
+    git(dir, &["init", "-q", "-b", "main"]);
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!("FROM {registry}/base/busybox:1\nCOPY hello.txt /www/hello.txt\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("hello.txt"), "hello from Aptible\n").unwrap();
+    git(dir, &["add", "."]);
+    git(dir, &["commit", "-q", "-m", "Build me on Aptible"]);
+    repo
+}
+
+#[tokio::test]
+async fn a_dockerfile_deploy_pushes_its_commit_to_aptibles_git_remote_then_deploys_that_branch_with_the_registry_login(
+) {
+    let host = GitSshHost::start();
+    let remote = host.serve_empty_repository("aptible-web");
+    let aptible = TestAptible::builder()
+        .user(APTIBLE_EMAIL, APTIBLE_PASSWORD)
+        .app("production", "web", 11, Some(&remote))
+        .start()
+        .await;
+    let registry = TestRegistry::start_htpasswd(&[
+        ("puller", REGISTRY_PASSWORD),
+        ("ci-bot", TEAM_CREDENTIAL_PASSWORD),
+    ])
+    .await;
+    registry
+        .push_serving_image("base/busybox", "1", ("puller", REGISTRY_PASSWORD), "base")
+        .await;
+    let registry_host = registry.host.to_string();
+    let source = dockerfile_source(&registry_host);
+    let main = git(source.path(), &["rev-parse", "main"]);
+    let app = TestApp::sqlite()
+        .with_team()
+        // The source repository is made in the temporary directory; Aptible's git remote
+        // is on a loopback port, allowed the way an operator allows it.
+        .with_git_local_roots(vec![std::env::temp_dir()])
+        .with_egress_allow(&host.authority())
+        .with_registry(registry)
+        .with_aptible(&aptible.api_url(), &aptible.auth_url())
+        .start()
+        .await;
+    let token = aptible.token_for(APTIBLE_EMAIL);
+    app.call(
+        "PUT",
+        platform_path(),
+        &app.owner_token(),
+        Some(json!({ "token": token })),
+    )
+    .await
+    .expect(200);
+    app.call(
+        "POST",
+        "/api/v1/teams/acme/apps",
+        &app.deployer(),
+        Some(json!({"handle": "web", "method": "dockerfile",
+            "git": {"url": source.path().display().to_string()},
+            "platform": {"kind": "aptible", "environment": "production", "app": "web"}})),
+    )
+    .await
+    .expect(201);
+    let deploy = json!({
+        "git_ref": "main",
+        "registry_username": "puller",
+        "registry_password": REGISTRY_PASSWORD,
+        "private_registry_host": registry_host,
+        "env": {"GREETING": {"value": "hello", "plain": true}},
+    });
+
+    // The base image is still proved pullable before anything is queued (no local builder
+    // needed): a wrong password is refused at once.
+    let mut wrong = deploy.clone();
+    wrong["registry_password"] = json!("not-the-pull-password");
+    let error = refusal(
+        app.deploy("web", wrong).await,
+        "verification_failed",
+        "registry_password",
+    );
+    assert_eq!(error["reason"], "wrong_credentials", "{error}");
+    assert!(app.operations("web").await.is_empty(), "nothing was queued");
+
+    // (a) The team's deploy key is made for the push, but Aptible (the git host) does not
+    // know it yet: the deploy fails saying what to do, and nothing is posted to Aptible.
+    let refused = app.deploy_and_wait("web", deploy.clone()).await;
+    assert_eq!(refused["status"], "failed", "{refused}");
+    let key = app
+        .call("GET", "/api/v1/teams/acme/deploy-key", &app.viewer(), None)
+        .await
+        .expect(200)
+        .json();
+    let public_key = key["public_key"]
+        .as_str()
+        .expect("made for the push")
+        .to_owned();
+    let fingerprint = key["fingerprint"].as_str().unwrap().to_owned();
+    let message = refused["error"].as_str().unwrap();
+    assert!(
+        message.contains("Aptible refused the team's deploy key")
+            && message.contains(&fingerprint)
+            && message.contains("to Aptible as an SSH key"),
+        "{message}"
+    );
+    assert!(
+        host.log().contains(&fingerprint),
+        "sshd was offered the team's key: {}",
+        host.log()
+    );
+    assert!(posted_operations(&aptible).is_empty(), "nothing was posted");
+    assert!(
+        host.branches("aptible-web").is_empty(),
+        "nothing was pushed"
+    );
+    assert!(
+        app.config("web").await.is_empty(),
+        "a failed deploy changes no configuration"
+    );
+
+    // The Platforms page shows the key, and says where it goes.
+    let page = app
+        .signed_in(DEPLOYER)
+        .await
+        .get("/teams/acme/platforms")
+        .await;
+    assert_eq!(page.status.as_u16(), 200);
+    assert!(
+        page.body
+            .contains(public_key.split_whitespace().nth(1).unwrap())
+            && page.body.contains(&fingerprint)
+            && page.body.contains("to Aptible as an SSH key"),
+        "{}",
+        page.body
+    );
+
+    // (b) Authorised, the same deploy pushes exactly its commit to Berth's own branch, then
+    // posts one deploy of that branch with the registry login and the configuration changes.
+    host.authorize(&[&public_key]);
+    let deployed = app.deploy_and_wait("web", deploy).await;
+    app.succeeded(&deployed).await;
+    let id = deployed["id"].as_i64().unwrap();
+    let branch = format!("berth-deploy-{id}");
+    assert_eq!(deployed["git_ref"], "main");
+    assert_eq!(deployed["commit"], main.as_str());
+    assert_eq!(deployed["credential_source"], "given", "{deployed}");
+    assert_eq!(
+        host.branch_commit("aptible-web", &branch).as_deref(),
+        Some(main.as_str()),
+        "the deploy's commit is on {branch}"
+    );
+    assert_eq!(
+        host.branches("aptible-web"),
+        std::slice::from_ref(&branch),
+        "the default branch is never pushed to"
+    );
+    let posted = posted_operations(&aptible);
+    assert_eq!(posted.len(), 1, "one operation: one build, one restart");
+    let request = &posted[0];
+    assert_eq!(request.path_only(), "/apps/11/operations");
+    assert_eq!(
+        request.header("authorization"),
+        Some(format!("Bearer {token}").as_str())
+    );
+    assert_eq!(request.header("content-type"), Some("application/json"));
+    assert_eq!(request.header("accept"), Some("application/json"));
+    assert_eq!(
+        request.json(),
+        json!({
+            "type": "deploy",
+            "git_ref": branch,
+            "env": {
+                "APTIBLE_PRIVATE_REGISTRY_USERNAME": "puller",
+                "APTIBLE_PRIVATE_REGISTRY_PASSWORD": REGISTRY_PASSWORD,
+                "GREETING": "hello",
+            },
+        })
+    );
+    for other in aptible
+        .requests()
+        .iter()
+        .filter(|r| !(r.method == "POST" && r.path_only() == "/apps/11/operations"))
+    {
+        assert!(
+            !other.contains(REGISTRY_PASSWORD),
+            "{} {}",
+            other.method,
+            other.path
+        );
+    }
+    let log = app.log(id).await;
+    assert!(
+        log.contains(&format!("Pushed {} to {branch}", &main[..7])),
+        "{log}"
+    );
+    assert!(log.contains("Aptible's log of operation"), "{log}");
+    assert!(
+        log.contains("APTIBLE_PRIVATE_REGISTRY_PASSWORD=[redacted]"),
+        "Aptible's log is redacted:\n{log}"
+    );
+    // Aptible built the image: there is no digest to record, and the history shows the
+    // commit that was deployed.
+    let history = app.operations("web").await;
+    assert_eq!(history[0]["id"], deployed["id"]);
+    assert_eq!(history[0]["commit"], main.as_str());
+    // The configuration given with the deploy is the app's now (the password write-only).
+    let config = app.config("web").await;
+    for key in [
+        "APTIBLE_PRIVATE_REGISTRY_USERNAME",
+        "APTIBLE_PRIVATE_REGISTRY_PASSWORD",
+        "APTIBLE_PRIVATE_REGISTRY_HOST",
+        "GREETING",
+    ] {
+        assert!(
+            config.iter().any(|row| row["key"] == key),
+            "{key}: {config:?}"
+        );
+    }
+
+    // Without a login in the configuration, the team credential that matches the base's
+    // registry goes with the deploy, fresh each time (Aptible's build has no other way to
+    // pull); it does not become the app's configuration.
+    let cleared = app
+        .configure_and_wait(
+            "web",
+            json!({"APTIBLE_PRIVATE_REGISTRY_USERNAME": null, "APTIBLE_PRIVATE_REGISTRY_PASSWORD": null}),
+        )
+        .await;
+    app.succeeded(&cleared).await;
+    assert_eq!(
+        posted_operations(&aptible)[1].json(),
+        json!({"type": "configure", "env": {
+            "APTIBLE_PRIVATE_REGISTRY_PASSWORD": "", "APTIBLE_PRIVATE_REGISTRY_USERNAME": ""}})
+    );
+    app.create_credential(&app.owner_token(), "ci", "ci-bot", TEAM_CREDENTIAL_PASSWORD)
+        .await
+        .expect(201);
+    let with_team = app
+        .deploy_and_wait("web", json!({ "git_ref": "main" }))
+        .await;
+    app.succeeded(&with_team).await;
+    assert_eq!(with_team["credential_source"], "team", "{with_team}");
+    let team_branch = format!("berth-deploy-{}", with_team["id"]);
+    assert_eq!(
+        host.branch_commit("aptible-web", &team_branch).as_deref(),
+        Some(main.as_str())
+    );
+    assert_eq!(
+        posted_operations(&aptible)[2].json(),
+        json!({
+            "type": "deploy",
+            "git_ref": team_branch,
+            "env": {
+                "APTIBLE_PRIVATE_REGISTRY_USERNAME": "ci-bot",
+                "APTIBLE_PRIVATE_REGISTRY_PASSWORD": TEAM_CREDENTIAL_PASSWORD,
+            },
+        })
+    );
+    let config = app.config("web").await;
+    assert!(
+        !config
+            .iter()
+            .any(|row| row["key"] == "APTIBLE_PRIVATE_REGISTRY_PASSWORD"),
+        "{config:?}"
+    );
+
+    // (c) The registry passwords went to Aptible in those requests only, and the private
+    // key nowhere: no API answer, page, log or database file holds any of them.
+    let mut secrets = app.deploy_key_needles("acme", &public_key).await;
+    secrets.push(REGISTRY_PASSWORD.to_owned());
+    secrets.push(TEAM_CREDENTIAL_PASSWORD.to_owned());
+    secrets.push(token.clone());
+    for needle in &secrets {
+        assert!(
+            !page.body.contains(needle.as_str()),
+            "a page holds a secret"
+        );
+    }
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    app.assert_no_leaks(&secrets);
+    app.stop().await;
 }
 
 /// Creates the app `web` on the stand-in's `production/web`.

@@ -18,7 +18,6 @@ use std::{
     },
     thread,
 };
-use store::SecretSlot;
 use support::{ssh_host::GitSshHost, *};
 
 /// A repository with a Dockerfile on `main` and a tag `v1`, made in a temp dir.
@@ -67,35 +66,6 @@ fn refused_key(response: TestResponse, fingerprint: &str) -> String {
         "{message}"
     );
     message
-}
-
-/// The private half of `team`'s deploy key, opened as Berth opens it, as the texts a leak
-/// would show: each line of the key's body that is not constant (the first line is the
-/// same for every ed25519 key) and not part of the public key.
-async fn private_key_needles(app: &TestApp, team: &str, public_key: &str) -> Vec<String> {
-    let team_id = app.team_id(team);
-    let (_, sealed) = app
-        .store
-        .deploy_key_secret(team_id)
-        .await
-        .unwrap()
-        .expect("the team has a key");
-    let private = app
-        .berth
-        .secrets
-        .open(&SecretSlot::TeamDeployKey(team_id), &sealed)
-        .unwrap();
-    let private = private.expose();
-    assert!(private.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"));
-    let needles: Vec<String> = private
-        .lines()
-        .filter(|line| !line.starts_with("-----"))
-        .skip(1)
-        .filter(|line| line.len() >= 20 && !public_key.contains(line))
-        .map(str::to_owned)
-        .collect();
-    assert!(needles.len() >= 3, "{needles:?}");
-    needles
 }
 
 /// Reads every process's command line and environment, again and again, while it runs:
@@ -216,7 +186,7 @@ async fn a_teams_deploy_key_reads_its_private_ssh_repository(
     // (b) Authorised on the host, the team's key reads the repository (while nothing of it
     // reaches a command line or a child's environment).
     host.authorize(&[&public_key]);
-    let mut needles = private_key_needles(app, "acme", &public_key).await;
+    let mut needles = app.deploy_key_needles("acme", &public_key).await;
     let watch = ProcessWatch::start(needles.clone());
     // Fetched until the watch has seen ssh at work at least once (a fetch is quick).
     let mut fetched = Value::Null;
@@ -283,8 +253,10 @@ async fn a_teams_deploy_key_reads_its_private_ssh_repository(
         .await
         .expect(404);
     }
-    needles
-        .extend(private_key_needles(app, "other", other_key["public_key"].as_str().unwrap()).await);
+    needles.extend(
+        app.deploy_key_needles("other", other_key["public_key"].as_str().unwrap())
+            .await,
+    );
 
     // (d) Only owners make a new key; it replaces the old one at once, so the old one
     // (still authorised on the host) no longer works in Berth.
@@ -314,7 +286,7 @@ async fn a_teams_deploy_key_reads_its_private_ssh_repository(
     let new_fingerprint = rotated["fingerprint"].as_str().unwrap().to_owned();
     assert_ne!(new_fingerprint, fingerprint);
     assert_eq!(deploy_key(app, "acme", &app.viewer()).await, rotated);
-    needles.extend(private_key_needles(app, "acme", &new_public_key).await);
+    needles.extend(app.deploy_key_needles("acme", &new_public_key).await);
     refused_key(
         fetch(app, "acme", "web", &app.deployer()).await,
         &new_fingerprint,
@@ -359,7 +331,10 @@ async fn a_teams_deploy_key_reads_its_private_ssh_repository(
             .nth(1)
             .unwrap()
     ));
-    needles.extend(private_key_needles(app, "acme", third["public_key"].as_str().unwrap()).await);
+    needles.extend(
+        app.deploy_key_needles("acme", third["public_key"].as_str().unwrap())
+            .await,
+    );
     // Deployers and viewers see the key, but no form to replace it.
     let mut viewer = app.signed_in(VIEWER).await;
     let seen = viewer.get("/teams/acme/members").await;

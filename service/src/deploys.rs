@@ -467,15 +467,10 @@ async fn deploy_ref(
             ),
         ));
     }
+    // An app on Aptible needs the team's connection here, not the local builder: Aptible
+    // builds it (the worker pushes the commit and forwards the deploy). The base images are
+    // still proved pullable below, with registries only.
     berth.ready_for(app).await?;
-    if berth.store.app_platform(app.id).await?.aptible().is_some() {
-        return Err(views::AppError::Unavailable {
-            message: "Berth does not forward Dockerfile deploys to Aptible yet: push the \
-                      branch to the app's Aptible git remote, or deploy an image."
-                .into(),
-        }
-        .into());
-    }
     let (repository, commit) = builds::resolve(berth, app, &git_ref).await?;
     let plan = builds::plan_build(
         berth,

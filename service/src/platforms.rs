@@ -335,5 +335,6 @@ pub async fn page(berth: &Berth, actor: i64, team: &str) -> Result<views::Platfo
     Ok(views::PlatformsPage {
         team: crate::present::team(&access),
         aptible: view(berth, connection),
+        deploy_key: crate::deploy_keys::of_team(berth, &access).await?,
     })
 }

@@ -148,4 +148,7 @@ pub struct PendingSignUpInfo {
 pub struct PlatformsPage {
     pub team: TeamSummary,
     pub aptible: crate::api::PlatformView,
+    /// The team's deploy key (its public half), which Aptible needs as an SSH key for Berth
+    /// to push Dockerfile apps there; `None` while the team has none.
+    pub deploy_key: Option<DeployKeyRow>,
 }

@@ -39,14 +39,7 @@ pub fn DeployKeySection(
             {notice}
             <FormError outcome fields=&[]/>
             {match key {
-                Some(key) => view! {
-                    <pre class="public-key" aria-label="Public key"><code>{key.public_key}</code></pre>
-                    <dl class="facts">
-                        <dt>"Fingerprint"</dt><dd><code>{key.fingerprint}</code></dd>
-                        <dt>"Created"</dt><dd><Time ms=key.created_at now/></dd>
-                    </dl>
-                }
-                .into_any(),
+                Some(key) => view! { <PublicKey key now/> }.into_any(),
                 None => view! {
                     <p class="muted">"The team has no deploy key yet. Berth makes one at the first fetch of an ssh repository"
                         {if is_owner { ", or now with the button below." } else { "; an owner can also make one now." }}</p>
@@ -73,5 +66,18 @@ pub fn DeployKeySection(
                 view! { <p class="muted">"Only owners can replace the key."</p> }.into_any()
             }}
         </section>
+    }
+}
+
+/// A deploy key's public half, as it is copied into a code host or Aptible, with its
+/// fingerprint and age.
+#[component]
+pub fn PublicKey(key: DeployKeyRow, now: i64) -> impl IntoView {
+    view! {
+        <pre class="public-key" aria-label="Public key"><code>{key.public_key}</code></pre>
+        <dl class="facts">
+            <dt>"Fingerprint"</dt><dd><code>{key.fingerprint}</code></dd>
+            <dt>"Created"</dt><dd><Time ms=key.created_at now/></dd>
+        </dl>
     }
 }

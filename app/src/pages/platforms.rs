@@ -7,6 +7,7 @@ use crate::{
         layout::{Console, Loaded, Me, Section},
         time::Time,
     },
+    pages::deploy_key::PublicKey,
     serverfns::platforms::{load_platforms, ConnectAptible, DisconnectAptible},
 };
 use domain::Role;
@@ -116,6 +117,25 @@ fn Platforms(
                 } else {
                     view! { <p class="notice">"Owners connect the team to Aptible."</p> }.into_any()
                 }}
+            </section>
+            <section class="panel" aria-labelledby="aptible-key-heading">
+                <h2 id="aptible-key-heading">"Deploy key for Aptible"</h2>
+                <p>
+                    "Berth deploys a Dockerfile app on Aptible by pushing the chosen commit to the app's Aptible git remote, with the team's deploy key, "
+                    "then asking Aptible to build that branch. Add it to Aptible as an SSH key so Berth can push Dockerfile apps "
+                    "(Aptible dashboard: your account's settings → SSH keys)."
+                </p>
+                {match page.deploy_key {
+                    Some(key) => view! { <PublicKey key now/> }.into_any(),
+                    None => view! {
+                        <p class="muted">"The team has no deploy key yet: Berth makes one at the first Dockerfile deploy or ssh fetch, "
+                            "or an owner makes one now on the "
+                            <a href=format!("/teams/{handle}/members#deploy-key")>"Members page"</a> "."</p>
+                    }
+                    .into_any(),
+                }}
+                <p class="muted">"The same key reads the team's ssh repositories; owners replace it on the "
+                    <a href=format!("/teams/{handle}/members#deploy-key")>"Members page"</a> "."</p>
             </section>
         </Console>
     }

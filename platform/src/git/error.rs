@@ -41,6 +41,13 @@ pub enum GitError {
     #[error("{0}")]
     Auth(String),
 
+    /// The remote refused to let the team's deploy key push: it may read there at most.
+    #[error(
+        "The SSH server refused the team's deploy key ({fingerprint}) for pushing to {url}: \
+         the key needs write access there."
+    )]
+    PushKeyRefused { fingerprint: String, url: String },
+
     /// DNS, connection or TLS failure.
     #[error("{0}")]
     Unreachable(String),
@@ -84,7 +91,7 @@ impl GitError {
             Self::RepositoryNotFound { .. } => "repository_not_found",
             Self::RefNotFound { .. } => "ref_not_found",
             Self::AmbiguousRef { .. } => "ambiguous_ref",
-            Self::Auth(_) => "auth",
+            Self::Auth(_) | Self::PushKeyRefused { .. } => "auth",
             Self::Unreachable(_) => "unreachable",
             Self::Refused(_) => "refused",
             Self::Timeout { .. } => "timeout",
@@ -106,8 +113,36 @@ pub(super) enum Authenticated<'a> {
     DeployKey(&'a str),
 }
 
+/// Reads why a push with the deploy key `fingerprint` failed from git's (`LC_ALL=C`) error
+/// output: a refused key is said as such; the rest reads as for a fetch.
+pub(super) fn push_failure(stderr: &str, url: &str, fingerprint: &str) -> GitError {
+    let lower = stderr.to_ascii_lowercase();
+    if lower.contains("permission denied (publickey") {
+        return GitError::PushKeyRefused {
+            fingerprint: fingerprint.to_owned(),
+            url: url.to_owned(),
+        };
+    }
+    match transfer_failure(
+        stderr,
+        url,
+        Authenticated::DeployKey(fingerprint),
+        "push to",
+    ) {
+        GitError::Other(_) => {
+            GitError::Other(format!("Pushing to {url} failed: {}", telling_line(stderr)))
+        }
+        other => other,
+    }
+}
+
 /// Reads why a fetch failed from git's (redacted, `LC_ALL=C`) error output.
 pub(super) fn fetch_failure(stderr: &str, url: &str, with: Authenticated<'_>) -> GitError {
+    transfer_failure(stderr, url, with, "fetch from")
+}
+
+/// Why a fetch or push (`doing`: "fetch from", "push to") failed.
+fn transfer_failure(stderr: &str, url: &str, with: Authenticated<'_>, doing: &str) -> GitError {
     let had_credentials = matches!(with, Authenticated::Credentials);
     let lower = stderr.to_ascii_lowercase();
     let has = |needle: &str| lower.contains(needle);
@@ -188,7 +223,7 @@ pub(super) fn fetch_failure(stderr: &str, url: &str, with: Authenticated<'_>) ->
         || has("empty reply from server")
         || has("the remote end hung up")
     {
-        return GitError::Unreachable(format!("Cannot fetch from {url}: {reason}"));
+        return GitError::Unreachable(format!("Cannot {doing} {url}: {reason}"));
     }
     GitError::Other(format!("Fetching {url} failed: {reason}"))
 }
@@ -254,6 +289,41 @@ mod tests {
         let message = error.to_string();
         assert!(message.contains("SHA256:abc"), "{message}");
         assert!(message.contains("deploy key"), "{message}");
+    }
+
+    #[test]
+    fn a_deploy_key_refused_for_a_push_says_it_needs_write_access() {
+        let url = "git@beta.aptible.com:production/web.git";
+        let refused = push_failure(
+            "git@beta.aptible.com: Permission denied (publickey).\nfatal: Could not read from remote repository.",
+            url,
+            "SHA256:abc",
+        );
+        assert_eq!(
+            refused,
+            GitError::PushKeyRefused {
+                fingerprint: "SHA256:abc".into(),
+                url: url.into()
+            }
+        );
+        assert_eq!(refused.kind(), "auth");
+        let unreachable = push_failure(
+            "ssh: connect to host 203.0.113.7 port 22: Connection refused\nfatal: Could not read from remote repository.",
+            url,
+            "SHA256:abc",
+        );
+        assert_eq!(unreachable.kind(), "unreachable");
+        assert!(
+            unreachable.to_string().starts_with("Cannot push to"),
+            "{unreachable}"
+        );
+        let rejected = push_failure(
+            "error: failed to push some refs to 'git@beta.aptible.com:production/web.git'",
+            url,
+            "SHA256:abc",
+        );
+        assert_eq!(rejected.kind(), "other");
+        assert!(rejected.to_string().starts_with("Pushing to"), "{rejected}");
     }
 
     #[test]

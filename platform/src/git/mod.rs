@@ -108,37 +108,10 @@ impl Repository {
                 .check_git_local_path(&path)
                 .map_err(GitError::Refused)?;
             self.refuse_berths_own_files(&path, source.url())?;
-        } else if let Some((host, port)) = source.url().host_port() {
-            // Resolved and checked here; git is then pinned to the checked address, so a
-            // second DNS answer cannot send it elsewhere.
-            let addresses = self
-                .egress
-                .resolve(&host, port)
-                .await
-                .map_err(|refusal| GitError::Refused(refusal.to_string()))?;
-            let address = addresses
-                .first()
-                .ok_or_else(|| GitError::Unreachable(format!("{host} does not resolve.")))?
-                .ip();
-            if source.url().uses_ssh() {
-                let known_hosts = parent.join("known_hosts");
-                // Only the team's deploy key, written into this fetch's private session
-                // directory and gone with it; without one ssh offers no key at all.
-                let identity = source
-                    .ssh_key()
-                    .map(|key| session.write_ssh_identity(&key.private_key))
-                    .transpose()
-                    .map_err(|e| io_error("prepare", &parent, e))?;
-                let command = ssh_command(
-                    identity.as_deref(),
-                    Some(&known_hosts),
-                    Some((&host, &address.to_string())),
-                )
-                .map_err(|why| GitError::Other(format!("Cannot run ssh: {why}")))?;
-                session = session.with_ssh(command);
-            } else {
-                session = session.pin_http(&host, port, address);
-            }
+        } else {
+            session = self
+                .connect(session, source.url(), source.ssh_key())
+                .await?;
         }
         if let (Some(credentials), Some(origin)) =
             (source.credentials(), source.url().http_origin())
@@ -223,6 +196,96 @@ impl Repository {
             }
         }
         Ok(())
+    }
+
+    /// Pushes `commit` from the mirror to `branch` of the ssh repository `remote`,
+    /// authenticated with `key` (the team's deploy key), through the egress guard like a
+    /// fetch. The branch is replaced whatever it held (a force push): it is meant to be a
+    /// branch of Berth's own, such as `berth-deploy-<operation>`, never someone's work.
+    ///
+    /// Only ssh remotes: Berth has no other write credentials to offer, and a push to a
+    /// repository on this server would let an app write where the operator never allowed.
+    pub async fn push(
+        &self,
+        commit: &CommitId,
+        remote: &RepositoryUrl,
+        branch: &str,
+        key: &SshKey,
+    ) -> Result<(), GitError> {
+        if !remote.uses_ssh() {
+            return Err(GitError::InvalidUrl(format!(
+                "{remote} is not an ssh repository (git@host:path.git or ssh://…): Berth \
+                 pushes only over ssh, with the team's deploy key."
+            )));
+        }
+        branch_name(branch)?;
+        let session = self.local_session()?;
+        let session = self.connect(session, remote, Some(key)).await?;
+        tracing::info!(url = %remote, mirror = %self.dir.display(), commit = %commit, branch, "pushing to git repository");
+        let pushed = session
+            .run(
+                Run::new("push", Some(&self.dir), self.fetch_timeout)
+                    .args([
+                        "push",
+                        "--force",
+                        "--quiet",
+                        "--recurse-submodules=no",
+                        "--",
+                        remote.as_str(),
+                    ])
+                    .arg(format!("{commit}:refs/heads/{branch}")),
+            )
+            .await?;
+        if !pushed.status.success() {
+            let error = error::push_failure(&pushed.stderr, remote.as_str(), &key.fingerprint);
+            tracing::info!(url = %remote, kind = error.kind(), "git push failed: {error}");
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    /// Makes `session` reach the remote repository `url`: its host resolved and checked by
+    /// the egress guard, and git pinned to the checked address, so that a second DNS answer
+    /// cannot send it elsewhere. Over ssh, only `key` is offered (written into the session's
+    /// private directory and gone with it; without one ssh offers no key at all), and the
+    /// host key is recorded at the first connection in `known_hosts` of Berth's git
+    /// directory and checked at every later one.
+    async fn connect(
+        &self,
+        mut session: Session,
+        url: &RepositoryUrl,
+        key: Option<&SshKey>,
+    ) -> Result<Session, GitError> {
+        let Some((host, port)) = url.host_port() else {
+            return Ok(session);
+        };
+        let addresses = self
+            .egress
+            .resolve(&host, port)
+            .await
+            .map_err(|refusal| GitError::Refused(refusal.to_string()))?;
+        let address = addresses
+            .first()
+            .ok_or_else(|| GitError::Unreachable(format!("{host} does not resolve.")))?
+            .ip();
+        if url.uses_ssh() {
+            let parent = self.parent();
+            let known_hosts = parent.join("known_hosts");
+            let identity = key
+                .map(|key| session.write_ssh_identity(&key.private_key))
+                .transpose()
+                .map_err(|e| io_error("prepare", &parent, e))?;
+            let command = ssh_command(
+                identity.as_deref(),
+                Some(&known_hosts),
+                Some((&host, &address.to_string())),
+            )
+            .map_err(|why| GitError::Other(format!("Cannot run ssh: {why}")))?;
+            session = session.with_ssh(command);
+        } else {
+            session = session.pin_http(&host, port, address);
+        }
+        Ok(session)
     }
 
     /// The branches and tags of the last fetch with the commits they point at; branches
@@ -532,6 +595,28 @@ fn parse_ref_line(line: &str) -> Option<GitRef> {
     })
 }
 
+/// A branch Berth pushes to: plain words separated by `-`, `_`, `.` or `/`, so that git
+/// reads it as one branch name and never as an option or a revision expression.
+fn branch_name(branch: &str) -> Result<(), GitError> {
+    let plain = |part: &str| {
+        !part.is_empty()
+            && !part.starts_with(['-', '.'])
+            && !part.ends_with(".lock")
+            && !part.contains("..")
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    };
+    if branch.len() <= 200 && branch.split('/').all(plain) {
+        Ok(())
+    } else {
+        Err(GitError::InvalidRef(format!(
+            "\"{}\" cannot be the name of a branch Berth pushes to.",
+            branch.escape_debug()
+        )))
+    }
+}
+
 /// A path inside the repository as git names it: relative, `/`-separated, no `.` or `..`.
 fn repository_path(input: &str) -> Result<String, GitError> {
     let invalid = |why: &str| {
@@ -605,6 +690,48 @@ mod tests {
         for bad in ["", ".", "/etc/passwd", "../x", "a/../../x", "a\nb"] {
             assert!(repository_path(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn berths_branches_are_plain_names() {
+        for good in ["berth-deploy-42", "berth/deploy_7", "v1.2"] {
+            assert!(branch_name(good).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "", "-f", "a..b", ".hidden", "x.lock", "a b", "a:b", "HEAD~1", "a//b", "a/", "^x",
+        ] {
+            assert!(branch_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn only_ssh_remotes_are_pushed_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let mirror = Repository::new(dir.path().join("app-1.git"));
+        let key = SshKey {
+            private_key: domain::Secret::new(
+                "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
+            ),
+            fingerprint: "SHA256:abc".into(),
+        };
+        let commit = CommitId::parse("3338bc72ec0a831058dec38274371ea3019b3057").unwrap();
+        for url in ["https://git.example.com/app.git", "/srv/git/app.git"] {
+            let remote = RepositoryUrl::parse(url).unwrap();
+            let error = mirror
+                .push(&commit, &remote, "berth-deploy-1", &key)
+                .await
+                .unwrap_err();
+            assert!(matches!(error, GitError::InvalidUrl(_)), "{url}: {error:?}");
+        }
+        let ssh = RepositoryUrl::parse("git@git.example.com:env/app.git").unwrap();
+        let error = mirror.push(&commit, &ssh, "-f", &key).await.unwrap_err();
+        assert!(matches!(error, GitError::InvalidRef(_)), "{error:?}");
+        // Nothing to push from before the first fetch; nothing was contacted either.
+        let error = mirror
+            .push(&commit, &ssh, "berth-deploy-1", &key)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, GitError::NotFetched), "{error:?}");
     }
 
     #[test]

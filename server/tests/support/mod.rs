@@ -720,6 +720,35 @@ impl TestApp {
         }
     }
 
+    /// The private half of `team`'s deploy key, opened as Berth opens it, as the texts a
+    /// leak would show: each line of the key's body that is not constant (the first line is
+    /// the same for every ed25519 key) and not part of the public key.
+    pub async fn deploy_key_needles(&self, team: &str, public_key: &str) -> Vec<String> {
+        let team_id = self.team_id(team);
+        let (_, sealed) = self
+            .store
+            .deploy_key_secret(team_id)
+            .await
+            .unwrap()
+            .expect("the team has a key");
+        let private = self
+            .berth
+            .secrets
+            .open(&store::SecretSlot::TeamDeployKey(team_id), &sealed)
+            .unwrap();
+        let private = private.expose();
+        assert!(private.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"));
+        let needles: Vec<String> = private
+            .lines()
+            .filter(|line| !line.starts_with("-----"))
+            .skip(1)
+            .filter(|line| line.len() >= 20 && !public_key.contains(line))
+            .map(str::to_owned)
+            .collect();
+        assert!(needles.len() >= 3, "{needles:?}");
+        needles
+    }
+
     /// Asserts that a `pg_dump` of the app's PostgreSQL database holds none of `secrets`
     /// (stops the app first: the dump must see everything it wrote); answers the dump.
     pub async fn assert_postgres_dump_free_of(&self, secrets: &[&str]) -> String {

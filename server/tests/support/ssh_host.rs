@@ -161,6 +161,60 @@ impl GitSshHost {
         format!("ssh://{USER}@127.0.0.1:{}{}", self.port, bare.display())
     }
 
+    /// An empty bare repository served as `name`, as a platform's git remote that Berth
+    /// pushes to; answers its ssh URL.
+    pub fn serve_empty_repository(&self, name: &str) -> String {
+        let bare = self.site.path().join(format!("{name}.git"));
+        run(Command::new("git")
+            .args(["init", "--bare", "--quiet", "-b", "main"])
+            .arg(&bare)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", self.site.path()));
+        chown(&bare);
+        format!("ssh://{USER}@127.0.0.1:{}{}", self.port, bare.display())
+    }
+
+    /// The commit branch `branch` of repository `name` points at, if it exists (read as
+    /// root, from a repository the git account owns: git is told that is fine).
+    pub fn branch_commit(&self, name: &str, branch: &str) -> Option<String> {
+        let bare = self.site.path().join(format!("{name}.git"));
+        let output = Command::new("git")
+            .args(["-c", "safe.directory=*", "--git-dir"])
+            .arg(&bare)
+            .args(["rev-parse", "--verify", "--quiet"])
+            .arg(format!("refs/heads/{branch}^{{commit}}"))
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", self.site.path())
+            .output()
+            .unwrap();
+        output
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    }
+
+    /// The branches of repository `name`.
+    pub fn branches(&self, name: &str) -> Vec<String> {
+        let bare = self.site.path().join(format!("{name}.git"));
+        let output = Command::new("git")
+            .args(["-c", "safe.directory=*", "--git-dir"])
+            .arg(&bare)
+            .args(["for-each-ref", "--format=%(refname:short)", "refs/heads"])
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", self.site.path())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// What sshd logged (for failure messages: which key it was offered, and why it said no).
     pub fn log(&self) -> String {
         let mut logs: Vec<PathBuf> = fs::read_dir(self.config.path())

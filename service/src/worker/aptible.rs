@@ -4,16 +4,34 @@
 //!
 //! An operation is posted at most once: Aptible's id is recorded as soon as Aptible answers,
 //! and an operation that already has one is only followed (after Berth restarts, say).
+//!
+//! A Dockerfile deploy is built by Aptible, from git: Berth first pushes the deploy's commit
+//! from its mirror to the Aptible app's git remote, on a branch of its own
+//! (`berth-deploy-<operation>`, never the default branch, whose push would deploy by itself,
+//! without this deploy's configuration), with the team's deploy key; then it posts one
+//! `deploy` of that branch with the configuration changes and the registry login in `env`:
+//! one build, one restart.
 
 use super::{credential_words, failure, record_credential_use, Done, Prepared, ReleaseRecord};
-use crate::{config::ConfigChanges, platforms, worker::log::DbLog, Berth};
-use domain::{CredentialSource, OperationKind, Secret};
+use crate::{
+    builds::{self, PlanRequest},
+    config::{ConfigChanges, PRIVATE_REGISTRY_HOST, PRIVATE_REGISTRY_PASSWORD},
+    deploy_keys, platforms,
+    worker::log::DbLog,
+    Berth,
+};
+use domain::{CredentialName, CredentialSource, OperationKind, RepositoryUrl, Secret};
 use platform::{
-    aptible::{AptibleError, OperationRequest, OperationStatus as RemoteStatus},
+    aptible::{
+        AptibleError, OperationRequest, OperationStatus as RemoteStatus,
+        APTIBLE_PRIVATE_REGISTRY_PASSWORD, APTIBLE_PRIVATE_REGISTRY_USERNAME,
+    },
     engine::{OperationLog, Step},
+    git::GitError,
 };
 use std::{collections::BTreeMap, time::Duration};
 use store::{AptibleTarget, ConfigChange, Operation};
+use views::BaseCredential;
 
 /// How often a forwarded operation is polled (Aptible's CLI polls every few seconds too).
 const POLL_EVERY: Duration = Duration::from_secs(2);
@@ -45,12 +63,35 @@ pub(super) async fn forward(
             ));
             id
         }
-        None => post(berth, operation, prepared, target, &token, log).await?,
+        None => {
+            let request = if operation.git_ref.is_some() {
+                push_for_deploy(berth, operation, prepared, target, log).await?
+            } else {
+                request_for(operation, prepared)?
+            };
+            if operation.kind == OperationKind::Configure && request.env.is_empty() {
+                // Only Berth's own settings changed: Aptible has nothing to apply, and a
+                // configure with nothing in it would restart the app for nothing.
+                log.line("Only Berth's own settings changed; nothing to forward to Aptible.");
+                return Ok(Done {
+                    release: None,
+                    config,
+                    url: None,
+                });
+            }
+            post(berth, operation, prepared, target, &token, request, log).await?
+        }
     };
-    log.step(Step::Start);
+    log.step(if operation.git_ref.is_some() {
+        Step::Build
+    } else {
+        Step::Start
+    });
     follow(berth, operation, &token, remote_id, log).await?;
     copy_log(berth, operation, &token, remote_id, log).await;
     log.step(Step::Switch);
+    // Aptible builds a Dockerfile deploy's image itself and says no digest: such a deploy
+    // records no release here (its operation keeps the git ref and the commit).
     let release = match operation.kind {
         OperationKind::Deploy => match (&operation.image, &operation.digest) {
             (Some(image), Some(digest)) => Some(ReleaseRecord {
@@ -80,11 +121,11 @@ async fn post(
     prepared: &Prepared,
     target: &AptibleTarget,
     token: &Secret,
+    request: OperationRequest,
     log: &DbLog,
 ) -> Result<i64, String> {
-    let request = request_for(operation, prepared)?;
-    log.step(Step::Verify);
-    if operation.kind == OperationKind::Deploy {
+    if operation.kind == OperationKind::Deploy && operation.git_ref.is_none() {
+        log.step(Step::Verify);
         if let (Some(image), Some(digest)) = (&operation.image, &operation.digest) {
             log.line(&format!(
                 "{image} resolved to {digest} before queuing; credentials: {}",
@@ -121,15 +162,181 @@ async fn post(
     Ok(created.id)
 }
 
-/// What Aptible is asked to do, exactly as Aptible's CLI asks it.
+/// The branch of the Aptible app's git remote that a Dockerfile deploy pushes to and
+/// deploys: Berth's own, one per operation.
+fn deploy_branch(operation: &Operation) -> String {
+    format!("berth-deploy-{}", operation.id)
+}
+
+/// A Dockerfile deploy's part before anything is posted: the commit's build plan read again
+/// (which registry login the build pulls its base images with), the commit pushed to the
+/// Aptible app's git remote on [`deploy_branch`]; answers the `deploy` request of that
+/// branch. A failure here posts nothing.
+async fn push_for_deploy(
+    berth: &Berth,
+    operation: &Operation,
+    prepared: &Prepared,
+    target: &AptibleTarget,
+    log: &DbLog,
+) -> Result<OperationRequest, String> {
+    let (Some(git_ref), Some(commit)) = (&operation.git_ref, &operation.commit_sha) else {
+        return Err("the deploy names no commit".into());
+    };
+    let aptible_app = format!("{}/{}", target.environment, target.app);
+    let remote = target.git_repo.as_deref().ok_or_else(|| {
+        format!(
+            "Aptible app {aptible_app} has no git remote (Aptible gave no git_repo for it), so \
+             Berth cannot push the commit there; nothing was sent to Aptible"
+        )
+    })?;
+    let remote = RepositoryUrl::parse(remote).map_err(|e| {
+        format!(
+            "Aptible's git remote of {aptible_app} ({remote}) cannot be pushed to: {}; nothing \
+             was sent to Aptible",
+            e.message
+        )
+    })?;
+    log.step(Step::Verify);
+    log.line(&format!(
+        "Fetching {} for {git_ref} ({commit})",
+        prepared
+            .app
+            .git_url
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+    ));
+    let repository = builds::fetch(berth, &prepared.app).await.map_err(failure)?;
+    // The same plan as when the deploy was queued, for the login Aptible's build needs.
+    let named = match operation.credential_source {
+        CredentialSource::Team => operation
+            .credential_name
+            .as_deref()
+            .and_then(|name| CredentialName::parse(name).ok()),
+        _ => None,
+    };
+    let plan = builds::plan_build(
+        berth,
+        &prepared.app,
+        PlanRequest {
+            repository: &repository,
+            commit,
+            environment: &prepared.env,
+            credentials_given: prepared.changes.sets(PRIVATE_REGISTRY_PASSWORD),
+            registry_fields: false,
+            credential: named.as_ref(),
+        },
+    )
+    .await
+    .map_err(failure)?;
+    log.hide(
+        plan.registry_credentials
+            .iter()
+            .map(|(_, login)| login.secret.clone()),
+    );
+    for base in &plan.bases {
+        log.line(&format!(
+            "Base image {} (line {}): credentials from {}",
+            base.image,
+            base.line,
+            String::from(base.credential.clone())
+        ));
+    }
+    let mut env = changes_as_env(&prepared.changes);
+    if let Some(line) = forward_team_login(&plan, prepared, &mut env) {
+        log.line(&line);
+    }
+    record_credential_use(berth, operation, prepared).await;
+
+    let branch = deploy_branch(operation);
+    let key = deploy_keys::ssh_key(berth, operation.team_id)
+        .await
+        .map_err(failure)?;
+    log.line(&format!(
+        "Pushing commit {commit} to {remote} as branch {branch}, with the team's deploy key \
+         {}",
+        key.fingerprint
+    ));
+    repository
+        .push(commit, &remote, &branch, &key)
+        .await
+        .map_err(|error| push_refused(error, &remote))?;
+    log.line(&format!("Pushed {} to {branch}", commit.short()));
+    Ok(OperationRequest::deploy_git(&branch, env))
+}
+
+/// Aptible's build pulls its base images with one login, `APTIBLE_PRIVATE_REGISTRY_*`.
+/// When this deploy gives none and no base uses the one Aptible stored (the app's
+/// configuration), the login of the team credential chosen for a private base goes with
+/// the deploy, fresh each time (an ECR token, say); it is not kept in Berth's configuration,
+/// since the team credential stays its source. Answers what the log says about it.
+fn forward_team_login(
+    plan: &builds::BuildPlan,
+    prepared: &Prepared,
+    env: &mut BTreeMap<String, Secret>,
+) -> Option<String> {
+    if prepared.changes.sets(PRIVATE_REGISTRY_PASSWORD)
+        || plan
+            .bases
+            .iter()
+            .any(|base| base.credential == BaseCredential::Configuration)
+    {
+        return None;
+    }
+    let mut team_bases = plan.bases.iter().filter_map(|base| match &base.credential {
+        BaseCredential::Team(name) => Some((name, base.image.registry())),
+        _ => None,
+    });
+    let (name, host) = team_bases.next()?;
+    let (_, login) = plan.registry_credentials.iter().find(|(h, _)| h == host)?;
+    env.insert(
+        APTIBLE_PRIVATE_REGISTRY_USERNAME.to_owned(),
+        Secret::new(login.username.clone()),
+    );
+    env.insert(
+        APTIBLE_PRIVATE_REGISTRY_PASSWORD.to_owned(),
+        login.secret.clone(),
+    );
+    let others: Vec<String> = team_bases
+        .filter(|(_, other)| *other != host)
+        .map(|(_, other)| other.to_string())
+        .collect();
+    Some(format!(
+        "Aptible's build pulls with team credential {name} (for {host}), sent as \
+         {APTIBLE_PRIVATE_REGISTRY_USERNAME}/{APTIBLE_PRIVATE_REGISTRY_PASSWORD}{}",
+        if others.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; Aptible takes one registry login per build, so bases on {} must be \
+                 public to it",
+                others.join(", ")
+            )
+        }
+    ))
+}
+
+/// Why the push failed, in the words of what to do; nothing was posted.
+fn push_refused(error: GitError, remote: &RepositoryUrl) -> String {
+    match error {
+        GitError::PushKeyRefused { fingerprint, .. } => format!(
+            "Aptible refused the team's deploy key ({fingerprint}): add the team's public key \
+             (shown on the Platforms page and the Members page) to Aptible as an SSH key, then \
+             deploy again. Nothing was sent to Aptible."
+        ),
+        other => format!(
+            "Pushing the commit to Aptible's git remote {remote} failed: {}. Nothing was sent \
+             to Aptible.",
+            other.to_string().trim_end_matches('.')
+        ),
+    }
+}
+
+/// What Aptible is asked to do, exactly as Aptible's CLI asks it (Dockerfile deploys:
+/// [`push_for_deploy`]).
 fn request_for(operation: &Operation, prepared: &Prepared) -> Result<OperationRequest, String> {
     let env = changes_as_env(&prepared.changes);
     match operation.kind {
-        OperationKind::Deploy if operation.git_ref.is_some() => Err(
-            "Dockerfile deploys of apps on Aptible are not forwarded yet: deploy an image, or \
-             push to the app's Aptible git remote yourself"
-                .into(),
-        ),
         OperationKind::Deploy => {
             let image = operation
                 .image
@@ -155,6 +362,9 @@ fn request_for(operation: &Operation, prepared: &Prepared) -> Result<OperationRe
 /// What the request carries, by name (never a value).
 fn describe(request: &OperationRequest) -> String {
     let mut parts = Vec::new();
+    if let Some(git_ref) = &request.git_ref {
+        parts.push(format!("branch {git_ref}"));
+    }
     if let Some(image) = request
         .settings
         .get(platform::aptible::APTIBLE_DOCKER_IMAGE)
@@ -178,9 +388,14 @@ fn describe(request: &OperationRequest) -> String {
 }
 
 /// The configuration changes as Aptible's `env`: a value sets, `""` unsets.
+///
+/// `APTIBLE_PRIVATE_REGISTRY_HOST` stays with Berth: it is Berth's own setting (which
+/// registry the private-registry login may be sent to, checked before queuing), not one
+/// of Aptible's, and would only become a variable of the running app there.
 fn changes_as_env(changes: &ConfigChanges) -> BTreeMap<String, Secret> {
     changes
         .iter()
+        .filter(|(key, _)| key.as_str() != PRIVATE_REGISTRY_HOST)
         .map(|(key, value)| {
             (
                 key.to_string(),
