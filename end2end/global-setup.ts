@@ -1,17 +1,24 @@
-// Starts a test container registry and the Berth server under test: a free loopback port, a
-// fresh temporary data directory (SQLite), and the already-built binaries and browser bundle.
-// Returns the teardown, which stops both and removes the directory.
+// Starts a test container registry, the Aptible stand-in and the Berth server under test: a
+// free loopback port, a fresh temporary data directory (SQLite), and the already-built
+// binaries and browser bundle. Returns the teardown, which stops all three and removes the
+// directory.
 //
 //   BERTH_BIN                server binary (default ../target/debug/berth)
 //   BERTH_SITE_ROOT          browser bundle root holding pkg/ (default ../target/site)
 //   BERTH_TEST_REGISTRY_BIN  test registry (default ../target/debug/berth-test-registry, from
 //                            `cargo build -p testregistry --bins`)
+//   BERTH_TEST_APTIBLE_BIN   Aptible stand-in (default ../target/debug/berth-test-aptible, from
+//                            `cargo build -p testaptible --bins`)
 //   BERTH_E2E_LOG            set to 1 to pass the server's output through as well
 //
 // The registry (htpasswd auth, plain HTTP on 127.0.0.1) holds one pushed image; the server
 // reaches it through BERTH_INSECURE_REGISTRIES, and the tests find it in the environment:
 // BERTH_E2E_REGISTRY_HOST, _IMAGE, _DIGEST, _USER and _PASSWORD (see tests/fixtures.ts).
-// The output of both is kept in test-results/berth-server.log.
+// The Aptible stand-in (its auth server and API on loopback ports) has one user, who must
+// give a one-time code, and the apps staging/web and staging/worker; the server talks to it
+// through BERTH_APTIBLE_API_URL and BERTH_APTIBLE_AUTH_URL, and the tests find it in
+// BERTH_E2E_APTIBLE_API_URL, _EMAIL, _PASSWORD, _OTP, _TOKEN, _ENVIRONMENT and _APP.
+// The output of all three is kept in test-results/berth-server.log.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, type WriteStream } from 'node:fs';
 import { createServer } from 'node:net';
@@ -22,21 +29,41 @@ const here = __dirname;
 const bin = path.resolve(here, process.env.BERTH_BIN || '../target/debug/berth');
 const siteRoot = path.resolve(here, process.env.BERTH_SITE_ROOT || '../target/site');
 const registryBin = path.resolve(here, process.env.BERTH_TEST_REGISTRY_BIN || '../target/debug/berth-test-registry');
+const aptibleBin = path.resolve(here, process.env.BERTH_TEST_APTIBLE_BIN || '../target/debug/berth-test-aptible');
 
 /** What berth-test-registry prints once its image is pushed. */
 type Registry = { host: string; image: string; digest: string; user: string; password: string };
 
+/** What berth-test-aptible prints once it listens. */
+type Aptible = {
+  api_url: string;
+  auth_url: string;
+  email: string;
+  password: string;
+  otp: string;
+  token: string;
+  apps: { id: number; environment: string; handle: string; git_repo: string | null }[];
+};
+
 /**
- * Starts berth-test-registry; resolves with its JSON line once the image is pushed. It runs
- * until its stdin closes or it gets SIGTERM, and then removes the registry and its directory.
+ * Starts one of the test helpers (berth-test-registry, berth-test-aptible); resolves with the
+ * JSON line it prints once it is ready. Each runs until its stdin closes or it gets SIGTERM,
+ * and then removes what it made.
  */
-async function startRegistry(logFile: WriteStream): Promise<{ child: ChildProcess; registry: Registry }> {
-  const child = spawn(registryBin, [], { stdio: ['pipe', 'pipe', 'pipe'] });
-  logFile.write(`--- ${registryBin}\n`);
+async function startHelper<T extends Record<string, unknown>>(
+  bin: string,
+  args: string[],
+  label: string,
+  required: (keyof T & string)[],
+  logFile: WriteStream,
+): Promise<{ child: ChildProcess; printed: T }> {
+  const name = path.basename(bin);
+  const child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  logFile.write(`--- ${bin}\n`);
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-20_000);
-    logFile.write(`[test registry] ${chunk.toString()}`);
+    logFile.write(`[${label}] ${chunk.toString()}`);
   });
   const line = new Promise<string>((resolve, reject) => {
     let out = '';
@@ -51,21 +78,46 @@ async function startRegistry(logFile: WriteStream): Promise<{ child: ChildProces
     child.stdout!.on('data', onData);
     child.once('error', reject);
     child.once('exit', (code, signal) =>
-      reject(new Error(`berth-test-registry exited before it was ready (code ${code}, signal ${signal}):\n${stderr}`)),
+      reject(new Error(`${name} exited before it was ready (code ${code}, signal ${signal}):\n${stderr}`)),
     );
-    setTimeout(() => reject(new Error(`berth-test-registry was not ready within 120 s:\n${stderr}`)), 120_000).unref();
+    setTimeout(() => reject(new Error(`${name} was not ready within 120 s:\n${stderr}`)), 120_000).unref();
   });
   try {
-    const registry = JSON.parse(await line) as Registry;
-    for (const key of ['host', 'image', 'digest', 'user', 'password'] as const) {
-      if (typeof registry[key] !== 'string' || !registry[key]) throw new Error(`berth-test-registry printed no ${key}`);
+    const printed = JSON.parse(await line) as T;
+    for (const key of required) {
+      if (typeof printed[key] !== 'string' || !printed[key]) throw new Error(`${name} printed no ${key}`);
     }
-    child.once('exit', (code, signal) => logFile.write(`--- berth-test-registry exited (code ${code}, signal ${signal})\n`));
-    return { child, registry };
+    child.once('exit', (code, signal) => logFile.write(`--- ${name} exited (code ${code}, signal ${signal})\n`));
+    return { child, printed };
   } catch (error) {
     child.kill('SIGKILL');
     throw error;
   }
+}
+
+function startRegistry(logFile: WriteStream) {
+  return startHelper<Registry>(registryBin, [], 'test registry', ['host', 'image', 'digest', 'user', 'password'], logFile);
+}
+
+/**
+ * Starts the Aptible stand-in with its defaults (one user, the apps staging/web and
+ * staging/worker), except that the user must give a one-time code: the Platforms page's
+ * two-step sign-in is what the browser test exercises.
+ */
+async function startAptible(logFile: WriteStream) {
+  const otp = String(100_000 + Math.floor(Math.random() * 900_000));
+  const started = await startHelper<Aptible>(
+    aptibleBin,
+    ['--otp', otp],
+    'aptible stand-in',
+    ['api_url', 'auth_url', 'email', 'password', 'otp', 'token'],
+    logFile,
+  );
+  if (!Array.isArray(started.printed.apps) || started.printed.apps.length === 0) {
+    started.child.kill('SIGKILL');
+    throw new Error('berth-test-aptible printed no apps');
+  }
+  return started;
 }
 
 function freePort(): Promise<number> {
@@ -95,6 +147,7 @@ async function start(
   dataDir: string,
   logFile: WriteStream,
   registry: Registry,
+  aptible: Aptible,
 ): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -111,6 +164,9 @@ async function start(
     BERTH_LOG: process.env.BERTH_LOG || 'info',
     // The test registry speaks plain HTTP.
     BERTH_INSECURE_REGISTRIES: registry.host,
+    // Apps on Aptible are forwarded to the stand-in.
+    BERTH_APTIBLE_API_URL: aptible.api_url,
+    BERTH_APTIBLE_AUTH_URL: aptible.auth_url,
     // Every spec founds its own team through /signup, all from 127.0.0.1: sign-up is open
     // (the default, closed, allows only the first account) and its per-address throttle
     // is raised above the suite's sign-ups. Both are tested by server/tests/accounts.rs.
@@ -173,11 +229,13 @@ export default async function globalSetup() {
     ['BERTH_BIN', bin],
     ['BERTH_SITE_ROOT', path.join(siteRoot, 'pkg', 'berth_bg.wasm')],
     ['BERTH_TEST_REGISTRY_BIN', registryBin],
+    ['BERTH_TEST_APTIBLE_BIN', aptibleBin],
   ]) {
     if (!existsSync(p)) {
       throw new Error(
         `${p} is missing (${what}). Build first: cargo build -p server && ` +
-          'cargo build -p testregistry --bins && cargo run -q -p xtask -- site',
+          'cargo build -p testregistry --bins && cargo build -p testaptible --bins && ' +
+          'cargo run -q -p xtask -- site',
       );
     }
   }
@@ -185,37 +243,51 @@ export default async function globalSetup() {
   // Playwright empties test-results after global setup: log outside, copy in at teardown.
   const logPath = path.join(dataDir, 'server.log');
   const logFile = createWriteStream(logPath);
+  // Both helpers start together; if one fails, whichever did start is stopped.
+  const startedRegistry = startRegistry(logFile);
+  const startedAptible = startAptible(logFile);
   let server;
-  let registry: Awaited<ReturnType<typeof startRegistry>> | undefined;
+  let registry: Awaited<typeof startedRegistry>;
+  let aptible: Awaited<typeof startedAptible>;
   try {
-    registry = await startRegistry(logFile);
+    [registry, aptible] = await Promise.all([startedRegistry, startedAptible]);
     // A port picked free can be taken before the server binds it: try a few.
     for (let attempt = 1; ; attempt++) {
       try {
-        server = await start(dataDir, logFile, registry.registry);
+        server = await start(dataDir, logFile, registry.printed, aptible.printed);
         break;
       } catch (error) {
         if (attempt >= 3) throw error;
       }
     }
   } catch (error) {
-    if (registry) await stop(registry.child);
+    const helpers = await Promise.allSettled([startedRegistry, startedAptible]);
+    await Promise.all(helpers.flatMap((h) => (h.status === 'fulfilled' ? [stop(h.value.child)] : [])));
     logFile.end();
     rmSync(dataDir, { recursive: true, force: true });
     throw error;
   }
-  const reg = registry.registry;
+  const reg = registry.printed;
   process.env.BERTH_E2E_REGISTRY_HOST = reg.host;
   process.env.BERTH_E2E_REGISTRY_IMAGE = reg.image;
   process.env.BERTH_E2E_REGISTRY_DIGEST = reg.digest;
   process.env.BERTH_E2E_REGISTRY_USER = reg.user;
   process.env.BERTH_E2E_REGISTRY_PASSWORD = reg.password;
   const registryChild = registry.child;
+  const apt = aptible.printed;
+  process.env.BERTH_E2E_APTIBLE_API_URL = apt.api_url;
+  process.env.BERTH_E2E_APTIBLE_EMAIL = apt.email;
+  process.env.BERTH_E2E_APTIBLE_PASSWORD = apt.password;
+  process.env.BERTH_E2E_APTIBLE_OTP = apt.otp;
+  process.env.BERTH_E2E_APTIBLE_TOKEN = apt.token;
+  process.env.BERTH_E2E_APTIBLE_ENVIRONMENT = apt.apps[0].environment;
+  process.env.BERTH_E2E_APTIBLE_APP = apt.apps[0].handle;
+  const aptibleChild = aptible.child;
   process.env.BERTH_E2E_BASE_URL = server.url;
   process.env.BERTH_E2E_PID = String(server.child.pid);
   const child = server.child;
   return async () => {
-    await Promise.all([stop(child), stop(registryChild)]);
+    await Promise.all([stop(child), stop(registryChild), stop(aptibleChild)]);
     await new Promise((resolve) => logFile.end(resolve));
     try {
       const results = path.join(here, 'test-results');

@@ -3,7 +3,8 @@ import { defineConfig } from '@playwright/test';
 // Berth's browser end-to-end tests. `global-setup.ts` starts the server binary (built
 // beforehand: `cargo build -p server` and `cargo run -p xtask -- site`) on a free port with a
 // fresh data directory and exports its URL as BERTH_E2E_BASE_URL, after starting a test
-// registry (`cargo build -p testregistry --bins`); see run.sh.
+// registry (`cargo build -p testregistry --bins`) and the Aptible stand-in (`cargo build -p
+// testaptible --bins`); see run.sh.
 //
 // Browsers are not downloaded: Debian's chromium is used (`apt-get install chromium`);
 // override its path with CHROMIUM_PATH.

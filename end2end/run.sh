@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Runs Berth's browser end-to-end tests (Playwright with Debian's chromium) against the
-# already-built server, test registry and browser bundle:
-#   cargo build -p server && cargo build -p testregistry --bins && cargo run -q -p xtask -- site && end2end/run.sh
+# already-built server, test registry, Aptible stand-in and browser bundle:
+#   cargo build -p server && cargo build -p testregistry --bins && cargo build -p testaptible --bins &&
+#     cargo run -q -p xtask -- site && end2end/run.sh
 # Extra arguments go to `playwright test` (e.g. --project=ssr, -g invit).
-# BERTH_BIN / BERTH_SITE_ROOT / BERTH_TEST_REGISTRY_BIN override ../target/debug/berth,
-# ../target/site and ../target/debug/berth-test-registry.
+# BERTH_BIN / BERTH_SITE_ROOT / BERTH_TEST_REGISTRY_BIN / BERTH_TEST_APTIBLE_BIN override
+# ../target/debug/berth, ../target/site, ../target/debug/berth-test-registry and
+# ../target/debug/berth-test-aptible.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 

@@ -196,7 +196,7 @@ export function nav(page: Page) {
 /** Follows a link in the main navigation and waits for the page. */
 export async function goVia(
   page: Page,
-  link: 'Overview' | 'Members' | 'Credentials' | 'Audit' | 'API tokens',
+  link: 'Overview' | 'Apps' | 'Members' | 'Credentials' | 'Platforms' | 'Audit' | 'API tokens',
   url: RegExp,
 ) {
   await nav(page).getByRole('link', { name: link, exact: true }).click();
@@ -216,6 +216,29 @@ export function testRegistry() {
     return value;
   };
   return { host: get('HOST'), image: get('IMAGE'), digest: get('DIGEST'), user: get('USER'), password: get('PASSWORD') };
+}
+
+/**
+ * The Aptible stand-in that global-setup.ts started (the server's BERTH_APTIBLE_API_URL and
+ * _AUTH_URL point at it): its `apiUrl`, the one user's `email` and `password` and the
+ * one-time code (`otp`) the user must give, a valid `token` for the user, and the
+ * `environment` and `app` handles of an app on it.
+ */
+export function testAptible() {
+  const get = (key: string) => {
+    const value = process.env[`BERTH_E2E_APTIBLE_${key}`];
+    if (!value) throw new Error(`BERTH_E2E_APTIBLE_${key} is not set: global-setup.ts starts the Aptible stand-in`);
+    return value;
+  };
+  return {
+    apiUrl: get('API_URL'),
+    email: get('EMAIL'),
+    password: get('PASSWORD'),
+    otp: get('OTP'),
+    token: get('TOKEN'),
+    environment: get('ENVIRONMENT'),
+    app: get('APP'),
+  };
 }
 
 /** The sign-in page, exactly (as after signing out). */

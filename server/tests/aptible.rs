@@ -915,3 +915,83 @@ async fn live_aptible_connect_find_and_configure() {
     assert!(done["aptible_operation"]["id"].as_i64().is_some(), "{done}");
     app.assert_no_leaks(&[&token]);
 }
+
+#[tokio::test]
+async fn an_app_on_aptible_deploys_from_its_page_when_this_server_cannot_run_apps() {
+    let aptible = stand_in().await;
+    let registry = TestRegistry::start_htpasswd(&[("puller", REGISTRY_PASSWORD)]).await;
+    let app = TestApp::sqlite()
+        .with_team()
+        .with_registry(registry)
+        .with_aptible(&aptible.api_url(), &aptible.auth_url())
+        .with_buildah("/nonexistent/buildah")
+        .start()
+        .await;
+    app.call(
+        "PUT",
+        platform_path(),
+        &app.owner_token(),
+        Some(json!({"token": aptible.token_for(APTIBLE_EMAIL)})),
+    )
+    .await
+    .expect(200);
+    let on_aptible = json!({"handle": "web", "method": "image",
+        "platform": {"kind": "aptible", "environment": "production", "app": "web"}});
+    let on_this_server = json!({"handle": "site", "method": "image"});
+    for body in [on_aptible, on_this_server] {
+        app.call(
+            "POST",
+            "/api/v1/teams/acme/apps",
+            &app.deployer(),
+            Some(body),
+        )
+        .await
+        .expect(201);
+    }
+    let mut owner = app.signed_in(OWNER).await;
+
+    // The app on Aptible says where it runs, and its forms are not held back by the
+    // missing buildah (which the app on this server still reports).
+    let page = owner.get("/teams/acme/apps/web").await;
+    assert_eq!(page.status.as_u16(), 200);
+    assert!(
+        page.body.contains("runs on Aptible as ")
+            && page.body.contains("<code>production/web</code>"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("buildah"), "{}", page.body);
+    let local = owner.get("/teams/acme/apps/site").await;
+    assert!(local.body.contains("buildah"), "{}", local.body);
+    assert!(!local.body.contains("runs on Aptible"), "{}", local.body);
+
+    app.registry()
+        .push_serving_image("team/web", "1", ("puller", REGISTRY_PASSWORD), "one")
+        .await;
+    let deployed = app
+        .deploy_and_wait(
+            "web",
+            json!({"image": app.image("team/web:1"), "registry_username": "puller",
+                "registry_password": REGISTRY_PASSWORD}),
+        )
+        .await;
+    app.succeeded(&deployed).await;
+    let page = owner.get("/teams/acme/apps/web").await;
+    assert!(
+        page.body.contains("served by Aptible (app "),
+        "{}",
+        page.body
+    );
+
+    // Disconnected, the app on Aptible's page says what to do instead.
+    app.call("DELETE", platform_path(), &app.owner_token(), None)
+        .await
+        .expect(200);
+    let page = owner.get("/teams/acme/apps/web").await;
+    assert!(
+        page.body.contains("not connected to Aptible"),
+        "{}",
+        page.body
+    );
+    app.assert_no_leaks(&[REGISTRY_PASSWORD]);
+}

@@ -13,7 +13,8 @@ use domain::{AppHandle, DeployMethod, HealthPath, PlatformKind, Role};
 use store::{App, AppSummary, Release, TeamAccess};
 use views::{
     api::{AppCredentialsView, AppView, RememberedView},
-    AppCredentials, AppPage, AppRow, AppsPage, FieldExt, Flash, LastOperation, ReleaseRow,
+    AppCredentials, AppError, AppPage, AppRow, AppsPage, FieldExt, Flash, LastOperation,
+    ReleaseRow,
 };
 
 /// How many recent operations an app's page shows.
@@ -292,6 +293,14 @@ pub async fn page(
         .into_iter()
         .map(|c| (c.name.to_string(), c.registry.to_string()))
         .collect();
+    let platform = crate::platforms::app_platform_view(&berth.store.app_platform(app.id).await?);
+    // Asked of the platform the app runs on: this server's engine being unavailable does not
+    // stop an app on Aptible, and a team that must reconnect to Aptible stops only those.
+    let platform_unavailable = match berth.ready_for(&app).await {
+        Ok(()) => None,
+        Err(Error::Refused(AppError::Unavailable { message })) => Some(message),
+        Err(error) => return Err(error),
+    };
     Ok(AppPage {
         credentials: credentials(&app),
         operations: operations
@@ -302,14 +311,8 @@ pub async fn page(
         app: row,
         config: environment.rows(),
         team_credentials,
-        platform_unavailable: match berth.ready_for(&app).await {
-            Ok(()) => None,
-            Err(error) => match error.refusal() {
-                Some(refusal) => Some(refusal.to_string()),
-                None => return Err(error),
-            },
-        },
-        platform: crate::platforms::app_platform_view(&berth.store.app_platform(app.id).await?),
+        platform,
+        platform_unavailable,
         flash,
         build,
     })

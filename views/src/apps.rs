@@ -73,11 +73,11 @@ pub struct AppPage {
     pub operations: Vec<OperationRow>,
     /// Team credentials a deploy may choose (name, registry).
     pub team_credentials: Vec<(String, String)>,
-    /// Why deploys cannot run now, if they cannot (the local engine's tools are missing, or
-    /// the team is not connected to Aptible).
-    pub platform_unavailable: Option<String>,
-    /// Where the app runs.
+    /// Where the app runs: this server, or an app on Aptible.
     pub platform: crate::api::AppPlatformView,
+    /// Why the app's operations cannot run where it runs, if they cannot (this server lacks
+    /// its tools; the team is not, or no longer, connected to Aptible).
+    pub platform_unavailable: Option<String>,
     pub flash: Option<Flash>,
     /// For a Dockerfile app: its git source, branches and tags.
     pub build: Option<BuildSource>,

@@ -32,6 +32,22 @@ pub fn follow<T: Clone + Send + Sync + 'static>(
     });
 }
 
+/// A form that empties itself once its server function has succeeded in the browser, for a
+/// form that stays on its page afterwards: re-rendering the page reuses the form's inputs,
+/// so without this what was typed — a password, say — would stay in them. (A plain form
+/// post is redirected to a fresh page instead.) Give it to `ActionForm`'s `node_ref`.
+pub fn cleared_on_success<T: Clone + Send + Sync + 'static>(
+    outcome: Outcome<T>,
+) -> NodeRef<leptos::html::Form> {
+    let form = NodeRef::<leptos::html::Form>::new();
+    Effect::new(move |_| {
+        if let (Some(Ok(_)), Some(form)) = (outcome.get(), form.get_untracked()) {
+            form.reset();
+        }
+    });
+    form
+}
+
 /// The hidden CSRF field every state-changing form carries.
 #[component]
 pub fn Csrf(token: String) -> impl IntoView {

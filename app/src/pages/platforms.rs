@@ -3,7 +3,7 @@
 
 use crate::{
     components::{
-        form::{field_error, Csrf, Field, FormError},
+        form::{cleared_on_success, field_error, Csrf, Field, FormError},
         layout::{Console, Loaded, Me, Section},
         time::Time,
     },
@@ -87,9 +87,11 @@ fn Platforms(
                 {if is_owner {
                     let (csrf, team) = (me.csrf.clone(), handle.clone());
                     let (csrf2, team2) = (csrf.clone(), team.clone());
+                    // Once connected, nothing typed (the password above all) stays in the form.
+                    let form = cleared_on_success(outcome);
                     view! {
                         <h3>{if connected { "Connect again" } else { "Connect" }}</h3>
-                        <ActionForm action=connect>
+                        <ActionForm action=connect node_ref=form>
                             <Csrf token=csrf.clone()/>
                             <input type="hidden" name="team" value=team.clone()/>
                             <FormError outcome fields=&["token", "email", "password", "otp"]/>

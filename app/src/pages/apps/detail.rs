@@ -71,6 +71,13 @@ fn AppDetail(
     let credentials = page.credentials.clone();
     let has_release = a.release.is_some();
     let unavailable = page.platform_unavailable.clone();
+    // `environment/app` when the app runs on Aptible.
+    let on_aptible = match (&page.platform.environment, &page.platform.app) {
+        (Some(environment), Some(app)) if page.platform.kind == "aptible" => {
+            Some(format!("{environment}/{app}"))
+        }
+        _ => None,
+    };
     let base_check_flash = match page.flash.clone() {
         Some(views::Flash::BaseCheck(report)) => Some(report),
         _ => None,
@@ -84,9 +91,7 @@ fn AppDetail(
                     <h1>{a.handle.clone()}</h1>
                     <p class="muted">{a.method.label()} " deploy"
                         {a.health_path.clone().map(|p| view! { " · health check " <code>{p}</code> })}
-                        {page.platform.environment.clone().zip(page.platform.app.clone()).map(|(environment, app)| view! {
-                            " · runs on Aptible as " <code>{format!("{environment}/{app}")}</code>
-                        })}</p>
+                        {on_aptible.clone().map(|target| view! { " · runs on Aptible as " <code>{target}</code> })}</p>
                 </div>
                 <div class="row-actions">
                     {can_deploy.then(|| view! { <a class="button button-primary" href="#deploy">"Deploy"</a> })}
@@ -103,9 +108,10 @@ fn AppDetail(
                             <dt>"Digest"</dt><dd><code class="digest">{r.digest}</code></dd>
                             <dt>"Since"</dt><dd><Time ms=r.since now/> " · "
                                 <a href=format!("/teams/{team}/operations/{}", r.operation_id)>{format!("operation #{}", r.operation_id)}</a></dd>
-                            <dt>"URL"</dt><dd>{match r.url {
-                                Some(url) => view! { <a href=url.clone()>{url.clone()}</a> }.into_any(),
-                                None => view! { <span class="muted">{if page.platform.kind == "aptible" { "served by Aptible" } else { "not running on this server" }}</span> }.into_any(),
+                            <dt>"URL"</dt><dd>{match (r.url, on_aptible.clone()) {
+                                (Some(url), _) => view! { <a href=url.clone()>{url.clone()}</a> }.into_any(),
+                                (None, Some(target)) => view! { <span class="muted">"served by Aptible (app " <code>{target}</code> ")"</span> }.into_any(),
+                                (None, None) => view! { <span class="muted">"not running on this server"</span> }.into_any(),
                             }}</dd>
                         </dl>
                     }.into_any(),
@@ -171,7 +177,11 @@ fn AppDetail(
                 view! {
                     <section class="panel" aria-labelledby="restart-heading">
                         <h2 id="restart-heading">"Restart"</h2>
-                        <p class="muted">"Starts the current release again with the current configuration, waits for its health check, then switches over."</p>
+                        <p class="muted">{if on_aptible.is_some() {
+                            "Aptible restarts the current release with the current configuration."
+                        } else {
+                            "Starts the current release again with the current configuration, waits for its health check, then switches over."
+                        }}</p>
                         <ActionForm action=restart>
                             <Csrf token=me.csrf.clone()/>
                             <input type="hidden" name="team" value=team.clone()/>
