@@ -10,12 +10,15 @@
 #
 #   BERTH_SCHEMATHESIS_MAX_TIME   the run's time budget in seconds (default 180)
 #   BERTH_BIN                     the berth binary (default target/debug/berth)
+#   BERTH_TEST_APTIBLE_BIN        the Aptible stand-in Berth talks to during the run
+#                                 (default target/debug/berth-test-aptible)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
 berth_setup_schemathesis
 
 bin="${BERTH_BIN:-$PWD/target/debug/berth}"
+aptible_bin="${BERTH_TEST_APTIBLE_BIN:-$PWD/target/debug/berth-test-aptible}"
 [ -x "$bin" ] || { echo "schemathesis.sh: $bin is missing; cargo build -p server first" >&2; exit 1; }
 max_time="${BERTH_SCHEMATHESIS_MAX_TIME:-180}"
 # Berth refuses to start with a BERTH_* variable it does not know (these two, or the tests'
@@ -24,19 +27,33 @@ for variable in $(compgen -e | grep '^BERTH_' || true); do unset "$variable"; do
 
 work="$(mktemp -d)"
 server_pid=""
+aptible_pid=""
 cleanup() {
   if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  # The stand-in ends when its stdin closes.
+  exec 7>&- 2>/dev/null || true
+  if [ -n "$aptible_pid" ]; then kill "$aptible_pid" 2>/dev/null || true; wait "$aptible_pid" 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
+
+# Aptible is the stand-in (testaptible's berth-test-aptible, built by scripts/test.sh), so
+# that fuzzed connections get Aptible's answers and nothing leaves the machine.
+[ -x "$aptible_bin" ] || { echo "schemathesis.sh: $aptible_bin is missing; cargo build -p testaptible --bins first" >&2; exit 1; }
+mkfifo "$work/aptible.in"
+"$aptible_bin" <"$work/aptible.in" >"$work/aptible.json" 2>"$work/aptible.log" &
+aptible_pid=$!
+exec 7>"$work/aptible.in"
+for _ in $(seq 1 100); do [ -s "$work/aptible.json" ] && break; sleep 0.1; done
+aptible_url() { /usr/bin/python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$work/aptible.json" "$1"; }
 
 port="$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 url="http://127.0.0.1:$port"
 export BERTH_ADDR="127.0.0.1:$port" BERTH_DATA_DIR="$work/data" BERTH_LOG="warn"
 export BERTH_REGISTRY_TIMEOUT_SECS=3
-# Fuzzed connections to Aptible go to a closed port on loopback (nothing leaves the machine):
-# Berth answers "cannot reach Aptible".
-export BERTH_APTIBLE_API_URL="http://127.0.0.1:9" BERTH_APTIBLE_AUTH_URL="http://127.0.0.1:9"
+BERTH_APTIBLE_API_URL="$(aptible_url api_url)"
+BERTH_APTIBLE_AUTH_URL="$(aptible_url auth_url)"
+export BERTH_APTIBLE_API_URL BERTH_APTIBLE_AUTH_URL
 unset DATABASE_URL
 mkdir -p "$BERTH_DATA_DIR"
 

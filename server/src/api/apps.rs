@@ -43,12 +43,12 @@ pub struct NewApp {
     /// Where the app runs: `{"kind": "local"}` (the default) or `{"kind": "aptible",
     /// "environment", "app"}` (an existing app of an Aptible environment; the team must be
     /// connected to Aptible).
-    platform: Option<PlatformBody>,
+    platform: Option<NewAppPlatform>,
 }
 
 /// `"platform": {"kind": "local" | "aptible", "environment"?, "app"?}`
 #[derive(Deserialize, ToSchema)]
-pub struct PlatformBody {
+pub struct NewAppPlatform {
     #[serde(default)]
     #[schema(required = true, value_type = domain::PlatformKind)]
     kind: String,
