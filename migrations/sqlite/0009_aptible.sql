@@ -25,6 +25,9 @@ ALTER TABLE apps ADD COLUMN aptible_environment TEXT;
 ALTER TABLE apps ADD COLUMN aptible_app TEXT;
 ALTER TABLE apps ADD COLUMN aptible_app_id INTEGER;
 ALTER TABLE apps ADD COLUMN aptible_git_repo TEXT;
+-- Verify an image against its registry before forwarding a deploy (1, the default), or not
+-- (0: for registries only Aptible can reach; the deploy then records no digest).
+ALTER TABLE apps ADD COLUMN aptible_verify_images INTEGER NOT NULL DEFAULT 1;
 
 -- The operation Berth forwarded to Aptible, once posted: after a restart Berth polls it
 -- again instead of posting twice.

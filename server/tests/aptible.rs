@@ -260,7 +260,7 @@ async fn an_app_on_aptible_is_found_by_handle_before_it_is_created() {
         .json();
     assert_eq!(
         created["app"]["platform"],
-        json!({"kind": "aptible", "environment": "production", "app": "web", "app_id": 11})
+        json!({"kind": "aptible", "environment": "production", "app": "web", "app_id": 11, "verify_images": true})
     );
     let local = app.create_app("site", "image", None).await;
     assert_eq!(local["platform"]["kind"], "local", "{local}");
@@ -993,5 +993,64 @@ async fn an_app_on_aptible_deploys_from_its_page_when_this_server_cannot_run_app
         "{}",
         page.body
     );
+    app.assert_no_leaks(&[REGISTRY_PASSWORD]);
+}
+
+#[tokio::test]
+async fn an_app_may_skip_verification_for_images_only_aptible_can_reach() {
+    let aptible = stand_in().await;
+    let (app, _) = connected_app(&aptible).await;
+    // Only Aptible can reach this registry: Berth cannot verify the image.
+    let image = "registry.internal.invalid/team/web:1";
+    aptible_web(&app).await;
+    let refused = app
+        .deploy("web", json!({"image": image, "registry_username": "puller", "registry_password": REGISTRY_PASSWORD}))
+        .await;
+    assert_eq!(refused.status, 422, "verified by default: {}", refused.body);
+    assert!(posted_operations(&aptible).is_empty());
+
+    let created = app
+        .call(
+            "POST",
+            "/api/v1/teams/acme/apps",
+            &app.deployer(),
+            Some(json!({"handle": "internal", "method": "image",
+                "platform": {"kind": "aptible", "environment": "staging", "app": "web",
+                             "verify_images": false}})),
+        )
+        .await
+        .expect(201)
+        .json();
+    assert_eq!(
+        created["app"]["platform"]["verify_images"], false,
+        "{created}"
+    );
+    let done = app
+        .deploy_and_wait(
+            "internal",
+            json!({"image": image, "registry_username": "puller", "registry_password": REGISTRY_PASSWORD}),
+        )
+        .await;
+    app.succeeded(&done).await;
+    assert!(
+        done["digest"].is_null(),
+        "no digest without verification: {done}"
+    );
+    let posted = posted_operations(&aptible);
+    assert_eq!(posted.len(), 1);
+    assert_eq!(posted[0].path_only(), "/apps/12/operations");
+    assert_eq!(
+        posted[0].json(),
+        json!({
+            "type": "deploy",
+            "settings": {"APTIBLE_DOCKER_IMAGE": image},
+            "sensitive_settings": {
+                "APTIBLE_PRIVATE_REGISTRY_USERNAME": "puller",
+                "APTIBLE_PRIVATE_REGISTRY_PASSWORD": REGISTRY_PASSWORD,
+            },
+        })
+    );
+    let log = app.log(done["id"].as_i64().unwrap()).await;
+    assert!(log.contains("not verified before forwarding"), "{log}");
     app.assert_no_leaks(&[REGISTRY_PASSWORD]);
 }

@@ -36,6 +36,8 @@ pub struct PlatformInput<'a> {
     pub kind: &'a str,
     pub environment: &'a str,
     pub app: &'a str,
+    /// Verify image deploys against the registry first (the default).
+    pub verify_images: bool,
 }
 
 /// The team's app with `handle`; another team's is "not found".
@@ -83,7 +85,14 @@ pub async fn create(
     // Found on Aptible before anything is stored: a wrong handle creates nothing.
     let aptible = match (platform, &input.platform) {
         (PlatformKind::Aptible, Some(p)) => Some(
-            crate::platforms::find_aptible_app(berth, access.team_id, p.environment, p.app).await?,
+            crate::platforms::find_aptible_app(
+                berth,
+                access.team_id,
+                p.environment,
+                p.app,
+                p.verify_images,
+            )
+            .await?,
         ),
         _ => None,
     };

@@ -300,16 +300,80 @@ async fn deploy_image(
     berth.ready_for(app).await?;
     let resolver = Resolver::for_image_app(berth, app).await?;
     let chosen = resolver.choose(image.registry(), &choice).await?;
+    // An app on Aptible may skip the check, for registries only Aptible can reach: its
+    // deploy then records no digest.
+    let verify = berth
+        .store
+        .app_platform(app.id)
+        .await?
+        .aptible()
+        .is_none_or(|target| target.verify_images);
+    let digest = if verify {
+        Some(verified_digest(berth, access, app, actor, &image, &chosen).await?)
+    } else {
+        None
+    };
+    let remember = match &chosen {
+        Chosen::Given {
+            login,
+            remember: true,
+        } => Some((
+            image.registry().clone(),
+            login.username.clone(),
+            berth
+                .secrets
+                .seal(&SecretSlot::AppRemembered(app.id), &login.secret),
+        )),
+        _ => None,
+    };
+    let team_credential = match &chosen {
+        Chosen::Team { credential, .. } => Some(Some(credential.id)),
+        // Credentials typed with a deploy and kept take over from a team credential.
+        Chosen::Given { remember: true, .. } => Some(None),
+        _ => None,
+    };
+    let new =
+        NewOperation::deploy_image(access.team_id, app.id, actor, image.clone(), digest.clone())
+            .with_credential(chosen.record())
+            .with_config_changes(env.names());
+    let operation = operations::queue(
+        berth,
+        new,
+        chosen.login().map(|l| &l.secret),
+        &env,
+        AppChangesOnEnqueue {
+            remember,
+            team_credential,
+        },
+    )
+    .await?;
+    tracing::info!(
+        team = %access.handle, app = %app.handle, operation = operation.id, image = %image,
+        digest = %digest.as_ref().map_or("not verified".to_owned(), ToString::to_string), credentials = %chosen.source(), by = actor, "deploy queued"
+    );
+    Ok(operation)
+}
+
+/// Verifies `image` against its registry with the chosen login and answers its digest; a
+/// refusal is audited against the team credential that was tried.
+async fn verified_digest(
+    berth: &Berth,
+    access: &TeamAccess,
+    app: &store::App,
+    actor: i64,
+    image: &ImageReference,
+    chosen: &Chosen,
+) -> Result<domain::Digest> {
     let resolved = match berth
         .registry
-        .verify(image.registry(), chosen.login(), Some(&image))
+        .verify(image.registry(), chosen.login(), Some(image))
         .await
     {
         Ok(verified) => verified
             .image
             .ok_or_else(|| Error::internal("verification with an image returned no image"))?,
         Err(error) => {
-            let refused = image_refused(&chosen, &image, error);
+            let refused = image_refused(chosen, image, error);
             if let Some(credential) = chosen.team_credential() {
                 let detail = format!(
                     "verifying {image} before a deploy of {}: {refused}",
@@ -338,46 +402,7 @@ async fn deploy_image(
             ),
         ));
     }
-
-    let remember = match &chosen {
-        Chosen::Given {
-            login,
-            remember: true,
-        } => Some((
-            image.registry().clone(),
-            login.username.clone(),
-            berth
-                .secrets
-                .seal(&SecretSlot::AppRemembered(app.id), &login.secret),
-        )),
-        _ => None,
-    };
-    let team_credential = match &chosen {
-        Chosen::Team { credential, .. } => Some(Some(credential.id)),
-        // Credentials typed with a deploy and kept take over from a team credential.
-        Chosen::Given { remember: true, .. } => Some(None),
-        _ => None,
-    };
-    let digest = resolved.digest.clone();
-    let new = NewOperation::deploy_image(access.team_id, app.id, actor, image.clone(), digest)
-        .with_credential(chosen.record())
-        .with_config_changes(env.names());
-    let operation = operations::queue(
-        berth,
-        new,
-        chosen.login().map(|l| &l.secret),
-        &env,
-        AppChangesOnEnqueue {
-            remember,
-            team_credential,
-        },
-    )
-    .await?;
-    tracing::info!(
-        team = %access.handle, app = %app.handle, operation = operation.id, image = %image,
-        digest = %resolved.digest, credentials = %chosen.source(), by = actor, "deploy queued"
-    );
-    Ok(operation)
+    Ok(resolved.digest)
 }
 
 /// A Dockerfile deploy of `git_ref`: the ref resolved to a commit, every base image proved

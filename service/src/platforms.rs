@@ -238,6 +238,7 @@ pub(crate) async fn find_aptible_app(
     team_id: i64,
     environment: &str,
     app: &str,
+    verify_images: bool,
 ) -> Result<AptibleTarget> {
     let environment = AptibleHandle::parse(environment).field("aptible_environment")?;
     let handle = AptibleHandle::parse(app).field("aptible_app")?;
@@ -252,6 +253,7 @@ pub(crate) async fn find_aptible_app(
             app: handle,
             app_id: found.id,
             git_repo: found.git_repo,
+            verify_images,
         }),
         Err(AptibleError::NotFound { .. }) => Err(Error::invalid(
             "aptible_app",
@@ -315,12 +317,14 @@ pub fn app_platform_view(platform: &store::AppPlatform) -> AppPlatformView {
             environment: Some(target.environment.to_string()),
             app: Some(target.app.to_string()),
             app_id: Some(target.app_id),
+            verify_images: Some(target.verify_images),
         },
         None => AppPlatformView {
             kind: "local".into(),
             environment: None,
             app: None,
             app_id: None,
+            verify_images: None,
         },
     }
 }

@@ -146,11 +146,11 @@ impl NewOperation {
         app_id: i64,
         requested_by: i64,
         image: ImageReference,
-        digest: Digest,
+        digest: Option<Digest>,
     ) -> Self {
         Self {
             image: Some(image),
-            digest: Some(digest),
+            digest,
             ..Self::new(team_id, app_id, OperationKind::Deploy, requested_by)
         }
     }

@@ -51,6 +51,9 @@ pub struct AptibleTarget {
     pub app_id: i64,
     /// The app's git remote on Aptible (Dockerfile deploys push there).
     pub git_repo: Option<String>,
+    /// Image deploys are verified against the registry before they are forwarded (the
+    /// default); off for registries only Aptible can reach.
+    pub verify_images: bool,
 }
 
 /// Where an app runs, as stored.
@@ -64,6 +67,7 @@ pub struct AppPlatform {
     pub aptible_app: Option<AptibleHandle>,
     pub aptible_app_id: Option<i64>,
     pub aptible_git_repo: Option<String>,
+    pub aptible_verify_images: bool,
 }
 
 impl AppPlatform {
@@ -81,6 +85,7 @@ impl AppPlatform {
                     app: app.clone(),
                     app_id,
                     git_repo: self.aptible_git_repo.clone(),
+                    verify_images: self.aptible_verify_images,
                 })
             }
             _ => None,
@@ -216,7 +221,8 @@ impl Store {
     pub async fn app_platform(&self, app_id: i64) -> Result<AppPlatform, StoreError> {
         with_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT platform, aptible_environment, aptible_app, aptible_app_id, aptible_git_repo
+                "SELECT platform, aptible_environment, aptible_app, aptible_app_id, aptible_git_repo,
+                        aptible_verify_images <> 0 AS aptible_verify_images
                  FROM apps WHERE id = $1",
             )
             .bind(app_id)
@@ -235,13 +241,15 @@ impl Store {
         with_pool!(self, pool => {
             sqlx::query(
                 "UPDATE apps SET platform = 'aptible', aptible_environment = $1, aptible_app = $2,
-                        aptible_app_id = $3, aptible_git_repo = $4, updated_at = $5
-                 WHERE id = $6",
+                        aptible_app_id = $3, aptible_git_repo = $4, aptible_verify_images = $5,
+                        updated_at = $6
+                 WHERE id = $7",
             )
             .bind(target.environment.as_str())
             .bind(target.app.as_str())
             .bind(target.app_id)
             .bind(target.git_repo.as_deref())
+            .bind(i64::from(target.verify_images))
             .bind(now_ms())
             .bind(app_id)
             .execute(pool)

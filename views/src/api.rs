@@ -415,4 +415,8 @@ pub struct AppPlatformView {
     /// For Aptible: the app's id there.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app_id: Option<i64>,
+    /// For Aptible: image deploys are verified against the registry before they are
+    /// forwarded (`false`: for registries only Aptible can reach; no digest is recorded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify_images: Option<bool>,
 }

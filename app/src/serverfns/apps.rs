@@ -33,6 +33,7 @@ pub async fn create_app(
     #[server(default)] platform: Option<String>,
     #[server(default)] aptible_environment: Option<String>,
     #[server(default)] aptible_app: Option<String>,
+    #[server(default)] aptible_skip_verification: Option<String>,
 ) -> Result<String, AppError> {
     use service::builds::GitInput;
     let _ = csrf_token;
@@ -71,6 +72,7 @@ pub async fn create_app(
                     kind,
                     environment: aptible_environment.as_deref().unwrap_or_default(),
                     app: aptible_app.as_deref().unwrap_or_default(),
+                    verify_images: aptible_skip_verification.is_none(),
                 }),
         },
     )

@@ -46,7 +46,7 @@ pub struct NewApp {
     platform: Option<NewAppPlatform>,
 }
 
-/// `"platform": {"kind": "local" | "aptible", "environment"?, "app"?}`
+/// `"platform": {"kind": "local" | "aptible", "environment"?, "app"?, "verify_images"?}`
 #[derive(Deserialize, ToSchema)]
 pub struct NewAppPlatform {
     #[serde(default)]
@@ -56,6 +56,10 @@ pub struct NewAppPlatform {
     environment: String,
     #[serde(default)]
     app: String,
+    /// Aptible: verify image deploys against their registry before forwarding them
+    /// (default `true`; `false` for registries only Aptible can reach, and then no digest
+    /// is recorded).
+    verify_images: Option<bool>,
 }
 
 /// `"git": {"url", "dockerfile"?, "context"?, "username"?, "password"?}`
@@ -104,6 +108,7 @@ pub async fn create(
                 kind: &p.kind,
                 environment: &p.environment,
                 app: &p.app,
+                verify_images: p.verify_images.unwrap_or(true),
             }),
         },
     )

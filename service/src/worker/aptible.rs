@@ -126,11 +126,17 @@ async fn post(
 ) -> Result<i64, String> {
     if operation.kind == OperationKind::Deploy && operation.git_ref.is_none() {
         log.step(Step::Verify);
-        if let (Some(image), Some(digest)) = (&operation.image, &operation.digest) {
-            log.line(&format!(
+        match (&operation.image, &operation.digest) {
+            (Some(image), Some(digest)) => log.line(&format!(
                 "{image} resolved to {digest} before queuing; credentials: {}",
                 credential_words(operation)
-            ));
+            )),
+            (Some(image), None) => log.line(&format!(
+                "{image} is not verified before forwarding (verification is off for this app: \
+                 Aptible pulls it); credentials: {}",
+                credential_words(operation)
+            )),
+            _ => {}
         }
         record_credential_use(berth, operation, prepared).await;
     }

@@ -333,7 +333,13 @@ pub fn digest(n: u64) -> Digest {
 /// A deploy of `image` on `app` (verified to resolve to `digest(0x0123)`), requested by
 /// `by`, with no credentials.
 pub fn new_deploy(app: &App, image: &str, by: i64) -> NewOperation {
-    NewOperation::deploy_image(app.team_id, app.id, by, self::image(image), digest(0x0123))
+    NewOperation::deploy_image(
+        app.team_id,
+        app.id,
+        by,
+        self::image(image),
+        Some(digest(0x0123)),
+    )
 }
 
 /// A configure of `app` with no changes, requested by `by`.

@@ -139,6 +139,12 @@ fn PlatformFields(outcome: Outcome<String>) -> impl IntoView {
             <Field label="Aptible app (Aptible apps only)" name="aptible_app" required=false autocomplete="off"
                 hint="The app's handle in that environment, as aptible apps shows it."
                 error=field_error(outcome, "aptible_app")/>
+            <div class="choice">
+                <input type="checkbox" id="aptible-skip-verification" name="aptible_skip_verification" value="on"
+                    aria-describedby="aptible-skip-verification-hint"/>
+                <label for="aptible-skip-verification">"Do not verify images before deploying (Aptible apps only)"</label>
+                <p class="field-hint" id="aptible-skip-verification-hint">"For images in a registry only Aptible can reach. Berth then forwards each deploy without checking the image first, and records no digest."</p>
+            </div>
         </fieldset>
     }
 }
