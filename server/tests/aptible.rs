@@ -110,6 +110,10 @@ async fn an_owner_connects_with_a_password_and_one_time_code_and_only_the_token_
         connected["platform"]["expires_at"].as_i64().is_some(),
         "{connected}"
     );
+    assert_eq!(
+        connected["platform"]["expires_soon"], false,
+        "a fresh token: {connected}"
+    );
 
     // The grant, as Aptible's clients send it: the password grant with scope manage, then
     // the same with the one-time code.

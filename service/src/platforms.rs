@@ -12,7 +12,7 @@ use views::{
     AppError, FieldExt,
 };
 
-/// How long before expiry the Platforms page warns.
+/// How long before expiry the Platforms page warns, at most.
 const EXPIRY_WARNING_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// How an owner signs Berth in to Aptible.
@@ -173,9 +173,12 @@ fn view(berth: &Berth, connection: Option<TeamPlatform>) -> PlatformView {
         Some(c) => PlatformView {
             kind: c.kind.as_str().into(),
             state: c.state.clone(),
-            expires_soon: c
-                .expires_at
-                .is_some_and(|at| at - store::now_ms() < EXPIRY_WARNING_MS),
+            expires_soon: c.expires_at.is_some_and(|at| {
+                // A day before, or the last quarter of a shorter token's life (a 12-hour
+                // token from a sign-in with a one-time code warns 3 hours before).
+                let lifetime = at - c.connected_at;
+                at - store::now_ms() < EXPIRY_WARNING_MS.min(lifetime / 4)
+            }),
             account: c.account,
             expires_at: c.expires_at,
             last_error: c.last_error,
