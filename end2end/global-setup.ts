@@ -1,7 +1,7 @@
 // Starts a test container registry, the Aptible stand-in and the Berth server under test: a
 // free loopback port, a fresh temporary data directory (SQLite), and the already-built
-// binaries and browser bundle. Returns the teardown, which stops all three and removes the
-// directory.
+// binaries and browser bundle, and a git host over ssh (git-ssh-host.ts). Returns the
+// teardown, which stops them all and removes the directory.
 //
 //   BERTH_BIN                server binary (default ../target/debug/berth)
 //   BERTH_SITE_ROOT          browser bundle root holding pkg/ (default ../target/site)
@@ -18,12 +18,18 @@
 // give a one-time code, and the apps staging/web and staging/worker; the server talks to it
 // through BERTH_APTIBLE_API_URL and BERTH_APTIBLE_AUTH_URL, and the tests find it in
 // BERTH_E2E_APTIBLE_API_URL, _EMAIL, _PASSWORD, _OTP, _TOKEN, _ENVIRONMENT and _APP.
-// The output of all three is kept in test-results/berth-server.log.
+// The stand-in also has one app per Playwright project, staging/site-PROJECT, whose git remote
+// is a bare repository on a real sshd + git-shell host on loopback (git-ssh-host.ts); Berth
+// may reach that port (BERTH_EGRESS_ALLOW), and the tests find the host and the apps in
+// BERTH_E2E_GIT_HOST and BERTH_E2E_APTIBLE_GIT_APPS (JSON; see tests/fixtures.ts).
+// The output of the server and the helpers is kept in test-results/berth-server.log.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, type WriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { FullConfig } from '@playwright/test';
+import { startGitSshHost, type GitSshHost, type GitSshHostInfo } from './git-ssh-host';
 
 const here = __dirname;
 const bin = path.resolve(here, process.env.BERTH_BIN || '../target/debug/berth');
@@ -99,16 +105,20 @@ function startRegistry(logFile: WriteStream) {
   return startHelper<Registry>(registryBin, [], 'test registry', ['host', 'image', 'digest', 'user', 'password'], logFile);
 }
 
+/** An app on the stand-in whose git remote is a bare repository on the git host. */
+export type AptibleGitApp = { environment: string; app: string; repository: string };
+
 /**
- * Starts the Aptible stand-in with its defaults (one user, the apps staging/web and
- * staging/worker), except that the user must give a one-time code: the Platforms page's
- * two-step sign-in is what the browser test exercises.
+ * Starts the Aptible stand-in with one user, who must give a one-time code (the Platforms
+ * page's two-step sign-in is what the browser test exercises), the apps staging/web and
+ * staging/worker, and `gitApps`, each with its git remote.
  */
-async function startAptible(logFile: WriteStream) {
+async function startAptible(logFile: WriteStream, gitApps: { environment: string; app: string; url: string }[]) {
   const otp = String(100_000 + Math.floor(Math.random() * 900_000));
+  const apps = ['staging/web', 'staging/worker', ...gitApps.map((a) => `${a.environment}/${a.app}=${a.url}`)];
   const started = await startHelper<Aptible>(
     aptibleBin,
-    ['--otp', otp],
+    ['--otp', otp, ...apps.flatMap((app) => ['--app', app])],
     'aptible stand-in',
     ['api_url', 'auth_url', 'email', 'password', 'otp', 'token'],
     logFile,
@@ -148,6 +158,7 @@ async function start(
   logFile: WriteStream,
   registry: Registry,
   aptible: Aptible,
+  gitHost: GitSshHostInfo,
 ): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -175,6 +186,9 @@ async function start(
     // The Dockerfile test deploys from a repository it makes in the temporary directory.
     BERTH_GIT_LOCAL_ROOTS: realpathSync(tmpdir()),
   });
+  // Berth refuses loopback addresses for egress unless allowed, as an operator would allow
+  // an internal git host: the git remotes of the stand-in's apps are on the test sshd.
+  env.BERTH_EGRESS_ALLOW = [env.BERTH_EGRESS_ALLOW, gitHost.authority].filter(Boolean).join(',');
   const passThrough = process.env.BERTH_E2E_LOG === '1';
   const child = spawn(bin, [], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
@@ -224,7 +238,7 @@ function stop(child: ChildProcess): Promise<void> {
   });
 }
 
-export default async function globalSetup() {
+export default async function globalSetup(config: FullConfig) {
   for (const [what, p] of [
     ['BERTH_BIN', bin],
     ['BERTH_SITE_ROOT', path.join(siteRoot, 'pkg', 'berth_bg.wasm')],
@@ -243,18 +257,32 @@ export default async function globalSetup() {
   // Playwright empties test-results after global setup: log outside, copy in at teardown.
   const logPath = path.join(dataDir, 'server.log');
   const logFile = createWriteStream(logPath);
-  // Both helpers start together; if one fails, whichever did start is stopped.
+  // The registry and the git host start together, the stand-in once the git host has its
+  // port (its apps' git remotes name it); if one fails, whichever did start is stopped.
   const startedRegistry = startRegistry(logFile);
-  const startedAptible = startAptible(logFile);
+  const startedGitHost = startGitSshHost();
+  // One Aptible app, with a repository of its own, per project: the projects run the same
+  // test one after the other and must not see each other's pushes.
+  const startedAptible = startedGitHost.then((host) =>
+    startAptible(
+      logFile,
+      config.projects.map((project) => ({
+        environment: 'staging',
+        app: `site-${project.name}`,
+        url: host.serveEmptyRepository(`aptible-site-${project.name}`).url,
+      })),
+    ),
+  );
   let server;
   let registry: Awaited<typeof startedRegistry>;
   let aptible: Awaited<typeof startedAptible>;
+  let gitHost: GitSshHost;
   try {
-    [registry, aptible] = await Promise.all([startedRegistry, startedAptible]);
+    [registry, gitHost, aptible] = await Promise.all([startedRegistry, startedGitHost, startedAptible]);
     // A port picked free can be taken before the server binds it: try a few.
     for (let attempt = 1; ; attempt++) {
       try {
-        server = await start(dataDir, logFile, registry.printed, aptible.printed);
+        server = await start(dataDir, logFile, registry.printed, aptible.printed, gitHost);
         break;
       } catch (error) {
         if (attempt >= 3) throw error;
@@ -263,6 +291,8 @@ export default async function globalSetup() {
   } catch (error) {
     const helpers = await Promise.allSettled([startedRegistry, startedAptible]);
     await Promise.all(helpers.flatMap((h) => (h.status === 'fulfilled' ? [stop(h.value.child)] : [])));
+    const host = await Promise.allSettled([startedGitHost]);
+    if (host[0].status === 'fulfilled') await host[0].value.stop();
     logFile.end();
     rmSync(dataDir, { recursive: true, force: true });
     throw error;
@@ -283,11 +313,24 @@ export default async function globalSetup() {
   process.env.BERTH_E2E_APTIBLE_ENVIRONMENT = apt.apps[0].environment;
   process.env.BERTH_E2E_APTIBLE_APP = apt.apps[0].handle;
   const aptibleChild = aptible.child;
+  process.env.BERTH_E2E_GIT_HOST = JSON.stringify({ authority: gitHost.authority, authorizedKeys: gitHost.authorizedKeys });
+  const gitApps: Record<string, AptibleGitApp> = {};
+  for (const project of config.projects) {
+    const app = apt.apps.find((a) => a.handle === `site-${project.name}`);
+    if (!app?.git_repo) throw new Error(`berth-test-aptible has no app site-${project.name} with a git remote`);
+    // The remote's path is the bare repository's, on this machine.
+    gitApps[project.name] = { environment: app.environment, app: app.handle, repository: new URL(app.git_repo).pathname };
+  }
+  process.env.BERTH_E2E_APTIBLE_GIT_APPS = JSON.stringify(gitApps);
+  const host = gitHost;
   process.env.BERTH_E2E_BASE_URL = server.url;
   process.env.BERTH_E2E_PID = String(server.child.pid);
   const child = server.child;
   return async () => {
     await Promise.all([stop(child), stop(registryChild), stop(aptibleChild)]);
+    // sshd's log (which keys it was offered, and why it said no) goes with the others.
+    logFile.write(`--- sshd on ${host.authority}\n${host.log()}`);
+    await host.stop();
     await new Promise((resolve) => logFile.end(resolve));
     try {
       const results = path.join(here, 'test-results');

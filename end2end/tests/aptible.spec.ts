@@ -5,10 +5,19 @@
 // first); deploys a private image with credentials given, which Berth verifies against the
 // registry and forwards to Aptible, and sees Aptible's log in the operation's page and the
 // registry password nowhere; then changes the configuration and restarts, each forwarded and
-// followed to success. Runs with JavaScript on ("hydrate") and off ("ssr").
+// followed to success. A second test deploys a Dockerfile app on Aptible: the owner makes the
+// team's deploy key and adds it to the git host standing for Aptible's (a real sshd +
+// git-shell), deploys `main` with the private base image's registry login, and sees Berth push
+// the commit to the app's git remote on a branch of its own and Aptible build that branch.
+// Runs with JavaScript on ("hydrate") and off ("ssr").
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { authorize, branchCommit, branches } from '../git-ssh-host';
 import {
   everything,
   expect,
+  git,
   goVia,
   nav,
   open,
@@ -17,6 +26,8 @@ import {
   signUp,
   test,
   testAptible,
+  testAptibleGitApp,
+  testGitHost,
   testRegistry,
   uniqueNames,
 } from './fixtures';
@@ -249,14 +260,129 @@ test('an owner connects the team to Aptible with a one-time code, and deploys, c
   });
 });
 
-// TODO(aptible Dockerfile deploys): issue 12 also asks this browser test to deploy a
-// Dockerfile app through the stand-in. Once Dockerfile deploys of apps on Aptible are
-// forwarded (Berth pushes the commit over ssh to the Aptible app's `git_repo` on a branch of
-// its own, then posts one deploy with `git_ref` and the registry login in `env`), add a test
-// here: start the stand-in with an app whose git remote is a real sshd + git-shell bare
-// repository (`berth-test-aptible --app ENV/HANDLE=GIT_REPO`, exported by global-setup.ts),
-// add the team's deploy key shown on the Platforms page to that sshd, create a Dockerfile app
-// on Aptible from a local repository (as dockerfile.spec.ts does), deploy a branch with
-// registry credentials for a private FROM, and check that the operation succeeds with
-// "Building git ref …" from Aptible's log, that the pushed commit reached the bare
-// repository, and that the registry password is in no page.
+/**
+ * A repository in the temporary directory (a local root Berth may read) whose Dockerfile
+ * builds on the registry's private image, with one commit on `main`. Answers its path and
+ * that commit.
+ */
+function makeRepository(base: string, id: string) {
+  const dir = mkdtempSync(path.join(tmpdir(), 'berth-e2e-aptible-repo-'));
+  git(dir, 'init', '-q', '-b', 'main');
+  writeFileSync(path.join(dir, 'Dockerfile'), `FROM ${base}\nCOPY hello.txt /www/hello.txt\n`);
+  writeFileSync(path.join(dir, 'hello.txt'), `Hello from ${id}\n`);
+  git(dir, 'add', 'Dockerfile', 'hello.txt');
+  git(dir, 'commit', '-q', '-m', 'Serve hello.txt');
+  return { dir, main: git(dir, 'rev-parse', 'main') };
+}
+
+test('an owner deploys a Dockerfile app on Aptible: the commit is pushed with the team deploy key, then built there with the registry login', async ({
+  page,
+}, testInfo) => {
+  test.setTimeout(240_000);
+  const aptible = testAptible();
+  const registry = testRegistry();
+  const gitHost = testGitHost();
+  // This project's Aptible app, with a git remote of its own on the git host.
+  const remote = testAptibleGitApp(testInfo);
+  const names = uniqueNames(testInfo, 'aptible-build');
+  const team = names.teamHandle;
+  const handle = 'site';
+  const appUrl = new RegExp(`/teams/${team}/apps/${handle}$`);
+  const platformsUrl = new RegExp(`/teams/${team}/platforms$`);
+  const noSecrets = async () => {
+    const content = await everything(page);
+    expect(content).not.toContain(registry.password);
+    expect(content).not.toContain(aptible.password);
+    expect(content).not.toContain(aptible.token);
+    expect(page.url()).not.toContain(registry.password);
+  };
+  const repo = makeRepository(registry.image, team);
+  try {
+    await test.step('the owner signs up and connects the team to Aptible', async () => {
+      await signUp(page, { email: names.owner, password: PASSWORD, teamName: names.teamName, teamHandle: team });
+      await goVia(page, 'Platforms', platformsUrl);
+      await page.getByLabel('Aptible e-mail').fill(aptible.email);
+      await page.getByLabel('Aptible password').fill(aptible.password);
+      await page.getByLabel(/^One-time code/).fill(aptible.otp);
+      await page.getByRole('button', { name: 'Connect to Aptible' }).click();
+      await expect(aptibleSection(page).getByRole('heading', { level: 2 })).toHaveText('Aptible Connected', { timeout: 30_000 });
+      await expect(page).toHaveURL(platformsUrl);
+      await settled(page);
+    });
+
+    let publicKey = '';
+    await test.step('the team has no deploy key yet; the owner makes one and reads it on the Platforms page', async () => {
+      const keySection = page.getByRole('region', { name: 'Deploy key for Aptible' });
+      await expect(keySection).toContainText('The team has no deploy key yet');
+      await keySection.getByRole('link', { name: 'Members page' }).first().click();
+      await expect(page).toHaveURL(new RegExp(`/teams/${team}/members#deploy-key$`));
+      await settled(page);
+      const members = page.getByRole('region', { name: 'Deploy key', exact: true });
+      await members.getByRole('button', { name: 'Generate a key' }).click();
+      await expect(members.getByLabel('Public key')).toContainText('ssh-ed25519 ', { timeout: 30_000 });
+      await settled(page);
+      await goVia(page, 'Platforms', platformsUrl);
+      const shown = keySection.getByLabel('Public key');
+      await expect(shown).toContainText(/^ssh-ed25519 \S+/);
+      await expect(keySection).toContainText('to Aptible as an SSH key');
+      publicKey = (await shown.innerText()).trim();
+      // The owner adds it to Aptible (here, the git host Aptible's remotes are on).
+      authorize(gitHost, publicKey);
+    });
+
+    await test.step('the owner creates a Dockerfile app on Aptible from the repository', async () => {
+      await goVia(page, 'Apps', new RegExp(`/teams/${team}/apps$`));
+      await page.getByRole('link', { name: 'New app', exact: true }).click();
+      await expect(page).toHaveURL(new RegExp(`/teams/${team}/apps/new$`));
+      await settled(page);
+      await page.getByLabel('Handle', { exact: true }).fill(handle);
+      await page.getByRole('radio', { name: 'Dockerfile', exact: true }).check();
+      await page.getByLabel('Repository URL').fill(repo.dir);
+      await page.getByRole('radio', { name: 'Aptible', exact: true }).check();
+      await page.getByLabel('Aptible environment (Aptible apps only)').fill(remote.environment);
+      await page.getByLabel('Aptible app (Aptible apps only)').fill(remote.app);
+      await page.getByRole('button', { name: 'Create app' }).click();
+      await expect(page).toHaveURL(appUrl, { timeout: 30_000 });
+      await settled(page);
+      await expect(page.getByRole('heading', { level: 1, name: handle })).toBeVisible();
+      await expect(page.getByText(/^Dockerfile deploy · runs on Aptible as/)).toContainText(`${remote.environment}/${remote.app}`);
+      await expect(page.getByRole('region', { name: 'Current release' })).toContainText('Not deployed yet.');
+    });
+
+    await test.step('the owner deploys main with the registry credentials: Berth pushes it, and Aptible builds that branch', async () => {
+      const form = page.getByRole('region', { name: 'Deploy a branch, tag or commit' });
+      await form.getByLabel('Git ref').fill('main');
+      await form.getByLabel('Registry username').fill(registry.user);
+      await form.getByLabel('Registry password or token').fill(registry.password);
+      await form.getByLabel('Send APTIBLE_PRIVATE_REGISTRY_* to').selectOption(registry.host);
+      await form.getByRole('button', { name: 'Verify, build and deploy' }).click();
+      const id = await followToSuccess(page, team, 'Deploy', 'deploy');
+      const branch = `berth-deploy-${id}`;
+      const log = page.getByRole('log');
+      await expect(log).toContainText(`Pushing commit ${repo.main} to ssh://`);
+      await expect(log).toContainText(`Pushed ${repo.main.slice(0, 7)}`);
+      await expect(log).toContainText(`Building git ref ${branch}`);
+      // Aptible's log repeats the configuration it was given; Berth keeps the password redacted.
+      await expect(log).toContainText('APTIBLE_PRIVATE_REGISTRY_PASSWORD=[redacted]');
+      await expect(page.getByText(repo.main, { exact: true })).toBeVisible();
+      await expect(page.getByText('given with this deploy', { exact: true })).toBeVisible();
+      // The commit reached Aptible's git remote on Berth's own branch, and only there.
+      expect(branchCommit(remote.repository, branch), `${branch} in ${remote.repository}`).toBe(repo.main);
+      expect(branches(remote.repository)).toEqual([branch]);
+      await noSecrets();
+    });
+
+    await test.step('the app page shows the deploy succeeded, and the password nowhere', async () => {
+      await page.getByRole('link', { name: handle, exact: true }).first().click();
+      await expect(page).toHaveURL(appUrl);
+      await settled(page);
+      await expect(operationRows(page)).toHaveCount(1);
+      await expect(operationRows(page).first()).toContainText('succeeded');
+      const config = page.getByRole('table', { name: 'Configuration variables' });
+      await expect(config.getByRole('row').filter({ hasText: 'APTIBLE_PRIVATE_REGISTRY_PASSWORD' })).toContainText('write-only');
+      await noSecrets();
+    });
+  } finally {
+    rmSync(repo.dir, { recursive: true, force: true });
+  }
+});

@@ -8,13 +8,13 @@
 // and reaches the file the Dockerfile copied at the release's URL. A deploy of an unknown
 // ref is refused at the git ref field. No page ever holds the registry password.
 // Runs with JavaScript on ("hydrate") and off ("ssr").
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
   everything,
   expect,
+  git,
   nav,
   open,
   PASSWORD,
@@ -33,16 +33,6 @@ const APP = 'site';
 /** Building (pulling the base, running a step) and starting a release takes a while on a loaded machine. */
 const DEPLOY_TIMEOUT = 150_000;
 const STEPS = ['Verify', 'Build', 'Start', 'Health check', 'Switch'];
-
-/** Runs git in `dir` with a fixed identity and no system or global configuration. */
-function git(dir: string, ...args: string[]): string {
-  return execFileSync('git', ['-c', 'user.name=Berth E2E', '-c', 'user.email=e2e@example.test', ...args], {
-    cwd: dir,
-    encoding: 'utf8',
-    env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  }).trim();
-}
 
 /**
  * A fresh repository whose Dockerfile builds on the registry's private image: `main` and

@@ -4,6 +4,9 @@
 // hydrates each server-rendered page, and forms are submitted by the app's script) and "ssr"
 // (JavaScript off: forms post natively and the server redirects). Clicks made before
 // hydration are lost, so in "hydrate" every page load is followed by `settled(page)`.
+import { execFileSync } from 'node:child_process';
+import type { AptibleGitApp } from '../global-setup';
+import type { GitSshHostInfo } from '../git-ssh-host';
 import { test as base, expect, type BrowserContext, type Page, type Request, type Response, type TestInfo } from '@playwright/test';
 
 export { expect };
@@ -239,6 +242,41 @@ export function testAptible() {
     environment: get('ENVIRONMENT'),
     app: get('APP'),
   };
+}
+
+/**
+ * The git host over ssh that global-setup.ts started (sshd + git-shell on loopback; the
+ * server may reach it through BERTH_EGRESS_ALLOW): its `authority` (127.0.0.1:PORT) and the
+ * `authorizedKeys` file it reads at every connection (see ../git-ssh-host.ts to add a key or
+ * read a repository's branches).
+ */
+export function testGitHost(): GitSshHostInfo {
+  const value = process.env.BERTH_E2E_GIT_HOST;
+  if (!value) throw new Error('BERTH_E2E_GIT_HOST is not set: global-setup.ts starts the git host');
+  return JSON.parse(value) as GitSshHostInfo;
+}
+
+/**
+ * This project's app on the Aptible stand-in whose git remote is on the git host: its
+ * `environment` and `app` handles and the bare `repository` (a path on this machine) that
+ * Berth pushes to. Each project has its own, so the two never see each other's pushes.
+ */
+export function testAptibleGitApp(testInfo: TestInfo): AptibleGitApp {
+  const value = process.env.BERTH_E2E_APTIBLE_GIT_APPS;
+  if (!value) throw new Error('BERTH_E2E_APTIBLE_GIT_APPS is not set: global-setup.ts starts the Aptible stand-in');
+  const app = (JSON.parse(value) as Record<string, AptibleGitApp>)[testInfo.project.name];
+  if (!app) throw new Error(`the Aptible stand-in has no git app for the project ${testInfo.project.name}`);
+  return app;
+}
+
+/** Runs git in `dir` with a fixed identity and no system or global configuration. */
+export function git(dir: string, ...args: string[]): string {
+  return execFileSync('git', ['-c', 'user.name=Berth E2E', '-c', 'user.email=e2e@example.test', ...args], {
+    cwd: dir,
+    encoding: 'utf8',
+    env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  }).trim();
 }
 
 /** The sign-in page, exactly (as after signing out). */
