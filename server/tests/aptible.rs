@@ -378,6 +378,22 @@ async fn deploys_configuration_and_restarts_are_forwarded_as_aptibles_cli_sends_
         json!({"type": "deploy", "settings": {"APTIBLE_DOCKER_IMAGE": image}})
     );
 
+    // Fresh credentials given with a later deploy are forwarded again (this deploy only).
+    let third = app
+        .deploy_and_wait(
+            "web",
+            json!({"image": image, "registry_username": "puller",
+                   "registry_password": REGISTRY_PASSWORD, "remember": false}),
+        )
+        .await;
+    app.succeeded(&third).await;
+    assert_eq!(third["credential_source"], "given");
+    assert_eq!(
+        posted_operations(&aptible)[2].json()["sensitive_settings"],
+        json!({"APTIBLE_PRIVATE_REGISTRY_USERNAME": "puller",
+               "APTIBLE_PRIVATE_REGISTRY_PASSWORD": REGISTRY_PASSWORD})
+    );
+
     // Configure: set and unset ("" unsets on Aptible); restart.
     let configured = app
         .configure_and_wait(
@@ -387,7 +403,7 @@ async fn deploys_configuration_and_restarts_are_forwarded_as_aptibles_cli_sends_
         .await;
     app.succeeded(&configured).await;
     assert_eq!(
-        posted_operations(&aptible)[2].json(),
+        posted_operations(&aptible)[3].json(),
         json!({"type": "configure", "env": {"DATABASE_URL": "", "GREETING": "bye"}})
     );
     let restarted = app
@@ -404,7 +420,7 @@ async fn deploys_configuration_and_restarts_are_forwarded_as_aptibles_cli_sends_
     let restarted = app.wait(restarted["id"].as_i64().unwrap()).await;
     app.succeeded(&restarted).await;
     assert_eq!(
-        posted_operations(&aptible)[3].json(),
+        posted_operations(&aptible)[4].json(),
         json!({"type": "restart"})
     );
 
