@@ -84,6 +84,18 @@ async fn an_owner_connects_with_a_password_and_one_time_code_and_only_the_token_
         .await
         .expect(404);
 
+    // A body that is neither a token nor a sign-in: the role is checked first.
+    let unclear = json!({"token": "t", "email": OTP_EMAIL});
+    app.call("PUT", platform_path(), &app.viewer(), Some(unclear.clone()))
+        .await
+        .expect(403);
+    refusal(
+        app.call("PUT", platform_path(), &app.owner_token(), Some(unclear))
+            .await,
+        "invalid",
+        "token",
+    );
+
     // Without the one-time code, Aptible asks for it, and Berth asks the person.
     refusal(
         app.call("PUT", platform_path(), &app.owner_token(), Some(body))

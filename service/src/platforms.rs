@@ -25,6 +25,8 @@ pub enum AptibleLogin<'a> {
         password: &'a str,
         otp: Option<&'a str>,
     },
+    /// Neither, or a token with an e-mail or password (refused once the role is checked).
+    Ambiguous,
 }
 
 /// Connects the team to Aptible (or gives it a new token): owners only. Only the access
@@ -38,6 +40,13 @@ pub async fn connect_aptible(
     let access = authorize(&berth.store, actor, team, Role::Owner, "connect platforms").await?;
     let client = &berth.aptible;
     let (token, expires_at, account) = match login {
+        AptibleLogin::Ambiguous => {
+            return Err(Error::invalid(
+                "token",
+                "Give either an access token, or an e-mail and password (and the one-time \
+                 code when Aptible asks for it): one of the two.",
+            ))
+        }
         AptibleLogin::Token(token) => {
             let token = token.trim();
             if token.is_empty() {

@@ -55,13 +55,8 @@ pub async fn connect(
             password: body.password.as_deref().unwrap_or_default(),
             otp: body.otp.as_deref(),
         },
-        _ => {
-            return Err(views::AppError::invalid(
-                "token",
-                "Give either {\"token\"} or {\"email\", \"password\", \"otp\"?}.",
-            )
-            .into())
-        }
+        // Refused by the service, after the role check (a viewer learns nothing more).
+        _ => AptibleLogin::Ambiguous,
     };
     Ok(Json(PlatformBody {
         platform: platforms::connect_aptible(&state.berth, user.id, &team, login).await?,
