@@ -115,9 +115,17 @@ pub async fn create(
             ),
             other => other.into(),
         })?;
-    if let Some(target) = &aptible {
-        berth.store.set_app_on_aptible(app.id, target).await?;
-    }
+    let app = match &aptible {
+        Some(target) => {
+            berth.store.set_app_on_aptible(app.id, target).await?;
+            berth
+                .store
+                .app_by_id(app.id)
+                .await?
+                .ok_or_else(Error::not_found)?
+        }
+        None => app,
+    };
     let app = match source {
         Some(source) => {
             let app = builds::store_source(berth, &app, source).await?;
@@ -231,7 +239,7 @@ pub async fn view(berth: &Berth, app: &App) -> Result<AppView> {
                 }),
             team_credential: app.team_credential_name.clone(),
         },
-        platform: crate::platforms::app_platform_view(&berth.store.app_platform(app.id).await?),
+        platform: crate::platforms::app_platform_view(&app.platform),
     })
 }
 
@@ -302,7 +310,7 @@ pub async fn page(
         .into_iter()
         .map(|c| (c.name.to_string(), c.registry.to_string()))
         .collect();
-    let platform = crate::platforms::app_platform_view(&berth.store.app_platform(app.id).await?);
+    let platform = crate::platforms::app_platform_view(&app.platform);
     // Asked of the platform the app runs on: this server's engine being unavailable does not
     // stop an app on Aptible, and a team that must reconnect to Aptible stops only those.
     let platform_unavailable = match berth.ready_for(&app).await {

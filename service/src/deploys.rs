@@ -302,10 +302,8 @@ async fn deploy_image(
     let chosen = resolver.choose(image.registry(), &choice).await?;
     // An app on Aptible may skip the check, for registries only Aptible can reach: its
     // deploy then records no digest.
-    let verify = berth
-        .store
-        .app_platform(app.id)
-        .await?
+    let verify = app
+        .platform
         .aptible()
         .is_none_or(|target| target.verify_images);
     let digest = if verify {

@@ -94,7 +94,7 @@ impl Berth {
     /// Refuses work the app's platform cannot do now, in its words: the local engine's tools
     /// are missing (e.g. buildah), or the team is not (or no longer) connected to Aptible.
     pub(crate) async fn ready_for(&self, app: &store::App) -> Result<()> {
-        if self.store.app_platform(app.id).await?.aptible().is_some() {
+        if app.platform.aptible().is_some() {
             return platforms::aptible_token(self, app.team_id)
                 .await
                 .map(|_| ());

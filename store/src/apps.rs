@@ -35,6 +35,9 @@ pub struct App {
     pub git_username: Option<String>,
     pub dockerfile_path: Option<String>,
     pub context_path: Option<String>,
+    /// Where the app runs (the local engine, or an app on Aptible).
+    #[sqlx(flatten)]
+    pub platform: crate::AppPlatform,
 }
 
 pub struct NewApp<'a> {
@@ -103,7 +106,9 @@ pub(crate) const APP_COLUMNS: &str =
     "a.id, a.team_id, a.handle, a.method, a.health_path, a.remembered_registry,
      a.remembered_username, a.remembered_at, a.team_credential_id,
      c.name AS team_credential_name, a.current_release_id, a.created_at, a.updated_at,
-     a.git_url, a.git_username, a.dockerfile_path, a.context_path";
+     a.git_url, a.git_username, a.dockerfile_path, a.context_path,
+     a.platform, a.aptible_environment, a.aptible_app, a.aptible_app_id, a.aptible_git_repo,
+     a.aptible_verify_images <> 0 AS aptible_verify_images";
 
 pub(crate) const APP_FROM: &str =
     "apps a LEFT JOIN registry_credentials c ON c.id = a.team_credential_id";

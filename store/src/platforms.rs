@@ -217,21 +217,6 @@ impl Store {
         })
     }
 
-    /// Where the app runs.
-    pub async fn app_platform(&self, app_id: i64) -> Result<AppPlatform, StoreError> {
-        with_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT platform, aptible_environment, aptible_app, aptible_app_id, aptible_git_repo,
-                        aptible_verify_images <> 0 AS aptible_verify_images
-                 FROM apps WHERE id = $1",
-            )
-            .bind(app_id)
-            .fetch_optional(pool)
-            .await?
-            .ok_or(StoreError::NotFound)
-        })
-    }
-
     /// Makes the app one that runs on Aptible, as `target`.
     pub async fn set_app_on_aptible(
         &self,

@@ -14,13 +14,13 @@
 
 use super::{credential_words, failure, record_credential_use, Done, Prepared, ReleaseRecord};
 use crate::{
-    builds::{self, PlanRequest},
+    builds,
     config::{ConfigChanges, PRIVATE_REGISTRY_HOST, PRIVATE_REGISTRY_PASSWORD},
     deploy_keys, platforms,
     worker::log::DbLog,
     Berth,
 };
-use domain::{CredentialName, CredentialSource, OperationKind, RepositoryUrl, Secret};
+use domain::{CredentialSource, OperationKind, RepositoryUrl, Secret};
 use platform::{
     aptible::{
         AptibleError, OperationRequest, OperationStatus as RemoteStatus,
@@ -202,52 +202,9 @@ async fn push_for_deploy(
             e.message
         )
     })?;
-    log.step(Step::Verify);
-    log.line(&format!(
-        "Fetching {} for {git_ref} ({commit})",
-        prepared
-            .app
-            .git_url
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default(),
-    ));
-    let repository = builds::fetch(berth, &prepared.app).await.map_err(failure)?;
     // The same plan as when the deploy was queued, for the login Aptible's build needs.
-    let named = match operation.credential_source {
-        CredentialSource::Team => operation
-            .credential_name
-            .as_deref()
-            .and_then(|name| CredentialName::parse(name).ok()),
-        _ => None,
-    };
-    let plan = builds::plan_build(
-        berth,
-        &prepared.app,
-        PlanRequest {
-            repository: &repository,
-            commit,
-            environment: &prepared.env,
-            credentials_given: prepared.changes.sets(PRIVATE_REGISTRY_PASSWORD),
-            registry_fields: false,
-            credential: named.as_ref(),
-        },
-    )
-    .await
-    .map_err(failure)?;
-    log.hide(
-        plan.registry_credentials
-            .iter()
-            .map(|(_, login)| login.secret.clone()),
-    );
-    for base in &plan.bases {
-        log.line(&format!(
-            "Base image {} (line {}): credentials from {}",
-            base.image,
-            base.line,
-            String::from(base.credential.clone())
-        ));
-    }
+    let (repository, plan) =
+        super::fetch_and_plan(berth, operation, prepared, log, git_ref, commit).await?;
     let mut env = changes_as_env(&prepared.changes);
     if let Some(line) = forward_team_login(&plan, prepared, &mut env) {
         log.line(&line);

@@ -360,12 +360,7 @@ async fn perform(
             .collect();
         log.line(&format!("Configuration changes: {}", names.join(", ")));
     }
-    let platform = berth
-        .store
-        .app_platform(prepared.app.id)
-        .await
-        .map_err(|e| format!("cannot read where the app runs: {e}"))?;
-    if let Some(target) = platform.aptible() {
+    if let Some(target) = prepared.app.platform.aptible() {
         return aptible::forward(berth, operation, prepared, &target, log, config).await;
     }
     match operation.kind {
@@ -450,6 +445,56 @@ async fn build_and_deploy(
     let (Some(git_ref), Some(commit)) = (&operation.git_ref, &operation.commit_sha) else {
         return Err("the deploy names no commit".into());
     };
+    let (repository, plan) =
+        fetch_and_plan(berth, operation, prepared, log, git_ref, commit).await?;
+    record_credential_use(berth, operation, prepared).await;
+    let source_dir = builds::checkout(berth, &repository, commit, operation.id)
+        .await
+        .map_err(failure)?;
+    let built = berth
+        .platform
+        .build(
+            BuildSpec {
+                app: prepared.app_ref.clone(),
+                operation_id: operation.id,
+                source_dir: source_dir.clone(),
+                context: plan.context.clone(),
+                dockerfile: plan.dockerfile.clone(),
+                build_args: plan.build_args.clone(),
+                registry_credentials: plan.registry_credentials.clone(),
+            },
+            log,
+        )
+        .await;
+    let _ = tokio::fs::remove_dir_all(&source_dir).await;
+    let built = built.map_err(|e| e.to_string())?;
+    if let Err(error) = berth
+        .store
+        .set_operation_image(operation.id, &built.image, &built.digest)
+        .await
+    {
+        tracing::warn!(%error, operation = operation.id, "could not record the built image");
+    }
+    log.line(&format!("Built {} ({})", built.image, built.digest));
+    let running = berth
+        .platform
+        .deploy_built(prepared.release(operation, built.pinned()), log)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Done::running(built.image, built.digest, running, config))
+}
+
+/// A Dockerfile deploy's first part, wherever it builds: fetch the commit and plan the build
+/// by the same rule as when it was queued (which credential pulls each base image), with the
+/// plan's logins hidden from the log and each base named in it.
+async fn fetch_and_plan(
+    berth: &Berth,
+    operation: &Operation,
+    prepared: &Prepared,
+    log: &DbLog,
+    git_ref: &domain::GitRefName,
+    commit: &domain::CommitId,
+) -> Result<(platform::git::Repository, builds::BuildPlan), String> {
     log.step(Step::Verify);
     log.line(&format!(
         "Fetching {} for {git_ref} ({commit})",
@@ -497,41 +542,7 @@ async fn build_and_deploy(
             String::from(base.credential.clone())
         ));
     }
-    record_credential_use(berth, operation, prepared).await;
-    let source_dir = builds::checkout(berth, &repository, commit, operation.id)
-        .await
-        .map_err(failure)?;
-    let built = berth
-        .platform
-        .build(
-            BuildSpec {
-                app: prepared.app_ref.clone(),
-                operation_id: operation.id,
-                source_dir: source_dir.clone(),
-                context: plan.context.clone(),
-                dockerfile: plan.dockerfile.clone(),
-                build_args: plan.build_args.clone(),
-                registry_credentials: plan.registry_credentials.clone(),
-            },
-            log,
-        )
-        .await;
-    let _ = tokio::fs::remove_dir_all(&source_dir).await;
-    let built = built.map_err(|e| e.to_string())?;
-    if let Err(error) = berth
-        .store
-        .set_operation_image(operation.id, &built.image, &built.digest)
-        .await
-    {
-        tracing::warn!(%error, operation = operation.id, "could not record the built image");
-    }
-    log.line(&format!("Built {} ({})", built.image, built.digest));
-    let running = berth
-        .platform
-        .deploy_built(prepared.release(operation, built.pinned()), log)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(Done::running(built.image, built.digest, running, config))
+    Ok((repository, plan))
 }
 
 fn credential_words(operation: &Operation) -> String {
