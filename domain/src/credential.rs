@@ -67,22 +67,26 @@ pub enum CredentialKind {
     /// Username and password or token: Docker Hub, GHCR, GitLab, Harbor, Quay, any
     /// distribution registry.
     Basic,
+    /// An AWS access key (or a role it may assume) from which Berth mints a fresh ECR
+    /// token for every verification and deploy.
+    Ecr,
 }
 
 impl CredentialKind {
     pub fn parse(input: &str) -> Result<Self, ParseError> {
         match input.trim() {
             "" | "basic" => Ok(CredentialKind::Basic),
-            "ecr" => Err(ParseError::new(
-                "AWS ECR keys are not supported yet; for now store an ECR token as kind basic with username AWS.",
-            )),
-            other => Err(ParseError::new(format!("\"{other}\" is not a credential kind; use basic."))),
+            "ecr" => Ok(CredentialKind::Ecr),
+            other => Err(ParseError::new(format!(
+                "\"{other}\" is not a credential kind; use basic (a username and password or token) or ecr (an AWS access key)."
+            ))),
         }
     }
 
     pub fn as_str(self) -> &'static str {
         match self {
             CredentialKind::Basic => "basic",
+            CredentialKind::Ecr => "ecr",
         }
     }
 }
@@ -213,11 +217,12 @@ mod tests {
     }
 
     #[test]
-    fn ecr_is_explained_until_it_is_supported() {
-        assert!(CredentialKind::parse("ecr")
+    fn kinds_are_basic_or_ecr() {
+        assert_eq!(CredentialKind::parse("ecr").unwrap(), CredentialKind::Ecr);
+        assert!(CredentialKind::parse("gcr")
             .unwrap_err()
             .message
-            .contains("not supported yet"));
+            .contains("use basic"));
         assert_eq!(
             CredentialKind::parse("basic").unwrap(),
             CredentialKind::Basic

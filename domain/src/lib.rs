@@ -7,6 +7,9 @@ pub use app::{
     CredentialSource, DeployMethod, HealthPath, OperationKind, OperationStatus, PlatformKind,
     RESERVED_CONFIG_KEYS,
 };
+pub use aws::{
+    check_ecr_registry, ecr_host_parts, parse_external_id, AwsAccessKeyId, AwsRegion, AwsRoleArn,
+};
 pub use credential::{
     parse_expiry_date, parse_note, parse_username, CredentialKind, CredentialName,
 };
@@ -49,6 +52,7 @@ pub(crate) use parsed_string;
 
 mod account;
 mod app;
+mod aws;
 mod credential;
 mod git;
 mod image;

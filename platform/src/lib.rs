@@ -6,6 +6,7 @@
 //! user's behalf goes through.
 
 pub mod aptible;
+pub mod ecr;
 pub mod egress;
 pub mod engine;
 pub mod git;

@@ -28,10 +28,12 @@
 //! leaves the registry running (it is an ordinary child process).
 
 mod image;
+pub mod moto;
 mod process;
 mod token_issuer;
 
 pub use image::MultiPlatformImage;
+pub use moto::{Moto, MotoKeys};
 
 /// The URL path where a running test image serves the `GREETING` it was started with.
 pub const ENV_FILE_PATH: &str = "/env.txt";
