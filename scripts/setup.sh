@@ -6,8 +6,8 @@
 #                       and openssh-client for git over ssh and the teams' deploy keys)
 #   berth_setup test  — plus what the test suite needs (PostgreSQL binaries, Chromium, Node,
 #                       the distribution registry, skopeo, umoci, busybox-static, sshd as a
-#                       git host, and schemathesis from PyPI in a virtualenv under
-#                       ~/.cache/berth)
+#                       git host, and schemathesis and moto (the AWS emulator) from
+#                       PyPI in virtualenvs under ~/.cache/berth)
 set -euo pipefail
 
 berth_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -60,6 +60,8 @@ berth_setup() {
     # A real git host over ssh (the tests start sshd themselves, with a git-shell account).
     berth_apt_install openssh-server
     berth_setup_schemathesis
+    # moto (PyPI), the AWS emulator the ECR tests mint tokens from.
+    berth_setup_moto
   fi
 }
 
@@ -100,3 +102,27 @@ berth_setup_schemathesis() {
     "schemathesis==$BERTH_SCHEMATHESIS_VERSION"
 }
 # --- end of schemathesis ----------------------------------------------------------------------
+
+# --- moto (the AWS stand-in of the ECR tests) -----------------------------------------------
+# moto[server] from PyPI, pinned, in a virtualenv of its own under the cache directory (made
+# only when missing, by the same python as schemathesis). The tests find its bin directory
+# through BERTH_MOTO_BIN (testregistry/src/moto.rs), and run its python for boto3.
+BERTH_MOTO_VERSION="5.2.5"
+BERTH_MOTO_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/berth/moto-$BERTH_MOTO_VERSION-py$("$BERTH_SCHEMATHESIS_PYTHON" -c 'import platform; print(platform.python_version())' 2>/dev/null || echo 3)"
+export BERTH_MOTO_BIN="$BERTH_MOTO_VENV/bin"
+
+berth_setup_moto() {
+  if [ -x "$BERTH_MOTO_BIN/moto_server" ] && "$BERTH_MOTO_BIN/python" -c 'import moto, boto3' 2>/dev/null; then
+    return 0
+  fi
+  if [ "$BERTH_SCHEMATHESIS_PYTHON" = /usr/bin/python3 ]; then
+    berth_apt_install python3 python3-venv
+  fi
+  berth_log "installing moto[server] $BERTH_MOTO_VERSION (PyPI) into $BERTH_MOTO_VENV"
+  rm -rf "$BERTH_MOTO_VENV"
+  mkdir -p "$(dirname "$BERTH_MOTO_VENV")"
+  "$BERTH_SCHEMATHESIS_PYTHON" -m venv "$BERTH_MOTO_VENV"
+  "$BERTH_MOTO_VENV/bin/pip" install -q --disable-pip-version-check \
+    "moto[server]==$BERTH_MOTO_VERSION"
+}
+# --- end of moto ------------------------------------------------------------------------------

@@ -37,6 +37,9 @@ pub struct EcrSettings {
     pub sts_endpoint: Option<String>,
     /// Each AWS call as a whole (retries included); 10 s when zero.
     pub timeout: Duration,
+    /// `BERTH_ECR_REGISTRY_HOSTS`: registry hosts an `ecr` credential may name besides
+    /// `ACCOUNT.dkr.ecr.REGION.amazonaws.com` (ECR-compatible registries, and tests).
+    pub extra_registry_hosts: Vec<domain::RegistryHost>,
 }
 
 /// An AWS key and what to do with it, as a team credential of kind `ecr` holds it.
@@ -202,6 +205,11 @@ impl EcrClient {
             clock: Arc::new(SystemTime::now),
             cache: Default::default(),
         }
+    }
+
+    /// The extra registry hosts an `ecr` credential may name.
+    pub fn extra_registry_hosts(&self) -> &[domain::RegistryHost] {
+        &self.settings.extra_registry_hosts
     }
 
     /// The same client reading the time from `clock`.

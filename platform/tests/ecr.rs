@@ -15,6 +15,7 @@ fn client(moto: &Moto) -> EcrClient {
         ecr_endpoint: Some(moto.url.clone()),
         sts_endpoint: Some(moto.url.clone()),
         timeout: Duration::from_secs(10),
+        extra_registry_hosts: Vec::new(),
     })
 }
 
@@ -176,6 +177,7 @@ async fn an_endpoint_that_does_not_answer_is_a_clear_failure() {
         ecr_endpoint: Some(format!("http://127.0.0.1:{port}")),
         sts_endpoint: None,
         timeout: Duration::from_secs(3),
+        extra_registry_hosts: Vec::new(),
     });
     let secret = Secret::new("s".repeat(40));
     let error = ecr

@@ -80,6 +80,14 @@ pub struct Settings {
     pub aptible_api_url: String,
     /// `BERTH_APTIBLE_AUTH_URL`: Aptible's auth server (default `https://auth.aptible.com`).
     pub aptible_auth_url: String,
+    /// `BERTH_ECR_ENDPOINT_URL`: an ECR-compatible endpoint instead of
+    /// `https://api.ecr.REGION.amazonaws.com`.
+    pub ecr_endpoint_url: Option<String>,
+    /// `BERTH_STS_ENDPOINT_URL`: an STS endpoint instead of `https://sts.REGION.amazonaws.com`.
+    pub sts_endpoint_url: Option<String>,
+    /// `BERTH_ECR_REGISTRY_HOSTS`: registry hosts an `ecr` credential may name besides
+    /// `ACCOUNT.dkr.ecr.REGION.amazonaws.com` (comma-separated).
+    pub ecr_registry_hosts: Vec<domain::RegistryHost>,
 }
 
 /// Where the master keys come from, in order of precedence.
@@ -133,6 +141,9 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "BERTH_SMTP_FROM",
     "BERTH_APTIBLE_API_URL",
     "BERTH_APTIBLE_AUTH_URL",
+    "BERTH_ECR_ENDPOINT_URL",
+    "BERTH_STS_ENDPOINT_URL",
+    "BERTH_ECR_REGISTRY_HOSTS",
     // Read by the test harness, not the server; allowed so tests can run the binary.
     "BERTH_TEST_DATABASE_URL",
 ];
@@ -258,16 +269,19 @@ impl Settings {
                 (None, Some(path)) => MasterKeySource::File(PathBuf::from(path)),
                 (None, None) => MasterKeySource::Generated(data_dir.join("master.key")),
             };
-        let insecure_registries = get("BERTH_INSECURE_REGISTRIES")
-            .unwrap_or("")
-            .split(',')
-            .map(str::trim)
-            .filter(|h| !h.is_empty())
-            .map(|h| {
-                domain::RegistryHost::parse(h)
-                    .map_err(|e| error("BERTH_INSECURE_REGISTRIES", format!("{h}: {e}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let hosts = |variable: &str| {
+            get(variable)
+                .unwrap_or("")
+                .split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(|h| {
+                    domain::RegistryHost::parse(h).map_err(|e| error(variable, format!("{h}: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let insecure_registries = hosts("BERTH_INSECURE_REGISTRIES")?;
+        let ecr_registry_hosts = hosts("BERTH_ECR_REGISTRY_HOSTS")?;
         let egress_allow = get("BERTH_EGRESS_ALLOW")
             .unwrap_or("")
             .split(',')
@@ -419,6 +433,20 @@ impl Settings {
         };
         let aptible_api_url = url_setting("BERTH_APTIBLE_API_URL", "https://api.aptible.com")?;
         let aptible_auth_url = url_setting("BERTH_APTIBLE_AUTH_URL", "https://auth.aptible.com")?;
+        let optional_url = |variable: &str, example: &str| {
+            get(variable)
+                .filter(|v| !v.trim().is_empty())
+                .map(|_| url_setting(variable, example))
+                .transpose()
+        };
+        let ecr_endpoint_url = optional_url(
+            "BERTH_ECR_ENDPOINT_URL",
+            "https://api.ecr.us-east-1.amazonaws.com",
+        )?;
+        let sts_endpoint_url = optional_url(
+            "BERTH_STS_ENDPOINT_URL",
+            "https://sts.us-east-1.amazonaws.com",
+        )?;
         Ok(Settings {
             addr,
             data_dir,
@@ -447,6 +475,9 @@ impl Settings {
             mailer,
             aptible_api_url,
             aptible_auth_url,
+            ecr_endpoint_url,
+            sts_endpoint_url,
+            ecr_registry_hosts,
         })
     }
 

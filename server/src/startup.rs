@@ -155,8 +155,15 @@ impl Application {
             settings.egress(),
         )
         .map_err(|why| anyhow::anyhow!("BERTH_APTIBLE_API_URL / BERTH_APTIBLE_AUTH_URL: {why}"))?;
+        let ecr = platform::ecr::EcrClient::new(platform::ecr::EcrSettings {
+            ecr_endpoint: settings.ecr_endpoint_url.clone(),
+            sts_endpoint: settings.sts_endpoint_url.clone(),
+            timeout: settings.registry_timeout,
+            extra_registry_hosts: settings.ecr_registry_hosts.clone(),
+        });
         let berth = Berth {
             aptible,
+            ecr,
             store: store.clone(),
             sign_in_limits: SignInLimits::default(),
             public_url: settings.public_url_for(addr),

@@ -59,6 +59,7 @@ async fn data_dir_with_a_secret() -> (tempfile::TempDir, Store, i64) {
                 username: "bot",
                 note: None,
                 created_by: user.id,
+                aws: None,
             },
             |id| Sealed {
                 value: keyring.seal(SECRET.as_bytes(), &SecretSlot::Credential(id).context()),

@@ -8,14 +8,21 @@ use crate::{
     present, Berth, Error, Result,
 };
 use domain::{
-    parse_note, parse_username, CredentialKind, CredentialName, ImageReference, RegistryHost, Role,
-    Secret,
+    parse_note, parse_username, AwsAccessKeyId, AwsRegion, AwsRoleArn, CredentialKind,
+    CredentialName, ImageReference, RegistryHost, Role, Secret,
 };
-use platform::registry::{BasicCredentials, RegistryError, ResolvedImage};
+use platform::{
+    ecr::{AwsError, AwsKey},
+    registry::{BasicCredentials, RegistryError, ResolvedImage},
+};
 use store::{CredentialChanges, RegistryCredential, SecretSlot, TeamAccess};
-use views::{api::VerifyBody, CredentialPage, CredentialsPage, FieldExt, Flash, VerifyReport};
+use views::{
+    api::VerifyBody, AppError, CredentialPage, CredentialsPage, FieldExt, Flash, VerifyReport,
+};
 
-/// What a form or API body gives for a new credential.
+/// What a form or API body gives for a new credential. Kind `basic` takes `username` and
+/// `secret`; kind `ecr` takes the AWS fields (and ignores those two).
+#[derive(Default)]
 pub struct NewCredentialInput<'a> {
     pub name: &'a str,
     pub registry: &'a str,
@@ -25,6 +32,17 @@ pub struct NewCredentialInput<'a> {
     pub note: &'a str,
     /// `YYYY-MM-DD` or empty.
     pub expires_on: &'a str,
+    pub aws: AwsInput<'a>,
+}
+
+/// The fields of an `ecr` credential, as typed (empty = not given).
+#[derive(Default, Clone, Copy)]
+pub struct AwsInput<'a> {
+    pub access_key_id: &'a str,
+    pub secret_access_key: &'a str,
+    pub region: &'a str,
+    pub role_arn: &'a str,
+    pub external_id: &'a str,
 }
 
 /// Changes to a credential: `None` keeps the stored value (no secret = keep the secret).
@@ -37,6 +55,13 @@ pub struct CredentialPatch<'a> {
     pub note: Option<&'a str>,
     /// `YYYY-MM-DD`, or empty to clear; `None` keeps it.
     pub expires_on: Option<&'a str>,
+    /// Kind `ecr` (`None` keeps the value; an empty role or external id drops it; an empty
+    /// secret access key keeps it).
+    pub access_key_id: Option<&'a str>,
+    pub secret_access_key: Option<&'a str>,
+    pub region: Option<&'a str>,
+    pub role_arn: Option<&'a str>,
+    pub external_id: Option<&'a str>,
 }
 
 const MANAGE: &str = "manage registry credentials";
@@ -75,16 +100,77 @@ fn name_taken(name: &CredentialName) -> impl Fn(store::StoreError) -> Error + '_
     }
 }
 
-/// The login a team credential gives: its username and its secret, opened.
-pub(crate) fn open_login(
+/// The login a team credential gives: kind `basic`, its username and its secret, opened;
+/// kind `ecr`, a token minted now from its AWS key (or one from memory that stays valid for
+/// longer than an operation), its expiry or AWS's refusal recorded on the credential.
+pub(crate) async fn team_login(
     berth: &Berth,
     credential: &RegistryCredential,
-    sealed: &store::Sealed,
-) -> Result<BasicCredentials> {
+) -> Result<std::result::Result<BasicCredentials, AwsError>> {
+    let sealed = berth.store.credential_secret(credential.id).await?;
     let secret = berth
         .secrets
-        .open(&SecretSlot::Credential(credential.id), sealed)?;
-    Ok(BasicCredentials::new(credential.username.clone(), secret))
+        .open(&SecretSlot::Credential(credential.id), &sealed)?;
+    if credential.kind == CredentialKind::Basic {
+        return Ok(Ok(BasicCredentials::new(
+            credential.username.clone(),
+            secret,
+        )));
+    }
+    let region = credential.aws_region.as_deref().ok_or_else(|| {
+        Error::internal(format!("ECR credential {} has no region", credential.id))
+    })?;
+    let key = AwsKey {
+        access_key_id: &credential.username,
+        secret_access_key: &secret,
+        region,
+        role_arn: credential.aws_role_arn.as_deref(),
+        external_id: credential.aws_external_id.as_deref(),
+        session_name: &format!("berth-{}", credential.name),
+    };
+    // Any change to the credential (its key, region or role) changes `updated_at`.
+    match berth
+        .ecr
+        .login((credential.id, credential.updated_at), &key)
+        .await
+    {
+        Ok(minted) => {
+            if !minted.reused {
+                berth
+                    .store
+                    .record_ecr_token(credential.id, minted.expires_at)
+                    .await?;
+            }
+            Ok(Ok(minted.login))
+        }
+        Err(error) => {
+            berth
+                .store
+                .record_aws_error(credential.id, &error.verbatim())
+                .await?;
+            tracing::warn!(credential = %credential.name, %error, "no ECR token");
+            Ok(Err(error))
+        }
+    }
+}
+
+/// As [`team_login`], with AWS's refusal as a verification failure of the `credential`
+/// field (a deploy or a build plan stops there, nothing queued).
+pub(crate) async fn team_login_or_refusal(
+    berth: &Berth,
+    credential: &RegistryCredential,
+) -> Result<BasicCredentials> {
+    team_login(berth, credential).await?.map_err(|error| {
+        AppError::VerificationFailed {
+            field: "credential".into(),
+            reason: error.step.failure_kind().into(),
+            message: format!(
+                "Team credential {} could not get a registry token from AWS. {error}.",
+                credential.name
+            ),
+        }
+        .into()
+    })
 }
 
 /// The team's credentials, for any member (secrets are never part of them).
@@ -161,8 +247,19 @@ pub async fn create(
     let name = CredentialName::parse(input.name).field("name")?;
     let registry = RegistryHost::parse(input.registry).field("registry")?;
     let kind = CredentialKind::parse(input.kind).field("kind")?;
-    let username = parse_username(input.username).field("username")?;
-    let secret = Secret::parse(input.secret).field("secret")?;
+    let (username, secret, aws) = match kind {
+        CredentialKind::Basic => (
+            parse_username(input.username).field("username")?,
+            Secret::parse(input.secret).field("secret")?,
+            None,
+        ),
+        CredentialKind::Ecr => {
+            let key_id = AwsAccessKeyId::parse(input.aws.access_key_id).field("access_key_id")?;
+            let secret = parse_secret_access_key(input.aws.secret_access_key)?;
+            let aws = ParsedAws::parse(berth, &registry, input.aws)?;
+            (key_id.to_string(), secret, Some(aws))
+        }
+    };
     let note = parse_note(input.note).field("note")?;
     let expires_at = domain::parse_expiry_date(input.expires_on).field("expires_on")?;
     let access = authorize(&berth.store, actor, team, Role::Owner, MANAGE).await?;
@@ -177,6 +274,7 @@ pub async fn create(
                 username: &username,
                 note: note.as_deref(),
                 created_by: actor,
+                aws: aws.as_ref().map(ParsedAws::settings),
             },
             |id| berth.secrets.seal(&SecretSlot::Credential(id), &secret),
         )
@@ -191,7 +289,10 @@ pub async fn create(
     } else {
         credential
     };
-    let detail = format!("registry {registry}, username {username}");
+    let detail = match &aws {
+        None => format!("registry {registry}, username {username}"),
+        Some(aws) => format!("registry {registry}, {}", aws.describe(&username)),
+    };
     record(
         berth,
         &access,
@@ -206,12 +307,227 @@ pub async fn create(
     Ok(credential)
 }
 
+/// An AWS secret access key as typed: any printable text without spaces (AWS's are 40
+/// characters of base64).
+fn parse_secret_access_key(input: &str) -> Result<Secret> {
+    let secret = Secret::parse(input.trim()).map_err(|_| {
+        Error::invalid(
+            "secret_access_key",
+            "Enter the secret access key that was shown once, when the access key was created.",
+        )
+    })?;
+    if secret.expose().len() > 128
+        || secret
+            .expose()
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(Error::invalid(
+            "secret_access_key",
+            "That is not an AWS secret access key (40 characters, no spaces); paste it again from the key's CSV or the IAM console.",
+        ));
+    }
+    Ok(secret)
+}
+
+/// An `ecr` credential's region and role, checked against its registry.
+struct ParsedAws {
+    region: AwsRegion,
+    role_arn: Option<AwsRoleArn>,
+    external_id: Option<String>,
+}
+
+impl ParsedAws {
+    fn parse(berth: &Berth, registry: &RegistryHost, input: AwsInput<'_>) -> Result<Self> {
+        let region = AwsRegion::parse(input.region).field("region")?;
+        domain::check_ecr_registry(registry, &region, berth.ecr.extra_registry_hosts())
+            .field("registry")?;
+        let role_arn = Some(input.role_arn.trim())
+            .filter(|r| !r.is_empty())
+            .map(|r| AwsRoleArn::parse(r).field("role_arn"))
+            .transpose()?;
+        let external_id = domain::parse_external_id(input.external_id).field("external_id")?;
+        if external_id.is_some() && role_arn.is_none() {
+            return Err(Error::invalid(
+                "external_id",
+                "An external id goes with a role to assume; give the role ARN too, or leave the external id empty.",
+            ));
+        }
+        Ok(Self {
+            region,
+            role_arn,
+            external_id,
+        })
+    }
+
+    fn settings(&self) -> store::AwsSettings<'_> {
+        store::AwsSettings {
+            region: self.region.as_str(),
+            role_arn: self.role_arn.as_ref().map(AwsRoleArn::as_str),
+            external_id: self.external_id.as_deref(),
+        }
+    }
+
+    fn describe(&self, access_key_id: &str) -> String {
+        match &self.role_arn {
+            Some(role) => format!(
+                "AWS key {access_key_id} in {}, assuming {role}",
+                self.region
+            ),
+            None => format!("AWS key {access_key_id} in {}", self.region),
+        }
+    }
+}
+
 async fn reload(berth: &Berth, access: &TeamAccess, name: &str) -> Result<RegistryCredential> {
     berth
         .store
         .credential(access.team_id, name)
         .await?
         .ok_or_else(Error::not_found)
+}
+
+/// The key-related changes of a patch, by the credential's kind.
+#[derive(Default)]
+struct KeyChanges {
+    username: Option<String>,
+    secret: Option<Secret>,
+    region: Option<AwsRegion>,
+    role_arn: Option<Option<AwsRoleArn>>,
+    external_id: Option<Option<String>>,
+}
+
+fn given(value: Option<&str>) -> Option<&str> {
+    value.map(str::trim).filter(|v| !v.is_empty())
+}
+
+fn basic_changes(
+    patch: &CredentialPatch<'_>,
+    existing: &RegistryCredential,
+    registry: Option<&RegistryHost>,
+) -> Result<KeyChanges> {
+    for (field, value) in [
+        ("access_key_id", patch.access_key_id),
+        ("secret_access_key", patch.secret_access_key),
+        ("region", patch.region),
+        ("role_arn", patch.role_arn),
+        ("external_id", patch.external_id),
+    ] {
+        if given(value).is_some() {
+            return Err(Error::invalid(
+                field,
+                format!("Only ECR credentials have AWS fields; {} is a basic credential (a username and a password or token).", existing.name),
+            ));
+        }
+    }
+    let username = patch
+        .username
+        .map(|u| parse_username(u).field("username"))
+        .transpose()?;
+    // An empty secret field means "keep the stored secret".
+    let secret = patch
+        .secret
+        .filter(|s| !s.is_empty())
+        .map(|s| Secret::parse(s).field("secret"))
+        .transpose()?;
+    // A secret is bound to the host it was entered for. Keeping it across a change of
+    // registry would let any owner point another owner's write-only secret at a host of
+    // their own and read it off the next verify's Authorization header.
+    if let (Some(registry), None) = (registry, &secret) {
+        if registry != &existing.registry {
+            return Err(Error::invalid(
+                "secret",
+                format!(
+                    "The secret was entered for {}; Berth sends a secret only to the registry it was entered for, so moving this credential to {registry} needs the secret again. Enter the password or token for {registry}.",
+                    existing.registry
+                ),
+            ));
+        }
+    }
+    Ok(KeyChanges {
+        username,
+        secret,
+        ..Default::default()
+    })
+}
+
+/// An `ecr` credential's changes. Its secret access key only ever goes to AWS (the registry
+/// gets minted tokens), so a new registry needs no new key; it must still be an ECR
+/// registry of the credential's region.
+fn ecr_changes(
+    berth: &Berth,
+    patch: &CredentialPatch<'_>,
+    existing: &RegistryCredential,
+    registry: Option<&RegistryHost>,
+) -> Result<KeyChanges> {
+    if given(patch.username).is_some_and(|u| u != existing.username) {
+        return Err(Error::invalid(
+            "username",
+            "An ECR credential's username is its AWS access key id: change access_key_id instead.",
+        ));
+    }
+    if given(patch.secret).is_some() {
+        return Err(Error::invalid(
+            "secret",
+            "An ECR credential has a secret access key, not a password: send it as secret_access_key.",
+        ));
+    }
+    let username = given(patch.access_key_id)
+        .map(|k| AwsAccessKeyId::parse(k).field("access_key_id"))
+        .transpose()?
+        .map(String::from);
+    let secret = given(patch.secret_access_key)
+        .map(parse_secret_access_key)
+        .transpose()?;
+    let region = patch
+        .region
+        .map(|r| AwsRegion::parse(r).field("region"))
+        .transpose()?;
+    let role_arn = patch
+        .role_arn
+        .map(|r| {
+            given(Some(r))
+                .map(|r| AwsRoleArn::parse(r).field("role_arn"))
+                .transpose()
+        })
+        .transpose()?;
+    let external_id = patch
+        .external_id
+        .map(|e| domain::parse_external_id(e).field("external_id"))
+        .transpose()?;
+    let effective_region = match &region {
+        Some(region) => region.clone(),
+        None => {
+            AwsRegion::parse(existing.aws_region.as_deref().unwrap_or_default()).field("region")?
+        }
+    };
+    domain::check_ecr_registry(
+        registry.unwrap_or(&existing.registry),
+        &effective_region,
+        berth.ecr.extra_registry_hosts(),
+    )
+    .field("registry")?;
+    let has_role = match &role_arn {
+        Some(role) => role.is_some(),
+        None => existing.aws_role_arn.is_some(),
+    };
+    let has_external_id = match &external_id {
+        Some(id) => id.is_some(),
+        None => existing.aws_external_id.is_some(),
+    };
+    if has_external_id && !has_role {
+        return Err(Error::invalid(
+            "external_id",
+            "An external id goes with a role to assume; give the role ARN too, or leave the external id empty.",
+        ));
+    }
+    Ok(KeyChanges {
+        username,
+        secret,
+        region,
+        role_arn,
+        external_id,
+    })
 }
 
 pub async fn update(
@@ -229,16 +545,6 @@ pub async fn update(
         .registry
         .map(|r| RegistryHost::parse(r).field("registry"))
         .transpose()?;
-    let username = patch
-        .username
-        .map(|u| parse_username(u).field("username"))
-        .transpose()?;
-    // An empty secret field means "keep the stored secret".
-    let secret = patch
-        .secret
-        .filter(|s| !s.is_empty())
-        .map(|s| Secret::parse(s).field("secret"))
-        .transpose()?;
     let note = patch
         .note
         .map(|n| parse_note(n).field("note"))
@@ -249,21 +555,12 @@ pub async fn update(
         .transpose()?;
     let access = authorize(&berth.store, actor, team, Role::Owner, MANAGE).await?;
     let existing = reload(berth, &access, current).await?;
-    // A secret is bound to the host it was entered for. Keeping it across a change of
-    // registry would let any owner point another owner's write-only secret at a host of
-    // their own and read it off the next verify's Authorization header.
-    if let (Some(registry), None) = (&registry, &secret) {
-        if registry != &existing.registry {
-            return Err(Error::invalid(
-                "secret",
-                format!(
-                    "The secret was entered for {}; Berth sends a secret only to the registry it was entered for, so moving this credential to {registry} needs the secret again. Enter the password or token for {registry}.",
-                    existing.registry
-                ),
-            ));
-        }
-    }
-    let sealed = secret
+    let key = match existing.kind {
+        CredentialKind::Basic => basic_changes(&patch, &existing, registry.as_ref())?,
+        CredentialKind::Ecr => ecr_changes(berth, &patch, &existing, registry.as_ref())?,
+    };
+    let sealed = key
+        .secret
         .as_ref()
         .map(|s| berth.secrets.seal(&SecretSlot::Credential(existing.id), s));
     let updated = berth
@@ -273,8 +570,14 @@ pub async fn update(
             CredentialChanges {
                 name: name.as_ref(),
                 registry: registry.as_ref(),
-                username: username.as_deref(),
+                username: key.username.as_deref(),
                 note: note.as_ref().map(|n| n.as_deref()),
+                aws_region: key.region.as_ref().map(AwsRegion::as_str),
+                aws_role_arn: key
+                    .role_arn
+                    .as_ref()
+                    .map(|r| r.as_ref().map(AwsRoleArn::as_str)),
+                aws_external_id: key.external_id.as_ref().map(|e| e.as_deref()),
             },
             sealed,
         )
@@ -283,6 +586,8 @@ pub async fn update(
             Some(name) => name_taken(name)(e),
             None => e.into(),
         })?;
+    // Tokens minted with the old key, region or role are never used again.
+    berth.ecr.forget(existing.id);
     let updated = match expires_at {
         Some(expires_at) if expires_at != updated.expires_at => {
             berth
@@ -304,10 +609,28 @@ pub async fn update(
         changed.push(format!("registry {}", updated.registry));
     }
     if updated.username != existing.username {
-        changed.push(format!("username {}", updated.username));
+        changed.push(match updated.kind {
+            CredentialKind::Basic => format!("username {}", updated.username),
+            CredentialKind::Ecr => format!("access key id {}", updated.username),
+        });
     }
-    if secret.is_some() {
+    if key.secret.is_some() {
         changed.push(format!("new secret (version {})", updated.secret_version));
+    }
+    if updated.aws_region != existing.aws_region {
+        changed.push(format!(
+            "region {}",
+            updated.aws_region.as_deref().unwrap_or("")
+        ));
+    }
+    if updated.aws_role_arn != existing.aws_role_arn {
+        changed.push(match &updated.aws_role_arn {
+            Some(role) => format!("role {role}"),
+            None => "no role".into(),
+        });
+    }
+    if updated.aws_external_id != existing.aws_external_id {
+        changed.push("external id".into());
     }
     if updated.note != existing.note {
         changed.push("note".into());
@@ -335,6 +658,7 @@ pub async fn delete(berth: &Berth, actor: i64, team: &str, name: &str) -> Result
     let access = authorize(&berth.store, actor, team, Role::Owner, MANAGE).await?;
     let existing = reload(berth, &access, name).await?;
     berth.store.delete_credential(existing.id).await?;
+    berth.ecr.forget(existing.id);
     let detail = format!(
         "registry {}, username {}",
         existing.registry, existing.username
@@ -353,11 +677,67 @@ pub async fn delete(berth: &Berth, actor: i64, team: &str, name: &str) -> Result
     Ok(())
 }
 
+/// Why a verification failed, and at which step: AWS sign-in or role assumption (kind
+/// `ecr`), the registry login, or the image pull.
+#[derive(Debug)]
+pub enum VerifyFailure {
+    Aws(AwsError),
+    Registry {
+        error: RegistryError,
+        /// An image was given to pull.
+        pulling: bool,
+    },
+}
+
+impl VerifyFailure {
+    /// `aws_sign_in_failed`, `role_assumption_failed`, or the registry's kind
+    /// (`wrong_credentials`, `denied`, `not_found`, …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            VerifyFailure::Aws(error) => error.step.failure_kind(),
+            VerifyFailure::Registry { error, .. } => error.kind(),
+        }
+    }
+
+    /// `aws_sign_in`, `role_assumption`, `registry_login` or `image_pull`.
+    pub fn step(&self) -> &'static str {
+        match self {
+            VerifyFailure::Aws(error) => error.step.as_str(),
+            VerifyFailure::Registry { error, pulling } => match error {
+                RegistryError::Denied { .. }
+                | RegistryError::NotFound { .. }
+                | RegistryError::ImageOnAnotherRegistry { .. }
+                    if *pulling =>
+                {
+                    "image_pull"
+                }
+                _ => "registry_login",
+            },
+        }
+    }
+
+    pub fn step_words(&self) -> &'static str {
+        match self.step() {
+            "aws_sign_in" => "AWS sign-in",
+            "role_assumption" => "role assumption",
+            "image_pull" => "image pull",
+            _ => "registry login",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            VerifyFailure::Aws(error) => error.to_string(),
+            VerifyFailure::Registry { error, .. } => error.to_string(),
+        }
+    }
+}
+
 /// The outcome of a verification, for the page or the API.
 pub struct Verification {
     pub credential: RegistryCredential,
     pub image: Option<ImageReference>,
-    pub result: std::result::Result<Option<ResolvedImage>, RegistryError>,
+    pub result: std::result::Result<Option<ResolvedImage>, VerifyFailure>,
 }
 
 impl Verification {
@@ -373,6 +753,7 @@ impl Verification {
                 linux_amd64_digest: image.linux_amd64_digest.map(String::from),
                 size: image.size,
                 kind: None,
+                step: None,
                 message: None,
                 credential,
             },
@@ -384,18 +765,20 @@ impl Verification {
                 linux_amd64_digest: None,
                 size: None,
                 kind: None,
+                step: None,
                 message: None,
                 credential,
             },
-            Err(error) => VerifyBody {
+            Err(failure) => VerifyBody {
                 ok: false,
                 digest: None,
                 media_type: None,
                 platforms: Vec::new(),
                 linux_amd64_digest: None,
                 size: None,
-                kind: Some(error.kind().to_owned()),
-                message: Some(error.to_string()),
+                kind: Some(failure.kind().to_owned()),
+                step: Some(failure.step().to_owned()),
+                message: Some(failure.message()),
                 credential,
             },
         }
@@ -404,11 +787,18 @@ impl Verification {
     /// What the credential's page shows of it.
     pub fn report(&self) -> VerifyReport {
         let image = self.image.as_ref().map(ToString::to_string);
+        let minted = self.credential.kind == CredentialKind::Ecr;
         match &self.result {
             Ok(Some(resolved)) => VerifyReport {
                 ok: true,
                 kind: None,
-                message: "Logged in and resolved the image.".into(),
+                step: None,
+                message: if minted {
+                    "Got a token from AWS, logged in and resolved the image."
+                } else {
+                    "Logged in and resolved the image."
+                }
+                .into(),
                 image,
                 digest: Some(resolved.digest.to_string()),
                 platforms: resolved.platforms.clone(),
@@ -417,16 +807,23 @@ impl Verification {
             Ok(None) => VerifyReport {
                 ok: true,
                 kind: None,
-                message: "Logged in. Give an image to prove pull access too.".into(),
+                step: None,
+                message: if minted {
+                    "Got a token from AWS and logged in. Give an image to prove pull access too."
+                } else {
+                    "Logged in. Give an image to prove pull access too."
+                }
+                .into(),
                 image: None,
                 digest: None,
                 platforms: Vec::new(),
                 size: None,
             },
-            Err(error) => VerifyReport {
+            Err(failure) => VerifyReport {
                 ok: false,
-                kind: Some(error.kind().to_owned()),
-                message: error.to_string(),
+                kind: Some(failure.kind().to_owned()),
+                step: Some(failure.step_words().to_owned()),
+                message: failure.message(),
                 image,
                 digest: None,
                 platforms: Vec::new(),
@@ -436,8 +833,9 @@ impl Verification {
     }
 }
 
-/// Logs in to the credential's registry and, given an image, proves it can be pulled.
-/// Deployers may verify: they use the credentials, and verifying reveals nothing secret.
+/// Logs in to the credential's registry (with a token minted from AWS for kind `ecr`) and,
+/// given an image, proves it can be pulled. Deployers may verify: they use the credentials,
+/// and verifying reveals nothing secret.
 pub async fn verify(
     berth: &Berth,
     actor: i64,
@@ -477,15 +875,18 @@ pub async fn verify(
             ));
         }
     }
-    let sealed = berth.store.credential_secret(credential.id).await?;
-    let login = open_login(berth, &credential, &sealed)?;
-    let result = berth
-        .registry
-        .verify(&registry, Some(&login), image.as_ref())
-        .await
-        .map(|verified| verified.image)
-        .map_err(|e| e.redact(login.secret.expose()));
-    drop(login);
+    let result = match team_login(berth, &credential).await? {
+        Err(error) => Err(VerifyFailure::Aws(error)),
+        Ok(login) => berth
+            .registry
+            .verify(&registry, Some(&login), image.as_ref())
+            .await
+            .map(|verified| verified.image)
+            .map_err(|e| VerifyFailure::Registry {
+                error: e.redact(login.secret.expose()),
+                pulling: image.is_some(),
+            }),
+    };
     let (ok, detail) = match &result {
         Ok(Some(resolved)) => (
             true,
@@ -496,7 +897,15 @@ pub async fn verify(
             ),
         ),
         Ok(None) => (true, "logged in".to_owned()),
-        Err(error) => (false, format!("{}: {error}", error.kind())),
+        Err(failure) => (
+            false,
+            format!(
+                "{} failed, {}: {}",
+                failure.step_words(),
+                failure.kind(),
+                failure.message()
+            ),
+        ),
     };
     berth
         .store

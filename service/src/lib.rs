@@ -65,6 +65,9 @@ pub struct Berth {
     /// Aptible's API, for teams whose apps run there (`BERTH_APTIBLE_API_URL`,
     /// `BERTH_APTIBLE_AUTH_URL`).
     pub aptible: platform::aptible::AptibleClient,
+    /// Mints ECR logins from teams' AWS keys (`BERTH_ECR_ENDPOINT_URL`,
+    /// `BERTH_STS_ENDPOINT_URL`, `BERTH_ECR_REGISTRY_HOSTS`).
+    pub ecr: platform::ecr::EcrClient,
     /// Wakes this process's operation worker when an operation is queued (other processes
     /// find it on their next poll).
     pub operations_queued: Arc<tokio::sync::Notify>,

@@ -59,7 +59,18 @@ pub fn last_operation(o: &Operation) -> LastOperation {
 }
 
 pub fn credential(c: RegistryCredential) -> CredentialRow {
+    let aws = (c.kind == domain::CredentialKind::Ecr).then(|| views::AwsRow {
+        access_key_id: c.username.clone(),
+        region: c.aws_region.clone().unwrap_or_default(),
+        role_arn: c.aws_role_arn.clone(),
+        external_id: c.aws_external_id.clone(),
+        token_minted_at: c.ecr_token_minted_at,
+        token_expires_at: c.ecr_token_expires_at,
+        last_error: c.aws_error.clone(),
+        last_error_at: c.aws_error_at,
+    });
     CredentialRow {
+        aws,
         last_verified: c.last_verified_at.map(|at| CheckRow {
             at,
             ok: c.last_verified_ok.unwrap_or(false),

@@ -11,7 +11,7 @@
 //! 4. the one team credential for that host; several are an error naming them (choose one
 //!    by name); none means no credentials (a public image).
 
-use crate::{credentials::open_login, Berth, Error, Result};
+use crate::{credentials::team_login_or_refusal, Berth, Error, Result};
 use domain::{CredentialName, CredentialSource, RegistryHost, Secret};
 use platform::registry::BasicCredentials;
 use store::{App, CredentialUse, RegistryCredential, Sealed, SecretSlot};
@@ -270,9 +270,8 @@ impl<'a> Resolver<'a> {
     }
 
     async fn team(&self, credential: &RegistryCredential, matched: bool) -> Result<Chosen> {
-        let sealed = self.berth.store.credential_secret(credential.id).await?;
         Ok(Chosen::Team {
-            login: open_login(self.berth, credential, &sealed)?,
+            login: team_login_or_refusal(self.berth, credential).await?,
             credential: credential.clone(),
             matched,
         })

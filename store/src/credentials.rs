@@ -30,6 +30,24 @@ pub struct RegistryCredential {
     pub expires_at: Option<i64>,
     /// How many apps' deploys use it: shown before a rotation or a delete.
     pub used_by_apps: i64,
+    /// Kind `ecr`: the region, and the role assumed first (with its external id).
+    pub aws_region: Option<String>,
+    pub aws_role_arn: Option<String>,
+    pub aws_external_id: Option<String>,
+    /// Kind `ecr`: when the last token was minted and when AWS said it expires.
+    pub ecr_token_minted_at: Option<i64>,
+    pub ecr_token_expires_at: Option<i64>,
+    /// Kind `ecr`: the last error AWS answered (cleared by the next token minted).
+    pub aws_error: Option<String>,
+    pub aws_error_at: Option<i64>,
+}
+
+/// Where an `ecr` credential's key is used: its region and the role it assumes first.
+#[derive(Clone, Copy, Debug)]
+pub struct AwsSettings<'a> {
+    pub region: &'a str,
+    pub role_arn: Option<&'a str>,
+    pub external_id: Option<&'a str>,
 }
 
 /// A sealed secret and the master key id that sealed it.
@@ -52,6 +70,8 @@ pub struct NewCredential<'a> {
     pub username: &'a str,
     pub note: Option<&'a str>,
     pub created_by: i64,
+    /// For kind `ecr`.
+    pub aws: Option<AwsSettings<'a>>,
 }
 
 /// Changes to a credential; `None` keeps the stored value.
@@ -61,12 +81,18 @@ pub struct CredentialChanges<'a> {
     pub registry: Option<&'a RegistryHost>,
     pub username: Option<&'a str>,
     pub note: Option<Option<&'a str>>,
+    /// Kind `ecr`: a new region; a role (`Some(None)` drops it) and its external id.
+    pub aws_region: Option<&'a str>,
+    pub aws_role_arn: Option<Option<&'a str>>,
+    pub aws_external_id: Option<Option<&'a str>>,
 }
 
 const COLUMNS: &str =
     "id, team_id, name, registry, kind, username, secret_version, note, created_at, updated_at,
      last_verified_at, (last_verified_ok = 1) AS last_verified_ok, last_verified_detail,
      last_used_at, last_used_detail, expires_at,
+     aws_region, aws_role_arn, aws_external_id, ecr_token_minted_at, ecr_token_expires_at,
+     aws_error, aws_error_at,
      (SELECT COUNT(*) FROM apps WHERE apps.team_credential_id = registry_credentials.id) AS used_by_apps";
 
 impl Store {
@@ -83,8 +109,8 @@ impl Store {
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO registry_credentials
                    (team_id, name, registry, kind, username, secret_sealed, secret_key_id, secret_version,
-                    note, created_by, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, '', '', 1, $6, $7, $8, $8)
+                    note, created_by, created_at, updated_at, aws_region, aws_role_arn, aws_external_id)
+                 VALUES ($1, $2, $3, $4, $5, '', '', 1, $6, $7, $8, $8, $9, $10, $11)
                  RETURNING id",
             )
             .bind(team_id)
@@ -95,6 +121,9 @@ impl Store {
             .bind(new.note)
             .bind(new.created_by)
             .bind(now)
+            .bind(new.aws.map(|a| a.region))
+            .bind(new.aws.and_then(|a| a.role_arn))
+            .bind(new.aws.and_then(|a| a.external_id))
             .fetch_one(&mut *tx)
             .await
             .map_err(|e| StoreError::unique_as(e, "name"))?;
@@ -166,7 +195,10 @@ impl Store {
                    registry = COALESCE($2, registry),
                    username = COALESCE($3, username),
                    note = CASE WHEN $4 = 1 THEN $5 ELSE note END,
-                   updated_at = $6
+                   updated_at = $6,
+                   aws_region = COALESCE($8, aws_region),
+                   aws_role_arn = CASE WHEN $9 = 1 THEN $10 ELSE aws_role_arn END,
+                   aws_external_id = CASE WHEN $11 = 1 THEN $12 ELSE aws_external_id END
                  WHERE id = $7",
             )
             .bind(changes.name.map(CredentialName::as_str))
@@ -176,6 +208,11 @@ impl Store {
             .bind(changes.note.flatten())
             .bind(now)
             .bind(credential_id)
+            .bind(changes.aws_region)
+            .bind(i64::from(changes.aws_role_arn.is_some()))
+            .bind(changes.aws_role_arn.flatten())
+            .bind(i64::from(changes.aws_external_id.is_some()))
+            .bind(changes.aws_external_id.flatten())
             .execute(&mut *tx)
             .await
             .map_err(|e| StoreError::unique_as(e, "name"))?;
@@ -249,6 +286,45 @@ impl Store {
             sqlx::query("UPDATE registry_credentials SET last_used_at = $1, last_used_detail = $2 WHERE id = $3")
                 .bind(now_ms())
                 .bind(detail)
+                .bind(credential_id)
+                .execute(pool)
+                .await?;
+            Ok(())
+        })
+    }
+
+    /// Records an ECR token minted with an `ecr` credential (never the token): when, and
+    /// when AWS says it expires. Clears the last AWS error.
+    pub async fn record_ecr_token(
+        &self,
+        credential_id: i64,
+        expires_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE registry_credentials SET ecr_token_minted_at = $1, ecr_token_expires_at = $2,
+                   aws_error = NULL, aws_error_at = NULL
+                 WHERE id = $3",
+            )
+            .bind(now_ms())
+            .bind(expires_at)
+            .bind(credential_id)
+            .execute(pool)
+            .await?;
+            Ok(())
+        })
+    }
+
+    /// Records what AWS answered when an `ecr` credential could not mint a token.
+    pub async fn record_aws_error(
+        &self,
+        credential_id: i64,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query("UPDATE registry_credentials SET aws_error = $1, aws_error_at = $2 WHERE id = $3")
+                .bind(error)
+                .bind(now_ms())
                 .bind(credential_id)
                 .execute(pool)
                 .await?;

@@ -26,7 +26,7 @@ pub use accounts::{Invite, NewAccount, User};
 pub use apps::{App, AppSummary, ConfigValue, NewApp, Release};
 pub use audit::{AuditEvent, NewAuditEvent};
 pub use changes::{OperationChangeListener, OPERATION_CHANGES};
-pub use credentials::{CredentialChanges, NewCredential, RegistryCredential, Sealed};
+pub use credentials::{AwsSettings, CredentialChanges, NewCredential, RegistryCredential, Sealed};
 pub use db::{Backend, Store};
 pub use deploy_keys::{NewDeployKey, TeamDeployKey};
 pub use error::StoreError;

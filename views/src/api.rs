@@ -194,9 +194,14 @@ pub struct VerifyBody {
     pub linux_amd64_digest: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
-    /// When not ok: `wrong_credentials`, `denied`, `not_found`, `unreachable`, …
+    /// When not ok: `wrong_credentials`, `denied`, `not_found`, `unreachable`,
+    /// `aws_sign_in_failed`, `role_assumption_failed`, …
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+    /// When not ok, the step that failed: `aws_sign_in`, `role_assumption` (ECR
+    /// credentials), `registry_login` or `image_pull`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     pub credential: CredentialRow,

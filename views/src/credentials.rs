@@ -22,6 +22,27 @@ pub struct CredentialRow {
     pub expires_at: Option<i64>,
     /// How many apps deploy with it (their last deploy used it).
     pub used_by_apps: i64,
+    /// Kind `ecr`: the AWS side (the access key id is `username`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<AwsRow>,
+}
+
+/// An `ecr` credential's region and role, and what happened when Berth last asked AWS for a
+/// registry token (the token itself is never kept).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AwsRow {
+    pub access_key_id: String,
+    pub region: String,
+    pub role_arn: Option<String>,
+    pub external_id: Option<String>,
+    /// When the last token was minted, and when AWS said it expires (Unix ms).
+    pub token_minted_at: Option<i64>,
+    pub token_expires_at: Option<i64>,
+    /// The last error AWS answered, verbatim (`SignatureDoesNotMatch: …`), until a token
+    /// is minted again.
+    pub last_error: Option<String>,
+    pub last_error_at: Option<i64>,
 }
 
 /// When something was checked or used, whether it worked, and what happened.
@@ -72,8 +93,11 @@ pub struct AuditPage {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VerifyReport {
     pub ok: bool,
-    /// `wrong_credentials`, `denied`, `not_found`, `unreachable`, `timeout`, … when not ok.
+    /// `wrong_credentials`, `denied`, `not_found`, `unreachable`, `timeout`,
+    /// `aws_sign_in_failed`, `role_assumption_failed`, … when not ok.
     pub kind: Option<String>,
+    /// Which step failed, in words: AWS sign-in, role assumption, registry login, image pull.
+    pub step: Option<String>,
     pub message: String,
     pub image: Option<String>,
     pub digest: Option<String>,

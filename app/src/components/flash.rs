@@ -34,10 +34,10 @@ pub fn VerifyReportView(report: VerifyReport) -> impl IntoView {
     } else {
         "alert alert-error"
     };
-    let heading = if report.ok {
-        "Verified"
-    } else {
-        "Verification failed"
+    let heading = match (&report.step, report.ok) {
+        (_, true) => "Verified".to_owned(),
+        (Some(step), false) => format!("Verification failed at the {step} step"),
+        (None, false) => "Verification failed".to_owned(),
     };
     view! {
         <div class=class role="status" aria-live="polite">

@@ -14,7 +14,7 @@ use crate::{
         VerifyCredential,
     },
 };
-use domain::Role;
+use domain::{CredentialKind, Role};
 use leptos::{form::ActionForm, prelude::*};
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map};
@@ -53,7 +53,7 @@ fn CredentialList(me: Me, page: CredentialsPage) -> impl IntoView {
                     <th scope="row"><a href=href>{c.name.clone()}</a></th>
                     <td><code>{c.registry.clone()}</code></td>
                     <td>{c.kind.as_str()}</td>
-                    <td>{c.username.clone()}</td>
+                    <td>{match &c.aws { Some(aws) => format!("{} ({})", c.username, aws.region), None => c.username.clone() }}</td>
                     <td><CheckCell check=c.last_verified.clone() never="never" now/></td>
                     <td><CheckCell check=c.last_used.clone() never="not yet" now/></td>
                     <td>{match c.expires_at {
@@ -90,7 +90,7 @@ fn CredentialList(me: Me, page: CredentialsPage) -> impl IntoView {
                         <caption class="visually-hidden">"Registry credentials"</caption>
                         <thead><tr>
                             <th scope="col">"Name"</th><th scope="col">"Registry"</th><th scope="col">"Kind"</th>
-                            <th scope="col">"Username"</th><th scope="col">"Last verified"</th>
+                            <th scope="col">"Username or key"</th><th scope="col">"Last verified"</th>
                             <th scope="col">"Last used"</th><th scope="col">"Expires"</th><th scope="col">"Used by"</th>
                         </tr></thead>
                         <tbody>{rows}</tbody>
@@ -141,7 +141,7 @@ pub fn NewCredentialPage() -> AnyView {
                                     <ActionForm action>
                                         <Csrf token=csrf/>
                                         <input type="hidden" name="team" value=handle.clone()/>
-                                        <FormError outcome fields=&["name", "registry", "username", "secret", "note"]/>
+                                        <FormError outcome fields=CREDENTIAL_FIELDS/>
                                         <CredentialFields outcome current=None/>
                                         <button type="submit" class="button button-primary">"Save credential"</button>
                                     </ActionForm>
@@ -156,38 +156,111 @@ pub fn NewCredentialPage() -> AnyView {
     .into_any()
 }
 
-/// The fields shared by the create and edit forms.
+/// Every field of the create and edit forms, for error summaries.
+const CREDENTIAL_FIELDS: &[&str] = &[
+    "name",
+    "registry",
+    "kind",
+    "username",
+    "secret",
+    "access_key_id",
+    "secret_access_key",
+    "region",
+    "role_arn",
+    "external_id",
+    "note",
+    "expires_on",
+];
+
+/// The fields of the create and edit forms. Creating offers both kinds (the fields of the
+/// kind not chosen are hidden by CSS, so this works without JavaScript); editing shows the
+/// credential's own kind.
 #[component]
 fn CredentialFields(
     outcome: Signal<Option<Result<String, views::AppError>>>,
     current: Option<CredentialRow>,
 ) -> impl IntoView {
     let editing = current.is_some();
+    let kind = current.as_ref().map(|c| c.kind);
     let value = |f: fn(&CredentialRow) -> String| current.as_ref().map(f).unwrap_or_default();
+    let aws = |f: fn(&views::AwsRow) -> String| {
+        current
+            .as_ref()
+            .and_then(|c| c.aws.as_ref())
+            .map(f)
+            .unwrap_or_default()
+    };
+    let basic_fields = (kind != Some(CredentialKind::Ecr)).then(|| view! {
+        <div class="kind-fields kind-basic">
+            <Field label="Username" name="username" autocomplete="off" value=value(|c| c.username.clone())
+                required=false error=field_error(outcome, "username")/>
+            <Field label=if editing { "New password or token" } else { "Password or token" } name="secret" kind="password"
+                autocomplete="new-password" required=false
+                hint=if editing { "Leave empty to keep the stored secret (only while the registry stays the same). It is never shown again once saved." }
+                     else { "Stored encrypted; it is never shown again once saved. Prefer a read-only token." }
+                error=field_error(outcome, "secret")/>
+        </div>
+    });
+    let ecr_fields = (kind != Some(CredentialKind::Basic)).then(|| view! {
+        <div class="kind-fields kind-ecr">
+            <p class="field-hint">"Berth asks AWS for a fresh 12-hour registry token with this key for every verification and deploy (image deploys, every FROM of a Dockerfile on this registry, and deploys forwarded to Aptible), so nobody pastes tokens. The key needs ecr:GetAuthorizationToken and pull access (e.g. the AmazonEC2ContainerRegistryReadOnly policy)."</p>
+            <Field label="AWS access key id" name="access_key_id" autocomplete="off" required=false
+                value=aws(|a| a.access_key_id.clone())
+                hint="For example AKIAIOSFODNN7EXAMPLE."
+                error=field_error(outcome, "access_key_id")/>
+            <Field label=if editing { "New secret access key" } else { "Secret access key" } name="secret_access_key" kind="password"
+                autocomplete="new-password" required=false
+                hint=if editing { "Leave empty to keep the stored key. It only ever goes to AWS, never to the registry." }
+                     else { "Stored encrypted and only ever sent to AWS (the registry gets the minted token); never shown again once saved." }
+                error=field_error(outcome, "secret_access_key")/>
+            <Field label="Region" name="region" autocomplete="off" required=false value=aws(|a| a.region.clone())
+                hint="The registry's region, as in its host name, e.g. us-east-1."
+                error=field_error(outcome, "region")/>
+            <Field label="Role to assume (optional)" name="role_arn" autocomplete="off" required=false
+                value=aws(|a| a.role_arn.clone().unwrap_or_default())
+                hint="An IAM role ARN, e.g. arn:aws:iam::123456789012:role/berth-ecr-pull: Berth assumes it with the key first, so the key itself can be allowed nothing but sts:AssumeRole."
+                error=field_error(outcome, "role_arn")/>
+            <Field label="External id (optional)" name="external_id" autocomplete="off" required=false
+                value=aws(|a| a.external_id.clone().unwrap_or_default())
+                hint="If the role's trust policy requires one (sts:ExternalId)."
+                error=field_error(outcome, "external_id")/>
+        </div>
+    });
     view! {
         <Field label="Name" name="name" value=value(|c| c.name.clone())
             hint="How deploys refer to it, e.g. ghcr-deploy. Lower-case letters, digits, '.', '_', '-'."
             error=field_error(outcome, "name")/>
+        {(!editing).then(|| view! {
+            <fieldset class="choices" aria-describedby="field-kind-error">
+                <legend>"Kind"</legend>
+                <div class="choice">
+                    <input type="radio" id="kind-basic" name="kind" value="basic" checked=true/>
+                    <label for="kind-basic">"Username and password or token"</label>
+                    <p class="field-hint">"Docker Hub, GHCR, GitLab, Harbor, Quay, a private registry."</p>
+                </div>
+                <div class="choice">
+                    <input type="radio" id="kind-ecr" name="kind" value="ecr"/>
+                    <label for="kind-ecr">"AWS ECR access key"</label>
+                    <p class="field-hint">"Amazon ECR: Berth mints a fresh token for every deploy."</p>
+                </div>
+                <p class="field-error" id="field-kind-error" aria-live="polite">{move || field_error(outcome, "kind").get()}</p>
+            </fieldset>
+        })}
         <Field label="Registry" name="registry" value=value(|c| c.registry.clone())
-            hint=if editing {
-                "The host only, with a port if it has one. Changing it needs the password or token again (below): a secret is only ever sent to the registry it was entered for."
-            } else {
-                "The host only, with a port if it has one: ghcr.io, registry.gitlab.com, harbor.example.com:8443. docker.io for Docker Hub."
+            hint=match kind {
+                Some(CredentialKind::Basic) => "The host only, with a port if it has one. Changing it needs the password or token again (below): a secret is only ever sent to the registry it was entered for.",
+                Some(CredentialKind::Ecr) => "ACCOUNT.dkr.ecr.REGION.amazonaws.com, in the credential's region.",
+                None => "The host only, with a port if it has one: ghcr.io, registry.gitlab.com, harbor.example.com:8443, docker.io for Docker Hub; for ECR, ACCOUNT.dkr.ecr.REGION.amazonaws.com.",
             }
             error=field_error(outcome, "registry")/>
-        <Field label="Username" name="username" autocomplete="off" value=value(|c| c.username.clone())
-            error=field_error(outcome, "username")/>
-        <Field label=if editing { "New password or token" } else { "Password or token" } name="secret" kind="password"
-            autocomplete="new-password" required=!editing
-            hint=if editing { "Leave empty to keep the stored secret (only while the registry stays the same). It is never shown again once saved." }
-                 else { "Stored encrypted; it is never shown again once saved. Prefer a read-only token." }
-            error=field_error(outcome, "secret")/>
+        {basic_fields}
+        {ecr_fields}
         <Field label="Note (optional)" name="note" required=false value=value(|c| c.note.clone().unwrap_or_default())
             hint="For example who owns it and when it must be rotated."
             error=field_error(outcome, "note")/>
         <Field label="Expires on (optional)" name="expires_on" kind="date" required=false
             value=value(|c| c.expires_at.map(crate::components::time::iso_date).unwrap_or_default())
-            hint="When the token stops working, if you know (e.g. a personal access token's expiry). The list warns as it nears."
+            hint="When the token or key stops working, if you know (e.g. a personal access token's expiry). The list warns as it nears."
             error=field_error(outcome, "expires_on")/>
     }
 }
@@ -276,9 +349,31 @@ fn CredentialDetail(
             <header class="page-header"><h1>{c.name.clone()}</h1></header>
             <dl class="facts">
                 <dt>"Registry"</dt><dd><code>{c.registry.clone()}</code></dd>
-                <dt>"Kind"</dt><dd>{c.kind.as_str()}</dd>
-                <dt>"Username"</dt><dd>{c.username.clone()}</dd>
-                <dt>"Secret"</dt><dd>"write-only, version " {c.secret_version} ", updated " <Time ms=c.updated_at now/></dd>
+                <dt>"Kind"</dt><dd>{match c.kind { CredentialKind::Basic => "basic (username and password or token)", CredentialKind::Ecr => "ecr (AWS access key; a fresh token for every use)" }}</dd>
+                {match c.aws.clone() {
+                    None => view! {
+                        <dt>"Username"</dt><dd>{c.username.clone()}</dd>
+                        <dt>"Secret"</dt><dd>"write-only, version " {c.secret_version} ", updated " <Time ms=c.updated_at now/></dd>
+                    }.into_any(),
+                    Some(aws) => view! {
+                        <dt>"Access key id"</dt><dd><code>{aws.access_key_id.clone()}</code></dd>
+                        <dt>"Secret access key"</dt><dd>"write-only, version " {c.secret_version} ", updated " <Time ms=c.updated_at now/></dd>
+                        <dt>"Region"</dt><dd>{aws.region.clone()}</dd>
+                        <dt>"Role"</dt><dd>{match aws.role_arn.clone() {
+                            Some(role) => view! { <code>{role}</code> {aws.external_id.clone().map(|id| view! { " (external id " <code>{id}</code> ")" })} }.into_any(),
+                            None => "none: the key asks ECR itself".into_any(),
+                        }}</dd>
+                        <dt>"Last token"</dt><dd>{match (aws.token_minted_at, aws.token_expires_at) {
+                            (Some(minted), Some(expires)) => view! { "minted " <Time ms=minted now/> ", expires " <Time ms=expires now/> " (" {crate::components::time::iso_date(expires)} ")" }.into_any(),
+                            (Some(minted), None) => view! { "minted " <Time ms=minted now/> }.into_any(),
+                            _ => "none minted yet: verify to get one".into_any(),
+                        }}</dd>
+                        <dt>"Last AWS error"</dt><dd>{match (aws.last_error.clone(), aws.last_error_at) {
+                            (Some(error), Some(at)) => view! { <span class="check check-failed">"✗ " <Time ms=at now/></span> " " <code class="aws-error">{error}</code> }.into_any(),
+                            _ => "none".into_any(),
+                        }}</dd>
+                    }.into_any(),
+                }}
                 <dt>"Last verified"</dt><dd><CheckCell check=c.last_verified.clone() never="never" now/>
                     {c.last_verified.clone().map(|v| view! { " " <span class="muted">{v.detail}</span> })}</dd>
                 <dt>"Last used"</dt><dd><CheckCell check=c.last_used.clone() never="not yet used by a deploy" now/>
@@ -320,7 +415,7 @@ fn CredentialDetail(
                         <Csrf token=csrf_update/>
                         <input type="hidden" name="team" value=team_update/>
                         <input type="hidden" name="current" value=name_update/>
-                        <FormError outcome=update_outcome fields=&["name", "registry", "username", "secret", "note"]/>
+                        <FormError outcome=update_outcome fields=CREDENTIAL_FIELDS/>
                         <CredentialFields outcome=update_outcome current=Some(current)/>
                         <button type="submit" class="button button-primary">"Save changes"</button>
                     </ActionForm>

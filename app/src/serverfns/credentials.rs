@@ -22,35 +22,60 @@ pub async fn load_credential(team: String, name: String) -> Result<CredentialPag
     Ok(service::credentials::page(&crate::ssr::berth()?, user, &team, &name, flash).await?)
 }
 
-/// Creates a credential and goes to its page (where it can be verified).
+/// Creates a credential and goes to its page (where it can be verified). Kind `basic`
+/// takes the username and secret, kind `ecr` the AWS fields; the form has both.
 #[server]
 pub async fn create_credential(
     csrf_token: String,
     team: String,
     name: String,
     registry: String,
-    username: String,
-    secret: String,
+    kind: Option<String>,
+    username: Option<String>,
+    secret: Option<String>,
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
+    region: Option<String>,
+    role_arn: Option<String>,
+    external_id: Option<String>,
     note: String,
     expires_on: Option<String>,
 ) -> Result<String, AppError> {
     let _ = csrf_token;
     let user = crate::ssr::require_user().await?;
+    let text = |v: &Option<String>| v.as_deref().unwrap_or("").to_owned();
+    let (username, secret) = (text(&username), text(&secret));
+    let aws = [
+        &access_key_id,
+        &secret_access_key,
+        &region,
+        &role_arn,
+        &external_id,
+    ]
+    .map(text);
     let input = service::credentials::NewCredentialInput {
         name: &name,
         registry: &registry,
-        kind: "basic",
+        kind: kind.as_deref().unwrap_or("basic"),
         username: &username,
         secret: &secret,
         note: &note,
         expires_on: expires_on.as_deref().unwrap_or(""),
+        aws: service::credentials::AwsInput {
+            access_key_id: &aws[0],
+            secret_access_key: &aws[1],
+            region: &aws[2],
+            role_arn: &aws[3],
+            external_id: &aws[4],
+        },
     };
     let created = service::credentials::create(&crate::ssr::berth()?, user, &team, input).await?;
     crate::ssr::redirect_plain_form_post(&format!("/teams/{team}/credentials/{}", created.name));
     Ok(created.name.to_string())
 }
 
-/// Changes a credential; an empty `secret` keeps the stored one.
+/// Changes a credential; an empty `secret` (or `secret_access_key`) keeps the stored one.
+/// The form sends the fields of the credential's kind only.
 #[server]
 pub async fn update_credential(
     csrf_token: String,
@@ -58,8 +83,13 @@ pub async fn update_credential(
     current: String,
     name: String,
     registry: String,
-    username: String,
-    secret: String,
+    username: Option<String>,
+    secret: Option<String>,
+    access_key_id: Option<String>,
+    secret_access_key: Option<String>,
+    region: Option<String>,
+    role_arn: Option<String>,
+    external_id: Option<String>,
     note: String,
     expires_on: Option<String>,
 ) -> Result<String, AppError> {
@@ -68,10 +98,15 @@ pub async fn update_credential(
     let patch = service::credentials::CredentialPatch {
         name: Some(&name),
         registry: Some(&registry),
-        username: Some(&username),
-        secret: Some(&secret),
+        username: username.as_deref(),
+        secret: secret.as_deref(),
         note: Some(&note),
         expires_on: expires_on.as_deref(),
+        access_key_id: access_key_id.as_deref(),
+        secret_access_key: secret_access_key.as_deref(),
+        region: region.as_deref(),
+        role_arn: role_arn.as_deref(),
+        external_id: external_id.as_deref(),
     };
     let updated =
         service::credentials::update(&crate::ssr::berth()?, user, &team, &current, patch).await?;

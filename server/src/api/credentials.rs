@@ -46,16 +46,39 @@ pub async fn show(
     Ok(credential_body(credential))
 }
 
+/// A new credential: kind `basic` (the default) takes `username` and `secret`; kind `ecr`
+/// takes `access_key_id`, `secret_access_key`, `region` and optionally `role_arn` (with
+/// `external_id`), and Berth mints a fresh ECR token from them for every use.
 #[derive(Deserialize, ToSchema)]
 pub struct NewCredential {
     name: String,
+    /// The registry host; for `ecr`, `ACCOUNT.dkr.ecr.REGION.amazonaws.com`.
     registry: String,
-    /// `basic` (the default).
+    /// `basic` (the default) or `ecr`.
     #[serde(default)]
     #[schema(value_type = Option<domain::CredentialKind>)]
     kind: String,
+    /// Kind `basic`.
+    #[serde(default)]
     username: String,
+    /// Kind `basic`: the password or token (write-only).
+    #[serde(default)]
     secret: String,
+    /// Kind `ecr`: the AWS access key id.
+    #[serde(default)]
+    access_key_id: String,
+    /// Kind `ecr`: the AWS secret access key (write-only; only ever sent to AWS).
+    #[serde(default)]
+    secret_access_key: String,
+    /// Kind `ecr`: the registry's region, e.g. `us-east-1`.
+    #[serde(default)]
+    region: String,
+    /// Kind `ecr`: an IAM role Berth assumes first (STS `AssumeRole`).
+    #[serde(default)]
+    role_arn: Option<String>,
+    /// Kind `ecr`: the external id the role's trust policy requires, if any.
+    #[serde(default)]
+    external_id: Option<String>,
     #[serde(default)]
     note: Option<String>,
     /// `YYYY-MM-DD`: when the secret stops working, if its owner knows.
@@ -80,6 +103,13 @@ pub async fn create(
         secret: &body.secret,
         note: body.note.as_deref().unwrap_or(""),
         expires_on: body.expires_on.as_deref().unwrap_or(""),
+        aws: credentials::AwsInput {
+            access_key_id: &body.access_key_id,
+            secret_access_key: &body.secret_access_key,
+            region: &body.region,
+            role_arn: body.role_arn.as_deref().unwrap_or(""),
+            external_id: body.external_id.as_deref().unwrap_or(""),
+        },
     };
     let credential = credentials::create(&state.berth, user.id, &team, input).await?;
     Ok((StatusCode::CREATED, credential_body(credential)))
@@ -99,6 +129,20 @@ pub struct CredentialChanges {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     expires_on: Option<Option<String>>,
+    /// Kind `ecr`.
+    access_key_id: Option<String>,
+    /// Kind `ecr`: absent keeps the stored key.
+    secret_access_key: Option<String>,
+    /// Kind `ecr`.
+    region: Option<String>,
+    /// Kind `ecr`: `null` or `""` drops the role (and needs no external id); absent keeps it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    role_arn: Option<Option<String>>,
+    /// Kind `ecr`: `null` or `""` drops it; absent keeps it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    external_id: Option<Option<String>>,
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
@@ -116,12 +160,17 @@ pub async fn update(
     Path((team, name)): Path<(String, String)>,
     Body(changes): Body<CredentialChanges>,
 ) -> ApiResult<Json<CredentialBody>> {
-    if changes.secret.as_deref() == Some("") {
-        return Err(AppError::invalid(
-            "secret",
-            "Leave \"secret\" out to keep the stored one; it cannot be empty.",
-        )
-        .into());
+    for (field, value) in [
+        ("secret", &changes.secret),
+        ("secret_access_key", &changes.secret_access_key),
+    ] {
+        if value.as_deref() == Some("") {
+            return Err(AppError::invalid(
+                field,
+                format!("Leave \"{field}\" out to keep the stored one; it cannot be empty."),
+            )
+            .into());
+        }
     }
     let patch = CredentialPatch {
         name: changes.name.as_deref(),
@@ -131,6 +180,17 @@ pub async fn update(
         note: changes.note.as_ref().map(|n| n.as_deref().unwrap_or("")),
         expires_on: changes
             .expires_on
+            .as_ref()
+            .map(|e| e.as_deref().unwrap_or("")),
+        access_key_id: changes.access_key_id.as_deref(),
+        secret_access_key: changes.secret_access_key.as_deref(),
+        region: changes.region.as_deref(),
+        role_arn: changes
+            .role_arn
+            .as_ref()
+            .map(|r| r.as_deref().unwrap_or("")),
+        external_id: changes
+            .external_id
             .as_ref()
             .map(|e| e.as_deref().unwrap_or("")),
     };

@@ -61,6 +61,10 @@ pub struct TestAppBuilder {
     git_local_roots: Vec<PathBuf>,
     /// As `BERTH_APTIBLE_API_URL` and `BERTH_APTIBLE_AUTH_URL` would give them.
     aptible: Option<(String, String)>,
+    /// As `BERTH_ECR_ENDPOINT_URL`, `BERTH_STS_ENDPOINT_URL` and `BERTH_ECR_REGISTRY_HOSTS`
+    /// would give them, and the clock token expiry is judged by.
+    ecr: platform::ecr::EcrSettings,
+    ecr_clock: Option<platform::ecr::Clock>,
 }
 
 enum Database {
@@ -138,6 +142,8 @@ impl TestAppBuilder {
             egress_allow: Vec::new(),
             git_local_roots: Vec::new(),
             aptible: None,
+            ecr: Default::default(),
+            ecr_clock: None,
         }
     }
 
@@ -162,6 +168,21 @@ impl TestAppBuilder {
     /// Aptible's API and auth server are at these URLs (a stand-in's).
     pub fn with_aptible(mut self, api_url: &str, auth_url: &str) -> Self {
         self.aptible = Some((api_url.to_owned(), auth_url.to_owned()));
+        self
+    }
+
+    /// ECR and STS are this endpoint (moto), and `ecr` credentials may name these registry
+    /// hosts (`BERTH_ECR_REGISTRY_HOSTS`).
+    pub fn with_ecr(mut self, endpoint: &str, registry_hosts: &[&domain::RegistryHost]) -> Self {
+        self.ecr.ecr_endpoint = Some(endpoint.to_owned());
+        self.ecr.sts_endpoint = Some(endpoint.to_owned());
+        self.ecr.extra_registry_hosts = registry_hosts.iter().map(|h| (*h).clone()).collect();
+        self
+    }
+
+    /// Token expiry is judged by this clock (moto's tokens expire in 2015).
+    pub fn with_ecr_clock(mut self, clock: platform::ecr::Clock) -> Self {
+        self.ecr_clock = Some(clock);
         self
     }
 
@@ -255,8 +276,15 @@ impl TestAppBuilder {
             ),
         }
         .unwrap();
+        let mut ecr_settings = self.ecr.clone();
+        ecr_settings.timeout = Duration::from_secs(10);
+        let mut ecr = platform::ecr::EcrClient::new(ecr_settings);
+        if let Some(clock) = self.ecr_clock.clone() {
+            ecr = ecr.with_clock(clock);
+        }
         let berth = Berth {
             aptible,
+            ecr,
             store: store.clone(),
             sign_in_limits: SignInLimits::default(),
             public_url: "http://berth.test".into(),

@@ -172,7 +172,7 @@ on_both_backends! {
         let acme = store.owner("ada@example.com", "acme").await;
         let registry = RegistryHost::parse("ghcr.io").unwrap();
         let (ghcr_name, spare_name) = (CredentialName::parse("ghcr").unwrap(), CredentialName::parse("spare").unwrap());
-        let new_credential = |name| NewCredential { name, registry: &registry, kind: CredentialKind::Basic, username: "bot", note: None, created_by: acme.user_id };
+        let new_credential = |name| NewCredential { name, registry: &registry, kind: CredentialKind::Basic, username: "bot", note: None, created_by: acme.user_id, aws: None };
         let ghcr = store.create_credential(acme.team_id, new_credential(&ghcr_name), |_| sealed("c")).await.unwrap();
         let spare = store.create_credential(acme.team_id, new_credential(&spare_name), |_| sealed("s")).await.unwrap();
         assert_eq!(ghcr.used_by_apps, 0);

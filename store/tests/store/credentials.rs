@@ -16,6 +16,7 @@ fn new<'a>(name: &'a CredentialName, owner: &Owner) -> NewCredential<'a> {
         username: "bot",
         note: Some("rotates quarterly"),
         created_by: owner.user_id,
+        aws: None,
     }
 }
 
@@ -139,5 +140,51 @@ on_both_backends! {
         assert_eq!(next.len(), 3);
         let only_a = store.audit_events(acme.team_id, Some("credential:a"), None, 10).await.unwrap();
         assert_eq!(only_a.len(), 3, "other teams' events never show");
+    }
+
+    async fn an_ecr_credential_keeps_its_region_and_role_and_the_last_token_s_expiry_never_the_token(store: &TestStore) {
+        let acme = store.owner("ada@example.com", "acme").await;
+        let registry = RegistryHost::parse("123456789012.dkr.ecr.eu-west-1.amazonaws.com").unwrap();
+        let ecr = name("ecr-prod");
+        let created = store
+            .create_credential(
+                acme.team_id,
+                NewCredential {
+                    name: &ecr,
+                    registry: &registry,
+                    kind: CredentialKind::Ecr,
+                    username: "AKIAIOSFODNN7EXAMPLE",
+                    note: None,
+                    created_by: acme.user_id,
+                    aws: Some(store::AwsSettings { region: "eu-west-1", role_arn: Some("arn:aws:iam::123456789012:role/pull"), external_id: Some("berth-acme") }),
+                },
+                |id| sealed_for(id, "aws-secret"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(created.kind, CredentialKind::Ecr);
+        assert_eq!(created.aws_region.as_deref(), Some("eu-west-1"));
+        assert_eq!(created.aws_role_arn.as_deref(), Some("arn:aws:iam::123456789012:role/pull"));
+        assert_eq!(created.aws_external_id.as_deref(), Some("berth-acme"));
+        assert_eq!((created.ecr_token_minted_at, created.ecr_token_expires_at, created.aws_error.clone()), (None, None, None));
+
+        store.record_aws_error(created.id, "SignatureDoesNotMatch: The request signature we calculated does not match").await.unwrap();
+        let failed = store.credential(acme.team_id, "ecr-prod").await.unwrap().unwrap();
+        assert!(failed.aws_error.unwrap().starts_with("SignatureDoesNotMatch"));
+        assert!(failed.aws_error_at.is_some());
+        store.record_ecr_token(created.id, Some(1_420_070_400_000)).await.unwrap();
+        let minted = store.credential(acme.team_id, "ecr-prod").await.unwrap().unwrap();
+        assert_eq!(minted.ecr_token_expires_at, Some(1_420_070_400_000));
+        assert!(minted.ecr_token_minted_at.is_some());
+        assert_eq!(minted.aws_error, None, "a token minted clears the last error");
+
+        let changed = store
+            .update_credential(created.id, CredentialChanges { aws_region: Some("us-east-1"), aws_role_arn: Some(None), aws_external_id: Some(None), ..Default::default() }, None)
+            .await
+            .unwrap();
+        assert_eq!(changed.aws_region.as_deref(), Some("us-east-1"));
+        assert_eq!((changed.aws_role_arn, changed.aws_external_id), (None, None));
+        let kept = store.update_credential(created.id, CredentialChanges { note: Some(Some("n")), ..Default::default() }, None).await.unwrap();
+        assert_eq!(kept.aws_region.as_deref(), Some("us-east-1"), "absent fields keep their value");
     }
 }

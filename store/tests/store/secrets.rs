@@ -57,6 +57,7 @@ on_both_backends! {
                     username: "bot",
                     note: None,
                     created_by: acme.user_id,
+                    aws: None,
                 },
                 |_| under("k0", "credential"),
             )
