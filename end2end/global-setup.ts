@@ -9,6 +9,8 @@
 //                            `cargo build -p testregistry --bins`)
 //   BERTH_TEST_APTIBLE_BIN   Aptible stand-in (default ../target/debug/berth-test-aptible, from
 //                            `cargo build -p testaptible --bins`)
+//   BERTH_TEST_ECR_BIN       ECR stand-in: moto and a registry taking its tokens (default
+//                            ../target/debug/berth-test-ecr, from `cargo build -p testregistry --bins`)
 //   BERTH_E2E_LOG            set to 1 to pass the server's output through as well
 //
 // The registry (htpasswd auth, plain HTTP on 127.0.0.1) holds one pushed image; the server
@@ -22,6 +24,9 @@
 // is a bare repository on a real sshd + git-shell host on loopback (git-ssh-host.ts); Berth
 // may reach that port (BERTH_EGRESS_ALLOW), and the tests find the host and the apps in
 // BERTH_E2E_GIT_HOST and BERTH_E2E_APTIBLE_GIT_APPS (JSON; see tests/fixtures.ts).
+// The ECR stand-in (moto, which checks SigV4, as ECR and STS, and a registry taking the tokens
+// moto mints) is reached through BERTH_ECR_ENDPOINT_URL, BERTH_STS_ENDPOINT_URL and
+// BERTH_ECR_REGISTRY_HOSTS; the tests find its AWS key and image in BERTH_E2E_ECR_*.
 // The output of the server and the helpers is kept in test-results/berth-server.log.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, type WriteStream } from 'node:fs';
@@ -36,6 +41,18 @@ const bin = path.resolve(here, process.env.BERTH_BIN || '../target/debug/berth')
 const siteRoot = path.resolve(here, process.env.BERTH_SITE_ROOT || '../target/site');
 const registryBin = path.resolve(here, process.env.BERTH_TEST_REGISTRY_BIN || '../target/debug/berth-test-registry');
 const aptibleBin = path.resolve(here, process.env.BERTH_TEST_APTIBLE_BIN || '../target/debug/berth-test-aptible');
+const ecrBin = path.resolve(here, process.env.BERTH_TEST_ECR_BIN || '../target/debug/berth-test-ecr');
+
+/** What berth-test-ecr prints once moto and its registry are ready. */
+type Ecr = {
+  endpoint: string;
+  registry_host: string;
+  image: string;
+  digest: string;
+  access_key_id: string;
+  secret_access_key: string;
+  token_password: string;
+};
 
 /** What berth-test-registry prints once its image is pushed. */
 type Registry = { host: string; image: string; digest: string; user: string; password: string };
@@ -105,6 +122,16 @@ function startRegistry(logFile: WriteStream) {
   return startHelper<Registry>(registryBin, [], 'test registry', ['host', 'image', 'digest', 'user', 'password'], logFile);
 }
 
+function startEcr(logFile: WriteStream) {
+  return startHelper<Ecr>(
+    ecrBin,
+    [],
+    'ecr stand-in',
+    ['endpoint', 'registry_host', 'image', 'digest', 'access_key_id', 'secret_access_key', 'token_password'],
+    logFile,
+  );
+}
+
 /** An app on the stand-in whose git remote is a bare repository on the git host. */
 export type AptibleGitApp = { environment: string; app: string; repository: string };
 
@@ -159,6 +186,7 @@ async function start(
   registry: Registry,
   aptible: Aptible,
   gitHost: GitSshHostInfo,
+  ecr: Ecr,
 ): Promise<{ child: ChildProcess; url: string }> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -173,8 +201,12 @@ async function start(
     BERTH_DATA_DIR: dataDir,
     BERTH_SITE_ROOT: siteRoot,
     BERTH_LOG: process.env.BERTH_LOG || 'info',
-    // The test registry speaks plain HTTP.
-    BERTH_INSECURE_REGISTRIES: registry.host,
+    // The test registries speak plain HTTP.
+    BERTH_INSECURE_REGISTRIES: `${registry.host},${ecr.registry_host}`,
+    // ECR and STS are moto; its registry stands in for an ECR registry host.
+    BERTH_ECR_ENDPOINT_URL: ecr.endpoint,
+    BERTH_STS_ENDPOINT_URL: ecr.endpoint,
+    BERTH_ECR_REGISTRY_HOSTS: ecr.registry_host,
     // Apps on Aptible are forwarded to the stand-in.
     BERTH_APTIBLE_API_URL: aptible.api_url,
     BERTH_APTIBLE_AUTH_URL: aptible.auth_url,
@@ -244,6 +276,7 @@ export default async function globalSetup(config: FullConfig) {
     ['BERTH_SITE_ROOT', path.join(siteRoot, 'pkg', 'berth_bg.wasm')],
     ['BERTH_TEST_REGISTRY_BIN', registryBin],
     ['BERTH_TEST_APTIBLE_BIN', aptibleBin],
+    ['BERTH_TEST_ECR_BIN', ecrBin],
   ]) {
     if (!existsSync(p)) {
       throw new Error(
@@ -260,6 +293,7 @@ export default async function globalSetup(config: FullConfig) {
   // The registry and the git host start together, the stand-in once the git host has its
   // port (its apps' git remotes name it); if one fails, whichever did start is stopped.
   const startedRegistry = startRegistry(logFile);
+  const startedEcr = startEcr(logFile);
   const startedGitHost = startGitSshHost();
   // One Aptible app, with a repository of its own, per project: the projects run the same
   // test one after the other and must not see each other's pushes.
@@ -276,20 +310,21 @@ export default async function globalSetup(config: FullConfig) {
   let server;
   let registry: Awaited<typeof startedRegistry>;
   let aptible: Awaited<typeof startedAptible>;
+  let ecr: Awaited<typeof startedEcr>;
   let gitHost: GitSshHost;
   try {
-    [registry, gitHost, aptible] = await Promise.all([startedRegistry, startedGitHost, startedAptible]);
+    [registry, gitHost, aptible, ecr] = await Promise.all([startedRegistry, startedGitHost, startedAptible, startedEcr]);
     // A port picked free can be taken before the server binds it: try a few.
     for (let attempt = 1; ; attempt++) {
       try {
-        server = await start(dataDir, logFile, registry.printed, aptible.printed, gitHost);
+        server = await start(dataDir, logFile, registry.printed, aptible.printed, gitHost, ecr.printed);
         break;
       } catch (error) {
         if (attempt >= 3) throw error;
       }
     }
   } catch (error) {
-    const helpers = await Promise.allSettled([startedRegistry, startedAptible]);
+    const helpers = await Promise.allSettled([startedRegistry, startedAptible, startedEcr]);
     await Promise.all(helpers.flatMap((h) => (h.status === 'fulfilled' ? [stop(h.value.child)] : [])));
     const host = await Promise.allSettled([startedGitHost]);
     if (host[0].status === 'fulfilled') await host[0].value.stop();
@@ -313,6 +348,14 @@ export default async function globalSetup(config: FullConfig) {
   process.env.BERTH_E2E_APTIBLE_ENVIRONMENT = apt.apps[0].environment;
   process.env.BERTH_E2E_APTIBLE_APP = apt.apps[0].handle;
   const aptibleChild = aptible.child;
+  const aws = ecr.printed;
+  process.env.BERTH_E2E_ECR_REGISTRY_HOST = aws.registry_host;
+  process.env.BERTH_E2E_ECR_IMAGE = aws.image;
+  process.env.BERTH_E2E_ECR_DIGEST = aws.digest;
+  process.env.BERTH_E2E_ECR_ACCESS_KEY_ID = aws.access_key_id;
+  process.env.BERTH_E2E_ECR_SECRET_ACCESS_KEY = aws.secret_access_key;
+  process.env.BERTH_E2E_ECR_TOKEN_PASSWORD = aws.token_password;
+  const ecrChild = ecr.child;
   process.env.BERTH_E2E_GIT_HOST = JSON.stringify({ authority: gitHost.authority, authorizedKeys: gitHost.authorizedKeys });
   const gitApps: Record<string, AptibleGitApp> = {};
   for (const project of config.projects) {
@@ -327,7 +370,7 @@ export default async function globalSetup(config: FullConfig) {
   process.env.BERTH_E2E_PID = String(server.child.pid);
   const child = server.child;
   return async () => {
-    await Promise.all([stop(child), stop(registryChild), stop(aptibleChild)]);
+    await Promise.all([stop(child), stop(registryChild), stop(aptibleChild), stop(ecrChild)]);
     // sshd's log (which keys it was offered, and why it said no) goes with the others.
     logFile.write(`--- sshd on ${host.authority}\n${host.log()}`);
     await host.stop();

@@ -54,6 +54,10 @@ export BERTH_REGISTRY_TIMEOUT_SECS=3
 BERTH_APTIBLE_API_URL="$(aptible_url api_url)"
 BERTH_APTIBLE_AUTH_URL="$(aptible_url auth_url)"
 export BERTH_APTIBLE_API_URL BERTH_APTIBLE_AUTH_URL
+# A fuzzed ECR credential must not make Berth call AWS: ECR and STS are a loopback port
+# nothing listens on (a clear "could not reach" answer).
+closed_port="$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+export BERTH_ECR_ENDPOINT_URL="http://127.0.0.1:$closed_port" BERTH_STS_ENDPOINT_URL="http://127.0.0.1:$closed_port"
 unset DATABASE_URL
 mkdir -p "$BERTH_DATA_DIR"
 

@@ -16,7 +16,8 @@ trap 'rm -f "$log"' EXIT
 
 berth_log "building the server and the browser bundle (once for the whole run)"
 cargo build -q -p server
-# The browser tests start a real registry and the Aptible stand-in with these small binaries.
+# The browser tests start a real registry, the ECR stand-in (moto) and the Aptible stand-in
+# with these small binaries.
 cargo build -q -p testregistry --bins
 cargo build -q -p testaptible --bins
 cargo run -q -p xtask -- site
@@ -42,6 +43,7 @@ berth_log "browser tests (Playwright + Chromium)"
 BERTH_BIN="$PWD/target/debug/berth" BERTH_SITE_ROOT="$PWD/target/site" \
   BERTH_TEST_REGISTRY_BIN="$PWD/target/debug/berth-test-registry" \
   BERTH_TEST_APTIBLE_BIN="$PWD/target/debug/berth-test-aptible" \
+  BERTH_TEST_ECR_BIN="$PWD/target/debug/berth-test-ecr" \
   bash end2end/run.sh 2>&1 | tee -a "$log" || status=$?
 
 # One line for the whole run: cargo's "test result:" lines plus Playwright's summary.

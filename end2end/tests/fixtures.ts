@@ -222,6 +222,27 @@ export function testRegistry() {
 }
 
 /**
+ * The ECR stand-in that global-setup.ts started: moto's AWS key (`accessKeyId`,
+ * `secretAccessKey`) for the registry `host` (named in the server's BERTH_ECR_REGISTRY_HOSTS),
+ * the `image` pushed there and its `digest`, and the password of every token moto mints.
+ */
+export function testEcr() {
+  const get = (key: string) => {
+    const value = process.env[`BERTH_E2E_ECR_${key}`];
+    if (!value) throw new Error(`BERTH_E2E_ECR_${key} is not set: global-setup.ts starts the ECR stand-in`);
+    return value;
+  };
+  return {
+    host: get('REGISTRY_HOST'),
+    image: get('IMAGE'),
+    digest: get('DIGEST'),
+    accessKeyId: get('ACCESS_KEY_ID'),
+    secretAccessKey: get('SECRET_ACCESS_KEY'),
+    tokenPassword: get('TOKEN_PASSWORD'),
+  };
+}
+
+/**
  * The Aptible stand-in that global-setup.ts started (the server's BERTH_APTIBLE_API_URL and
  * _AUTH_URL point at it): its `apiUrl`, the one user's `email` and `password` and the
  * one-time code (`otp`) the user must give, a valid `token` for the user, and the

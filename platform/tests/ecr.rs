@@ -162,7 +162,6 @@ async fn a_token_is_reused_only_while_it_stays_valid_for_longer_than_an_operatio
     let ecr = client(&moto);
     assert!(!ecr.login((1, 1), &key).await.unwrap().reused);
     assert!(!ecr.login((1, 1), &key).await.unwrap().reused);
-    let _ = SystemTime::now();
 }
 
 #[tokio::test]
@@ -190,5 +189,57 @@ async fn an_endpoint_that_does_not_answer_is_a_clear_failure() {
     assert!(
         error.message.contains("could not reach ECR") || error.message.contains("did not answer"),
         "{error}"
+    );
+}
+
+/// Against AWS itself, when `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
+/// `BERTH_TEST_ECR_IMAGE` (an image in an ECR registry the key may pull) are set; the region
+/// is `AWS_REGION`, else the image's. Mints a token and resolves the image with it.
+#[tokio::test]
+async fn live_aws_mints_a_token_that_pulls_the_test_image() {
+    let (Ok(id), Ok(secret), Ok(image)) = (
+        std::env::var("AWS_ACCESS_KEY_ID"),
+        std::env::var("AWS_SECRET_ACCESS_KEY"),
+        std::env::var("BERTH_TEST_ECR_IMAGE"),
+    ) else {
+        eprintln!(
+            "skipped: set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and BERTH_TEST_ECR_IMAGE to mint a token from AWS"
+        );
+        return;
+    };
+    let image = domain::ImageReference::parse(&image).expect("BERTH_TEST_ECR_IMAGE is an image");
+    let (_, image_region) = domain::ecr_host_parts(image.registry())
+        .expect("BERTH_TEST_ECR_IMAGE is on an ECR registry");
+    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| image_region.to_owned());
+    let secret = Secret::new(secret);
+    let ecr = EcrClient::new(EcrSettings::default());
+    let minted = ecr
+        .login(
+            (1, 1),
+            &AwsKey {
+                access_key_id: &id,
+                secret_access_key: &secret,
+                region: &region,
+                role_arn: None,
+                external_id: None,
+                session_name: "berth-live-test",
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let expires = minted.expires_at.expect("AWS says when the token expires");
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert!(expires > now + 3_600_000, "a fresh token lasts hours");
+    let registry = platform::registry::RegistryClient::new(Vec::new(), Duration::from_secs(20));
+    let verified = registry
+        .verify(image.registry(), Some(&minted.login), Some(&image))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    eprintln!(
+        "pulled {image}: {:?}",
+        verified.image.map(|i| i.digest.to_string())
     );
 }

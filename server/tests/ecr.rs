@@ -147,9 +147,15 @@ async fn an_image_deploy_pulls_with_a_token_minted_for_it_and_nothing_typed() {
         served(&app.release_url("web").await).await.as_deref(),
         Some("from-ecr")
     );
-    // moto's tokens have expired by the real clock: each use mints anew.
+    // moto's tokens have expired by the real clock: each use mints anew, and the pull gets a
+    // token minted when the operation ran, not the one minted when it was queued.
     let after = credential(&app, "ecr").await;
-    assert!(after["aws"]["token_minted_at"].as_i64().unwrap() >= minted_at);
+    let minted_for_pull = after["aws"]["token_minted_at"].as_i64().unwrap();
+    assert!(minted_for_pull > minted_at);
+    assert!(
+        minted_for_pull >= deployed["started_at"].as_i64().unwrap(),
+        "minted by the worker: {after} {deployed}"
+    );
     assert!(
         after["last_used"]["detail"]
             .as_str()

@@ -167,6 +167,19 @@ impl Store {
         })
     }
 
+    /// A credential by its id (an operation names the one it was queued with).
+    pub async fn credential_by_id(
+        &self,
+        credential_id: i64,
+    ) -> Result<Option<RegistryCredential>, StoreError> {
+        with_pool!(self, pool => {
+            Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM registry_credentials WHERE id = $1"))
+                .bind(credential_id)
+                .fetch_optional(pool)
+                .await?)
+        })
+    }
+
     /// The sealed secret of a credential, for the one place that opens it.
     pub async fn credential_secret(&self, credential_id: i64) -> Result<Sealed, StoreError> {
         with_pool!(self, pool => {

@@ -270,6 +270,40 @@ fn failure(error: Error) -> String {
     }
 }
 
+/// An image deploy with an `ecr` team credential pulls with a token minted for the pull (or
+/// one from memory that stays valid for hours), not the one minted when the deploy was
+/// verified: a deploy that waited in the queue never pulls with a token about to lapse.
+/// Other logins are the ones sealed with the operation.
+async fn fresh_ecr_login(
+    berth: &Berth,
+    operation: &Operation,
+    queued: BasicCredentials,
+) -> Result<BasicCredentials, String> {
+    let (CredentialSource::Team, Some(id), None) = (
+        operation.credential_source,
+        operation.credential_id,
+        &operation.git_ref,
+    ) else {
+        return Ok(queued);
+    };
+    let credential = match berth.store.credential_by_id(id).await {
+        Ok(Some(credential)) if credential.kind == domain::CredentialKind::Ecr => credential,
+        _ => return Ok(queued),
+    };
+    match crate::credentials::team_login(berth, &credential).await {
+        Ok(Ok(login)) => Ok(login),
+        Ok(Err(aws)) => Err(format!(
+            "team credential {} could not get a registry token from AWS: {aws}",
+            credential.name
+        )),
+        Err(e) => Err(format!(
+            "cannot read team credential {}: {}",
+            credential.name,
+            failure(e)
+        )),
+    }
+}
+
 async fn prepare(berth: &Berth, operation: &Operation) -> Result<Prepared, String> {
     let app = berth
         .store
@@ -309,6 +343,10 @@ async fn prepare(berth: &Berth, operation: &Operation) -> Result<Prepared, Strin
             return Err("the credentials of this deploy are gone (it was interrupted and its secrets discarded); deploy again".into())
         }
         _ => None,
+    };
+    let credentials = match credentials {
+        Some(queued) => Some(fresh_ecr_login(berth, operation, queued).await?),
+        None => None,
     };
     let changes = match env_sealed {
         Some(sealed) => {
