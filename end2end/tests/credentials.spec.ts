@@ -137,7 +137,7 @@ test('an owner stores, verifies, fixes and deletes registry credentials; a deplo
     await expect(row).toContainText(registry.host);
     await expect(row).toContainText(registry.user);
     await expect(row).toContainText('✓ ok');
-    for (const column of ['Name', 'Registry', 'Kind', 'Username', 'Last verified', 'Last used', 'Expires']) {
+    for (const column of ['Name', 'Registry', 'Kind', 'Username or key', 'Last verified', 'Last used', 'Expires']) {
       await expect(page.getByRole('columnheader', { name: column, exact: true })).toBeVisible();
     }
     expect(await everything(page)).not.toContain(registry.password);

@@ -390,7 +390,7 @@ async fn bad_input_names_the_field_and_a_taken_name_is_a_conflict() {
     for (field, value, needle) in [
         ("name", json!("Has Spaces"), "has-spaces"),
         ("registry", json!("https://ghcr.io/org"), "ghcr.io"),
-        ("kind", json!("ecr"), "not supported yet"),
+        ("kind", json!("gcr"), "use basic"),
         ("username", json!(""), "username"),
         ("secret", json!(""), "password"),
     ] {
