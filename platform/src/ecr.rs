@@ -233,6 +233,7 @@ impl EcrClient {
         let margin = REUSE_MARGIN.as_millis() as i64;
         if let Some(cached) = self.cache.lock().unwrap().get(&cache_key) {
             if cached.expires_at - now > margin {
+                metrics::counter!("berth_ecr_tokens_total", "outcome" => "reused").increment(1);
                 return Ok(Minted {
                     login: cached.login.clone(),
                     expires_at: Some(cached.expires_at),
@@ -241,7 +242,13 @@ impl EcrClient {
             }
         }
         let secret = key.secret_access_key.expose();
-        let minted = self.mint(key).await.map_err(|e| e.redact(secret))?;
+        let minted = self.mint(key).await.map_err(|e| e.redact(secret));
+        metrics::counter!(
+            "berth_ecr_tokens_total",
+            "outcome" => minted.as_ref().map_or_else(|e| e.step.failure_kind(), |_| "minted")
+        )
+        .increment(1);
+        let minted = minted?;
         let mut cache = self.cache.lock().unwrap();
         cache.retain(|_, c| c.expires_at - now > margin);
         // Older versions of this credential are never used again.

@@ -1,4 +1,5 @@
-//! `berth` subcommands: serve (the default), migrate, and bootstrap without a browser.
+//! `berth` subcommands: serve (the default), migrate, back up and restore, and bootstrap
+//! without a browser.
 
 use crate::{config::Settings, startup, telemetry, Application};
 use anyhow::{bail, Context};
@@ -37,6 +38,19 @@ pub enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Write a consistent copy of the database to PATH, while Berth serves (SQLite; with
+    /// PostgreSQL, use pg_dump). Secrets stay sealed: reading them needs the master key,
+    /// which is not in the backup.
+    Backup {
+        /// The new backup file (never overwritten).
+        path: std::path::PathBuf,
+    },
+    /// Replace the database with a backup made by `berth backup`, while Berth is stopped.
+    /// The backup is checked first, and the database it replaces is kept beside it.
+    Restore {
+        /// The backup file.
+        path: std::path::PathBuf,
     },
 }
 
@@ -77,11 +91,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     telemetry::init(&settings.log_format, &settings.log_filter);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
+            // A restore waits until no Berth serves from this data dir.
+            let _serving = crate::backup::hold_while_serving(&settings)?;
             Application::build(settings)
                 .await?
                 .run_until_stopped()
                 .await
         }
+        Command::Backup { path } => crate::backup::backup(&settings, &path).await,
+        Command::Restore { path } => crate::backup::restore(&settings, &path).await,
         Command::Migrate => {
             startup::open_store(&settings).await?;
             println!("Database is up to date.");

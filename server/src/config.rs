@@ -71,6 +71,9 @@ pub struct Settings {
     /// `BERTH_TRUSTED_PROXIES`: address blocks (comma-separated) whose `X-Forwarded-For` is
     /// believed for the client's address; none by default.
     pub trusted_proxies: service::client_ip::TrustedProxies,
+    /// `BERTH_METRICS_ALLOW`: address blocks that may read `/metrics` (none by default: no
+    /// endpoint).
+    pub metrics_allow: Vec<service::client_ip::Cidr>,
     /// `BERTH_SIGN_UPS_PER_HOUR`: sign-ups one client address may make an hour (default 5).
     pub sign_ups_per_hour: u32,
     /// `BERTH_SMTP_URL` and `BERTH_SMTP_FROM`: the SMTP server Berth sends mail through and
@@ -136,6 +139,7 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "BERTH_HEALTH_TIMEOUT_SECS",
     "BERTH_SIGNUP",
     "BERTH_TRUSTED_PROXIES",
+    "BERTH_METRICS_ALLOW",
     "BERTH_SIGN_UPS_PER_HOUR",
     "BERTH_SMTP_URL",
     "BERTH_SMTP_FROM",
@@ -396,6 +400,10 @@ impl Settings {
         let trusted_proxies =
             service::client_ip::TrustedProxies::parse(get("BERTH_TRUSTED_PROXIES").unwrap_or(""))
                 .map_err(|message| error("BERTH_TRUSTED_PROXIES", message))?;
+        let metrics_allow =
+            service::client_ip::TrustedProxies::parse(get("BERTH_METRICS_ALLOW").unwrap_or(""))
+                .map_err(|message| error("BERTH_METRICS_ALLOW", message))?
+                .0;
         let sign_ups_per_hour =
             number("BERTH_SIGN_UPS_PER_HOUR", 5, 1..=100_000, "sign-ups")? as u32;
         let mailer = match (get("BERTH_SMTP_URL"), get("BERTH_SMTP_FROM")) {
@@ -471,6 +479,7 @@ impl Settings {
             health_timeout,
             sign_up,
             trusted_proxies,
+            metrics_allow,
             sign_ups_per_hour,
             mailer,
             aptible_api_url,

@@ -3,11 +3,13 @@
 //! does is decided in the `service` crate; this crate only speaks HTTP.
 
 pub mod api;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod csrf;
 pub mod edge;
 pub mod live;
+pub mod metrics;
 pub mod router;
 pub mod startup;
 pub mod telemetry;

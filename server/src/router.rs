@@ -22,6 +22,8 @@ use tower_sessions::{
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub berth: Berth,
+    /// `/metrics` (`BERTH_METRICS_ALLOW`).
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// The whole HTTP surface: pages, server functions, `/api/v1`, health checks, static files.
@@ -40,6 +42,7 @@ pub fn build(state: AppState, secure_cookies: bool) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(crate::metrics::endpoint))
         .nest("/api/v1", api::router())
         .route("/api/docs", get(api::docs::page))
         .route("/operations/{id}/events", get(live::events))
@@ -49,6 +52,7 @@ pub fn build(state: AppState, secure_cookies: bool) -> Router {
             move || shell(options.clone())
         })
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .route_layer(axum::middleware::from_fn(crate::metrics::track))
         .layer(axum::middleware::map_response(throttled_as_429))
         .layer(axum::middleware::from_fn(csrf::protect))
         .layer(sessions)

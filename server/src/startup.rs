@@ -188,6 +188,7 @@ impl Application {
             }),
         };
         let state = router::AppState {
+            metrics: crate::metrics::Metrics::new(settings.metrics_allow.clone()),
             leptos_options,
             berth: berth.clone(),
         };

@@ -5,6 +5,7 @@
 mod accounts;
 mod apps;
 mod audit;
+mod backup;
 mod changes;
 mod credentials;
 mod db;

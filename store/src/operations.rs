@@ -312,6 +312,20 @@ const NEXT_RUNNABLE: &str = "SELECT o.id FROM operations o
 const LOG_LINES_PER_INSERT: usize = 200;
 
 impl Store {
+    /// How many operations wait in the queue and how many run, across every app (for
+    /// `/metrics`).
+    pub async fn queue_depth(&self) -> Result<(i64, i64), StoreError> {
+        with_pool!(self, pool => {
+            let rows: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT status, COUNT(*) FROM operations WHERE status IN ('queued', 'running') GROUP BY status",
+            )
+            .fetch_all(pool)
+            .await?;
+            let count = |status: &str| rows.iter().find(|(s, _)| s == status).map_or(0, |(_, n)| *n);
+            Ok((count("queued"), count("running")))
+        })
+    }
+
     /// Queues an operation. In one transaction: inserts it (refusing, with `NotFound`, an
     /// app that is not the team's), stores the secrets `seal(id)` seals for its id, and
     /// applies `app_changes`.

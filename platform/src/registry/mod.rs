@@ -205,6 +205,11 @@ impl RegistryClient {
                 tracing::debug!(%registry, kind = error.kind(), "registry verification failed")
             }
         }
+        metrics::counter!(
+            "berth_registry_verifications_total",
+            "outcome" => outcome.as_ref().map_or_else(|e| e.kind(), |_| "ok")
+        )
+        .increment(1);
         outcome.map_err(|error| match credentials {
             Some(credentials) => error.redact(credentials.secret.expose()),
             None => error,

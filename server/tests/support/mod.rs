@@ -65,6 +65,8 @@ pub struct TestAppBuilder {
     /// would give them, and the clock token expiry is judged by.
     ecr: platform::ecr::EcrSettings,
     ecr_clock: Option<platform::ecr::Clock>,
+    /// As `BERTH_METRICS_ALLOW` would give them.
+    metrics_allow: Vec<service::client_ip::Cidr>,
 }
 
 enum Database {
@@ -144,6 +146,7 @@ impl TestAppBuilder {
             aptible: None,
             ecr: Default::default(),
             ecr_clock: None,
+            metrics_allow: Vec::new(),
         }
     }
 
@@ -177,6 +180,12 @@ impl TestAppBuilder {
         self.ecr.ecr_endpoint = Some(endpoint.to_owned());
         self.ecr.sts_endpoint = Some(endpoint.to_owned());
         self.ecr.extra_registry_hosts = registry_hosts.iter().map(|h| (*h).clone()).collect();
+        self
+    }
+
+    /// `/metrics` answers these address blocks (`BERTH_METRICS_ALLOW`).
+    pub fn with_metrics_allow(mut self, list: &str) -> Self {
+        self.metrics_allow = service::client_ip::TrustedProxies::parse(list).unwrap().0;
         self
     }
 
@@ -317,6 +326,7 @@ impl TestAppBuilder {
         );
         let router = server::router::build(
             AppState {
+                metrics: server::metrics::Metrics::new(self.metrics_allow.clone()),
                 leptos_options,
                 berth: berth.clone(),
             },

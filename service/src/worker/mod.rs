@@ -146,6 +146,7 @@ impl Prepared {
 
 async fn execute(berth: Berth, worker_id: String, lease: Duration, operation: Operation) {
     let id = operation.id;
+    let started = std::time::Instant::now();
     let prepared = prepare(&berth, &operation).await;
     let secrets = prepared
         .as_ref()
@@ -212,6 +213,11 @@ async fn execute(berth: Berth, worker_id: String, lease: Duration, operation: Op
     match berth.store.finish_operation(id, &worker_id, finish).await {
         Ok(finished) => {
             berth.live.wake(id).await;
+            let (kind, outcome) = (operation.kind.to_string(), finished.status.to_string());
+            metrics::counter!("berth_operations_total", "kind" => kind.clone(), "outcome" => outcome.clone())
+                .increment(1);
+            metrics::histogram!("berth_operation_duration_seconds", "kind" => kind, "outcome" => outcome)
+                .record(started.elapsed().as_secs_f64());
             tracing::info!(operation = id, status = %finished.status, app = %finished.app_handle, "operation finished")
         }
         // Another process took the operation over after our lease ran out: its record wins.
