@@ -24,8 +24,12 @@ pub struct DataDirLock {
 }
 
 fn lock_file(settings: &Settings) -> anyhow::Result<File> {
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("BERTH_DATA_DIR: cannot create {}", settings.data_dir.display()))?;
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "BERTH_DATA_DIR: cannot create {}",
+            settings.data_dir.display()
+        )
+    })?;
     let path = settings.data_dir.join("berth.lock");
     File::options()
         .create(true)
@@ -45,7 +49,9 @@ pub fn hold_while_serving(settings: &Settings) -> anyhow::Result<DataDirLock> {
 
 /// The SQLite file of a `sqlite://PATH[?options]` URL.
 fn sqlite_file(url: &str) -> Option<PathBuf> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or(rest);
     (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
 }
@@ -125,15 +131,6 @@ pub async fn restore(settings: &Settings, source: &Path) -> anyhow::Result<()> {
             settings.data_dir.display()
         );
     }
-    if let crate::config::MasterKeySource::Generated(path) = &settings.master_key {
-        if !path.exists() {
-            bail!(
-                "{} is missing: put the master key the backup's secrets were sealed with there \
-                 (or give it in BERTH_MASTER_KEY / BERTH_MASTER_KEY_FILE) before restoring",
-                path.display()
-            );
-        }
-    }
     let dir = match database.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
@@ -175,11 +172,7 @@ pub async fn restore(settings: &Settings, source: &Path) -> anyhow::Result<()> {
     };
     std::fs::rename(&staged, &database)
         .with_context(|| format!("putting the backup in place at {}", database.display()))?;
-    println!(
-        "Restored {} to {}.",
-        source.display(),
-        database.display()
-    );
+    println!("Restored {} to {}.", source.display(), database.display());
     if let Some(aside) = kept {
         println!("The database it replaced is kept as {}.", aside.display());
     }
@@ -197,7 +190,11 @@ fn sidecars(database: &Path) -> [PathBuf; 3] {
     [database.to_owned(), with("-wal"), with("-shm")]
 }
 
-async fn check_and_migrate(settings: &Settings, staged: &Path, source: &Path) -> anyhow::Result<()> {
+async fn check_and_migrate(
+    settings: &Settings,
+    staged: &Path,
+    source: &Path,
+) -> anyhow::Result<()> {
     let url = format!("sqlite://{}", staged.display());
     let store = store::Store::connect(&url)
         .await
@@ -226,7 +223,17 @@ async fn check_and_migrate(settings: &Settings, staged: &Path, source: &Path) ->
             );
         }
         store.migrate().await.context("bringing the backup's schema up to date")?;
-        // The same check as start-up: the master keys given must open every secret in it.
+        // The same check as start-up: the master keys given must open every secret in it
+        // (and a key file is never made up here).
+        if let crate::config::MasterKeySource::Generated(path) = &settings.master_key {
+                if !path.exists() {
+                        bail!(
+                                "{} is missing: put the master key the backup's secrets were sealed with there \
+                                 (or give it in BERTH_MASTER_KEY / BERTH_MASTER_KEY_FILE) before restoring",
+                                path.display()
+                        );
+                }
+        }
         startup::open_keyring(settings, &store).await?;
         Ok(())
     }
@@ -241,8 +248,14 @@ mod tests {
 
     #[test]
     fn sqlite_urls_name_their_file() {
-        assert_eq!(sqlite_file("sqlite://./data/berth.db"), Some(PathBuf::from("./data/berth.db")));
-        assert_eq!(sqlite_file("sqlite:///var/lib/berth/berth.db?mode=rwc"), Some(PathBuf::from("/var/lib/berth/berth.db")));
+        assert_eq!(
+            sqlite_file("sqlite://./data/berth.db"),
+            Some(PathBuf::from("./data/berth.db"))
+        );
+        assert_eq!(
+            sqlite_file("sqlite:///var/lib/berth/berth.db?mode=rwc"),
+            Some(PathBuf::from("/var/lib/berth/berth.db"))
+        );
         assert_eq!(sqlite_file("postgres://localhost/berth"), None);
         assert_eq!(sqlite_file("sqlite::memory:"), None);
     }

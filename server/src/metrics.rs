@@ -17,7 +17,7 @@ use crate::router::AppState;
 use axum::{
     body::Body,
     extract::{ConnectInfo, MatchedPath, State},
-    http::{header, HeaderMap, Request, StatusCode},
+    http::{header, Request, StatusCode},
     middleware::Next,
     response::{IntoResponse, Response},
 };
@@ -31,8 +31,8 @@ use std::{
 
 /// Seconds: from a fast page to a long build.
 const BUCKETS: &[f64] = &[
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
-    600.0, 1800.0,
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+    1800.0,
 ];
 
 /// The endpoint's settings and the process's recorder.
@@ -74,15 +74,16 @@ fn recorder() -> Option<PrometheusHandle> {
 
 /// `GET /metrics`: the text format for allowed addresses; 404 for everyone else, as if it
 /// did not exist.
-pub async fn endpoint(
-    State(state): State<AppState>,
-    peer: Option<ConnectInfo<SocketAddr>>,
-    headers: HeaderMap,
-) -> Response {
+pub async fn endpoint(State(state): State<AppState>, request: Request<Body>) -> Response {
     let Some(handle) = &state.metrics.handle else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let forwarded = headers
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    let forwarded = request
+        .headers()
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok());
@@ -90,7 +91,7 @@ pub async fn endpoint(
         .berth
         .accounts
         .trusted_proxies
-        .client_ip(peer.map(|ConnectInfo(addr)| addr.ip()), forwarded);
+        .client_ip(peer, forwarded);
     if !client.is_some_and(|ip| state.metrics.allow.iter().any(|block| block.contains(ip))) {
         return StatusCode::NOT_FOUND.into_response();
     }
@@ -102,7 +103,10 @@ pub async fn endpoint(
         Err(error) => tracing::warn!(%error, "cannot read the queue for /metrics"),
     }
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         handle.render(),
     )
         .into_response()

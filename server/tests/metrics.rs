@@ -31,7 +31,10 @@ async fn metrics_count_operations_verifications_and_requests_for_allowed_address
     app.create_app("web", "image", None).await;
     let image = app.image("team/web:1");
     let deployed = app
-        .deploy_and_wait("web", json!({"image": image, "registry_username": "puller", "registry_password": PASSWORD}))
+        .deploy_and_wait(
+            "web",
+            json!({"image": image, "registry_username": "puller", "registry_password": PASSWORD}),
+        )
         .await;
     app.succeeded(&deployed).await;
     let refused = app
@@ -41,7 +44,10 @@ async fn metrics_count_operations_verifications_and_requests_for_allowed_address
 
     let scraped = scrape(&app, "127.0.0.1").await;
     assert_eq!(scraped.status.as_u16(), 200, "{}", scraped.body);
-    assert!(scraped.headers["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    assert!(scraped.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
     let text = scraped.body;
     for expected in [
         r#"berth_operations_total{kind="deploy",outcome="succeeded"} 1"#,
@@ -67,7 +73,11 @@ async fn metrics_count_operations_verifications_and_requests_for_allowed_address
     spoofed.forwarded_for = Some("127.0.0.1".into());
     assert_eq!(spoofed.get("/metrics").await.status.as_u16(), 404);
     assert_eq!(scrape(&app, "203.0.113.9").await.status.as_u16(), 404);
-    assert_eq!(app.browser().get("/metrics").await.status.as_u16(), 404, "no peer address: no metrics");
+    assert_eq!(
+        app.browser().get("/metrics").await.status.as_u16(),
+        404,
+        "no peer address: no metrics"
+    );
     app.stop().await;
 
     // Without BERTH_METRICS_ALLOW there is no endpoint at all.

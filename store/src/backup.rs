@@ -48,7 +48,10 @@ impl Store {
     /// The migrations this version of Berth knows, by version.
     pub fn known_migrations(&self) -> Vec<i64> {
         match &self.pool {
-            Pool::Sqlite(_) => crate::db::SQLITE_MIGRATIONS.iter().map(|m| m.version).collect(),
+            Pool::Sqlite(_) => crate::db::SQLITE_MIGRATIONS
+                .iter()
+                .map(|m| m.version)
+                .collect(),
             Pool::Postgres(_) => crate::db::POSTGRES_MIGRATIONS
                 .iter()
                 .map(|m| m.version)

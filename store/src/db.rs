@@ -37,8 +37,10 @@ pub struct Store {
     pub(crate) pool: Pool,
 }
 
-pub(crate) static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
-pub(crate) static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+pub(crate) static SQLITE_MIGRATIONS: sqlx::migrate::Migrator =
+    sqlx::migrate!("../migrations/sqlite");
+pub(crate) static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator =
+    sqlx::migrate!("../migrations/postgres");
 
 impl Store {
     /// Connects to `url`: `sqlite://PATH` (created when missing) or `postgres://…`.
