@@ -5,7 +5,7 @@
 // with AWS's own words; then an image deploy with no credentials typed pulls with a freshly
 // minted token and the release serves. No page ever holds the secret key or a token.
 // Runs with JavaScript on ("hydrate") and off ("ssr").
-import { everything, expect, nav, PASSWORD, settled, signUp, test, testEcr, uniqueNames } from './fixtures';
+import { everything, expect, nav, PASSWORD, settled, signUp, test, testEcr, uniqueNames, usesJs } from './fixtures';
 import type { Page } from '@playwright/test';
 
 const GOOD = 'ecr-prod';
@@ -52,8 +52,26 @@ test('an owner stores an AWS key once; verification and an image deploy mint fre
     expect(content).not.toContain(ecr.tokenPassword);
   };
 
-  await test.step('the owner signs up and stores an ECR access key', async () => {
+  await test.step('the owner signs up; a key without its region is refused at the Region field', async () => {
     await signUp(page, { email: names.owner, password: PASSWORD, teamName: names.teamName, teamHandle: team });
+    await newCredentialPage(page, team);
+    await page.getByLabel('Name', { exact: true }).fill(GOOD);
+    await page.getByRole('radio', { name: 'AWS ECR access key' }).check();
+    await page.getByLabel('Registry', { exact: true }).fill(ecr.host);
+    await page.getByLabel('AWS access key id').fill(ecr.accessKeyId);
+    await page.getByLabel('Secret access key', { exact: true }).fill(ecr.secretAccessKey);
+    await page.getByRole('button', { name: 'Save credential' }).click();
+    await settled(page);
+    // With or without JavaScript the ECR fields stay in view, the error at its field.
+    await expect(page.getByRole('radio', { name: 'AWS ECR access key' })).toBeChecked();
+    await expect(page.getByLabel('Region', { exact: true })).toBeVisible();
+    await expect(page.getByText('Enter the AWS region of the registry, e.g. us-east-1.')).toBeVisible();
+    // The page that comes back from a plain post never echoes the secret (with JavaScript
+    // the field simply keeps what was typed).
+    if (!usesJs(testInfo)) await noSecrets();
+  });
+
+  await test.step('the owner stores an ECR access key', async () => {
     await newCredentialPage(page, team);
     await createEcrCredential(page, { name: GOOD, registry: ecr.host, keyId: ecr.accessKeyId, secret: ecr.secretAccessKey });
     await expect(page).toHaveURL(new RegExp(`/teams/${team}/credentials/${GOOD}$`));

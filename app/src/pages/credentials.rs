@@ -182,6 +182,15 @@ fn CredentialFields(
 ) -> impl IntoView {
     let editing = current.is_some();
     let kind = current.as_ref().map(|c| c.kind);
+    // A refused ECR field keeps the ECR fields in view (after a plain form post too, when
+    // the page comes back with the error).
+    let ecr_refused = Signal::derive(move || match outcome.get() {
+        Some(Err(e)) => matches!(
+            e.field(),
+            Some("access_key_id" | "secret_access_key" | "region" | "role_arn" | "external_id")
+        ),
+        _ => false,
+    });
     let value = |f: fn(&CredentialRow) -> String| current.as_ref().map(f).unwrap_or_default();
     let aws = |f: fn(&views::AwsRow) -> String| {
         current
@@ -234,12 +243,12 @@ fn CredentialFields(
             <fieldset class="choices" aria-describedby="field-kind-error">
                 <legend>"Kind"</legend>
                 <div class="choice">
-                    <input type="radio" id="kind-basic" name="kind" value="basic" checked=true/>
+                    <input type="radio" id="kind-basic" name="kind" value="basic" checked=move || !ecr_refused.get()/>
                     <label for="kind-basic">"Username and password or token"</label>
                     <p class="field-hint">"Docker Hub, GHCR, GitLab, Harbor, Quay, a private registry."</p>
                 </div>
                 <div class="choice">
-                    <input type="radio" id="kind-ecr" name="kind" value="ecr"/>
+                    <input type="radio" id="kind-ecr" name="kind" value="ecr" checked=move || ecr_refused.get()/>
                     <label for="kind-ecr">"AWS ECR access key"</label>
                     <p class="field-hint">"Amazon ECR: Berth mints a fresh token for every deploy."</p>
                 </div>
