@@ -71,6 +71,9 @@ pub struct Settings {
     /// `BERTH_TRUSTED_PROXIES`: address blocks (comma-separated) whose `X-Forwarded-For` is
     /// believed for the client's address; none by default.
     pub trusted_proxies: service::client_ip::TrustedProxies,
+    /// `BERTH_OPERATION_LOG_DAYS`: how long an operation's log is kept after it ends (days;
+    /// 0 keeps logs forever).
+    pub operation_log_days: u64,
     /// `BERTH_METRICS_ALLOW`: address blocks that may read `/metrics` (none by default: no
     /// endpoint).
     pub metrics_allow: Vec<service::client_ip::Cidr>,
@@ -140,6 +143,7 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "BERTH_SIGNUP",
     "BERTH_TRUSTED_PROXIES",
     "BERTH_METRICS_ALLOW",
+    "BERTH_OPERATION_LOG_DAYS",
     "BERTH_SIGN_UPS_PER_HOUR",
     "BERTH_SMTP_URL",
     "BERTH_SMTP_FROM",
@@ -404,6 +408,7 @@ impl Settings {
             service::client_ip::TrustedProxies::parse(get("BERTH_METRICS_ALLOW").unwrap_or(""))
                 .map_err(|message| error("BERTH_METRICS_ALLOW", message))?
                 .0;
+        let operation_log_days = number("BERTH_OPERATION_LOG_DAYS", 90, 0..=36_500, "days")?;
         let sign_ups_per_hour =
             number("BERTH_SIGN_UPS_PER_HOUR", 5, 1..=100_000, "sign-ups")? as u32;
         let mailer = match (get("BERTH_SMTP_URL"), get("BERTH_SMTP_FROM")) {
@@ -480,6 +485,7 @@ impl Settings {
             sign_up,
             trusted_proxies,
             metrics_allow,
+            operation_log_days,
             sign_ups_per_hour,
             mailer,
             aptible_api_url,

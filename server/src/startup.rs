@@ -9,6 +9,8 @@ use tower_sessions::session_store::ExpiredDeletion;
 
 /// A Berth server, bound and ready to serve.
 pub struct Application {
+    /// `BERTH_OPERATION_LOG_DAYS` (0: forever).
+    operation_log_days: u64,
     listener: TcpListener,
     router: axum::Router,
     addr: SocketAddr,
@@ -194,6 +196,7 @@ impl Application {
         };
         let router = router::build(state, settings.cookies_secure());
         Ok(Self {
+            operation_log_days: settings.operation_log_days,
             listener,
             router,
             addr,
@@ -227,6 +230,22 @@ impl Application {
                 }
             }
         });
+        if self.operation_log_days > 0 {
+            let store = self.store.clone();
+            let keep_ms = (self.operation_log_days * 86_400_000) as i64;
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(Duration::from_secs(3600));
+                loop {
+                    every.tick().await;
+                    let cutoff = store::now_ms() - keep_ms;
+                    match store.prune_operation_logs(cutoff, 200).await {
+                        Ok(0) => {}
+                        Ok(pruned) => tracing::info!(operations = pruned, "deleted the logs of operations that ended over BERTH_OPERATION_LOG_DAYS ago"),
+                        Err(error) => tracing::warn!(%error, "could not delete old operation logs"),
+                    }
+                }
+            });
+        }
         service::worker::reconcile(self.berth.clone());
         service::worker::spawn(self.berth.clone(), self.worker.clone());
         tracing::info!(url = %format!("http://{}", self.addr), "Berth is listening");

@@ -42,6 +42,7 @@ pub fn operation(team: &str, o: Operation) -> OperationRow {
         finished_at: o.finished_at,
         error: o.error,
         step: o.step,
+        log_pruned_at: o.log_pruned_at,
         aptible_operation: o.remote_operation_id.map(|id| views::AptibleOperationRef {
             id,
             url: platform::aptible::dashboard_operation_url(id),

@@ -58,6 +58,8 @@ pub struct Operation {
     pub lease_expires_at: Option<i64>,
     /// The operation's id on Aptible, once Berth posted it there.
     pub remote_operation_id: Option<i64>,
+    /// When its log lines were deleted (`BERTH_OPERATION_LOG_DAYS` after it ended).
+    pub log_pruned_at: Option<i64>,
 }
 
 impl Operation {
@@ -287,7 +289,7 @@ const COLUMNS: &str =
      o.git_ref, o.commit_sha, o.credential_source, o.credential_id, o.credential_name,
      o.credential_version, o.registry_username, o.env_keys, o.requested_by,
      u.email AS requested_by_email, o.created_at, o.started_at, o.finished_at, o.error, o.step,
-     o.release_id, o.lease_owner, o.lease_expires_at, o.remote_operation_id";
+     o.release_id, o.lease_owner, o.lease_expires_at, o.remote_operation_id, o.log_pruned_at";
 
 const FROM: &str =
     "operations o JOIN apps a ON a.id = o.app_id LEFT JOIN users u ON u.id = o.requested_by";
@@ -312,6 +314,49 @@ const NEXT_RUNNABLE: &str = "SELECT o.id FROM operations o
 const LOG_LINES_PER_INSERT: usize = 200;
 
 impl Store {
+    /// Deletes the log lines of operations that ended before `ended_before` (Unix ms), up to
+    /// `batch` operations at a time, oldest first, and marks them; answers how many
+    /// operations' logs were removed. The operations stay in the history.
+    pub async fn prune_operation_logs(
+        &self,
+        ended_before: i64,
+        batch: i64,
+    ) -> Result<u64, StoreError> {
+        let now = now_ms();
+        let mut pruned = 0;
+        loop {
+            let done: u64 = with_pool!(self, pool => {
+                let mut tx = pool.begin().await?;
+                let ids: Vec<i64> = sqlx::query_scalar(
+                    "SELECT id FROM operations
+                     WHERE log_pruned_at IS NULL AND finished_at IS NOT NULL AND finished_at < $1
+                     ORDER BY finished_at LIMIT $2",
+                )
+                .bind(ended_before)
+                .bind(batch)
+                .fetch_all(&mut *tx)
+                .await?;
+                for id in &ids {
+                    sqlx::query("DELETE FROM operation_logs WHERE operation_id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("UPDATE operations SET log_pruned_at = $1 WHERE id = $2")
+                        .bind(now)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok::<u64, StoreError>(ids.len() as u64)
+            })?;
+            pruned += done;
+            if (done as i64) < batch {
+                return Ok(pruned);
+            }
+        }
+    }
+
     /// How many operations wait in the queue and how many run, across every app (for
     /// `/metrics`).
     pub async fn queue_depth(&self) -> Result<(i64, i64), StoreError> {

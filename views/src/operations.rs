@@ -39,6 +39,9 @@ pub struct OperationRow {
     /// For an app on Aptible: the operation Berth forwarded there, once posted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aptible_operation: Option<AptibleOperationRef>,
+    /// When the log was deleted (`BERTH_OPERATION_LOG_DAYS` after the operation ended).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_pruned_at: Option<i64>,
 }
 
 /// An operation on Aptible, and where Aptible's dashboard shows it.

@@ -281,6 +281,7 @@ fn OperationView(
     let error = RwSignal::new(o.error.clone());
     let lines = RwSignal::new(page.log.clone());
     let log_withheld = page.log_withheld;
+    let log_pruned = o.log_pruned_at.is_some();
     #[cfg(feature = "hydrate")]
     if !o.is_final() {
         let id = o.id;
@@ -393,6 +394,8 @@ fn OperationView(
                 <Show when=move || lines.with(Vec::is_empty)>
                     <p class="muted">{move || if log_withheld {
                         "Viewers of this team cannot read logs: a team owner can allow it on the Members page."
+                    } else if log_pruned {
+                        "This operation's log was deleted: Berth keeps logs for a set time after an operation ends (BERTH_OPERATION_LOG_DAYS). Its record stays in the history."
                     } else if is_final() {
                         "This operation wrote no log."
                     } else {

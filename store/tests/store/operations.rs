@@ -648,4 +648,41 @@ on_both_backends! {
         assert_eq!(page.iter().map(|o| o.id).collect::<Vec<_>>(), [sound.id]);
         assert_eq!(page[0].digest, Some(digest(0x0123)));
     }
+
+    async fn logs_of_operations_that_ended_long_ago_are_deleted_and_the_operations_stay(store: &TestStore) {
+        let acme = store.owner("ada@example.com", "acme").await;
+        let web = store.image_app(acme, "web").await;
+        let api = store.image_app(acme, "api").await;
+        // Three deploys that run and end, one after the other on `web`, one on `api` still running.
+        let mut ended = Vec::new();
+        for n in 0..3 {
+            let queued = store.queue(new_deploy(&web, "ghcr.io/acme/web:1", acme.user_id)).await;
+            claim(store, "w1", &queued).await;
+            store.append_operation_log(queued.id, &[format!("line one of {n}"), "line two".into()]).await.unwrap();
+            store.finish_operation(queued.id, "w1", succeeded()).await.unwrap();
+            ended.push(queued.id);
+        }
+        let running = store.queue(new_deploy(&api, "ghcr.io/acme/api:1", acme.user_id)).await;
+        claim(store, "w1", &running).await;
+        store.append_operation_log(running.id, &["still going".into()]).await.unwrap();
+        // The first two ended long ago.
+        let long_ago = now_ms() - 100 * 86_400_000;
+        for id in &ended[..2] {
+            store.execute_sql(&format!("UPDATE operations SET finished_at = {long_ago} WHERE id = {id}")).await;
+        }
+
+        let cutoff = now_ms() - 90 * 86_400_000;
+        // A batch of one: the loop goes on until nothing is due.
+        assert_eq!(store.prune_operation_logs(cutoff, 1).await.unwrap(), 2);
+        assert_eq!(store.prune_operation_logs(cutoff, 1).await.unwrap(), 0, "nothing twice");
+        for id in &ended[..2] {
+            assert!(store.operation_log(*id, 0, 100).await.unwrap().is_empty());
+            let kept = store.operation(*id).await.unwrap().unwrap();
+            assert!(kept.log_pruned_at.is_some(), "the operation stays, marked");
+            assert_eq!(kept.status, OperationStatus::Succeeded);
+        }
+        assert_eq!(store.operation_log(ended[2], 0, 100).await.unwrap().len(), 2, "a recent log is kept");
+        assert_eq!(store.operation_log(running.id, 0, 100).await.unwrap().len(), 1, "a running one too");
+        assert!(store.operation(ended[2]).await.unwrap().unwrap().log_pruned_at.is_none());
+    }
 }
