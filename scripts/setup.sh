@@ -106,13 +106,14 @@ berth_setup_schemathesis() {
 # --- moto (the AWS stand-in of the ECR tests) -----------------------------------------------
 # moto[server] from PyPI, pinned, in a virtualenv of its own under the cache directory (made
 # only when missing, by the same python as schemathesis). The tests find its bin directory
-# through BERTH_MOTO_BIN (testregistry/src/moto.rs), and run its python for boto3.
+# through BERTH_MOTO_BIN, which scripts/test.sh exports (testregistry/src/moto.rs; not
+# exported here: scripts/run.sh sources this file, and Berth refuses BERTH_* settings it does
+# not know), and run its python for boto3.
 BERTH_MOTO_VERSION="5.2.5"
 BERTH_MOTO_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/berth/moto-$BERTH_MOTO_VERSION-py$("$BERTH_SCHEMATHESIS_PYTHON" -c 'import platform; print(platform.python_version())' 2>/dev/null || echo 3)"
-export BERTH_MOTO_BIN="$BERTH_MOTO_VENV/bin"
 
 berth_setup_moto() {
-  if [ -x "$BERTH_MOTO_BIN/moto_server" ] && "$BERTH_MOTO_BIN/python" -c 'import moto, boto3' 2>/dev/null; then
+  if [ -x "$BERTH_MOTO_VENV/bin/moto_server" ] && "$BERTH_MOTO_VENV/bin/python" -c 'import moto, boto3' 2>/dev/null; then
     return 0
   fi
   if [ "$BERTH_SCHEMATHESIS_PYTHON" = /usr/bin/python3 ]; then

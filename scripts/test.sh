@@ -10,6 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
 berth_setup test
+# The ECR tests (testregistry::moto) and berth-test-ecr run moto from this virtualenv.
+export BERTH_MOTO_BIN="$BERTH_MOTO_VENV/bin"
 
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

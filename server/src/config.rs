@@ -154,6 +154,7 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "BERTH_ECR_REGISTRY_HOSTS",
     // Read by the test harness, not the server; allowed so tests can run the binary.
     "BERTH_TEST_DATABASE_URL",
+    "BERTH_MOTO_BIN",
 ];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
