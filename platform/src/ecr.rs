@@ -463,19 +463,11 @@ where
             step,
             format!("{service} did not answer within {} s", timeout.as_secs()),
         ),
-        SdkError::DispatchFailure(failure) => AwsError::new(
+        SdkError::DispatchFailure(_) => AwsError::new(
             step,
             format!(
                 "could not reach {service}: {}",
                 aws_sdk_ecr::error::DisplayErrorContext(&error)
-                    .to_string()
-                    .split(": ")
-                    .last()
-                    .unwrap_or(if failure.is_timeout() {
-                        "timed out"
-                    } else {
-                        "connection failed"
-                    })
             ),
         ),
         _ => AwsError::new(

@@ -53,6 +53,13 @@ impl Metrics {
     }
 }
 
+impl Metrics {
+    /// Whether `/metrics` exists (and so whether anything is worth recording).
+    pub fn enabled(&self) -> bool {
+        self.handle.is_some()
+    }
+}
+
 /// The process's one Prometheus recorder, installed on first use.
 fn recorder() -> Option<PrometheusHandle> {
     static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();

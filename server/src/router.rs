@@ -39,7 +39,7 @@ pub fn build(state: AppState, secure_cookies: bool) -> Router {
         let berth = state.berth.clone();
         move || provide_context(berth.clone())
     };
-    Router::new()
+    let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::metrics::endpoint))
@@ -51,8 +51,14 @@ pub fn build(state: AppState, secure_cookies: bool) -> Router {
             let options = state.leptos_options.clone();
             move || shell(options.clone())
         })
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .route_layer(axum::middleware::from_fn(crate::metrics::track))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell));
+    // Requests are timed only when someone may read the metrics.
+    let router = if state.metrics.enabled() {
+        router.route_layer(axum::middleware::from_fn(crate::metrics::track))
+    } else {
+        router
+    };
+    router
         .layer(axum::middleware::map_response(throttled_as_429))
         .layer(axum::middleware::from_fn(csrf::protect))
         .layer(sessions)

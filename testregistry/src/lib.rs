@@ -310,3 +310,38 @@ fn reserve_port(port: u16) -> Option<tokio::net::TcpSocket> {
         .ok()?;
     Some(socket)
 }
+
+/// For the helper binaries of the browser tests: waits until standard input closes (the
+/// parent went away) or SIGTERM or SIGINT arrives. Listen before starting anything, so that
+/// no signal is missed: call [`StopSignals::listen`] first, then `wait`.
+pub struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    pub fn listen() -> Self {
+        use tokio::signal::unix::{signal, SignalKind};
+        Self {
+            term: signal(SignalKind::terminate()).expect("listen for SIGTERM"),
+            int: signal(SignalKind::interrupt()).expect("listen for SIGINT"),
+        }
+    }
+
+    pub async fn wait(mut self) {
+        // Stdin is read on a thread of its own (a blocking read); its end is the parent going.
+        let (closed_tx, closed_rx) = tokio::sync::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut sink = [0u8; 256];
+            let mut stdin = std::io::stdin();
+            while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+            let _ = closed_tx.send(());
+        });
+        tokio::select! {
+            _ = closed_rx => {}
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
+}

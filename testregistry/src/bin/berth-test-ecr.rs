@@ -5,17 +5,14 @@
 //! "secret_access_key", "token_password"}` and runs until stdin closes or it gets SIGTERM or
 //! SIGINT; then it stops both and removes what they made.
 
-use std::io::Read;
-use testregistry::{Moto, TestRegistry};
-use tokio::signal::unix::{signal, SignalKind};
+use testregistry::{Moto, StopSignals, TestRegistry};
 
 const REPOSITORY: &str = "team/ecr-app";
 const TAG: &str = "1.0";
 
 #[tokio::main]
 async fn main() {
-    let mut term = signal(SignalKind::terminate()).expect("listen for SIGTERM");
-    let mut int = signal(SignalKind::interrupt()).expect("listen for SIGINT");
+    let stop = StopSignals::listen();
 
     let moto = Moto::start().await;
     let registry = TestRegistry::start_htpasswd(&[("AWS", Moto::TOKEN_PASSWORD)]).await;
@@ -34,18 +31,7 @@ async fn main() {
     });
     println!("{line}");
 
-    let (closed_tx, closed_rx) = tokio::sync::oneshot::channel::<()>();
-    std::thread::spawn(move || {
-        let mut sink = [0u8; 256];
-        let mut stdin = std::io::stdin();
-        while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
-        let _ = closed_tx.send(());
-    });
-    tokio::select! {
-        _ = closed_rx => {}
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
+    stop.wait().await;
     drop(registry);
     drop(moto);
 }

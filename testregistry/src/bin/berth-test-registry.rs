@@ -8,12 +8,8 @@
 //! USER and PASSWORD default to $BERTH_TEST_REGISTRY_USER and $BERTH_TEST_REGISTRY_PASSWORD,
 //! then to `ci` and a password made up for this run.
 
-use std::{
-    io::Read,
-    time::{SystemTime, UNIX_EPOCH},
-};
-use testregistry::TestRegistry;
-use tokio::signal::unix::{signal, SignalKind};
+use std::time::{SystemTime, UNIX_EPOCH};
+use testregistry::{StopSignals, TestRegistry};
 
 const REPOSITORY: &str = "team/app";
 const TAG: &str = "1.0";
@@ -31,8 +27,7 @@ async fn main() {
         .unwrap_or_else(made_up_password);
 
     // Listen for the signals before anything starts, so that none is missed.
-    let mut term = signal(SignalKind::terminate()).expect("listen for SIGTERM");
-    let mut int = signal(SignalKind::interrupt()).expect("listen for SIGINT");
+    let stop = StopSignals::listen();
 
     let registry = TestRegistry::start_htpasswd(&[(&user, &password)]).await;
     let digest = registry
@@ -48,19 +43,7 @@ async fn main() {
     });
     println!("{line}");
 
-    // Stdin is read on a thread of its own (a blocking read); its end is the parent going.
-    let (closed_tx, closed_rx) = tokio::sync::oneshot::channel::<()>();
-    std::thread::spawn(move || {
-        let mut sink = [0u8; 256];
-        let mut stdin = std::io::stdin();
-        while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
-        let _ = closed_tx.send(());
-    });
-    tokio::select! {
-        _ = closed_rx => {}
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
+    stop.wait().await;
     // Dropping it kills the registry and removes its directory.
     drop(registry);
 }
