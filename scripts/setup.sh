@@ -40,7 +40,8 @@ berth_setup() {
   # The local engine, Berth's default platform, pulls and builds with buildah and runs
   # every release and build step under runc, in a network namespace of its own (iproute2's
   # `ip netns`) wired out by slirp4netns; containers-common ships the seccomp profile.
-  berth_apt_install buildah runc slirp4netns iproute2 golang-github-containers-common
+  # Caddy routes each app's stable address to its serving release.
+  berth_apt_install buildah runc slirp4netns iproute2 golang-github-containers-common caddy
   if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
     berth_log "adding the wasm32-unknown-unknown target"
     rustup target add wasm32-unknown-unknown
