@@ -237,8 +237,9 @@ pub trait Platform: Send + Sync {
         log: &'a dyn OperationLog,
     ) -> BoxFuture<'a, Result<RunningRelease, PlatformError>>;
 
-    /// At start-up: makes sure `release` runs (starting it if it does not), without an
-    /// operation. Used to bring back every app's current release after Berth restarts.
+    /// At start-up: makes sure `release` runs (adopting it when it kept running while Berth
+    /// was away, starting it if it does not), without an operation. Used to bring back
+    /// every app's current release after Berth restarts.
     fn ensure_running(
         &self,
         release: ReleaseSpec,
@@ -250,6 +251,19 @@ pub trait Platform: Send + Sync {
     /// Recent output of the app's running release (its runtime log), newest last.
     fn runtime_log(&self, app_id: i64, lines: usize) -> BoxFuture<'_, Vec<String>>;
 
-    /// Stops every release this process started (on shutdown).
+    /// At start-up, once every app's current release was passed to
+    /// [`Platform::ensure_running`]: stops what an earlier Berth left running that is no
+    /// app's current release (a deploy killed half-way through its switch, a deleted app).
+    fn reconciled(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+
+    /// Stops every release this process runs (tests, and a host being emptied).
     fn shutdown(&self) -> BoxFuture<'_, ()>;
+
+    /// Berth is leaving (SIGTERM, an upgrade): releases keep serving, for the next Berth to
+    /// adopt.
+    fn detach(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 }

@@ -66,6 +66,7 @@ impl Harness {
         settings.pids_limit = Some(PROCESS_LIMIT);
         settings.memory_limit = Some(MEMORY_LIMIT);
         settings.runtime_shim = Some(shim());
+        settings.monitor = monitor();
         let engine = LocalEngine::new(settings).await.expect("the engine starts");
         assert_eq!(engine.unavailable().await, None, "the engine can confine");
         Harness {

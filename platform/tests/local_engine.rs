@@ -522,6 +522,7 @@ async fn a_berth_that_will_be_killed() {
     settings.ports = KILLED_BERTH_PORTS;
     settings.insecure_registries = vec![image.registry().clone()];
     settings.runtime_shim = Some(shim());
+    settings.monitor = monitor();
     let engine = LocalEngine::new(settings).await.unwrap();
     let log = RecordedLog::default();
     let running = engine
@@ -537,7 +538,7 @@ async fn a_berth_that_will_be_killed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_release_left_running_by_a_killed_berth_is_ended_when_the_engine_starts() {
+async fn a_release_outlives_a_killed_berth_and_the_next_engine_adopts_it() {
     use std::io::{BufRead, BufReader};
     let registry = TestRegistry::start_htpasswd(&[CREDS]).await;
     let digest = registry
@@ -608,34 +609,86 @@ async fn a_release_left_running_by_a_killed_berth_is_ended_when_the_engine_start
         .collect();
     assert_eq!(left_namespaces.len(), 1, "{left_namespaces:?}");
 
-    // SIGKILL: no shutdown. buildah and slirp4netns die with Berth; the release, which runc
-    // started outside Berth's process groups, does not.
+    // SIGKILL: no shutdown at all. The release runs under its monitor, in a session of its
+    // own, with its network: it goes on answering.
     berth.kill().unwrap();
     berth.wait().unwrap();
-    thread::sleep(Duration::from_millis(500));
-    assert_eq!(
-        release_processes().len(),
-        1,
-        "the release outlives a killed Berth (or this test no longer tests anything)"
-    );
-
-    let mut settings = LocalSettings::new(dir.path());
-    settings.ports = KILLED_BERTH_PORTS;
-    settings.runtime_shim = Some(shim());
-    let engine = LocalEngine::new(settings).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !release_processes().is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "the left-behind release still runs"
+    let pid = release_processes();
+    for _ in 0..10 {
+        assert_eq!(
+            get(&format!("http://127.0.0.1:{port}/")).await.unwrap(),
+            "left behind",
+            "the release answers while no Berth runs"
         );
         thread::sleep(Duration::from_millis(50));
     }
-    for namespace in &left_namespaces {
-        assert!(
-            !std::path::Path::new("/run/netns").join(namespace).exists(),
-            "the left-behind network namespace {namespace} is deleted"
-        );
+    assert_eq!(release_processes(), pid);
+
+    let settings = || {
+        let mut settings = LocalSettings::new(dir.path());
+        settings.ports = KILLED_BERTH_PORTS;
+        settings.insecure_registries = vec![registry.host.clone()];
+        settings.runtime_shim = Some(shim());
+        settings.monitor = monitor();
+        settings
+    };
+    let image = ImageReference::parse(&format!("{}/team/app@{digest}", registry.host)).unwrap();
+    let app = app_ref(KILLED_BERTH_APP, "team/app");
+    let engine = LocalEngine::new(settings()).await.unwrap();
+    // The next Berth adopts it: the same process on the same port, nothing started again.
+    let adopted = engine
+        .ensure_running(release(app.clone(), 1, image.clone(), &[]))
+        .await
+        .unwrap();
+    assert_eq!(adopted.port, port);
+    assert_eq!(release_processes(), pid);
+    assert_eq!(engine.running(KILLED_BERTH_APP).await, Some(adopted));
+    engine.reconciled().await;
+    assert_eq!(release_processes(), pid, "the adopted release is the app's current one");
+    assert_eq!(
+        get(&format!("http://127.0.0.1:{port}/")).await.unwrap(),
+        "left behind"
+    );
+
+    // A deploy replaces the adopted release like any other.
+    let log = RecordedLog::default();
+    let second = engine
+        .restart(release(app.clone(), 2, image.clone(), &[]), &log)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", log.text()));
+    assert_ne!(second.port, port);
+    assert!(release_processes().is_empty(), "the adopted release was stopped");
+    assert_eq!(
+        get(&format!("http://127.0.0.1:{}/", second.port)).await.unwrap(),
+        "left behind"
+    );
+
+    // A Berth that stops cleanly leaves its releases serving too.
+    engine.detach().await;
+    drop(engine);
+    thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        get(&format!("http://127.0.0.1:{}/", second.port)).await.unwrap(),
+        "left behind"
+    );
+    // A release an earlier Berth left that no app claims (here: release 2, which the
+    // database would not know had it been killed during the switch) is stopped once
+    // start-up is reconciled, its network deleted.
+    let engine = LocalEngine::new(settings()).await.unwrap();
+    assert!(get(&format!("http://127.0.0.1:{}/", second.port)).await.is_ok());
+    engine.reconciled().await;
+    assert!(get(&format!("http://127.0.0.1:{}/", second.port)).await.is_err());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while namespaces().difference(&namespaces_before).next().is_some() {
+        assert!(Instant::now() < deadline, "the stray release's namespace is deleted");
+        thread::sleep(Duration::from_millis(50));
     }
+    assert!(
+        fs::read_dir(dir.path().join("run/monitors"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "no monitor record is left"
+    );
     engine.shutdown().await;
 }

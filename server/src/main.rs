@@ -4,11 +4,18 @@ use clap::Parser;
 /// `platform::local::runtime_shim`): it is handled before anything else starts, with
 /// neither settings nor logging, since runc's callers read its output.
 const OCI_RUNTIME_SHIM: &str = "oci-runtime";
+/// Each release runs under `berth release-monitor` (see `platform::local::monitor`), which
+/// outlives this process; it reads its spec on stdin and starts no Berth of its own.
+const RELEASE_MONITOR: &str = "release-monitor";
 
 fn main() {
     let mut args = std::env::args_os().skip(1);
-    if args.next().as_deref() == Some(std::ffi::OsStr::new(OCI_RUNTIME_SHIM)) {
-        std::process::exit(platform::local::runtime_shim::main(args.collect()));
+    match args.next().as_deref().and_then(std::ffi::OsStr::to_str) {
+        Some(OCI_RUNTIME_SHIM) => {
+            std::process::exit(platform::local::runtime_shim::main(args.collect()))
+        }
+        Some(RELEASE_MONITOR) => std::process::exit(platform::local::monitor::main(args.collect())),
+        _ => {}
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -65,7 +65,8 @@ pub async fn open_platform(
     local.ports = settings.port_range.clone();
     local.health_timeout = settings.health_timeout;
     local.insecure_registries = settings.insecure_registries.clone();
-    // This very program is the engine's OCI runtime shim (`berth oci-runtime`, see main.rs).
+    // This very program is the engine's OCI runtime shim (`berth oci-runtime`) and every
+    // release's monitor (`berth release-monitor`, the default), see main.rs.
     match std::env::current_exe() {
         Ok(berth) => local.runtime_shim = Some(vec![berth.into(), "oci-runtime".into()]),
         Err(e) => {
@@ -256,7 +257,8 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown_signal())
         .await?;
-        self.berth.platform.shutdown().await;
+        // Releases keep serving; the next Berth adopts them.
+        self.berth.platform.detach().await;
         self.store.close().await;
         Ok(())
     }

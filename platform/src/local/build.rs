@@ -95,11 +95,14 @@ impl LocalEngine {
         ));
         let iid_file = files.path_of("image-id");
         let network = self
-            .network(&format!(
-                "berth-build-{}-{}",
-                spec.operation_id,
-                super::short_random()
-            ))
+            .network(
+                &format!(
+                    "berth-build-{}-{}",
+                    spec.operation_id,
+                    super::short_random()
+                ),
+                false,
+            )
             .await
             .map_err(|e| PlatformError::Build(format!("the build's network: {e}")))?;
         let options = self.confinement.options(

@@ -271,20 +271,29 @@ impl Buildah {
     /// The long-running `buildah run` of a release under the OCI `runtime`; the caller
     /// spawns and supervises it. Its namespaces, network and limits were set when the
     /// container was made.
-    pub fn run_command(&self, container: &str, runtime: &Path, argv: &[String]) -> Command {
-        let mut command = self.command();
-        command
-            .arg("run")
-            .arg("--isolation")
-            .arg("oci")
-            .arg("--runtime")
-            .arg(runtime)
-            .arg(container)
-            .arg("--")
-            .args(argv)
-            // The supervisor ends the process group itself, with a grace period.
-            .kill_on_drop(false);
-        command
+    pub fn run_invocation(
+        &self,
+        container: &str,
+        runtime: &Path,
+        argv: &[String],
+    ) -> super::monitor::Invocation {
+        // The same environment as every other buildah command (see `command`).
+        let env = vec![
+            (OsString::from("PATH"), OsString::from(PATH)),
+            (OsString::from("TMPDIR"), self.tmp.clone().into_os_string()),
+        ];
+        let mut args = self.global.clone();
+        args.extend(["run".into(), "--isolation".into(), "oci".into()]);
+        args.push("--runtime".into());
+        args.push(runtime.into());
+        args.push(container.into());
+        args.push("--".into());
+        args.extend(argv.iter().map(OsString::from));
+        super::monitor::Invocation {
+            program: self.program.clone(),
+            args,
+            env,
+        }
     }
 
     /// `buildah build` (bud), each output line (redacted) to `on_line`.

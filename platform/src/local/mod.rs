@@ -1,6 +1,6 @@
 //! The local engine, Berth's embedded default platform: it does a platform's work on this
 //! host with buildah. A deploy pulls the image by digest (credentials in a private,
-//! short-lived auth file) into its team's storage, starts it as a supervised `buildah run`
+//! short-lived auth file) into its team's storage, starts it as a monitored `buildah run`
 //! under runc — namespaces of its own, a network of its own (slirp4netns) with its `PORT`
 //! published on the host's loopback, reduced capabilities, seccomp, memory and process
 //! limits — with `PORT` and the app's configuration in its environment, health-checks it
@@ -15,7 +15,8 @@
 //!   passing through argv.
 //! - `auth_file`: the credentials of one pull or build.
 //! - `build`: Dockerfile deploys, `buildah build` into the engine's storage.
-//! - `supervisor`, `process_group`: running, restarting and stopping a release.
+//! - `monitor`, `supervisor`, `process_group`: running, restarting and stopping a
+//!   release, under a monitor process that outlives Berth and that the next Berth adopts.
 //! - `health`, `ports`, `runtime_log`: probing a release, giving it a port, keeping its
 //!   output.
 
@@ -25,6 +26,7 @@ mod buildah;
 mod cgroup;
 mod confinement;
 mod health;
+pub mod monitor;
 mod network;
 mod ports;
 mod process_group;
@@ -47,10 +49,8 @@ use confinement::Confinement;
 use domain::{HealthPath, ImageReference};
 use health::Unhealthy;
 use network::{Network, NetworkTools};
-use process_group::GroupRecord;
 use rand::Rng as _;
 use redact::Redactor;
-use runtime_log::RuntimeLog;
 use std::{
     collections::{HashMap, HashSet},
     fs,
@@ -60,7 +60,7 @@ use std::{
     path::Path,
     sync::{Arc, Mutex},
 };
-use supervisor::{Launch, ReleaseOutput, Supervised};
+use monitor::{MonitorSpec, Monitored, ReleaseRecord};
 use tokio::sync::mpsc;
 
 /// Why deploys cannot run here, in the words the deploy form shows.
@@ -83,18 +83,20 @@ pub struct LocalEngine {
 struct State {
     /// The release that serves each app.
     serving: HashMap<i64, Arc<Release>>,
+    /// Releases an earlier Berth left running that no app has claimed again yet (see
+    /// [`Platform::ensure_running`] and [`Platform::reconciled`]).
+    adopted: Vec<Arc<Release>>,
     /// Ports of serving releases and of releases being started.
     ports: HashSet<u16>,
-    runtime_logs: HashMap<i64, Arc<RuntimeLog>>,
 }
 
-/// A started release: its supervised process, its network and where it listens.
+/// A started release: its monitored process, its network and where it listens.
 struct Release {
     team_id: i64,
     app_id: i64,
     release_id: i64,
     port: u16,
-    process: Supervised,
+    process: Monitored,
     /// `None` on the host's network (`network = "host"`).
     network: Mutex<Option<Network>>,
 }
@@ -110,10 +112,11 @@ impl Release {
 }
 
 impl LocalEngine {
-    /// Prepares the engine's directory and clears what an earlier Berth left behind: it
-    /// ends the process groups of releases it recorded (a Berth killed with SIGKILL leaves
-    /// them holding their ports) and removes its `berth-*` containers. Succeeds without
-    /// buildah: [`Platform::unavailable`] then says why deploys cannot run.
+    /// Prepares the engine's directory, adopts the releases an earlier Berth left serving
+    /// (their monitors still run: Berth was stopped, upgraded or killed) and clears the rest
+    /// of what it left behind: releases that never passed their health check, builds,
+    /// their networks and `berth-*` containers. Succeeds without buildah:
+    /// [`Platform::unavailable`] then says why deploys cannot run.
     pub async fn new(settings: LocalSettings) -> Result<LocalEngine, PlatformError> {
         let private = |path: &Path| -> io::Result<()> {
             fs::DirBuilder::new()
@@ -124,6 +127,7 @@ impl LocalEngine {
         };
         let prepared = private(&settings.dir)
             .and_then(|()| private(&settings.process_groups_dir()))
+            .and_then(|()| private(&settings.monitors_dir()))
             .and_then(|()| private(&settings.networks_dir()))
             .and_then(|()| private(&settings.auth_dir()))
             .and_then(|()| private(&settings.dir.join("tmp")))
@@ -136,18 +140,23 @@ impl LocalEngine {
             ))
         })?;
 
-        let ended = process_group::end_leftovers(&settings.process_groups_dir())
-            .await
-            .map_err(|e| PlatformError::Other(format!("reading the engine's run state: {e}")))?;
-        if ended > 0 {
-            tracing::info!(ended, "ended releases left running by an earlier Berth");
-        }
         let network_tools = NetworkTools {
             slirp4netns: settings.slirp4netns.clone(),
             ip: settings.ip.clone(),
             run_dir: settings.networks_dir(),
         };
-        if let Err(e) = network::end_leftovers(&network_tools).await {
+        let adopted = adopt(&settings, &network_tools).await;
+        let keep: HashSet<String> = adopted
+            .iter()
+            .map(|release| release.process.container.clone())
+            .collect();
+        let ended = process_group::end_leftovers(&settings.process_groups_dir(), &keep)
+            .await
+            .map_err(|e| PlatformError::Other(format!("reading the engine's run state: {e}")))?;
+        if ended > 0 {
+            tracing::info!(ended, "ended what an earlier Berth left running half-started");
+        }
+        if let Err(e) = network::end_leftovers(&network_tools, &keep).await {
             tracing::warn!(error = %e, "cannot clear the networks an earlier Berth left");
         }
         // Auth files of a pull that was interrupted by a crash.
@@ -183,13 +192,26 @@ impl LocalEngine {
             settings,
             state: Mutex::new(State::default()),
         };
+        {
+            let mut state = engine.state.lock().expect("engine state lock");
+            for release in adopted {
+                tracing::info!(
+                    app = release.app_id,
+                    release = release.release_id,
+                    port = release.port,
+                    "adopted a release that kept serving while Berth was away"
+                );
+                state.ports.insert(release.port);
+                state.adopted.push(Arc::new(release));
+            }
+        }
         for team_id in engine.teams_with_storage() {
             let buildah = engine.buildah(team_id, 0);
             match buildah.containers().await {
                 Ok(containers) => {
                     for container in containers
                         .iter()
-                        .filter(|c| c.starts_with(CONTAINER_PREFIX))
+                        .filter(|c| c.starts_with(CONTAINER_PREFIX) && !keep.contains(*c))
                     {
                         if let Err(e) = buildah.remove_container(container).await {
                             tracing::warn!(container, error = %e.summary(), "cannot remove a leftover container");
@@ -227,25 +249,19 @@ impl LocalEngine {
             .unwrap_or_default()
     }
 
-    /// A network of its own for a container named `name`, unless releases share the host's.
-    async fn network(&self, name: &str) -> Result<Option<Network>, String> {
+    /// A network of its own for a container named `name`, unless releases share the host's;
+    /// a release's outlives Berth (`outlive_berth`), a build's does not.
+    async fn network(&self, name: &str, outlive_berth: bool) -> Result<Option<Network>, String> {
         if self.settings.network == "host" {
             return Ok(None);
         }
-        Network::start(&self.network_tools, name).await.map(Some)
+        Network::start(&self.network_tools, name, outlive_berth)
+            .await
+            .map(Some)
     }
 
     pub fn settings(&self) -> &LocalSettings {
         &self.settings
-    }
-
-    fn app_log(&self, app_id: i64) -> Arc<RuntimeLog> {
-        let mut state = self.state.lock().expect("engine state lock");
-        state
-            .runtime_logs
-            .entry(app_id)
-            .or_insert_with(|| Arc::new(RuntimeLog::open(&self.settings.app_log_path(app_id))))
-            .clone()
     }
 
     /// Pulls `image` with `credentials` into `app`'s team storage, streaming buildah's
@@ -344,7 +360,7 @@ impl LocalEngine {
             short_random()
         );
         let network = self
-            .network(&container)
+            .network(&container, true)
             .await
             .map_err(|e| PlatformError::Start(format!("the release's network: {e}")))?;
         let options = self.confinement.options(
@@ -381,26 +397,62 @@ impl LocalEngine {
             return Err(e);
         }
 
-        let mut redactor = redact::Redactor::new();
-        for secret in &release.redact {
-            redactor.hide(secret.expose());
-        }
-        let output = Arc::new(ReleaseOutput::new(self.app_log(release.app.id), redactor));
-        let (forward, mut lines) = mpsc::unbounded_channel();
-        output.forward_to(Some(forward));
-        let (run_container, runtime) = (container.clone(), self.confinement.runtime.clone());
-        let argv = command.argv;
-        output.note(&format!(
-            "starting release {} ({pinned}) as {container} on port {port}",
-            release.release_id
-        ));
-        let process = Supervised::start(Launch {
+        let cgroup_dirs = options
+            .cgroup
+            .as_ref()
+            .map(|cgroup| cgroup.dirs().to_vec())
+            .unwrap_or_default();
+        let spec = MonitorSpec {
             container: container.clone(),
-            command: Box::new(move || buildah.run_command(&run_container, &runtime, &argv)),
-            record: GroupRecord::new(&self.settings.process_groups_dir(), &container),
-            output: output.clone(),
-            cgroup: options.cgroup.clone(),
-        });
+            run: buildah.run_invocation(&container, &self.confinement.runtime, &command.argv),
+            log: self.settings.app_log_path(release.app.id),
+            groups_dir: self.settings.process_groups_dir(),
+            cgroup: cgroup_dirs.clone(),
+            redact: release
+                .redact
+                .iter()
+                .map(|secret| secret.expose().to_owned())
+                .collect(),
+            note: format!(
+                "starting release {} ({pinned}) as {container} on port {port}",
+                release.release_id
+            ),
+        };
+        let record = ReleaseRecord {
+            container: container.clone(),
+            team_id: release.app.team_id,
+            app_id: release.app.id,
+            release_id: release.release_id,
+            port,
+            boot: String::new(),
+            monitor_pid: 0,
+            monitor_started: 0,
+            accepted: false,
+            network: network.as_ref().map(|_| container.clone()),
+            cgroup: cgroup_dirs,
+        };
+        let process = match Monitored::start(
+            &self.settings.monitor,
+            &spec,
+            &self.settings.monitors_dir(),
+            record,
+        )
+        .await
+        {
+            Ok(process) => process,
+            Err(e) => {
+                drop(spec);
+                buildah.remove_container(&container).await.ok();
+                if let Some(network) = network {
+                    network.stop().await;
+                }
+                return Err(PlatformError::Start(format!(
+                    "the release's monitor did not start: {e}"
+                )));
+            }
+        };
+        drop(spec);
+        let mut lines = process.take_lines().expect("a new release's lines");
         let started = Release {
             team_id: release.app.team_id,
             app_id: release.app.id,
@@ -421,14 +473,14 @@ impl LocalEngine {
             health::wait_until_serving(&url, self.settings.health_timeout, exits),
         )
         .await;
-        output.forward_to(None);
         while let Ok(line) = lines.try_recv() {
             log.line(&line);
         }
         if let Err(unhealthy) = health {
             self.retire(&started).await;
             // The release's own words; the supervisor's notes are in the runtime log.
-            let recent: Vec<String> = output
+            let recent: Vec<String> = started
+                .process
                 .recent()
                 .into_iter()
                 .filter(|line| !line.starts_with("[berth]"))
@@ -451,7 +503,10 @@ impl LocalEngine {
         }
 
         log.step(Step::Switch);
-        started.process.accept();
+        if let Err(e) = started.process.accept() {
+            // It serves; only a later Berth would not adopt it (and would start it again).
+            tracing::warn!(container = %started.process.container, error = %e, "cannot record an accepted release");
+        }
         let started = Arc::new(started);
         let running = started.running();
         port_guard.keep();
@@ -597,19 +652,58 @@ impl Platform for LocalEngine {
         release: ReleaseSpec,
     ) -> BoxFuture<'_, Result<RunningRelease, PlatformError>> {
         Box::pin(async move {
-            let serving = self
-                .state
-                .lock()
-                .expect("engine state lock")
-                .serving
-                .get(&release.app.id)
-                .filter(|serving| serving.release_id == release.release_id)
-                .map(|serving| serving.running());
-            if let Some(running) = serving {
+            let claimed = {
+                let mut state = self.state.lock().expect("engine state lock");
+                let serving = state
+                    .serving
+                    .get(&release.app.id)
+                    .filter(|serving| serving.release_id == release.release_id)
+                    .map(|serving| serving.running());
+                match serving {
+                    Some(running) => Some(running),
+                    None => {
+                        // A release that kept serving while Berth was away.
+                        let found = state.adopted.iter().position(|adopted| {
+                            adopted.app_id == release.app.id
+                                && adopted.release_id == release.release_id
+                        });
+                        found.map(|index| {
+                            let adopted = state.adopted.swap_remove(index);
+                            let running = adopted.running();
+                            if let Some(previous) = state.serving.insert(release.app.id, adopted)
+                            {
+                                state.adopted.push(previous);
+                            }
+                            running
+                        })
+                    }
+                }
+            };
+            if let Some(running) = claimed {
                 return Ok(running);
             }
             let pinned = pinned(&release.image)?;
             self.start_and_switch(&release, &pinned, &NoOperation).await
+        })
+    }
+
+    fn reconciled(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let strays: Vec<Arc<Release>> = self
+                .state
+                .lock()
+                .expect("engine state lock")
+                .adopted
+                .drain(..)
+                .collect();
+            for stray in strays {
+                tracing::info!(
+                    app = stray.app_id,
+                    release = stray.release_id,
+                    "stopping a release an earlier Berth left that is no app's current release"
+                );
+                self.retire(&stray).await;
+            }
         })
     }
 
@@ -625,25 +719,29 @@ impl Platform for LocalEngine {
     }
 
     fn runtime_log(&self, app_id: i64, lines: usize) -> BoxFuture<'_, Vec<String>> {
-        Box::pin(async move { self.app_log(app_id).last(lines) })
+        Box::pin(async move {
+            let path = self.settings.app_log_path(app_id);
+            tokio::task::spawn_blocking(move || runtime_log::read_last(&path, lines))
+                .await
+                .unwrap_or_default()
+        })
     }
 
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            let serving: Vec<Arc<Release>> = self
-                .state
-                .lock()
-                .expect("engine state lock")
-                .serving
-                .drain()
-                .map(|(_, release)| release)
-                .collect();
+            let releases: Vec<Arc<Release>> = {
+                let mut state = self.state.lock().expect("engine state lock");
+                let mut releases: Vec<Arc<Release>> =
+                    state.serving.drain().map(|(_, release)| release).collect();
+                releases.append(&mut state.adopted);
+                releases
+            };
             let mut stopping = tokio::task::JoinSet::new();
-            for release in serving.iter().cloned() {
+            for release in releases.iter().cloned() {
                 stopping.spawn(async move { release.process.stop().await });
             }
             while stopping.join_next().await.is_some() {}
-            for release in &serving {
+            for release in &releases {
                 self.remove_container(release).await;
                 let network = release.network.lock().expect("release network lock").take();
                 if let Some(network) = network {
@@ -656,6 +754,59 @@ impl Platform for LocalEngine {
             }
         })
     }
+
+    fn detach(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let mut state = self.state.lock().expect("engine state lock");
+            let mut releases: Vec<Arc<Release>> =
+                state.serving.drain().map(|(_, release)| release).collect();
+            releases.append(&mut state.adopted);
+            for release in releases {
+                release.process.detach();
+                if let Some(network) = release.network.lock().expect("release network lock").take()
+                {
+                    network.detach();
+                }
+            }
+            state.ports.clear();
+        })
+    }
+}
+
+/// The releases an earlier Berth left serving, found from their records: those whose
+/// monitor still runs and which had passed their health check (with their network, when
+/// they have one of their own). The others are ended here: a release that was still being
+/// health-checked belonged to an operation that is marked failed.
+async fn adopt(settings: &LocalSettings, tools: &NetworkTools) -> Vec<Release> {
+    let dir = settings.monitors_dir();
+    let mut adopted = Vec::new();
+    for record in ReleaseRecord::all(&dir) {
+        if !(record.accepted && record.monitor_alive()) {
+            Monitored::end_recorded(&record, &dir).await;
+            continue;
+        }
+        let network = match &record.network {
+            Some(name) => match Network::adopt(tools, name) {
+                Some(network) => Some(network),
+                None => {
+                    // Its network is gone: nothing can reach it any more.
+                    tracing::warn!(container = %record.container, "a release's network is gone; ending the release");
+                    Monitored::end_recorded(&record, &dir).await;
+                    continue;
+                }
+            },
+            None => None,
+        };
+        adopted.push(Release {
+            team_id: record.team_id,
+            app_id: record.app_id,
+            release_id: record.release_id,
+            port: record.port,
+            network: Mutex::new(network),
+            process: Monitored::adopt(record, &dir),
+        });
+    }
+    adopted
 }
 
 impl Drop for LocalEngine {

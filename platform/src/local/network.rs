@@ -55,8 +55,13 @@ pub(crate) struct Network {
 }
 
 impl Network {
-    /// Makes namespace `name` and starts slirp4netns on it.
-    pub async fn start(tools: &NetworkTools, name: &str) -> Result<Network, String> {
+    /// Makes namespace `name` and starts slirp4netns on it. A release's network outlives
+    /// Berth (`outlive_berth`), as the release does; a build's dies with Berth.
+    pub async fn start(
+        tools: &NetworkTools,
+        name: &str,
+        outlive_berth: bool,
+    ) -> Result<Network, String> {
         let path = PathBuf::from("/run/netns").join(name);
         run(&tools.ip, &["netns", "add", name])
             .await
@@ -97,12 +102,16 @@ impl Network {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .kill_on_drop(true);
+            .kill_on_drop(!outlive_berth);
         let berth = std::process::id() as libc::pid_t;
-        // SAFETY: the closure only makes async-signal-safe calls (see
+        // SAFETY: the closures only make async-signal-safe calls (see
         // detach_and_die_with_berth).
         unsafe {
-            command.pre_exec(move || process_group::detach_and_die_with_berth(berth));
+            if outlive_berth {
+                command.pre_exec(|| process_group::detach());
+            } else {
+                command.pre_exec(move || process_group::detach_and_die_with_berth(berth));
+            }
         }
         let child = match command.spawn() {
             Ok(child) => child,
@@ -152,6 +161,34 @@ impl Network {
             .map_err(|e| format!("shutting the host's {address} out of the network failed: {e}"))?;
         }
         Ok(())
+    }
+
+    /// The network of a release an earlier Berth started, found by its records; `None`
+    /// when its slirp4netns is gone.
+    pub fn adopt(tools: &NetworkTools, name: &str) -> Option<Network> {
+        let record = GroupRecord::new(&tools.run_dir, name);
+        let group = record.read_group()?;
+        if !process_group::has_live_members(group) {
+            return None;
+        }
+        Some(Network {
+            name: name.to_owned(),
+            path: PathBuf::from("/run/netns").join(name),
+            tools: tools.clone(),
+            slirp: None,
+            group,
+            record,
+            socket: tools.run_dir.join(format!("{name}.sock")),
+        })
+    }
+
+    /// Berth is leaving: the network stays with its release.
+    pub fn detach(mut self) {
+        self.group = 0;
+        if let Some(child) = self.slirp.take() {
+            // Not killed on drop (see `start`); the runtime reaps it if it ends first.
+            drop(child);
+        }
     }
 
     /// The namespace's path, for `--network ns:<path>`.
@@ -239,12 +276,18 @@ impl Drop for Network {
 }
 
 /// Ends the slirp4netns processes recorded in `run_dir` by a Berth that is gone, and
-/// deletes the namespaces it recorded.
-pub(crate) async fn end_leftovers(tools: &NetworkTools) -> io::Result<usize> {
-    let ended = process_group::end_leftovers(&tools.run_dir).await?;
+/// deletes the namespaces it recorded, but those of the adopted releases (`keep`).
+pub(crate) async fn end_leftovers(
+    tools: &NetworkTools,
+    keep: &std::collections::HashSet<String>,
+) -> io::Result<usize> {
+    let ended = process_group::end_leftovers(&tools.run_dir, keep).await?;
     if let Ok(entries) = std::fs::read_dir(namespace_records(tools)) {
         for entry in entries.filter_map(Result::ok) {
             let name = entry.file_name().to_string_lossy().into_owned();
+            if keep.contains(&name) {
+                continue;
+            }
             if name.starts_with(NAMESPACE_PREFIX) && !name.contains('/') {
                 delete_namespace(tools, &name).await;
             } else {

@@ -36,6 +36,18 @@ pub(crate) unsafe fn detach_and_die_with_berth(berth: libc::pid_t) -> io::Result
     Ok(())
 }
 
+/// For `Command::pre_exec` of what outlives Berth (a release's monitor, its network): a
+/// session of its own, and no parent-death signal.
+///
+/// # Safety
+/// Only async-signal-safe calls (setsid), as `pre_exec` requires.
+pub(crate) unsafe fn detach() -> io::Result<()> {
+    if libc::setsid() == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Sends `signal` to every process of group `pgid`.
 pub(crate) fn signal(pgid: i32, signal: libc::c_int) {
     if pgid > 1 {
@@ -102,16 +114,34 @@ impl GroupRecord {
     pub fn remove(&self) {
         let _ = fs::remove_file(&self.path);
     }
+
+    /// The group id recorded in this boot, if any.
+    pub fn read_group(&self) -> Option<i32> {
+        let contents = fs::read_to_string(&self.path).ok()?;
+        let mut lines = contents.lines();
+        let pgid = lines.next()?.trim().parse().ok()?;
+        (lines.next().map(str::trim) == Some(boot_id().as_str())).then_some(pgid)
+    }
 }
 
-/// Ends the process groups recorded in `dir` by a Berth that is gone; returns how many
-/// groups were still alive. Records from an earlier boot are only removed: their ids may
-/// now belong to unrelated processes.
-pub(crate) async fn end_leftovers(dir: &Path) -> io::Result<usize> {
+/// Ends the process groups recorded in `dir` by a Berth that is gone, but those of the
+/// releases it adopts (`keep`, by name); returns how many groups were still alive. Records
+/// from an earlier boot are only removed: their ids may now belong to unrelated processes.
+pub(crate) async fn end_leftovers(
+    dir: &Path,
+    keep: &std::collections::HashSet<String>,
+) -> io::Result<usize> {
     let boot = boot_id();
     let mut ended = 0;
     for entry in fs::read_dir(dir)?.filter_map(Result::ok) {
         let path = entry.path();
+        let kept = path
+            .file_stem()
+            .and_then(|stem| stem.to_str())
+            .is_some_and(|stem| keep.contains(stem));
+        if kept {
+            continue;
+        }
         if path.extension().and_then(|e| e.to_str()) != Some(RECORD_EXTENSION) {
             let _ = fs::remove_file(&path);
             continue;

@@ -1,27 +1,25 @@
 //! An app's runtime log: what its releases print, and what the supervisor says about them
-//! (exits, restarts). The recent lines are kept in memory for the app page; every line is
-//! also appended to `<dir>/logs/app-<id>.log`, which outlives Berth restarts and from whose
-//! tail the memory is refilled. Lines are cut at [`crate::output::MAX_LINE_BYTES`], and the
-//! file is rotated at [`MAX_FILE_BYTES`] (one previous file kept, `app-<id>.log.1`), so an
-//! app that floods its output uses at most twice that on disk.
+//! (exits, restarts). Each release's monitor appends its lines to `<dir>/logs/app-<id>.log`
+//! (the old and the new release of a switch both write to it for a moment); Berth reads the
+//! file's tail for the app page ([`read_last`]). Lines are cut at
+//! [`crate::output::MAX_LINE_BYTES`], and the file is rotated at [`MAX_FILE_BYTES`] (one
+//! previous file kept, `app-<id>.log.1`), so an app that floods its output uses at most
+//! twice that on disk.
 
 use std::{
-    collections::VecDeque,
     fs::{self, File, OpenOptions},
     io::{Read, Seek, SeekFrom, Write},
     path::{Path, PathBuf},
     sync::Mutex,
 };
 
-/// How many lines the app page can show.
-pub(crate) const KEPT_LINES: usize = 1000;
-/// How much of the file is read back at start-up to refill the memory.
+/// How much of each file [`read_last`] reads.
 const REFILL_BYTES: u64 = 256 * 1024;
 /// The size at which the log file is rotated.
 pub(crate) const MAX_FILE_BYTES: u64 = 10 * 1024 * 1024;
 
+/// Where one release's monitor writes the app's runtime log.
 pub(crate) struct RuntimeLog {
-    recent: Mutex<VecDeque<String>>,
     file: Mutex<Option<LogFile>>,
 }
 
@@ -29,20 +27,38 @@ struct LogFile {
     file: File,
     path: PathBuf,
     size: u64,
+    /// The file's inode: another release's monitor may rotate the file under this one.
+    inode: u64,
 }
 
 impl LogFile {
     fn open(path: &Path) -> std::io::Result<Self> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
-        let size = file.metadata()?.len();
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)?;
+        let metadata = file.metadata()?;
         Ok(Self {
             file,
             path: path.to_owned(),
-            size,
+            size: metadata.len(),
+            inode: metadata.ino(),
         })
     }
 
     fn append(&mut self, line: &str) {
+        use std::os::unix::fs::MetadataExt;
+        // Follow a rotation made by another writer (and learn its size).
+        match fs::metadata(&self.path) {
+            Ok(metadata) if metadata.ino() == self.inode => self.size = metadata.len(),
+            _ => {
+                if let Ok(reopened) = Self::open(&self.path) {
+                    *self = reopened;
+                }
+            }
+        }
         let length = line.len() as u64 + 1;
         if self.size > 0 && self.size + length > MAX_FILE_BYTES {
             if let Err(e) = self.rotate() {
@@ -67,14 +83,8 @@ impl LogFile {
 
 impl RuntimeLog {
     /// Opens (or creates) the log file at `path`. A file that cannot be opened leaves the
-    /// log in memory only: losing the file must not stop the app.
+    /// release without a log: losing the file must not stop the app.
     pub fn open(path: &Path) -> Self {
-        let mut recent = VecDeque::new();
-        if let Ok(tail) = read_tail(path) {
-            for line in tail.lines() {
-                push_bounded(&mut recent, line.to_owned());
-            }
-        }
         let file = path
             .parent()
             .map_or(Ok(()), fs::create_dir_all)
@@ -83,38 +93,36 @@ impl RuntimeLog {
             tracing::warn!(path = %path.display(), error = %e, "the runtime log file cannot be written");
         }
         Self {
-            recent: Mutex::new(recent),
             file: Mutex::new(file.ok()),
         }
     }
 
     pub fn push(&self, line: &str) {
         let line = crate::output::cut_line(line);
-        push_bounded(
-            &mut self.recent.lock().expect("runtime log lock"),
-            line.clone().into_owned(),
-        );
         if let Some(file) = self.file.lock().expect("runtime log file lock").as_mut() {
             file.append(&line);
         }
     }
-
-    /// The last `n` lines, oldest first.
-    pub fn last(&self, n: usize) -> Vec<String> {
-        let recent = self.recent.lock().expect("runtime log lock");
-        recent
-            .iter()
-            .skip(recent.len().saturating_sub(n))
-            .cloned()
-            .collect()
-    }
 }
 
-fn push_bounded(lines: &mut VecDeque<String>, line: String) {
-    if lines.len() == KEPT_LINES {
-        lines.pop_front();
+/// The last `n` lines of the runtime log at `path` (and of its rotated predecessor when the
+/// current file holds fewer), oldest first; reads at most [`REFILL_BYTES`] of each file.
+pub(crate) fn read_last(path: &Path, n: usize) -> Vec<String> {
+    let mut lines: Vec<String> = read_tail(path)
+        .map(|tail| tail.lines().map(str::to_owned).collect())
+        .unwrap_or_default();
+    if lines.len() < n {
+        let mut previous = path.as_os_str().to_owned();
+        previous.push(".1");
+        if let Ok(tail) = read_tail(Path::new(&previous)) {
+            let mut older: Vec<String> = tail.lines().map(str::to_owned).collect();
+            older.append(&mut lines);
+            lines = older;
+        }
     }
-    lines.push_back(line);
+    let skip = lines.len().saturating_sub(n);
+    lines.drain(..skip);
+    lines
 }
 
 /// The file's last [`REFILL_BYTES`], without the partial line they start in.
@@ -144,17 +152,44 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("logs/app-1.log");
         let log = RuntimeLog::open(&path);
-        for i in 0..(KEPT_LINES + 5) {
+        for i in 0..1005 {
             log.push(&format!("line {i}"));
         }
-        assert_eq!(log.last(2), ["line 1003", "line 1004"]);
-        assert_eq!(log.last(usize::MAX).len(), KEPT_LINES);
+        assert_eq!(read_last(&path, 2), ["line 1003", "line 1004"]);
+        assert_eq!(read_last(&path, 1000).len(), 1000);
         drop(log);
 
         let reopened = RuntimeLog::open(&path);
-        assert_eq!(reopened.last(1), ["line 1004"]);
         reopened.push("after restart");
-        assert_eq!(reopened.last(2), ["line 1004", "after restart"]);
+        assert_eq!(read_last(&path, 2), ["line 1004", "after restart"]);
+    }
+
+    #[test]
+    fn two_writers_share_the_file_and_its_rotation_and_readers_see_the_last_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs/app-1.log");
+        let old = RuntimeLog::open(&path);
+        let new = RuntimeLog::open(&path);
+        old.push("old release");
+        new.push("new release");
+        assert_eq!(read_last(&path, 5), ["old release", "new release"]);
+        // Each writes 8 KiB lines until well past one rotation between them.
+        let line = "r".repeat(8 * 1024);
+        for i in 0..1500 {
+            if i % 2 == 0 { old.push(&line) } else { new.push(&line) }
+        }
+        old.push("old's last");
+        new.push("new's last");
+        assert!(fs::metadata(&path).unwrap().len() <= MAX_FILE_BYTES);
+        assert_eq!(read_last(&path, 2), ["old's last", "new's last"]);
+        let mut previous = path.clone().into_os_string();
+        previous.push(".1");
+        assert!(fs::metadata(&previous).unwrap().len() <= MAX_FILE_BYTES);
+        // Right after a rotation, the lines come from the previous file too.
+        fs::rename(&path, &previous).unwrap();
+        new.push("first of a new file");
+        assert_eq!(read_last(&path, 2), ["new's last", "first of a new file"]);
+        assert_eq!(read_last(dir.path().join("nothing").as_path(), 3), Vec::<String>::new());
     }
 
     #[test]
@@ -165,7 +200,7 @@ mod tests {
         let log = RuntimeLog::open(&path);
         let huge = "z".repeat(1024 * 1024);
         log.push(&huge);
-        let kept = &log.last(1)[0];
+        let kept = &read_last(&path, 1)[0];
         assert!(kept.ends_with(crate::output::CUT_MARKER), "{}", kept.len());
         assert!(kept.len() < 9 * 1024);
         // 30 MiB of output (3,000 lines of 10 KiB, each cut to 8 KiB).
@@ -182,7 +217,7 @@ mod tests {
         drop(log);
         // Reopened after a restart, it goes on from the current file's size.
         let reopened = RuntimeLog::open(&path);
-        assert_eq!(reopened.last(1), ["the end"]);
+        assert_eq!(read_last(&path, 1), ["the end"]);
         for _ in 0..2000 {
             reopened.push(&line);
         }

@@ -21,6 +21,10 @@ pub struct LocalSettings {
     /// buildah cannot (no-new-privileges) before handing over to `runtime`. Without it
     /// containers run as buildah configures them, and deploys say what is not enforced.
     pub runtime_shim: Option<Vec<std::ffi::OsString>>,
+    /// The command (program and leading arguments) that runs [`super::monitor::main`]
+    /// (`berth release-monitor`): every release runs under such a monitor, which outlives
+    /// Berth.
+    pub monitor: Vec<std::ffi::OsString>,
     /// The seccomp profile containers run with (Debian's containers-common ships it).
     pub seccomp_profile: PathBuf,
     /// A release's (and a build's) memory limit, in bytes.
@@ -49,6 +53,13 @@ impl LocalSettings {
             network: "private".into(),
             runtime: PathBuf::from("runc"),
             runtime_shim: None,
+            // This very program, when it is Berth; tests name theirs.
+            monitor: vec![
+                std::env::current_exe()
+                    .unwrap_or_else(|_| PathBuf::from("berth"))
+                    .into_os_string(),
+                "release-monitor".into(),
+            ],
             seccomp_profile: PathBuf::from("/usr/share/containers/seccomp.json"),
             memory_limit: Some(512 << 20),
             pids_limit: Some(512),
@@ -70,6 +81,11 @@ impl LocalSettings {
     /// start of Berth can end releases a killed Berth left behind.
     pub fn process_groups_dir(&self) -> PathBuf {
         self.dir.join("run").join("releases")
+    }
+
+    /// Where each release's monitor is recorded, for the next Berth to adopt it.
+    pub fn monitors_dir(&self) -> PathBuf {
+        self.dir.join("run").join("monitors")
     }
 
     /// The app's runtime log file.

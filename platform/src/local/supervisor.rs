@@ -1,4 +1,4 @@
-//! Keeps a release running: `buildah run` in a process group of its own, its output line
+//! Keeps a release running (inside its monitor, see `monitor`): `buildah run` in a process group of its own, its output line
 //! by line into the app's runtime log (and the operation's log while one watches), and a
 //! restart with exponential backoff when it exits without being asked to — once it has
 //! been accepted. Before, an exit is the end of its health check, not a reason to retry.
@@ -13,7 +13,6 @@ use super::{
     runtime_log::RuntimeLog,
 };
 use std::{
-    collections::VecDeque,
     process::{ExitStatus, Stdio},
     sync::{
         atomic::{AtomicI32, Ordering},
@@ -34,8 +33,6 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A release that ran this long was not crash-looping: its next restart is quick again.
 const STABLE_AFTER: Duration = Duration::from_secs(60);
-/// What a failed health check quotes of the release's own output.
-const RECENT_LINES: usize = 20;
 /// After buildah exits, how long its output pipes may take to drain.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -52,7 +49,6 @@ pub(crate) struct ReleaseOutput {
     app_log: Arc<RuntimeLog>,
     /// The app's secrets: hidden before a line reaches either log.
     redactor: Redactor,
-    recent: Mutex<VecDeque<String>>,
     operation: Mutex<Option<mpsc::UnboundedSender<String>>>,
 }
 
@@ -61,7 +57,6 @@ impl ReleaseOutput {
         Self {
             app_log,
             redactor,
-            recent: Mutex::new(VecDeque::new()),
             operation: Mutex::new(None),
         }
     }
@@ -69,13 +64,6 @@ impl ReleaseOutput {
     pub fn line(&self, line: &str) {
         let line = &self.redactor.redact(line);
         self.app_log.push(line);
-        {
-            let mut recent = self.recent.lock().expect("recent output lock");
-            if recent.len() == RECENT_LINES {
-                recent.pop_front();
-            }
-            recent.push_back(line.to_owned());
-        }
         if let Some(operation) = self.operation.lock().expect("operation tap lock").as_ref() {
             let _ = operation.send(line.to_owned());
         }
@@ -84,16 +72,6 @@ impl ReleaseOutput {
     /// The supervisor's own words, marked so that nobody takes them for the app's.
     pub fn note(&self, note: &str) {
         self.line(&format!("[berth] {note}"));
-    }
-
-    /// This release's last lines of output.
-    pub fn recent(&self) -> Vec<String> {
-        self.recent
-            .lock()
-            .expect("recent output lock")
-            .iter()
-            .cloned()
-            .collect()
     }
 
     pub fn forward_to(&self, operation: Option<mpsc::UnboundedSender<String>>) {
@@ -115,7 +93,6 @@ pub(crate) struct Launch {
 
 /// A release under supervision.
 pub(crate) struct Supervised {
-    pub container: String,
     exits: watch::Receiver<Exits>,
     stop: watch::Sender<bool>,
     accepted: watch::Sender<bool>,
@@ -131,7 +108,6 @@ impl Supervised {
         let (accepted, acceptance) = watch::channel(false);
         let (exits_sender, exits) = watch::channel(Exits::default());
         let pgid = Arc::new(AtomicI32::new(0));
-        let container = launch.container.clone();
         let cgroup = launch.cgroup.clone();
         let task = tokio::spawn(supervise(
             launch,
@@ -141,7 +117,6 @@ impl Supervised {
             pgid.clone(),
         ));
         Supervised {
-            container,
             exits,
             stop,
             accepted,

@@ -86,12 +86,18 @@ pub async fn engine_on(dir: &Path, ports_from: u16, insecure: &[RegistryHost]) -
     settings.insecure_registries = insecure.to_vec();
     settings.health_timeout = Duration::from_secs(30);
     settings.runtime_shim = Some(shim());
+    settings.monitor = monitor();
     LocalEngine::new(settings).await.expect("the engine starts")
 }
 
 /// The engine's OCI runtime shim, as the platform's own test program.
 pub fn shim() -> Vec<std::ffi::OsString> {
     vec![env!("CARGO_BIN_EXE_berth-oci-runtime").into()]
+}
+
+/// The release monitor every release runs under (Berth runs `berth release-monitor`).
+pub fn monitor() -> Vec<std::ffi::OsString> {
+    vec![env!("CARGO_BIN_EXE_berth-release-monitor").into()]
 }
 
 /// The app `id`, named `name` (`team/app`).

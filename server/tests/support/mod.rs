@@ -370,6 +370,10 @@ pub async fn local_engine(
         env!("CARGO_BIN_EXE_berth").into(),
         "oci-runtime".into(),
     ]);
+    settings.monitor = vec![
+        env!("CARGO_BIN_EXE_berth").into(),
+        "release-monitor".into(),
+    ];
     // A port range of its own, so that a release is never answered by another test's.
     let start = 24_000 + (rand::random::<u16>() % 30) * 200;
     settings.ports = start..=start + 199;

@@ -649,8 +649,10 @@ async fn record_credential_use(berth: &Berth, operation: &Operation, prepared: &
     }
 }
 
-/// At start-up: every app's current release runs again (desired state lives in the
-/// database). Runs in the background; a release that cannot start is logged.
+/// At start-up: every app's current release runs (desired state lives in the database):
+/// adopted when it kept running while Berth was away, started otherwise; what else an
+/// earlier Berth left running is stopped. Runs in the background; a release that cannot
+/// start is logged.
 pub fn reconcile(berth: Berth) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         if let Some(reason) = berth.platform.unavailable().await {
@@ -702,6 +704,7 @@ pub fn reconcile(berth: Berth) -> tokio::task::JoinHandle<()> {
                 }
             }
         }
-        tracing::info!(started, "releases started");
+        berth.platform.reconciled().await;
+        tracing::info!(started, "releases running");
     })
 }
