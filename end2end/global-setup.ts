@@ -28,7 +28,7 @@
 // moto mints) is reached through BERTH_ECR_ENDPOINT_URL, BERTH_STS_ENDPOINT_URL and
 // BERTH_ECR_REGISTRY_HOSTS; the tests find its AWS key and image in BERTH_E2E_ECR_*.
 // The output of the server and the helpers is kept in test-results/berth-server.log.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { copyFileSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, type WriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -371,6 +371,14 @@ export default async function globalSetup(config: FullConfig) {
   const child = server.child;
   return async () => {
     await Promise.all([stop(child), stop(registryChild), stop(aptibleChild), stop(ecrChild)]);
+    // Releases outlive Berth (and the route to them): end the suite's as an operator would.
+    const env: NodeJS.ProcessEnv = {};
+    for (const [k, v] of Object.entries(process.env)) {
+      if (!k.startsWith('BERTH_') && k !== 'DATABASE_URL') env[k] = v;
+    }
+    env.BERTH_DATA_DIR = dataDir;
+    const stopped = spawnSync(bin, ['stop-releases'], { env, encoding: 'utf8', timeout: 120_000 });
+    logFile.write(`--- berth stop-releases (status ${stopped.status}): ${stopped.stdout}${stopped.stderr}\n`);
     // sshd's log (which keys it was offered, and why it said no) goes with the others.
     logFile.write(`--- sshd on ${host.authority}\n${host.log()}`);
     await host.stop();

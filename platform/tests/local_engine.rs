@@ -644,7 +644,11 @@ async fn a_release_outlives_a_killed_berth_and_the_next_engine_adopts_it() {
     assert_eq!(release_processes(), pid);
     assert_eq!(engine.running(KILLED_BERTH_APP).await, Some(adopted));
     engine.reconciled().await;
-    assert_eq!(release_processes(), pid, "the adopted release is the app's current one");
+    assert_eq!(
+        release_processes(),
+        pid,
+        "the adopted release is the app's current one"
+    );
     assert_eq!(
         get(&format!("http://127.0.0.1:{port}/")).await.unwrap(),
         "left behind"
@@ -657,9 +661,14 @@ async fn a_release_outlives_a_killed_berth_and_the_next_engine_adopts_it() {
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", log.text()));
     assert_ne!(second.port, port);
-    assert!(release_processes().is_empty(), "the adopted release was stopped");
+    assert!(
+        release_processes().is_empty(),
+        "the adopted release was stopped"
+    );
     assert_eq!(
-        get(&format!("http://127.0.0.1:{}/", second.port)).await.unwrap(),
+        get(&format!("http://127.0.0.1:{}/", second.port))
+            .await
+            .unwrap(),
         "left behind"
     );
 
@@ -668,19 +677,28 @@ async fn a_release_outlives_a_killed_berth_and_the_next_engine_adopts_it() {
     drop(engine);
     thread::sleep(Duration::from_millis(200));
     assert_eq!(
-        get(&format!("http://127.0.0.1:{}/", second.port)).await.unwrap(),
+        get(&format!("http://127.0.0.1:{}/", second.port))
+            .await
+            .unwrap(),
         "left behind"
     );
     // A release an earlier Berth left that no app claims (here: release 2, which the
     // database would not know had it been killed during the switch) is stopped once
     // start-up is reconciled, its network deleted.
     let engine = LocalEngine::new(settings()).await.unwrap();
-    assert!(get(&format!("http://127.0.0.1:{}/", second.port)).await.is_ok());
+    assert!(get(&format!("http://127.0.0.1:{}/", second.port))
+        .await
+        .is_ok());
     engine.reconciled().await;
-    assert!(get(&format!("http://127.0.0.1:{}/", second.port)).await.is_err());
+    assert!(get(&format!("http://127.0.0.1:{}/", second.port))
+        .await
+        .is_err());
     let deadline = Instant::now() + Duration::from_secs(5);
     while namespaces().difference(&namespaces_before).next().is_some() {
-        assert!(Instant::now() < deadline, "the stray release's namespace is deleted");
+        assert!(
+            Instant::now() < deadline,
+            "the stray release's namespace is deleted"
+        );
         thread::sleep(Duration::from_millis(50));
     }
     assert!(

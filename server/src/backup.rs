@@ -17,6 +17,18 @@ const PG_DUMP_HINT: &str = "With PostgreSQL, back up with PostgreSQL's own tools
      pg_restore --clean --if-exists --no-owner --dbname \"$DATABASE_URL\" berth.dump while Berth is stopped). \
      Keep the master key apart from the dump: it is needed to read the secrets in it.";
 
+/// The data dir, for a command that must not run beside `berth serve` (`why` it must not).
+pub fn hold_alone(settings: &Settings, why: &str) -> anyhow::Result<File> {
+    let lock = lock_file(settings)?;
+    if lock.try_lock().is_err() {
+        bail!(
+            "Berth is running on {}: stop it first ({why})",
+            settings.data_dir.display()
+        );
+    }
+    Ok(lock)
+}
+
 /// Who holds the data dir: every `berth serve` holds this lock shared; a restore needs it
 /// alone. The lock goes with the process, however it ends.
 pub struct DataDirLock {
@@ -124,13 +136,7 @@ pub async fn restore(settings: &Settings, source: &Path) -> anyhow::Result<()> {
     if !source.is_file() {
         bail!("{} is not a file", source.display());
     }
-    let lock = lock_file(settings)?;
-    if lock.try_lock().is_err() {
-        bail!(
-            "Berth is running on {}: stop it first (a restore replaces the database under it)",
-            settings.data_dir.display()
-        );
-    }
+    let lock = hold_alone(settings, "a restore replaces the database under it")?;
     let dir = match database.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),

@@ -52,6 +52,10 @@ pub enum Command {
         /// The backup file.
         path: std::path::PathBuf,
     },
+    /// Stop every release the local engine runs on this data dir (releases keep serving
+    /// when Berth stops; this is for emptying a host), while Berth is stopped. The next
+    /// `berth serve` starts every app's current release again.
+    StopReleases,
 }
 
 #[derive(Subcommand, Debug)]
@@ -100,6 +104,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Backup { path } => crate::backup::backup(&settings, &path).await,
         Command::Restore { path } => crate::backup::restore(&settings, &path).await,
+        Command::StopReleases => {
+            let _lock = crate::backup::hold_alone(
+                &settings,
+                "it would start the releases again as soon as they stop",
+            )?;
+            let platform = startup::open_platform(&settings).await?;
+            platform.shutdown().await;
+            println!("Every release on this server is stopped.");
+            Ok(())
+        }
         Command::Migrate => {
             startup::open_store(&settings).await?;
             println!("Database is up to date.");

@@ -65,6 +65,9 @@ pub struct Settings {
     /// `BERTH_HEALTH_TIMEOUT_SECS`: how long a new release has to answer its health check
     /// (default 60).
     pub health_timeout: std::time::Duration,
+    /// `BERTH_SHUTDOWN_TIMEOUT_SECS`: on SIGTERM, how long open requests, live-log streams
+    /// and running operations have to finish (default 30); releases keep serving.
+    pub shutdown_timeout: std::time::Duration,
     /// `BERTH_SIGNUP`: who may sign up: `closed` (default: only the first account),
     /// `invite` (with an invitation link) or `open` (anyone).
     pub sign_up: service::SignUpPolicy,
@@ -140,6 +143,7 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "BERTH_RELEASE_PROCESSES",
     "BERTH_PORT_RANGE",
     "BERTH_HEALTH_TIMEOUT_SECS",
+    "BERTH_SHUTDOWN_TIMEOUT_SECS",
     "BERTH_SIGNUP",
     "BERTH_TRUSTED_PROXIES",
     "BERTH_METRICS_ALLOW",
@@ -359,6 +363,12 @@ impl Settings {
             1..=3600,
             "seconds",
         )?);
+        let shutdown_timeout = secs(number(
+            "BERTH_SHUTDOWN_TIMEOUT_SECS",
+            30,
+            1..=3600,
+            "seconds",
+        )?);
         let engine_storage_driver = match get("BERTH_ENGINE_STORAGE_DRIVER") {
             None => "vfs".to_owned(),
             Some(v @ ("vfs" | "overlay")) => v.to_owned(),
@@ -483,6 +493,7 @@ impl Settings {
             release_processes,
             port_range,
             health_timeout,
+            shutdown_timeout,
             sign_up,
             trusted_proxies,
             metrics_allow,

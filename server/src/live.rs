@@ -64,6 +64,7 @@ pub async fn events(
         }
     };
     let watcher = Watcher {
+        stopping: Box::pin(state.berth.live.stopping()),
         store: state.berth.store.clone(),
         id,
         after: 0,
@@ -81,6 +82,8 @@ pub async fn events(
 }
 
 struct Watcher {
+    /// Berth is stopping: the stream ends, and the browser reconnects to the next Berth.
+    stopping: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
     store: store::Store,
     id: i64,
     /// The last line id sent.
@@ -111,7 +114,11 @@ impl Watcher {
                     watcher.catch_up().await;
                     continue;
                 }
-                match watcher.updates.recv().await {
+                let update = tokio::select! {
+                    update = watcher.updates.recv() => update,
+                    () = &mut watcher.stopping => return None,
+                };
+                match update {
                     Ok(Update::Lines(lines)) => watcher.lines(lines.iter().cloned()),
                     Ok(Update::Status(status)) => watcher.status(status),
                     // Fell behind the feed: read what was missed from the database.

@@ -207,6 +207,7 @@ impl Application {
                 concurrency: settings.workers,
                 lease: settings.operation_lease,
                 poll: Duration::from_secs(2),
+                drain: settings.shutdown_timeout,
             },
         })
     }
@@ -248,18 +249,48 @@ impl Application {
             });
         }
         service::worker::reconcile(self.berth.clone());
-        service::worker::spawn(self.berth.clone(), self.worker.clone());
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let worker =
+            service::worker::spawn(self.berth.clone(), self.worker.clone(), stopping.clone());
         tracing::info!(url = %format!("http://{}", self.addr), "Berth is listening");
-        axum::serve(
+        let serving = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+        .with_graceful_shutdown({
+            let mut stopping = stopping.clone();
+            async move {
+                let _ = stopping.wait_for(|stopping| *stopping).await;
+            }
+        });
+        let serving = std::future::IntoFuture::into_future(serving);
+        tokio::pin!(serving);
+        let patience = self.worker.drain;
+        // On SIGTERM: no new connections; open requests get `patience` to finish, live-log
+        // streams end at once (browsers reconnect to the next Berth), running operations
+        // finish or are put back in the queue (the worker), and releases keep serving.
+        tokio::select! {
+            served = &mut serving => served?,
+            () = shutdown_signal() => {
+                stop.send_replace(true);
+                self.berth.live.stop_streams();
+                if tokio::time::timeout(patience, &mut serving).await.is_err() {
+                    tracing::warn!(
+                        patience_secs = patience.as_secs(),
+                        "requests were still open after BERTH_SHUTDOWN_TIMEOUT_SECS; closing them"
+                    );
+                }
+            }
+        }
+        stop.send_replace(true);
+        if worker.await.is_err() {
+            tracing::error!("the operation worker ended abnormally");
+        }
         // Releases keep serving; the next Berth adopts them.
         self.berth.platform.detach().await;
         self.store.close().await;
+        tracing::info!("stopped; releases keep serving");
         Ok(())
     }
 }

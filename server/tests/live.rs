@@ -188,6 +188,32 @@ async fn many_watchers_share_one_feed_and_every_stream_ends_with_the_operation()
 }
 
 #[tokio::test]
+async fn every_open_stream_ends_when_berth_stops() {
+    let app = TestApp::sqlite().with_team().start().await;
+    let id = running_operation(&app).await;
+    let deployer = app.signed_in(DEPLOYER).await;
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        let mut stream = open(&deployer, id).await.unwrap();
+        write_lines(&app, id, &["still running"]).await;
+        assert!(stream.until("still running", Duration::from_secs(5)).await);
+        streams.push(stream);
+    }
+    // The operation runs on; Berth stops (SIGTERM): no stream may keep it waiting.
+    app.berth.live.stop_streams();
+    for stream in &mut streams {
+        assert!(
+            stream.until_end(Duration::from_secs(2)).await,
+            "{}",
+            stream.text
+        );
+    }
+    // A stream opened while Berth stops ends at once too.
+    let mut late = open(&deployer, id).await.unwrap();
+    assert!(late.until_end(Duration::from_secs(2)).await);
+}
+
+#[tokio::test]
 async fn a_person_may_follow_a_limited_number_of_live_logs_at_once() {
     let app = TestApp::sqlite().with_team().start().await;
     let id = running_operation(&app).await;

@@ -1,5 +1,7 @@
-//! Killing Berth (`kill -9`) in the middle of a deploy: after a restart no operation is left
-//! "running", and the previous release serves again. Runs the real `berth` binary.
+//! Killing Berth (`kill -9`) in the middle of a deploy: the previous release keeps serving
+//! while no Berth runs, and after a restart no operation is left "running" and the release
+//! is adopted, not started again. Stopping Berth (SIGTERM) leaves releases serving too;
+//! `berth stop-releases` ends them. Runs the real `berth` binary.
 
 mod support;
 
@@ -195,6 +197,13 @@ async fn a_deploy_interrupted_by_kill_9_is_failed_and_the_previous_release_serve
         "{done}\n{}",
         berth.log.lock().unwrap()
     );
+    let first_url = api
+        .call(reqwest::Method::GET, "/api/v1/teams/acme/apps/web", None)
+        .await
+        .1["app"]["release"]["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // The second deploy is killed while it runs.
     let (status, body) = api
@@ -214,6 +223,11 @@ async fn a_deploy_interrupted_by_kill_9_is_failed_and_the_previous_release_serve
     }
     berth.child.kill().unwrap(); // SIGKILL
     berth.child.wait().unwrap();
+    // No Berth runs: the first release goes on serving all the same.
+    assert_eq!(
+        served(&first_url).await.as_deref().map(str::trim),
+        Some("first release")
+    );
 
     let mut berth = start(dir.path(), &host);
     api.base = berth.url.clone();
@@ -235,7 +249,7 @@ async fn a_deploy_interrupted_by_kill_9_is_failed_and_the_previous_release_serve
     let expected_digest = v1.clone();
     let expected_body = "first release";
 
-    // The release that should serve is started again by the new process.
+    // The release that should serve is adopted by the new process, at the same address.
     let mut app = Value::Null;
     let mut body = None;
     for _ in 0..150 {
@@ -259,9 +273,24 @@ async fn a_deploy_interrupted_by_kill_9_is_failed_and_the_previous_release_serve
         "{app}\n{}",
         berth.log.lock().unwrap()
     );
+    assert_eq!(app["release"]["url"].as_str(), Some(first_url.as_str()));
+    assert!(
+        berth.log.lock().unwrap().contains("adopted a release"),
+        "{}",
+        berth.log.lock().unwrap()
+    );
     assert!(!berth.log.lock().unwrap().contains(PASSWORD));
+
+    // A clean stop leaves the release serving; `berth stop-releases` ends it.
     let _ = Command::new("kill")
         .args(["-TERM", &berth.child.id().to_string()])
         .status();
     let _ = berth.child.wait();
+    assert_eq!(
+        served(&first_url).await.as_deref().map(str::trim),
+        Some("first release")
+    );
+    let stopped = admin(dir.path(), &host, &["stop-releases"], "");
+    assert!(stopped.contains("stopped"), "{stopped}");
+    assert_eq!(served(&first_url).await, None);
 }

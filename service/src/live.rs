@@ -51,6 +51,8 @@ struct Inner {
     listening: AtomicBool,
     feeds_started: AtomicU64,
     reads: AtomicU64,
+    /// Set when Berth stops: every open stream ends (browsers reconnect to the next Berth).
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 struct Feed {
@@ -67,7 +69,21 @@ impl OperationFeeds {
             listening: AtomicBool::new(false),
             feeds_started: AtomicU64::new(0),
             reads: AtomicU64::new(0),
+            stopping: tokio::sync::watch::channel(false).0,
         }))
+    }
+
+    /// Berth is stopping: every open stream ends now (see [`Live::stopping`]).
+    pub fn stop_streams(&self) {
+        self.0.stopping.send_replace(true);
+    }
+
+    /// Resolves once Berth is stopping; a stream that follows an operation selects on it.
+    pub fn stopping(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut stopping = self.0.stopping.subscribe();
+        async move {
+            let _ = stopping.wait_for(|stopping| *stopping).await;
+        }
     }
 
     /// Says that `operation_id` has new lines or a new status: wakes its feed here, and

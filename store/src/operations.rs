@@ -547,6 +547,29 @@ impl Store {
         }
     }
 
+    /// Puts `worker`'s running operation back in the queue (Berth is stopping and could not
+    /// finish it in time): the next process that claims its app's operations runs it again,
+    /// first. `false` when it is no longer `worker`'s to hand back.
+    pub async fn hand_back_operation(
+        &self,
+        operation_id: i64,
+        worker: &str,
+    ) -> Result<bool, StoreError> {
+        with_pool!(self, pool => {
+            let done = sqlx::query(
+                "UPDATE operations
+                 SET status = 'queued', step = NULL, started_at = NULL, lease_owner = NULL,
+                     lease_expires_at = NULL
+                 WHERE id = $1 AND status = 'running' AND lease_owner = $2",
+            )
+            .bind(operation_id)
+            .bind(worker)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
     /// Renews `worker`'s lease on a running operation for `lease_ms` more; `false` when the
     /// lease is no longer `worker`'s (the operation was failed as abandoned, or finished).
     pub async fn heartbeat(

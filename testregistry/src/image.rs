@@ -96,6 +96,30 @@ impl ImageLayout {
         self.copy(&variant, false, host, repo, tag, creds).await
     }
 
+    /// A copy of the base image that waits `seconds` before it serves (so that its deploy
+    /// is still in its health check for that long).
+    pub async fn push_slow(
+        &mut self,
+        host: &str,
+        repo: &str,
+        tag: &str,
+        creds: (&str, &str),
+        seconds: u32,
+    ) -> String {
+        self.build_base().await;
+        self.variants += 1;
+        let variant = format!("slow-{}", self.variants);
+        let base = format!("{}:{BASE}", self.layout.display());
+        let wait =
+            format!("echo \"starting in {seconds} s\"; /bin/busybox sleep {seconds}; {SERVE}");
+        let mut config = vec!["config", "--image", &base, "--tag", &variant];
+        for part in ["/bin/busybox", "sh", "-c", &wait] {
+            config.extend(["--config.cmd", part]);
+        }
+        umoci(&config, &[]).await;
+        self.copy(&variant, false, host, repo, tag, creds).await
+    }
+
     /// A copy of the base image whose command exits with status 3 at once.
     pub async fn push_broken(
         &mut self,

@@ -168,6 +168,21 @@ impl TestRegistry {
             .await
     }
 
+    /// Pushes a copy of the test image that sleeps `seconds` before it serves; returns its
+    /// manifest digest.
+    pub async fn push_slow_image(
+        &self,
+        repo: &str,
+        tag: &str,
+        creds: (&str, &str),
+        seconds: u32,
+    ) -> String {
+        let mut images = self.images.lock().await;
+        images
+            .push_slow(self.host.as_str(), repo, tag, creds, seconds)
+            .await
+    }
+
     /// Pushes an image whose command exits with status 3 at once, without ever listening;
     /// returns its manifest digest.
     pub async fn push_broken_image(&self, repo: &str, tag: &str, creds: (&str, &str)) -> String {

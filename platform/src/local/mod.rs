@@ -48,6 +48,7 @@ use buildah::{Buildah, BuildahError};
 use confinement::Confinement;
 use domain::{HealthPath, ImageReference};
 use health::Unhealthy;
+use monitor::{MonitorSpec, Monitored, ReleaseRecord};
 use network::{Network, NetworkTools};
 use rand::Rng as _;
 use redact::Redactor;
@@ -60,7 +61,6 @@ use std::{
     path::Path,
     sync::{Arc, Mutex},
 };
-use monitor::{MonitorSpec, Monitored, ReleaseRecord};
 use tokio::sync::mpsc;
 
 /// Why deploys cannot run here, in the words the deploy form shows.
@@ -154,7 +154,10 @@ impl LocalEngine {
             .await
             .map_err(|e| PlatformError::Other(format!("reading the engine's run state: {e}")))?;
         if ended > 0 {
-            tracing::info!(ended, "ended what an earlier Berth left running half-started");
+            tracing::info!(
+                ended,
+                "ended what an earlier Berth left running half-started"
+            );
         }
         if let Err(e) = network::end_leftovers(&network_tools, &keep).await {
             tracing::warn!(error = %e, "cannot clear the networks an earlier Berth left");
@@ -670,8 +673,7 @@ impl Platform for LocalEngine {
                         found.map(|index| {
                             let adopted = state.adopted.swap_remove(index);
                             let running = adopted.running();
-                            if let Some(previous) = state.serving.insert(release.app.id, adopted)
-                            {
+                            if let Some(previous) = state.serving.insert(release.app.id, adopted) {
                                 state.adopted.push(previous);
                             }
                             running

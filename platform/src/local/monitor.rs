@@ -366,7 +366,10 @@ impl Monitored {
         command
             .args(rest)
             .env_clear()
-            .env("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+            .env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -392,7 +395,9 @@ impl Monitored {
                     return Ok(());
                 }
             }
-            Err(io::Error::other("the release monitor ended before it was ready"))
+            Err(io::Error::other(
+                "the release monitor ended before it was ready",
+            ))
         };
         if let Err(e) = tokio::time::timeout(READY_TIMEOUT, ready)
             .await
@@ -400,8 +405,9 @@ impl Monitored {
         {
             process_group::signal(pid, libc::SIGKILL);
             let _ = child.wait().await;
-            let why = fs::read_to_string(records_dir.join(format!("{}.monitor.log", spec.container)))
-                .unwrap_or_default();
+            let why =
+                fs::read_to_string(records_dir.join(format!("{}.monitor.log", spec.container)))
+                    .unwrap_or_default();
             let why = why.lines().last().unwrap_or_default();
             return Err(io::Error::other(format!("{e} {why}").trim().to_owned()));
         }

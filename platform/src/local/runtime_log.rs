@@ -176,7 +176,11 @@ mod tests {
         // Each writes 8 KiB lines until well past one rotation between them.
         let line = "r".repeat(8 * 1024);
         for i in 0..1500 {
-            if i % 2 == 0 { old.push(&line) } else { new.push(&line) }
+            if i % 2 == 0 {
+                old.push(&line)
+            } else {
+                new.push(&line)
+            }
         }
         old.push("old's last");
         new.push("new's last");
@@ -189,7 +193,10 @@ mod tests {
         fs::rename(&path, &previous).unwrap();
         new.push("first of a new file");
         assert_eq!(read_last(&path, 2), ["new's last", "first of a new file"]);
-        assert_eq!(read_last(dir.path().join("nothing").as_path(), 3), Vec::<String>::new());
+        assert_eq!(
+            read_last(dir.path().join("nothing").as_path(), 3),
+            Vec::<String>::new()
+        );
     }
 
     #[test]

@@ -85,6 +85,8 @@ pub struct TestApp {
     /// The registry the app was built with, if any.
     pub registry: Option<TestRegistry>,
     worker: tokio::task::JoinHandle<()>,
+    /// Set to stop the worker as a stopping Berth does (drain, then hand back).
+    stop_worker: tokio::sync::watch::Sender<bool>,
     /// Team handle → (team id, first owner's user id), for the helpers below.
     teams: Mutex<HashMap<String, (i64, i64)>>,
     /// E-mail → API token, for the people of `with_team` (and any made by `token_for`).
@@ -316,13 +318,16 @@ impl TestAppBuilder {
             git_dir: dir.path().join("git"),
             accounts: std::sync::Arc::new(self.accounts),
         };
+        let (stop_worker, stopping) = tokio::sync::watch::channel(false);
         let worker = service::worker::spawn(
             berth.clone(),
             WorkerSettings {
                 concurrency: 4,
                 lease: Duration::from_secs(5),
                 poll: Duration::from_millis(300),
+                drain: Duration::from_secs(2),
             },
+            stopping,
         );
         let router = server::router::build(
             AppState {
@@ -338,6 +343,7 @@ impl TestAppBuilder {
             berth,
             registry: self.registry,
             worker,
+            stop_worker,
             teams: Default::default(),
             tokens: Default::default(),
             responses: Default::default(),
@@ -370,10 +376,7 @@ pub async fn local_engine(
         env!("CARGO_BIN_EXE_berth").into(),
         "oci-runtime".into(),
     ]);
-    settings.monitor = vec![
-        env!("CARGO_BIN_EXE_berth").into(),
-        "release-monitor".into(),
-    ];
+    settings.monitor = vec![env!("CARGO_BIN_EXE_berth").into(), "release-monitor".into()];
     // A port range of its own, so that a release is never answered by another test's.
     let start = 24_000 + (rand::random::<u16>() % 30) * 200;
     settings.ports = start..=start + 199;
@@ -383,6 +386,13 @@ pub async fn local_engine(
 }
 
 impl TestApp {
+    /// Stops the worker as a stopping Berth does: running operations get the drain time
+    /// (2 s here) to finish, then are put back in the queue.
+    pub async fn stop_worker_gracefully(&mut self) {
+        self.stop_worker.send_replace(true);
+        (&mut self.worker).await.unwrap();
+    }
+
     /// Stops the worker and every release this app's engine started.
     pub async fn stop(&self) {
         self.worker.abort();

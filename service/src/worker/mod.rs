@@ -35,17 +35,27 @@ pub struct WorkerSettings {
     pub lease: Duration,
     /// How often the queue is polled for operations queued by other processes.
     pub poll: Duration,
+    /// When Berth stops: how long running operations may take to finish before they are
+    /// handed back to the queue.
+    pub drain: Duration,
 }
 
-/// Runs the worker until the process ends.
-pub fn spawn(berth: Berth, settings: WorkerSettings) -> tokio::task::JoinHandle<()> {
+/// Runs the worker until `stop` is set (Berth is stopping); then it claims nothing more,
+/// lets running operations finish for [`WorkerSettings::drain`], hands back the ones still
+/// running (they run again, first of their app's, on the next Berth to claim them) and
+/// ends.
+pub fn spawn(
+    berth: Berth,
+    settings: WorkerSettings,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
     let worker_id = format!(
         "{}:{}:{}",
         hostname(),
         std::process::id(),
         store::random_token(6)
     );
-    tokio::spawn(run(berth, settings, worker_id))
+    tokio::spawn(run(berth, settings, worker_id, stop))
 }
 
 fn hostname() -> String {
@@ -54,11 +64,21 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "berth".to_owned())
 }
 
-async fn run(berth: Berth, settings: WorkerSettings, worker_id: String) {
+async fn run(
+    berth: Berth,
+    settings: WorkerSettings,
+    worker_id: String,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let lease_ms = settings.lease.as_millis() as i64;
     let mut running = JoinSet::new();
+    // Which operation each task runs, to hand back the unfinished ones.
+    let mut operations: std::collections::HashMap<tokio::task::Id, i64> = Default::default();
     tracing::info!(worker = %worker_id, concurrency = settings.concurrency, "operation worker started");
     loop {
+        if *stop.borrow() {
+            break;
+        }
         match berth
             .store
             .fail_expired_operations(
@@ -80,11 +100,11 @@ async fn run(berth: Berth, settings: WorkerSettings, worker_id: String) {
                     let berth = berth.clone();
                     let worker_id = worker_id.clone();
                     let lease = settings.lease;
-                    running.spawn(async move {
-                        let id = operation.id;
+                    let id = operation.id;
+                    let task = running.spawn(async move {
                         execute(berth, worker_id, lease, operation).await;
-                        id
                     });
+                    operations.insert(task.id(), id);
                 }
                 Ok(None) => break,
                 Err(error) => {
@@ -96,10 +116,77 @@ async fn run(berth: Berth, settings: WorkerSettings, worker_id: String) {
         tokio::select! {
             _ = berth.operations_queued.notified() => {}
             _ = tokio::time::sleep(settings.poll) => {}
-            Some(done) = running.join_next(), if !running.is_empty() => {
-                if let Err(error) = done {
-                    tracing::error!(%error, "an operation task panicked");
+            () = async {
+                // With nobody left to set it, the worker runs until the process ends.
+                if stop.wait_for(|stop| *stop).await.is_err() {
+                    std::future::pending::<()>().await;
                 }
+            } => {}
+            Some(done) = running.join_next_with_id(), if !running.is_empty() => {
+                match done {
+                    Ok((task, ())) => { operations.remove(&task); }
+                    Err(error) => {
+                        operations.remove(&error.id());
+                        tracing::error!(%error, "an operation task panicked");
+                    }
+                }
+            }
+        }
+    }
+    drain(&berth, &worker_id, running, operations, settings.drain).await;
+}
+
+/// Berth is stopping: lets the running operations finish within `patience`, then stops
+/// the others and puts them back in the queue. A deploy stopped half-way leaves nothing
+/// running (its new release was never accepted) and the previous release serving.
+async fn drain(
+    berth: &Berth,
+    worker_id: &str,
+    mut running: JoinSet<()>,
+    mut operations: std::collections::HashMap<tokio::task::Id, i64>,
+    patience: Duration,
+) {
+    if running.is_empty() {
+        return;
+    }
+    tracing::info!(
+        operations = running.len(),
+        patience_secs = patience.as_secs(),
+        "Berth is stopping: waiting for running operations"
+    );
+    let deadline = tokio::time::Instant::now() + patience;
+    while let Ok(Some(done)) = tokio::time::timeout_at(deadline, running.join_next_with_id()).await
+    {
+        let task = match done {
+            Ok((task, ())) => task,
+            Err(error) => error.id(),
+        };
+        operations.remove(&task);
+    }
+    running.shutdown().await;
+    for (_, id) in operations {
+        let _ = berth
+            .store
+            .append_operation_log(
+                id,
+                &[format!(
+                    "Berth stopped before this operation finished ({} s allowed); it was put back \
+                     in the queue and runs again when Berth starts.",
+                    patience.as_secs()
+                )],
+            )
+            .await;
+        match berth.store.hand_back_operation(id, worker_id).await {
+            Ok(true) => {
+                tracing::warn!(
+                    operation = id,
+                    "an unfinished operation was put back in the queue"
+                );
+                berth.live.wake(id).await;
+            }
+            Ok(false) => {}
+            Err(error) => {
+                tracing::error!(%error, operation = id, "could not put an unfinished operation back in the queue")
             }
         }
     }
