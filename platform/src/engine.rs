@@ -18,6 +18,18 @@ pub struct AppRef {
     pub team_id: i64,
     /// `team/app`, for logs, container names and error messages.
     pub name: String,
+    /// The app's stable address on a platform that routes (the local engine with its
+    /// router): `None` elsewhere, and where no stable port could be given.
+    pub route: Option<AppRoute>,
+}
+
+/// Where an app is reached whatever release serves it: `http://APP.TEAM.<apps domain>`
+/// and its stable port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppRoute {
+    pub app: String,
+    pub team: String,
+    pub port: u16,
 }
 
 /// Everything needed to run one release of an app.
@@ -79,9 +91,15 @@ impl ReleaseSpec {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunningRelease {
     pub release_id: i64,
+    /// The release's own port (it changes with every release).
     pub port: u16,
-    /// Where it serves, e.g. `http://127.0.0.1:20001/`.
+    /// The app's address, which stays the same across releases when the platform routes
+    /// (`http://web.acme.localhost:8000/`); else the release's own
+    /// (`http://127.0.0.1:20001/`).
     pub url: String,
+    /// The app's stable port's address (`http://127.0.0.1:21000/`) when the platform
+    /// routes; else the release's own.
+    pub port_url: String,
 }
 
 /// What to build for a Dockerfile deploy.
@@ -247,6 +265,12 @@ pub trait Platform: Send + Sync {
 
     /// Where the app's current release serves, if it runs on this host.
     fn running(&self, app_id: i64) -> BoxFuture<'_, Option<RunningRelease>>;
+
+    /// The stable ports apps are given, when this platform routes each app's address to
+    /// its serving release (the local engine with its router).
+    fn route_ports(&self) -> Option<std::ops::RangeInclusive<u16>> {
+        None
+    }
 
     /// Recent output of the app's running release (its runtime log), newest last.
     fn runtime_log(&self, app_id: i64, lines: usize) -> BoxFuture<'_, Vec<String>>;

@@ -153,11 +153,12 @@ pub async fn get(berth: &Berth, actor: i64, team: &str, handle: &str) -> Result<
 
 /// The release an app serves, with where it serves when it runs on this host.
 pub async fn release_row(berth: &Berth, app_id: i64, release: Release) -> ReleaseRow {
-    let url = berth.platform.running(app_id).await.map(|r| r.url);
+    let running = berth.platform.running(app_id).await;
     ReleaseRow {
         image: release.image.to_string(),
         digest: release.digest.to_string(),
-        url,
+        port_url: running.as_ref().map(|r| r.port_url.clone()),
+        url: running.map(|r| r.url),
         since: release.created_at,
         operation_id: release.operation_id,
     }

@@ -5,7 +5,7 @@
 use crate::{db::with_pool, now_ms, parsed::OptionalText, Sealed, Store, StoreError};
 use domain::{
     AppHandle, ConfigKey, DeployMethod, Digest, HealthPath, ImageReference, OperationKind,
-    OperationStatus, RegistryHost, RepositoryUrl,
+    OperationStatus, RegistryHost, RepositoryUrl, TeamHandle,
 };
 
 /// An app as stored, without its sealed values.
@@ -38,6 +38,11 @@ pub struct App {
     /// Where the app runs (the local engine, or an app on Aptible).
     #[sqlx(flatten)]
     pub platform: crate::AppPlatform,
+    /// The app's team's handle (its address is `APP.TEAM.<apps domain>`).
+    #[sqlx(try_from = "String")]
+    pub team_handle: TeamHandle,
+    /// The app's stable port on the local engine's router, once it was first deployed.
+    pub route_port: Option<i64>,
 }
 
 pub struct NewApp<'a> {
@@ -108,10 +113,11 @@ pub(crate) const APP_COLUMNS: &str =
      c.name AS team_credential_name, a.current_release_id, a.created_at, a.updated_at,
      a.git_url, a.git_username, a.dockerfile_path, a.context_path,
      a.platform, a.aptible_environment, a.aptible_app, a.aptible_app_id, a.aptible_git_repo,
-     a.aptible_verify_images <> 0 AS aptible_verify_images";
+     a.aptible_verify_images <> 0 AS aptible_verify_images, t.handle AS team_handle,
+     a.route_port";
 
-pub(crate) const APP_FROM: &str =
-    "apps a LEFT JOIN registry_credentials c ON c.id = a.team_credential_id";
+pub(crate) const APP_FROM: &str = "apps a JOIN teams t ON t.id = a.team_id
+     LEFT JOIN registry_credentials c ON c.id = a.team_credential_id";
 
 const RELEASE_COLUMNS: &str =
     "r.id, r.app_id, r.operation_id, r.image, r.digest, r.port, r.created_at";
@@ -339,6 +345,68 @@ impl Store {
             .await?;
             Ok(rows.into_iter().map(AppWithRelease::split).collect())
         })
+    }
+
+    /// App `app_id`'s stable port, given now from `ports` (the lowest free one) if it has
+    /// none yet. Several processes may give ports at once: the unique index settles it.
+    pub async fn route_port(
+        &self,
+        app_id: i64,
+        ports: std::ops::RangeInclusive<u16>,
+    ) -> Result<u16, StoreError> {
+        for _ in 0..8 {
+            let given = with_pool!(self, pool => {
+                let current: Option<Option<i64>> =
+                    sqlx::query_scalar("SELECT route_port FROM apps WHERE id = $1")
+                        .bind(app_id)
+                        .fetch_optional(pool)
+                        .await?;
+                match current {
+                    None => return Err(StoreError::NotFound),
+                    Some(Some(port)) => {
+                        return u16::try_from(port).map_err(|_| StoreError::NotFound);
+                    }
+                    Some(None) => {}
+                }
+                let taken: Vec<i64> = sqlx::query_scalar(
+                    "SELECT route_port FROM apps WHERE route_port BETWEEN $1 AND $2 ORDER BY route_port",
+                )
+                .bind(i64::from(*ports.start()))
+                .bind(i64::from(*ports.end()))
+                .fetch_all(pool)
+                .await?;
+                let mut free = i64::from(*ports.start());
+                for port in taken {
+                    if port == free {
+                        free += 1;
+                    } else if port > free {
+                        break;
+                    }
+                }
+                if free > i64::from(*ports.end()) {
+                    return Err(StoreError::Exhausted(format!(
+                        "every stable port in {}-{} is taken",
+                        ports.start(),
+                        ports.end()
+                    )));
+                }
+                sqlx::query("UPDATE apps SET route_port = $1 WHERE id = $2 AND route_port IS NULL")
+                    .bind(free)
+                    .bind(app_id)
+                    .execute(pool)
+                    .await
+                    .map(|done| done.rows_affected())
+            });
+            match given {
+                // Given (or another process gave one first): read it back.
+                Ok(_) => continue,
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::Exhausted(
+            "no stable port could be given after several tries".into(),
+        ))
     }
 
     /// Handles of the apps whose deploys use the team credential (shown before a delete).

@@ -9,6 +9,9 @@ pub enum StoreError {
     LastOwner,
     #[error("not found")]
     NotFound,
+    /// A finite pool (stable ports) has nothing left.
+    #[error("{0}")]
+    Exhausted(String),
     /// The operation is no longer running under this worker's lease (it was failed as
     /// abandoned, or another worker holds it): the worker must stop and not report.
     #[error("the operation's lease was lost")]

@@ -13,8 +13,12 @@ use serde::{Deserialize, Serialize};
 pub struct ReleaseRow {
     pub image: String,
     pub digest: String,
-    /// Where it serves, when it runs on this host.
+    /// The app's address when it runs on this host: the same across deploys
+    /// (`http://web.acme.localhost:8000/`).
     pub url: Option<String>,
+    /// The app's stable port on this host (`http://127.0.0.1:21000/`), the same across
+    /// deploys too.
+    pub port_url: Option<String>,
     pub since: i64,
     pub operation_id: i64,
 }

@@ -635,6 +635,7 @@ mod tests {
                 id: 1,
                 team_id: 1,
                 name: "team/app".into(),
+                route: None,
             },
             operation_id: 2,
             source_dir: dir.path().to_owned(),

@@ -103,10 +103,12 @@ struct Release {
 
 impl Release {
     fn running(&self) -> RunningRelease {
+        let url = format!("http://127.0.0.1:{}/", self.port);
         RunningRelease {
             release_id: self.release_id,
             port: self.port,
-            url: format!("http://127.0.0.1:{}/", self.port),
+            port_url: url.clone(),
+            url,
         }
     }
 }

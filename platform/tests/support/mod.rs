@@ -107,6 +107,7 @@ pub fn app_ref(id: i64, name: &str) -> AppRef {
         // One team per app: each test's app keeps its images to itself.
         team_id: id,
         name: name.to_owned(),
+        route: None,
     }
 }
 

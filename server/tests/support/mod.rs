@@ -726,10 +726,11 @@ impl TestApp {
             .clone()
     }
 
-    /// Where app `handle`'s release serves.
+    /// Where app `handle` serves: its stable port (its named address needs a resolver that
+    /// knows `*.localhost`, as browsers do).
     pub async fn release_url(&self, handle: &str) -> String {
         let app = self.app_json(handle).await;
-        app["release"]["url"]
+        app["release"]["port_url"]
             .as_str()
             .unwrap_or_else(|| panic!("the app has no URL: {app}"))
             .to_owned()

@@ -404,17 +404,6 @@ async fn prepare(berth: &Berth, operation: &Operation) -> Result<Prepared, Strin
         .await
         .map_err(|e| format!("cannot read the app: {e}"))?
         .ok_or("the app no longer exists")?;
-    let team = berth
-        .store
-        .team_access_by_id(
-            operation.requested_by.unwrap_or_default(),
-            operation.team_id,
-        )
-        .await
-        .ok()
-        .flatten()
-        .map(|t| t.handle)
-        .unwrap_or_else(|| format!("team-{}", operation.team_id));
     let (registry_sealed, env_sealed) = berth
         .store
         .operation_secrets(operation.id)
@@ -461,11 +450,7 @@ async fn prepare(berth: &Berth, operation: &Operation) -> Result<Prepared, Strin
     secrets.extend(credentials.iter().map(|c| c.secret.clone()));
     let secrets = redaction::prepare(secrets);
     let env = current.with(&changes);
-    let app_ref = AppRef {
-        id: app.id,
-        team_id: app.team_id,
-        name: format!("{team}/{}", app.handle),
-    };
+    let app_ref = app_ref(berth, &app).await;
     Ok(Prepared {
         app,
         app_ref,
@@ -736,6 +721,35 @@ async fn record_credential_use(berth: &Berth, operation: &Operation, prepared: &
     }
 }
 
+/// How the platform knows `app`: with its stable address when the platform routes (its
+/// stable port is given at its first deploy and kept for good). Without a port (they are
+/// all taken, or the database failed) the app is served at its release's own address, and
+/// the reason is logged.
+async fn app_ref(berth: &Berth, app: &store::App) -> AppRef {
+    let route = match berth.platform.route_ports() {
+        Some(ports) if app.platform.aptible().is_none() => {
+            match berth.store.route_port(app.id, ports).await {
+                Ok(port) => Some(platform::engine::AppRoute {
+                    app: app.handle.to_string(),
+                    team: app.team_handle.to_string(),
+                    port,
+                }),
+                Err(error) => {
+                    tracing::error!(%error, app = app.id, "the app has no stable port; it is served at its release's address");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    AppRef {
+        id: app.id,
+        team_id: app.team_id,
+        name: format!("{}/{}", app.team_handle, app.handle),
+        route,
+    }
+}
+
 /// At start-up: every app's current release runs (desired state lives in the database):
 /// adopted when it kept running while Berth was away, started otherwise; what else an
 /// earlier Berth left running is stopped. Runs in the background; a release that cannot
@@ -769,11 +783,7 @@ pub fn reconcile(berth: Berth) -> tokio::task::JoinHandle<()> {
                 }
             };
             let spec = ReleaseSpec::new(
-                AppRef {
-                    id: app.id,
-                    team_id: app.team_id,
-                    name: format!("team-{}/{}", app.team_id, app.handle),
-                },
+                app_ref(&berth, &app).await,
                 release.operation_id,
                 release.pinned_image(),
                 env.for_release(),

@@ -113,6 +113,10 @@ fn AppDetail(
                                 (None, Some(target)) => view! { <span class="muted">"served by Aptible (app " <code>{target}</code> ")"</span> }.into_any(),
                                 (None, None) => view! { <span class="muted">"not running on this server"</span> }.into_any(),
                             }}</dd>
+                            {r.port_url.filter(|_| on_aptible.is_none()).map(|port_url| view! {
+                                <dt>"Stable port"</dt><dd><a href=port_url.clone()>{port_url.clone()}</a>
+                                    <span class="muted">" · the same for every release"</span></dd>
+                            })}
                         </dl>
                     }.into_any(),
                     None => view! {
