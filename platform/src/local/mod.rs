@@ -29,6 +29,7 @@ mod network;
 mod ports;
 mod process_group;
 mod redact;
+pub mod router;
 mod runtime_log;
 pub mod runtime_shim;
 mod settings;
