@@ -18,7 +18,8 @@
 //! every app. So:
 //! - the **edge** Caddy listens on the TCP addresses and passes every request on, over a
 //!   new UNIX-socket connection each, to the routes Caddy. Its configuration changes
-//!   only when apps or their stable ports come and go, never on a deploy;
+//!   only when apps or their stable ports come and go, never on a deploy (and then the
+//!   router waits until its replaced sockets are closed before it answers);
 //! - the **routes** Caddy holds the host names and the releases behind them, and takes
 //!   every change (a whole configuration through `POST /load`). Caddy hands its UNIX
 //!   sockets over to the new servers with their queues, and the edge keeps no
@@ -27,6 +28,7 @@
 mod admin;
 mod caddy;
 mod config;
+mod listeners;
 
 use caddy::Caddy;
 use config::{CaddyConfig, Desired};
@@ -42,6 +44,8 @@ use std::{
 };
 use tokio::{process::Child, sync::Mutex};
 
+/// How long a change waits for the Caddy servers it replaced to stop listening.
+const HANDOVER_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often `drained` asks Caddy how many requests an upstream still has.
 const DRAIN_POLL: Duration = Duration::from_millis(20);
 /// The longest path a UNIX socket address holds (`sun_path`, less its final NUL).
@@ -197,16 +201,23 @@ impl Router {
                 domain: settings.domain.clone(),
             });
         }
-        let dir = settings.dir.clone();
-        fs::DirBuilder::new()
+        let mut settings = settings;
+        // Caddy runs in the directory and is given the paths of its sockets and files:
+        // they must not depend on Berth's working directory.
+        let dir = fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
-            .create(&dir)
-            .and_then(|()| fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)))
+            .create(&settings.dir)
+            .and_then(|()| fs::set_permissions(&settings.dir, fs::Permissions::from_mode(0o700)))
+            .and_then(|()| fs::canonicalize(&settings.dir))
             .map_err(|source| RouterError::Io {
-                doing: format!("preparing the router's directory {}", dir.display()),
+                doing: format!(
+                    "preparing the router's directory {}",
+                    settings.dir.display()
+                ),
                 source,
             })?;
+        settings.dir = dir.clone();
         let routes = Caddy::new(&dir, "caddy", "admin.sock", "the routes Caddy");
         let edge = Caddy::new(&dir, "edge", "edge-admin.sock", "the edge Caddy");
         for socket in [
@@ -232,6 +243,13 @@ impl Router {
             }),
             draining: StdMutex::new(HashMap::new()),
         };
+        if !listeners::queued_connections_survive_a_reload() {
+            tracing::warn!(
+                "net.ipv4.tcp_migrate_req is off: when an app is added or removed, the few \
+                 connections being opened to the apps at that moment may be reset \
+                 (sysctl -w net.ipv4.tcp_migrate_req=1 hands them over)"
+            );
+        }
         let mut state = router.state.lock().await;
         state.routes = router.saved_routes();
         if router.edge.answers().await {
@@ -369,26 +387,106 @@ impl Router {
         routes: BTreeMap<i64, Route>,
     ) -> Result<(), RouterError> {
         check_ports(self.settings.listen, &routes)?;
+        self.check_new_ports_free(&state.routes, &routes)?;
         self.start_missing(state).await?;
         let draining = self.note_draining(&state.routes, &routes);
         // The routes Caddy first: a new app's socket exists before the edge leads to it.
+        // Its replaced servers may still accept a request in the instant after this
+        // answers (`listeners` says why it cannot be waited for); that request reaches
+        // the replaced release, which `drained` waits for.
         self.routes
             .load(&self.routes_config(&routes, &draining))
             .await?;
         let edge_config = self.edge_config(&routes);
         if state.edge_config.as_ref() != Some(&edge_config) {
             if let Err(e) = self.edge.load(&edge_config).await {
-                // Back to the routes the edge still leads to.
-                let previous = self.routes_config(&state.routes, &draining);
-                if let Err(undo) = self.routes.load(&previous).await {
-                    tracing::warn!(error = %undo, "cannot put the routes Caddy back after the edge refused a change");
-                }
+                self.recover_edge(state, &draining).await;
                 return Err(e);
             }
             state.edge_config = Some(edge_config);
+            self.edge_handover(&routes).await;
         }
         state.routes = routes;
         Ok(())
+    }
+
+    /// Refuses a new stable port that another process listens on before Caddy is asked
+    /// to: Caddy 2.6, failing half-way through starting a configuration, leaves the
+    /// servers it had started running beside the old ones, and they fail requests.
+    fn check_new_ports_free(
+        &self,
+        current: &BTreeMap<i64, Route>,
+        new: &BTreeMap<i64, Route>,
+    ) -> Result<(), RouterError> {
+        let held: HashSet<u16> = current.values().map(|r| r.port).collect();
+        for route in new.values().filter(|r| !held.contains(&r.port)) {
+            let address = SocketAddr::new(self.settings.listen.ip(), route.port);
+            if let Err(e) = std::net::TcpListener::bind(address) {
+                return Err(RouterError::InvalidPort {
+                    app_id: route.app_id,
+                    port: route.port,
+                    why: format!("{address} cannot be listened on ({e})"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// After the edge refused a change: puts the routes Caddy back to the routes the edge
+    /// leads to, and starts the edge again on what it ran, since a configuration Caddy
+    /// 2.6 failed to start leaves broken servers behind that only a new process is rid of.
+    async fn recover_edge(&self, state: &mut State, draining: &[u16]) {
+        let previous = self.routes_config(&state.routes, draining);
+        if let Err(e) = self.routes.load(&previous).await {
+            tracing::warn!(error = %e, "cannot put the routes Caddy back after the edge refused a change");
+        }
+        let running = state
+            .edge_config
+            .clone()
+            .unwrap_or_else(|| self.edge_config(&state.routes));
+        tracing::warn!("starting the edge Caddy again on its previous configuration");
+        let (caddy, dir) = (&self.settings.caddy, &self.settings.dir);
+        match self.edge.start(caddy, dir, &running).await {
+            Ok(started) => {
+                if let Some(mut replaced) = state.edge_process.replace(started) {
+                    let _ = replaced.wait().await;
+                }
+                state.edge_config = Some(running);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start the edge Caddy again");
+                state.edge_config = None;
+            }
+        }
+    }
+
+    /// Waits (briefly) until the edge servers a change replaced stop listening: Caddy
+    /// answers the change before it closes them, and a connection queued on one of them
+    /// then would be reset (see `listeners`). Once a change returns, new connections
+    /// reach the new servers.
+    async fn edge_handover(&self, routes: &BTreeMap<i64, Route>) {
+        let Some(pid) = self.edge.running() else {
+            return;
+        };
+        let listen = self.settings.listen;
+        let addresses: Vec<SocketAddr> = std::iter::once(listen)
+            .chain(
+                routes
+                    .values()
+                    .map(|r| SocketAddr::new(listen.ip(), r.port)),
+            )
+            .collect();
+        let deadline = Instant::now() + HANDOVER_TIMEOUT;
+        while listeners::held_by(pid, &addresses)
+            .iter()
+            .any(|held| *held > 1)
+        {
+            if Instant::now() >= deadline {
+                tracing::warn!("the edge Caddy still listens twice on an address after a change");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// Starts again each Caddy that does not answer, on the current routes.

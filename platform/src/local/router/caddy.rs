@@ -77,14 +77,11 @@ impl Caddy {
         dir: &Path,
         config: &[u8],
     ) -> Result<Child, RouterError> {
-        // This Caddy, running but not answering, would keep its ports, and a new one would
-        // take its admin socket from under it: end it first.
+        // This Caddy, still running (not answering, or left broken by a refused change),
+        // would keep its ports, and a new one would take its admin socket from under it:
+        // end it first.
         if let Some(pid) = self.running() {
-            tracing::warn!(
-                pid,
-                "ending {} of the router, which does not answer its admin API",
-                self.role
-            );
+            tracing::warn!(pid, "ending {} of the router to start it again", self.role);
             process_group::kill_and_wait(pid, Duration::from_secs(5)).await;
         }
         write_private(&self.config, config).map_err(|source| RouterError::Io {
