@@ -84,11 +84,20 @@ impl Harness {
     }
 }
 
-/// Ends the Caddies of a router directory when dropped (a test that panics included).
+/// Ends the Caddies of a router directory when dropped (a test that panics included,
+/// showing their logs).
 struct CaddyGuard(PathBuf);
 
 impl Drop for CaddyGuard {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            for log in ["edge.log", "caddy.log"] {
+                eprintln!(
+                    "==== {log}\n{}",
+                    fs::read_to_string(self.0.join(log)).unwrap_or_default()
+                );
+            }
+        }
         for pid in caddy_pids(&self.0).into_iter().flatten() {
             kill(pid);
         }
@@ -136,6 +145,24 @@ fn kill(pid: i32) {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(!alive(pid), "Caddy {pid} survived SIGKILL");
+}
+
+/// How soon after a switch returns every new request reaches the new release. Caddy 2.6
+/// answers a change as the servers it replaced begin to stop, and a request one of them
+/// accepts in that instant still reaches the release being replaced (which `drained`
+/// then waits for).
+const SWITCHED_WITHIN: Duration = Duration::from_millis(50);
+
+/// GETs `url` until `expected` answers, for at most [`SWITCHED_WITHIN`].
+async fn switched(client: &reqwest::Client, url: &str, expected: &str) {
+    let deadline = Instant::now() + SWITCHED_WITHIN;
+    loop {
+        let answer = get(client, url).await.unwrap();
+        if answer == (200, expected.to_owned()) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{url} still answers {answer:?}");
+    }
 }
 
 /// A loopback port nothing listens on right now.
@@ -315,9 +342,9 @@ async fn switching_releases_under_load_fails_no_request_and_new_requests_reach_t
     let (by_name, by_port) = harness.router.urls(&route);
 
     // How far the switches have gone: `2n - 1` while switch n is under way, `2n` once
-    // it is done. A request sent at `2n` must reach `serving(n)`, unless another switch
-    // began before its answer came.
-    let progress = Arc::new(AtomicUsize::new(0));
+    // it is done, and when it was done. A request sent at `2n`, after SWITCHED_WITHIN,
+    // must reach `serving(n)` unless another switch began before its answer came.
+    let progress = Arc::new(Mutex::new((0usize, Instant::now())));
     let stop = Arc::new(AtomicBool::new(false));
     let failures = Arc::new(Mutex::new(Vec::<String>::new()));
     let answered = Arc::new(AtomicUsize::new(0));
@@ -336,9 +363,11 @@ async fn switching_releases_under_load_fails_no_request_and_new_requests_reach_t
         clients.push(tokio::spawn(async move {
             let connections = if keep_alive { "kept" } else { "new" };
             while !stop.load(Ordering::SeqCst) {
-                let sent = progress.load(Ordering::SeqCst);
+                let (sent, done_at) = *progress.lock().unwrap();
+                let settled = done_at.elapsed() > SWITCHED_WITHIN;
                 let result = get(&client, &url).await;
-                let checked = sent.is_multiple_of(2) && progress.load(Ordering::SeqCst) == sent;
+                let checked =
+                    sent.is_multiple_of(2) && settled && progress.lock().unwrap().0 == sent;
                 let what = format!("{url} ({connections} connections) at {sent}");
                 match result {
                     Ok((200, body)) if !checked || body == serving(sent / 2) => {
@@ -362,12 +391,11 @@ async fn switching_releases_under_load_fails_no_request_and_new_requests_reach_t
         } else {
             b.port
         });
-        progress.store(2 * switch - 1, Ordering::SeqCst);
+        *progress.lock().unwrap() = (2 * switch - 1, Instant::now());
         harness.router.set(route.clone()).await.unwrap();
-        progress.store(2 * switch, Ordering::SeqCst);
+        *progress.lock().unwrap() = (2 * switch, Instant::now());
         for url in [&by_name, &by_port] {
-            let (status, body) = get(&fresh, url).await.unwrap();
-            assert_eq!((status, body.as_str()), (200, serving(switch)), "{url}");
+            switched(&fresh, url, serving(switch)).await;
         }
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -413,7 +441,7 @@ async fn a_replaced_release_is_drained_only_once_its_request_in_flight_has_finis
 
     route.upstream = Some(new.port);
     harness.router.set(route.clone()).await.unwrap();
-    assert_eq!(get(&client, &by_name).await.unwrap(), (200, "new".into()));
+    switched(&client, &by_name, "new").await;
 
     assert!(
         !harness
@@ -621,11 +649,11 @@ async fn a_stable_port_another_process_holds_is_refused_and_changes_nothing() {
     api.port = taken.local_addr().unwrap().port();
     let refused = harness.router.set(api.clone()).await.unwrap_err();
     match &refused {
-        RouterError::Admin { role, message, .. } => {
-            assert_eq!(*role, "the edge Caddy");
-            assert!(message.contains("address already in use"), "{message}");
+        RouterError::InvalidPort { app_id, port, why } => {
+            assert_eq!((*app_id, *port), (2, api.port));
+            assert!(why.contains("in use"), "{why}");
         }
-        other => panic!("expected Admin, got {other}"),
+        other => panic!("expected InvalidPort, got {other}"),
     }
     assert_eq!(
         [dir.join("caddy.json"), dir.join("edge.json")].map(|p| fs::read(p).unwrap()),
@@ -633,10 +661,8 @@ async fn a_stable_port_another_process_holds_is_refused_and_changes_nothing() {
         "a refused route changed the saved configuration"
     );
     let client = harness.client(&[&web, &api], false);
-    assert_eq!(
-        get(&client, &harness.router.urls(&web).0).await.unwrap(),
-        (200, "one".into())
-    );
+    let (web_name, web_port) = harness.router.urls(&web);
+    assert_eq!(get(&client, &web_name).await.unwrap(), (200, "one".into()));
     assert_eq!(
         get(&client, &harness.router.urls(&api).0).await.unwrap().0,
         404
@@ -645,13 +671,58 @@ async fn a_stable_port_another_process_holds_is_refused_and_changes_nothing() {
     // Once the port is free, the same route is taken, and the other apps are kept.
     drop(taken);
     harness.router.set(api.clone()).await.unwrap();
-    assert_eq!(
-        get(&client, &harness.router.urls(&api).1).await.unwrap(),
-        (200, "one".into())
-    );
-    assert_eq!(
-        get(&client, &harness.router.urls(&web).1).await.unwrap(),
-        (200, "one".into())
-    );
+    for url in [harness.router.urls(&api).1, web_port] {
+        assert_eq!(
+            get(&client, &url).await.unwrap(),
+            (200, "one".into()),
+            "{url}"
+        );
+    }
     harness.router.stop_caddy().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edge_that_refuses_a_change_is_started_again_on_what_it_served() {
+    let harness = Harness::start().await;
+    let one = backend("one").await;
+    let web = harness.route(1, "web", Some(one.port));
+    harness.router.set(web.clone()).await.unwrap();
+    let client = harness.client(&[&web], false);
+    let (web_name, _) = harness.router.urls(&web);
+    let [routes_pid, edge_pid] = harness.caddy_pids();
+    let Harness {
+        _caddy,
+        dir: _dir,
+        settings,
+        router,
+    } = harness;
+    drop(router);
+
+    // Berth comes back with a listen address another process holds: it adopts the
+    // running Caddies, and its first change is one the edge cannot start.
+    let taken = StdTcpListener::bind("127.0.0.1:0").unwrap();
+    let mut moved = settings.clone();
+    moved.listen = taken.local_addr().unwrap();
+    let router = Router::start(moved).await.unwrap();
+    assert_eq!(
+        caddy_pids(&settings.dir),
+        [Some(routes_pid), Some(edge_pid)]
+    );
+    let refused = router.set(web.clone()).await.unwrap_err();
+    match &refused {
+        RouterError::Admin { role, message, .. } => {
+            assert_eq!(*role, "the edge Caddy");
+            assert!(message.contains("address already in use"), "{message}");
+        }
+        other => panic!("expected Admin, got {other}"),
+    }
+
+    // A new edge process serves what the old one did, and every request is answered.
+    let [routes_after, edge_after] = caddy_pids(&settings.dir).map(|pid| pid.expect("a Caddy"));
+    assert_eq!(routes_after, routes_pid);
+    assert_ne!(edge_after, edge_pid);
+    for _ in 0..50 {
+        assert_eq!(get(&client, &web_name).await.unwrap(), (200, "one".into()));
+    }
+    router.stop_caddy().await;
 }
