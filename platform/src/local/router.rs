@@ -6,9 +6,9 @@
 //!
 //! Caddy outlives Berth: it runs in a session of its own with no parent-death signal, so
 //! stopping, restarting or upgrading Berth drops no connection and no route. The next
-//! Berth adopts the Caddy it finds answering on the router's admin socket and reads the
-//! routes back from the configuration files the router writes beside every change (from
-//! which a Caddy that died also comes back).
+//! Berth adopts the Caddies it finds answering on the router's admin sockets and reads
+//! the routes back from the configuration files the router writes beside every change
+//! (from which a Caddy that died also comes back).
 //!
 //! There are two Caddy processes, because Caddy 2.6 replaces every server on any change:
 //! on Linux each replaced TCP server opens a new `SO_REUSEPORT` socket and closes the old
