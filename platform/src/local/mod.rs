@@ -31,6 +31,7 @@ mod network;
 mod ports;
 mod process_group;
 mod redact;
+pub mod router;
 mod runtime_log;
 pub mod runtime_shim;
 mod settings;
