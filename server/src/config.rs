@@ -62,6 +62,15 @@ pub struct Settings {
     pub release_processes: u64,
     /// `BERTH_PORT_RANGE`: the ports releases are given in `PORT` (default `20000-20999`).
     pub port_range: std::ops::RangeInclusive<u16>,
+    /// `BERTH_APPS_ADDR`: where the router serves `http://APP.TEAM.<apps domain>` (default
+    /// `127.0.0.1:8000`); the apps' stable ports open on the same IP.
+    pub apps_addr: SocketAddr,
+    /// `BERTH_APPS_DOMAIN`: the domain apps are named under (default `localhost`, whose
+    /// subdomains browsers resolve to loopback).
+    pub apps_domain: String,
+    /// `BERTH_APP_PORTS`: the apps' stable ports, one per app for good (default
+    /// `21000-21999`).
+    pub app_ports: std::ops::RangeInclusive<u16>,
     /// `BERTH_HEALTH_TIMEOUT_SECS`: how long a new release has to answer its health check
     /// (default 60).
     pub health_timeout: std::time::Duration,
@@ -143,6 +152,9 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "BERTH_RELEASE_PROCESSES",
     "BERTH_PORT_RANGE",
     "BERTH_HEALTH_TIMEOUT_SECS",
+    "BERTH_APPS_ADDR",
+    "BERTH_APPS_DOMAIN",
+    "BERTH_APP_PORTS",
     "BERTH_SHUTDOWN_TIMEOUT_SECS",
     "BERTH_SIGNUP",
     "BERTH_TRUSTED_PROXIES",
@@ -391,23 +403,78 @@ impl Settings {
                 ))
             }
         };
-        let port_range = match get("BERTH_PORT_RANGE") {
-            None => 20000..=20999,
+        let ports = |name: &str, default: std::ops::RangeInclusive<u16>| match get(name) {
+            None => Ok(default),
             Some(v) => {
                 let parsed = v.split_once('-').and_then(|(a, b)| {
                     Some((a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?))
                 });
                 match parsed {
-                    Some((first, last)) if first >= 1024 && first <= last => first..=last,
-                    _ => {
-                        return Err(error(
-                            "BERTH_PORT_RANGE",
-                            format!("\"{v}\" is not a port range; use FIRST-LAST above 1023, e.g. 20000-20999"),
-                        ))
-                    }
+                    Some((first, last)) if first >= 1024 && first <= last => Ok(first..=last),
+                    _ => Err(error(
+                        name,
+                        format!(
+                            "\"{v}\" is not a port range; use FIRST-LAST above 1023, e.g. {}-{}",
+                            default.start(),
+                            default.end()
+                        ),
+                    )),
                 }
             }
         };
+        let port_range = ports("BERTH_PORT_RANGE", 20000..=20999)?;
+        let app_ports = ports("BERTH_APP_PORTS", 21000..=21999)?;
+        if app_ports.start() <= port_range.end() && port_range.start() <= app_ports.end() {
+            return Err(error(
+                "BERTH_APP_PORTS",
+                format!(
+                    "{}-{} overlaps BERTH_PORT_RANGE ({}-{}): the apps' stable ports and the releases' ports must be apart",
+                    app_ports.start(),
+                    app_ports.end(),
+                    port_range.start(),
+                    port_range.end()
+                ),
+            ));
+        }
+        let apps_addr = match get("BERTH_APPS_ADDR") {
+            None => SocketAddr::from(([127, 0, 0, 1], 8000)),
+            Some(v) => v.parse().map_err(|_| {
+                error(
+                    "BERTH_APPS_ADDR",
+                    format!("\"{v}\" is not an address; use IP:PORT, e.g. 127.0.0.1:8000"),
+                )
+            })?,
+        };
+        if app_ports.contains(&apps_addr.port()) || port_range.contains(&apps_addr.port()) {
+            return Err(error(
+                "BERTH_APPS_ADDR",
+                format!(
+                    "port {} is among the apps' or the releases' ports; pick one outside BERTH_APP_PORTS and BERTH_PORT_RANGE",
+                    apps_addr.port()
+                ),
+            ));
+        }
+        let apps_domain = get("BERTH_APPS_DOMAIN")
+            .unwrap_or("localhost")
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        let valid_label = |label: &str| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        };
+        if apps_domain.len() > 120 || !apps_domain.split('.').all(valid_label) {
+            return Err(error(
+                "BERTH_APPS_DOMAIN",
+                format!(
+                    "\"{apps_domain}\" is not a domain name; use e.g. localhost or apps.example.com"
+                ),
+            ));
+        }
         let sign_up = get("BERTH_SIGNUP")
             .unwrap_or("closed")
             .parse()
@@ -492,6 +559,9 @@ impl Settings {
             release_memory_mb,
             release_processes,
             port_range,
+            apps_addr,
+            apps_domain,
+            app_ports,
             health_timeout,
             shutdown_timeout,
             sign_up,

@@ -63,6 +63,13 @@ pub async fn open_platform(
     local.pids_limit = (settings.release_processes > 0)
         .then(|| u32::try_from(settings.release_processes).unwrap_or(u32::MAX));
     local.ports = settings.port_range.clone();
+    local.route_ports = settings.app_ports.clone();
+    let mut router = platform::local::router::RouterSettings::new(
+        settings.data_dir.join("engine").join("router"),
+    );
+    router.listen = settings.apps_addr;
+    router.domain = settings.apps_domain.clone();
+    local.router = Some(router);
     local.health_timeout = settings.health_timeout;
     local.insecure_registries = settings.insecure_registries.clone();
     // This very program is the engine's OCI runtime shim (`berth oci-runtime`) and every

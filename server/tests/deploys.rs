@@ -288,7 +288,7 @@ async fn a_release_that_fails_its_health_check_leaves_the_previous_one_serving()
     assert!(broken["error"].as_str().unwrap().len() > 10, "{broken}");
     let shown = app.app_json("web").await;
     assert_eq!(shown["release"]["digest"], good["digest"]);
-    assert_eq!(shown["release"]["url"], url.as_str(), "{shown}");
+    assert_eq!(shown["release"]["port_url"], url.as_str(), "{shown}");
     assert_eq!(
         served(&url).await.as_deref().map(str::trim),
         Some("good release")

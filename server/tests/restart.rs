@@ -13,7 +13,7 @@ use std::{
     sync::{Arc, Mutex},
     time::Duration,
 };
-use support::{berth_command, output_of, served};
+use support::{berth_command, output_of, served, served_by_name};
 use testregistry::TestRegistry;
 
 const PASSWORD: &str = "restart-pull-pass-0b6e2d";
@@ -200,10 +200,23 @@ async fn a_deploy_interrupted_by_kill_9_is_failed_and_the_previous_release_serve
     let first_url = api
         .call(reqwest::Method::GET, "/api/v1/teams/acme/apps/web", None)
         .await
+        .1["app"]["release"]["port_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The app's named address goes through the router too.
+    let named = api
+        .call(reqwest::Method::GET, "/api/v1/teams/acme/apps/web", None)
+        .await
         .1["app"]["release"]["url"]
         .as_str()
         .unwrap()
         .to_owned();
+    assert!(named.starts_with("http://web.acme.localhost:"), "{named}");
+    assert_eq!(
+        served_by_name(&named).await.as_deref().map(str::trim),
+        Some("first release")
+    );
 
     // The second deploy is killed while it runs.
     let (status, body) = api
@@ -258,7 +271,7 @@ async fn a_deploy_interrupted_by_kill_9_is_failed_and_the_previous_release_serve
             .await
             .1["app"]
             .clone();
-        if let Some(url) = app["release"]["url"].as_str() {
+        if let Some(url) = app["release"]["port_url"].as_str() {
             body = served(url).await;
             if body.is_some() {
                 break;
@@ -273,7 +286,10 @@ async fn a_deploy_interrupted_by_kill_9_is_failed_and_the_previous_release_serve
         "{app}\n{}",
         berth.log.lock().unwrap()
     );
-    assert_eq!(app["release"]["url"].as_str(), Some(first_url.as_str()));
+    assert_eq!(
+        app["release"]["port_url"].as_str(),
+        Some(first_url.as_str())
+    );
     assert!(
         berth.log.lock().unwrap().contains("adopted a release"),
         "{}",
@@ -290,7 +306,17 @@ async fn a_deploy_interrupted_by_kill_9_is_failed_and_the_previous_release_serve
         served(&first_url).await.as_deref().map(str::trim),
         Some("first release")
     );
+    assert_eq!(
+        served_by_name(&named).await.as_deref().map(str::trim),
+        Some("first release"),
+        "the router outlives Berth too"
+    );
     let stopped = admin(dir.path(), &host, &["stop-releases"], "");
     assert!(stopped.contains("stopped"), "{stopped}");
     assert_eq!(served(&first_url).await, None);
+    assert_eq!(
+        served_by_name(&named).await,
+        None,
+        "the router is stopped with the apps"
+    );
 }

@@ -39,7 +39,7 @@ mod supervisor;
 
 pub use settings::LocalSettings;
 
-use crate::engine::{BuildSpec, BuiltImage};
+use crate::engine::{AppRoute, BuildSpec, BuiltImage};
 use crate::{
     engine::{BoxFuture, OperationLog, Platform, PlatformError, ReleaseSpec, RunningRelease, Step},
     registry::BasicCredentials,
@@ -75,6 +75,8 @@ const CONTAINER_PREFIX: &str = "berth-";
 /// exiting: dropping the engine kills its releases without a grace period.
 pub struct LocalEngine {
     settings: LocalSettings,
+    /// The apps' stable addresses; why there are none when the router could not start.
+    router: Option<Result<router::Router, String>>,
     confinement: Confinement,
     network_tools: NetworkTools,
     state: Mutex<State>,
@@ -100,16 +102,38 @@ struct Release {
     process: Monitored,
     /// `None` on the host's network (`network = "host"`).
     network: Mutex<Option<Network>>,
+    /// The app's stable address, when it has one (an adopted release learns it when its
+    /// app claims it).
+    route: Mutex<Option<AppRoute>>,
 }
 
 impl Release {
-    fn running(&self) -> RunningRelease {
-        let url = format!("http://127.0.0.1:{}/", self.port);
+    fn running(&self, router: Option<&router::Router>) -> RunningRelease {
+        let own = format!("http://127.0.0.1:{}/", self.port);
+        let (url, port_url) = match (router, self.route()) {
+            (Some(router), Some(route)) => router.urls(&self.route_to_self(&route)),
+            _ => (own.clone(), own),
+        };
         RunningRelease {
             release_id: self.release_id,
             port: self.port,
-            port_url: url.clone(),
             url,
+            port_url,
+        }
+    }
+
+    fn route(&self) -> Option<AppRoute> {
+        self.route.lock().expect("release route lock").clone()
+    }
+
+    /// The router's route of this release's app, to this release.
+    fn route_to_self(&self, route: &AppRoute) -> router::Route {
+        router::Route {
+            app_id: self.app_id,
+            app: route.app.clone(),
+            team: route.team.clone(),
+            port: route.port,
+            upstream: Some(self.port),
         }
     }
 }
@@ -185,7 +209,19 @@ impl LocalEngine {
             }
             None => settings.runtime.clone(),
         };
+        let router = match &settings.router {
+            Some(router_settings) => Some(
+                router::Router::start(router_settings.clone())
+                    .await
+                    .map_err(|e| e.to_string()),
+            ),
+            None => None,
+        };
+        if let Some(Err(why)) = &router {
+            tracing::error!(%why, "the router of the apps' stable addresses cannot start");
+        }
         let engine = LocalEngine {
+            router,
             confinement: Confinement::new(
                 &engine_name(&settings.dir),
                 runtime,
@@ -268,6 +304,36 @@ impl LocalEngine {
 
     pub fn settings(&self) -> &LocalSettings {
         &self.settings
+    }
+
+    /// The router, when there is one and it runs.
+    fn router(&self) -> Option<&router::Router> {
+        self.router.as_ref().and_then(|router| router.as_ref().ok())
+    }
+
+    /// Points the app's stable address at `release` (nothing without a router or a route).
+    async fn route_to(&self, release: &Release) -> Result<(), String> {
+        match (self.router(), release.route()) {
+            (Some(router), Some(route)) => router
+                .set(release.route_to_self(&route))
+                .await
+                .map_err(|e| e.to_string()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Waits (bounded) until the requests the router still sends to `port` have finished:
+    /// a release that no route names any more finishes what it was asked before it stops.
+    async fn drain(&self, port: u16, log: &dyn OperationLog) {
+        if let Some(router) = self.router() {
+            let patience = router_drain_timeout(&self.settings);
+            if !router.drained(port, patience).await {
+                log.line(&format!(
+                    "requests to port {port} were still running after {} s; stopping it anyway",
+                    patience.as_secs()
+                ));
+            }
+        }
     }
 
     /// Pulls `image` with `credentials` into `app`'s team storage, streaming buildah's
@@ -466,6 +532,7 @@ impl LocalEngine {
             port,
             process,
             network: Mutex::new(network),
+            route: Mutex::new(release.app.route.clone()),
         };
 
         log.step(Step::HealthCheck);
@@ -509,12 +576,18 @@ impl LocalEngine {
         }
 
         log.step(Step::Switch);
+        if let Err(e) = self.route_to(&started).await {
+            self.retire(&started).await;
+            return Err(PlatformError::Start(format!(
+                "switching the app's address to the new release failed: {e}"
+            )));
+        }
         if let Err(e) = started.process.accept() {
             // It serves; only a later Berth would not adopt it (and would start it again).
             tracing::warn!(container = %started.process.container, error = %e, "cannot record an accepted release");
         }
         let started = Arc::new(started);
-        let running = started.running();
+        let running = started.running(self.router());
         port_guard.keep();
         let previous = self
             .state
@@ -522,17 +595,19 @@ impl LocalEngine {
             .expect("engine state lock")
             .serving
             .insert(release.app.id, started);
+        log.line(&format!(
+            "release {} serves at {}",
+            running.release_id, running.url
+        ));
         if let Some(previous) = previous {
+            // The router sends it nothing new; what it was asked finishes first.
+            self.drain(previous.port, log).await;
             log.line(&format!(
                 "stopping release {} (port {})",
                 previous.release_id, previous.port
             ));
             self.retire(&previous).await;
         }
-        log.line(&format!(
-            "release {} serves at {}",
-            running.release_id, running.url
-        ));
         Ok(running)
     }
 
@@ -588,6 +663,11 @@ impl Platform for LocalEngine {
                 if let Some(why) = network::unavailable(&self.network_tools).await {
                     return Some(why);
                 }
+            }
+            if let Some(Err(why)) = &self.router {
+                return Some(format!(
+                    "the router of the apps' addresses (Caddy) cannot start: {why}"
+                ));
             }
             None
         })
@@ -658,13 +738,14 @@ impl Platform for LocalEngine {
         release: ReleaseSpec,
     ) -> BoxFuture<'_, Result<RunningRelease, PlatformError>> {
         Box::pin(async move {
+            let router = self.router();
             let claimed = {
                 let mut state = self.state.lock().expect("engine state lock");
                 let serving = state
                     .serving
                     .get(&release.app.id)
                     .filter(|serving| serving.release_id == release.release_id)
-                    .map(|serving| serving.running());
+                    .map(|serving| serving.running(router));
                 match serving {
                     Some(running) => Some(running),
                     None => {
@@ -675,7 +756,9 @@ impl Platform for LocalEngine {
                         });
                         found.map(|index| {
                             let adopted = state.adopted.swap_remove(index);
-                            let running = adopted.running();
+                            *adopted.route.lock().expect("release route lock") =
+                                release.app.route.clone();
+                            let running = adopted.running(router);
                             if let Some(previous) = state.serving.insert(release.app.id, adopted) {
                                 state.adopted.push(previous);
                             }
@@ -694,6 +777,23 @@ impl Platform for LocalEngine {
 
     fn reconciled(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
+            // Every app's address to its current release (a Berth killed during a switch may
+            // have left one on a release that is no longer current), before anything stops.
+            if let Some(router) = self.router() {
+                let routes: Vec<router::Route> = self
+                    .state
+                    .lock()
+                    .expect("engine state lock")
+                    .serving
+                    .values()
+                    .filter_map(|serving| {
+                        serving.route().map(|route| serving.route_to_self(&route))
+                    })
+                    .collect();
+                if let Err(e) = router.replace_all(routes).await {
+                    tracing::error!(error = %e, "cannot restore the apps' routes");
+                }
+            }
             let strays: Vec<Arc<Release>> = self
                 .state
                 .lock()
@@ -707,6 +807,7 @@ impl Platform for LocalEngine {
                     release = stray.release_id,
                     "stopping a release an earlier Berth left that is no app's current release"
                 );
+                self.drain(stray.port, &NoOperation).await;
                 self.retire(&stray).await;
             }
         })
@@ -719,8 +820,14 @@ impl Platform for LocalEngine {
                 .expect("engine state lock")
                 .serving
                 .get(&app_id)
-                .map(|serving| serving.running())
+                .map(|serving| serving.running(self.router()))
         })
+    }
+
+    fn route_ports(&self) -> Option<std::ops::RangeInclusive<u16>> {
+        self.router
+            .is_some()
+            .then(|| self.settings.route_ports.clone())
     }
 
     fn runtime_log(&self, app_id: i64, lines: usize) -> BoxFuture<'_, Vec<String>> {
@@ -756,6 +863,10 @@ impl Platform for LocalEngine {
             self.state.lock().expect("engine state lock").ports.clear();
             if let Ok(cgroups) = &self.confinement.cgroups {
                 cgroups.remove_empty();
+            }
+            // Nothing is left to route to.
+            if let Some(router) = self.router() {
+                router.stop_caddy().await;
             }
         })
     }
@@ -808,6 +919,7 @@ async fn adopt(settings: &LocalSettings, tools: &NetworkTools) -> Vec<Release> {
             release_id: record.release_id,
             port: record.port,
             network: Mutex::new(network),
+            route: Mutex::new(None),
             process: Monitored::adopt(record, &dir),
         });
     }
@@ -851,6 +963,14 @@ struct NoOperation;
 impl OperationLog for NoOperation {
     fn step(&self, _step: Step) {}
     fn line(&self, _line: &str) {}
+}
+
+/// How long a release that no route names any more may finish its requests.
+fn router_drain_timeout(settings: &LocalSettings) -> std::time::Duration {
+    settings
+        .router
+        .as_ref()
+        .map_or(std::time::Duration::ZERO, |router| router.drain_timeout)
 }
 
 /// `host/repo@sha256:…`: what runs is what was verified, and c/image does not take a tag

@@ -36,6 +36,11 @@ pub struct LocalSettings {
     pub ip: PathBuf,
     /// Ports handed to releases as `PORT`.
     pub ports: RangeInclusive<u16>,
+    /// The router that gives each app a stable address (Caddy); `None` serves each app at
+    /// its release's own port only (the platform's tests).
+    pub router: Option<super::router::RouterSettings>,
+    /// The apps' stable ports, one per app for good (kept in the database).
+    pub route_ports: RangeInclusive<u16>,
     /// How long a new release has to answer its health check.
     pub health_timeout: Duration,
     /// Registries reached over plain HTTP or with unverified TLS (`--tls-verify=false`).
@@ -66,6 +71,8 @@ impl LocalSettings {
             slirp4netns: PathBuf::from("slirp4netns"),
             ip: PathBuf::from("ip"),
             ports: 20000..=20999,
+            router: None,
+            route_ports: 21000..=21999,
             health_timeout: Duration::from_secs(60),
             insecure_registries: Vec::new(),
             buildah: PathBuf::from("buildah"),

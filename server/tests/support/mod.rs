@@ -860,6 +860,25 @@ pub async fn served(url: &str) -> Option<String> {
     response.text().await.ok()
 }
 
+/// What `url` (`http://APP.TEAM.localhost:PORT/`, an app's named address) serves, resolving
+/// the name to loopback as browsers do.
+pub async fn served_by_name(url: &str) -> Option<String> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    let host = parsed.host_str()?.to_owned();
+    let port = parsed.port()?;
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .resolve(&host, std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+        .timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    let response = client.get(url).send().await.ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    response.text().await.ok()
+}
+
 /// What the release at `url` serves at `path`; panics when nothing answers.
 pub async fn served_file(url: &str, path: &str) -> String {
     let at = format!("{url}{path}");
@@ -884,7 +903,20 @@ pub fn berth_command(data_dir: &Path) -> std::process::Command {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("BERTH_DATA_DIR", data_dir);
+    // The router's ports, the same for every start on this data dir (its Caddy outlives
+    // Berth and is adopted) and apart from other tests'.
+    let base = 42_000 + (fnv(data_dir.as_os_str().as_encoded_bytes()) % 700) as u16 * 20;
     command
+        .env("BERTH_APPS_ADDR", format!("127.0.0.1:{base}"))
+        .env("BERTH_APP_PORTS", format!("{}-{}", base + 1, base + 19));
+    command
+}
+
+/// FNV-1a, to spread tests' port ranges.
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Runs `command` to its end with `stdin` as its input; answers what it printed.
