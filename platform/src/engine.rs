@@ -218,8 +218,9 @@ pub trait Platform: Send + Sync {
     fn unavailable(&self) -> BoxFuture<'_, Option<String>>;
 
     /// Deploys `release`: pull its image with `credentials` (none for public images), start
-    /// it, health-check it, and only then stop the app's previous release. On failure the
-    /// previous release keeps serving and nothing of the new one is left running.
+    /// it, health-check it, and only then switch the app to it. The previous release keeps
+    /// running until [`Platform::settle`]. On failure the previous release keeps serving and
+    /// nothing of the new one is left running.
     fn deploy<'a>(
         &'a self,
         release: ReleaseSpec,
@@ -262,6 +263,13 @@ pub trait Platform: Send + Sync {
         &self,
         release: ReleaseSpec,
     ) -> BoxFuture<'_, Result<RunningRelease, PlatformError>>;
+
+    /// The operation that switched app `app_id` to a new release is recorded: the releases
+    /// it replaced stop (once their requests finish). Until then they keep running, so that
+    /// a Berth stopped before the record goes back to the release the database names.
+    fn settle(&self, _app_id: i64) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
 
     /// Where the app's current release serves, if it runs on this host.
     fn running(&self, app_id: i64) -> BoxFuture<'_, Option<RunningRelease>>;

@@ -206,6 +206,7 @@ async fn a_built_release_restarts_from_local_storage_also_after_berth_restarts()
         .unwrap_or_else(|e| panic!("{e}\n{}", log.text()));
     let hello = format!("http://127.0.0.1:{}/hello.txt", restarted.port);
     assert_eq!(get(&hello).await.unwrap(), "built once\n");
+    harness.engine.settle(APP).await;
     assert!(get(&first.url).await.is_err(), "the first release stopped");
 
     // Berth restarts: the release comes back from the engine's storage.

@@ -149,6 +149,9 @@ async fn a_new_deploy_replaces_the_serving_release_and_the_old_port_stops_answer
 
     assert_ne!(first.port, second.port);
     assert_eq!(get(&second.url).await.unwrap(), "release two");
+    // The replaced release runs on until the switch is recorded (Berth's worker settles).
+    assert_eq!(get(&first.url).await.unwrap(), "release one");
+    harness.engine.settle(APP).await;
     assert!(
         get(&first.url).await.is_err(),
         "the previous release still answers on {}",
@@ -305,6 +308,7 @@ async fn a_restart_gives_the_release_its_new_config_through_no_command_line() {
         watched.leaks
     );
     assert!(!log.text().contains("s3cret-config"), "{}", log.text());
+    harness.engine.settle(APP).await;
     assert!(
         get(&deployed.url).await.is_err(),
         "the old release was stopped"
@@ -661,6 +665,7 @@ async fn a_release_outlives_a_killed_berth_and_the_next_engine_adopts_it() {
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", log.text()));
     assert_ne!(second.port, port);
+    engine.settle(KILLED_BERTH_APP).await;
     assert!(
         release_processes().is_empty(),
         "the adopted release was stopped"

@@ -6,23 +6,15 @@
 mod support;
 
 use serde_json::{json, Value};
-use std::{
-    io::{BufRead, BufReader},
-    path::Path,
-    process::{Child, Command, Stdio},
-    sync::{Arc, Mutex},
-    time::Duration,
+use std::{path::Path, process::Command, time::Duration};
+use support::{
+    berth_command,
+    binary::{owner_token, Api, RealBerth, StopReleases},
+    served, served_by_name,
 };
-use support::{berth_command, output_of, served, served_by_name};
 use testregistry::TestRegistry;
 
 const PASSWORD: &str = "restart-pull-pass-0b6e2d";
-
-struct Berth {
-    child: Child,
-    url: String,
-    log: Arc<Mutex<String>>,
-}
 
 /// `berth` on `data_dir`, pulling from `registry` over plain HTTP, with a short operation
 /// lease and its own port range.
@@ -36,85 +28,6 @@ fn command(data_dir: &Path, registry: &str) -> Command {
     command
 }
 
-fn start(data_dir: &Path, registry: &str) -> Berth {
-    let mut child = command(data_dir, registry)
-        .env("BERTH_ADDR", "127.0.0.1:0")
-        .env("BERTH_LOG_FORMAT", "json")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let log = Arc::new(Mutex::new(String::new()));
-    let (sender, receiver) = std::sync::mpsc::channel();
-    {
-        let log = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Ok(event) = serde_json::from_str::<Value>(&line) {
-                    if event["message"] == "Berth is listening" {
-                        let _ = sender.send(event["url"].as_str().unwrap_or_default().to_owned());
-                    }
-                }
-                log.lock().unwrap().push_str(&line);
-                log.lock().unwrap().push('\n');
-            }
-        });
-    }
-    let url = receiver
-        .recv_timeout(Duration::from_secs(60))
-        .unwrap_or_else(|_| panic!("berth did not start:\n{}", log.lock().unwrap()));
-    Berth { child, url, log }
-}
-
-fn admin(data_dir: &Path, registry: &str, args: &[&str], stdin: &str) -> String {
-    let mut command = command(data_dir, registry);
-    command.args(args);
-    let output = output_of(command, stdin);
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
-
-struct Api {
-    client: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl Api {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn operation(&self, id: i64) -> Value {
-        self.call(
-            reqwest::Method::GET,
-            &format!("/api/v1/operations/{id}"),
-            None,
-        )
-        .await
-        .1["operation"]
-            .clone()
-    }
-}
-
 #[tokio::test]
 async fn a_deploy_interrupted_by_kill_9_is_failed_and_the_previous_release_serves_again() {
     let registry = TestRegistry::start_htpasswd(&[("puller", PASSWORD)]).await;
@@ -126,39 +39,15 @@ async fn a_deploy_interrupted_by_kill_9_is_failed_and_the_previous_release_serve
         .push_serving_image("team/web", "2", ("puller", PASSWORD), "second release")
         .await;
     let dir = tempfile::tempdir().unwrap();
-    admin(
-        dir.path(),
-        &host,
-        &[
-            "user",
-            "create",
-            "--email",
-            "ops@example.com",
-            "--team",
-            "acme",
-        ],
-        "a long enough password\n",
-    );
-    let token = admin(
-        dir.path(),
-        &host,
-        &[
-            "token",
-            "create",
-            "--email",
-            "ops@example.com",
-            "--name",
-            "ci",
-        ],
-        "",
-    );
-
-    let mut berth = start(dir.path(), &host);
-    let mut api = Api {
-        client: reqwest::Client::new(),
-        base: berth.url.clone(),
-        token,
+    let berth_on = {
+        let (dir, host) = (dir.path().to_owned(), host.clone());
+        move || command(&dir, &host)
     };
+    let _cleanup = StopReleases(Box::new(berth_on.clone()));
+    let token = owner_token(&berth_on);
+
+    let mut berth = RealBerth::start(berth_on());
+    let mut api = Api::new(&berth.url, &token);
     let (status, body) = api
         .call(
             reqwest::Method::POST,
@@ -234,15 +123,14 @@ async fn a_deploy_interrupted_by_kill_9_is_failed_and_the_previous_release_serve
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    berth.child.kill().unwrap(); // SIGKILL
-    berth.child.wait().unwrap();
+    berth.kill9();
     // No Berth runs: the first release goes on serving all the same.
     assert_eq!(
         served(&first_url).await.as_deref().map(str::trim),
         Some("first release")
     );
 
-    let mut berth = start(dir.path(), &host);
+    let berth = RealBerth::start(berth_on());
     api.base = berth.url.clone();
     let mut interrupted = Value::Null;
     for _ in 0..150 {
@@ -298,10 +186,8 @@ async fn a_deploy_interrupted_by_kill_9_is_failed_and_the_previous_release_serve
     assert!(!berth.log.lock().unwrap().contains(PASSWORD));
 
     // A clean stop leaves the release serving; `berth stop-releases` ends it.
-    let _ = Command::new("kill")
-        .args(["-TERM", &berth.child.id().to_string()])
-        .status();
-    let _ = berth.child.wait();
+    let mut berth = berth;
+    berth.terminate();
     assert_eq!(
         served(&first_url).await.as_deref().map(str::trim),
         Some("first release")
@@ -311,7 +197,7 @@ async fn a_deploy_interrupted_by_kill_9_is_failed_and_the_previous_release_serve
         Some("first release"),
         "the router outlives Berth too"
     );
-    let stopped = admin(dir.path(), &host, &["stop-releases"], "");
+    let stopped = support::binary::admin(berth_on(), &["stop-releases"], "");
     assert!(stopped.contains("stopped"), "{stopped}");
     assert_eq!(served(&first_url).await, None);
     assert_eq!(

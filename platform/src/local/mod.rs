@@ -86,6 +86,9 @@ pub struct LocalEngine {
 struct State {
     /// The release that serves each app.
     serving: HashMap<i64, Arc<Release>>,
+    /// Releases an app was switched away from, kept running until the switch is recorded
+    /// ([`Platform::settle`]).
+    replaced: HashMap<i64, Vec<Arc<Release>>>,
     /// Releases an earlier Berth left running that no app has claimed again yet (see
     /// [`Platform::ensure_running`] and [`Platform::reconciled`]).
     adopted: Vec<Arc<Release>>,
@@ -576,15 +579,19 @@ impl LocalEngine {
         }
 
         log.step(Step::Switch);
+        // Accepted (and recorded so) before the address points at it: a Berth killed right
+        // after the switch must find it to adopt, never end it under the router's feet.
+        if let Err(e) = started.process.accept() {
+            self.retire(&started).await;
+            return Err(PlatformError::Start(format!(
+                "recording the new release failed: {e}"
+            )));
+        }
         if let Err(e) = self.route_to(&started).await {
             self.retire(&started).await;
             return Err(PlatformError::Start(format!(
                 "switching the app's address to the new release failed: {e}"
             )));
-        }
-        if let Err(e) = started.process.accept() {
-            // It serves; only a later Berth would not adopt it (and would start it again).
-            tracing::warn!(container = %started.process.container, error = %e, "cannot record an accepted release");
         }
         let started = Arc::new(started);
         let running = started.running(self.router());
@@ -600,15 +607,41 @@ impl LocalEngine {
             running.release_id, running.url
         ));
         if let Some(previous) = previous {
-            // The router sends it nothing new; what it was asked finishes first.
-            self.drain(previous.port, log).await;
+            // The router sends it nothing new; it stops once the switch is recorded.
             log.line(&format!(
-                "stopping release {} (port {})",
+                "release {} (port {}) stops once this is recorded",
                 previous.release_id, previous.port
             ));
-            self.retire(&previous).await;
+            self.state
+                .lock()
+                .expect("engine state lock")
+                .replaced
+                .entry(release.app.id)
+                .or_default()
+                .push(previous);
         }
         Ok(running)
+    }
+
+    /// Stops the releases app `app_id` was switched away from, after their requests finish.
+    async fn settle_app(&self, app_id: i64) {
+        let replaced = self
+            .state
+            .lock()
+            .expect("engine state lock")
+            .replaced
+            .remove(&app_id)
+            .unwrap_or_default();
+        for previous in replaced {
+            self.drain(previous.port, &NoOperation).await;
+            tracing::info!(
+                app = app_id,
+                release = previous.release_id,
+                port = previous.port,
+                "stopping the release the app was switched away from"
+            );
+            self.retire(&previous).await;
+        }
     }
 
     fn reserve_port(&self, preferred: Option<u16>) -> Result<u16, PlatformError> {
@@ -775,6 +808,10 @@ impl Platform for LocalEngine {
         })
     }
 
+    fn settle(&self, app_id: i64) -> BoxFuture<'_, ()> {
+        Box::pin(self.settle_app(app_id))
+    }
+
     fn reconciled(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             // Every app's address to its current release (a Berth killed during a switch may
@@ -794,13 +831,12 @@ impl Platform for LocalEngine {
                     tracing::error!(error = %e, "cannot restore the apps' routes");
                 }
             }
-            let strays: Vec<Arc<Release>> = self
-                .state
-                .lock()
-                .expect("engine state lock")
-                .adopted
-                .drain(..)
-                .collect();
+            let strays: Vec<Arc<Release>> = {
+                let mut state = self.state.lock().expect("engine state lock");
+                let mut strays: Vec<Arc<Release>> = state.adopted.drain(..).collect();
+                strays.extend(state.replaced.drain().flat_map(|(_, replaced)| replaced));
+                strays
+            };
             for stray in strays {
                 tracing::info!(
                     app = stray.app_id,
@@ -846,6 +882,7 @@ impl Platform for LocalEngine {
                 let mut releases: Vec<Arc<Release>> =
                     state.serving.drain().map(|(_, release)| release).collect();
                 releases.append(&mut state.adopted);
+                releases.extend(state.replaced.drain().flat_map(|(_, replaced)| replaced));
                 releases
             };
             let mut stopping = tokio::task::JoinSet::new();
@@ -877,6 +914,7 @@ impl Platform for LocalEngine {
             let mut releases: Vec<Arc<Release>> =
                 state.serving.drain().map(|(_, release)| release).collect();
             releases.append(&mut state.adopted);
+            releases.extend(state.replaced.drain().flat_map(|(_, replaced)| replaced));
             for release in releases {
                 release.process.detach();
                 if let Some(network) = release.network.lock().expect("release network lock").take()

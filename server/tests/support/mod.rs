@@ -14,6 +14,7 @@
 #![allow(dead_code)]
 
 pub mod auth_recorder;
+pub mod binary;
 pub mod ssh_host;
 
 use axum::{
@@ -904,8 +905,9 @@ pub fn berth_command(data_dir: &Path) -> std::process::Command {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("BERTH_DATA_DIR", data_dir);
     // The router's ports, the same for every start on this data dir (its Caddy outlives
-    // Berth and is adopted) and apart from other tests'.
-    let base = 42_000 + (fnv(data_dir.as_os_str().as_encoded_bytes()) % 700) as u16 * 20;
+    // Berth and is adopted), apart from other tests' and below the ephemeral ports
+    // (32768 and up), which any outgoing connection may take.
+    let base = 30_000 + (fnv(data_dir.as_os_str().as_encoded_bytes()) % 137) as u16 * 20;
     command
         .env("BERTH_APPS_ADDR", format!("127.0.0.1:{base}"))
         .env("BERTH_APP_PORTS", format!("{}-{}", base + 1, base + 19));

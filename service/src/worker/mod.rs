@@ -300,6 +300,8 @@ async fn execute(berth: Berth, worker_id: String, lease: Duration, operation: Op
     match berth.store.finish_operation(id, &worker_id, finish).await {
         Ok(finished) => {
             berth.live.wake(id).await;
+            // Recorded: what the new release replaced may stop now.
+            berth.platform.settle(operation.app_id).await;
             let (kind, outcome) = (operation.kind.to_string(), finished.status.to_string());
             metrics::counter!("berth_operations_total", "kind" => kind.clone(), "outcome" => outcome.clone())
                 .increment(1);
