@@ -97,6 +97,14 @@ impl Repository {
         &self.dir
     }
 
+    /// What the mirror takes on disk (0 before the first fetch).
+    pub fn disk_bytes(&self) -> io::Result<u64> {
+        if !self.dir.exists() {
+            return Ok(0);
+        }
+        crate::disk_use::disk_bytes(&self.dir)
+    }
+
     /// Whether a fetch has succeeded at least once.
     pub fn is_fetched(&self) -> bool {
         is_bare_repository(&self.dir)
@@ -237,7 +245,7 @@ impl Repository {
             .map_err(|e| io_error("count the fetches of", &self.dir, e))?;
         let session = self.local_session()?;
         let run = Run::new("gc", Some(&self.dir), GC_TIMEOUT).args(["gc", "--quiet"]);
-        let run = if fetches % FULL_GC_EVERY == 0 {
+        let run = if fetches.is_multiple_of(FULL_GC_EVERY) {
             run.arg("--prune=2.weeks.ago")
         } else {
             run.arg("--auto")

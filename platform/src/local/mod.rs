@@ -24,6 +24,7 @@ pub mod build;
 mod buildah;
 mod cgroup;
 mod confinement;
+mod disk;
 mod health;
 mod network;
 mod ports;
@@ -655,6 +656,30 @@ impl Platform for LocalEngine {
                 cgroups.remove_empty();
             }
         })
+    }
+
+    fn prune<'a>(
+        &'a self,
+        app: &'a crate::engine::AppRef,
+        keep: Vec<ImageReference>,
+    ) -> BoxFuture<'a, Result<crate::engine::PruneReport, PlatformError>> {
+        Box::pin(self.prune_images(app, keep))
+    }
+
+    fn disk_usage<'a>(
+        &'a self,
+        app: &'a crate::engine::AppRef,
+        images: Vec<ImageReference>,
+    ) -> BoxFuture<'a, Result<crate::engine::DiskUsage, PlatformError>> {
+        Box::pin(self.app_disk_usage(app, images))
+    }
+
+    fn has_image<'a>(
+        &'a self,
+        app: &'a crate::engine::AppRef,
+        image: &'a ImageReference,
+    ) -> BoxFuture<'a, Result<bool, PlatformError>> {
+        Box::pin(self.image_stored(app, image))
     }
 }
 
