@@ -67,6 +67,8 @@ pub struct TestAppBuilder {
     ecr_clock: Option<platform::ecr::Clock>,
     /// As `BERTH_METRICS_ALLOW` would give them.
     metrics_allow: Vec<service::client_ip::Cidr>,
+    /// As `BERTH_KEEP_RELEASES` would give it.
+    keep_releases: service::disk::KeepReleases,
 }
 
 enum Database {
@@ -147,6 +149,7 @@ impl TestAppBuilder {
             ecr: Default::default(),
             ecr_clock: None,
             metrics_allow: Vec::new(),
+            keep_releases: service::disk::KeepReleases::default(),
         }
     }
 
@@ -186,6 +189,12 @@ impl TestAppBuilder {
     /// `/metrics` answers these address blocks (`BERTH_METRICS_ALLOW`).
     pub fn with_metrics_allow(mut self, list: &str) -> Self {
         self.metrics_allow = service::client_ip::TrustedProxies::parse(list).unwrap().0;
+        self
+    }
+
+    /// Each app keeps the images of its last `n` releases (`BERTH_KEEP_RELEASES`).
+    pub fn with_keep_releases(mut self, n: u32) -> Self {
+        self.keep_releases = service::disk::KeepReleases::parse(Some(&n.to_string())).unwrap();
         self
     }
 
@@ -315,6 +324,7 @@ impl TestAppBuilder {
             live: service::live::OperationFeeds::new(store.clone()),
             git_dir: dir.path().join("git"),
             accounts: std::sync::Arc::new(self.accounts),
+            disk: std::sync::Arc::new(service::disk::Disk::new(self.keep_releases)),
         };
         let worker = service::worker::spawn(
             berth.clone(),
