@@ -145,6 +145,54 @@ impl BuiltImage {
     }
 }
 
+/// What [`Platform::prune`] removed from the image storage of an app's team.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    /// The image names it removed (`host/repo@sha256:…`, `localhost/berth/app-N:op-M`).
+    pub removed: Vec<String>,
+    /// Unnamed images it removed: build steps no build reuses any more, and bases whose tag
+    /// moved on.
+    pub dangling_removed: usize,
+    /// What the storage no longer holds: the layers that went with them (measured before
+    /// they were removed).
+    pub freed_bytes: u64,
+    /// Images it could not remove, each with buildah's reason (a container still uses
+    /// it, say); the next prune tries again.
+    pub not_removed: Vec<(String, String)>,
+}
+
+/// How much of this server's disk the engine holds for one app.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DiskUsage {
+    /// The app's images that are kept, each layer counted once however many of them (or
+    /// of other apps' images) share it.
+    pub images_bytes: u64,
+    /// Its runtime log files (the current one and the rotated one).
+    pub logs_bytes: u64,
+    /// Its temporary directory: layers a pull is staging, a build's cache mounts.
+    pub tmp_bytes: u64,
+}
+
+/// Whether `image` names an image Berth built for a Dockerfile deploy
+/// (`localhost/berth/app-<app id>:op-<operation id>`, possibly pinned): such an image
+/// exists only in this server's storage and can never be pulled again.
+pub fn is_built_image(image: &ImageReference) -> bool {
+    image.registry().as_str() == BUILT_IMAGE_REGISTRY
+        && image
+            .repository()
+            .strip_prefix("berth/app-")
+            .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The name of the image a build for `operation_id` of `app_id` makes:
+/// `localhost/berth/app-<app id>:op-<operation id>`. `localhost` is what c/image calls
+/// images that come from no registry.
+pub fn built_image_name(app_id: i64, operation_id: i64) -> String {
+    format!("{BUILT_IMAGE_REGISTRY}/berth/app-{app_id}:op-{operation_id}")
+}
+
+const BUILT_IMAGE_REGISTRY: &str = "localhost";
+
 /// The steps of an operation, shown as progress on the operation page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
@@ -298,4 +346,33 @@ pub trait Platform: Send + Sync {
     fn detach(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
     }
+
+    /// Removes from the image storage of `app`'s team every image a deploy put there
+    /// (pulled by digest, or built) that `keep` does not name, then the dangling images
+    /// (unnamed, used by no other image: stale build steps and bases whose tag moved).
+    /// `keep` must name every image any app of the team still needs — every kept release,
+    /// and what queued and running operations are about to run — since two apps may run
+    /// the same digest. Images named otherwise (a build's `FROM` bases, by tag) stay: they
+    /// are the build cache.
+    fn prune<'a>(
+        &'a self,
+        app: &'a AppRef,
+        keep: Vec<ImageReference>,
+    ) -> BoxFuture<'a, Result<PruneReport, PlatformError>>;
+
+    /// How much disk the app takes here: `images` (its kept images, those in the storage),
+    /// its runtime logs and its temporary directory.
+    fn disk_usage<'a>(
+        &'a self,
+        app: &'a AppRef,
+        images: Vec<ImageReference>,
+    ) -> BoxFuture<'a, Result<DiskUsage, PlatformError>>;
+
+    /// Whether `image` (pinned to its digest) is in the image storage of `app`'s team: an
+    /// image Berth built can be run again only while it is.
+    fn has_image<'a>(
+        &'a self,
+        app: &'a AppRef,
+        image: &'a ImageReference,
+    ) -> BoxFuture<'a, Result<bool, PlatformError>>;
 }

@@ -6,6 +6,7 @@
 //! user's behalf goes through.
 
 pub mod aptible;
+mod disk_use;
 pub mod ecr;
 pub mod egress;
 pub mod engine;
@@ -15,6 +16,7 @@ pub mod output;
 pub mod registry;
 
 pub use engine::{
-    AppRef, BoxFuture, OperationLog, Platform, PlatformError, ReleaseSpec, RunningRelease, Step,
+    AppRef, BoxFuture, DiskUsage, OperationLog, Platform, PlatformError, PruneReport, ReleaseSpec,
+    RunningRelease, Step,
 };
 pub use local::{LocalEngine, LocalSettings};

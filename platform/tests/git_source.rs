@@ -810,3 +810,105 @@ async fn a_fetch_that_hangs_is_stopped_at_its_deadline_with_its_helpers() {
     }
     assert!(data.leftovers().is_empty(), "{:?}", data.leftovers());
 }
+
+/// The mirror's loose objects (`objects/xx/…`), by id.
+fn loose_objects(mirror: &Path) -> std::collections::BTreeSet<String> {
+    let mut ids = std::collections::BTreeSet::new();
+    for dir in fs::read_dir(mirror.join("objects")).unwrap() {
+        let dir = dir.unwrap();
+        let prefix = dir.file_name().to_string_lossy().into_owned();
+        if prefix.len() != 2 {
+            continue;
+        }
+        for object in fs::read_dir(dir.path()).unwrap() {
+            ids.insert(format!(
+                "{prefix}{}",
+                object.unwrap().file_name().to_string_lossy()
+            ));
+        }
+    }
+    ids
+}
+
+/// Every object a branch or tag of the mirror reaches.
+fn reachable_objects(mirror: &Path) -> std::collections::BTreeSet<String> {
+    let output = Command::new("git")
+        .args(["--git-dir"])
+        .arg(mirror)
+        .args(["rev-list", "--objects", "--all"])
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| line.split(' ').next().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_twentieth_fetch_packs_the_mirror_and_keeps_what_a_deploy_may_still_name() {
+    let upstream = Upstream::new();
+    let data = DataDir::new();
+    let repository = fetched(&upstream, &data).await;
+    let mirror = repository.dir().to_owned();
+    let source = GitSource::public(upstream.file_url());
+
+    // A commit a deploy resolved, on a branch deleted right after: unreachable in the
+    // mirror once fetched again, and still there for the deploy's checkout.
+    upstream.git(&["checkout", "--quiet", "-b", "short-lived"]);
+    upstream.write("short.txt", "gone soon\n");
+    let short_lived = upstream.commit("A branch that will be deleted");
+    upstream.git(&["checkout", "--quiet", "main"]);
+    repository.fetch(&source).await.unwrap();
+    upstream.git(&["branch", "--delete", "--force", "short-lived"]);
+
+    // Small fetches (below fetch.unpackLimit) leave their objects loose.
+    assert_eq!(platform::git::FULL_GC_EVERY, 20);
+    for n in 3..20 {
+        upstream.write("app.txt", &format!("version {n}\n"));
+        upstream.commit(&format!("Version {n}"));
+        repository.fetch(&source).await.unwrap();
+    }
+    let reachable = reachable_objects(&mirror);
+    assert!(
+        loose_objects(&mirror).intersection(&reachable).count() > 10,
+        "nineteen fetches leave loose objects"
+    );
+
+    upstream.write("app.txt", "version 20\n");
+    let last = upstream.commit("Version 20");
+    repository.fetch(&source).await.unwrap();
+    assert_eq!(
+        fs::read_to_string(mirror.join("berth-fetches"))
+            .unwrap()
+            .trim(),
+        "20"
+    );
+    let reachable = reachable_objects(&mirror);
+    let loose = loose_objects(&mirror);
+    assert!(
+        loose.intersection(&reachable).next().is_none(),
+        "the twentieth fetch packs every reachable object: {loose:?}"
+    );
+    assert!(
+        fs::read_dir(mirror.join("objects/pack")).unwrap().any(|f| f
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".pack")),
+        "into a pack"
+    );
+    // Unreachable objects are kept for git's two weeks: the deleted branch's commit still
+    // checks out, as the newest one does.
+    for (commit_id, file) in [(short_lived, "short.txt"), (last, "app.txt")] {
+        let dest = data.0.path().join(format!("checkout-{commit_id}"));
+        repository
+            .checkout(&commit(&commit_id), &dest)
+            .await
+            .unwrap();
+        assert!(dest.join(file).exists(), "{file} of {commit_id}");
+    }
+}

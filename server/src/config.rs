@@ -86,6 +86,9 @@ pub struct Settings {
     /// `BERTH_OPERATION_LOG_DAYS`: how long an operation's log is kept after it ends (days;
     /// 0 keeps logs forever).
     pub operation_log_days: u64,
+    /// `BERTH_KEEP_RELEASES`: how many release images each app keeps on this server (1 to
+    /// 100, 5 by default); older ones are pruned after each deploy.
+    pub keep_releases: service::disk::KeepReleases,
     /// `BERTH_METRICS_ALLOW`: address blocks that may read `/metrics` (none by default: no
     /// endpoint).
     pub metrics_allow: Vec<service::client_ip::Cidr>,
@@ -160,6 +163,7 @@ pub const KNOWN_VARIABLES: &[&str] = &[
     "BERTH_TRUSTED_PROXIES",
     "BERTH_METRICS_ALLOW",
     "BERTH_OPERATION_LOG_DAYS",
+    "BERTH_KEEP_RELEASES",
     "BERTH_SIGN_UPS_PER_HOUR",
     "BERTH_SMTP_URL",
     "BERTH_SMTP_FROM",
@@ -487,6 +491,8 @@ impl Settings {
                 .map_err(|message| error("BERTH_METRICS_ALLOW", message))?
                 .0;
         let operation_log_days = number("BERTH_OPERATION_LOG_DAYS", 90, 0..=36_500, "days")?;
+        let keep_releases = service::disk::KeepReleases::parse(get("BERTH_KEEP_RELEASES"))
+            .map_err(|message| error("BERTH_KEEP_RELEASES", message))?;
         let sign_ups_per_hour =
             number("BERTH_SIGN_UPS_PER_HOUR", 5, 1..=100_000, "sign-ups")? as u32;
         let mailer = match (get("BERTH_SMTP_URL"), get("BERTH_SMTP_FROM")) {
@@ -568,6 +574,7 @@ impl Settings {
             trusted_proxies,
             metrics_allow,
             operation_log_days,
+            keep_releases,
             sign_ups_per_hour,
             mailer,
             aptible_api_url,
@@ -630,6 +637,7 @@ mod tests {
         assert!(!s.cookies_secure());
         assert_eq!(s.sign_up, service::SignUpPolicy::Closed);
         assert_eq!(s.trusted_proxies, Default::default());
+        assert_eq!(s.keep_releases.get(), 5);
     }
 
     #[test]
@@ -652,6 +660,8 @@ mod tests {
             ("BERTH_SIGNUP", "everyone"),
             ("BERTH_TRUSTED_PROXIES", "10.0.0.0/40"),
             ("BERTH_SIGN_UPS_PER_HOUR", "0"),
+            ("BERTH_KEEP_RELEASES", "0"),
+            ("BERTH_KEEP_RELEASES", "101"),
             ("BERTH_EGRESS_ALLOW", "10.0.0.0/40"),
             ("BERTH_EGRESS_ALLOW", "host:port"),
             ("BERTH_GIT_LOCAL_ROOTS", "relative/dir"),

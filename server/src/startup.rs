@@ -196,6 +196,7 @@ impl Application {
                 ),
                 mailer: settings.mailer.clone(),
             }),
+            disk: std::sync::Arc::new(service::disk::Disk::new(settings.keep_releases)),
         };
         let state = router::AppState {
             metrics: crate::metrics::Metrics::new(settings.metrics_allow.clone()),

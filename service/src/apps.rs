@@ -241,6 +241,7 @@ pub async fn view(berth: &Berth, app: &App) -> Result<AppView> {
             team_credential: app.team_credential_name.clone(),
         },
         platform: crate::platforms::app_platform_view(&app.platform),
+        disk: crate::disk::usage(berth, app).await,
     })
 }
 
@@ -333,6 +334,7 @@ pub async fn page(
         platform_unavailable,
         flash,
         build,
+        disk: crate::disk::usage(berth, &app).await,
     })
 }
 

@@ -530,6 +530,69 @@ async fn deploy_ref(
     Ok(operation)
 }
 
+/// Runs again the image an earlier Dockerfile deploy built (`pinned`), from this server's
+/// image storage: nothing is fetched or built, so it is the same build. Refused when the
+/// image was pruned (a build is never rebuilt by digest: the same commit may build
+/// differently), and for apps on Aptible, which builds their images there.
+pub(crate) async fn redeploy_build(
+    berth: &Berth,
+    actor: i64,
+    team: &str,
+    earlier: &Operation,
+    pinned: ImageReference,
+) -> Result<(TeamAccess, Operation)> {
+    let access = authorize(&berth.store, actor, team, Role::Deployer, DEPLOY).await?;
+    berth.accounts.throttles.deploy.check(&actor.to_string())?;
+    let app = apps::load(berth, &access, earlier.app_handle.as_str()).await?;
+    let (Some(digest), Some(commit)) = (pinned.digest().cloned(), earlier.commit_sha.clone())
+    else {
+        return Err(Error::invalid(
+            "",
+            "That deploy recorded no built image to run again; deploy a commit instead.",
+        ));
+    };
+    if app.platform.aptible().is_some() {
+        return Err(Error::invalid(
+            "",
+            format!(
+                "This app runs on Aptible, which builds its images: deploy commit {} again.",
+                commit.short()
+            ),
+        ));
+    }
+    berth.ready_for(&app).await?;
+    let stored = berth
+        .platform
+        .has_image(&crate::disk::app_ref(&app), &pinned)
+        .await
+        .map_err(|e| Error::internal(format!("looking for {pinned}: {e}")))?;
+    if !stored {
+        return Err(Error::conflict(
+            "",
+            format!(
+                "The {} (commit {}).",
+                crate::disk::BUILD_PRUNED.trim_start_matches("the "),
+                commit.short()
+            ),
+        ));
+    }
+    let image = earlier.image.clone().unwrap_or_else(|| pinned.clone());
+    let new = NewOperation::redeploy_build(access.team_id, app.id, actor, image, digest, commit);
+    let operation = operations::queue(
+        berth,
+        new,
+        None,
+        &ConfigChanges::default(),
+        AppChangesOnEnqueue::default(),
+    )
+    .await?;
+    tracing::info!(
+        team = %access.handle, app = %app.handle, operation = operation.id, image = %pinned,
+        by = actor, "redeploy of a built image queued"
+    );
+    Ok((access, operation))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,6 +26,7 @@ pub mod config;
 pub mod credentials;
 pub mod deploy_keys;
 pub mod deploys;
+pub mod disk;
 mod error;
 pub mod history;
 pub mod live;
@@ -83,6 +84,9 @@ pub struct Berth {
     pub sign_in_limits: SignInLimits,
     /// Who may sign up, and the in-process throttles (sign-up, verify, deploy).
     pub accounts: Arc<AccountSettings>,
+    /// How many release images each app keeps (`BERTH_KEEP_RELEASES`), and the latest
+    /// measurement of each app's disk use.
+    pub disk: Arc<disk::Disk>,
 }
 
 impl std::fmt::Debug for Berth {

@@ -179,6 +179,9 @@ pub async fn redeploy(berth: &Berth, actor: i64, id: i64) -> Result<(TeamAccess,
             "Only deploys of an image can be redeployed.",
         ));
     };
+    if platform::engine::is_built_image(&pinned) {
+        return deploys::redeploy_build(berth, actor, &access.handle, &earlier, pinned).await;
+    }
     deploys::deploy(
         berth,
         actor,

@@ -11,6 +11,7 @@ mod credentials;
 mod db;
 mod deploy_keys;
 mod error;
+mod kept_images;
 mod operations;
 mod parsed;
 pub mod passwords;
@@ -31,6 +32,7 @@ pub use credentials::{AwsSettings, CredentialChanges, NewCredential, RegistryCre
 pub use db::{Backend, Store};
 pub use deploy_keys::{NewDeployKey, TeamDeployKey};
 pub use error::StoreError;
+pub use kept_images::{KeptBecause, KeptImage};
 pub use operations::{
     AppChangesOnEnqueue, ConfigChange, CredentialUse, DayCount, Finish, LogLine, NewOperation,
     NewRelease, Operation, OperationFilter, OperationSecrets,

@@ -172,6 +172,25 @@ impl NewOperation {
         }
     }
 
+    /// A deploy of the image an earlier Dockerfile deploy built from `commit`, run again
+    /// from this server's image storage without building (`git_ref` stays empty: nothing
+    /// is fetched or built).
+    pub fn redeploy_build(
+        team_id: i64,
+        app_id: i64,
+        requested_by: i64,
+        image: ImageReference,
+        digest: Digest,
+        commit: CommitId,
+    ) -> Self {
+        Self {
+            image: Some(image),
+            digest: Some(digest),
+            commit_sha: Some(commit),
+            ..Self::new(team_id, app_id, OperationKind::Deploy, requested_by)
+        }
+    }
+
     /// A configure operation (its changes go with [`NewOperation::with_config_changes`]).
     pub fn configure(team_id: i64, app_id: i64, requested_by: i64) -> Self {
         Self::new(team_id, app_id, OperationKind::Configure, requested_by)

@@ -220,6 +220,9 @@ pub struct AppView {
     pub credentials: AppCredentialsView,
     /// Where the app runs.
     pub platform: AppPlatformView,
+    /// What it takes on this server's disk; null for an app on Aptible, or when it could
+    /// not be measured.
+    pub disk: Option<crate::apps::DiskUsageView>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

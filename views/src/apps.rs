@@ -58,6 +58,25 @@ pub struct ConfigRow {
     pub secret: bool,
 }
 
+/// How much of this server's disk an app takes (apps on this server only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DiskUsageView {
+    /// The images it keeps (those of its last `BERTH_KEEP_RELEASES` releases), each layer
+    /// counted once however many images share it.
+    pub images_bytes: u64,
+    /// Its runtime log files.
+    pub logs_bytes: u64,
+    /// Its git mirror (Dockerfile apps).
+    pub source_bytes: u64,
+    /// Its temporary directory (pulls in progress, build cache mounts).
+    pub tmp_bytes: u64,
+    pub total_bytes: u64,
+    /// When it was measured (Unix ms): after each deploy, and on a read when the last
+    /// measurement is over a minute old.
+    pub measured_at: i64,
+}
+
 /// Which registry credentials an app deploys with: names, never values.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AppCredentials {
@@ -85,6 +104,9 @@ pub struct AppPage {
     pub flash: Option<Flash>,
     /// For a Dockerfile app: its git source, branches and tags.
     pub build: Option<BuildSource>,
+    /// What it takes on this server's disk; none for an app on Aptible, or when it could
+    /// not be measured.
+    pub disk: Option<DiskUsageView>,
 }
 
 /// A Dockerfile app's git source as pages show it: the read password never leaves the server.

@@ -38,6 +38,15 @@ pub const LOCAL_TIMEOUT: Duration = Duration::from_secs(30);
 pub const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(120);
 /// [`Repository::read_file`] is for Dockerfiles and the like, not for assets.
 pub const MAX_READ_FILE: u64 = 10 << 20;
+/// Housekeeping after a fetch: packing a large mirror whole takes a while, but must not
+/// hold a deploy up for long.
+pub const GC_TIMEOUT: Duration = Duration::from_secs(120);
+/// Every this many fetches a mirror is packed whole (`git gc`); in between, `git gc --auto`
+/// packs only once git counts thousands of loose objects, which small fetches (each below
+/// `fetch.unpackLimit`, stored loose) take long to reach.
+pub const FULL_GC_EVERY: u64 = 20;
+/// How many fetches the mirror has had, in a file of its own inside it.
+const FETCH_COUNT_FILE: &str = "berth-fetches";
 
 /// Every branch and every tag, each under its own name; anything else (pull requests,
 /// notes, the remote's HEAD) is not deployable and not fetched.
@@ -86,6 +95,14 @@ impl Repository {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// What the mirror takes on disk (0 before the first fetch).
+    pub fn disk_bytes(&self) -> io::Result<u64> {
+        if !self.dir.exists() {
+            return Ok(0);
+        }
+        crate::disk_use::disk_bytes(&self.dir)
     }
 
     /// Whether a fetch has succeeded at least once.
@@ -164,6 +181,9 @@ impl Repository {
                         "--prune",
                         "--no-tags",
                         "--quiet",
+                        // Housekeeping runs after the fetch with a deadline of its own
+                        // (`collect_garbage`), so that it can neither fail nor slow it.
+                        "--no-auto-maintenance",
                         "--no-write-fetch-head",
                         "--no-recurse-submodules",
                         "--",
@@ -194,6 +214,45 @@ impl Repository {
                 Err(_) if self.is_fetched() => {}
                 Err(e) => return Err(io_error("move the new mirror to", &self.dir, e)),
             }
+        }
+        if let Err(error) = self.collect_garbage().await {
+            tracing::warn!(mirror = %self.dir.display(), %error, "git gc after a fetch failed; the next fetch tries again");
+        }
+        Ok(())
+    }
+
+    /// Keeps the mirror's disk bounded: `git gc --auto` after each fetch, and every
+    /// [`FULL_GC_EVERY`]th fetch a whole `git gc`, each within [`GC_TIMEOUT`].
+    ///
+    /// Safe beside a deploy of the same app, whose fetch, checkout and file reads may run
+    /// at the same time (fetches are not serialised: the worker's deploy and the app page's
+    /// Fetch button each fetch): gc writes the new pack before it deletes the old ones (a
+    /// reader that misses an object looks for packs again), and deletes unreachable objects
+    /// only after git's default two weeks — never `--prune=now`, which could delete the
+    /// objects of a fetch still writing them, or of a commit a deploy resolved just before
+    /// a force push made it unreachable. A second gc at the same time finds git's
+    /// `gc.pid` lock and does nothing. One killed by its deadline leaves a temporary pack,
+    /// which the next gc removes.
+    async fn collect_garbage(&self) -> Result<(), GitError> {
+        let count_file = self.dir.join(FETCH_COUNT_FILE);
+        let fetches = fs::read_to_string(&count_file)
+            .ok()
+            .and_then(|text| text.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+            + 1;
+        // Two fetches counting at once may count one: the next whole gc comes a fetch later.
+        fs::write(&count_file, format!("{fetches}\n"))
+            .map_err(|e| io_error("count the fetches of", &self.dir, e))?;
+        let session = self.local_session()?;
+        let run = Run::new("gc", Some(&self.dir), GC_TIMEOUT).args(["gc", "--quiet"]);
+        let run = if fetches.is_multiple_of(FULL_GC_EVERY) {
+            run.arg("--prune=2.weeks.ago")
+        } else {
+            run.arg("--auto")
+        };
+        let output = session.run(run).await?;
+        if !output.status.success() {
+            return Err(local_failure("collect garbage", &output.stderr));
         }
         Ok(())
     }

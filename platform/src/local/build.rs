@@ -26,7 +26,7 @@ use super::{
     LocalEngine, BUILDAH_MISSING,
 };
 use crate::{
-    engine::{BuildSpec, BuiltImage, OperationLog, PlatformError, Step},
+    engine::{built_image_name, BuildSpec, BuiltImage, OperationLog, PlatformError, Step},
     registry::Secret,
 };
 use base64::Engine as _;
@@ -37,12 +37,6 @@ use std::{
     path::{Component, Path, PathBuf},
     time::Duration,
 };
-
-/// The repository of an app's built images in the engine's storage; `localhost` is what
-/// c/image calls images that come from no registry.
-pub(crate) fn built_image_name(app_id: i64, operation_id: i64) -> String {
-    format!("localhost/berth/app-{app_id}:op-{operation_id}")
-}
 
 impl LocalEngine {
     pub(super) async fn build_image(

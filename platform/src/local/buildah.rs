@@ -58,6 +58,22 @@ pub(crate) struct ImageCommand {
     pub argv: Vec<String>,
 }
 
+/// An image in the storage, as `buildah images --json` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub(crate) struct StoredImage {
+    /// `sha256:…` (with `--no-trunc`).
+    pub id: String,
+    /// `host/repo@sha256:…` for a pull by digest, `host/repo:tag` for a tag; none for a
+    /// build's intermediate steps.
+    #[serde(default, deserialize_with = "names_or_null")]
+    pub names: Vec<String>,
+}
+
+/// buildah prints `"names": null` for an image without names.
+fn names_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(<Option<Vec<String>> as serde::Deserialize>::deserialize(d)?.unwrap_or_default())
+}
+
 /// One `buildah build`: every path is absolute.
 pub(crate) struct BuildRequest<'a> {
     pub context: &'a Path,
@@ -328,6 +344,9 @@ impl Buildah {
             .args(request.confinement)
             // The layer cache lives in the team's storage, like every image.
             .arg("--layers")
+            // A failed build would otherwise leave its working container, and the layers
+            // under it, in the storage for good: nothing else ever removes them.
+            .arg("--force-rm")
             // Check the registry on every build: a moved tag brings the new base, and
             // revoked credentials fail the build instead of a stale base hiding them.
             .arg("--pull=always")
@@ -372,6 +391,67 @@ impl Buildah {
         let mut command = self.command();
         command.args(["rm", container]);
         collect(command, &Redactor::new()).await.map(|_| ())
+    }
+
+    /// Every image in the storage, intermediate ones (a build's cached steps) included.
+    pub async fn images(&self) -> Result<Vec<StoredImage>, BuildahError> {
+        let mut command = self.command();
+        command.args(["images", "--all", "--json", "--no-trunc"]);
+        let json = collect(command, &Redactor::new()).await?;
+        // An empty storage prints `[]`, or nothing at all.
+        if json.trim().is_empty() {
+            return Ok(Vec::new());
+        }
+        serde_json::from_str(&json).map_err(|e| {
+            BuildahError::Io(io::Error::other(format!(
+                "buildah images printed no list of images: {e}"
+            )))
+        })
+    }
+
+    /// Whether `image` (a name, `repo@sha256:…` included) is in the storage.
+    pub async fn has_image(&self, image: &str) -> Result<bool, BuildahError> {
+        let mut command = self.command();
+        command.args([
+            "inspect",
+            "--type",
+            "image",
+            "--format",
+            "{{.FromImageID}}",
+            image,
+        ]);
+        match collect(command, &Redactor::new()).await {
+            Ok(_) => Ok(true),
+            Err(BuildahError::Failed { tail, .. })
+                if tail.iter().any(|line| is_unknown_image(line)) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `buildah rmi NAME`: removes the name; the image goes with it when it was its only
+    /// name (an image that is also a build's base by tag stays, under that tag). Refused
+    /// while a container uses the image.
+    pub async fn remove_image(&self, name: &str) -> Result<(), BuildahError> {
+        let mut command = self.command();
+        command.args(["rmi", name]);
+        collect(command, &Redactor::new()).await.map(|_| ())
+    }
+
+    /// `buildah rmi --prune`: removes the dangling images (no name, and no image built on
+    /// them): a failed build's last cached step, a base whose tag moved to a new image.
+    /// Answers how many went. Their layers go with them; layers other images use stay.
+    pub async fn remove_dangling_images(&self) -> Result<usize, BuildahError> {
+        let mut command = self.command();
+        command.args(["rmi", "--prune"]);
+        let output = collect(command, &Redactor::new()).await?;
+        // One removed image id a line.
+        Ok(output
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .count())
     }
 
     /// The names of all containers in the engine's storage.
@@ -573,6 +653,7 @@ mod tests {
                 "--isolation",
                 "oci",
                 "--layers",
+                "--force-rm",
                 "--pull=always",
                 "--authfile",
                 "/srv/berth/engine/auth/build-x/auth.json",

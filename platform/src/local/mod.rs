@@ -25,6 +25,7 @@ pub mod build;
 mod buildah;
 mod cgroup;
 mod confinement;
+mod disk;
 mod health;
 pub mod monitor;
 mod network;
@@ -924,6 +925,30 @@ impl Platform for LocalEngine {
             }
             state.ports.clear();
         })
+    }
+
+    fn prune<'a>(
+        &'a self,
+        app: &'a crate::engine::AppRef,
+        keep: Vec<ImageReference>,
+    ) -> BoxFuture<'a, Result<crate::engine::PruneReport, PlatformError>> {
+        Box::pin(self.prune_images(app, keep))
+    }
+
+    fn disk_usage<'a>(
+        &'a self,
+        app: &'a crate::engine::AppRef,
+        images: Vec<ImageReference>,
+    ) -> BoxFuture<'a, Result<crate::engine::DiskUsage, PlatformError>> {
+        Box::pin(self.app_disk_usage(app, images))
+    }
+
+    fn has_image<'a>(
+        &'a self,
+        app: &'a crate::engine::AppRef,
+        image: &'a ImageReference,
+    ) -> BoxFuture<'a, Result<bool, PlatformError>> {
+        Box::pin(self.image_stored(app, image))
     }
 }
 

@@ -68,6 +68,8 @@ pub struct TestAppBuilder {
     ecr_clock: Option<platform::ecr::Clock>,
     /// As `BERTH_METRICS_ALLOW` would give them.
     metrics_allow: Vec<service::client_ip::Cidr>,
+    /// As `BERTH_KEEP_RELEASES` would give it.
+    keep_releases: service::disk::KeepReleases,
 }
 
 enum Database {
@@ -150,6 +152,7 @@ impl TestAppBuilder {
             ecr: Default::default(),
             ecr_clock: None,
             metrics_allow: Vec::new(),
+            keep_releases: service::disk::KeepReleases::default(),
         }
     }
 
@@ -189,6 +192,12 @@ impl TestAppBuilder {
     /// `/metrics` answers these address blocks (`BERTH_METRICS_ALLOW`).
     pub fn with_metrics_allow(mut self, list: &str) -> Self {
         self.metrics_allow = service::client_ip::TrustedProxies::parse(list).unwrap().0;
+        self
+    }
+
+    /// Each app keeps the images of its last `n` releases (`BERTH_KEEP_RELEASES`).
+    pub fn with_keep_releases(mut self, n: u32) -> Self {
+        self.keep_releases = service::disk::KeepReleases::parse(Some(&n.to_string())).unwrap();
         self
     }
 
@@ -318,6 +327,7 @@ impl TestAppBuilder {
             live: service::live::OperationFeeds::new(store.clone()),
             git_dir: dir.path().join("git"),
             accounts: std::sync::Arc::new(self.accounts),
+            disk: std::sync::Arc::new(service::disk::Disk::new(self.keep_releases)),
         };
         let (stop_worker, stopping) = tokio::sync::watch::channel(false);
         let worker = service::worker::spawn(

@@ -17,12 +17,12 @@ use crate::{
     audit::{self, app_subject, credential_subject},
     builds::{self, PlanRequest},
     config::{self, ConfigChanges, Environment, PRIVATE_REGISTRY_PASSWORD},
-    redaction, Berth, Error,
+    disk, redaction, Berth, Error,
 };
 use domain::{CredentialName, CredentialSource, ImageReference, OperationKind, Secret};
 use log::DbLog;
 use platform::{
-    engine::{AppRef, BuildSpec, OperationLog, ReleaseSpec, RunningRelease, Step},
+    engine::{is_built_image, AppRef, BuildSpec, OperationLog, ReleaseSpec, RunningRelease, Step},
     registry::BasicCredentials,
 };
 use std::time::Duration;
@@ -266,7 +266,13 @@ async fn execute(berth: Berth, worker_id: String, lease: Duration, operation: Op
 
     tracing::info!(operation = id, kind = %operation.kind, app = %operation.app_handle, "operation started");
     let outcome = match prepared {
-        Ok(prepared) => perform(&berth, &operation, &prepared, log.as_ref()).await,
+        Ok(prepared) => {
+            let outcome = perform(&berth, &operation, &prepared, log.as_ref()).await;
+            if let Ok(done) = &outcome {
+                after_deploy(&berth, &operation, &prepared, done, log.as_ref()).await;
+            }
+            outcome
+        }
         Err(error) => Err(error),
     };
     let error_text: String;
@@ -351,6 +357,27 @@ impl Done {
             url: Some(running.url),
         }
     }
+}
+
+/// After a deploy on this server succeeded, before the operation ends (so that its log
+/// says what was pruned, and no other operation of the app runs meanwhile): the images the
+/// team no longer keeps are removed, and the app's disk use measured.
+async fn after_deploy(
+    berth: &Berth,
+    operation: &Operation,
+    prepared: &Prepared,
+    done: &Done,
+    log: &DbLog,
+) {
+    let (OperationKind::Deploy, None, Some(release)) = (
+        operation.kind,
+        prepared.app.platform.aptible(),
+        &done.release,
+    ) else {
+        return;
+    };
+    let deployed = release.image.pinned(&release.digest);
+    disk::prune_after_deploy(berth, &prepared.app, &deployed, log).await;
 }
 
 /// Why an operation failed, as its `error` says it: an internal failure's cause is logged
@@ -493,6 +520,14 @@ async fn perform(
             ) else {
                 return Err("the deploy names no image".into());
             };
+            if is_built_image(image) {
+                let release = ReleaseRecord {
+                    image: image.clone(),
+                    digest: digest.clone(),
+                    port: None,
+                };
+                return run_build_again(berth, operation, prepared, log, release, config).await;
+            }
             log.step(Step::Verify);
             log.line(&format!(
                 "{image} resolved to {digest} before queuing; credentials: {}",
@@ -597,6 +632,40 @@ async fn build_and_deploy(
     let running = berth
         .platform
         .deploy_built(prepared.release(operation, built.pinned()), log)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Done::running(built.image, built.digest, running, config))
+}
+
+/// A redeploy of the image an earlier Dockerfile deploy built: it exists only in this
+/// server's image storage, so it runs from there (nothing is fetched, built or pulled) while
+/// it is kept, and a pruned one must be built again from its commit.
+async fn run_build_again(
+    berth: &Berth,
+    operation: &Operation,
+    prepared: &Prepared,
+    log: &DbLog,
+    built: ReleaseRecord,
+    config: Vec<ConfigChange>,
+) -> Result<Done, String> {
+    let pinned = built.image.pinned(&built.digest);
+    log.step(Step::Verify);
+    log.line(&format!(
+        "{pinned} was built on this server{}; running it again from the image storage",
+        operation
+            .commit_sha
+            .as_ref()
+            .map(|commit| format!(" from commit {}", commit.short()))
+            .unwrap_or_default()
+    ));
+    match berth.platform.has_image(&prepared.app_ref, &pinned).await {
+        Ok(true) => {}
+        Ok(false) => return Err(disk::BUILD_PRUNED.into()),
+        Err(error) => return Err(error.to_string()),
+    }
+    let running = berth
+        .platform
+        .deploy_built(prepared.release(operation, pinned), log)
         .await
         .map_err(|e| e.to_string())?;
     Ok(Done::running(built.image, built.digest, running, config))

@@ -11,6 +11,7 @@ mod apps;
 mod credentials;
 mod deploy_keys;
 mod invites;
+mod kept_images;
 mod operations;
 mod schema;
 mod secrets;

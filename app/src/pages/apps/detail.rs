@@ -9,6 +9,7 @@ use super::{
 };
 use crate::{
     components::{
+        flash::human_size,
         form::{Csrf, FormError},
         layout::{Console, Loaded, Me, Section},
         time::Time,
@@ -22,7 +23,7 @@ use crate::{
 use domain::Role;
 use leptos::{form::ActionForm, prelude::*};
 use leptos_meta::Title;
-use views::AppPage;
+use views::{AppPage, DiskUsageView};
 
 #[component]
 pub fn AppDetailPage() -> AnyView {
@@ -130,6 +131,8 @@ fn AppDetail(
                 }}
             </section>
 
+            {page.disk.map(|disk| view! { <DiskSection disk now/> })}
+
             {match build.clone() {
                 Some(build) => view! {
                     <SourceSection git=build.clone() csrf=me.csrf.clone() team=team.clone() app=a.handle.clone() action=fetch now/>
@@ -209,5 +212,26 @@ fn AppDetail(
                 }}
             </section>
         </Console>
+    }
+}
+
+/// What the app takes on this server's disk, measured after each deploy (and again when the
+/// measurement is over a minute old).
+#[component]
+fn DiskSection(disk: DiskUsageView, now: i64) -> impl IntoView {
+    let part = |label: &'static str, bytes: u64| {
+        (bytes > 0).then(|| view! { " · " {label} " " {human_size(bytes)} })
+    };
+    view! {
+        <section class="panel" aria-labelledby="disk-heading">
+            <h2 id="disk-heading">"Disk"</h2>
+            <p><strong>{human_size(disk.total_bytes)}</strong> " on this server: images "
+                {human_size(disk.images_bytes)}
+                {part("logs", disk.logs_bytes)}
+                {part("source", disk.source_bytes)}
+                {part("temporary files", disk.tmp_bytes)}
+                <span class="muted">" (measured " <Time ms=disk.measured_at now/>
+                "; the images of the last releases are kept: BERTH_KEEP_RELEASES)"</span></p>
+        </section>
     }
 }
