@@ -377,3 +377,141 @@ async fn kill_9_twenty_times_in_the_middle_of_deploys_loses_nothing_and_the_app_
     assert_eq!(support::served(&url).await.unwrap().trim(), expected);
     drop(drill.registry);
 }
+
+/// The app's operations, newest first, as `(id, status)`.
+async fn history(api: &Api) -> Vec<(i64, String)> {
+    let (status, body) = api
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/teams/acme/apps/web/operations?limit=100",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|op| {
+            (
+                op["id"].as_i64().unwrap(),
+                op["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_backup_taken_during_deploys_restores_to_a_berth_that_serves_the_same_app_and_history() {
+    let mut drill = drill("23300-23399").await;
+    // Under load: deploys one after another while the backup is taken.
+    let deploying = Arc::new(AtomicBool::new(true));
+    let load = {
+        let (api, images, deploying) = (
+            Api::new(&drill.api.base, &drill.api.token),
+            drill.images.clone(),
+            deploying.clone(),
+        );
+        tokio::spawn(async move {
+            let mut round = 0;
+            while deploying.load(Ordering::SeqCst) {
+                let done = deploy(&api, &images[(round + 1) % 3]).await;
+                assert_eq!(done["status"], "succeeded", "{done}");
+                round += 1;
+            }
+            round
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let backups = tempfile::tempdir().unwrap();
+    let backup = backups.path().join("berth.db");
+    let said = support::binary::admin(
+        (drill.berth_on)(),
+        &["backup", backup.to_str().unwrap()],
+        "",
+    );
+    assert!(said.contains("Backed up"), "{said}");
+    deploying.store(false, Ordering::SeqCst);
+    let rounds = load.await.unwrap();
+    assert!(rounds > 0);
+    let original_history = history(&drill.api).await;
+    let original_url = drill.api.app("web").await["release"]["port_url"].clone();
+
+    // The machine is replaced: the old Berth and its apps are gone; the backup and the
+    // master key (kept apart) come to a new data dir.
+    drill.berth.terminate();
+    support::binary::admin((drill.berth_on)(), &["stop-releases"], "");
+    let restored_dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        drill._dir.path().join("master.key"),
+        restored_dir.path().join("master.key"),
+    )
+    .unwrap();
+    let restored_on = {
+        let (dir, host) = (
+            restored_dir.path().to_owned(),
+            drill.registry.host.as_str().to_owned(),
+        );
+        move || command(&dir, &host, "23400-23499")
+    };
+    let _restored_cleanup = StopReleases(Box::new(restored_on.clone()));
+    let said = support::binary::admin(restored_on(), &["restore", backup.to_str().unwrap()], "");
+    assert!(said.contains("Restored"), "{said}");
+    let berth = RealBerth::start(restored_on());
+    let api = Api::new(&berth.url, &drill.api.token);
+
+    // The same history as of the backup's moment: what had ended then is there as it was;
+    // what was running then ends (failed with the reason, its process being gone), queued
+    // ones run.
+    let restored_history = history(&api).await;
+    assert!(!restored_history.is_empty());
+    for (id, status) in &restored_history {
+        let original = original_history
+            .iter()
+            .find(|(original, _)| original == id)
+            .unwrap_or_else(|| panic!("operation {id} was not in the original history"));
+        if status != "running" && status != "queued" {
+            assert_eq!(status, &original.1, "operation {id}");
+        }
+        let ended = api.wait(*id, Duration::from_secs(120)).await;
+        assert_ne!(ended["status"], "running");
+    }
+    // The same app at the same stable address, serving the release the backup names (pulled
+    // again and started by the new Berth).
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut app = api.app("web").await;
+    while app["release"]["port_url"].is_null() {
+        assert!(Instant::now() < deadline, "{app}\n{}", berth.log_text());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        app = api.app("web").await;
+    }
+    let current = app["release"]["operation_id"].as_i64().unwrap();
+    let deployed = api.operation(current).await["image"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let expected = match deployed.rsplit(':').next() {
+        Some("1") => "release one",
+        Some("2") => "release two",
+        _ => "release three",
+    };
+    let url = app["release"]["port_url"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app["release"]["port_url"], original_url,
+        "the app keeps its address"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(body) = support::served(&url).await {
+            assert_eq!(body.trim(), expected, "{app}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url} does not answer: {app}\n{}",
+            berth.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(berth);
+}

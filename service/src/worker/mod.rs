@@ -792,6 +792,58 @@ async fn record_credential_use(berth: &Berth, operation: &Operation, prepared: &
     }
 }
 
+/// At start-up, makes `app`'s current release run: adopted or started from the image
+/// storage, or, when its image is not there (a backup restored on a new machine, a storage
+/// that was lost), pulled again first with the credentials a deploy of it would use. A
+/// built image cannot be pulled: its app must deploy the commit again.
+async fn start_current(
+    berth: &Berth,
+    app: &store::App,
+    spec: ReleaseSpec,
+) -> std::result::Result<RunningRelease, String> {
+    let in_storage = berth
+        .platform
+        .has_image(&spec.app, &spec.image)
+        .await
+        .unwrap_or(true);
+    if in_storage || platform::engine::is_built_image(&spec.image) {
+        return berth
+            .platform
+            .ensure_running(spec)
+            .await
+            .map_err(|e| e.to_string());
+    }
+    tracing::info!(app = %app.handle, image = %spec.image, "the current release's image is not on this server; pulling it again");
+    let resolver = crate::resolver::Resolver::for_image_app(berth, app)
+        .await
+        .map_err(|e| e.to_string())?;
+    let chosen = resolver
+        .choose(
+            spec.image.registry(),
+            &crate::resolver::CredentialChoice::Auto,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let running = berth
+        .platform
+        .deploy(spec, chosen.login().cloned(), &StartUpLog(app.id))
+        .await
+        .map_err(|e| e.to_string())?;
+    // Nothing ran before it here; whatever it replaced may stop.
+    berth.platform.settle(app.id).await;
+    Ok(running)
+}
+
+/// Where a release started without an operation (at start-up) reports: Berth's own log.
+struct StartUpLog(i64);
+
+impl OperationLog for StartUpLog {
+    fn step(&self, _step: Step) {}
+    fn line(&self, line: &str) {
+        tracing::debug!(app = self.0, line, "starting a release");
+    }
+}
+
 /// How the platform knows `app`: with its stable address when the platform routes (its
 /// stable port is given at its first deploy and kept for good). Without a port (they are
 /// all taken, or the database failed) the app is served at its release's own address, and
@@ -862,7 +914,7 @@ pub fn reconcile(berth: Berth) -> tokio::task::JoinHandle<()> {
             )
             .redacting(secrets)
             .on_port(release.port.and_then(|p| u16::try_from(p).ok()));
-            match berth.platform.ensure_running(spec).await {
+            match start_current(&berth, &app, spec).await {
                 Ok(running) => {
                     started += 1;
                     tracing::info!(app = %app.handle, url = %running.url, "release running");
