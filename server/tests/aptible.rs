@@ -816,17 +816,7 @@ async fn followed_again_after_a_stop(database: TestAppBuilder) {
     // The worker dies while it follows the operation on Aptible (its lease with it); a new
     // one takes the operation over once the lease runs out, and follows it there again.
     app.stop().await;
-    let (_stop, stopping) = tokio::sync::watch::channel(false);
-    let _worker = service::worker::spawn(
-        app.berth.clone(),
-        service::worker::WorkerSettings {
-            concurrency: 1,
-            lease: std::time::Duration::from_secs(5),
-            poll: std::time::Duration::from_millis(300),
-            drain: std::time::Duration::from_secs(5),
-        },
-        stopping,
-    );
+    let _worker = app.another_worker();
     let done = app.wait(id).await;
     app.succeeded(&done).await;
     assert_eq!(posted_operations(&aptible).len(), 1, "posted once");

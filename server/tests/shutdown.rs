@@ -73,17 +73,7 @@ async fn an_operation_still_running_when_berth_stops_is_put_back_in_the_queue_an
     );
 
     // The next Berth's worker runs it again, to the end.
-    let (_stop, stopping) = tokio::sync::watch::channel(false);
-    let _worker = service::worker::spawn(
-        app.berth.clone(),
-        service::worker::WorkerSettings {
-            concurrency: 1,
-            lease: Duration::from_secs(5),
-            poll: Duration::from_millis(300),
-            drain: Duration::from_secs(2),
-        },
-        stopping,
-    );
+    let _worker = app.another_worker();
     let done = app.wait(id).await;
     app.succeeded(&done).await;
     let log = app.log(id).await;

@@ -1065,6 +1065,8 @@ fn explain_pull_failure(summary: &str) -> String {
         || lower.contains("i/o timeout")
     {
         Some("the registry cannot be reached")
+    } else if lower.contains("unexpected eof") || lower.contains("connection reset") {
+        Some("the connection to the registry broke during the pull")
     } else {
         None
     };

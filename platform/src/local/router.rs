@@ -262,7 +262,17 @@ impl Router {
                 "the router adopts the Caddies already serving the apps"
             );
         }
-        router.start_missing(&mut state).await?;
+        if let Err(e) = router.start_missing(&mut state).await {
+            // Half a router serves nothing: whatever of it runs (the routes Caddy, when the
+            // edge could not bind its address) stops, rather than be left orphaned.
+            let patience = router.settings.drain_timeout;
+            router.edge.stop(state.edge_process.take(), patience).await;
+            router
+                .routes
+                .stop(state.routes_process.take(), patience)
+                .await;
+            return Err(e);
+        }
         drop(state);
         Ok(router)
     }

@@ -404,6 +404,29 @@ impl TestApp {
         (&mut self.worker).await.unwrap();
     }
 
+    /// Starts another worker on this app's Berth (the next Berth's, after `stop` or
+    /// `stop_worker_gracefully`); it runs until the answered sender is set or dropped with
+    /// the handle.
+    pub fn another_worker(
+        &self,
+    ) -> (
+        tokio::sync::watch::Sender<bool>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let worker = service::worker::spawn(
+            self.berth.clone(),
+            WorkerSettings {
+                concurrency: 1,
+                lease: Duration::from_secs(5),
+                poll: Duration::from_millis(300),
+                drain: Duration::from_secs(2),
+            },
+            stopping,
+        );
+        (stop, worker)
+    }
+
     /// Stops the worker and every release this app's engine started.
     pub async fn stop(&self) {
         self.worker.abort();
