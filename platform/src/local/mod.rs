@@ -504,6 +504,7 @@ impl LocalEngine {
             monitor_pid: 0,
             monitor_started: 0,
             accepted: false,
+            stopping: false,
             network: network.as_ref().map(|_| container.clone()),
             cgroup: cgroup_dirs,
         };
@@ -960,7 +961,7 @@ async fn adopt(settings: &LocalSettings, tools: &NetworkTools) -> Vec<Release> {
     let dir = settings.monitors_dir();
     let mut adopted = Vec::new();
     for record in ReleaseRecord::all(&dir) {
-        if !(record.accepted && record.monitor_alive()) {
+        if !(record.accepted && !record.stopping && record.monitor_alive()) {
             Monitored::end_recorded(&record, &dir).await;
             continue;
         }

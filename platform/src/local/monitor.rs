@@ -259,6 +259,10 @@ pub(crate) struct ReleaseRecord {
     pub monitor_started: u64,
     /// Whether the release passed its health check; one that did not is never adopted.
     pub accepted: bool,
+    /// Set before Berth stops it: a release being stopped is never adopted (a Berth killed
+    /// half-way through stopping it would otherwise adopt a release about to end).
+    #[serde(default)]
+    pub stopping: bool,
     /// The release's network namespace, when it has one of its own.
     pub network: Option<String>,
     pub cgroup: Vec<PathBuf>,
@@ -536,6 +540,13 @@ impl Monitored {
 
     /// Stops the release (its monitor gives it [`STOP_GRACE`] after SIGTERM) and forgets it.
     pub async fn stop(&self) {
+        {
+            let mut record = self.record.lock().expect("record lock");
+            record.stopping = true;
+            if let Err(e) = record.write(&self.records_dir) {
+                tracing::warn!(container = %self.container, error = %e, "cannot record that a release is stopping");
+            }
+        }
         if self.alive() {
             // SAFETY: kill has no memory-safety preconditions.
             unsafe {

@@ -265,11 +265,12 @@ async fn execute(berth: Berth, worker_id: String, lease: Duration, operation: Op
     });
 
     tracing::info!(operation = id, kind = %operation.kind, app = %operation.app_handle, "operation started");
+    let mut pruning = None;
     let outcome = match prepared {
         Ok(prepared) => {
             let outcome = perform(&berth, &operation, &prepared, log.as_ref()).await;
-            if let Ok(done) = &outcome {
-                after_deploy(&berth, &operation, &prepared, done, log.as_ref()).await;
+            if outcome.is_ok() {
+                pruning = Some(prepared);
             }
             outcome
         }
@@ -306,8 +307,20 @@ async fn execute(berth: Berth, worker_id: String, lease: Duration, operation: Op
     match berth.store.finish_operation(id, &worker_id, finish).await {
         Ok(finished) => {
             berth.live.wake(id).await;
-            // Recorded: what the new release replaced may stop now.
+            // Recorded: what the new release replaced may stop now, and then its image
+            // may go (the pruning's lines end the operation's log).
             berth.platform.settle(operation.app_id).await;
+            if let (Some(prepared), Ok(done)) = (&pruning, &outcome) {
+                let lines = CollectedLog::default();
+                after_deploy(&berth, &operation, prepared, done, &lines).await;
+                let lines = lines.0.into_inner().unwrap_or_default();
+                if !lines.is_empty() {
+                    if let Err(error) = berth.store.append_operation_log(id, &lines).await {
+                        tracing::warn!(%error, operation = id, "could not log the pruning");
+                    }
+                    berth.live.wake(id).await;
+                }
+            }
             let (kind, outcome) = (operation.kind.to_string(), finished.status.to_string());
             metrics::counter!("berth_operations_total", "kind" => kind.clone(), "outcome" => outcome.clone())
                 .increment(1);
@@ -359,15 +372,16 @@ impl Done {
     }
 }
 
-/// After a deploy on this server succeeded, before the operation ends (so that its log
-/// says what was pruned, and no other operation of the app runs meanwhile): the images the
-/// team no longer keeps are removed, and the app's disk use measured.
+/// After a deploy on this server succeeded and was recorded, once the release it replaced
+/// stopped: the images the team no longer keeps are removed, and the app's disk use
+/// measured. (The images of queued and running operations are kept, so an operation of the
+/// app that starts meanwhile loses nothing.)
 async fn after_deploy(
     berth: &Berth,
     operation: &Operation,
     prepared: &Prepared,
     done: &Done,
-    log: &DbLog,
+    log: &dyn OperationLog,
 ) {
     let (OperationKind::Deploy, None, Some(release)) = (
         operation.kind,
@@ -832,6 +846,19 @@ async fn start_current(
     // Nothing ran before it here; whatever it replaced may stop.
     berth.platform.settle(app.id).await;
     Ok(running)
+}
+
+/// Lines kept to be written to an operation's log after it ended.
+#[derive(Default)]
+struct CollectedLog(std::sync::Mutex<Vec<String>>);
+
+impl OperationLog for CollectedLog {
+    fn step(&self, _step: Step) {}
+    fn line(&self, line: &str) {
+        if let Ok(mut lines) = self.0.lock() {
+            lines.push(line.to_owned());
+        }
+    }
 }
 
 /// Where a release started without an operation (at start-up) reports: Berth's own log.
