@@ -30,6 +30,8 @@ server_pid=""
 aptible_pid=""
 cleanup() {
   if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  # The router (Caddy) and any release outlive Berth by design: end them as an operator would.
+  if [ -n "$server_pid" ]; then "$bin" stop-releases >/dev/null 2>&1 || true; fi
   # The stand-in ends when its stdin closes.
   exec 7>&- 2>/dev/null || true
   if [ -n "$aptible_pid" ]; then kill "$aptible_pid" 2>/dev/null || true; wait "$aptible_pid" 2>/dev/null || true; fi

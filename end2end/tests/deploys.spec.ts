@@ -178,7 +178,7 @@ test('an owner deploys a private image with credentials remembered for the app, 
     await expect(release.getByText(registry.digest, { exact: true })).toBeVisible();
     await expect(release.getByText(registry.image, { exact: true })).toBeVisible();
     await expect(release.getByRole('link', { name: `operation #${firstId}` })).toBeVisible();
-    const link = release.getByRole('link', { name: /^https?:\/\// });
+    const link = release.getByRole('link', { name: /^http:\/\/127\.0\.0\.1:\d+\/$/ });
     await expect(link).toBeVisible();
     url = (await link.getAttribute('href'))!;
     expect(url).toMatch(/^https?:\/\/[^/]+/);
@@ -187,6 +187,13 @@ test('an owner deploys a private image with credentials remembered for the app, 
       expect(res.status()).toBe(200);
       expect(await res.text()).toContain(GREETING);
     }).toPass({ timeout: 30_000 });
+    // Its named address (`APP.TEAM.localhost`), which the browser resolves to this machine.
+    const named = release.getByRole('link', { name: /^http:\/\/[a-z0-9-]+\.[a-z0-9-]+\.localhost:\d+\/$/ });
+    await expect(named).toBeVisible();
+    const appTab = await page.context().newPage();
+    await appTab.goto((await named.getAttribute('href'))!);
+    await expect(appTab.locator('body')).toContainText(GREETING);
+    await appTab.close();
     await expect(page.getByRole('region', { name: 'Registry credentials' })).toContainText(`${registry.user}@${registry.host}`);
     await expect(operationRows(page)).toHaveCount(1);
     await expect(operationRows(page).first()).toContainText('succeeded');
@@ -232,7 +239,9 @@ test('an owner deploys a private image with credentials remembered for the app, 
     const release = page.getByRole('region', { name: 'Current release' });
     await expect(release.getByRole('link', { name: `operation #${secondId}` })).toBeVisible();
     await expect(release.getByText(registry.digest, { exact: true })).toBeVisible();
-    const link = release.getByRole('link', { name: /^https?:\/\// });
+    const link = release.getByRole('link', { name: /^http:\/\/127\.0\.0\.1:\d+\/$/ });
+    // The app's address did not change with the deploy.
+    expect(await link.getAttribute('href')).toBe(url);
     url = (await link.getAttribute('href'))!;
     await expect(async () => {
       const res = await request.get(url, { timeout: 5_000 });

@@ -210,7 +210,7 @@ test('an owner creates a Dockerfile app from a git repository, deploys a branch 
       await expect(source.getByText(repo.commits.main.slice(0, 12), { exact: true })).toBeVisible();
       const release = page.getByRole('region', { name: 'Current release' });
       await expect(release.getByRole('link', { name: `operation #${id}` })).toBeVisible();
-      const link = release.getByRole('link', { name: /^https?:\/\// });
+      const link = release.getByRole('link', { name: /^http:\/\/127\.0\.0\.1:\d+\/$/ });
       await expect(link).toBeVisible();
       const url = (await link.getAttribute('href'))!;
       expect(url).toMatch(/^https?:\/\/[^/]+/);

@@ -127,7 +127,7 @@ test('an owner stores an AWS key once; verification and an image deploy mint fre
     await expect(page.getByText(ecr.digest, { exact: true })).toBeVisible();
     await page.getByRole('link', { name: 'api', exact: true }).first().click();
     await settled(page);
-    const link = page.getByRole('region', { name: 'Current release' }).getByRole('link', { name: /^https?:\/\// });
+    const link = page.getByRole('region', { name: 'Current release' }).getByRole('link', { name: /^http:\/\/127\.0\.0\.1:\d+\/$/ });
     const url = (await link.getAttribute('href'))!;
     await expect(async () => {
       const res = await request.get(url, { timeout: 5_000 });

@@ -47,12 +47,15 @@ fn refused(output: Output) -> String {
 struct Serving {
     child: Child,
     url: String,
+    data_dir: std::path::PathBuf,
 }
 
 impl Drop for Serving {
+    /// Berth, then the router it started (which outlives Berth, as releases do).
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = berth(&self.data_dir, &["stop-releases"], "");
     }
 }
 
@@ -80,7 +83,11 @@ fn serve(data_dir: &Path) -> Serving {
         let _ = sender.send(Err(log));
     });
     match receiver.recv_timeout(Duration::from_secs(60)) {
-        Ok(Ok(url)) => Serving { child, url },
+        Ok(Ok(url)) => Serving {
+            child,
+            url,
+            data_dir: data_dir.to_owned(),
+        },
         other => panic!("berth did not start: {other:?}"),
     }
 }

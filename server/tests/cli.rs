@@ -160,6 +160,10 @@ fn json_logs_are_one_object_a_line() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
+    // The router (Caddy) outlives Berth, as releases do: ended as an operator would.
+    let mut stop = berth_command(dir.path());
+    stop.arg("stop-releases");
+    assert!(output_of(stop, "").status.success());
     let listening = events
         .iter()
         .find(|e| e["message"] == "Berth is listening")
