@@ -48,6 +48,19 @@ fn stored_digests(app: &TestApp, repository: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// Waits until a succeeded deploy's pruning (run once the deploy is recorded) has said what
+/// it did at the end of the deploy's log.
+async fn pruned(app: &TestApp, operation: &Value) {
+    let id = operation["id"].as_i64().unwrap();
+    for _ in 0..300 {
+        if app.log(id).await.to_lowercase().contains("prun") {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("deploy {id} was never pruned after: {}", app.log(id).await);
+}
+
 async fn redeploy(app: &TestApp, operation: &Value) -> TestResponse {
     app.call(
         "POST",
@@ -85,7 +98,9 @@ async fn each_app_keeps_the_images_of_its_last_releases_and_never_one_another_ap
     app.create_app("api", "image", None).await;
     let mut body = login.clone();
     body["image"] = json!(app.image("team/web:1"));
-    app.succeeded(&app.deploy_and_wait("api", body).await).await;
+    let api = app.deploy_and_wait("api", body).await;
+    app.succeeded(&api).await;
+    pruned(&app, &api).await;
 
     // Five deploys of distinct images (N + 3, with N = 2).
     app.create_app("web", "image", None).await;
@@ -95,6 +110,7 @@ async fn each_app_keeps_the_images_of_its_last_releases_and_never_one_another_ap
         body["image"] = json!(app.image(&format!("team/web:{n}")));
         let deployed = app.deploy_and_wait("web", body).await;
         app.succeeded(&deployed).await;
+        pruned(&app, &deployed).await;
         deploys.push(deployed);
     }
     let kept: BTreeSet<String> = [&digests[0], &digests[3], &digests[4]]
@@ -126,6 +142,7 @@ async fn each_app_keeps_the_images_of_its_last_releases_and_never_one_another_ap
         .wait(again.json()["operation"]["id"].as_i64().unwrap())
         .await;
     app.succeeded(&again).await;
+    pruned(&app, &again).await;
     assert_eq!(again["digest"], digests[1].as_str());
     let log = app.log(again["id"].as_i64().unwrap()).await;
     assert!(log.contains("pulling"), "{log}");
@@ -179,6 +196,7 @@ async fn an_apps_disk_use_shows_on_its_page_and_in_its_json_and_grows_with_a_dep
             )
             .await;
         app.succeeded(&deployed).await;
+        pruned(&app, &deployed).await;
         let disk = app.app_json("web").await["disk"].clone();
         let part = |name: &str| disk[name].as_u64().unwrap();
         assert_eq!(
@@ -271,6 +289,7 @@ async fn a_kept_build_runs_again_without_building_and_a_pruned_one_asks_for_its_
         )
         .await;
     app.succeeded(&built).await;
+    pruned(&app, &built).await;
     let disk = app.app_json("web").await["disk"].clone();
     assert!(
         disk["source_bytes"].as_u64().unwrap() > 0,
@@ -284,6 +303,7 @@ async fn a_kept_build_runs_again_without_building_and_a_pruned_one_asks_for_its_
         .wait(again.json()["operation"]["id"].as_i64().unwrap())
         .await;
     app.succeeded(&again).await;
+    pruned(&app, &again).await;
     assert_eq!(again["digest"], built["digest"]);
     let log = app.log(again["id"].as_i64().unwrap()).await;
     assert!(
@@ -297,6 +317,7 @@ async fn a_kept_build_runs_again_without_building_and_a_pruned_one_asks_for_its_
         .deploy_and_wait("web", json!({ "git_ref": "feature" }))
         .await;
     app.succeeded(&feature).await;
+    pruned(&app, &feature).await;
     let names = stored_names(&app, "acme");
     let built_name = built["image"].as_str().unwrap();
     assert!(!names.contains(built_name), "{names:?}");

@@ -207,6 +207,12 @@ fn log_pruned(report: &PruneReport, keep: KeepReleases, log: &dyn OperationLog) 
             keep.get(),
             plural(keep.get() as usize),
         ));
+    } else {
+        log.line(&format!(
+            "Nothing to prune (each app keeps the images of its last {} release{}: BERTH_KEEP_RELEASES)",
+            keep.get(),
+            plural(keep.get() as usize),
+        ));
     }
     for (image, why) in &report.not_removed {
         log.line(&format!(
