@@ -1087,6 +1087,22 @@ fn engine_name(dir: &Path) -> String {
     }
 }
 
+/// Writes `contents` to `path` through a new 0600 file renamed into place, so that a crash
+/// leaves either the old file or the new one (run records, the router's configurations).
+pub(crate) fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
+    use std::{io::Write as _, os::unix::fs::OpenOptionsExt as _};
+    let staging = path.with_extension("tmp");
+    let mut file = fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&staging)?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    fs::rename(&staging, path)
+}
+
 /// Tells apart the containers of one release started several times (restarts).
 fn short_random() -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";

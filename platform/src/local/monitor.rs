@@ -274,17 +274,10 @@ impl ReleaseRecord {
     }
 
     pub fn write(&self, dir: &Path) -> io::Result<()> {
-        let path = Self::path(dir, &self.container);
-        let staging = path.with_extension("new");
-        let mut file = fs::OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&staging)?;
-        file.write_all(&serde_json::to_vec(self).map_err(io::Error::other)?)?;
-        file.sync_all()?;
-        fs::rename(&staging, &path)
+        super::write_private(
+            &Self::path(dir, &self.container),
+            &serde_json::to_vec(self).map_err(io::Error::other)?,
+        )
     }
 
     pub fn remove(dir: &Path, container: &str) {

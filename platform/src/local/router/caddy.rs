@@ -2,10 +2,9 @@
 //! detached from Berth, finding it again, loading a configuration into it, ending it.
 
 use super::{admin, RouterError};
-use crate::local::process_group;
+use crate::local::{process_group, write_private};
 use std::{
-    fs,
-    io::{self, Write as _},
+    fs, io,
     os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
     process::Stdio,
@@ -122,9 +121,10 @@ impl Caddy {
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err));
-        // SAFETY: `own_session` makes only async-signal-safe calls, as `pre_exec` requires.
+        // SAFETY: `detach` makes only async-signal-safe calls, as `pre_exec` requires; a
+        // session of its own and no parent-death signal: Caddy outlives Berth.
         unsafe {
-            command.pre_exec(own_session);
+            command.pre_exec(|| process_group::detach());
         }
         let mut child = command.spawn().map_err(|source| {
             if source.kind() == io::ErrorKind::NotFound {
@@ -233,32 +233,6 @@ impl Caddy {
             log_tail: log_tail(&self.log, log_start),
         }
     }
-}
-
-/// For `pre_exec`, between fork and exec of Caddy: a session of its own, so that no
-/// signal meant for Berth's group or terminal reaches it. No parent-death signal either:
-/// Caddy is meant to outlive Berth.
-fn own_session() -> io::Result<()> {
-    // SAFETY: setsid is async-signal-safe and has no memory-safety preconditions.
-    if unsafe { libc::setsid() } == -1 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Writes `contents` to `path` through a new 0600 file renamed into place, so that a
-/// crash leaves either the old file or the new one.
-fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let staging = path.with_extension("tmp");
-    let mut file = fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&staging)?;
-    file.write_all(contents)?;
-    file.sync_all()?;
-    fs::rename(&staging, path)
 }
 
 /// The last lines Caddy wrote to its log since `from`.
