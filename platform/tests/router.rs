@@ -560,6 +560,49 @@ async fn caddy_outlives_its_router_is_adopted_by_the_next_and_restarted_when_kil
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_caddy_took_from_a_berth_killed_before_saving_it_is_adopted_as_it_runs() {
+    let harness = Harness::start().await;
+    let (one, two) = (backend("one").await, backend("two").await);
+    let web = harness.route(1, "web", Some(one.port));
+    let api = harness.route(2, "api", Some(two.port));
+    harness.router.set(web.clone()).await.unwrap();
+    let dir = harness.settings.dir.clone();
+    let saved = |name: &str| fs::read(dir.join(name)).unwrap();
+    let before = [saved("caddy.json"), saved("edge.json")];
+    harness.router.set(api.clone()).await.unwrap();
+    // Berth killed between Caddy's answer and the saving of what it took: the saved
+    // configurations still lack app "api", which Caddy serves.
+    fs::write(dir.join("caddy.json"), &before[0]).unwrap();
+    fs::write(dir.join("edge.json"), &before[1]).unwrap();
+    let client = harness.client(&[&web, &api], false);
+    let (api_name, api_port) = harness.router.urls(&api);
+    let Harness {
+        _caddy,
+        dir: _dir,
+        settings,
+        router,
+    } = harness;
+    drop(router);
+
+    // The next Berth goes by what runs: changing app "web" keeps app "api".
+    let router = Router::start(settings.clone()).await.unwrap();
+    let mut web = web;
+    web.upstream = Some(two.port);
+    router.set(web.clone()).await.unwrap();
+    let (web_name, _) = router.urls(&web);
+    assert_eq!(get(&client, &web_name).await.unwrap(), (200, "two".into()));
+    for url in [&api_name, &api_port] {
+        assert_eq!(
+            get(&client, url).await.unwrap(),
+            (200, "two".into()),
+            "{url}"
+        );
+    }
+    drop(one);
+    router.stop_caddy().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_handles_are_refused_naming_them_and_change_nothing() {
     let harness = Harness::start().await;
     let one = backend("one").await;

@@ -84,11 +84,15 @@ impl Hammer {
                                 .entry(body.trim().to_owned())
                                 .or_default() += 1;
                         }
-                        Ok(response) => failures
+                        Ok(response) => failures.lock().unwrap().push(format!(
+                            "{} status {}",
+                            unix_time(),
+                            response.status()
+                        )),
+                        Err(error) => failures
                             .lock()
                             .unwrap()
-                            .push(format!("status {}", response.status())),
-                        Err(error) => failures.lock().unwrap().push(format!("{error:?}")),
+                            .push(format!("{} {error:?}", unix_time())),
                     }
                 }
             }));
@@ -114,6 +118,34 @@ impl Hammer {
             self.bodies.lock().unwrap().clone(),
         )
     }
+}
+
+/// Now, in seconds since the epoch (as Caddy's logs write it), to find a failed request in
+/// the logs.
+fn unix_time() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!("{:.3}", now.as_secs_f64())
+}
+
+/// The lines of the router's Caddy logs that are not about a normal request: what to read
+/// when a request through the router failed.
+fn router_complaints(data_dir: &std::path::Path) -> String {
+    let mut complaints = String::new();
+    for name in ["caddy.log", "edge.log"] {
+        let path = data_dir.join("engine/router").join(name);
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        for line in text.lines().filter(|line| {
+            !line.contains("\"level\":\"info\"") && !line.contains("\"level\":\"debug\"")
+        }) {
+            complaints.push_str(name);
+            complaints.push_str(": ");
+            complaints.push_str(line);
+            complaints.push('\n');
+        }
+    }
+    complaints
 }
 
 /// Deploys `image` to app `web` and waits for the operation to end; answers it.
@@ -291,6 +323,7 @@ async fn kill_9_twenty_times_in_the_middle_of_deploys_loses_nothing_and_the_app_
         .to_owned();
     let hammer = Hammer::start(&url);
     let mut accepted = Vec::new();
+    let mut earlier_logs = String::new();
     let started = Instant::now();
     for round in 0..20u64 {
         let image = &drill.images[(round % 3) as usize];
@@ -308,6 +341,7 @@ async fn kill_9_twenty_times_in_the_middle_of_deploys_loses_nothing_and_the_app_
         let pause = (round * 7919) % 1500;
         tokio::time::sleep(Duration::from_millis(pause)).await;
         drill.berth.kill9();
+        earlier_logs.push_str(&drill.berth.log_text());
         drill.berth = RealBerth::start((drill.berth_on)());
         drill.api.base = drill.berth.url.clone();
     }
@@ -340,9 +374,12 @@ async fn kill_9_twenty_times_in_the_middle_of_deploys_loses_nothing_and_the_app_
     let (requests, failures, _) = hammer.stop().await;
     assert!(
         failures.is_empty(),
-        "{} of {requests} requests failed while Berth was killed 20 times in {killed_for:?}: {:?}",
+        "{} of {requests} requests failed while Berth was killed 20 times in {killed_for:?}: \
+         {:?}\nthe router logged:\n{}\nthe Berths logged:\n{earlier_logs}{}",
         failures.len(),
-        &failures[..failures.len().min(10)]
+        &failures[..failures.len().min(10)],
+        router_complaints(drill._dir.path()),
+        drill.berth.log_text()
     );
 
     // No release is lost or doubled: the current release serves at the same address, and it

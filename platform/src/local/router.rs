@@ -48,6 +48,9 @@ use tokio::{process::Child, sync::Mutex};
 const HANDOVER_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often `drained` asks Caddy how many requests an upstream still has.
 const DRAIN_POLL: Duration = Duration::from_millis(20);
+/// How long after a switch the servers it replaced may still take a request (Caddy answers
+/// the change before it has closed them): `drained` counts nothing as finished before.
+const LATE_ACCEPTS: Duration = Duration::from_millis(500);
 /// The longest path a UNIX socket address holds (`sun_path`, less its final NUL).
 const MAX_SOCKET_PATH: usize = 107;
 /// A host is `APP.TEAM.<domain>`, two labels of at most 63 bytes and their dots before
@@ -178,7 +181,16 @@ pub struct Router {
     /// Release ports that no route uses any more, until when they are kept known to Caddy
     /// (see [`Router::drained`]). Apart from `state` so that `drained` never waits for a
     /// change to finish.
-    draining: StdMutex<HashMap<u16, Instant>>,
+    draining: StdMutex<HashMap<u16, Draining>>,
+}
+
+/// A release port no route uses any more.
+#[derive(Clone, Copy)]
+struct Draining {
+    /// When the route left it.
+    since: Instant,
+    /// Until when Caddy keeps counting its requests.
+    until: Instant,
 }
 
 struct State {
@@ -251,7 +263,12 @@ impl Router {
             );
         }
         let mut state = router.state.lock().await;
-        state.routes = router.saved_routes();
+        // What the Caddies serve, when they run: a Berth killed while Caddy took a change
+        // did not save it.
+        state.routes = match router.live_routes().await {
+            Some(routes) => routes,
+            None => router.saved_routes(),
+        };
         if router.edge.answers().await {
             // What it runs, unless a change was cut short after Caddy took it.
             state.edge_config = fs::read(&router.edge.config).ok();
@@ -314,8 +331,14 @@ impl Router {
     /// `drain_timeout` after a switch; a longer `timeout` extends that.
     pub async fn drained(&self, upstream: u16, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        if let Some(until) = self.draining().get_mut(&upstream) {
-            *until = (*until).max(deadline);
+        let since = self.draining().get_mut(&upstream).map(|draining| {
+            draining.until = draining.until.max(deadline);
+            draining.since
+        });
+        // A request the replaced servers took in the instant after the switch is counted
+        // only once it has reached Caddy's proxy.
+        if let Some(since) = since {
+            tokio::time::sleep_until((since + LATE_ACCEPTS).min(deadline).into()).await;
         }
         let address = SocketAddr::from(([127, 0, 0, 1], upstream)).to_string();
         let mut complained = false;
@@ -535,11 +558,13 @@ impl Router {
         for port in old.values().filter_map(|r| r.upstream) {
             if !serving.contains(&port) {
                 let until = now + self.settings.drain_timeout;
-                let entry = draining.entry(port).or_insert(until);
-                *entry = (*entry).max(until);
+                let entry = draining
+                    .entry(port)
+                    .or_insert(Draining { since: now, until });
+                entry.until = entry.until.max(until);
             }
         }
-        draining.retain(|port, until| *until > now && !serving.contains(port));
+        draining.retain(|port, draining| draining.until > now && !serving.contains(port));
         let mut ports: Vec<u16> = draining.keys().copied().collect();
         ports.sort_unstable();
         ports
@@ -564,6 +589,24 @@ impl Router {
     fn edge_config(&self, routes: &BTreeMap<i64, Route>) -> Vec<u8> {
         let config = CaddyConfig::edge(&self.desired(routes, &[]), &self.edge.admin);
         serde_json::to_vec_pretty(&config).expect("a Caddy configuration serialises")
+    }
+
+    /// The routes the running Caddies serve, when both answer with a configuration this
+    /// router wrote.
+    async fn live_routes(&self) -> Option<BTreeMap<i64, Route>> {
+        let mut configs = Vec::new();
+        for caddy in [&self.routes, &self.edge] {
+            let answer =
+                admin::request(&caddy.admin, "GET", "/config/", None, caddy::ADMIN_TIMEOUT)
+                    .await
+                    .ok()
+                    .filter(|answer| answer.status == 200)?;
+            let config: CaddyConfig = serde_json::from_slice(&answer.body)
+                .inspect_err(|e| tracing::warn!(error = %e, "{} runs a configuration this router did not write", caddy.role))
+                .ok()?;
+            configs.push(config);
+        }
+        Some(CaddyConfig::read_back(&configs[0], &configs[1]))
     }
 
     /// The routes of the configurations saved in the router's directory.
@@ -608,7 +651,7 @@ impl Router {
             .map_err(|e| admin::Failure::Broken(io::Error::new(io::ErrorKind::InvalidData, e)))
     }
 
-    fn draining(&self) -> std::sync::MutexGuard<'_, HashMap<u16, Instant>> {
+    fn draining(&self) -> std::sync::MutexGuard<'_, HashMap<u16, Draining>> {
         self.draining.lock().expect("router draining lock")
     }
 }
