@@ -60,24 +60,26 @@ pub async fn require_user() -> Result<i64, AppError> {
         .ok_or(AppError::Unauthenticated)
 }
 
-/// The session's CSRF token, made on first use.
+/// The session's CSRF token (made on first use), masked afresh for this page
+/// (`service::csrf`).
 pub async fn csrf_token() -> Result<String, AppError> {
     let session = session().await?;
-    match session
+    let token = match session
         .get::<String>(keys::CSRF_TOKEN)
         .await
         .map_err(session_error)?
     {
-        Some(token) => Ok(token),
+        Some(token) => token,
         None => {
             let token = service::random_token(32);
             session
                 .insert(keys::CSRF_TOKEN, &token)
                 .await
                 .map_err(session_error)?;
-            Ok(token)
+            token
         }
-    }
+    };
+    Ok(service::csrf::masked(&token))
 }
 
 /// Starts a signed-in session for `user_id`: a new session id (so an id planted before

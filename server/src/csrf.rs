@@ -5,7 +5,8 @@
 //! 1. Fetch metadata / origin: a browser says where a request comes from
 //!    (`Sec-Fetch-Site`, else `Origin`); anything but same-origin is refused.
 //! 2. A synchroniser token: each session has a random token that the pages put in every form
-//!    (`csrf_token`); the request must carry it (form field or `X-CSRF-Token` header).
+//!    (`csrf_token`), masked afresh on each page (`service::csrf`: pages are compressed);
+//!    the request must carry it (form field or `X-CSRF-Token` header).
 //!
 //! The JSON API under `/api/v1` is exempt: it authenticates with bearer tokens only and never
 //! reads the session cookie, so a forged cross-site request carries no credentials.
@@ -20,7 +21,6 @@ use axum::{
     middleware::Next,
     response::{Html, IntoResponse, Response},
 };
-use subtle::ConstantTimeEq;
 use tower_sessions::Session;
 
 pub async fn protect(session: Session, request: Request, next: Next) -> Response {
@@ -59,9 +59,7 @@ pub async fn protect(session: Session, request: Request, next: Next) -> Response
         },
     };
     match provided {
-        Some(token) if bool::from(token.as_bytes().ct_eq(expected.as_bytes())) => {
-            next.run(request).await
-        }
+        Some(token) if service::csrf::matches(&token, &expected) => next.run(request).await,
         _ => refuse("The form token is missing or out of date."),
     }
 }

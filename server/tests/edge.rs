@@ -1,5 +1,6 @@
 //! The HTTP edge, on every kind of route: bodies over the limit are refused before anything
-//! reads them, and every answer carries the security headers.
+//! reads them, every answer carries the security headers, and answers travel compressed
+//! (the bundle precompressed and cached for a year, pages and JSON as they go).
 
 mod support;
 
@@ -412,4 +413,152 @@ async fn a_build_that_floods_its_output_is_cut_to_the_line_and_log_limits() {
         "{} bytes kept",
         log.len()
     );
+}
+
+#[tokio::test]
+async fn the_form_token_is_masked_afresh_on_every_page_and_each_mask_works() {
+    let app = TestApp::sqlite().with_team().start().await;
+    app.create_app("web", "image", None).await;
+    let mut deployer = app.signed_in(DEPLOYER).await;
+    let page = "/teams/acme/apps/web";
+    let (one, two) = (
+        deployer.csrf_token(page).await,
+        deployer.csrf_token(page).await,
+    );
+    // Pages are compressed: the secret never appears twice in the same bytes.
+    assert_ne!(one, two);
+    let configure = |token: String, value: &'static str| {
+        vec![
+            ("csrf_token".to_owned(), token),
+            ("team".to_owned(), "acme".to_owned()),
+            ("app".to_owned(), "web".to_owned()),
+            ("env_text".to_owned(), format!("GREETING={value}")),
+        ]
+    };
+    let mut altered = one.clone().into_bytes();
+    altered[0] = if altered[0] == b'0' { b'1' } else { b'0' };
+    let altered = String::from_utf8(altered).unwrap();
+    for (token, expected) in [
+        (one.clone(), StatusCode::FOUND),
+        (two, StatusCode::FOUND),
+        (altered, StatusCode::FORBIDDEN),
+        (one[one.len() / 2..].to_owned(), StatusCode::FORBIDDEN),
+    ] {
+        let fields = configure(token.clone(), "hello");
+        let fields: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let response = deployer
+            .post_form(
+                ConfigureApp::PATH,
+                &fields,
+                true,
+                Some("http://berth.test/teams/acme/apps/web"),
+            )
+            .await;
+        assert_eq!(response.status, expected, "{token}: {}", response.body);
+    }
+}
+
+/// Decodes a body by its `Content-Encoding`.
+fn decoded(headers: &axum::http::HeaderMap, body: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    match headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some("br") => {
+            brotli::Decompressor::new(body, 4096)
+                .read_to_end(&mut out)
+                .unwrap();
+        }
+        Some("gzip") => {
+            flate2::read::GzDecoder::new(body)
+                .read_to_end(&mut out)
+                .unwrap();
+        }
+        None => out.extend_from_slice(body),
+        Some(other) => panic!("unexpected encoding {other}"),
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_bundle_is_sent_precompressed_under_hashed_names_that_browsers_keep_for_a_year() {
+    let app = TestApp::sqlite()
+        .with_team()
+        .with_built_site()
+        .start()
+        .await;
+    let site = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/site");
+    let assets: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(site.join("assets.json")).unwrap()).unwrap();
+    let get = |path: &str, encodings: Option<&str>| {
+        let mut request = Request::get(path).header(header::ACCEPT, "*/*");
+        if let Some(encodings) = encodings {
+            request = request.header(header::ACCEPT_ENCODING, encodings);
+        }
+        app.send_raw(request.body(Body::empty()).unwrap())
+    };
+
+    // The page names the hashed files, and its script hydrates with them.
+    let (status, headers, body) = get("/signin", Some("gzip, deflate, br")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_ENCODING], "br");
+    let page = String::from_utf8(decoded(&headers, &body)).unwrap();
+    for (key, content_type) in [
+        ("js", "text/javascript"),
+        ("wasm", "application/wasm"),
+        ("css", "text/css"),
+    ] {
+        let path = assets[key].as_str().unwrap();
+        let hash = path.rsplit('/').next().unwrap().split('.').nth(1).unwrap();
+        assert_eq!(hash.len(), 16, "{path}");
+        assert!(page.contains(&format!("\"{path}\"")), "{path} in {page}");
+        let plain = std::fs::read(site.join(path.trim_start_matches('/'))).unwrap();
+        for (accepts, encoding) in [
+            (Some("gzip, deflate, br"), Some("br")),
+            (Some("gzip"), Some("gzip")),
+            (None, None),
+        ] {
+            let (status, headers, body) = get(path, accepts).await;
+            assert_eq!(status, StatusCode::OK, "{path}");
+            assert_eq!(
+                headers
+                    .get(header::CONTENT_ENCODING)
+                    .and_then(|v| v.to_str().ok()),
+                encoding,
+                "{path} for {accepts:?}"
+            );
+            assert!(
+                headers[header::CONTENT_TYPE]
+                    .to_str()
+                    .unwrap()
+                    .starts_with(content_type),
+                "{path}: {:?}",
+                headers[header::CONTENT_TYPE]
+            );
+            assert_eq!(
+                headers[header::CACHE_CONTROL],
+                "public, max-age=31536000, immutable"
+            );
+            assert!(decoded(&headers, &body) == plain, "{path} for {accepts:?}");
+            if encoding.is_some() {
+                assert!(body.len() < plain.len() / 2, "{path} for {accepts:?}");
+            }
+        }
+    }
+    assert!(!page.contains("/pkg/berth.js") && !page.contains("/pkg/berth.css"));
+
+    // What is not there is not cached; JSON is compressed as it goes.
+    let (status, headers, _) = get("/pkg/berth.0000000000000000.js", Some("br")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(headers.get(header::CACHE_CONTROL).is_none());
+    let (status, headers, body) = get("/api/v1/openapi.json", Some("gzip")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_ENCODING], "gzip");
+    let document: serde_json::Value = serde_json::from_slice(&decoded(&headers, &body)).unwrap();
+    assert!(document["openapi"].as_str().unwrap().starts_with("3.1."));
 }

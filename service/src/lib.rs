@@ -24,6 +24,7 @@ pub mod builds;
 pub mod client_ip;
 pub mod config;
 pub mod credentials;
+pub mod csrf;
 pub mod deploy_keys;
 pub mod deploys;
 pub mod disk;
