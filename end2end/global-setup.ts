@@ -273,7 +273,7 @@ function stop(child: ChildProcess): Promise<void> {
 export default async function globalSetup(config: FullConfig) {
   for (const [what, p] of [
     ['BERTH_BIN', bin],
-    ['BERTH_SITE_ROOT', path.join(siteRoot, 'pkg', 'berth_bg.wasm')],
+    ['BERTH_SITE_ROOT', path.join(siteRoot, 'assets.json')],
     ['BERTH_TEST_REGISTRY_BIN', registryBin],
     ['BERTH_TEST_APTIBLE_BIN', aptibleBin],
     ['BERTH_TEST_ECR_BIN', ecrBin],

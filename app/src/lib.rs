@@ -3,6 +3,7 @@
 //! functions, which call the `service` crate); everything else also compiles to
 //! WebAssembly for hydration. What pages show is `views`' types.
 
+pub mod assets;
 pub mod components;
 #[cfg(feature = "ssr")]
 pub mod csp;
@@ -13,7 +14,7 @@ pub mod ssr;
 
 use components::layout::{provide_session, NotFound};
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
     path, SsrMode,
@@ -32,7 +33,7 @@ use pages::{
 };
 
 /// The HTML document around the app.
-pub fn shell(options: LeptosOptions) -> impl IntoView {
+pub fn shell(_options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
     csp::set_page_policy();
     view! {
@@ -42,7 +43,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
-                <HydrationScripts options/>
+                <assets::BundleHead/>
                 <MetaTags/>
             </head>
             <body>
@@ -61,7 +62,6 @@ pub fn App() -> impl IntoView {
     // returns `AnyView`: otherwise the router's type spells out every page's whole view
     // tree, and the debug info of the functions that render it grows to gigabytes.
     view! {
-        <Stylesheet id="berth" href="/pkg/berth.css"/>
         <Title formatter=|page: String| if page.is_empty() { "Berth".to_string() } else { format!("{page} · Berth") }/>
         <Router>
             <Routes fallback=|| view! { <NotFound/> }>

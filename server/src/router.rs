@@ -35,9 +35,14 @@ pub fn build(state: AppState, secure_cookies: bool) -> Router {
         .with_same_site(SameSite::Lax)
         .with_secure(secure_cookies)
         .with_expiry(Expiry::OnInactivity(Duration::days(14)));
+    let site_root = std::path::PathBuf::from(state.leptos_options.site_root.as_ref());
+    let assets = app::assets::Assets::load(&site_root);
     let context = {
         let berth = state.berth.clone();
-        move || provide_context(berth.clone())
+        move || {
+            provide_context(berth.clone());
+            provide_context(assets.clone());
+        }
     };
     let router = Router::new()
         .route("/healthz", get(healthz))
@@ -47,11 +52,15 @@ pub fn build(state: AppState, secure_cookies: bool) -> Router {
         .route("/api/docs", get(api::docs::page))
         .route("/operations/{id}/events", get(live::events))
         .route("/api/{*fn_name}", get(server_fn).post(server_fn))
-        .leptos_routes_with_context(&state, routes, context, {
+        .nest("/pkg", crate::bundle::router(&site_root.join("pkg")))
+        .leptos_routes_with_context(&state, routes, context.clone(), {
             let options = state.leptos_options.clone();
             move || shell(options.clone())
         })
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell));
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(context, shell));
     // Requests are timed only when someone may read the metrics.
     let router = if state.metrics.enabled() {
         router.route_layer(axum::middleware::from_fn(crate::metrics::track))
@@ -64,6 +73,7 @@ pub fn build(state: AppState, secure_cookies: bool) -> Router {
         .layer(sessions)
         .layer(axum::middleware::from_fn(edge::cap_body))
         .layer(axum::middleware::from_fn(edge::security_headers))
+        .layer(crate::bundle::compression())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -5,7 +5,10 @@
 //!    so no CLI download or `cargo install` is needed) → `target/site/pkg/berth{.js,_bg.wasm}`
 //! 3. with `--release`: `wasm-opt -Oz` when it is on PATH (npm's binaryen; Debian's wasm-opt
 //!    108 breaks hydration, so it is refused)
-//! 4. `style/main.css` → `target/site/pkg/berth.css`
+//! 4. names the script, the WebAssembly and `style/main.css` after a hash of their content
+//!    (`berth.<hash>.js`, `berth_bg.<hash>.wasm`, `berth.<hash>.css`), writes a brotli and
+//!    a gzip copy of each beside it (`.br`, `.gz`), lists the names in
+//!    `target/site/assets.json` for the server, and removes the files of earlier builds
 
 use anyhow::{bail, Context};
 use std::{
@@ -64,6 +67,9 @@ fn site(release: bool) -> anyhow::Result<()> {
         .out_name("berth")
         .debug(!release)
         .keep_debug(false)
+        // Function names are for debuggers: a release bundle goes without them.
+        .remove_name_section(release)
+        .remove_producers_section(release)
         .generate(&pkg)
         .context("wasm-bindgen")?;
     let bundle = pkg.join("berth_bg.wasm");
@@ -72,9 +78,75 @@ fn site(release: bool) -> anyhow::Result<()> {
     }
     std::fs::copy(root.join("style/main.css"), pkg.join("berth.css"))
         .context("copying style/main.css")?;
-    let size = std::fs::metadata(&bundle)?.len();
-    println!("site: {} ({} KiB wasm)", pkg.display(), size / 1024);
+    publish(&root.join("target/site"), release)
+}
+
+/// The bundle's files as the server sends them: each under a name with a hash of its
+/// content, with its `.br` and `.gz` copies; `assets.json` says which; the files of
+/// earlier builds (and the unhashed ones) are removed.
+fn publish(site: &Path, release: bool) -> anyhow::Result<()> {
+    use sha2::{Digest, Sha256};
+    let pkg = site.join("pkg");
+    let mut manifest = serde_json::Map::new();
+    let mut kept = std::collections::HashSet::new();
+    let mut sizes = Vec::new();
+    for (key, stem, extension) in [
+        ("js", "berth", "js"),
+        ("wasm", "berth_bg", "wasm"),
+        ("css", "berth", "css"),
+    ] {
+        let plain = pkg.join(format!("{stem}.{extension}"));
+        let bytes =
+            std::fs::read(&plain).with_context(|| format!("reading {}", plain.display()))?;
+        let hash = hex::encode(&Sha256::digest(&bytes)[..8]);
+        let name = format!("{stem}.{hash}.{extension}");
+        let brotli = compress_brotli(&bytes, if release { 11 } else { 5 })?;
+        let gzip = compress_gzip(&bytes, if release { 9 } else { 6 })?;
+        std::fs::write(pkg.join(&name), &bytes)?;
+        std::fs::write(pkg.join(format!("{name}.br")), &brotli)?;
+        std::fs::write(pkg.join(format!("{name}.gz")), &gzip)?;
+        sizes.push(format!(
+            "{name}: {} KiB, {} KiB brotli",
+            bytes.len() / 1024,
+            brotli.len() / 1024
+        ));
+        manifest.insert(key.to_owned(), format!("/pkg/{name}").into());
+        for suffix in ["", ".br", ".gz"] {
+            kept.insert(format!("{name}{suffix}"));
+        }
+    }
+    // What wasm-bindgen wrote (its snippets directory, if any, stays: the script imports it).
+    for entry in std::fs::read_dir(&pkg)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.file_type()?.is_file() && !kept.contains(&name) {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    let staged = site.join("assets.json.new");
+    std::fs::write(&staged, serde_json::to_vec_pretty(&manifest)?)?;
+    std::fs::rename(&staged, site.join("assets.json"))?;
+    println!("site: {}\n  {}", pkg.display(), sizes.join("\n  "));
     Ok(())
+}
+
+fn compress_brotli(bytes: &[u8], quality: u32) -> anyhow::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let params = brotli::enc::BrotliEncoderParams {
+        quality: quality as i32,
+        lgwin: 22,
+        ..Default::default()
+    };
+    brotli::BrotliCompress(&mut std::io::Cursor::new(bytes), &mut out, &params)
+        .context("brotli")?;
+    Ok(out)
+}
+
+fn compress_gzip(bytes: &[u8], level: u32) -> anyhow::Result<Vec<u8>> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level));
+    encoder.write_all(bytes)?;
+    Ok(encoder.finish()?)
 }
 
 fn optimise(bundle: &Path) -> anyhow::Result<()> {

@@ -3,7 +3,8 @@
 //! script). Every text that comes from the document is HTML-escaped.
 
 use super::openapi::spec;
-use axum::response::Html;
+use axum::{extract::State, response::Html};
+use leptos::config::LeptosOptions;
 use std::{fmt::Write, sync::OnceLock};
 use utoipa::openapi::{
     path::{Operation, Parameter, ParameterIn},
@@ -12,9 +13,12 @@ use utoipa::openapi::{
 };
 
 /// `GET /api/docs`
-pub async fn page() -> Html<&'static str> {
+pub async fn page(State(options): State<LeptosOptions>) -> Html<&'static str> {
     static PAGE: OnceLock<String> = OnceLock::new();
-    Html(PAGE.get_or_init(render))
+    Html(PAGE.get_or_init(|| {
+        let assets = app::assets::Assets::load(std::path::Path::new(options.site_root.as_ref()));
+        render(&assets.css)
+    }))
 }
 
 /// Escapes text for HTML element content and double-quoted attributes.
@@ -185,13 +189,14 @@ fn operation_section(out: &mut String, method: &str, path: &str, operation: &Ope
     out.push_str("</ul></section>");
 }
 
-fn render() -> String {
+fn render(stylesheet: &str) -> String {
     let doc = spec();
-    let mut out = String::from(
+    let mut out = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>Berth JSON API</title>\
-         <link rel=\"stylesheet\" href=\"/pkg/berth.css\"></head><body><main class=\"content\">",
+         <link rel=\"stylesheet\" href=\"{}\"></head><body><main class=\"content\">",
+        escape(stylesheet)
     );
     let _ = write!(
         out,

@@ -70,6 +70,9 @@ pub struct TestAppBuilder {
     metrics_allow: Vec<service::client_ip::Cidr>,
     /// As `BERTH_KEEP_RELEASES` would give it.
     keep_releases: service::disk::KeepReleases,
+    /// As `BERTH_SITE_ROOT` would give it (default: the app's own directory, with no
+    /// bundle in it).
+    site_root: Option<PathBuf>,
 }
 
 enum Database {
@@ -153,6 +156,7 @@ impl TestAppBuilder {
             ecr_clock: None,
             metrics_allow: Vec::new(),
             keep_releases: service::disk::KeepReleases::default(),
+            site_root: None,
         }
     }
 
@@ -192,6 +196,19 @@ impl TestAppBuilder {
     /// `/metrics` answers these address blocks (`BERTH_METRICS_ALLOW`).
     pub fn with_metrics_allow(mut self, list: &str) -> Self {
         self.metrics_allow = service::client_ip::TrustedProxies::parse(list).unwrap().0;
+        self
+    }
+
+    /// Serves the browser bundle `cargo run -p xtask -- site` built (the test command builds
+    /// it before the server's tests).
+    pub fn with_built_site(mut self) -> Self {
+        let site = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/site");
+        assert!(
+            site.join("assets.json").exists(),
+            "{} has no bundle: build it first (cargo run -p xtask -- site)",
+            site.display()
+        );
+        self.site_root = Some(site);
         self
     }
 
@@ -281,7 +298,13 @@ impl TestAppBuilder {
             .with_git_local_roots(self.git_local_roots.clone());
         let leptos_options = leptos::config::LeptosOptions::builder()
             .output_name("berth")
-            .site_root(dir.path().to_string_lossy().to_string())
+            .site_root(
+                self.site_root
+                    .clone()
+                    .unwrap_or_else(|| dir.path().to_owned())
+                    .to_string_lossy()
+                    .to_string(),
+            )
             .build();
         let aptible = match &self.aptible {
             Some((api, auth)) => platform::aptible::AptibleClient::with_egress(
@@ -436,6 +459,18 @@ impl TestApp {
     /// The app's database URL (for `pg_dump`), when it is on PostgreSQL.
     pub fn database_url(&self) -> Option<&str> {
         self.database.as_ref().map(TestDatabase::url)
+    }
+
+    /// Sends `request`; answers the response with its body as it came (compressed, say).
+    pub async fn send_raw(
+        &self,
+        request: Request<Body>,
+    ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let response: Response<Body> = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, headers, bytes.to_vec())
     }
 
     pub async fn send(&self, request: Request<Body>) -> TestResponse {

@@ -1,0 +1,81 @@
+//! The browser bundle's addresses. `cargo run -p xtask -- site` names each file after a
+//! hash of its content (so a browser may keep it for a year) and writes the names to
+//! `assets.json` in the site root; the server reads them once at start-up and gives them
+//! to the page shell through the context.
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The file of the site root that lists the bundle's names.
+pub const MANIFEST: &str = "assets.json";
+
+/// Paths (under `/pkg`) of the bundle's script, WebAssembly and style sheet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assets {
+    pub js: String,
+    pub wasm: String,
+    pub css: String,
+}
+
+impl Default for Assets {
+    /// The names wasm-bindgen writes, for a site built without the manifest.
+    fn default() -> Assets {
+        Assets {
+            js: "/pkg/berth.js".to_owned(),
+            wasm: "/pkg/berth_bg.wasm".to_owned(),
+            css: "/pkg/berth.css".to_owned(),
+        }
+    }
+}
+
+impl Assets {
+    /// The names in `site_root`'s manifest; the unhashed names (with a warning) when it is
+    /// missing or unreadable.
+    #[cfg(feature = "ssr")]
+    pub fn load(site_root: &std::path::Path) -> Assets {
+        let path = site_root.join(MANIFEST);
+        let read = std::fs::read(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| serde_json::from_slice::<Assets>(&bytes).map_err(|e| e.to_string()))
+            .and_then(|assets| {
+                let under_pkg = |name: &str| {
+                    name.starts_with("/pkg/") && !name.contains("..") && !name.contains('"')
+                };
+                if [&assets.js, &assets.wasm, &assets.css]
+                    .iter()
+                    .all(|name| under_pkg(name))
+                {
+                    Ok(assets)
+                } else {
+                    Err("a name is not a file under /pkg".to_owned())
+                }
+            });
+        match read {
+            Ok(assets) => assets,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot read the bundle's names; using unhashed ones (build it with `cargo run -p xtask -- site`)");
+                Assets::default()
+            }
+        }
+    }
+}
+
+/// The style sheet and the script that hydrates the page, in the shell's `<head>`: the
+/// WebAssembly is fetched at once, beside the script, and hydration starts when both are
+/// in.
+#[component]
+pub fn BundleHead() -> impl IntoView {
+    let assets = use_context::<Assets>().unwrap_or_default();
+    let nonce = leptos::nonce::use_nonce();
+    let start = format!(
+        "import init, {{ hydrate }} from {js:?};\ninit({{ module_or_path: {wasm:?} }}).then(hydrate);",
+        js = assets.js,
+        wasm = assets.wasm,
+    );
+    view! {
+        <link rel="stylesheet" href=assets.css/>
+        <link rel="modulepreload" href=assets.js/>
+        <link rel="preload" href=assets.wasm r#as="fetch" r#type="application/wasm" crossorigin="anonymous"/>
+        <script type="module" nonce=nonce>{start}</script>
+    }
+}
