@@ -4,6 +4,10 @@ use super::supervisor::Exits;
 use std::time::Duration;
 use tokio::{sync::watch, time::Instant};
 
+/// The first probes follow each other closely (most releases answer within a fraction
+/// of a second, and every moment here is a moment the deploy waits); the pause doubles up
+/// to `POLL_EVERY`.
+const FIRST_PAUSE: Duration = Duration::from_millis(10);
 const POLL_EVERY: Duration = Duration::from_millis(250);
 /// One probe; a release that takes longer to answer is not serving yet.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -16,8 +20,9 @@ pub(crate) enum Unhealthy {
     TimedOut(String),
 }
 
-/// Probes `url` every 250 ms until any status below 500, for at most `timeout`; fails at
-/// once when `exits` reports that the release's process ended.
+/// Probes `url` (every 10 ms at first, then less often, up to every 250 ms) until any
+/// status below 500, for at most `timeout`; fails at once when `exits` reports that the
+/// release's process ended.
 pub(crate) async fn wait_until_serving(
     url: &str,
     timeout: Duration,
@@ -31,6 +36,7 @@ pub(crate) async fn wait_until_serving(
         .build()
         .map_err(|e| Unhealthy::TimedOut(format!("no HTTP client: {e}")))?;
     let deadline = Instant::now() + timeout;
+    let mut pause = FIRST_PAUSE;
     loop {
         if let Some(exit) = exits.borrow_and_update().last.clone() {
             return Err(Unhealthy::Exited(exit));
@@ -49,13 +55,14 @@ pub(crate) async fn wait_until_serving(
             Err(e) if e.is_connect() => "nothing listens on its port".to_owned(),
             Err(e) => format!("the probe failed: {e}"),
         };
-        if Instant::now() + POLL_EVERY > deadline {
+        if Instant::now() + pause > deadline {
             return Err(Unhealthy::TimedOut(last_seen));
         }
         tokio::select! {
-            _ = tokio::time::sleep(POLL_EVERY) => {}
+            _ = tokio::time::sleep(pause) => {}
             changed = exits.changed() => changed.map_err(|_| supervisor_gone())?,
         }
+        pause = (pause * 2).min(POLL_EVERY);
     }
 }
 
