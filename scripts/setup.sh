@@ -46,6 +46,10 @@ berth_setup() {
     berth_log "adding the wasm32-unknown-unknown target"
     rustup target add wasm32-unknown-unknown
   fi
+  if [ "$mode" = run ]; then
+    # wasm-opt shrinks the release bundle (npm's binaryen: Debian's breaks hydration).
+    berth_setup_binaryen
+  fi
   if [ "$mode" = test ]; then
     # initdb/pg_ctl for the throwaway PostgreSQL cluster; Chromium for the browser tests.
     command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || berth_apt_install postgresql
@@ -128,3 +132,23 @@ berth_setup_moto() {
     "moto[server]==$BERTH_MOTO_VERSION"
 }
 # --- end of moto ------------------------------------------------------------------------------
+
+# --- binaryen (wasm-opt for the release bundle) -------------------------------------------
+# npm's binaryen, pinned, under the cache directory; installed only when missing. Its
+# wasm-opt goes first on the PATH of whatever sources this file (xtask looks for it there).
+BERTH_BINARYEN_VERSION="132.0.0"
+BERTH_BINARYEN_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/berth/binaryen-$BERTH_BINARYEN_VERSION"
+berth_setup_binaryen() {
+  if [ ! -x "$BERTH_BINARYEN_DIR/node_modules/.bin/wasm-opt" ]; then
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+      berth_apt_install nodejs npm
+    fi
+    berth_log "installing binaryen $BERTH_BINARYEN_VERSION (npm) into $BERTH_BINARYEN_DIR"
+    mkdir -p "$BERTH_BINARYEN_DIR"
+    npm install --silent --no-audit --no-fund --prefix "$BERTH_BINARYEN_DIR" \
+      "binaryen@$BERTH_BINARYEN_VERSION"
+  fi
+  export PATH="$BERTH_BINARYEN_DIR/node_modules/.bin:$PATH"
+}
+# --- end of binaryen ---------------------------------------------------------------------
+
