@@ -60,15 +60,30 @@ impl Assets {
     }
 }
 
-/// The style sheet and the script that hydrates the page, in the shell's `<head>`: the
-/// WebAssembly is fetched at once, beside the script, and hydration starts when both are
-/// in.
+/// What the page's script does once the bundle is in: readies the reactive system
+/// (`hydrate`), then wakes each island, in document order, with the function the bundle
+/// exports under the island's name; then marks the document as ready
+/// (`<html data-islands="ready">`, which the browser tests wait for).
+const WAKE_ISLANDS: &str = r#"
+const wake = async () => {
+  bundle.hydrate();
+  for (const island of document.querySelectorAll("leptos-island")) {
+    const wakeIsland = bundle[island.dataset.component];
+    if (wakeIsland) await wakeIsland(island);
+    else console.warn(`the bundle has no island ${island.dataset.component}`);
+  }
+  document.documentElement.dataset.islands = "ready";
+};
+"#;
+
+/// The style sheet and the script that wakes the page's islands, in the shell's `<head>`:
+/// the WebAssembly is fetched at once, beside the script.
 #[component]
 pub fn BundleHead() -> impl IntoView {
     let assets = use_context::<Assets>().unwrap_or_default();
     let nonce = leptos::nonce::use_nonce();
     let start = format!(
-        "import init, {{ hydrate }} from {js:?};\ninit({{ module_or_path: {wasm:?} }}).then(hydrate);",
+        "import init, * as bundle from {js:?};{WAKE_ISLANDS}init({{ module_or_path: {wasm:?} }}).then(wake);",
         js = assets.js,
         wasm = assets.wasm,
     );

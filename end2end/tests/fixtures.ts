@@ -1,7 +1,7 @@
 // Shared helpers for Berth's browser tests.
 //
 // The same tests run in two projects: "hydrate" (JavaScript on: the WebAssembly bundle
-// hydrates each server-rendered page, and forms are submitted by the app's script) and "ssr"
+// wakes each server-rendered page's islands, whose forms are submitted by the app's script) and "ssr"
 // (JavaScript off: forms post natively and the server redirects). Clicks made before
 // hydration are lost, so in "hydrate" every page load is followed by `settled(page)`.
 import { execFileSync } from 'node:child_process';
@@ -13,17 +13,14 @@ export { expect };
 
 /**
  * Runs before any page script: notes which forms got a submit listener (Leptos's
- * `ActionForm` adds one when it hydrates or renders) and whether the router has started
- * (it listens for `popstate`). Only observes; it changes nothing.
+ * `ActionForm` adds one when its island wakes). Only observes; it changes nothing.
  */
 function watchHydration() {
-  const w = window as unknown as { __e2eForms: WeakSet<EventTarget>; __e2eRouter: boolean };
+  const w = window as unknown as { __e2eForms: WeakSet<EventTarget> };
   w.__e2eForms = new WeakSet();
-  w.__e2eRouter = false;
   const add = EventTarget.prototype.addEventListener;
   EventTarget.prototype.addEventListener = function (this: EventTarget, type: string, ...rest: unknown[]) {
     if (type === 'submit' && this instanceof HTMLFormElement) w.__e2eForms.add(this);
-    if (type === 'popstate' && this === window) w.__e2eRouter = true;
     return (add as (...a: unknown[]) => void).call(this, type, ...rest);
   } as typeof EventTarget.prototype.addEventListener;
 }
@@ -34,8 +31,10 @@ export function usesJs(testInfo: TestInfo): boolean {
 }
 
 /**
- * Waits until the current page is interactive: with JavaScript on, the app has hydrated
- * (router started, every form wired up); without it, the document has loaded.
+ * Waits until the current page is interactive: with JavaScript on, the page's script has
+ * woken every island (the parts that run in the browser: the live operation view, the
+ * deploy forms; every other form posts as it does without JavaScript) and marked the
+ * document ready; without it, the document has loaded.
  */
 export async function settled(page: Page, testInfo: TestInfo = base.info()): Promise<void> {
   await page.waitForLoadState('load');
@@ -43,10 +42,11 @@ export async function settled(page: Page, testInfo: TestInfo = base.info()): Pro
   try {
     await page.waitForFunction(
       () => {
-        const w = window as unknown as { __e2eForms?: WeakSet<EventTarget>; __e2eRouter?: boolean };
-        if (!w.__e2eForms || !w.__e2eRouter) return false;
-        const forms = Array.from(document.forms);
-        return forms.length > 0 && forms.every((f) => w.__e2eForms!.has(f));
+        const w = window as unknown as { __e2eForms?: WeakSet<EventTarget> };
+        if (document.documentElement.dataset.islands !== 'ready') return false;
+        // Every form inside an island has its handler.
+        const forms = Array.from(document.querySelectorAll('leptos-island form'));
+        return forms.every((f) => w.__e2eForms?.has(f));
       },
       undefined,
       { timeout: 15_000 },
@@ -54,8 +54,8 @@ export async function settled(page: Page, testInfo: TestInfo = base.info()): Pro
   } catch (error) {
     const heading = await page.locator('h1').first().textContent({ timeout: 1_000 }).catch(() => null);
     throw new Error(
-      `${page.url()} did not finish hydrating (the page's forms never got their handlers); ` +
-        `its heading is ${JSON.stringify(heading)}. ${(error as Error).message}`,
+      `${page.url()} did not finish waking its islands; its heading is ${JSON.stringify(heading)}. ` +
+        (error as Error).message,
     );
   }
 }

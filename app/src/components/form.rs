@@ -24,10 +24,9 @@ pub fn follow<T: Clone + Send + Sync + 'static>(
     outcome: Outcome<T>,
     path: impl Fn(T) -> String + Send + Sync + 'static,
 ) {
-    let navigate = leptos_router::hooks::use_navigate();
     Effect::new(move |_| {
         if let Some(Ok(value)) = outcome.get() {
-            navigate(&path(value), Default::default());
+            let _ = window().location().set_href(&path(value));
         }
     });
 }

@@ -8,7 +8,7 @@
 use crate::{
     components::{
         form::{follow, Csrf, FormError},
-        layout::{Console, ErrorPage, Me, NotFound, Section, SignedIn},
+        layout::{Console, ErrorPage, NotFound, Section, SignedIn},
         time::{exact_utc, Time},
     },
     serverfns::operations::{load_operation, CancelOperation, RedeployOperation},
@@ -222,57 +222,85 @@ pub fn OperationDetailPage() -> AnyView {
             .get("id")
             .and_then(|id| id.parse::<i64>().ok())
     };
-    let cancel = ServerAction::<CancelOperation>::new();
-    let redeploy = ServerAction::<RedeployOperation>::new();
-    // Bumped by the live view when the operation ends, to read its final record.
-    let ended = RwSignal::new(0u32);
-    let page = Resource::new(
-        move || (id(), cancel.version().get(), ended.get()),
-        |(id, ..)| async move {
-            match id {
-                Some(id) => load_operation(id).await,
-                None => Err(views::AppError::NotFound),
-            }
-        },
-    );
-    follow(redeploy.value().into(), move |new_id| {
-        format!("/teams/{}/operations/{new_id}", team())
+    let page = Resource::new(id, |id| async move {
+        match id {
+            Some(id) => load_operation(id).await,
+            None => Err(views::AppError::NotFound),
+        }
     });
     view! {
         <Title text="Operation"/>
         <SignedIn let:me>
-            // A transition, not a suspense: when the live view reloads the finished
-            // operation, the page stays in place instead of flashing "Loading".
-            <Transition fallback=|| view! { <p class="loading">"Loading the operation…"</p> }>
+            <Suspense fallback=|| view! { <p class="loading">"Loading the operation…"</p> }>
                 {
                     let me = me.clone();
                     move || {
                         let me = me.clone();
                         Suspend::new(async move {
                             match page.await {
-                                Ok(page) if page.team.handle == team() => {
-                                    view! { <OperationView me page cancel redeploy ended/> }.into_any()
+                                Ok(page) if page.team.handle == team() => view! {
+                                    <Console me=me.clone() team=page.team.handle.clone() section=Section::History>
+                                        <OperationView csrf=me.csrf.clone() page/>
+                                    </Console>
                                 }
+                                .into_any(),
                                 Ok(_) => view! { <NotFound/> }.into_any(),
                                 Err(error) => view! { <ErrorPage error/> }.into_any(),
                             }
                         })
                     }
                 }
-            </Transition>
+            </Suspense>
         </SignedIn>
     }
     .into_any()
 }
 
+/// The operation, followed live in the browser while it runs (an island): its steps,
+/// status and log change in place, and once it ends (or is cancelled) its final record is
+/// read again and shown in place.
+#[island]
+fn OperationView(csrf: String, page: OperationPage) -> impl IntoView {
+    let cancel = ServerAction::<CancelOperation>::new();
+    let redeploy = ServerAction::<RedeployOperation>::new();
+    let id = page.operation.id;
+    let team = page.team.handle.clone();
+    follow(redeploy.value().into(), move |new_id| {
+        format!("/teams/{team}/operations/{new_id}")
+    });
+    let current = RwSignal::new(page);
+    // Bumped by the live view when the operation ends, and after a cancel: the record is
+    // read again.
+    let ended = RwSignal::new(0u32);
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = cancel.value().get() {
+            ended.update(|n| *n += 1);
+        }
+    });
+    Effect::new(move |first: Option<()>| {
+        ended.track();
+        if first.is_some() {
+            leptos::task::spawn_local(async move {
+                if let Ok(page) = load_operation(id).await {
+                    current.set(page);
+                }
+            });
+        }
+    });
+    move || {
+        view! { <OperationBody csrf=csrf.clone() page=current.get() cancel redeploy ended/> }
+            .into_any()
+    }
+}
+
 #[component]
-fn OperationView(
-    me: Me,
+fn OperationBody(
+    csrf: String,
     page: OperationPage,
     cancel: ServerAction<CancelOperation>,
     redeploy: ServerAction<RedeployOperation>,
     ended: RwSignal<u32>,
-) -> impl IntoView {
+) -> AnyView {
     let now = crate::now_ms();
     let o = page.operation.clone();
     let team = page.team.handle.clone();
@@ -311,7 +339,7 @@ fn OperationView(
         && o.kind == OperationKind::Deploy
         && o.image.is_some()
         && o.digest.is_some();
-    let (csrf_cancel, csrf_redeploy) = (me.csrf.clone(), me.csrf.clone());
+    let (csrf_cancel, csrf_redeploy) = (csrf.clone(), csrf);
     let can_cancel = page.can_deploy;
     let id = o.id;
     let refresh = (!o.is_final()).then(|| {
@@ -319,7 +347,6 @@ fn OperationView(
         view! { <div class="visually-hidden" inner_html=r#"<noscript><meta http-equiv="refresh" content="3"></noscript>"#></div> }
     });
     view! {
-        <Console me=me.clone() team=team.clone() section=Section::History>
             {refresh}
             <p class="breadcrumb">
                 <a href=format!("/teams/{team}/apps")>"Apps"</a> " / "
@@ -408,8 +435,8 @@ fn OperationView(
                     </For>
                 </pre>
             </section>
-        </Console>
     }
+    .into_any()
 }
 
 /// A line of the log; the lines that announce a step stand out.

@@ -5,7 +5,7 @@
 use super::source::PrivateRegistryHostSelect;
 use crate::{
     components::form::{
-        problem, Csrf, EnvChangesField, Field, FormError, Outcome, Problem, ProblemText,
+        follow, problem, Csrf, EnvChangesField, Field, FormError, Outcome, Problem, ProblemText,
     },
     serverfns::deploys::{DeployImage, DeployRef},
 };
@@ -23,14 +23,34 @@ const DEPLOY_FIELDS: &[&str] = &[
     "env",
 ];
 
+/// The image deploy form, live in the browser (an island): the image is checked as it is
+/// typed, and a deploy that is queued leads to its operation.
+#[island]
+pub(super) fn DeployImageIsland(csrf: String, page: AppPage) -> impl IntoView {
+    let action = ServerAction::<DeployImage>::new();
+    let team = page.team.handle.clone();
+    follow(action.value().into(), move |id| {
+        format!("/teams/{team}/operations/{id}")
+    });
+    view! { <DeployForm csrf page action/> }
+}
+
+/// The deploy form of a Dockerfile app, live in the browser (an island): a deploy that is
+/// queued leads to its operation.
+#[island]
+pub(super) fn DeployRefIsland(csrf: String, page: AppPage, git: BuildSource) -> impl IntoView {
+    let action = ServerAction::<DeployRef>::new();
+    let team = page.team.handle.clone();
+    follow(action.value().into(), move |id| {
+        format!("/teams/{team}/operations/{id}")
+    });
+    view! { <DeployRefForm csrf page git action/> }
+}
+
 /// The deploy form: the image (checked as it is typed, with the same parser the server
 /// uses), how to authenticate to its registry, and configuration changes to apply with it.
 #[component]
-pub(super) fn DeployForm(
-    csrf: String,
-    page: AppPage,
-    action: ServerAction<DeployImage>,
-) -> impl IntoView {
+fn DeployForm(csrf: String, page: AppPage, action: ServerAction<DeployImage>) -> impl IntoView {
     let outcome: Outcome<i64> = action.value().into();
     // What has been typed since the last submission: while set, the check in the browser
     // speaks for the field rather than the last answer from the server.
@@ -220,7 +240,7 @@ const DEPLOY_REF_FIELDS: &[&str] = &[
 /// The deploy form of a Dockerfile app: the ref to build, the registry credentials for
 /// private base images, and configuration changes — all applied in one operation.
 #[component]
-pub(super) fn DeployRefForm(
+fn DeployRefForm(
     csrf: String,
     page: AppPage,
     git: BuildSource,

@@ -3,7 +3,7 @@
 
 use super::{
     config::{ConfigTable, ConfigureForm},
-    deploy_form::{DeployForm, DeployRefForm},
+    deploy_form::{DeployImageIsland, DeployRefIsland},
     follow_to_operation, param,
     source::{BaseCheck, BaseCredentials, SourceSection},
 };
@@ -15,10 +15,7 @@ use crate::{
         time::Time,
     },
     pages::operations::OperationsTable,
-    serverfns::{
-        apps::{load_app, ConfigureApp, FetchRefs, RestartApp},
-        deploys::{DeployImage, DeployRef},
-    },
+    serverfns::apps::{load_app, ConfigureApp, FetchRefs, RestartApp},
 };
 use domain::Role;
 use leptos::{form::ActionForm, prelude::*};
@@ -29,8 +26,6 @@ use views::{AppPage, DiskUsageView};
 pub fn AppDetailPage() -> AnyView {
     let team = param("team");
     let app = param("app");
-    let deploy = ServerAction::<DeployImage>::new();
-    let deploy_ref = ServerAction::<DeployRef>::new();
     let fetch = ServerAction::<FetchRefs>::new();
     let configure = ServerAction::<ConfigureApp>::new();
     let restart = ServerAction::<RestartApp>::new();
@@ -39,14 +34,12 @@ pub fn AppDetailPage() -> AnyView {
         move || (team(), app(), fetch.version().get()),
         |(team, app, _)| load_app(team, app),
     );
-    follow_to_operation(deploy.value().into(), team);
-    follow_to_operation(deploy_ref.value().into(), team);
     follow_to_operation(configure.value().into(), team);
     follow_to_operation(restart.value().into(), team);
     view! {
         <Title text="App"/>
         <Loaded page loading="Loading the app…" let(me, page)>
-            <AppDetail me page deploy deploy_ref fetch configure restart/>
+            <AppDetail me page fetch configure restart/>
         </Loaded>
     }
     .into_any()
@@ -56,8 +49,6 @@ pub fn AppDetailPage() -> AnyView {
 fn AppDetail(
     me: Me,
     page: AppPage,
-    deploy: ServerAction<DeployImage>,
-    deploy_ref: ServerAction<DeployRef>,
     fetch: ServerAction<FetchRefs>,
     configure: ServerAction<ConfigureApp>,
     restart: ServerAction<RestartApp>,
@@ -140,7 +131,7 @@ fn AppDetail(
                     <BaseCheck csrf=me.csrf.clone() team=team.clone() app=a.handle.clone() can_check=can_deploy
                         registries=build.base_registries.clone() flash=base_check_flash.clone()/>
                     {can_deploy.then(|| view! {
-                        <DeployRefForm csrf=me.csrf.clone() page=page.clone() git=build.clone() action=deploy_ref/>
+                        <DeployRefIsland csrf=me.csrf.clone() page=page.clone() git=build.clone()/>
                     })}
                 }.into_any(),
                 None => view! {
@@ -165,7 +156,7 @@ fn AppDetail(
                         <p class="muted">"Credentials are used only to pull images; they never reach the app's environment."</p>
                     </section>
                     {can_deploy.then(|| view! {
-                        <DeployForm csrf=me.csrf.clone() page=page.clone() action=deploy/>
+                        <DeployImageIsland csrf=me.csrf.clone() page=page.clone()/>
                     })}
                 }.into_any(),
             }}
