@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Berth's benchmark suite: builds Berth as the README's run command does (release, the
+# bundle through wasm-opt), starts it on a throwaway data dir on loopback and prints one
+# Markdown table, the one in the README's "Performance" section.
+#
+#   scripts/bench.sh            # about a minute once the release build is there
+#   BENCH_SECONDS=30 scripts/bench.sh
+#
+# What it measures, each side by side in the same run (these machines are noisy: compare
+# ratios, not absolute figures between runs):
+# - the browser bundle every page loads (JS + WebAssembly + CSS), as sent: brotli;
+# - the team history page (50 rows and the chart) against a static handler of the same
+#   server sending the same bytes (wrk, 64 connections);
+# - Berth's resident memory idle and right after that load.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/setup.sh
+berth_setup run
+berth_apt_install wrk curl
+seconds="${BENCH_SECONDS:-15}"
+
+berth_log "building the browser bundle and the server (release)"
+cargo run -q --release -p xtask -- site --release
+cargo build -q --release -p server
+
+work="$(mktemp -d)"
+pid=""
+cleanup() {
+  if [ -n "$pid" ]; then
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    ./target/release/berth stop-releases >/dev/null 2>&1 || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port="$(free_port)"
+apps_port="$(free_port)"
+cp -r target/site "$work/site"
+export BERTH_DATA_DIR="$work/data" BERTH_ADDR="127.0.0.1:$port" BERTH_SITE_ROOT="$work/site" \
+  BERTH_APPS_ADDR="127.0.0.1:$apps_port" BERTH_APP_PORTS="24000-24099" BERTH_LOG=warn
+base="http://127.0.0.1:$port"
+berth=./target/release/berth
+
+# --- the bundle ------------------------------------------------------------------------------
+bundle_rows=""
+total_br=0
+total_raw=0
+for key in js wasm css; do
+  file="$work/site$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$work/site/assets.json" "$key")"
+  raw=$(stat -c %s "$file")
+  br=$(stat -c %s "$file.br")
+  gz=$(stat -c %s "$file.gz")
+  total_br=$((total_br + br))
+  total_raw=$((total_raw + raw))
+  bundle_rows+="| bundle: $key ($(basename "$file")) | $raw B; brotli $br B, gzip $gz B |"$'\n'
+done
+
+# --- Berth, an owner, an app with a history --------------------------------------------------
+printf 'a long enough password\n' | $berth user create --email bench@example.com --team acme >/dev/null
+token="$($berth token create --email bench@example.com --name bench)"
+$berth serve 2>"$work/berth.log" &
+pid=$!
+for _ in $(seq 1 100); do
+  curl -fsS "$base/healthz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+api() { curl -fsS -H "Authorization: Bearer $token" -H 'Content-Type: application/json' "$@"; }
+sleep 2
+rss_idle=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+api -X POST -d '{"handle": "web", "method": "image"}' "$base/api/v1/teams/acme/apps" >/dev/null
+last=""
+for i in $(seq 1 60); do
+  last=$(api -X PATCH -d "{\"env\": {\"BENCH\": \"$i\"}}" "$base/api/v1/teams/acme/apps/web/config" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["operation"]["id"])')
+done
+for _ in $(seq 1 300); do
+  status=$(api "$base/api/v1/operations/$last" | python3 -c 'import json,sys; print(json.load(sys.stdin)["operation"]["status"])')
+  [ "$status" = succeeded ] || [ "$status" = failed ] && break
+  sleep 0.2
+done
+
+# Signed in as a browser is: the sign-in form's token and action, then the session cookie.
+jar="$work/cookies"
+signin="$(curl -fsS -c "$jar" -b "$jar" "$base/signin")"
+csrf="$(grep -o 'name="csrf_token" value="[^"]*"' <<<"$signin" | head -1 | sed 's/.*value="//; s/"$//')"
+action="$(grep -o '<form[^>]*action="/api/sign_in[^"]*"' <<<"$signin" | head -1 | sed 's/.*action="//; s/"$//')"
+curl -fsS -o /dev/null -c "$jar" -b "$jar" -H "Origin: $base" \
+  --data-urlencode "csrf_token=$csrf" --data-urlencode email=bench@example.com \
+  --data-urlencode "password=a long enough password" "$base$action"
+cookie="berth_session=$(awk '$6 == "berth_session" {print $7}' "$jar")"
+page="/teams/acme/history"
+curl -fsS -H "Cookie: $cookie" "$base$page" >"$work/site/pkg/bench-history.html"
+page_bytes=$(stat -c %s "$work/site/pkg/bench-history.html")
+rows=$(grep -o '<tr' "$work/site/pkg/bench-history.html" | wc -l)
+
+# --- throughput: the page, and the same bytes from a static handler ---------------------------
+rate() { wrk -t2 -c64 -d"${seconds}s" "$@" | awk '/Requests\/sec/ {print $2}'; }
+page_rate=$(rate -H "Cookie: $cookie" "$base$page")
+rss_loaded=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+static_rate=$(rate "$base/pkg/bench-history.html")
+ratio=$(python3 -c "print(f'{100 * $page_rate / $static_rate:.0f} %')")
+
+cat <<EOF
+| what | measured |
+|---|---|
+${bundle_rows}| bundle, every page, as sent (brotli) | $((total_br / 1024)) KiB ($((total_raw / 1024)) KiB uncompressed) |
+| team history page ($rows table rows and the chart), 64 connections, ${seconds} s | $page_rate req/s, $((page_bytes / 1024)) KiB of HTML |
+| the same bytes from a static handler of the same server | $static_rate req/s: the page runs at $ratio of it |
+| server RSS idle / after that load | $((rss_idle / 1024)) MB / $((rss_loaded / 1024)) MB |
+EOF
