@@ -264,20 +264,30 @@ async fn registry() -> TestRegistry {
 
 /// Nothing half-deployed: the app's release is still `release` (same digest, same
 /// operation, same address `url`), `url` answers `body`, and the engine runs exactly one
-/// release. (Without a router, as here, the address is the release's own: it changes
-/// with each release that succeeds, and only then.)
+/// release — once the release a successful deploy replaced has stopped, which happens
+/// after the deploy is recorded. (Without a router, as here, the address is the release's
+/// own: it changes with each release that succeeds, and only then.)
 async fn still_serving(app: &TestApp, release: &Value, url: &str, body: &str) {
     let shown = app.app_json("web").await;
     assert_eq!(shown["release"]["digest"], release["digest"], "{shown}");
     assert_eq!(shown["release"]["operation_id"], release["id"], "{shown}");
     assert_eq!(shown["release"]["port_url"].as_str(), Some(url), "{shown}");
     assert_eq!(served(url).await.as_deref().map(str::trim), Some(body));
-    let monitors: Vec<_> = std::fs::read_dir(app.dir.join("engine/run/monitors"))
-        .unwrap()
-        .flatten()
-        .filter(|entry| entry.path().extension().is_some_and(|e| e == "json"))
-        .map(|entry| entry.file_name())
-        .collect();
+    let monitors = || -> Vec<_> {
+        std::fs::read_dir(app.dir.join("engine/run/monitors"))
+            .unwrap()
+            .flatten()
+            .filter(|entry| entry.path().extension().is_some_and(|e| e == "json"))
+            .map(|entry| entry.file_name())
+            .collect()
+    };
+    for _ in 0..300 {
+        if monitors().len() <= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let monitors = monitors();
     assert_eq!(monitors.len(), 1, "one release runs: {monitors:?}");
 }
 
