@@ -480,6 +480,49 @@ async fn a_replaced_release_is_drained_only_once_its_request_in_flight_has_finis
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_draining_when_its_router_went_away_is_still_drained_by_the_next() {
+    let harness = Harness::start().await;
+    let (old, new) = (backend("old").await, backend("new").await);
+    let mut route = harness.route(1, "web", Some(old.port));
+    harness.router.set(route.clone()).await.unwrap();
+    let client = harness.client(&[&route], true);
+    let (by_name, _) = harness.router.urls(&route);
+    let held = tokio::spawn({
+        let (client, url) = (client.clone(), format!("{by_name}hold"));
+        async move { get(&client, &url).await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while old.held.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the held request never arrived");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    route.upstream = Some(new.port);
+    harness.router.set(route.clone()).await.unwrap();
+    let Harness {
+        _caddy,
+        dir: _dir,
+        settings,
+        router,
+    } = harness;
+    // Berth killed while the old release drains; the next one reconciles the routes.
+    drop(router);
+    let router = Router::start(settings.clone()).await.unwrap();
+    router.replace_all(vec![route.clone()]).await.unwrap();
+    switched(&client, &by_name, "new").await;
+    assert!(
+        router.drained(old.port, Duration::from_secs(5)).await,
+        "not drained after its request finished"
+    );
+    assert_eq!(
+        old.released.load(Ordering::SeqCst),
+        1,
+        "drained before the held request finished"
+    );
+    assert_eq!(held.await.unwrap().unwrap(), (200, "held".into()));
+    router.stop_caddy().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn caddy_outlives_its_router_is_adopted_by_the_next_and_restarted_when_killed() {
     let harness = Harness::start().await;
     let (one, two) = (backend("one").await, backend("two").await);

@@ -593,6 +593,11 @@ impl Router {
 
     /// The routes the running Caddies serve, when both answer with a configuration this
     /// router wrote.
+    ///
+    /// Also keeps counting, for `drain_timeout`, the release ports that Caddy still
+    /// counts for an earlier router (one killed while a replaced release drained): the
+    /// next change would otherwise drop them, and Caddy would forget the requests still
+    /// running on them, which `drained` must wait for.
     async fn live_routes(&self) -> Option<BTreeMap<i64, Route>> {
         let mut configs = Vec::new();
         for caddy in [&self.routes, &self.edge] {
@@ -606,6 +611,15 @@ impl Router {
                 .ok()?;
             configs.push(config);
         }
+        let now = Instant::now();
+        let until = now + self.settings.drain_timeout;
+        let mut draining = self.draining();
+        for port in configs[0].draining() {
+            draining
+                .entry(port)
+                .or_insert(Draining { since: now, until });
+        }
+        drop(draining);
         Some(CaddyConfig::read_back(&configs[0], &configs[1]))
     }
 

@@ -272,6 +272,31 @@ impl CaddyConfig {
     /// The routes served by a routes configuration and the edge configuration beside it,
     /// as [`CaddyConfig::routes`] and [`CaddyConfig::edge`] wrote them. An app missing from
     /// either is left out: the next reconcile puts it back.
+    /// The release ports a routes configuration keeps known while they drain (see
+    /// [`CaddyConfig::routes`]).
+    pub fn draining(&self) -> Vec<u16> {
+        let Some(apps) = self.apps.http.servers.get(APPS_SERVER) else {
+            return Vec::new();
+        };
+        apps.routes
+            .iter()
+            .filter(|route| {
+                route.id.is_none()
+                    && route
+                        .matchers
+                        .first()
+                        .is_some_and(|m| m.expression.as_deref() == Some("false"))
+            })
+            .flat_map(|route| match route.handle.first() {
+                Some(Handler::ReverseProxy { upstreams, .. }) => upstreams
+                    .iter()
+                    .filter_map(|u| dialled_port(&u.dial))
+                    .collect(),
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
     pub fn read_back(routes: &CaddyConfig, edge: &CaddyConfig) -> BTreeMap<i64, Route> {
         let Some(apps) = routes.apps.http.servers.get(APPS_SERVER) else {
             return BTreeMap::new();
@@ -467,6 +492,12 @@ mod tests {
         let back = round_trip(CaddyConfig::routes(&desired, Path::new("/r/admin.sock")));
         let edge = round_trip(CaddyConfig::edge(&desired, Path::new("/r/edge.sock")));
         assert_eq!(CaddyConfig::read_back(&back, &edge), routes);
+        assert_eq!(back.draining(), vec![20001]);
+        let none = round_trip(CaddyConfig::routes(
+            &self::desired(&routes, &[]),
+            Path::new("/r/admin.sock"),
+        ));
+        assert!(none.draining().is_empty());
     }
 
     #[test]
