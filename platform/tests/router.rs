@@ -229,6 +229,25 @@ async fn backend(name: &'static str) -> Backend {
     }
 }
 
+/// Sends `GET /hold` through `by_name` and waits until `backend` holds it; answers the
+/// request's task.
+async fn held_request(
+    client: &reqwest::Client,
+    by_name: &str,
+    backend: &Backend,
+) -> tokio::task::JoinHandle<Result<(u16, String), reqwest::Error>> {
+    let held = tokio::spawn({
+        let (client, url) = (client.clone(), format!("{by_name}hold"));
+        async move { get(&client, &url).await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while backend.held.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the held request never arrived");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    held
+}
+
 async fn get(client: &reqwest::Client, url: &str) -> Result<(u16, String), reqwest::Error> {
     let response = client.get(url).send().await?;
     let status = response.status().as_u16();
@@ -429,15 +448,7 @@ async fn a_replaced_release_is_drained_only_once_its_request_in_flight_has_finis
     let client = harness.client(&[&route], true);
     let (by_name, _) = harness.router.urls(&route);
 
-    let held = tokio::spawn({
-        let (client, url) = (client.clone(), format!("{by_name}hold"));
-        async move { get(&client, &url).await }
-    });
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while old.held.load(Ordering::SeqCst) == 0 {
-        assert!(Instant::now() < deadline, "the held request never arrived");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let held = held_request(&client, &by_name, &old).await;
 
     route.upstream = Some(new.port);
     harness.router.set(route.clone()).await.unwrap();
@@ -487,15 +498,7 @@ async fn a_release_draining_when_its_router_went_away_is_still_drained_by_the_ne
     harness.router.set(route.clone()).await.unwrap();
     let client = harness.client(&[&route], true);
     let (by_name, _) = harness.router.urls(&route);
-    let held = tokio::spawn({
-        let (client, url) = (client.clone(), format!("{by_name}hold"));
-        async move { get(&client, &url).await }
-    });
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while old.held.load(Ordering::SeqCst) == 0 {
-        assert!(Instant::now() < deadline, "the held request never arrived");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let held = held_request(&client, &by_name, &old).await;
     route.upstream = Some(new.port);
     harness.router.set(route.clone()).await.unwrap();
     let Harness {
