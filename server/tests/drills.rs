@@ -393,23 +393,11 @@ async fn kill_9_twenty_times_in_the_middle_of_deploys_loses_nothing_and_the_app_
         .max_by_key(|op| op["finished_at"].as_i64())
         .unwrap();
     assert_eq!(digest, last_succeeded["digest"].as_str().unwrap(), "{app}");
-    // The release the last deploy replaced stops once its requests have drained, after
-    // the deploy was recorded.
-    let records = || -> Vec<String> {
-        std::fs::read_dir(drill._dir.path().join("engine/run/monitors"))
-            .unwrap()
-            .filter_map(Result::ok)
-            .filter(|entry| entry.path().extension().is_some_and(|e| e == "json"))
-            .map(|entry| std::fs::read_to_string(entry.path()).unwrap_or_default())
-            .collect()
-    };
-    for _ in 0..300 {
-        if records().len() <= 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let records = records();
+    let records: Vec<String> = support::binary::release_records_once_settled(drill._dir.path())
+        .await
+        .iter()
+        .map(|path| std::fs::read_to_string(path).unwrap_or_default())
+        .collect();
     assert_eq!(
         records.len(),
         1,

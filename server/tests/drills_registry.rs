@@ -273,21 +273,7 @@ async fn still_serving(app: &TestApp, release: &Value, url: &str, body: &str) {
     assert_eq!(shown["release"]["operation_id"], release["id"], "{shown}");
     assert_eq!(shown["release"]["port_url"].as_str(), Some(url), "{shown}");
     assert_eq!(served(url).await.as_deref().map(str::trim), Some(body));
-    let monitors = || -> Vec<_> {
-        std::fs::read_dir(app.dir.join("engine/run/monitors"))
-            .unwrap()
-            .flatten()
-            .filter(|entry| entry.path().extension().is_some_and(|e| e == "json"))
-            .map(|entry| entry.file_name())
-            .collect()
-    };
-    for _ in 0..300 {
-        if monitors().len() <= 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let monitors = monitors();
+    let monitors = support::binary::release_records_once_settled(&app.dir).await;
     assert_eq!(monitors.len(), 1, "one release runs: {monitors:?}");
 }
 

@@ -219,3 +219,27 @@ impl Api {
         }
     }
 }
+
+/// The run records of the releases running from `data_dir` (`engine/run/monitors/*.json`),
+/// once at most one is left or 30 s have passed: the release a successful deploy replaced
+/// stops after the deploy is recorded.
+pub async fn release_records_once_settled(data_dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let records = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(data_dir.join("engine/run/monitors"))
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|entry| entry.path())
+                    .filter(|path| path.extension().is_some_and(|e| e == "json"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for _ in 0..300 {
+        if records().len() <= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    records()
+}
