@@ -82,6 +82,14 @@ const wake = async () => {
 pub fn BundleHead() -> impl IntoView {
     let assets = use_context::<Assets>().unwrap_or_default();
     let nonce = leptos::nonce::use_nonce();
+    // Islands mode: nothing outside an island is hydrated, so the data the page's resources
+    // loaded is not written into the page for the browser (Leptos' own island loader does
+    // the same). Without this every page carried its data a second time, as JSON in a
+    // script, and the server spent time encoding it. The shell renders this head before
+    // the app, so it is set before any page creates its resources.
+    if let Some(context) = Owner::current_shared_context() {
+        context.set_is_hydrating(false);
+    }
     let start = format!(
         "import init, * as bundle from {js:?};{WAKE_ISLANDS}init({{ module_or_path: {wasm:?} }}).then(wake);",
         js = assets.js,

@@ -47,6 +47,76 @@ pub fn cleared_on_success<T: Clone + Send + Sync + 'static>(
     form
 }
 
+/// A view inside an island, as each side wants it: typed in the browser (a type-erased view
+/// carries every way of rendering its contents into the bundle), erased on the server (there
+/// the island's deeply nested view type would overflow the compiler's limits, and the HTML
+/// is the same either way).
+#[cfg(feature = "hydrate")]
+pub fn island_view<V: IntoView>(view: V) -> V {
+    view
+}
+
+/// See the browser's version: on the server, the view erased.
+#[cfg(not(feature = "hydrate"))]
+pub fn island_view<V: IntoView + 'static>(view: V) -> AnyView {
+    view.into_any()
+}
+
+/// `leptos::form::ActionForm` for the forms inside islands: the same `<form action method=post>`
+/// (so it posts as it is without JavaScript), and in the browser a submit runs the server
+/// function through `action` instead. It differs in one thing: its children keep their type.
+/// `ActionForm` takes them as `Children`, a type-erased view, which carries every way of
+/// rendering its contents (asynchronous hydration included) into the browser bundle: for the
+/// deploy form, tens of kilobytes that never run.
+#[component]
+pub fn IslandForm<ServFn, OutputProtocol, C>(
+    /// The server function the form calls.
+    action: ServerAction<ServFn>,
+    /// The form's `class`.
+    #[prop(optional)]
+    class: &'static str,
+    children: TypedChildren<C>,
+) -> impl IntoView
+where
+    ServFn: serde::de::DeserializeOwned
+        + leptos::server_fn::ServerFn<
+            Protocol = leptos::server_fn::Http<leptos::server_fn::codec::PostUrl, OutputProtocol>,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    ServFn::Output: Send + Sync + 'static,
+    ServFn::Error: Send + Sync + 'static,
+    C: IntoView + 'static,
+{
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        use leptos::form::FromFormData;
+        use leptos::server_fn::error::{IntoAppError, ServerFnErrorErr};
+        if ev.default_prevented() {
+            return;
+        }
+        ev.prevent_default();
+        match ServFn::from_event(&ev) {
+            Ok(input) => {
+                action.dispatch(input);
+            }
+            Err(error) => {
+                action.value().set(Some(Err(ServerFnErrorErr::Serialization(
+                    error.to_string(),
+                )
+                .into_app_error())));
+                action.version().update(|n| *n += 1);
+            }
+        }
+    };
+    let children = children.into_inner();
+    view! {
+        <form action=ServFn::url() method="post" class=class on:submit=on_submit>
+            {children()}
+        </form>
+    }
+}
+
 /// The hidden CSRF field every state-changing form carries.
 #[component]
 pub fn Csrf(token: String) -> impl IntoView {

@@ -7,14 +7,17 @@
 
 use crate::{
     components::{
-        form::{follow, Csrf, FormError},
+        form::{follow, island_view, Csrf, FormError, IslandForm},
         layout::{Console, ErrorPage, NotFound, Section, SignedIn},
         time::{exact_utc, Time},
     },
     serverfns::operations::{load_operation, CancelOperation, RedeployOperation},
 };
 use domain::{OperationKind, OperationStatus};
-use leptos::{form::ActionForm, prelude::*};
+use leptos::{
+    either::{Either, EitherOf3},
+    prelude::*,
+};
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 use views::{LogLineRow, OperationPage, OperationRow};
@@ -66,18 +69,18 @@ pub fn run_time(o: &OperationRow) -> Option<String> {
 /// What the operation ran: the image and short digest, or the git ref and commit.
 #[component]
 pub fn OperationSource(operation: OperationRow) -> impl IntoView {
+    // `EitherOf3` rather than `into_any()`: a type-erased view carries every way of
+    // rendering and hydrating its contents, which would all land in the browser bundle.
     match (operation.image, operation.git_ref) {
-        (Some(image), _) => view! {
+        (Some(image), _) => EitherOf3::A(view! {
             <code title=image.clone()>{image_name(&image).to_owned()}</code>
             {operation.digest.map(|d| view! { " " <code class="digest" title=d.clone()>{short_digest(&d)}</code> })}
-        }
-        .into_any(),
-        (None, Some(git_ref)) => view! {
+        }),
+        (None, Some(git_ref)) => EitherOf3::B(view! {
             <code>{git_ref}</code>
             {operation.commit.map(|c| view! { " " <code class="digest" title=c.clone()>{c.chars().take(12).collect::<String>()}</code> })}
-        }
-        .into_any(),
-        (None, None) => view! { <span class="muted">"—"</span> }.into_any(),
+        }),
+        (None, None) => EitherOf3::C(view! { <span class="muted">"—"</span> }),
     }
 }
 
@@ -287,10 +290,7 @@ fn OperationView(csrf: String, page: OperationPage) -> impl IntoView {
             });
         }
     });
-    move || {
-        view! { <OperationBody csrf=csrf.clone() page=current.get() cancel redeploy ended/> }
-            .into_any()
-    }
+    move || view! { <OperationBody csrf=csrf.clone() page=current.get() cancel redeploy ended/> }
 }
 
 #[component]
@@ -300,7 +300,7 @@ fn OperationBody(
     cancel: ServerAction<CancelOperation>,
     redeploy: ServerAction<RedeployOperation>,
     ended: RwSignal<u32>,
-) -> AnyView {
+) -> impl IntoView {
     let now = crate::now_ms();
     let o = page.operation.clone();
     let team = page.team.handle.clone();
@@ -346,7 +346,7 @@ fn OperationBody(
         // Parsed as text while scripts run, so only a browser without JavaScript refreshes.
         view! { <div class="visually-hidden" inner_html=r#"<noscript><meta http-equiv="refresh" content="3"></noscript>"#></div> }
     });
-    view! {
+    island_view(view! {
             {refresh}
             <p class="breadcrumb">
                 <a href=format!("/teams/{team}/apps")>"Apps"</a> " / "
@@ -358,19 +358,19 @@ fn OperationBody(
                     {move || (can_cancel && status.get() == OperationStatus::Queued).then(|| {
                         let csrf = csrf_cancel.clone();
                         view! {
-                            <ActionForm action=cancel attr:class="inline-form">
+                            <IslandForm action=cancel class="inline-form">
                                 <Csrf token=csrf/>
                                 <input type="hidden" name="id" value=id.to_string()/>
                                 <button type="submit" class="button button-danger">"Cancel"</button>
-                            </ActionForm>
+                            </IslandForm>
                         }
                     })}
                     {can_redeploy.then(|| view! {
-                        <ActionForm action=redeploy attr:class="inline-form">
+                        <IslandForm action=redeploy class="inline-form">
                             <Csrf token=csrf_redeploy/>
                             <input type="hidden" name="id" value=id.to_string()/>
                             <button type="submit" class="button">"Redeploy this digest"</button>
-                        </ActionForm>
+                        </IslandForm>
                     })}
                 </div>
             </header>
@@ -409,8 +409,8 @@ fn OperationBody(
                 {changes.map(|c| view! { <dt>"Configuration changes"</dt><dd>{c}</dd> })}
                 <dt>"Requested by"</dt><dd>{o.requested_by.clone().unwrap_or_else(|| "Berth".into())}</dd>
                 <dt>"Created"</dt><dd><Time ms=o.created_at now/></dd>
-                <dt>"Started"</dt><dd>{match o.started_at { Some(ms) => view! { <Time ms now/> }.into_any(), None => view! { <span class="muted">"not yet"</span> }.into_any() }}</dd>
-                <dt>"Finished"</dt><dd>{match o.finished_at { Some(ms) => view! { <Time ms now/> }.into_any(), None => view! { <span class="muted">{move || if is_final() { "just now" } else { "not yet" }}</span> }.into_any() }}</dd>
+                <dt>"Started"</dt><dd>{match o.started_at { Some(ms) => Either::Left(view! { <Time ms now/> }), None => Either::Right(view! { <span class="muted">"not yet"</span> }) }}</dd>
+                <dt>"Finished"</dt><dd>{match o.finished_at { Some(ms) => Either::Left(view! { <Time ms now/> }), None => Either::Right(view! { <span class="muted">{move || if is_final() { "just now" } else { "not yet" }}</span> }) }}</dd>
                 {run_time(&o).map(|d| view! { <dt>"Duration"</dt><dd>{d}</dd> })}
             </dl>
 
@@ -435,8 +435,7 @@ fn OperationBody(
                     </For>
                 </pre>
             </section>
-    }
-    .into_any()
+    })
 }
 
 /// A line of the log; the lines that announce a step stand out.

@@ -5,13 +5,15 @@
 use super::source::PrivateRegistryHostSelect;
 use crate::{
     components::form::{
-        follow, problem, Csrf, EnvChangesField, Field, FormError, Outcome, Problem, ProblemText,
+        follow, island_view, problem, Csrf, EnvChangesField, Field, FormError, IslandForm, Outcome,
+        Problem, ProblemText,
     },
     serverfns::deploys::{DeployImage, DeployRef},
 };
 use domain::ImageReference;
-use leptos::{form::ActionForm, prelude::*};
-use views::{AppPage, BuildSource};
+use leptos::{either::Either, prelude::*};
+use serde::{Deserialize, Serialize};
+use views::{AppPage, BuildSource, GitRefRow};
 
 const DEPLOY_FIELDS: &[&str] = &[
     "image",
@@ -23,34 +25,120 @@ const DEPLOY_FIELDS: &[&str] = &[
     "env",
 ];
 
+/// What the deploy forms need of the app's page. The islands get only this: their props
+/// travel in the page as JSON for the browser, and the whole `AppPage` (its operations,
+/// configuration, reports) would have been sent, and decoded by code in the bundle, for
+/// nothing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(super) struct DeployTarget {
+    team: String,
+    app: String,
+    /// `registry` and `username` of the credentials remembered on the app.
+    remembered: Option<(String, String)>,
+    /// The team credential the app's last deploy used.
+    team_credential: Option<String>,
+    /// Team credentials a deploy may choose (name, registry).
+    team_credentials: Vec<(String, String)>,
+    /// The current release's image, offered first.
+    current_image: String,
+    /// Why deploys cannot run where the app runs, if they cannot.
+    unavailable: Option<String>,
+}
+
+impl DeployTarget {
+    pub(super) fn of(page: &AppPage) -> DeployTarget {
+        DeployTarget {
+            team: page.team.handle.clone(),
+            app: page.app.handle.clone(),
+            remembered: page.credentials.remembered.clone(),
+            team_credential: page.credentials.team_credential.clone(),
+            team_credentials: page.team_credentials.clone(),
+            current_image: page
+                .app
+                .release
+                .as_ref()
+                .map(|r| r.image.clone())
+                .unwrap_or_default(),
+            unavailable: page.platform_unavailable.clone(),
+        }
+    }
+}
+
+/// What the Dockerfile deploy form needs of the app's git source.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(super) struct DeployRefSource {
+    /// The ref the app was last deployed from, else its main branch.
+    default_ref: String,
+    refs: Vec<GitRefRow>,
+    dockerfile: String,
+    /// Whether the configuration holds `APTIBLE_PRIVATE_REGISTRY_USERNAME` and `_PASSWORD`.
+    private_registry_configured: bool,
+    private_registry_host: Option<String>,
+    base_registries: Vec<String>,
+}
+
+impl DeployRefSource {
+    pub(super) fn of(page: &AppPage, build: &BuildSource) -> DeployRefSource {
+        let default_ref = page
+            .operations
+            .iter()
+            .find_map(|o| o.git_ref.clone())
+            .or_else(|| {
+                build
+                    .refs
+                    .iter()
+                    .find(|r| r.kind == "branch" && (r.name == "main" || r.name == "master"))
+                    .or_else(|| build.refs.iter().find(|r| r.kind == "branch"))
+                    .map(|r| r.name.clone())
+            })
+            .unwrap_or_default();
+        DeployRefSource {
+            default_ref,
+            refs: build.refs.clone(),
+            dockerfile: build.source.dockerfile.clone(),
+            private_registry_configured: build.private_registry_configured,
+            private_registry_host: build.private_registry_host.clone(),
+            base_registries: build.base_registries.clone(),
+        }
+    }
+}
+
 /// The image deploy form, live in the browser (an island): the image is checked as it is
 /// typed, and a deploy that is queued leads to its operation.
 #[island]
-pub(super) fn DeployImageIsland(csrf: String, page: AppPage) -> impl IntoView {
+pub(super) fn DeployImageIsland(csrf: String, target: DeployTarget) -> impl IntoView {
     let action = ServerAction::<DeployImage>::new();
-    let team = page.team.handle.clone();
+    let team = target.team.clone();
     follow(action.value().into(), move |id| {
         format!("/teams/{team}/operations/{id}")
     });
-    view! { <DeployForm csrf page action/> }
+    view! { <DeployForm csrf target action/> }
 }
 
 /// The deploy form of a Dockerfile app, live in the browser (an island): a deploy that is
 /// queued leads to its operation.
 #[island]
-pub(super) fn DeployRefIsland(csrf: String, page: AppPage, git: BuildSource) -> impl IntoView {
+pub(super) fn DeployRefIsland(
+    csrf: String,
+    target: DeployTarget,
+    git: DeployRefSource,
+) -> impl IntoView {
     let action = ServerAction::<DeployRef>::new();
-    let team = page.team.handle.clone();
+    let team = target.team.clone();
     follow(action.value().into(), move |id| {
         format!("/teams/{team}/operations/{id}")
     });
-    view! { <DeployRefForm csrf page git action/> }
+    view! { <DeployRefForm csrf target git action/> }
 }
 
 /// The deploy form: the image (checked as it is typed, with the same parser the server
 /// uses), how to authenticate to its registry, and configuration changes to apply with it.
 #[component]
-fn DeployForm(csrf: String, page: AppPage, action: ServerAction<DeployImage>) -> impl IntoView {
+fn DeployForm(
+    csrf: String,
+    target: DeployTarget,
+    action: ServerAction<DeployImage>,
+) -> impl IntoView {
     let outcome: Outcome<i64> = action.value().into();
     // What has been typed since the last submission: while set, the check in the browser
     // speaks for the field rather than the last answer from the server.
@@ -95,33 +183,30 @@ fn DeployForm(csrf: String, page: AppPage, action: ServerAction<DeployImage>) ->
     let password_problem = problem(outcome, "registry_password");
     let env_problem = problem(outcome, "env");
 
-    let team = page.team.handle.clone();
-    let app = page.app.handle.clone();
-    let remembered = page.credentials.remembered.clone();
-    let team_credentials = page.team_credentials.clone();
+    let DeployTarget {
+        team,
+        app,
+        remembered,
+        team_credential: selected_credential,
+        team_credentials,
+        current_image,
+        unavailable,
+    } = target;
     let default_choice = if remembered.is_some() {
         "remembered"
-    } else if page.credentials.team_credential.is_some() || !team_credentials.is_empty() {
+    } else if selected_credential.is_some() || !team_credentials.is_empty() {
         "team"
     } else {
         "none"
     };
-    let current_image = page
-        .app
-        .release
-        .as_ref()
-        .map(|r| r.image.clone())
-        .unwrap_or_default();
-    let unavailable = page.platform_unavailable.clone();
     let disabled = unavailable.is_some();
-    let selected_credential = page.credentials.team_credential.clone();
-    view! {
+    island_view(view! {
         <section class="panel" id="deploy" aria-labelledby="deploy-heading">
             <h2 id="deploy-heading">"Deploy an image"</h2>
             <Unavailable message=unavailable/>
-            <ActionForm action>
+            <IslandForm action>
                 <Csrf token=csrf/>
-                <input type="hidden" name="team" value=team/>
+                <input type="hidden" name="team" value=team.clone()/>
                 <input type="hidden" name="app" value=app/>
                 <FormError outcome fields=DEPLOY_FIELDS/>
                 <div class="field">
@@ -158,13 +243,13 @@ fn DeployForm(csrf: String, page: AppPage, action: ServerAction<DeployImage>) ->
                         <label for="credentials-team">"A team credential"</label>
                         <div class="choice-detail">
                             {if team_credentials.is_empty() {
-                                view! {
+                                Either::Left(view! {
                                     <p class="field-hint">"The team has no registry credentials yet; owners add them under "
-                                        <a href=format!("/teams/{}/credentials", page.team.handle)>"Credentials"</a> "."</p>
+                                        <a href=format!("/teams/{team}/credentials")>"Credentials"</a> "."</p>
                                     <input type="hidden" name="credential" value=""/>
-                                }.into_any()
+                                })
                             } else {
-                                view! {
+                                Either::Right(view! {
                                     <label for="deploy-credential">"Team credential"</label>
                                     <select id="deploy-credential" name="credential"
                                         aria-invalid=move || if credential_problem.with(Option::is_some) { "true" } else { "false" }
@@ -179,7 +264,7 @@ fn DeployForm(csrf: String, page: AppPage, action: ServerAction<DeployImage>) ->
                                         "Matched automatically: Berth uses the team credential whose registry is the image's host "
                                         "(ghcr.io for ghcr.io/org/app). Choose one by name when several are for the same host."
                                     </p>
-                                }.into_any()
+                                })
                             }}
                             <ProblemText id="deploy-credential-error" problem=credential_problem/>
                         </div>
@@ -223,9 +308,9 @@ fn DeployForm(csrf: String, page: AppPage, action: ServerAction<DeployImage>) ->
                 <button type="submit" class="button button-primary" disabled=disabled>
                     {move || if action.pending().get() { "Verifying…" } else { "Verify and deploy" }}
                 </button>
-            </ActionForm>
+            </IslandForm>
         </section>
-    }
+    })
 }
 
 const DEPLOY_REF_FIELDS: &[&str] = &[
@@ -242,8 +327,8 @@ const DEPLOY_REF_FIELDS: &[&str] = &[
 #[component]
 fn DeployRefForm(
     csrf: String,
-    page: AppPage,
-    git: BuildSource,
+    target: DeployTarget,
+    git: DeployRefSource,
     action: ServerAction<DeployRef>,
 ) -> impl IntoView {
     let build = git;
@@ -262,31 +347,18 @@ fn DeployRefForm(
             .get()
             .map(|p| p.message)
     });
-    // What to offer first: the ref the app was last deployed from, else its main branch.
-    let default_ref = page
-        .operations
-        .iter()
-        .find_map(|o| o.git_ref.clone())
-        .or_else(|| {
-            build
-                .refs
-                .iter()
-                .find(|r| r.kind == "branch" && (r.name == "main" || r.name == "master"))
-                .or_else(|| build.refs.iter().find(|r| r.kind == "branch"))
-                .map(|r| r.name.clone())
-        })
-        .unwrap_or_default();
-    let unavailable = page.platform_unavailable.clone();
+    let default_ref = build.default_ref.clone();
+    let unavailable = target.unavailable.clone();
     let disabled = unavailable.is_some();
-    let dockerfile = build.source.dockerfile.clone();
-    view! {
+    let dockerfile = build.dockerfile.clone();
+    island_view(view! {
         <section class="panel" id="deploy" aria-labelledby="deploy-heading">
             <h2 id="deploy-heading">"Deploy a branch, tag or commit"</h2>
             <Unavailable message=unavailable/>
-            <ActionForm action>
+            <IslandForm action>
                 <Csrf token=csrf/>
-                <input type="hidden" name="team" value=page.team.handle.clone()/>
-                <input type="hidden" name="app" value=page.app.handle.clone()/>
+                <input type="hidden" name="team" value=target.team.clone()/>
+                <input type="hidden" name="app" value=target.app.clone()/>
                 <FormError outcome fields=DEPLOY_REF_FIELDS/>
                 <div class="field">
                     <label for="deploy-git-ref">"Git ref"</label>
@@ -321,12 +393,9 @@ fn DeployRefForm(
                         autocomplete="off" required=false error=username_error/>
                     <RegistryPasswordField id="deploy-ref-registry-password" problem=password_problem
                         hint="Write-only: stored encrypted, used by the build only, kept out of logs, the image and the running app's environment."/>
-                    {match build.private_registry_host.clone() {
-                        Some(host) => view! {
-                            <p class="field-hint">"They go to " <code>{host}</code> " (APTIBLE_PRIVATE_REGISTRY_HOST). Choosing another registry below needs the password again."</p>
-                        }.into_any(),
-                        None => ().into_any(),
-                    }}
+                    {build.private_registry_host.clone().map(|host| view! {
+                        <p class="field-hint">"They go to " <code>{host}</code> " (APTIBLE_PRIVATE_REGISTRY_HOST). Choosing another registry below needs the password again."</p>
+                    })}
                     <PrivateRegistryHostSelect id="deploy-ref-private-registry-host"
                         registries=build.base_registries.clone() error=host_error/>
                     <ProblemText id="deploy-ref-credential-error" problem=credential_problem/>
@@ -338,9 +407,9 @@ fn DeployRefForm(
                 <button type="submit" class="button button-primary" disabled=disabled>
                     {move || if action.pending().get() { "Verifying…" } else { "Verify, build and deploy" }}
                 </button>
-            </ActionForm>
+            </IslandForm>
         </section>
-    }
+    })
 }
 
 /// The recommendation for short-term registry credentials with Dockerfile deploys: with
@@ -353,15 +422,15 @@ pub(super) fn ShortTermCredentialsNote(
     view! {
         <p class="note">
             {if in_deploy_form {
-                view! {
+                Either::Left(view! {
                     <strong>"Short-term credentials (e.g. AWS ECR tokens): give them here, with the deploy — one build, one restart."</strong>
                     " Setting them in Configuration first also works but restarts the app twice."
-                }.into_any()
+                })
             } else {
-                view! {
+                Either::Right(view! {
                     <strong>"Short-term registry credentials (e.g. AWS ECR tokens): give them in the deploy form, with the deploy — one build, one restart."</strong>
                     " Setting APTIBLE_PRIVATE_REGISTRY_USERNAME / _PASSWORD here first also works but restarts the app twice: once now, once for the deploy."
-                }.into_any()
+                })
             }}
         </p>
     }

@@ -3,7 +3,7 @@
 
 use super::{
     config::{ConfigTable, ConfigureForm},
-    deploy_form::{DeployImageIsland, DeployRefIsland},
+    deploy_form::{DeployImageIsland, DeployRefIsland, DeployRefSource, DeployTarget},
     follow_to_operation, param,
     source::{BaseCheck, BaseCredentials, SourceSection},
 };
@@ -131,7 +131,7 @@ fn AppDetail(
                     <BaseCheck csrf=me.csrf.clone() team=team.clone() app=a.handle.clone() can_check=can_deploy
                         registries=build.base_registries.clone() flash=base_check_flash.clone()/>
                     {can_deploy.then(|| view! {
-                        <DeployRefIsland csrf=me.csrf.clone() page=page.clone() git=build.clone()/>
+                        <DeployRefIsland csrf=me.csrf.clone() target=DeployTarget::of(&page) git=DeployRefSource::of(&page, &build)/>
                     })}
                 }.into_any(),
                 None => view! {
@@ -156,7 +156,7 @@ fn AppDetail(
                         <p class="muted">"Credentials are used only to pull images; they never reach the app's environment."</p>
                     </section>
                     {can_deploy.then(|| view! {
-                        <DeployImageIsland csrf=me.csrf.clone() page=page.clone()/>
+                        <DeployImageIsland csrf=me.csrf.clone() target=DeployTarget::of(&page)/>
                     })}
                 }.into_any(),
             }}
