@@ -116,9 +116,13 @@ async fn bench(db: &TestDatabase, operations: i64) {
         "\n{:<32} {:>12} {:>6} {:>12} {:>6}   (median of {RUNS}, page of {PAGE}; deep: before id {deep})",
         "filter", "first page", "rows", "deep page", "rows"
     );
+    // The slowest first and deep page over every filter, for the summary line.
+    let (mut worst_first, mut worst_deep) = (Duration::ZERO, Duration::ZERO);
     for (name, filter) in &filters {
         let (first, first_rows) = time(|| store.operations_page(filter, None, PAGE)).await;
         let (deep_time, deep_rows) = time(|| store.operations_page(filter, Some(deep), PAGE)).await;
+        worst_first = worst_first.max(first);
+        worst_deep = worst_deep.max(deep_time);
         println!(
             "{name:<32} {:>12} {first_rows:>6} {:>12} {deep_rows:>6}",
             ms(first),
@@ -143,6 +147,18 @@ async fn bench(db: &TestDatabase, operations: i64) {
     println!(
         "\noperation_days(team, last 30 days): {} ({rows} rows)",
         ms(days)
+    );
+    let team = filter(&seeded, None, None, None, None);
+    let (first, _) = time(|| store.operations_page(&team, None, PAGE)).await;
+    // One line for scripts/bench.sh: the team's first page with no filter and the chart's
+    // numbers (what the history page reads), and the slowest page over every filter.
+    println!(
+        "summary backend={} operations={operations} team_first_page_ms={:.3} chart_ms={:.3} worst_first_page_ms={:.3} worst_deep_page_ms={:.3}",
+        db.backend_name(),
+        first.as_secs_f64() * 1000.0,
+        days.as_secs_f64() * 1000.0,
+        worst_first.as_secs_f64() * 1000.0,
+        worst_deep.as_secs_f64() * 1000.0,
     );
     let (days, rows) = time(|| store.operation_days(seeded.team_id, Some(app), month_ago)).await;
     println!(

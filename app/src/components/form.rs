@@ -112,7 +112,7 @@ where
     let children = children.into_inner();
     view! {
         <form action=ServFn::url() method="post" class=class on:submit=on_submit>
-            {children()}
+            {island_view(children())}
         </form>
     }
 }
