@@ -5,13 +5,15 @@
 #
 #   scripts/bench.sh            # about a minute once the release build is there
 #   BENCH_SECONDS=30 scripts/bench.sh
+#   BENCH_PROFILE=/tmp/berth.perf scripts/bench.sh   # and where the history page's time goes
 #
 # What it measures, each side by side in the same run (these machines are noisy: compare
 # ratios, not absolute figures between runs):
 # - the browser bundle every page loads (JS + WebAssembly + CSS), as sent: brotli;
 # - the team history page (50 rows and the chart) against a static handler of the same
 #   server sending the same bytes (wrk, 64 connections);
-# - Berth's resident memory idle and right after that load.
+# - Berth's resident memory idle and right after that load;
+# - the history page's queries at 1,000 and 1,000,000 operations, SQLite and PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup.sh
@@ -98,10 +100,48 @@ rows=$(grep -o '<tr' "$work/site/pkg/bench-history.html" | wc -l)
 
 # --- throughput: the page, and the same bytes from a static handler ---------------------------
 rate() { wrk -t2 -c64 -d"${seconds}s" "$@" | awk '/Requests\/sec/ {print $2}'; }
+# BENCH_PROFILE=FILE also records where Berth's time goes under the page's load (perf, call
+# graphs): `perf report -i FILE` reads it.
+if [ -n "${BENCH_PROFILE:-}" ]; then
+  command -v perf >/dev/null 2>&1 || berth_apt_install linux-perf
+  perf record -q -F 499 ${BENCH_PERF_CALLGRAPH:--g} -p "$pid" -o "$BENCH_PROFILE" -- sleep "$seconds" >/dev/null 2>&1 &
+  perf_pid=$!
+fi
 page_rate=$(rate -H "Cookie: $cookie" "$base$page")
+if [ -n "${BENCH_PROFILE:-}" ]; then wait "$perf_pid" || true; fi
 rss_loaded=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
 static_rate=$(rate "$base/pkg/bench-history.html")
 ratio=$(python3 -c "print(f'{100 * $page_rate / $static_rate:.0f} %')")
+kill "$pid" 2>/dev/null || true
+wait "$pid" 2>/dev/null || true
+pid=""
+
+# --- history queries at 1 k and 1 M operations, SQLite and PostgreSQL ---------------------------
+# The store's own benchmark (store/benches/history.rs) seeds one team with N operations
+# and times the queries the history page makes, each the median of 15; its last line per
+# database is a summary. Seeding a million rows takes a few minutes: BENCH_HISTORY_SIZES=""
+# skips this part. PostgreSQL: the machine's server when it answers, else a throwaway one.
+if [ -z "${BERTH_TEST_DATABASE_URL:-}" ] && command -v pg_isready >/dev/null 2>&1 \
+   && pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  export BERTH_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:5432/postgres"
+fi
+history_rows=""
+for size in ${BENCH_HISTORY_SIZES-1000 1000000}; do
+  berth_log "history queries at $size operations (store/benches/history.rs)"
+  BERTH_BENCH_OPERATIONS="$size" cargo bench -q -p store --bench history >"$work/history-$size.txt" 2>&1
+  while read -r line; do
+    history_rows+="$(python3 - "$line" <<'PY'
+import sys
+fields = dict(f.split("=", 1) for f in sys.argv[1].split()[1:])
+n = int(fields["operations"])
+size = f"{n // 1_000_000} M" if n >= 1_000_000 else f"{n // 1000} k"
+print(f"| history queries, {fields['backend']}, {size} operations | first page {fields['team_first_page_ms']} ms, "
+      f"chart (30 days) {fields['chart_ms']} ms; slowest filter: first page {fields['worst_first_page_ms']} ms, "
+      f"deep page {fields['worst_deep_page_ms']} ms |")
+PY
+)"$'\n'
+  done < <(grep '^summary ' "$work/history-$size.txt")
+done
 
 cat <<EOF
 | what | measured |
@@ -111,3 +151,4 @@ ${bundle_rows}| bundle, every page, as sent (brotli) | $((total_br / 1024)) KiB 
 | the same bytes from a static handler of the same server | $static_rate req/s: the page runs at $ratio of it |
 | server RSS idle / after that load | $((rss_idle / 1024)) MB / $((rss_loaded / 1024)) MB |
 EOF
+printf '%s' "$history_rows"

@@ -562,3 +562,44 @@ async fn the_bundle_is_sent_precompressed_under_hashed_names_that_browsers_keep_
     let document: serde_json::Value = serde_json::from_slice(&decoded(&headers, &body)).unwrap();
     assert!(document["openapi"].as_str().unwrap().starts_with("3.1."));
 }
+
+/// Islands mode hydrates nothing outside the islands, so pages do not carry their data a
+/// second time as JSON for the browser; an island's props are only what it shows (the deploy
+/// form's, not the whole app page).
+#[tokio::test]
+async fn pages_carry_no_data_for_the_browser_but_their_islands_props() {
+    let app = TestApp::sqlite().with_team().start().await;
+    app.create_app("web", "image", None).await;
+    let mut owner = app.signed_in(OWNER).await;
+    for path in ["/teams/acme/history", "/teams/acme/apps/web", "/teams/acme"] {
+        let page = owner.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        // Leptos still writes the (empty) arrays the data would go into.
+        assert!(
+            page.body.contains("__RESOLVED_RESOURCES=[];")
+                && !page.body.contains("__RESOLVED_RESOURCES["),
+            "{path} carries its resources' data: {}",
+            page.body
+        );
+    }
+    let page = owner.get("/teams/acme/apps/web").await;
+    let island = page
+        .body
+        .split("<leptos-island")
+        .nth(1)
+        .expect("the app page has the deploy island")
+        .split('>')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(island.contains("DeployImageIsland"), "{island}");
+    assert!(island.contains("data-props"), "{island}");
+    // What the form needs and nothing of the rest of the page (keys are quoted as `"` or
+    // `&quot;` in the attribute).
+    assert!(island.contains("current_image"), "{island}");
+    for key in ["operations", "config", "flash", "disk", "platform"] {
+        for quoted in [format!("{key}\":"), format!("{key}&quot;:")] {
+            assert!(!island.contains(&quoted), "{key} in {island}");
+        }
+    }
+}
