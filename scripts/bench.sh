@@ -104,7 +104,7 @@ rate() { wrk -t2 -c64 -d"${seconds}s" "$@" | awk '/Requests\/sec/ {print $2}'; }
 # graphs): `perf report -i FILE` reads it.
 if [ -n "${BENCH_PROFILE:-}" ]; then
   command -v perf >/dev/null 2>&1 || berth_apt_install linux-perf
-  perf record -q -F 499 ${BENCH_PERF_CALLGRAPH:--g} -p "$pid" -o "$BENCH_PROFILE" -- sleep "$seconds" >/dev/null 2>&1 &
+  perf record -q -F 499 -g -p "$pid" -o "$BENCH_PROFILE" -- sleep "$seconds" >/dev/null 2>&1 &
   perf_pid=$!
 fi
 page_rate=$(rate -H "Cookie: $cookie" "$base$page")
@@ -112,9 +112,11 @@ if [ -n "${BENCH_PROFILE:-}" ]; then wait "$perf_pid" || true; fi
 rss_loaded=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
 static_rate=$(rate "$base/pkg/bench-history.html")
 ratio=$(python3 -c "print(f'{100 * $page_rate / $static_rate:.0f} %')")
+# Berth stops before the history benchmark so that it has the machine to itself.
 kill "$pid" 2>/dev/null || true
 wait "$pid" 2>/dev/null || true
 pid=""
+$berth stop-releases >/dev/null 2>&1 || true
 
 # --- history queries at 1 k and 1 M operations, SQLite and PostgreSQL ---------------------------
 # The store's own benchmark (store/benches/history.rs) seeds one team with N operations
