@@ -165,13 +165,30 @@ async fn switched(client: &reqwest::Client, url: &str, expected: &str) {
     }
 }
 
-/// A loopback port nothing listens on right now.
+/// A loopback port nothing listens on right now, for Caddy to take later.
 fn free_port() -> u16 {
-    StdTcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    held_port().local_addr().unwrap().port()
+}
+
+/// A listener on a loopback port below the kernel's ephemeral range (32768 and up here),
+/// from 12000 to 19999: nobody else in these tests binds there. A port from the ephemeral
+/// range, once let go, may become the local end of any outgoing connection (another test's
+/// client) before Caddy binds it, and the test fails with "address already in use".
+fn held_port() -> StdTcpListener {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    const FIRST: usize = 12_000;
+    const COUNT: usize = 8_000;
+    let start = std::process::id() as usize * 7_919;
+    for _ in 0..COUNT {
+        let port = FIRST + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % COUNT;
+        if let Ok(listener) = StdTcpListener::bind(("127.0.0.1", port as u16)) {
+            return listener;
+        }
+    }
+    panic!(
+        "no free loopback port from {FIRST} to {}",
+        FIRST + COUNT - 1
+    );
 }
 
 /// A release stand-in: `GET /` answers its name; `GET /hold` answers "held" after a
@@ -709,7 +726,7 @@ async fn a_caddy_that_cannot_start_says_why() {
     );
 
     // The router's port is taken: the edge Caddy exits, and its own words say why.
-    let taken = StdTcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = held_port();
     settings.caddy = PathBuf::from("caddy");
     settings.listen = taken.local_addr().unwrap();
     let _caddy = CaddyGuard(settings.dir.clone());
@@ -733,7 +750,7 @@ async fn a_stable_port_another_process_holds_is_refused_and_changes_nothing() {
     let dir = &harness.settings.dir;
     let saved = [dir.join("caddy.json"), dir.join("edge.json")].map(|p| fs::read(p).unwrap());
 
-    let taken = StdTcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = held_port();
     let mut api = harness.route(2, "api", Some(one.port));
     api.port = taken.local_addr().unwrap().port();
     let refused = harness.router.set(api.clone()).await.unwrap_err();
@@ -789,7 +806,7 @@ async fn an_edge_that_refuses_a_change_is_started_again_on_what_it_served() {
 
     // Berth comes back with a listen address another process holds: it adopts the
     // running Caddies, and its first change is one the edge cannot start.
-    let taken = StdTcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = held_port();
     let mut moved = settings.clone();
     moved.listen = taken.local_addr().unwrap();
     let router = Router::start(moved).await.unwrap();

@@ -812,6 +812,15 @@ async fn followed_again_after_a_stop(database: TestAppBuilder) {
         .clone();
     let id = queued["id"].as_i64().unwrap();
     until_posted(&aptible, 1).await;
+    // Once Berth has recorded Aptible's operation id (a Berth killed between Aptible's answer
+    // and that write fails the operation when its lease runs out: it cannot know the id).
+    for _ in 0..200 {
+        if app.operation(id).await["aptible_operation"].is_object() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(app.operation(id).await["aptible_operation"].is_object());
 
     // The worker dies while it follows the operation on Aptible (its lease with it); a new
     // one takes the operation over once the lease runs out, and follows it there again.
