@@ -269,14 +269,8 @@ fn image_refused(chosen: &Chosen, image: &ImageReference, error: RegistryError) 
         ) => " The image is private: give registry credentials or choose a team credential.",
         _ => "",
     };
-    let field = match chosen {
-        Chosen::None => "image",
-        Chosen::Team { .. } => "credential",
-        Chosen::Remembered { .. } => "credentials",
-        Chosen::Given { .. } => "registry_password",
-    };
     AppError::VerificationFailed {
-        field: field.into(),
+        field: refused_field(chosen, &error).into(),
         reason: error.kind().into(),
         message: format!(
             "{} Berth could not pull {image}: {}.{advice}",
@@ -285,6 +279,27 @@ fn image_refused(chosen: &Chosen, image: &ImageReference, error: RegistryError) 
         ),
     }
     .into()
+}
+
+/// The deploy field a registry's refusal is about: the image when the login worked (or
+/// never got that far) but the image is not there or the registry cannot be reached, the
+/// credentials when they were refused.
+fn refused_field(chosen: &Chosen, error: &RegistryError) -> &'static str {
+    let about_the_image = matches!(
+        error,
+        RegistryError::NotFound { .. }
+            | RegistryError::Unreachable(_)
+            | RegistryError::Timeout
+            | RegistryError::Protocol(_)
+            | RegistryError::Refused(_)
+    );
+    match chosen {
+        _ if about_the_image => "image",
+        Chosen::None => "image",
+        Chosen::Team { .. } => "credential",
+        Chosen::Remembered { .. } => "credentials",
+        Chosen::Given { .. } => "registry_password",
+    }
 }
 
 /// A Direct Docker Image deploy: verified and pinned to the image's digest, then queued.
@@ -712,5 +727,28 @@ mod tests {
         assert_eq!(field_of(source(Some("nginx"), Some("main"))), "git_ref");
         assert_eq!(field_of(source(Some("Nginx"), None)), "image");
         assert_eq!(field_of(source(None, Some("-c"))), "git_ref");
+    }
+
+    #[test]
+    fn a_refusal_is_put_next_to_the_field_it_is_about() {
+        let given = Chosen::Given {
+            login: platform::registry::BasicCredentials::new("bot", Secret::parse("pass").unwrap()),
+            remember: true,
+        };
+        let missing = RegistryError::NotFound {
+            what: platform::registry::Missing::Tag,
+            repository: "team/web".into(),
+            reference: "nope".into(),
+        };
+        assert_eq!(refused_field(&given, &missing), "image");
+        assert_eq!(refused_field(&given, &RegistryError::Timeout), "image");
+        assert_eq!(
+            refused_field(&given, &RegistryError::WrongCredentials),
+            "registry_password"
+        );
+        assert_eq!(
+            refused_field(&Chosen::None, &RegistryError::CredentialsRequired),
+            "image"
+        );
     }
 }
