@@ -1,5 +1,8 @@
-//! Live operation logs for the browser: `GET /operations/{id}/events`, a server-sent event
-//! stream of new log lines and status changes, authenticated by the session cookie.
+//! Live operation logs: `GET /operations/{id}/events` for the browser (the session cookie)
+//! and `GET /api/v1/operations/{id}/events` for API tokens (`berth operation:follow`), a
+//! server-sent event stream of new log lines (`lines`: a JSON array of `{id, at, line}`) and
+//! status changes (`status`: `{status, step, error, finished_at}`), ending after the final
+//! status.
 //!
 //! A stream reads what happened so far once, then follows the operation's one shared feed in
 //! this process (`service::live`), which the worker — here, or in another instance through
@@ -9,7 +12,7 @@
 use crate::router::AppState;
 use app::ssr::keys;
 use axum::{
-    extract::{Path, State},
+    extract::{Path, Query, State},
     http::StatusCode,
     response::{
         sse::{Event, KeepAlive, Sse},
@@ -26,10 +29,26 @@ use views::{LogLineRow, OperationProgress};
 /// Lines read from the database at a time when catching up.
 const PAGE: i64 = 500;
 
+/// Where a stream resumes: `?after=N` sends only the log lines after line id N (a client
+/// that reconnects after Berth restarted has the lines up to N already).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Resume {
+    #[serde(default)]
+    after: Option<i64>,
+}
+
+impl Resume {
+    pub fn after(line: i64) -> Self {
+        Self { after: Some(line) }
+    }
+}
+
+/// `GET /operations/{id}/events`: the console's stream, for the signed-in person.
 pub async fn events(
     State(state): State<AppState>,
     session: Session,
     Path(id): Path<String>,
+    Query(resume): Query<Resume>,
 ) -> Response {
     let not_found = || (StatusCode::NOT_FOUND, "Not found.").into_response();
     let Ok(id) = id.parse::<i64>() else {
@@ -43,6 +62,18 @@ pub async fn events(
     let Ok((_, with_lines)) = service::operations::watch(&state.berth, user_id, id).await else {
         return not_found();
     };
+    stream(&state, user_id, id, with_lines, resume).await
+}
+
+/// The stream of operation `id`'s status changes, and its log lines after `resume.after`
+/// when `with_lines`, for `user_id`, who may watch it (`service::operations::watch`).
+pub async fn stream(
+    state: &AppState,
+    user_id: i64,
+    id: i64,
+    with_lines: bool,
+    resume: Resume,
+) -> Response {
     let Some(permit) = state.berth.live.open_stream(user_id) else {
         return (
             StatusCode::TOO_MANY_REQUESTS,
@@ -67,7 +98,7 @@ pub async fn events(
         stopping: Box::pin(state.berth.live.stopping()),
         store: state.berth.store.clone(),
         id,
-        after: 0,
+        after: resume.after.unwrap_or(0).max(0),
         with_lines,
         last_status: None,
         pending: VecDeque::new(),

@@ -256,12 +256,20 @@ async fn server_functions_check_the_role_of_every_caller() {
         ];
         for (name, needed, response) in cases {
             match expected_kind(caller, needed) {
-                Some(kind) => assert_eq!(
-                    error_kind(&response).as_deref(),
-                    Some(kind),
-                    "{name} as {caller:?}: {}",
-                    response.body
-                ),
+                Some(kind) => {
+                    assert_eq!(
+                        error_kind(&response).as_deref(),
+                        Some(kind),
+                        "{name} as {caller:?}: {}",
+                        response.body
+                    );
+                    // The refusal's own status, as the JSON API answers it, never a 500.
+                    assert_eq!(
+                        response.status.as_u16(),
+                        expected_status(caller, needed, 200),
+                        "{name} as {caller:?}"
+                    );
+                }
                 None => assert_eq!(
                     response.status,
                     StatusCode::OK,
@@ -410,6 +418,15 @@ async fn app_and_operation_routes_check_the_role_of_every_caller() {
         (
             "GET",
             format!("/api/v1/operations/{op}"),
+            None,
+            Role::Viewer,
+            200,
+        ),
+        // Viewers follow an operation live (its status only, unless an owner allows them
+        // its log).
+        (
+            "GET",
+            format!("/api/v1/operations/{op}/events"),
             None,
             Role::Viewer,
             200,

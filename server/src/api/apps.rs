@@ -416,6 +416,44 @@ pub async fn log(
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text))
 }
 
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// Send only the log lines after this line id (the `id` of the last line you have, when
+    /// following again after the stream ended without a final status).
+    #[param(minimum = 0)]
+    after: Option<i64>,
+}
+
+/// `GET /api/v1/operations/{id}/events` → a server-sent event stream: `lines` events (a
+/// JSON array of `{id, at, line}`) and `status` events (`{status, step, error,
+/// finished_at}`), ending after the final status (or when Berth stops: follow again with
+/// `?after=`). Viewers get the status only unless the team lets them read logs.
+#[utoipa::path(get, path = "/api/v1/operations/{id}/events", tag = "operations", summary = "Follow an operation live",
+    params(("id" = i64, Path, description = "The operation's id."), EventsQuery),
+    responses((status = 200, description = "Server-sent events: `lines` and `status`, until the operation ends.", body = String, content_type = "text/event-stream")))]
+pub async fn events(
+    State(state): State<AppState>,
+    user: ApiUser,
+    Path(id): Path<String>,
+    Query(query): Query<EventsQuery>,
+) -> ApiResult<axum::response::Response> {
+    let id = operation_id(&id)?;
+    let after = query.after.unwrap_or(0);
+    if after < 0 {
+        return Err(AppError::invalid("after", "Give a line id of 0 or more.").into());
+    }
+    let (_, with_lines) = operations::watch(&state.berth, user.id, id).await?;
+    Ok(crate::live::stream(
+        &state,
+        user.id,
+        id,
+        with_lines,
+        crate::live::Resume::after(after),
+    )
+    .await)
+}
+
 /// `POST /api/v1/operations/{id}/cancel` → the cancelled operation (queued ones; for an app
 /// on Aptible, also running ones: Aptible is asked to cancel, and the operation answered is
 /// still running until Aptible ends it).

@@ -100,6 +100,7 @@ pub fn router() -> Router<AppState> {
         .route("/teams/{team}/operations", get(apps::team_operations))
         .route("/operations/{id}", get(apps::operation))
         .route("/operations/{id}/log", get(apps::log))
+        .route("/operations/{id}/events", get(apps::events))
         .route("/operations/{id}/cancel", axum::routing::post(apps::cancel))
         .route(
             "/operations/{id}/redeploy",

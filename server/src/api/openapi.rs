@@ -71,6 +71,7 @@ use views::api::ErrorBody;
         apps::team_operations,
         apps::operation,
         apps::log,
+        apps::events,
         apps::cancel,
         apps::redeploy,
     ),
