@@ -56,6 +56,19 @@ pub enum Command {
     /// when Berth stops; this is for emptying a host), while Berth is stopped. The next
     /// `berth serve` starts every app's current release again.
     StopReleases,
+    /// Deploy an app from a pipeline, over the JSON API of the Berth at BERTH_URL with the
+    /// API token in BERTH_TOKEN, and follow the deploy to its end (exit status 1 when it
+    /// fails): `berth deploy --app web --docker-image registry.example.com/web:1.4`.
+    Deploy(crate::client::DeployArgs),
+    /// Set configuration variables (KEY=VALUE) over the JSON API, and follow the restart.
+    #[command(name = "config:set")]
+    ConfigSet(crate::client::ConfigSetArgs),
+    /// Remove configuration variables over the JSON API, and follow the restart.
+    #[command(name = "config:unset")]
+    ConfigUnset(crate::client::ConfigUnsetArgs),
+    /// Print an operation's log as it is written, until it ends (exit status 1 when it fails).
+    #[command(name = "operation:follow")]
+    OperationFollow(crate::client::FollowArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -91,9 +104,17 @@ pub enum TokenCommand {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    // The API's client commands need neither this server's settings nor its logging.
+    let command = match cli.command {
+        Some(Command::Deploy(args)) => return crate::client::deploy(args).await,
+        Some(Command::ConfigSet(args)) => return crate::client::config_set(args).await,
+        Some(Command::ConfigUnset(args)) => return crate::client::config_unset(args).await,
+        Some(Command::OperationFollow(args)) => return crate::client::operation_follow(args).await,
+        command => command,
+    };
     let settings = Settings::from_env().map_err(|e| anyhow::anyhow!("invalid setting {e}"))?;
     telemetry::init(&settings.log_format, &settings.log_filter);
-    match cli.command.unwrap_or(Command::Serve) {
+    match command.unwrap_or(Command::Serve) {
         Command::Serve => {
             // A restore waits until no Berth serves from this data dir.
             let _serving = crate::backup::hold_while_serving(&settings)?;
@@ -162,6 +183,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::RotateKey { retire_old_keys } => rotate_key(&settings, retire_old_keys).await,
+        Command::Deploy(_)
+        | Command::ConfigSet(_)
+        | Command::ConfigUnset(_)
+        | Command::OperationFollow(_) => unreachable!("the client commands ran above"),
         Command::Token {
             command: TokenCommand::Create { email, name },
         } => {

@@ -6,6 +6,7 @@ pub mod api;
 pub mod backup;
 pub mod bundle;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod csrf;
 pub mod edge;
