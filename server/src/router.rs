@@ -48,6 +48,8 @@ pub fn build(state: AppState, secure_cookies: bool) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::metrics::endpoint))
+        .route("/favicon.svg", get(favicon))
+        .route("/favicon.ico", get(favicon))
         .nest("/api/v1", api::router())
         .route("/api/docs", get(api::docs::page))
         .route("/operations/{id}/events", get(live::events))
@@ -68,7 +70,7 @@ pub fn build(state: AppState, secure_cookies: bool) -> Router {
         router
     };
     router
-        .layer(axum::middleware::map_response(throttled_as_429))
+        .layer(axum::middleware::map_response(server_fn_error_status))
         .layer(axum::middleware::from_fn(csrf::protect))
         .layer(sessions)
         .layer(axum::middleware::from_fn(edge::cap_body))
@@ -83,10 +85,11 @@ async fn server_fn(State(state): State<AppState>, request: Request<Body>) -> imp
     handle_server_fns_with_context(move || provide_context(berth.clone()), request).await
 }
 
-/// Server functions answer every error with 500 and the error as JSON; a throttled request
+/// Server functions answer every error with 500 and the error as JSON: the error's own
+/// status replaces it (422 for a field to fix, 403, 404, 409…), and a throttled request
 /// becomes a 429 with `Retry-After`, like the JSON API's (the page's script reads the error
 /// from the body either way).
-async fn throttled_as_429(response: axum::response::Response) -> axum::response::Response {
+async fn server_fn_error_status(response: axum::response::Response) -> axum::response::Response {
     use http_body_util::BodyExt;
     if response.status() != StatusCode::INTERNAL_SERVER_ERROR {
         return response;
@@ -96,17 +99,37 @@ async fn throttled_as_429(response: axum::response::Response) -> axum::response:
         Ok(collected) => collected.to_bytes(),
         Err(_) => return (StatusCode::INTERNAL_SERVER_ERROR, "").into_response(),
     };
-    if let Ok(views::AppError::Throttled {
-        retry_after_secs, ..
-    }) = serde_json::from_slice(&bytes)
-    {
-        parts.status = StatusCode::TOO_MANY_REQUESTS;
-        parts.headers.insert(
-            axum::http::header::RETRY_AFTER,
-            axum::http::HeaderValue::from(retry_after_secs.max(1).unsigned_abs()),
-        );
+    if let Ok(error) = serde_json::from_slice::<views::AppError>(&bytes) {
+        parts.status =
+            StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if let views::AppError::Throttled {
+            retry_after_secs, ..
+        } = error
+        {
+            parts.headers.insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after_secs.max(1).unsigned_abs()),
+            );
+        }
     }
     axum::response::Response::from_parts(parts, Body::from(bytes))
+}
+
+/// Berth's icon: a berth (a quay) under a hull, in the console's accent colour. Browsers
+/// ask for `/favicon.ico` whatever the page links; both names answer the same SVG.
+async fn favicon() -> impl IntoResponse {
+    const ICON: &str = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 32 32\">\
+<rect width=\"32\" height=\"32\" rx=\"7\" fill=\"#2453d6\"/>\
+<path d=\"M6 14h20l-3 7H9z\" fill=\"#fff\"/>\
+<path d=\"M5 25h22\" stroke=\"#fff\" stroke-width=\"2.5\" stroke-linecap=\"round\"/>\
+<path d=\"M15 7h3v7h-3z\" fill=\"#fff\"/></svg>";
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "image/svg+xml"),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        ICON,
+    )
 }
 
 /// The process is up.

@@ -603,3 +603,56 @@ async fn pages_carry_no_data_for_the_browser_but_their_islands_props() {
         }
     }
 }
+
+#[tokio::test]
+async fn every_page_has_a_title_of_its_own_and_the_icon_answers() {
+    let app = TestApp::sqlite().with_team().start().await;
+    app.create_app("web", "image", None).await;
+    let operation = app
+        .configure_and_wait("web", serde_json::json!({"GREETING": "hello"}))
+        .await;
+    let id = operation["id"].as_i64().unwrap();
+    let title = |body: &str| {
+        body.split("<title>")
+            .nth(1)
+            .and_then(|rest| rest.split("</title>").next())
+            .map(str::to_owned)
+    };
+    let mut anonymous = app.browser();
+    for (path, expected) in [
+        ("/signin", "Sign in · Berth"),
+        ("/signup", "Sign up · Berth"),
+    ] {
+        let page = anonymous.get(path).await;
+        assert_eq!(title(&page.body).as_deref(), Some(expected), "{path}");
+    }
+    let mut owner = app.signed_in(OWNER).await;
+    for (path, expected) in [
+        ("/teams/acme/members", "Members · Berth".to_owned()),
+        ("/teams/acme/apps/web", "web · Berth".to_owned()),
+        (
+            &format!("/teams/acme/operations/{id}"),
+            format!("Operation {id} · configure of web · Berth"),
+        ),
+    ] {
+        let page = owner.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert_eq!(title(&page.body), Some(expected), "{path}");
+    }
+    let overview = owner.get("/teams/acme").await;
+    let overview_title = title(&overview.body).unwrap_or_default();
+    assert!(
+        overview_title.ends_with("overview · Berth"),
+        "{overview_title}"
+    );
+    assert!(overview
+        .body
+        .contains(r#"<link rel="icon" href="/favicon.svg""#));
+
+    for path in ["/favicon.ico", "/favicon.svg"] {
+        let icon = anonymous.get(path).await;
+        assert_eq!(icon.status, StatusCode::OK, "{path}");
+        assert_eq!(icon.headers["content-type"], "image/svg+xml", "{path}");
+        assert!(icon.body.starts_with("<svg"), "{path}");
+    }
+}

@@ -11,6 +11,7 @@ use crate::{
     },
 };
 use leptos::{form::ActionForm, prelude::*};
+use leptos_meta::Title;
 use leptos_router::{
     components::Redirect,
     hooks::{use_params_map, use_query_map},
@@ -26,6 +27,7 @@ pub fn SignInPage() -> AnyView {
     let signed_up = move || query.read().get("signed_up").is_some();
     let check_email = move || query.read().get("check_email").is_some();
     view! {
+        <Title text="Sign in"/>
         <WithSession let:info>
             {if info.viewer.is_some() {
                 view! { <Redirect path="/"/> }.into_any()
@@ -68,6 +70,7 @@ pub fn SignUpPage() -> AnyView {
     let query = use_query_map();
     let invite = move || query.read().get("invite").filter(|t| !t.is_empty());
     view! {
+        <Title text="Sign up"/>
         <WithSession let:info>
             {if info.viewer.is_some() {
                 view! { <Redirect path="/"/> }.into_any()
@@ -157,6 +160,7 @@ pub fn InvitePage() -> AnyView {
     let outcome: Signal<_> = action.value().into();
     reload_on_success(outcome, "/");
     view! {
+        <Title text="Invitation"/>
         <WithSession let:info>
             {if info.viewer.is_some() {
                 view! { <Redirect path="/"/> }.into_any()
@@ -216,6 +220,7 @@ pub fn ConfirmSignUpPage() -> AnyView {
     let outcome: Signal<_> = action.value().into();
     reload_on_success(outcome, "/");
     view! {
+        <Title text="Confirm your sign-up"/>
         <WithSession let:info>
             {if info.viewer.is_some() {
                 view! { <Redirect path="/"/> }.into_any()

@@ -16,6 +16,7 @@ use crate::{
 };
 use domain::Role;
 use leptos::{form::ActionForm, prelude::*};
+use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 use views::{MemberRow, TeamMembers};
 
@@ -42,6 +43,7 @@ pub fn MembersPage() -> AnyView {
         |(team, ..)| load_members(team),
     );
     view! {
+        <Title text="Members"/>
         <Loaded page=members loading="Loading members…" let(me, page)>
             <Members me page add change remove settings deploy_key/>
         </Loaded>

@@ -242,6 +242,12 @@ pub fn OperationDetailPage() -> AnyView {
                         Suspend::new(async move {
                             match page.await {
                                 Ok(page) if page.team.handle == team() => view! {
+                                    <Title text=format!(
+                                        "Operation {} · {} of {}",
+                                        page.operation.id,
+                                        page.operation.kind,
+                                        page.operation.app
+                                    )/>
                                     <Console me=me.clone() team=page.team.handle.clone() section=Section::History>
                                         <OperationView csrf=me.csrf.clone() page/>
                                     </Console>

@@ -7,6 +7,7 @@ use crate::components::{
 use crate::serverfns::session::AnswerInvitation;
 use domain::Role;
 use leptos::{form::ActionForm, prelude::*};
+use leptos_meta::Title;
 use leptos_router::{components::Redirect, hooks::use_params_map};
 use views::{PendingInvitation, TeamSummary};
 
@@ -14,6 +15,7 @@ use views::{PendingInvitation, TeamSummary};
 #[component]
 pub fn HomePage() -> AnyView {
     view! {
+        <Title text="Teams"/>
         <SignedIn let:me>
             {match me.viewer.teams.first() {
                 Some(team) => view! { <Redirect path=format!("/teams/{}", team.handle)/> }.into_any(),
@@ -46,6 +48,7 @@ pub fn TeamPage() -> AnyView {
                 match me.viewer.teams.iter().find(|t| t.handle == handle).cloned() {
                     None => view! { <crate::components::layout::NotFound/> }.into_any(),
                     Some(team) => view! {
+                        <Title text=format!("{} overview", team.name)/>
                         <Console me=me.clone() team=team.handle.clone() section=Section::Overview>
                             <Invitations me=me.clone()/>
                             <TeamOverview team public_url=me.public_url.clone()/>
