@@ -774,8 +774,15 @@ async fn a_stable_port_another_process_holds_is_refused_and_changes_nothing() {
         404
     );
 
-    // Once the port is free, the same route is taken, and the other apps are kept.
+    // Once the port is free, the same route is taken, and the other apps are kept. (A
+    // process another test forks just then holds the listener until it execs: the port is
+    // free once a bind of it succeeds.)
     drop(taken);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while StdTcpListener::bind(("127.0.0.1", api.port)).is_err() {
+        assert!(Instant::now() < deadline, "port {} stays taken", api.port);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     harness.router.set(api.clone()).await.unwrap();
     for url in [harness.router.urls(&api).1, web_port] {
         assert_eq!(
