@@ -58,6 +58,8 @@ pub fn shell(_options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     provide_session();
+    #[cfg(feature = "ssr")]
+    ssr::provide_form_flash();
     // Pages render in async mode: the server waits for their data, so that redirects
     // (signed out → sign-in) and status codes (404) are real HTTP responses. Every page
     // returns `AnyView`: otherwise the router's type spells out every page's whole view

@@ -12,6 +12,79 @@ pub mod keys {
     pub const CSRF_TOKEN: &str = "csrf_token";
     /// A one-time message for the next page (e.g. a new token, shown once).
     pub const FLASH: &str = "flash";
+    /// A plain form post's refusal, for the page it returns to ([`super::FormFlash`]).
+    pub const FORM_FLASH: &str = "form_flash";
+}
+
+/// A plain HTML form post (no JavaScript) that a server function refused, carried to the
+/// page the browser is sent back to through the session (post/redirect/get), not in the
+/// address: the error, shown once, next to its field, and what was typed, secrets left out.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FormFlash {
+    /// The path of the page the browser goes back to; the flash is for that page only.
+    pub page: String,
+    /// The server function's path, which its form's action is matched by.
+    pub server_fn: String,
+    /// The error as the server function encodes it.
+    pub error: String,
+    /// The fields to fill in again ([`ECHOED_FIELDS`] only).
+    pub fields: Vec<(String, String)>,
+    /// When the post was refused (Unix ms): an old flash is dropped rather than shown.
+    pub at: i64,
+}
+
+/// The form fields that are written back into a form after a refusal. Only these: a field
+/// not named here (a password, a token, a secret, configuration values) is never kept, so a
+/// new secret field cannot end up in the session by being forgotten here.
+pub const ECHOED_FIELDS: &[&str] = &[
+    "email",
+    "name",
+    "team_name",
+    "team_handle",
+    "handle",
+    "method",
+    "platform",
+    "health_path",
+    "git_url",
+    "git_username",
+    "dockerfile",
+    "context",
+    "aptible_environment",
+    "aptible_app",
+    "aptible_skip_verification",
+    "registry",
+    "username",
+    "kind",
+    "region",
+    "access_key_id",
+    "role_arn",
+    "external_id",
+    "note",
+    "image",
+    "git_ref",
+    "credentials",
+    "credential",
+    "remember",
+    "registry_username",
+    "private_registry_host",
+    "role",
+    "expires_on",
+];
+
+/// Makes this request's form flash (put in the request by the server's middleware) the
+/// error of the form it is about, and what was typed the value of that form's fields: the
+/// page renders them as a browser running the form's script would have.
+pub fn provide_form_flash() {
+    let Some(flash) = leptos::prelude::use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<FormFlash>().cloned())
+    else {
+        return;
+    };
+    leptos::prelude::provide_context(leptos::server::ServerActionError::new(
+        &flash.server_fn,
+        &flash.error,
+    ));
+    leptos::prelude::provide_context(crate::components::form::FormEcho::new(flash.fields));
 }
 
 /// The use cases, as the server provides them in context.

@@ -160,7 +160,7 @@ test('an owner stores, verifies, fixes and deletes registry credentials; a deplo
     await verify(page, registry.image);
     const report = verifyReport(page);
     await expect(report).toContainText('Verification failed');
-    await expect(report.getByText('wrong_credentials', { exact: true })).toBeVisible();
+    await expect(report.getByText('wrong credentials', { exact: true })).toBeVisible();
     await expect(report).toContainText('The registry rejected the username or password');
     await expect(report).not.toContainText(registry.digest);
     await settled(page, testInfo);

@@ -10,6 +10,7 @@ pub mod client;
 pub mod config;
 pub mod csrf;
 pub mod edge;
+pub mod forms;
 pub mod live;
 pub mod metrics;
 pub mod router;

@@ -71,6 +71,7 @@ pub fn build(state: AppState, secure_cookies: bool) -> Router {
     };
     router
         .layer(axum::middleware::map_response(server_fn_error_status))
+        .layer(axum::middleware::from_fn(crate::forms::carry_errors))
         .layer(axum::middleware::from_fn(csrf::protect))
         .layer(sessions)
         .layer(axum::middleware::from_fn(edge::cap_body))

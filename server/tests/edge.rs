@@ -656,3 +656,55 @@ async fn every_page_has_a_title_of_its_own_and_the_icon_answers() {
         assert!(icon.body.starts_with("<svg"), "{path}");
     }
 }
+
+#[tokio::test]
+async fn a_refused_plain_deploy_form_comes_back_filled_in_without_its_password() {
+    use app::serverfns::deploys::DeployImage;
+    use leptos::server_fn::ServerFn;
+    let app = TestApp::sqlite().with_team().start().await;
+    app.create_app("web", "image", None).await;
+    let mut owner = app.signed_in(OWNER).await;
+    let csrf = owner.csrf_token("/teams/acme/apps/web").await;
+    let refused = owner
+        .post_form(
+            DeployImage::PATH,
+            &[
+                ("csrf_token", csrf.as_str()),
+                ("team", "acme"),
+                ("app", "web"),
+                ("image", "Not An Image"),
+                ("credentials", "new"),
+                ("registry_username", "bob"),
+                ("registry_password", "hunter2-not-kept"),
+                ("remember", "once"),
+                ("env_text", "API_TOKEN=s3cr3t-not-kept"),
+            ],
+            true,
+            Some("http://berth.test/teams/acme/apps/web"),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::SEE_OTHER);
+    assert_eq!(refused.location(), Some("/teams/acme/apps/web"));
+    let page = owner.get("/teams/acme/apps/web").await;
+    let form = page
+        .body
+        .split("id=\"deploy\"")
+        .nth(1)
+        .expect("the deploy form");
+    assert!(form.contains("value=\"Not An Image\""), "{form}");
+    assert!(form.contains("aria-invalid=\"true\""), "{form}");
+    assert!(form.contains("value=\"bob\""), "{form}");
+    for (id, checked) in [
+        ("credentials-new", true),
+        ("remember-once", true),
+        ("remember-app", false),
+    ] {
+        let input = form
+            .split(&format!("id=\"{id}\""))
+            .nth(1)
+            .and_then(|rest| rest.split('>').next())
+            .unwrap_or_else(|| panic!("{id}"));
+        assert_eq!(input.contains("checked"), checked, "{id}: {input}");
+    }
+    app.assert_no_leaks(&["hunter2-not-kept", "s3cr3t-not-kept"]);
+}

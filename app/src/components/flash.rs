@@ -42,7 +42,7 @@ pub fn VerifyReportView(report: VerifyReport) -> impl IntoView {
     view! {
         <div class=class role="status" aria-live="polite">
             <p><strong>{heading}</strong>
-                {report.kind.clone().map(|k| view! { " " <span class="badge">{k}</span> })}
+                {report.kind.as_deref().map(|k| view! { " " <span class="badge">{super::form::reason_words(k)}</span> })}
             </p>
             <p>{report.message.clone()}</p>
             {report.digest.clone().map(|digest| view! {
@@ -73,7 +73,7 @@ pub fn BaseCheckReportView(report: BaseCheckReport) -> impl IntoView {
                     <td>{match b.problem {
                         None => view! { <span class="check check-ok">"✓ can be pulled"</span> }.into_any(),
                         Some((kind, message)) => view! {
-                            <span class="check check-failed">"✗ " {kind}</span> " " <span class="muted">{message}</span>
+                            <span class="check check-failed">"✗ " {super::form::reason_words(&kind)}</span> " " <span class="muted">{message}</span>
                         }.into_any(),
                     }}</td>
                 </tr>

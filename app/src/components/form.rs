@@ -117,6 +117,27 @@ where
     }
 }
 
+/// What was typed into a form that a plain form post sent and the server refused (secrets
+/// left out: `ssr::ECHOED_FIELDS`), provided for the page the browser is sent back to.
+#[derive(Clone, Debug, Default)]
+pub struct FormEcho(std::sync::Arc<Vec<(String, String)>>);
+
+impl FormEcho {
+    pub fn new(fields: Vec<(String, String)>) -> Self {
+        Self(std::sync::Arc::new(fields))
+    }
+}
+
+/// The value typed into field `name` before the refusal this page shows, if any.
+pub fn echoed(name: &str) -> Option<String> {
+    use_context::<FormEcho>().and_then(|echo| {
+        echo.0
+            .iter()
+            .find(|(field, _)| field == name)
+            .map(|(_, value)| value.clone())
+    })
+}
+
 /// The hidden CSRF field every state-changing form carries.
 #[component]
 pub fn Csrf(token: String) -> impl IntoView {
@@ -138,6 +159,7 @@ pub fn Field(
     #[prop(into)] error: Signal<Option<String>>,
 ) -> impl IntoView {
     let id = id.unwrap_or_else(|| format!("field-{name}"));
+    let value = echoed(name).unwrap_or(value);
     let hint_id = format!("{id}-hint");
     let error_id = format!("{id}-error");
     let described_by = if hint.is_empty() {
@@ -211,6 +233,23 @@ pub fn problem<T: Clone + Send + Sync + 'static>(
     })
 }
 
+/// A registry's refusal reason (`wrong_credentials`, a stable name for the API) in words.
+pub fn reason_words(reason: &str) -> String {
+    match reason {
+        "wrong_credentials" => "wrong credentials".into(),
+        "credentials_required" => "login required".into(),
+        "denied" => "access denied".into(),
+        "not_found" => "not found".into(),
+        "timeout" => "timed out".into(),
+        "expired" => "credential expired".into(),
+        "protocol" => "unexpected answer".into(),
+        "refused" => "not contacted".into(),
+        "aws_sign_in_failed" => "AWS sign-in failed".into(),
+        "role_assumption_failed" => "role not assumed".into(),
+        other => other.replace('_', " "),
+    }
+}
+
 /// The error line under a field; its id is what the field's `aria-describedby` names.
 #[component]
 pub fn ProblemText(
@@ -220,7 +259,7 @@ pub fn ProblemText(
     view! {
         <p class="field-error" id=id aria-live="polite">
             {move || problem.get().map(|p| view! {
-                {p.reason.map(|r| view! { <span class="badge badge-failed">{r}</span> " " })}
+                {p.reason.map(|r| view! { <span class="badge badge-failed">{reason_words(&r)}</span> " " })}
                 {p.message}
             })}
         </p>

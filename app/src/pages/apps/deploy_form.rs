@@ -5,8 +5,8 @@
 use super::source::PrivateRegistryHostSelect;
 use crate::{
     components::form::{
-        follow, island_view, problem, Csrf, EnvChangesField, Field, FormError, IslandForm, Outcome,
-        Problem, ProblemText,
+        echoed, follow, island_view, problem, Csrf, EnvChangesField, Field, FormError, IslandForm,
+        Outcome, Problem, ProblemText,
     },
     serverfns::deploys::{DeployImage, DeployRef},
 };
@@ -192,12 +192,20 @@ fn DeployForm(
         current_image,
         unavailable,
     } = target;
-    let default_choice = if remembered.is_some() {
-        "remembered"
-    } else if selected_credential.is_some() || !team_credentials.is_empty() {
-        "team"
-    } else {
-        "none"
+    // After a refused plain form post, the form as it was sent (see `FormEcho`).
+    let current_image = echoed("image").unwrap_or(current_image);
+    let selected_credential = echoed("credential")
+        .map(|name| Some(name).filter(|n| !n.is_empty()))
+        .unwrap_or(selected_credential);
+    let remember_once = echoed("remember").as_deref() == Some("once");
+    let default_choice = match echoed("credentials").as_deref() {
+        Some("remembered") if remembered.is_some() => "remembered",
+        Some("team") if !team_credentials.is_empty() => "team",
+        Some("new") => "new",
+        Some("none") => "none",
+        _ if remembered.is_some() => "remembered",
+        _ if selected_credential.is_some() || !team_credentials.is_empty() => "team",
+        _ => "none",
     };
     let disabled = unavailable.is_some();
     island_view(view! {
@@ -270,7 +278,8 @@ fn DeployForm(
                         </div>
                     </div>
                     <div class="choice">
-                        <input type="radio" id="credentials-new" name="credentials" value="new"/>
+                        <input type="radio" id="credentials-new" name="credentials" value="new"
+                            checked=default_choice == "new"/>
                         <label for="credentials-new">"A username and password (or token)"</label>
                         <div class="choice-detail">
                             <Field label="Registry username" name="registry_username" id="deploy-registry-username".to_string()
@@ -280,13 +289,13 @@ fn DeployForm(
                             <fieldset class="choices choices-inline">
                                 <legend>"Keep them?"</legend>
                                 <div class="choice">
-                                    <input type="radio" id="remember-app" name="remember" value="app" checked=true
+                                    <input type="radio" id="remember-app" name="remember" value="app" checked=!remember_once
                                         aria-describedby="remember-app-hint"/>
                                     <label for="remember-app">"Remember for this app"</label>
                                     <p class="field-hint" id="remember-app-hint">"Later deploys use them without asking; they replace what the app remembered."</p>
                                 </div>
                                 <div class="choice">
-                                    <input type="radio" id="remember-once" name="remember" value="once"
+                                    <input type="radio" id="remember-once" name="remember" value="once" checked=remember_once
                                         aria-describedby="remember-once-hint"/>
                                     <label for="remember-once">"This deploy only"</label>
                                     <p class="field-hint" id="remember-once-hint">"Used to pull this image, then erased: for short-term tokens such as AWS ECR ones."</p>
@@ -347,7 +356,7 @@ fn DeployRefForm(
             .get()
             .map(|p| p.message)
     });
-    let default_ref = build.default_ref.clone();
+    let default_ref = echoed("git_ref").unwrap_or_else(|| build.default_ref.clone());
     let unavailable = target.unavailable.clone();
     let disabled = unavailable.is_some();
     let dockerfile = build.dockerfile.clone();
