@@ -16,7 +16,7 @@ pub use credential::{
 pub use git::{CommitId, GitRefName, RepositoryUrl};
 pub use image::{Digest, ImageReference, RegistryHost, DOCKER_HUB};
 pub use secret::{NotText, Secret};
-pub use team::{Role, TeamHandle, TeamName};
+pub use team::{handle_suggestion, Role, TeamHandle, TeamName};
 
 /// Implements the conversions every parsed string type shares: `as_str`, `Display`, and
 /// `TryFrom<String>` / `Into<String>` (so that serde parses on the way in).

@@ -29,29 +29,40 @@ impl TeamHandle {
 /// The character rules team and app handles share (they appear in URLs): lower-case
 /// letters, digits and single hyphens, starting with a letter.
 pub(crate) fn check_handle_characters(value: &str) -> Result<(), ParseError> {
-    if value.chars().any(|c| c.is_ascii_uppercase()) {
-        return Err(ParseError::new(format!(
-            "Use lower-case letters only, e.g. \"{}\".",
-            value.to_ascii_lowercase()
-        )));
-    }
-    if !value
+    let valid = value
         .chars()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    {
-        return Err(ParseError::new(
-            "Use only lower-case letters, digits and hyphens in the handle.",
-        ));
+        && value.starts_with(|c: char| c.is_ascii_lowercase())
+        && !value.ends_with('-')
+        && !value.contains("--");
+    if valid {
+        return Ok(());
     }
-    if !value.starts_with(|c: char| c.is_ascii_lowercase()) {
-        return Err(ParseError::new("Start the handle with a letter."));
+    let rule = "Use lower-case letters, digits and single hyphens, starting with a letter";
+    Err(ParseError::new(match handle_suggestion(value) {
+        Some(suggestion) => format!("{rule}, e.g. \"{suggestion}\"."),
+        None => format!("{rule}, e.g. \"acme\"."),
+    }))
+}
+
+/// A valid handle made from `text` (a name such as "My Web" gives "my-web"), when the text
+/// has a letter to start one with: lower-case ASCII letters and digits, every run of
+/// anything else one hyphen, at most 40 characters.
+pub fn handle_suggestion(text: &str) -> Option<String> {
+    let mut handle = String::new();
+    for c in text.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_lowercase() || (c.is_ascii_digit() && !handle.is_empty()) {
+            handle.push(c);
+        } else if !handle.is_empty() && !handle.ends_with('-') {
+            handle.push('-');
+        }
+        if handle.len() >= 40 {
+            break;
+        }
     }
-    if value.ends_with('-') || value.contains("--") {
-        return Err(ParseError::new(
-            "Hyphens go between letters or digits: no trailing or double hyphens.",
-        ));
-    }
-    Ok(())
+    let handle = handle.trim_end_matches('-');
+    (handle.len() >= 2).then(|| handle.to_owned())
 }
 
 /// A team's display name ("Acme Corp").
@@ -107,9 +118,9 @@ impl Role {
     /// What the role allows, in the words the members page uses.
     pub fn summary(self) -> &'static str {
         match self {
-            Role::Owner => "manages members and credentials, deploys",
-            Role::Deployer => "deploys, configures apps, uses team credentials",
-            Role::Viewer => "reads apps and history",
+            Role::Owner => "manage members and credentials, and deploy",
+            Role::Deployer => "deploy and configure apps with the team's credentials",
+            Role::Viewer => "read apps and their history",
         }
     }
 
@@ -163,6 +174,28 @@ mod tests {
             .unwrap_err()
             .message
             .contains("\"acme\""));
+    }
+
+    #[test]
+    fn a_suggested_handle_is_itself_valid() {
+        assert_eq!(handle_suggestion("My Web").as_deref(), Some("my-web"));
+        assert_eq!(
+            handle_suggestion("  Acme Corp. (EU) ").as_deref(),
+            Some("acme-corp-eu")
+        );
+        assert_eq!(handle_suggestion("2nd team").as_deref(), Some("nd-team"));
+        assert_eq!(handle_suggestion("42"), None);
+        let refused = TeamHandle::parse("My Web").unwrap_err().message;
+        assert!(refused.contains("\"my-web\""), "{refused}");
+    }
+
+    proptest! {
+        #[test]
+        fn every_suggestion_parses(input in any::<String>()) {
+            if let Some(handle) = handle_suggestion(&input) {
+                prop_assert!(TeamHandle::parse(&handle).is_ok(), "{handle:?}");
+            }
+        }
     }
 
     #[test]

@@ -33,6 +33,25 @@ async fn signing_up_creates_an_owned_team_and_signs_in() {
 }
 
 #[tokio::test]
+async fn a_team_handle_left_empty_is_made_from_the_team_name() {
+    let app = TestApp::sqlite().start().await;
+    let mut browser = app.browser();
+    let response = browser
+        .call::<SignUp>(&[
+            ("email", "ada@example.com"),
+            ("password", PASSWORD),
+            ("team_name", "My Web Team"),
+            ("team_handle", ""),
+        ])
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    assert_eq!(
+        browser.get("/").await.location(),
+        Some("/teams/my-web-team")
+    );
+}
+
+#[tokio::test]
 async fn sign_up_names_the_field_that_is_wrong() {
     let app = TestApp::sqlite()
         .with_sign_up(SignUpPolicy::Open)
@@ -81,13 +100,10 @@ async fn a_plain_form_post_redirects_back_with_the_error_shown_on_the_page() {
             Some("http://berth.test/signin"),
         )
         .await;
-    assert_eq!(response.status, StatusCode::FOUND);
-    let location = response
-        .location()
-        .unwrap()
-        .replace("http://berth.test", "");
-    assert!(location.starts_with("/signin?"), "{location}");
-    let page = browser.get(&location).await;
+    // Post/redirect/get: the error waits in the session, not in the address.
+    assert_eq!(response.status, StatusCode::SEE_OTHER);
+    assert_eq!(response.location(), Some("/signin"));
+    let page = browser.get("/signin").await;
     assert!(page
         .body
         .contains("That e-mail and password do not match an account."));
@@ -96,6 +112,21 @@ async fn a_plain_form_post_redirects_back_with_the_error_shown_on_the_page() {
         .body
         .contains("aria-describedby=\"field-password-error\""));
     assert!(page.body.contains("aria-invalid=\"true\""));
+    // What was typed is there again, but never the password.
+    assert!(
+        page.body.contains("value=\"ada@example.com\""),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("wrong password!"));
+    // Shown once: a reload is a fresh form.
+    let again = browser.get("/signin").await;
+    assert!(!again
+        .body
+        .contains("That e-mail and password do not match an account."));
+    assert!(!again.body.contains("value=\"ada@example.com\""));
+    // The password was not kept in the session either.
+    app.assert_no_leaks(&["wrong password!"]);
 }
 
 #[tokio::test]

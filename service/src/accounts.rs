@@ -114,7 +114,20 @@ pub async fn sign_up(berth: &Berth, input: SignUp<'_>, ip: &str) -> Result<Signe
     let email = Email::parse(input.email).field("email")?;
     let password = NewPassword::parse(input.password).field("password")?;
     let team_name = TeamName::parse(input.team_name).field("team_name")?;
-    let team_handle = TeamHandle::parse(input.team_handle).field("team_handle")?;
+    // Left empty, the handle is made from the team's name ("Acme Corp" → "acme-corp").
+    let typed_handle = input.team_handle.trim();
+    let team_handle = if typed_handle.is_empty() {
+        domain::handle_suggestion(team_name.as_str())
+            .and_then(|h| TeamHandle::parse(&h).ok())
+            .ok_or_else(|| {
+                Error::invalid(
+                    "team_handle",
+                    "Choose a handle for the team, e.g. \"acme\"; it appears in URLs.",
+                )
+            })?
+    } else {
+        TeamHandle::parse(typed_handle).field("team_handle")?
+    };
     berth.accounts.throttles.sign_up.check(ip)?;
     let handle_taken = |e: Error| match e {
         Error::Refused(AppError::Conflict { field, message }) if field == "handle" => {
@@ -450,6 +463,10 @@ pub async fn invite(berth: &Berth, token: &str) -> Result<InviteInfo> {
         email: invite.email,
         team_name: invite.team_name,
         team_handle: invite.team_handle,
+        role: invite
+            .role
+            .as_deref()
+            .and_then(|r| r.parse::<domain::Role>().ok()),
     })
 }
 

@@ -26,6 +26,8 @@ pub struct Invite {
     pub team_handle: String,
     pub team_name: String,
     pub expires_at: i64,
+    /// The role the person gets in the team (`owner`, `deployer`, `viewer`), when known.
+    pub role: Option<String>,
 }
 
 /// How long an invitation link stays valid.
@@ -146,8 +148,11 @@ impl Store {
     pub async fn invite(&self, token: &str) -> Result<Option<Invite>, StoreError> {
         with_pool!(self, pool => {
             Ok(sqlx::query_as(
-                "SELECT i.user_id, u.email, t.handle AS team_handle, t.name AS team_name, i.expires_at
+                "SELECT i.user_id, u.email, t.handle AS team_handle, t.name AS team_name, i.expires_at,
+                        COALESCE(m.role, mi.role) AS role
                  FROM invites i JOIN users u ON u.id = i.user_id JOIN teams t ON t.id = i.team_id
+                 LEFT JOIN memberships m ON m.team_id = i.team_id AND m.user_id = i.user_id
+                 LEFT JOIN membership_invitations mi ON mi.team_id = i.team_id AND mi.user_id = i.user_id
                  WHERE i.token_hash = $1 AND i.accepted_at IS NULL AND i.expires_at > $2",
             )
             .bind(sha256_hex(token))

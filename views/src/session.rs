@@ -88,6 +88,9 @@ pub struct InviteInfo {
     pub email: String,
     pub team_name: String,
     pub team_handle: String,
+    /// The role the person gets in the team.
+    #[serde(default)]
+    pub role: Option<domain::Role>,
 }
 
 /// A message for the page after a form post, shown once.

@@ -140,8 +140,8 @@ fn SignUpForm(mode: SignUpMode, csrf: String, invite: Option<String>) -> AnyView
                 <Field label="Password" name="password" kind="password" autocomplete="new-password"
                     hint="At least 10 characters." error=field_error(outcome, "password")/>
                 <Field label="Team name" name="team_name" autocomplete="organization" error=field_error(outcome, "team_name")/>
-                <Field label="Team handle" name="team_handle"
-                    hint="Lower-case letters, digits and hyphens; used in URLs and the API, e.g. acme."
+                <Field label="Team handle (optional)" name="team_handle" required=false
+                    hint="Lower-case letters, digits and hyphens; used in URLs and the API, e.g. acme. Left empty, it is made from the team name."
                     error=field_error(outcome, "team_handle")/>
                 <button type="submit" class="button button-primary">"Create account"</button>
             </ActionForm>
@@ -177,6 +177,10 @@ pub fn InvitePage() -> AnyView {
                                             <p>
                                                 "You were invited to " <strong>{invite.team_name}</strong>
                                                 " as " <strong>{invite.email.clone()}</strong>
+                                                {invite.role.map(|role| view! {
+                                                    ", to join as " {if role == domain::Role::Owner { "an " } else { "a " }}
+                                                    <strong>{role.as_str()}</strong> " (you will " {role.summary()} ")"
+                                                })}
                                                 ". Choose a password to finish setting up your account."
                                             </p>
                                             <ActionForm action>
