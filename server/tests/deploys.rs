@@ -293,6 +293,31 @@ async fn a_release_that_fails_its_health_check_leaves_the_previous_one_serving()
         served(&url).await.as_deref().map(str::trim),
         Some("good release")
     );
+
+    // The team's overview puts the failing app first (before `alpha`, never deployed), says
+    // so, and shows what each serves.
+    app.create_app("alpha", "image", None).await;
+    let mut owner = app.signed_in(OWNER).await;
+    let overview = owner.get("/teams/acme").await;
+    let body = &overview.body;
+    let at = |needle: &str| {
+        body.find(needle)
+            .unwrap_or_else(|| panic!("{needle}: {body}"))
+    };
+    assert!(
+        at("/teams/acme/apps/web\"") < at("/teams/acme/apps/alpha\""),
+        "the failing app comes first"
+    );
+    assert!(
+        body.contains("1 app&#x27;s last operation failed")
+            || body.contains("1 app's last operation failed"),
+        "{body}"
+    );
+    assert!(body.contains("not deployed"), "{body}");
+    assert!(
+        body.contains("href=\"/teams/acme/credentials/new\""),
+        "{body}"
+    );
     app.stop().await;
 }
 

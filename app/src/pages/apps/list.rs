@@ -92,8 +92,9 @@ fn AppList(me: Me, page: AppsPage) -> impl IntoView {
     }
 }
 
+/// An app's current image and digest, short, with the whole of each on hover.
 #[component]
-fn ReleaseCell(app: AppRow) -> impl IntoView {
+pub fn ReleaseCell(app: AppRow) -> impl IntoView {
     match app.release {
         Some(r) => view! {
             <code title=r.image.clone()>{image_name(&r.image).to_owned()}</code> " "
