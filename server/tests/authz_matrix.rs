@@ -332,7 +332,7 @@ async fn pages_send_strangers_to_sign_in_and_outsiders_to_not_found() {
         }
         let members = browser.get("/teams/acme/members").await;
         let has_controls =
-            members.body.contains("Add member</h2>") && members.body.contains(">Remove<");
+            members.body.contains("Add member</h2>") && members.body.contains(">Yes, remove ");
         assert_eq!(
             has_controls,
             caller == Caller::Owner,

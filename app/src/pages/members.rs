@@ -201,12 +201,19 @@ fn MemberRowView(
                         </select>
                         <button type="submit" class="button">"Change role"<span class="visually-hidden">" for " {email}</span></button>
                     </ActionForm>
-                    <ActionForm action=remove attr:class="inline-form">
-                        <Csrf token=csrf2/>
-                        <input type="hidden" name="team" value=team2/>
-                        <input type="hidden" name="user_id" value=user_id2/>
-                        <button type="submit" class="button button-danger">"Remove"<span class="visually-hidden">" " {email2}</span></button>
-                    </ActionForm>
+                    // Asked first, with or without JavaScript: removing takes access away at once.
+                    <details class="confirm">
+                        <summary class="button button-danger">"Remove…"<span class="visually-hidden">" " {email2.clone()}</span></summary>
+                        <div class="confirm-body">
+                            <p>"Remove " <strong>{email2.clone()}</strong> " from the team? They lose access at once; their past operations stay in the history."</p>
+                            <ActionForm action=remove attr:class="inline-form">
+                                <Csrf token=csrf2/>
+                                <input type="hidden" name="team" value=team2/>
+                                <input type="hidden" name="user_id" value=user_id2/>
+                                <button type="submit" class="button button-danger">"Yes, remove " {email2}</button>
+                            </ActionForm>
+                        </div>
+                    </details>
                 </td>
                 }
             })}
