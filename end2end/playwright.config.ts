@@ -48,12 +48,20 @@ export default defineConfig({
     {
       // The WebAssembly bundle hydrates each page; tests wait for hydration before acting.
       name: 'hydrate',
+      testIgnore: /phone\.spec\.ts/,
       use: { ...chromium, javaScriptEnabled: true },
     },
     {
       // No JavaScript: forms post natively and the server redirects back.
       name: 'ssr',
+      testIgnore: /phone\.spec\.ts/,
       use: { ...chromium, javaScriptEnabled: false },
+    },
+    {
+      // A phone's screen: no page may scroll sideways.
+      name: 'phone',
+      testMatch: /phone\.spec\.ts/,
+      use: { ...chromium, javaScriptEnabled: true, viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true },
     },
   ],
 });
