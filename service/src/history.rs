@@ -29,6 +29,18 @@ pub async fn page_of(
     app: Option<&str>,
     filter: HistoryFilter<'_>,
 ) -> Result<(TeamAccess, Vec<Operation>, Option<i64>)> {
+    let (access, _, operations, next) = filtered(berth, actor, team, app, filter).await?;
+    Ok((access, operations, next))
+}
+
+/// [`page_of`], with the store's filter it read the operations with.
+async fn filtered(
+    berth: &Berth,
+    actor: i64,
+    team: &str,
+    app: Option<&str>,
+    filter: HistoryFilter<'_>,
+) -> Result<(TeamAccess, OperationFilter, Vec<Operation>, Option<i64>)> {
     let kind = filter
         .kind
         .filter(|k| !k.is_empty())
@@ -45,19 +57,16 @@ pub async fn page_of(
         None => None,
     };
     let limit = filter.limit.clamp(1, 200);
+    let selection = OperationFilter {
+        team_id: access.team_id,
+        app_id,
+        kind,
+        status,
+        requested_by: filter.requested_by,
+    };
     let mut operations = berth
         .store
-        .operations_page(
-            &OperationFilter {
-                team_id: access.team_id,
-                app_id,
-                kind,
-                status,
-                requested_by: filter.requested_by,
-            },
-            filter.before,
-            limit + 1,
-        )
+        .operations_page(&selection, filter.before, limit + 1)
         .await?;
     let next = if operations.len() as i64 > limit {
         operations.truncate(limit as usize);
@@ -65,11 +74,12 @@ pub async fn page_of(
     } else {
         None
     };
-    Ok((access, operations, next))
+    Ok((access, selection, operations, next))
 }
 
-/// A history page: the operations, the chart's numbers for the last [`CHART_DAYS`] days,
-/// and the members for the "requested by" filter.
+/// A history page: the operations, the chart's numbers for the last [`CHART_DAYS`] days
+/// (of the same operations: the filters apply to both), and the members for the
+/// "requested by" filter.
 pub async fn page(
     berth: &Berth,
     actor: i64,
@@ -77,15 +87,11 @@ pub async fn page(
     app: Option<&str>,
     filter: HistoryFilter<'_>,
 ) -> Result<HistoryPage> {
-    let (access, operations, next) = page_of(berth, actor, team, app, filter).await?;
-    let app_id = match app {
-        Some(handle) => Some(apps::load(berth, &access, handle).await?.id),
-        None => None,
-    };
+    let (access, selection, operations, next) = filtered(berth, actor, team, app, filter).await?;
     let first_day = store::now_ms().div_euclid(DAY_MS) - (CHART_DAYS - 1);
     let counts = berth
         .store
-        .operation_days(access.team_id, app_id, first_day * DAY_MS)
+        .operation_days(&selection, first_day * DAY_MS)
         .await?;
     let members = berth
         .store

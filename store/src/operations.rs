@@ -915,31 +915,43 @@ impl Store {
     }
 
     /// Operations per UTC day and status created since `since_ms`, with their mean run time,
-    /// for the team or one of its apps: the history chart.
+    /// for the operations `filter` selects (the team's, or one app's, of a kind, status or
+    /// requester): the history chart, which shows what the list below it shows.
     pub async fn operation_days(
         &self,
-        team_id: i64,
-        app_id: Option<i64>,
+        filter: &OperationFilter,
         since_ms: i64,
     ) -> Result<Vec<DayCount>, StoreError> {
-        let app_clause = if app_id.is_some() {
-            "AND app_id = $3"
-        } else {
-            ""
-        };
+        let given = [
+            ("team_id =", Some(Bind::Int(filter.team_id))),
+            ("created_at >=", Some(Bind::Int(since_ms))),
+            ("app_id =", filter.app_id.map(Bind::Int)),
+            ("requested_by =", filter.requested_by.map(Bind::Int)),
+            ("kind =", filter.kind.map(|k| Bind::Text(k.as_str()))),
+            ("status =", filter.status.map(|s| Bind::Text(s.as_str()))),
+        ];
+        let mut conditions = Vec::new();
+        let mut binds = Vec::new();
+        for (test, bind) in given {
+            if let Some(bind) = bind {
+                binds.push(bind);
+                conditions.push(format!("{test} ${}", binds.len()));
+            }
+        }
         let sql = format!(
             "SELECT created_at / 86400000 AS day, status, COUNT(*) AS count,
                     CAST(AVG(finished_at - started_at) AS BIGINT) AS avg_duration_ms
              FROM operations
-             WHERE team_id = $1 AND created_at >= $2 {app_clause}
+             WHERE {}
              GROUP BY created_at / 86400000, status
-             ORDER BY day, status"
+             ORDER BY day, status",
+            conditions.join(" AND ")
         );
         with_pool!(self, pool => {
-            let mut query = sqlx::query_as(&sql).bind(team_id).bind(since_ms);
-            if let Some(app_id) = app_id {
-                query = query.bind(app_id);
-            }
+            let query = binds.iter().fold(sqlx::query_as(&sql), |query, bind| match bind {
+                Bind::Int(value) => query.bind(*value),
+                Bind::Text(value) => query.bind(*value),
+            });
             Ok(query.fetch_all(pool).await?)
         })
     }

@@ -273,17 +273,25 @@ fn Chart(days: Vec<DayRow>) -> impl IntoView {
             view! { <circle class="duration-dot" cx=format!("{x:.1}") cy=format!("{y:.1}") r="3"><title>{title}</title></circle> }
         })
         .collect_view();
-    let summary = format!(
-        "{} operations in the last {} days: {succeeded} succeeded, {failed} failed, {other} queued, running or cancelled. The busiest day had {max}.",
-        succeeded + failed + other,
-        days.len()
-    );
+    let count = succeeded + failed + other;
+    let summary = if count == 0 {
+        format!("No operations in the last {} days.", days.len())
+    } else {
+        format!(
+            "{count} operation{} in the last {} days: {succeeded} succeeded, {failed} failed, {other} queued, running or cancelled. The busiest day had {max}.",
+            if count == 1 { "" } else { "s" },
+            days.len()
+        )
+    };
+    let shortest = timed.iter().map(|(_, ms)| *ms).min().unwrap_or(0);
     let duration_summary = if timed.is_empty() {
         "No operation ran in these days.".to_owned()
+    } else if duration(shortest) == duration(longest) {
+        format!("Mean run time per day: {}.", duration(longest))
     } else {
         format!(
             "Mean run time per day, from {} to {}.",
-            duration(timed.iter().map(|(_, ms)| *ms).min().unwrap_or(0)),
+            duration(shortest),
             duration(longest)
         )
     };

@@ -591,7 +591,7 @@ on_both_backends! {
         let rows = |days: Vec<DayCount>| -> Vec<(i64, OperationStatus, i64, Option<i64>)> {
             days.into_iter().map(|d| (d.day, d.status, d.count, d.avg_duration_ms)).collect()
         };
-        let team = store.operation_days(acme.team_id, None, d0 * DAY).await.unwrap();
+        let team = store.operation_days(&OperationFilter { team_id: acme.team_id, ..Default::default() }, d0 * DAY).await.unwrap();
         assert_eq!(
             rows(team),
             [
@@ -601,7 +601,7 @@ on_both_backends! {
                 (d0 + 1, Succeeded, 1, Some(2_000)),
             ]
         );
-        let web_only = store.operation_days(acme.team_id, Some(web.id), d0 * DAY).await.unwrap();
+        let web_only = store.operation_days(&OperationFilter { team_id: acme.team_id, app_id: Some(web.id), ..Default::default() }, d0 * DAY).await.unwrap();
         assert_eq!(
             rows(web_only),
             [
@@ -611,9 +611,15 @@ on_both_backends! {
                 (d0 + 1, Succeeded, 1, Some(2_000)),
             ]
         );
-        let earlier = store.operation_days(acme.team_id, Some(web.id), (d0 - 1) * DAY).await.unwrap();
+        let earlier = store.operation_days(&OperationFilter { team_id: acme.team_id, app_id: Some(web.id), ..Default::default() }, (d0 - 1) * DAY).await.unwrap();
         assert_eq!(rows(earlier)[0], (d0 - 1, Succeeded, 1, Some(9_000)));
-        assert!(store.operation_days(acme.team_id, Some(theirs.id), 0).await.unwrap().is_empty(), "another team's app shows nothing");
+        assert!(store.operation_days(&OperationFilter { team_id: acme.team_id, app_id: Some(theirs.id), ..Default::default() }, 0).await.unwrap().is_empty(), "another team's app shows nothing");
+        // The chart follows the list's filters.
+        let failed_only = store
+            .operation_days(&OperationFilter { team_id: acme.team_id, status: Some(Failed), ..Default::default() }, d0 * DAY)
+            .await
+            .unwrap();
+        assert_eq!(rows(failed_only), [(d0, Failed, 1, Some(1_000))]);
     }
 
     /// Rows are parsed as they are read: a stored value that no longer parses (written by
