@@ -104,6 +104,20 @@ async fn verification_failures_say_precisely_what_is_wrong() {
         )
         .await;
     assert_eq!(shown.json()["credential"]["last_verified"]["ok"], false);
+    let right = app
+        .call(
+            "GET",
+            "/api/v1/teams/acme/credentials/right",
+            &app.viewer(),
+            None,
+        )
+        .await;
+    assert_eq!(
+        right.json()["credential"]["last_verified"]["ok"],
+        true,
+        "{}",
+        right.body
+    );
     let audit = app
         .call(
             "GET",
@@ -122,9 +136,11 @@ async fn verification_failures_say_precisely_what_is_wrong() {
             )
         })
         .collect();
+    // A missing tag or repository is the image's problem: the login worked, so the
+    // credential is not marked failed for it.
     let expected = [
-        ("credential.verify", "failed"),
-        ("credential.verify", "failed"),
+        ("credential.verify", "ok"),
+        ("credential.verify", "ok"),
         ("credential.create", "ok"),
     ];
     assert_eq!(

@@ -897,6 +897,18 @@ pub async fn verify(
             ),
         ),
         Ok(None) => (true, "logged in".to_owned()),
+        // The registry took the login and then had no such image: the credential works (a
+        // mistyped tag is no reason to mark it failed).
+        Err(VerifyFailure::Registry {
+            error: error @ platform::registry::RegistryError::NotFound { .. },
+            ..
+        }) => (
+            true,
+            format!(
+                "logged in; the image to pull was not found: {}",
+                error.to_string().trim_end_matches('.')
+            ),
+        ),
         Err(failure) => (
             false,
             format!(
