@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import type { AptibleGitApp } from '../global-setup';
 import type { GitSshHostInfo } from '../git-ssh-host';
-import { test as base, expect, type BrowserContext, type Page, type Request, type Response, type TestInfo } from '@playwright/test';
+import { test as base, expect, type APIRequestContext, type BrowserContext, type Page, type Request, type Response, type TestInfo } from '@playwright/test';
 
 export { expect };
 
@@ -340,3 +340,60 @@ export function watchOperation(page: Page) {
 export function servedStatus(html: string): string | undefined {
   return /<h1[^>]*>[\s\S]*?status-(queued|running|succeeded|failed|cancelled)/.exec(html)?.[1];
 }
+
+/**
+ * A signed-up owner's team with something on every page: an API token made in the console,
+ * then through the API a registry credential `hub`, an app `web` with a deployed release (a
+ * long digest) from the test registry. Ends with the owner signed in on `page`; answers the
+ * team's path, the deploy's operation id and the API's headers.
+ */
+export async function teamWithAnApp(
+  page: Page,
+  request: APIRequestContext,
+  names: ReturnType<typeof uniqueNames>,
+): Promise<{ base: string; operation: number; headers: Record<string, string> }> {
+  const registry = testRegistry();
+  await signUp(page, { email: names.owner, password: PASSWORD, teamName: names.teamName, teamHandle: names.teamHandle });
+  await open(page, '/settings/tokens');
+  await page.getByLabel('Token name').fill('setup');
+  await page.getByRole('button', { name: 'Create token' }).click();
+  const field = page.getByRole('textbox', { name: 'New API token' });
+  await expect(field).toHaveValue(/\S{16,}/);
+  const headers = { Authorization: `Bearer ${await field.inputValue()}` };
+  const team = `/api/v1/teams/${names.teamHandle}`;
+  const credential = await request.post(`${team}/credentials`, {
+    headers,
+    data: { name: 'hub', registry: registry.host, kind: 'basic', username: registry.user, secret: registry.password },
+  });
+  expect(credential.status()).toBe(201);
+  expect((await request.post(`${team}/apps`, { headers, data: { handle: 'web', method: 'image' } })).status()).toBe(201);
+  const deploy = await request.post(`${team}/apps/web/deploys`, { headers, data: { image: registry.image } });
+  expect(deploy.status(), await deploy.text()).toBe(202);
+  const operation: number = (await deploy.json()).operation.id;
+  await expect(async () => {
+    const answer = await request.get(`/api/v1/operations/${operation}`, { headers });
+    expect((await answer.json()).operation.status).toBe('succeeded');
+  }).toPass({ timeout: 60_000 });
+  return { base: `/teams/${names.teamHandle}`, operation, headers };
+}
+
+/** Every page of a team made by `teamWithAnApp`, for checks that go over all of them. */
+export function teamPages(base: string, operation: number): string[] {
+  return [
+    base,
+    `${base}/apps`,
+    `${base}/apps/new`,
+    `${base}/apps/web`,
+    `${base}/apps/web/history`,
+    `${base}/history`,
+    `${base}/operations/${operation}`,
+    `${base}/credentials`,
+    `${base}/credentials/new`,
+    `${base}/credentials/hub`,
+    `${base}/audit`,
+    `${base}/members`,
+    `${base}/platforms`,
+    '/settings/tokens',
+  ];
+}
+

@@ -71,6 +71,8 @@ test('an owner invites a viewer, who joins, meets the limits of the role, and si
     await settled(member, testInfo);
     await expect(member.getByRole('heading', { level: 1, name: 'Join your team' })).toBeVisible();
     await expect(member.getByText(names.member)).toBeVisible();
+    // The page says which role the person gets.
+    await expect(member.getByText(/to join as a viewer/)).toBeVisible();
     await member.getByLabel('Password').fill(MEMBER_PASSWORD);
     await member.getByRole('button', { name: 'Join the team' }).click();
     await expect(member).toHaveURL(teamUrl);
