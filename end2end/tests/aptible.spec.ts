@@ -365,7 +365,7 @@ test('an owner deploys a Dockerfile app on Aptible: the commit is pushed with th
       // Aptible's log repeats the configuration it was given; Berth keeps the password redacted.
       await expect(log).toContainText('APTIBLE_PRIVATE_REGISTRY_PASSWORD=[redacted]');
       await expect(page.getByText(repo.main, { exact: true })).toBeVisible();
-      await expect(page.getByText('given with this deploy', { exact: true })).toBeVisible();
+      await expect(page.getByText("given with this deploy (now the app's APTIBLE_PRIVATE_REGISTRY_* configuration)", { exact: true })).toBeVisible();
       // The commit reached Aptible's git remote on Berth's own branch, and only there.
       expect(branchCommit(remote.repository, branch), `${branch} in ${remote.repository}`).toBe(repo.main);
       expect(branches(remote.repository)).toEqual([branch]);

@@ -193,8 +193,10 @@ test('an owner creates a Dockerfile app from a git repository, deploys a branch 
       // What ran: the ref, its commit, and the credentials as configuration changes of this operation.
       await expect(page.getByText('main', { exact: true })).toBeVisible();
       await expect(page.getByText(repo.commits.main, { exact: true })).toBeVisible();
-      await expect(page.getByText('given with this deploy', { exact: true })).toBeVisible();
-      const changes = page.getByRole('definition').filter({ hasText: /APTIBLE_PRIVATE_REGISTRY/ });
+      await expect(page.getByText("given with this deploy (now the app's APTIBLE_PRIVATE_REGISTRY_* configuration)", { exact: true })).toBeVisible();
+      // A build is deployed again from its ref, not by its (local) image's digest.
+      await expect(page.getByRole('button', { name: 'Redeploy this digest' })).toHaveCount(0);
+      const changes = page.getByRole('definition').filter({ hasText: /set APTIBLE_PRIVATE_REGISTRY/ });
       await expect(changes).toContainText('set APTIBLE_PRIVATE_REGISTRY_USERNAME');
       await expect(changes).toContainText('set APTIBLE_PRIVATE_REGISTRY_PASSWORD');
       await noSecrets();

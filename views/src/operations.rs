@@ -67,8 +67,17 @@ impl OperationRow {
                     .map(|v| format!(" (version {v})"))
                     .unwrap_or_default()
             ),
+            // A build's login is the app's `APTIBLE_PRIVATE_REGISTRY_*` configuration.
+            CredentialSource::Given if self.git_ref.is_some() => {
+                "given with this deploy (now the app's APTIBLE_PRIVATE_REGISTRY_* configuration)"
+                    .into()
+            }
+            CredentialSource::Remembered if self.git_ref.is_some() => {
+                "the app's APTIBLE_PRIVATE_REGISTRY_* configuration".into()
+            }
             CredentialSource::Given => "given with this deploy".into(),
             CredentialSource::Remembered => "remembered on the app".into(),
+            CredentialSource::None if self.git_ref.is_some() => "none (public base images)".into(),
             CredentialSource::None => "none (public image)".into(),
         }
     }

@@ -71,12 +71,13 @@ pub fn run_time(o: &OperationRow) -> Option<String> {
 pub fn OperationSource(operation: OperationRow) -> impl IntoView {
     // `EitherOf3` rather than `into_any()`: a type-erased view carries every way of
     // rendering and hydrating its contents, which would all land in the browser bundle.
+    // A build names the ref and commit it built (its image is Berth's own local name).
     match (operation.image, operation.git_ref) {
-        (Some(image), _) => EitherOf3::A(view! {
+        (Some(image), None) => EitherOf3::A(view! {
             <code title=image.clone()>{image_name(&image).to_owned()}</code>
             {operation.digest.map(|d| view! { " " <code class="digest" title=d.clone()>{short_digest(&d)}</code> })}
         }),
-        (None, Some(git_ref)) => EitherOf3::B(view! {
+        (_, Some(git_ref)) => EitherOf3::B(view! {
             <code>{git_ref}</code>
             {operation.commit.map(|c| view! { " " <code class="digest" title=c.clone()>{c.chars().take(12).collect::<String>()}</code> })}
         }),
@@ -341,8 +342,10 @@ fn OperationBody(
     });
     let cancel_outcome: Signal<_> = cancel.value().into();
     let redeploy_outcome: Signal<_> = redeploy.value().into();
+    // An image deploy's digest, not a build's (a build is deployed again from its ref).
     let can_redeploy = page.can_deploy
         && o.kind == OperationKind::Deploy
+        && o.git_ref.is_none()
         && o.image.is_some()
         && o.digest.is_some();
     let (csrf_cancel, csrf_redeploy) = (csrf.clone(), csrf);
@@ -403,7 +406,7 @@ fn OperationBody(
                 <dt>"Kind"</dt><dd>{o.kind.as_str()}</dd>
                 <dt>"Status"</dt><dd>{move || view! { <StatusBadge status=status.get()/> }}</dd>
                 <dt>"App"</dt><dd><a href=app_href>{o.app.clone()}</a></dd>
-                {o.image.clone().map(|image| view! { <dt>"Image"</dt><dd><code>{image}</code></dd> })}
+                {o.image.clone().map(|image| view! { <dt>{if o.git_ref.is_some() { "Built image" } else { "Image" }}</dt><dd><code>{image}</code></dd> })}
                 {o.digest.clone().map(|digest| view! { <dt>"Digest"</dt><dd><code class="digest">{digest}</code></dd> })}
                 {o.git_ref.clone().map(|r| view! { <dt>"Git ref"</dt><dd><code>{r}</code></dd> })}
                 {o.commit.clone().map(|c| view! { <dt>"Commit"</dt><dd><code class="digest">{c}</code></dd> })}

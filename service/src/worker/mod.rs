@@ -753,6 +753,12 @@ fn credential_words(operation: &Operation) -> String {
             operation.credential_name.as_deref().unwrap_or("?"),
             operation.credential_version.unwrap_or_default()
         ),
+        CredentialSource::Given if operation.git_ref.is_some() => {
+            "given with this deploy (APTIBLE_PRIVATE_REGISTRY_*)".into()
+        }
+        CredentialSource::Remembered if operation.git_ref.is_some() => {
+            "the app's APTIBLE_PRIVATE_REGISTRY_* configuration".into()
+        }
         CredentialSource::Given => "given with this deploy".into(),
         CredentialSource::Remembered => "remembered on the app".into(),
         CredentialSource::None => "none".into(),
@@ -766,11 +772,19 @@ async fn record_credential_use(berth: &Berth, operation: &Operation, prepared: &
         .as_ref()
         .map(ToString::to_string)
         .unwrap_or_default();
+    // A build is named by its ref: its image is Berth's own local name for the result.
+    let (deploys, pulls) = match &operation.git_ref {
+        Some(git_ref) => (
+            format!("builds {git_ref}"),
+            format!("builds {git_ref}, pulling its base images"),
+        ),
+        None => (format!("deploys {image}"), format!("pulls {image}")),
+    };
     let (subject, detail) = match operation.credential_source {
         CredentialSource::Team => {
             let name = operation.credential_name.clone().unwrap_or_default();
             let detail = format!(
-                "operation #{} deploys {image} to {}",
+                "operation #{} {deploys} to {}",
                 operation.id, prepared.app.handle
             );
             if let Some(id) = operation.credential_id {
@@ -783,10 +797,15 @@ async fn record_credential_use(berth: &Berth, operation: &Operation, prepared: &
         CredentialSource::Given | CredentialSource::Remembered => (
             app_subject(prepared.app.handle.as_str()),
             format!(
-                "operation #{} pulls {image} with credentials {} (user {})",
+                "operation #{} {pulls} with credentials {}{}",
                 operation.id,
                 credential_words(operation),
-                operation.registry_username.as_deref().unwrap_or_default()
+                operation
+                    .registry_username
+                    .as_deref()
+                    .filter(|u| !u.is_empty())
+                    .map(|u| format!(" (user {u})"))
+                    .unwrap_or_default()
             ),
         ),
         CredentialSource::None => return,
