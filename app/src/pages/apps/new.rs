@@ -3,7 +3,7 @@
 use super::param;
 use crate::{
     components::{
-        form::{field_error, follow, Csrf, Field, FormError, Outcome},
+        form::{echoed, field_error, follow, Csrf, Field, FormError, Outcome},
         layout::{Console, InTeam, Section},
     },
     serverfns::apps::CreateApp,
@@ -26,6 +26,8 @@ pub fn NewAppPage() -> AnyView {
             {
                 let handle = summary.handle.clone();
                 let csrf = me.csrf.clone();
+                // After a refused plain form post, the method that was chosen.
+                let dockerfile_chosen = echoed("method").as_deref() == Some("dockerfile");
                 view! {
                     <Console me=me.clone() team=handle.clone() section=Section::Apps>
                         <p class="breadcrumb"><a href=format!("/teams/{handle}/apps")>"Apps"</a> " /"</p>
@@ -45,12 +47,12 @@ pub fn NewAppPage() -> AnyView {
                                         <fieldset class="choices" aria-describedby="field-method-error">
                                             <legend>"Deploy method"</legend>
                                             <div class="choice">
-                                                <input type="radio" id="method-image" name="method" value="image" checked=true/>
+                                                <input type="radio" id="method-image" name="method" value="image" checked=!dockerfile_chosen/>
                                                 <label for="method-image">"Direct Docker Image"</label>
                                                 <p class="field-hint">"Run a prebuilt image from any registry; each deploy names the image, and Berth records its digest."</p>
                                             </div>
                                             <div class="choice">
-                                                <input type="radio" id="method-dockerfile" name="method" value="dockerfile" aria-describedby="method-dockerfile-hint"/>
+                                                <input type="radio" id="method-dockerfile" name="method" value="dockerfile" checked=dockerfile_chosen aria-describedby="method-dockerfile-hint"/>
                                                 <label for="method-dockerfile">"Dockerfile"</label>
                                                 <p class="field-hint" id="method-dockerfile-hint">"Build from a git repository: each deploy names a branch, tag or commit, and Berth builds that commit's Dockerfile."</p>
                                             </div>
@@ -93,7 +95,7 @@ const NEW_APP_FIELDS: &[&str] = &[
 #[component]
 fn GitSourceFields(outcome: Outcome<String>) -> impl IntoView {
     view! {
-        <fieldset class="field-group" aria-describedby="git-source-hint">
+        <fieldset class="field-group git-source" aria-describedby="git-source-hint">
             <legend>"Git source (Dockerfile apps only)"</legend>
             <p class="field-hint" id="git-source-hint">"Leave these empty for a Direct Docker Image app."</p>
             <Field label="Repository URL" name="git_url" required=false autocomplete="off"
