@@ -425,13 +425,25 @@ pub struct EventsQuery {
     after: Option<i64>,
 }
 
+/// One server-sent event of `GET /api/v1/operations/{id}/events` (the document's schema of
+/// each event; `live::stream` writes them).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct OperationEvent {
+    /// `lines` or `status`.
+    event: String,
+    /// JSON text: for `lines` an array of `{"id", "at", "line"}`, for `status`
+    /// `{"status", "step", "error", "finished_at"}`.
+    data: String,
+}
+
 /// `GET /api/v1/operations/{id}/events` → a server-sent event stream: `lines` events (a
 /// JSON array of `{id, at, line}`) and `status` events (`{status, step, error,
 /// finished_at}`), ending after the final status (or when Berth stops: follow again with
 /// `?after=`). Viewers get the status only unless the team lets them read logs.
 #[utoipa::path(get, path = "/api/v1/operations/{id}/events", tag = "operations", summary = "Follow an operation live",
     params(("id" = i64, Path, description = "The operation's id."), EventsQuery),
-    responses((status = 200, description = "Server-sent events: `lines` and `status`, until the operation ends.", body = String, content_type = "text/event-stream")))]
+    responses((status = 200, description = "Server-sent events: `lines` and `status`, until the operation ends.", body = OperationEvent, content_type = "text/event-stream")))]
 pub async fn events(
     State(state): State<AppState>,
     user: ApiUser,
