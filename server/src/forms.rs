@@ -49,7 +49,7 @@ async fn page(session: Session, mut request: Request, next: Next) -> Response {
     if let Ok(Some(flash)) = session.get::<FormFlash>(keys::FORM_FLASH).await {
         if flash.page == request.uri().path() {
             let _ = session.remove::<FormFlash>(keys::FORM_FLASH).await;
-            if now_ms() - flash.at <= FLASH_MAX_AGE_MS {
+            if store::now_ms() - flash.at <= FLASH_MAX_AGE_MS {
                 request.extensions_mut().insert(flash);
             }
         }
@@ -92,7 +92,7 @@ async fn plain_post(session: Session, request: Request, next: Next) -> Response 
         server_fn,
         error,
         fields,
-        at: now_ms(),
+        at: store::now_ms(),
     };
     if let Err(error) = session.insert(keys::FORM_FLASH, &flash).await {
         tracing::warn!(%error, "could not keep a form's error in the session");
@@ -152,13 +152,6 @@ fn split_error(location: &str) -> Option<(String, String, String)> {
         clean.push_str(hash);
     }
     Some((clean, server_fn, error))
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -112,6 +112,15 @@ impl Pipeline {
         cli(&self.berth.url, &self.token, args)
     }
 
+    /// `berth deploy --app web --docker-image <the tag's image> EXTRA…`, run to its end with
+    /// `stdin`; answers (exit code, stdout, stderr).
+    fn deploy(&self, tag: &str, extra: &[&str], stdin: &str) -> (i32, String, String) {
+        let image = self.image(tag);
+        let mut args = vec!["deploy", "--app", "web", "--docker-image", image.as_str()];
+        args.extend_from_slice(extra);
+        run(self.cli(&args), stdin)
+    }
+
     fn image(&self, tag: &str) -> String {
         format!("{}/team/web:{tag}", self.host)
     }
@@ -127,22 +136,17 @@ impl Pipeline {
 #[tokio::test]
 async fn a_pipeline_deploys_with_the_password_from_stdin_and_the_exit_status_tells_how_it_ended() {
     let p = pipeline().await;
-    let one = p.image("1");
 
     // A first deploy with the registry login (remembered on the app) and a variable riding
     // along; no --team: the token's user is in one team. The log is followed to the end.
-    let (code, stdout, stderr) = run(
-        p.cli(&[
-            "deploy",
-            "--app",
-            "web",
-            "--docker-image",
-            &one,
+    let (code, stdout, stderr) = p.deploy(
+        "1",
+        &[
             "--private-registry-username",
             "puller",
             "--private-registry-password-stdin",
             "GREETING=hello",
-        ]),
+        ],
         &format!("{PASSWORD}\n"),
     );
     assert_eq!(code, 0, "{stdout}\n{stderr}");
@@ -189,23 +193,16 @@ async fn a_pipeline_deploys_with_the_password_from_stdin_and_the_exit_status_tel
 
     // Refused before anything is queued: a tag the registry does not have, and a wrong
     // password; each error names the flag to fix.
-    let (code, _, stderr) = run(
-        p.cli(&["deploy", "--app", "web", "--docker-image", &p.image("nope")]),
-        "",
-    );
+    let (code, _, stderr) = p.deploy("nope", &[], "");
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.starts_with("berth: --docker-image: "), "{stderr}");
-    let (code, _, stderr) = run(
-        p.cli(&[
-            "deploy",
-            "--app",
-            "web",
-            "--docker-image",
-            &p.image("2"),
+    let (code, _, stderr) = p.deploy(
+        "2",
+        &[
             "--private-registry-username",
             "puller",
             "--private-registry-password-stdin",
-        ]),
+        ],
         "not-the-password\n",
     );
     assert_eq!(code, 1, "{stderr}");
@@ -215,19 +212,15 @@ async fn a_pipeline_deploys_with_the_password_from_stdin_and_the_exit_status_tel
     );
 
     // The password on the command line works when the user insists, with a warning.
-    let (code, stdout, stderr) = run(
-        p.cli(&[
-            "deploy",
-            "--app",
-            "web",
-            "--docker-image",
-            &p.image("2"),
+    let (code, stdout, stderr) = p.deploy(
+        "2",
+        &[
             "--private-registry-username",
             "puller",
             "--private-registry-password",
             PASSWORD,
             "--this-deploy-only",
-        ]),
+        ],
         "",
     );
     assert_eq!(code, 0, "{stdout}\n{stderr}");
@@ -258,17 +251,13 @@ async fn a_pipeline_deploys_with_the_password_from_stdin_and_the_exit_status_tel
 #[tokio::test]
 async fn config_changes_and_a_detached_deploy_are_followed_live_to_their_end() {
     let p = pipeline().await;
-    let (code, stdout, stderr) = run(
-        p.cli(&[
-            "deploy",
-            "--app",
-            "web",
-            "--docker-image",
-            &p.image("1"),
+    let (code, stdout, stderr) = p.deploy(
+        "1",
+        &[
             "--private-registry-username",
             "puller",
             "--private-registry-password-stdin",
-        ]),
+        ],
         PASSWORD,
     );
     assert_eq!(code, 0, "{stdout}\n{stderr}");
@@ -300,17 +289,7 @@ async fn config_changes_and_a_detached_deploy_are_followed_live_to_their_end() {
 
     // A detached deploy prints the operation's id; operation:follow streams its log while
     // it runs (the slow release takes seconds to answer) and ends with its outcome.
-    let (code, stdout, stderr) = run(
-        p.cli(&[
-            "deploy",
-            "--app",
-            "web",
-            "--docker-image",
-            &p.image("slow"),
-            "--detach",
-        ]),
-        "",
-    );
+    let (code, stdout, stderr) = p.deploy("slow", &["--detach"], "");
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let id: i64 = stdout.trim().parse().expect("the operation's id");
     let mut follow = p.cli(&["operation:follow", &id.to_string()]);
@@ -341,17 +320,7 @@ async fn config_changes_and_a_detached_deploy_are_followed_live_to_their_end() {
     assert!(stdout.starts_with(&first), "{stdout}");
 
     // A failed operation followed afterwards exits 1 too.
-    let (code, stdout, _) = run(
-        p.cli(&[
-            "deploy",
-            "--app",
-            "web",
-            "--docker-image",
-            &p.image("broken"),
-            "--detach",
-        ]),
-        "",
-    );
+    let (code, stdout, _) = p.deploy("broken", &["--detach"], "");
     assert_eq!(code, 0);
     let (code, _, stderr) = run(p.cli(&["operation:follow", stdout.trim()]), "");
     assert_eq!(code, 1, "{stderr}");
@@ -397,17 +366,13 @@ async fn a_wrong_setting_or_command_line_is_said_plainly_with_its_exit_status() 
         stderr.contains("KEY=VALUE") && !stderr.contains("s3cr3t"),
         "{stderr}"
     );
-    let (code, _, stderr) = run(
-        p.cli(&[
-            "deploy",
-            "--app",
-            "web",
-            "--docker-image",
-            &p.image("1"),
+    let (code, _, stderr) = p.deploy(
+        "1",
+        &[
             "--private-registry-username",
             "puller",
             "--private-registry-password-stdin",
-        ]),
+        ],
         "",
     );
     assert_eq!(code, 1);

@@ -930,14 +930,7 @@ impl Store {
             ("kind =", filter.kind.map(|k| Bind::Text(k.as_str()))),
             ("status =", filter.status.map(|s| Bind::Text(s.as_str()))),
         ];
-        let mut conditions = Vec::new();
-        let mut binds = Vec::new();
-        for (test, bind) in given {
-            if let Some(bind) = bind {
-                binds.push(bind);
-                conditions.push(format!("{test} ${}", binds.len()));
-            }
-        }
+        let (conditions, binds) = conditions(given);
         let sql = format!(
             "SELECT created_at / 86400000 AS day, status, COUNT(*) AS count,
                     CAST(AVG(finished_at - started_at) AS BIGINT) AS avg_duration_ms
@@ -955,6 +948,22 @@ impl Store {
             Ok(query.fetch_all(pool).await?)
         })
     }
+}
+
+/// The conditions that were given (a test such as `"o.kind ="` with its value), numbered
+/// `$1, $2, …` in order, and their values to bind.
+fn conditions<'a, const N: usize>(
+    given: [(&str, Option<Bind<'a>>); N],
+) -> (Vec<String>, Vec<Bind<'a>>) {
+    let mut conditions = Vec::new();
+    let mut binds = Vec::new();
+    for (test, bind) in given.into_iter() {
+        if let Some(bind) = bind {
+            binds.push(bind);
+            conditions.push(format!("{test} ${}", binds.len()));
+        }
+    }
+    (conditions, binds)
 }
 
 /// A value bound into the history query.
@@ -988,14 +997,7 @@ impl<'a> HistoryQuery<'a> {
             ("o.status =", filter.status.map(|s| Bind::Text(s.as_str()))),
             ("o.id <", before.map(Bind::Int)),
         ];
-        let mut conditions = Vec::new();
-        let mut binds = Vec::new();
-        for (test, bind) in given {
-            if let Some(bind) = bind {
-                binds.push(bind);
-                conditions.push(format!("{test} ${}", binds.len()));
-            }
-        }
+        let (conditions, mut binds) = conditions(given);
         binds.push(Bind::Int(limit));
         let sql = format!(
             "SELECT {COLUMNS} FROM {FROM} WHERE {} ORDER BY o.id DESC LIMIT ${}",

@@ -3,9 +3,8 @@
 use crate::components::{
     form::{Csrf, FormError},
     layout::{reload_on_success, Console, Loaded, Me, Section, SignedIn},
-    time::Time,
 };
-use crate::pages::{apps::ReleaseCell, operations::StatusBadge};
+use crate::pages::apps::{LastOperationCell, ReleaseCell};
 use crate::serverfns::{apps::load_apps, session::AnswerInvitation};
 use domain::OperationStatus;
 use domain::Role;
@@ -201,18 +200,11 @@ fn AppsAtAGlance(team: String, mut apps: Vec<AppRow>) -> impl IntoView {
         .into_iter()
         .map(|a| {
             let href = format!("/teams/{team}/apps/{}", a.handle);
-            let last = a.last_operation.clone();
             view! {
                 <tr>
                     <th scope="row" class="cell-nowrap"><a href=href>{a.handle.clone()}</a></th>
                     <td class="cell-source"><ReleaseCell app=a.clone()/></td>
-                    <td>{match last {
-                        Some(last) => view! {
-                            <a href=format!("/teams/{team}/operations/{}", last.id)>{last.kind.as_str()}</a> " "
-                            <StatusBadge status=last.status/> " " <Time ms=last.at now/>
-                        }.into_any(),
-                        None => view! { <span class="muted">"none yet"</span> }.into_any(),
-                    }}</td>
+                    <td><LastOperationCell team=team.clone() last=a.last_operation.clone() now/></td>
                 </tr>
             }
         })

@@ -12,7 +12,7 @@ use crate::{
 use domain::Role;
 use leptos::prelude::*;
 use leptos_meta::Title;
-use views::{AppRow, AppsPage};
+use views::{AppRow, AppsPage, LastOperation};
 
 #[component]
 pub fn AppsListPage() -> AnyView {
@@ -44,13 +44,7 @@ fn AppList(me: Me, page: AppsPage) -> impl IntoView {
                     <td>{a.method.label()}</td>
                     <td class="cell-source"><ReleaseCell app=a.clone()/></td>
                     <td>{a.release.as_ref().and_then(|r| r.url.clone()).map(|url| view! { <a href=url.clone()>{url.clone()}</a> })}</td>
-                    <td>{match a.last_operation.clone() {
-                        Some(last) => view! {
-                            <a href=format!("/teams/{team}/operations/{}", last.id)>{last.kind.as_str()}</a> " "
-                            <StatusBadge status=last.status/> " " <Time ms=last.at now/>
-                        }.into_any(),
-                        None => view! { <span class="muted">"none yet"</span> }.into_any(),
-                    }}</td>
+                    <td><LastOperationCell team=team.clone() last=a.last_operation.clone() now/></td>
                 </tr>
             }
         })
@@ -89,6 +83,19 @@ fn AppList(me: Me, page: AppsPage) -> impl IntoView {
                 }.into_any()
             }}
         </Console>
+    }
+}
+
+/// An app's last operation: its kind (linking to it), status and when.
+#[component]
+pub fn LastOperationCell(team: String, last: Option<LastOperation>, now: i64) -> impl IntoView {
+    match last {
+        Some(last) => view! {
+            <a href=format!("/teams/{team}/operations/{}", last.id)>{last.kind.as_str()}</a> " "
+            <StatusBadge status=last.status/> " " <Time ms=last.at now/>
+        }
+        .into_any(),
+        None => view! { <span class="muted">"none yet"</span> }.into_any(),
     }
 }
 

@@ -12,7 +12,7 @@ mod new;
 mod source;
 
 pub use detail::AppDetailPage;
-pub use list::{AppsListPage, ReleaseCell};
+pub use list::{AppsListPage, LastOperationCell, ReleaseCell};
 pub use new::NewAppPage;
 
 use crate::components::form::{follow, Outcome};
