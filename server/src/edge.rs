@@ -80,6 +80,7 @@ fn too_large(request: &Request) -> Response {
                 message: format!("{message} Send a smaller body."),
                 field: Some("body".into()),
                 reason: None,
+                problems: Vec::new(),
             },
         };
         (StatusCode::PAYLOAD_TOO_LARGE, Json(body)).into_response()

@@ -83,6 +83,110 @@ async fn sign_up_names_the_field_that_is_wrong() {
 }
 
 #[tokio::test]
+async fn sign_up_names_every_wrong_field_at_once_with_and_without_javascript() {
+    let app = TestApp::sqlite()
+        .with_sign_up(SignUpPolicy::Open)
+        .start()
+        .await;
+    let fields = [
+        ("email", "nobody"),
+        ("password", "short"),
+        ("team_name", "Acme"),
+        ("team_handle", "Not A Handle"),
+    ];
+    // The server function (what the console's JavaScript calls): one answer, every field.
+    let mut browser = app.browser();
+    let response = browser.call::<SignUp>(&fields).await;
+    assert_eq!(response.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let body = response.json();
+    assert_eq!(body["kind"], "invalid_fields", "{}", response.body);
+    let named: Vec<&str> = body["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .map(|p| p["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(named, ["email", "password", "team_handle"]);
+
+    // A plain form post: the page it returns to shows each message next to its field and
+    // fills in what was typed, never the password.
+    let token = browser.csrf_token("/signup").await;
+    let mut form = vec![("csrf_token", token.as_str())];
+    form.extend(fields);
+    let posted = browser
+        .post_form(SignUp::PATH, &form, true, Some("http://berth.test/signup"))
+        .await;
+    assert_eq!(posted.status, StatusCode::SEE_OTHER);
+    let page = browser.get("/signup").await;
+    for (field, message_part) in [
+        ("email", "e-mail"),
+        ("password", "characters"),
+        ("team_handle", "not-a-handle"),
+    ] {
+        let error = page
+            .body
+            .split(&format!("id=\"field-{field}-error\""))
+            .nth(1)
+            .unwrap_or_else(|| panic!("{field}'s error line: {}", page.body))
+            .split("</p>")
+            .next()
+            .unwrap();
+        assert!(
+            error.to_lowercase().contains(message_part),
+            "{field}: {error}"
+        );
+    }
+    assert_eq!(page.body.matches("aria-invalid=\"true\"").count(), 3);
+    assert!(page.body.contains("value=\"nobody\""), "{}", page.body);
+    assert!(
+        page.body.contains("value=\"Not A Handle\""),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("value=\"short\""), "{}", page.body);
+    // The API answers the same: `field` is the first, `problems` lists them all.
+    let owner = app.owner("owner@example.com", "acme").await;
+    let token = app.token_for(owner).await;
+    let api = app
+        .call(
+            "POST",
+            "/api/v1/teams/acme/credentials",
+            &token,
+            Some(serde_json::json!({
+                "name": "Not A Name", "registry": "not a host", "kind": "basic",
+                "username": "", "secret": ""
+            })),
+        )
+        .await;
+    assert_eq!(api.status.as_u16(), 422, "{}", api.body);
+    let error = &api.json()["error"];
+    assert_eq!(error["field"], "name", "{}", api.body);
+    let named: Vec<&str> = error["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .map(|p| p["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(named, ["name", "registry", "username", "secret"]);
+    let api = app
+        .call(
+            "POST",
+            "/api/v1/teams/acme/apps",
+            &token,
+            Some(serde_json::json!({ "handle": "Bad Handle", "method": "dockerfile" })),
+        )
+        .await;
+    assert_eq!(api.status.as_u16(), 422, "{}", api.body);
+    let named: Vec<String> = api.json()["error"]["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .map(|p| p["field"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(named, ["handle", "git_url"], "{}", api.body);
+}
+
+#[tokio::test]
 async fn a_plain_form_post_redirects_back_with_the_error_shown_on_the_page() {
     let app = TestApp::sqlite().start().await;
     app.owner("ada@example.com", "acme").await;

@@ -111,22 +111,35 @@ fn sign_up_closed() -> Error {
 /// Creates an account and the team it owns, as `BERTH_SIGNUP` allows, for the client at
 /// `ip` (sign-ups are throttled per address).
 pub async fn sign_up(berth: &Berth, input: SignUp<'_>, ip: &str) -> Result<SignedUp> {
-    let email = Email::parse(input.email).field("email")?;
-    let password = NewPassword::parse(input.password).field("password")?;
-    let team_name = TeamName::parse(input.team_name).field("team_name")?;
+    // Every field is checked before answering, so that the form shows all its problems at once.
+    let mut problems = views::Problems::default();
+    let email = problems.check(Email::parse(input.email), "email");
+    let password = problems.check(NewPassword::parse(input.password), "password");
+    let team_name = problems.check(TeamName::parse(input.team_name), "team_name");
     // Left empty, the handle is made from the team's name ("Acme Corp" → "acme-corp").
     let typed_handle = input.team_handle.trim();
     let team_handle = if typed_handle.is_empty() {
-        domain::handle_suggestion(team_name.as_str())
-            .and_then(|h| TeamHandle::parse(&h).ok())
-            .ok_or_else(|| {
-                Error::invalid(
-                    "team_handle",
-                    "Choose a handle for the team, e.g. \"acme\"; it appears in URLs.",
-                )
-            })?
+        let suggested = team_name
+            .as_ref()
+            .and_then(|name| domain::handle_suggestion(name.as_str()))
+            .and_then(|h| TeamHandle::parse(&h).ok());
+        if suggested.is_none() && team_name.is_some() {
+            problems.add(
+                "team_handle",
+                "Choose a handle for the team, e.g. \"acme\"; it appears in URLs.",
+            );
+        }
+        suggested
     } else {
-        TeamHandle::parse(typed_handle).field("team_handle")?
+        problems.check(TeamHandle::parse(typed_handle), "team_handle")
+    };
+    problems.finish()?;
+    let (Some(email), Some(password), Some(team_name), Some(team_handle)) =
+        (email, password, team_name, team_handle)
+    else {
+        return Err(Error::internal(
+            "sign-up: a field without a value passed its checks",
+        ));
     };
     berth.accounts.throttles.sign_up.check(ip)?;
     let handle_taken = |e: Error| match e {

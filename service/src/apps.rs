@@ -13,8 +13,7 @@ use domain::{AppHandle, DeployMethod, HealthPath, PlatformKind, Role};
 use store::{App, AppSummary, Release, TeamAccess};
 use views::{
     api::{AppCredentialsView, AppView, RememberedView},
-    AppCredentials, AppError, AppPage, AppRow, AppsPage, FieldExt, Flash, LastOperation,
-    ReleaseRow,
+    AppCredentials, AppError, AppPage, AppRow, AppsPage, Flash, LastOperation, ReleaseRow,
 };
 
 /// How many recent operations an app's page shows.
@@ -56,27 +55,42 @@ pub async fn create(
     team: &str,
     input: NewAppInput<'_>,
 ) -> Result<(TeamAccess, App)> {
-    let handle = AppHandle::parse(input.handle).field("handle")?;
-    let method = DeployMethod::parse(input.method).field("method")?;
+    // Every field is checked before answering, so that the form shows all its problems at once.
+    let mut problems = views::Problems::default();
+    let handle = problems.check(AppHandle::parse(input.handle), "handle");
+    let method = problems.check(DeployMethod::parse(input.method), "method");
     let health_path = input
         .health_path
         .map(str::trim)
         .filter(|p| !p.is_empty())
-        .map(|p| HealthPath::parse(p).field("health_path"))
-        .transpose()?;
+        .and_then(|p| problems.check(HealthPath::parse(p), "health_path"));
     let source = match (method, input.git) {
-        (DeployMethod::Dockerfile, Some(git)) => Some(builds::parse_source(git)?),
-        (DeployMethod::Dockerfile, None) => {
-            return Err(Error::invalid(
+        (Some(DeployMethod::Dockerfile), Some(git)) => match builds::parse_source(git) {
+            Ok(source) => Some(source),
+            Err(Error::Refused(AppError::Invalid { field, message })) => {
+                problems.add(&field, message);
+                None
+            }
+            Err(other) => return Err(other),
+        },
+        (Some(DeployMethod::Dockerfile), None) => {
+            problems.add(
                 "git_url",
                 "A Dockerfile app builds from a git repository: give its URL.",
-            ))
+            );
+            None
         }
-        (DeployMethod::Image, _) => None,
+        _ => None,
     };
     let platform = match &input.platform {
-        None => PlatformKind::Local,
-        Some(p) => PlatformKind::parse(p.kind).field("platform")?,
+        None => Some(PlatformKind::Local),
+        Some(p) => problems.check(PlatformKind::parse(p.kind), "platform"),
+    };
+    problems.finish()?;
+    let (Some(handle), Some(method), Some(platform)) = (handle, method, platform) else {
+        return Err(Error::internal(
+            "app: a field without a value passed its checks",
+        ));
     };
     let access = authorize(&berth.store, actor, team, Role::Deployer, "create apps").await?;
     if let Some(source) = &source {

@@ -244,24 +244,42 @@ pub async fn create(
     team: &str,
     input: NewCredentialInput<'_>,
 ) -> Result<RegistryCredential> {
-    let name = CredentialName::parse(input.name).field("name")?;
-    let registry = RegistryHost::parse(input.registry).field("registry")?;
-    let kind = CredentialKind::parse(input.kind).field("kind")?;
-    let (username, secret, aws) = match kind {
-        CredentialKind::Basic => (
-            parse_username(input.username).field("username")?,
-            Secret::parse(input.secret).field("secret")?,
-            None,
-        ),
-        CredentialKind::Ecr => {
+    // The fields every credential has are all checked before answering, so that the form
+    // shows every problem at once.
+    let mut problems = views::Problems::default();
+    let name = problems.check(CredentialName::parse(input.name), "name");
+    let registry = problems.check(RegistryHost::parse(input.registry), "registry");
+    let kind = problems.check(CredentialKind::parse(input.kind), "kind");
+    let basic = (kind == Some(CredentialKind::Basic)).then(|| {
+        (
+            problems.check(parse_username(input.username), "username"),
+            problems.check(Secret::parse(input.secret), "secret"),
+        )
+    });
+    let note = problems.check(parse_note(input.note), "note");
+    let expires_at = problems.check(domain::parse_expiry_date(input.expires_on), "expires_on");
+    problems.finish()?;
+    let (Some(name), Some(registry), Some(kind), Some(note), Some(expires_at)) =
+        (name, registry, kind, note, expires_at)
+    else {
+        return Err(Error::internal(
+            "credential: a field without a value passed its checks",
+        ));
+    };
+    let (username, secret, aws) = match (kind, basic) {
+        (CredentialKind::Basic, Some((Some(username), Some(secret)))) => (username, secret, None),
+        (CredentialKind::Basic, _) => {
+            return Err(Error::internal(
+                "credential: a login without a value passed its checks",
+            ))
+        }
+        (CredentialKind::Ecr, _) => {
             let key_id = AwsAccessKeyId::parse(input.aws.access_key_id).field("access_key_id")?;
             let secret = parse_secret_access_key(input.aws.secret_access_key)?;
             let aws = ParsedAws::parse(berth, &registry, input.aws)?;
             (key_id.to_string(), secret, Some(aws))
         }
     };
-    let note = parse_note(input.note).field("note")?;
-    let expires_at = domain::parse_expiry_date(input.expires_on).field("expires_on")?;
     let access = authorize(&berth.store, actor, team, Role::Owner, MANAGE).await?;
     let credential = berth
         .store

@@ -32,6 +32,10 @@ pub struct ErrorView {
     /// For `verification_failed`: what the registry said (`wrong_credentials`, `denied`, …).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// When several fields are wrong at once, each with its message (`field` names the
+    /// first, `message` joins them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<crate::FieldProblem>,
 }
 
 impl From<&AppError> for ErrorBody {
@@ -44,6 +48,10 @@ impl From<&AppError> for ErrorBody {
                 reason: match error {
                     AppError::VerificationFailed { reason, .. } => Some(reason.clone()),
                     _ => None,
+                },
+                problems: match error {
+                    AppError::InvalidFields { problems } => problems.clone(),
+                    _ => Vec::new(),
                 },
             },
         }

@@ -9,6 +9,10 @@ pub enum AppError {
     /// A field's value is wrong; `message` says how to fix it.
     #[error("{message}")]
     Invalid { field: String, message: String },
+    /// Several fields are wrong at once: each with how to fix it, in the form's order, so
+    /// that a form shows every problem after one submission.
+    #[error("{}", summary(problems))]
+    InvalidFields { problems: Vec<FieldProblem> },
     /// The value is valid but clashes with existing data (a taken e-mail, the last owner).
     #[error("{message}")]
     Conflict { field: String, message: String },
@@ -44,6 +48,19 @@ pub enum AppError {
     Request { message: String },
 }
 
+/// One field's problem within [`AppError::InvalidFields`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct FieldProblem {
+    pub field: String,
+    pub message: String,
+}
+
+fn summary(problems: &[FieldProblem]) -> String {
+    let messages: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+    messages.join(" ")
+}
+
 impl AppError {
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         AppError::Invalid {
@@ -58,14 +75,38 @@ impl AppError {
             AppError::Invalid { field, .. }
             | AppError::Conflict { field, .. }
             | AppError::VerificationFailed { field, .. } => Some(field),
+            AppError::InvalidFields { problems } => problems.first().map(|p| p.field.as_str()),
             _ => None,
+        }
+    }
+
+    /// The message for form field `field`, if this error concerns it (one of several, for
+    /// [`AppError::InvalidFields`]).
+    pub fn message_for(&self, field: &str) -> Option<String> {
+        match self {
+            AppError::InvalidFields { problems } => problems
+                .iter()
+                .find(|p| p.field == field)
+                .map(|p| p.message.clone()),
+            other if other.field() == Some(field) => Some(other.to_string()),
+            _ => None,
+        }
+    }
+
+    /// Every field this error concerns.
+    pub fn fields(&self) -> Vec<&str> {
+        match self {
+            AppError::InvalidFields { problems } => {
+                problems.iter().map(|p| p.field.as_str()).collect()
+            }
+            other => other.field().into_iter().collect(),
         }
     }
 
     /// A short machine-readable name (`invalid`, `not_found`, …) for the JSON API.
     pub fn kind(&self) -> &'static str {
         match self {
-            AppError::Invalid { .. } => "invalid",
+            AppError::Invalid { .. } | AppError::InvalidFields { .. } => "invalid",
             AppError::Conflict { .. } => "conflict",
             AppError::Unauthenticated => "unauthenticated",
             AppError::NotFound => "not_found",
@@ -81,7 +122,7 @@ impl AppError {
     /// The HTTP status this error answers with.
     pub fn status(&self) -> u16 {
         match self {
-            AppError::Invalid { .. } => 422,
+            AppError::Invalid { .. } | AppError::InvalidFields { .. } => 422,
             AppError::Conflict { .. } => 409,
             AppError::Unauthenticated => 401,
             AppError::NotFound => 404,
@@ -121,5 +162,55 @@ pub trait FieldExt<T> {
 impl<T> FieldExt<T> for Result<T, domain::ParseError> {
     fn field(self, field: &str) -> Result<T, AppError> {
         self.map_err(|e| AppError::invalid(field, e.message))
+    }
+}
+
+/// Collects every field's problem before answering, so that a form shows them all at once:
+///
+/// ```
+/// # use views::{AppError, Problems};
+/// let mut problems = Problems::default();
+/// let email = problems.check(domain::Email::parse("nobody"), "email");
+/// let name = problems.check(domain::TeamName::parse(""), "team_name");
+/// let error = problems.finish().unwrap_err();
+/// assert_eq!(error.fields(), ["email", "team_name"]);
+/// assert!(email.is_none() && name.is_none());
+/// ```
+#[derive(Debug, Default)]
+pub struct Problems(Vec<FieldProblem>);
+
+impl Problems {
+    /// The parsed value, or `None` with the problem noted against `field`.
+    pub fn check<T>(&mut self, parsed: Result<T, domain::ParseError>, field: &str) -> Option<T> {
+        parsed.map_err(|e| self.add(field, e.message)).ok()
+    }
+
+    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+        if !self.0.iter().any(|p| p.field == field) {
+            self.0.push(FieldProblem {
+                field: field.to_owned(),
+                message: message.into(),
+            });
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Ok` when nothing was noted; one problem answers as [`AppError::Invalid`], several as
+    /// [`AppError::InvalidFields`].
+    pub fn finish(mut self) -> Result<(), AppError> {
+        match self.0.len() {
+            0 => Ok(()),
+            1 => {
+                let only = self.0.remove(0);
+                Err(AppError::Invalid {
+                    field: only.field,
+                    message: only.message,
+                })
+            }
+            _ => Err(AppError::InvalidFields { problems: self.0 }),
+        }
     }
 }

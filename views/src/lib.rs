@@ -14,6 +14,6 @@ pub mod session;
 
 pub use apps::*;
 pub use credentials::*;
-pub use error::{AppError, FieldExt};
+pub use error::{AppError, FieldExt, FieldProblem, Problems};
 pub use operations::*;
 pub use session::*;

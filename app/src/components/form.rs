@@ -13,7 +13,7 @@ pub fn field_error<T: Clone + Send + Sync + 'static>(
     field: &'static str,
 ) -> Signal<Option<String>> {
     Signal::derive(move || match outcome.get() {
-        Some(Err(e)) if e.field() == Some(field) => Some(e.to_string()),
+        Some(Err(e)) => e.message_for(field),
         _ => None,
     })
 }
@@ -193,8 +193,21 @@ pub fn FormError<T: Clone + Send + Sync + 'static>(
     /// The fields the form renders; errors for them are shown next to the field instead.
     fields: &'static [&'static str],
 ) -> impl IntoView {
+    // What no field of this form shows: an error without a field, or one about fields this
+    // form does not render.
     let message = move || match outcome.get() {
-        Some(Err(e)) if !e.field().is_some_and(|f| fields.contains(&f)) => Some(e.to_string()),
+        Some(Err(e)) => {
+            let elsewhere: Vec<String> = match &e {
+                AppError::InvalidFields { problems } => problems
+                    .iter()
+                    .filter(|p| !fields.contains(&p.field.as_str()))
+                    .map(|p| p.message.clone())
+                    .collect(),
+                other if other.field().is_some_and(|f| fields.contains(&f)) => Vec::new(),
+                other => vec![other.to_string()],
+            };
+            (!elsewhere.is_empty()).then(|| elsewhere.join(" "))
+        }
         _ => None,
     };
     view! {
@@ -225,9 +238,9 @@ pub fn problem<T: Clone + Send + Sync + 'static>(
             reason: Some(reason),
             message,
         }),
-        Some(Err(e)) if e.field() == Some(field) => Some(Problem {
+        Some(Err(e)) => e.message_for(field).map(|message| Problem {
             reason: None,
-            message: e.to_string(),
+            message,
         }),
         _ => None,
     })

@@ -185,10 +185,12 @@ fn CredentialFields(
     // A refused ECR field keeps the ECR fields in view (after a plain form post too, when
     // the page comes back with the error).
     let ecr_refused = Signal::derive(move || match outcome.get() {
-        Some(Err(e)) => matches!(
-            e.field(),
-            Some("access_key_id" | "secret_access_key" | "region" | "role_arn" | "external_id")
-        ),
+        Some(Err(e)) => e.fields().into_iter().any(|f| {
+            matches!(
+                f,
+                "access_key_id" | "secret_access_key" | "region" | "role_arn" | "external_id"
+            )
+        }),
         _ => false,
     });
     let value = |f: fn(&CredentialRow) -> String| current.as_ref().map(f).unwrap_or_default();
