@@ -20,7 +20,7 @@ use leptos_router::{
     path, SsrMode,
 };
 use pages::{
-    apps::{AppDetailPage, AppsListPage, NewAppPage},
+    apps::{AppConfigPage, AppDeployPage, AppDetailPage, AppLogsPage, AppsListPage, NewAppPage},
     audit::AuditPage,
     auth::{ConfirmSignUpPage, InvitePage, SignInPage, SignUpPage},
     credentials::{CredentialDetailPage, CredentialsListPage, NewCredentialPage},
@@ -84,6 +84,9 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/teams/:team/apps") view=AppsListPage ssr=SsrMode::Async/>
                 <Route path=path!("/teams/:team/apps/new") view=NewAppPage ssr=SsrMode::Async/>
                 <Route path=path!("/teams/:team/apps/:app") view=AppDetailPage ssr=SsrMode::Async/>
+                <Route path=path!("/teams/:team/apps/:app/deploy") view=AppDeployPage ssr=SsrMode::Async/>
+                <Route path=path!("/teams/:team/apps/:app/config") view=AppConfigPage ssr=SsrMode::Async/>
+                <Route path=path!("/teams/:team/apps/:app/logs") view=AppLogsPage ssr=SsrMode::Async/>
                 <Route path=path!("/teams/:team/apps/:app/history") view=OperationsHistoryPage ssr=SsrMode::Async/>
                 <Route path=path!("/teams/:team/history") view=OperationsHistoryPage ssr=SsrMode::Async/>
                 <Route path=path!("/teams/:team/operations/:id") view=OperationDetailPage ssr=SsrMode::Async/>

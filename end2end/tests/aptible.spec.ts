@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { authorize, branchCommit, branches } from '../git-ssh-host';
 import {
+  appTab,
   everything,
   expect,
   git,
@@ -201,6 +202,7 @@ test('an owner connects the team to Aptible with a one-time code, and deploys, c
   });
 
   await test.step('the owner deploys the private image with credentials given; Berth forwards it to Aptible', async () => {
+    await appTab(page, 'Deploy');
     const form = page.getByRole('region', { name: 'Deploy an image' });
     await form.getByLabel('Image', { exact: true }).fill(registry.image);
     await form.getByRole('radio', { name: 'A username and password (or token)' }).check();
@@ -229,6 +231,7 @@ test('an owner connects the team to Aptible with a one-time code, and deploys, c
   });
 
   await test.step('a configuration change is forwarded to Aptible: secret values stay out of the page and its log', async () => {
+    await appTab(page, 'Configuration');
     const form = page.getByRole('form', { name: 'Change configuration' });
     await form.getByLabel('Secret variables to set or unset').fill(`API_TOKEN=${secretValue}`);
     await form.getByLabel('Plain (visible) variables (optional)').fill('GREETING=hello');
@@ -241,6 +244,7 @@ test('an owner connects the team to Aptible with a one-time code, and deploys, c
     await expect(log).toContainText('Configuration: GREETING=hello');
     await noSecrets();
     await backToApp(page, team);
+    await appTab(page, 'Configuration');
     const config = page.getByRole('table', { name: 'Configuration variables' });
     await expect(config.getByRole('row', { name: /API_TOKEN/ })).toContainText('secret, write-only');
     await expect(config.getByRole('row', { name: /GREETING/ })).toContainText('hello');
@@ -252,6 +256,12 @@ test('an owner connects the team to Aptible with a one-time code, and deploys, c
     await followToSuccess(page, team, 'Restart', 'restart');
     await noSecrets();
     await backToApp(page, team);
+    // Aptible keeps the running app's output: the Logs tab says where to read it.
+    await appTab(page, 'Logs');
+    await expect(page.getByRole('region', { name: 'Output of the running release' })).toContainText(
+      `aptible logs --app ${aptible.app}`,
+    );
+    await appTab(page, 'Overview');
     await expect(operationRows(page)).toHaveCount(3);
     for (const kind of ['restart', 'configure', 'deploy']) {
       await expect(operationRows(page).filter({ hasText: kind })).toContainText('succeeded');
@@ -350,6 +360,7 @@ test('an owner deploys a Dockerfile app on Aptible: the commit is pushed with th
     });
 
     await test.step('the owner deploys main with the registry credentials: Berth pushes it, and Aptible builds that branch', async () => {
+      await appTab(page, 'Deploy');
       const form = page.getByRole('region', { name: 'Deploy a branch, tag or commit' });
       await form.getByLabel('Git ref').fill('main');
       await form.getByLabel('Registry username').fill(registry.user);
@@ -378,6 +389,7 @@ test('an owner deploys a Dockerfile app on Aptible: the commit is pushed with th
       await settled(page);
       await expect(operationRows(page)).toHaveCount(1);
       await expect(operationRows(page).first()).toContainText('succeeded');
+      await appTab(page, 'Configuration');
       const config = page.getByRole('table', { name: 'Configuration variables' });
       await expect(config.getByRole('row').filter({ hasText: 'APTIBLE_PRIVATE_REGISTRY_PASSWORD' })).toContainText('write-only');
       await noSecrets();

@@ -179,6 +179,11 @@ test('an owner stores, verifies, fixes and deletes registry credentials; a deplo
     await expect(page.getByText('write-only, version 2')).toBeVisible();
     await expect(page).toHaveURL(stillAt(wrongUrl));
     await settled(page, testInfo);
+    // A new secret starts unverified: the old failure's report is gone, "Last verified" says
+    // never, and the field is empty again (the form posted and the page came back fresh).
+    await expect(verifyReport(page)).toHaveCount(0);
+    await expect(page.getByRole('definition').filter({ hasText: /^never/ })).toHaveCount(1);
+    await expect(page.getByRole('region', { name: 'Edit' }).getByLabel('New password or token')).toHaveValue('');
     await verify(page, registry.image);
     await expect(verifyReport(page)).toContainText('Verified');
     await expect(verifyReport(page).getByText(registry.digest, { exact: true })).toBeVisible();

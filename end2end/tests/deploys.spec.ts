@@ -7,6 +7,7 @@
 // field as wrong_credentials before anything is queued. No page ever holds the password.
 // Runs with JavaScript on ("hydrate") and off ("ssr").
 import {
+  appTab,
   everything,
   expect,
   nav,
@@ -154,11 +155,19 @@ test('an owner deploys a private image with credentials remembered for the app, 
     await expect(page.getByText('Direct Docker Image deploy')).toBeVisible();
     await expect(page.getByRole('region', { name: 'Current release' })).toContainText('Not deployed yet.');
     await expect(page.getByText('No operations yet: a deploy will be the first.')).toBeVisible();
+    // The app's pages are tabs; the overview is the current one and leads to the deploy form.
+    await expect(page.getByRole('navigation', { name: 'App' }).getByRole('link', { name: 'Overview', exact: true })).toHaveAttribute(
+      'aria-current',
+      'page',
+    );
+    await expect(page.getByRole('region', { name: 'Deploy an image' })).toHaveCount(0);
   });
 
   let firstId = 0;
   let lastId = 0;
   await test.step('the owner deploys the private image with new credentials, remembered for the app', async () => {
+    await appTab(page, 'Deploy');
+    await expect(page).toHaveURL(new RegExp(`/teams/${team}/apps/${APP}/deploy$`));
     const seen = watchOperation(page);
     await deployWithNewCredentials(page, registry.image, registry.user, registry.password);
     firstId = await followToSuccess(page, team, js, seen);
@@ -190,14 +199,49 @@ test('an owner deploys a private image with credentials remembered for the app, 
     // Its named address (`APP.TEAM.localhost`), which the browser resolves to this machine.
     const named = release.getByRole('link', { name: /^http:\/\/[a-z0-9-]+\.[a-z0-9-]+\.localhost:\d+\/$/ });
     await expect(named).toBeVisible();
-    const appTab = await page.context().newPage();
-    await appTab.goto((await named.getAttribute('href'))!);
-    await expect(appTab.locator('body')).toContainText(GREETING);
-    await appTab.close();
-    await expect(page.getByRole('region', { name: 'Registry credentials' })).toContainText(`${registry.user}@${registry.host}`);
+    const served = await page.context().newPage();
+    await served.goto((await named.getAttribute('href'))!);
+    await expect(served.locator('body')).toContainText(GREETING);
+    await served.close();
     await expect(operationRows(page)).toHaveCount(1);
     await expect(operationRows(page).first()).toContainText('succeeded');
     await noSecrets();
+    // The digest is cut short where space is short, whole in its title, with a copy button
+    // once JavaScript runs.
+    await expect(release.locator('code.digest')).toHaveAttribute('title', registry.digest);
+    if (js) await expect(release.getByRole('button', { name: 'Copy digest' })).toBeVisible();
+    else await expect(release.getByRole('button', { name: 'Copy digest' })).toBeHidden();
+    await appTab(page, 'Deploy');
+    const credentials = page.getByRole('region', { name: 'Registry credentials' });
+    await expect(credentials).toContainText(`${registry.user}@${registry.host}`);
+    await expect(credentials).toContainText('none: the team has no registry credentials');
+    await noSecrets();
+    // The Logs tab: what the running release printed, read again while "Follow" is on.
+    await appTab(page, 'Logs');
+    const output = page.getByRole('log', { name: 'Output, newest last' });
+    await expect(output).toContainText('serving on port');
+    const follow = page.getByRole('checkbox', { name: /^Follow/ });
+    if (js) {
+      await expect(follow).toBeChecked();
+      const again = await page.waitForResponse((r) => r.url().includes('load_app_log'), { timeout: 15_000 });
+      expect(again.status()).toBe(200);
+      await expect(output).toContainText('serving on port');
+    } else {
+      await expect(follow).toBeHidden();
+    }
+    await noSecrets();
+    await appTab(page, 'Overview');
+  });
+
+  await test.step("the team's overview lists the app with its release and last operation", async () => {
+    await nav(page).getByRole('link', { name: 'Overview', exact: true }).click();
+    await expect(page).toHaveURL(new RegExp(`/teams/${team}$`));
+    await settled(page);
+    const apps = page.getByRole('table', { name: 'Apps, those that need attention first' });
+    const row = apps.getByRole('row').filter({ has: page.getByRole('link', { name: APP, exact: true }) });
+    await expect(row).toContainText(registry.digest.slice(0, 'sha256:'.length + 12));
+    await expect(row).toContainText('succeeded');
+    await expect(page.getByRole('region', { name: 'Apps', exact: true }).getByRole('status')).toHaveCount(0);
   });
 
   await test.step('the apps list shows the release', async () => {
@@ -216,6 +260,7 @@ test('an owner deploys a private image with credentials remembered for the app, 
   });
 
   await test.step('a second deploy uses the credentials remembered on the app', async () => {
+    await appTab(page, 'Deploy');
     const form = deployForm(page);
     const remembered = form.getByRole('radio', { name: 'Remembered on this app' });
     await expect(remembered).toBeChecked();
@@ -252,7 +297,24 @@ test('an owner deploys a private image with credentials remembered for the app, 
     await expect(operationRows(page)).toHaveCount(2);
   });
 
+  await test.step('a tag that does not exist is refused at the image field, not at the credentials', async () => {
+    await appTab(page, 'Deploy');
+    const form = deployForm(page);
+    const missing = registry.image.replace(/:[^:/]+$/, ':no-such-tag');
+    await form.getByLabel('Image', { exact: true }).fill(missing);
+    await form.getByRole('radio', { name: 'Remembered on this app' }).check();
+    await form.getByRole('button', { name: 'Verify and deploy' }).click();
+    const image = deployForm(page).getByLabel('Image', { exact: true });
+    await expect(image).toHaveAttribute('aria-invalid', 'true', { timeout: 30_000 });
+    await expect(image).toHaveAccessibleDescription(/not found/);
+    await expect(deployForm(page).getByText('not found', { exact: true })).toBeVisible();
+    await expect(deployForm(page).getByText('not_found', { exact: true })).toHaveCount(0);
+    await expect(image).toHaveValue(missing);
+    await settled(page);
+  });
+
   await test.step('a deploy with a wrong password fails verification at the password field and queues nothing', async () => {
+    await appTab(page, 'Deploy');
     await deployWithNewCredentials(page, registry.image, registry.user, wrongPassword);
     const password = deployForm(page).getByLabel('Registry password or token');
     await expect(password).toHaveAttribute('aria-invalid', 'true', { timeout: 30_000 });
@@ -261,7 +323,7 @@ test('an owner deploys a private image with credentials remembered for the app, 
     // Without JavaScript the form posts and the server sends the browser back to the page,
     // the error kept in the session, not in the address; either way the form keeps what was
     // typed (the image, the choice, the username), never the password.
-    await expect(page).toHaveURL(new RegExp(`/teams/${team}/apps/${APP}$`));
+    await expect(page).toHaveURL(new RegExp(`/teams/${team}/apps/${APP}/deploy$`));
     await expect(deployForm(page).getByLabel('Image', { exact: true })).toHaveValue(registry.image);
     await expect(deployForm(page).getByRole('radio', { name: 'A username and password (or token)' })).toBeChecked();
     await expect(deployForm(page).getByLabel('Registry username')).toHaveValue(registry.user);
@@ -271,13 +333,14 @@ test('an owner deploys a private image with credentials remembered for the app, 
     const html = await page.content();
     expect(html).not.toContain(wrongPassword);
     expect(html).not.toContain(registry.password);
-    await expect(operationRows(page)).toHaveCount(2);
 
+    // The app still offers what it remembered, and the refused deploy left no trace.
+    await open(page, `/teams/${team}/apps/${APP}/deploy`);
+    await noSecrets();
+    await expect(deployForm(page).getByRole('radio', { name: 'Remembered on this app' })).toBeChecked();
     await open(page, `/teams/${team}/apps/${APP}`);
     await noSecrets();
     await expect(operationRows(page)).toHaveCount(2);
-    // The app still offers what it remembered, and the refused deploy left no trace.
-    await expect(deployForm(page).getByRole('radio', { name: 'Remembered on this app' })).toBeChecked();
     await expect(page.getByRole('region', { name: 'Current release' }).getByRole('link', { name: /^operation #/ })).toHaveText(
       `operation #${lastId}`,
     );

@@ -12,6 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
+  appTab,
   everything,
   expect,
   git,
@@ -115,6 +116,7 @@ test('an owner creates a Dockerfile app from a git repository, deploys a branch 
     });
 
     await test.step('the app page lists both branches as not yet deployed', async () => {
+      await appTab(page, 'Deploy');
       const source = page.getByRole('region', { name: 'Source' });
       await expect(source.getByText(repo.dir, { exact: true })).toBeVisible();
       for (const branch of ['main', 'feature'] as const) {
@@ -125,6 +127,9 @@ test('an owner creates a Dockerfile app from a git repository, deploys a branch 
         await expect(deployedCell(page, branch)).toHaveText('not yet deployed');
       }
       await expect(deployForm(page).getByLabel('Git ref')).toHaveValue('main');
+      // The Aptible names of the build's registry login are explained where they appear.
+      await page.getByText('What are the APTIBLE_PRIVATE_REGISTRY_* variables?').click();
+      await expect(page.getByText(/the one registry they are sent to/)).toBeVisible();
       await noSecrets();
     });
 
@@ -206,10 +211,6 @@ test('an owner creates a Dockerfile app from a git repository, deploys a branch 
       await page.getByRole('link', { name: APP, exact: true }).first().click();
       await expect(page).toHaveURL(appUrl);
       await settled(page);
-      await expect(deployedCell(page, 'main')).toHaveText('deployed');
-      await expect(deployedCell(page, 'feature')).toHaveText('not yet deployed');
-      const source = page.getByRole('region', { name: 'Source' });
-      await expect(source.getByText(repo.commits.main.slice(0, 12), { exact: true })).toBeVisible();
       const release = page.getByRole('region', { name: 'Current release' });
       await expect(release.getByRole('link', { name: `operation #${id}` })).toBeVisible();
       const link = release.getByRole('link', { name: /^http:\/\/127\.0\.0\.1:\d+\/$/ });
@@ -223,7 +224,13 @@ test('an owner creates a Dockerfile app from a git repository, deploys a branch 
       }).toPass({ timeout: 30_000 });
       const run = await request.get(new URL('run.txt', url.endsWith('/') ? url : `${url}/`).toString(), { timeout: 5_000 });
       expect(await run.text(), 'the RUN step ran in the build').toBe('built\n');
+      await appTab(page, 'Deploy');
+      await expect(deployedCell(page, 'main')).toHaveText('deployed');
+      await expect(deployedCell(page, 'feature')).toHaveText('not yet deployed');
+      const source = page.getByRole('region', { name: 'Source' });
+      await expect(source.getByText(repo.commits.main.slice(0, 12), { exact: true })).toBeVisible();
       // The credentials are stored as configuration, the password write-only.
+      await appTab(page, 'Configuration');
       const config = page.getByRole('table', { name: 'Configuration variables' });
       await expect(config.getByRole('row').filter({ hasText: 'APTIBLE_PRIVATE_REGISTRY_USERNAME' })).toBeVisible();
       await expect(config.getByRole('row').filter({ hasText: 'APTIBLE_PRIVATE_REGISTRY_PASSWORD' })).toContainText('write-only');
@@ -231,6 +238,7 @@ test('an owner creates a Dockerfile app from a git repository, deploys a branch 
     });
 
     await test.step('a deploy of an unknown ref is refused at the git ref field', async () => {
+      await appTab(page, 'Deploy');
       const form = deployForm(page);
       const gitRef = form.getByLabel('Git ref');
       await gitRef.fill('nope');
@@ -245,7 +253,7 @@ test('an owner creates a Dockerfile app from a git repository, deploys a branch 
       await expect(form.getByText(/no branch, tag or commit named "nope"/)).toBeVisible();
       // Without JavaScript the form posts and the server sends the browser back to the page
       // (the error in the session, not the address); the ref typed is still in its field.
-      await expect(page).toHaveURL(new RegExp(`/teams/${team}/apps/${APP}$`));
+      await expect(page).toHaveURL(new RegExp(`/teams/${team}/apps/${APP}/deploy$`));
       await expect(gitRef).toHaveValue('nope');
       await settled(page);
       // With JavaScript the field keeps what was typed (the browser never sent it back), so
@@ -258,6 +266,7 @@ test('an owner creates a Dockerfile app from a git repository, deploys a branch 
         .getByRole('row')
         .filter({ has: page.getByRole('link', { name: /^#\d+$/ }) });
       await expect(rows).toHaveCount(1);
+      await appTab(page, 'Deploy');
       await expect(deployedCell(page, 'main')).toHaveText('deployed');
       await expect(deployedCell(page, 'feature')).toHaveText('not yet deployed');
     });

@@ -5,7 +5,7 @@
 // with AWS's own words; then an image deploy with no credentials typed pulls with a freshly
 // minted token and the release serves. No page ever holds the secret key or a token.
 // Runs with JavaScript on ("hydrate") and off ("ssr").
-import { everything, expect, nav, PASSWORD, settled, signUp, test, testEcr, uniqueNames, usesJs } from './fixtures';
+import { appTab, everything, expect, nav, PASSWORD, settled, signUp, test, testEcr, uniqueNames, usesJs } from './fixtures';
 import type { Page } from '@playwright/test';
 
 const GOOD = 'ecr-prod';
@@ -115,6 +115,7 @@ test('an owner stores an AWS key once; verification and an image deploy mint fre
     await page.getByRole('button', { name: 'Create app' }).click();
     await expect(page).toHaveURL(new RegExp(`/teams/${team}/apps/api$`));
     await settled(page);
+    await appTab(page, 'Deploy');
     const form = page.getByRole('region', { name: 'Deploy an image' });
     await form.getByLabel('Image', { exact: true }).fill(ecr.image);
     await form.getByRole('radio', { name: 'A team credential' }).check();

@@ -384,6 +384,9 @@ export function teamPages(base: string, operation: number): string[] {
     `${base}/apps`,
     `${base}/apps/new`,
     `${base}/apps/web`,
+    `${base}/apps/web/deploy`,
+    `${base}/apps/web/config`,
+    `${base}/apps/web/logs`,
     `${base}/apps/web/history`,
     `${base}/history`,
     `${base}/operations/${operation}`,
@@ -397,3 +400,18 @@ export function teamPages(base: string, operation: number): string[] {
   ];
 }
 
+
+/**
+ * Opens one of an app's tabs (Overview, Deploy, Configuration, Logs, History) by its link
+ * and checks that it is marked as the current one.
+ */
+export async function appTab(page: Page, name: 'Overview' | 'Deploy' | 'Configuration' | 'Logs' | 'History'): Promise<void> {
+  const tabs = page.getByRole('navigation', { name: 'App' });
+  await tabs.getByRole('link', { name, exact: true }).click();
+  await expect(page.getByRole('navigation', { name: 'App' }).getByRole('link', { name, exact: true })).toHaveAttribute(
+    'aria-current',
+    'page',
+  );
+  // The history's filter form is a plain GET form that the app's script leaves alone.
+  if (name !== 'History') await settled(page);
+}

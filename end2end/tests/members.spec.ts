@@ -17,6 +17,7 @@ import {
   signUp,
   test,
   uniqueNames,
+  usesJs,
 } from './fixtures';
 import type { Page } from '@playwright/test';
 
@@ -60,6 +61,16 @@ test('an owner invites a viewer, who joins, meets the limits of the role, and si
     await expect(link).toHaveAttribute('readonly', '');
     invitation = await link.inputValue();
     expect(new URL(invitation).origin).toBe(new URL(page.url()).origin);
+    // A copy button once JavaScript runs (none that does nothing without it).
+    const copy = page.getByRole('button', { name: 'Copy the invitation link' });
+    if (usesJs(testInfo)) {
+      await page.context().grantPermissions(['clipboard-read', 'clipboard-write']);
+      await copy.click();
+      await expect(copy).toHaveText('Copied');
+      expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(invitation);
+    } else {
+      await expect(copy).toBeHidden();
+    }
 
     await expect(roleCell(page, names.member)).toHaveText('viewer');
     await expect(memberRow(page, names.member)).toContainText('invited');
@@ -142,6 +153,8 @@ test('an owner invites a viewer, who joins, meets the limits of the role, and si
 
   await test.step('the owner makes the viewer a deployer, and the change shows', async () => {
     await open(page, `/teams/${names.teamHandle}/members`);
+    // The invitation link was shown once: it is not on the page any more.
+    await expect(page.getByRole('textbox', { name: 'Invitation link' })).toHaveCount(0);
     await expect(memberRow(page, names.member)).not.toContainText('invited');
     await page.getByLabel(`Role for ${names.member}`).selectOption('deployer');
     await page.getByRole('button', { name: `Change role for ${names.member}` }).click();
@@ -173,6 +186,12 @@ test('an owner invites a viewer, who joins, meets the limits of the role, and si
       'A team needs at least one owner: make someone else an owner first.',
     );
     await settled(page, testInfo);
+    // Refused again: still one message, not two stacked.
+    await memberRow(page, names.owner).getByText('Remove…').click();
+    await page.getByRole('button', { name: `Yes, remove ${names.owner}` }).click();
+    await expect(page.getByRole('alert').filter({ hasText: 'A team needs at least one owner' })).toBeVisible();
+    await settled(page, testInfo);
+    await expect(page.getByRole('alert')).toHaveCount(1);
     await expect(roleCell(page, names.owner)).toHaveText('owner');
     await expect(memberRow(page, names.owner)).toBeVisible();
   });

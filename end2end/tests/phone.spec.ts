@@ -1,6 +1,6 @@
 // On a phone (390×844, the `phone` project): every page of a team with an app, a deploy, a
 // credential and its history fits the screen's width. Long digests wrap, tables scroll
-// inside their card, and the navigation is a compact bar above the page: nothing makes the
+// inside their card, and the navigation folds into a menu above the page: nothing makes the
 // page itself scroll sideways.
 import type { Page } from '@playwright/test';
 import { expect, open, teamPages, teamWithAnApp, test, uniqueNames } from './fixtures';
@@ -24,8 +24,15 @@ test('every page fits a phone screen without scrolling sideways', async ({ page,
     await open(page, path);
     expect(await overflow(page), `${path} is wider than the screen`).toBeLessThanOrEqual(0);
   }
-  // The navigation is a bar above the page, not a screenful of links.
+  // The navigation is a bar above the page with its links folded into a menu, not a
+  // screenful of links; the menu opens (without script) and leads on.
   await open(page, base);
-  const nav = await page.getByRole('navigation', { name: 'Main' }).boundingBox();
-  expect(nav!.height).toBeLessThan(250);
+  const nav = page.getByRole('navigation', { name: 'Main' });
+  expect((await nav.boundingBox())!.height).toBeLessThan(120);
+  await expect(nav.getByRole('link', { name: 'Apps', exact: true })).toBeHidden();
+  await nav.getByText('Menu', { exact: true }).click();
+  await expect(nav.getByRole('link', { name: 'Apps', exact: true })).toBeVisible();
+  expect(await overflow(page), 'the open menu').toBeLessThanOrEqual(0);
+  await nav.getByRole('link', { name: 'Apps', exact: true }).click();
+  await expect(page).toHaveURL(new RegExp(`${base}/apps$`));
 });

@@ -986,7 +986,7 @@ async fn an_app_on_aptible_deploys_from_its_page_when_this_server_cannot_run_app
 
     // The app on Aptible says where it runs, and its forms are not held back by the
     // missing buildah (which the app on this server still reports).
-    let page = owner.get("/teams/acme/apps/web").await;
+    let page = owner.get("/teams/acme/apps/web/deploy").await;
     assert_eq!(page.status.as_u16(), 200);
     assert!(
         page.body.contains("runs on Aptible as ")
@@ -995,7 +995,7 @@ async fn an_app_on_aptible_deploys_from_its_page_when_this_server_cannot_run_app
         page.body
     );
     assert!(!page.body.contains("buildah"), "{}", page.body);
-    let local = owner.get("/teams/acme/apps/site").await;
+    let local = owner.get("/teams/acme/apps/site/deploy").await;
     assert!(local.body.contains("buildah"), "{}", local.body);
     assert!(!local.body.contains("runs on Aptible"), "{}", local.body);
 
@@ -1021,7 +1021,7 @@ async fn an_app_on_aptible_deploys_from_its_page_when_this_server_cannot_run_app
     app.call("DELETE", platform_path(), &app.owner_token(), None)
         .await
         .expect(200);
-    let page = owner.get("/teams/acme/apps/web").await;
+    let page = owner.get("/teams/acme/apps/web/deploy").await;
     assert!(
         page.body.contains("not connected to Aptible"),
         "{}",

@@ -128,6 +128,22 @@ async fn no_secret_of_an_app_reaches_a_viewer_or_a_log() {
     let page = owner.get(&format!("/teams/acme/operations/{id}")).await;
     assert!(page.body.contains("build says"), "the owner reads the log");
     assert_free_of_secrets("the operation page", &page.body);
+    // The app's Logs tab: the running release's output, redacted, in the page itself (so it
+    // reads without JavaScript too).
+    let logs = owner.get("/teams/acme/apps/web/logs").await;
+    assert_eq!(logs.status.as_u16(), 200);
+    assert!(
+        logs.body
+            .contains("release says [[redacted]] and [[redacted]] mid-line"),
+        "{}",
+        logs.body
+    );
+    assert!(
+        logs.body.contains(r#"aria-current="page">Logs<"#),
+        "{}",
+        logs.body
+    );
+    assert_free_of_secrets("the Logs tab", &logs.body);
 
     // A viewer: configuration without secret values, and no log by default.
     let viewer = app.viewer();
@@ -167,7 +183,7 @@ async fn no_secret_of_an_app_reaches_a_viewer_or_a_log() {
         .await;
     assert_eq!(refused.status.as_u16(), 403, "{}", refused.body);
     let mut viewer_browser = app.signed_in(VIEWER).await;
-    let app_page = viewer_browser.get("/teams/acme/apps/web").await;
+    let app_page = viewer_browser.get("/teams/acme/apps/web/config").await;
     assert_eq!(app_page.status.as_u16(), 200);
     assert!(
         app_page.body.contains(PLAIN_VALUE),
@@ -186,6 +202,15 @@ async fn no_secret_of_an_app_reaches_a_viewer_or_a_log() {
         .await;
     assert!(stream.body.contains("event: status"), "{}", stream.body);
     assert!(!stream.body.contains("event: lines"), "{}", stream.body);
+    let logs = viewer_browser.get("/teams/acme/apps/web/logs").await;
+    assert_eq!(logs.status.as_u16(), 200);
+    assert!(!logs.body.contains("release says"), "{}", logs.body);
+    assert!(
+        logs.body
+            .contains("cannot read logs unless an owner allows viewers"),
+        "{}",
+        logs.body
+    );
 
     // Once an owner allows it (here in the console), viewers read the logs, redacted.
     let allowed = owner
@@ -199,6 +224,13 @@ async fn no_secret_of_an_app_reaches_a_viewer_or_a_log() {
         .body;
     assert!(runtime.contains("release says [[redacted]]"), "{runtime}");
     assert_free_of_secrets("the runtime log", &runtime);
+    let logs = viewer_browser.get("/teams/acme/apps/web/logs").await;
+    assert!(
+        logs.body.contains("release says [[redacted]]"),
+        "{}",
+        logs.body
+    );
+    assert_free_of_secrets("the Logs tab", &logs.body);
     let log = app
         .call(
             "GET",

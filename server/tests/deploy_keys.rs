@@ -212,7 +212,7 @@ async fn a_teams_deploy_key_reads_its_private_ssh_repository(
     assert_eq!(refs[0]["commit"], main.as_str());
     // The app's page says which key reads it.
     let mut browser = app.signed_in(DEPLOYER).await;
-    let page = browser.get("/teams/acme/apps/web").await;
+    let page = browser.get("/teams/acme/apps/web/deploy").await;
     assert_eq!(page.status.as_u16(), 200);
     assert!(page.body.contains("/teams/acme/members#deploy-key"));
 

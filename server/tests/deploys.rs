@@ -795,7 +795,11 @@ async fn without_buildah_deploys_say_so_and_the_rest_of_berth_works() {
         )
         .await;
     assert_eq!(configured.status.as_u16(), 202, "{}", configured.body);
-    let page = app.signed_in(OWNER).await.get("/teams/acme/apps/web").await;
+    let page = app
+        .signed_in(OWNER)
+        .await
+        .get("/teams/acme/apps/web/deploy")
+        .await;
     assert_eq!(page.status.as_u16(), 200);
     assert!(
         page.body.contains("buildah"),

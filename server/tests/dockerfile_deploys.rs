@@ -171,7 +171,11 @@ async fn a_branch_builds_from_a_private_base_with_the_configuration_credentials(
         )
         .await;
     assert!(posted.status.is_redirection(), "{}", posted.body);
-    let page = browser.get("/teams/acme/apps/web").await;
+    assert_eq!(
+        posted.location(),
+        Some("/teams/acme/apps/web/deploy#base-check-heading")
+    );
+    let page = browser.get("/teams/acme/apps/web/deploy").await;
     assert_eq!(page.status.as_u16(), 200);
     assert!(
         page.body.contains("can be pulled"),

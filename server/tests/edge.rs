@@ -284,7 +284,7 @@ async fn reading_branches_and_tags_never_contacts_the_repository() {
     let page = app
         .signed_in(VIEWER)
         .await
-        .get("/teams/acme/apps/web")
+        .get("/teams/acme/apps/web/deploy")
         .await
         .expect(200);
     assert!(
@@ -582,7 +582,7 @@ async fn pages_carry_no_data_for_the_browser_but_their_islands_props() {
             page.body
         );
     }
-    let page = owner.get("/teams/acme/apps/web").await;
+    let page = owner.get("/teams/acme/apps/web/deploy").await;
     let island = page
         .body
         .split("<leptos-island")
@@ -631,6 +631,15 @@ async fn every_page_has_a_title_of_its_own_and_the_icon_answers() {
         ("/teams/acme/members", "Members · Berth".to_owned()),
         ("/teams/acme/apps/web", "web · Berth".to_owned()),
         (
+            "/teams/acme/apps/web/deploy",
+            "Deploy · web · Berth".to_owned(),
+        ),
+        (
+            "/teams/acme/apps/web/config",
+            "Configuration · web · Berth".to_owned(),
+        ),
+        ("/teams/acme/apps/web/logs", "Logs · web · Berth".to_owned()),
+        (
             &format!("/teams/acme/operations/{id}"),
             format!("Operation {id} · configure of web · Berth"),
         ),
@@ -664,7 +673,7 @@ async fn a_refused_plain_deploy_form_comes_back_filled_in_without_its_password()
     let app = TestApp::sqlite().with_team().start().await;
     app.create_app("web", "image", None).await;
     let mut owner = app.signed_in(OWNER).await;
-    let csrf = owner.csrf_token("/teams/acme/apps/web").await;
+    let csrf = owner.csrf_token("/teams/acme/apps/web/deploy").await;
     let refused = owner
         .post_form(
             DeployImage::PATH,
@@ -680,12 +689,12 @@ async fn a_refused_plain_deploy_form_comes_back_filled_in_without_its_password()
                 ("env_text", "API_TOKEN=s3cr3t-not-kept"),
             ],
             true,
-            Some("http://berth.test/teams/acme/apps/web"),
+            Some("http://berth.test/teams/acme/apps/web/deploy"),
         )
         .await;
     assert_eq!(refused.status, StatusCode::SEE_OTHER);
-    assert_eq!(refused.location(), Some("/teams/acme/apps/web"));
-    let page = owner.get("/teams/acme/apps/web").await;
+    assert_eq!(refused.location(), Some("/teams/acme/apps/web/deploy"));
+    let page = owner.get("/teams/acme/apps/web/deploy").await;
     let form = page
         .body
         .split("id=\"deploy\"")

@@ -363,6 +363,35 @@ pub async fn config_rows(
     Ok(Environment::load(berth, app.id).await?.rows())
 }
 
+/// The lines the console's Logs tab shows (and fetches again while it is open).
+pub const LOG_PAGE_LINES: usize = 500;
+
+/// An app's Logs tab: the running release's recent output (secrets hidden), or why the
+/// person may not read it.
+pub async fn log_page(
+    berth: &Berth,
+    actor: i64,
+    team: &str,
+    handle: &str,
+) -> Result<views::AppLogPage> {
+    let (access, app) = get(berth, actor, team, handle).await?;
+    let row = row(berth, &app, None).await?;
+    let platform = crate::platforms::app_platform_view(&app.platform);
+    let (lines, withheld) = match crate::authz::check_log_access(&access) {
+        Ok(()) => (output(berth, &app, LOG_PAGE_LINES).await?, None),
+        Err(Error::Refused(refusal)) => (Vec::new(), Some(refusal.to_string())),
+        Err(other) => return Err(other),
+    };
+    Ok(views::AppLogPage {
+        team: present::team(&access),
+        app: row,
+        platform,
+        lines,
+        withheld,
+        read_at: store::now_ms(),
+    })
+}
+
 /// Recent output of the app's running release, newest last (`lines` from 1 to 1000).
 pub async fn runtime_log(
     berth: &Berth,
@@ -373,10 +402,15 @@ pub async fn runtime_log(
 ) -> Result<Vec<String>> {
     let (access, app) = get(berth, actor, team, handle).await?;
     crate::authz::check_log_access(&access)?;
+    output(berth, &app, lines).await
+}
+
+/// The last `lines` of the app's runtime log, secrets hidden.
+async fn output(berth: &Berth, app: &App, lines: usize) -> Result<Vec<String>> {
     // The platform hides the app's secrets as lines are written; hiding them again here
     // covers lines written before a value was set or changed.
     let environment = Environment::load(berth, app.id).await?;
-    let secrets = redaction::prepare(redaction::app_secrets(berth, &app, &environment).await?);
+    let secrets = redaction::prepare(redaction::app_secrets(berth, app, &environment).await?);
     Ok(berth
         .platform
         .runtime_log(app.id, lines)

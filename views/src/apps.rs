@@ -109,6 +109,20 @@ pub struct AppPage {
     pub disk: Option<DiskUsageView>,
 }
 
+/// An app's Logs tab.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AppLogPage {
+    pub team: TeamSummary,
+    pub app: AppRow,
+    pub platform: crate::api::AppPlatformView,
+    /// The running release's latest output, newest last, secrets hidden.
+    pub lines: Vec<String>,
+    /// Why the person sees no output (a viewer, unless the team lets viewers read logs).
+    pub withheld: Option<String>,
+    /// When the lines were read (Unix ms).
+    pub read_at: i64,
+}
+
 /// A Dockerfile app's git source as pages show it: the read password never leaves the server.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -9,14 +9,16 @@ pub fn FlashView(flash: Flash) -> impl IntoView {
         Flash::InviteLink { email, url } => view! {
             <div class="alert alert-success" role="status">
                 <p><strong>{email}</strong> " is invited. Send them this invitation link (they join when they choose a password with it); it works once, for 7 days, and is shown only now:"</p>
-                <p><input class="copy-field" type="text" readonly value=url aria-label="Invitation link"/></p>
+                <p class="copy-row"><input id="invitation-link" class="copy-field" type="text" readonly value=url aria-label="Invitation link"/>
+                    " " <super::copy::CopyButton from="invitation-link".to_owned() label="Copy the invitation link".into()/></p>
             </div>
         }
         .into_any(),
         Flash::NewToken { name, token } => view! {
             <div class="alert alert-success" role="status">
                 <p>"Token " <strong>{name}</strong> " created. Copy it now: Berth keeps only a hash and cannot show it again."</p>
-                <p><input class="copy-field" type="text" readonly value=token aria-label="New API token"/></p>
+                <p class="copy-row"><input id="new-token" class="copy-field" type="text" readonly value=token aria-label="New API token"/>
+                    " " <super::copy::CopyButton from="new-token".to_owned() label="Copy the token".into()/></p>
             </div>
         }
         .into_any(),

@@ -1,3 +1,4 @@
+pub mod copy;
 pub mod flash;
 pub mod form;
 pub mod layout;

@@ -7,7 +7,10 @@ use crate::{
         layout::{Console, Loaded, Section},
         time::exact_utc,
     },
-    pages::operations::{duration, OperationsTable},
+    pages::{
+        apps::{AppTab, AppTabs},
+        operations::{duration, OperationsTable},
+    },
     serverfns::history::load_history,
 };
 use domain::{OperationKind, OperationStatus};
@@ -114,6 +117,10 @@ fn History(page: HistoryPage, filters: Filters) -> impl IntoView {
             </p>
         })}
         <header class="page-header"><h1>{heading}</h1></header>
+        {page.app.clone().map(|app| view! {
+            <AppTabs team=team.clone() app current=AppTab::History
+                can_deploy=page.team.role.allows(domain::Role::Deployer)/>
+        })}
         <p class="muted">"Every deploy, configuration change and restart: who asked for it, what exactly ran, and how it ended."</p>
 
         <section class="panel" aria-labelledby="chart-heading">

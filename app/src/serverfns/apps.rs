@@ -6,7 +6,7 @@
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
-use views::{AppError, AppPage, AppsPage, BaseCheckReport};
+use views::{AppError, AppLogPage, AppPage, AppsPage, BaseCheckReport};
 
 // Reads only: a GET, so the CSRF check (for state changes) does not apply.
 #[server(input = GetUrl)]
@@ -90,6 +90,13 @@ pub async fn load_app(team: String, app: String) -> Result<AppPage, AppError> {
     Ok(service::apps::page(&crate::ssr::berth()?, user, &team, &app, flash).await?)
 }
 
+/// An app's Logs tab: its running release's latest output, read again while it is open.
+#[server(input = GetUrl)]
+pub async fn load_app_log(team: String, app: String) -> Result<AppLogPage, AppError> {
+    let user = crate::ssr::require_user().await?;
+    Ok(service::apps::log_page(&crate::ssr::berth()?, user, &team, &app).await?)
+}
+
 /// Fetches a Dockerfile app's repository again, so that new branches, tags and commits show.
 /// Answers how many branches and tags it has.
 #[server]
@@ -99,7 +106,7 @@ pub async fn fetch_refs(csrf_token: String, team: String, app: String) -> Result
     let (access, found, refs, _) =
         service::builds::refs(&crate::ssr::berth()?, user, &team, &app, true).await?;
     crate::ssr::redirect_plain_form_post(&format!(
-        "/teams/{}/apps/{}#source-heading",
+        "/teams/{}/apps/{}/deploy#source-heading",
         access.handle, found.handle
     ));
     Ok(refs.len())
@@ -132,7 +139,7 @@ pub async fn check_base_images(
     if crate::ssr::is_plain_form_post() {
         crate::ssr::set_flash(&views::Flash::BaseCheck(report)).await?;
         crate::ssr::redirect_plain_form_post(&format!(
-            "/teams/{team}/apps/{app}#base-check-heading"
+            "/teams/{team}/apps/{app}/deploy#base-check-heading"
         ));
         Ok(None)
     } else {

@@ -8,11 +8,13 @@ mod config;
 mod deploy_form;
 mod detail;
 mod list;
+mod logs;
 mod new;
 mod source;
 
-pub use detail::AppDetailPage;
+pub use detail::{AppConfigPage, AppDeployPage, AppDetailPage, AppTab, AppTabs};
 pub use list::{AppsListPage, LastOperationCell, ReleaseCell};
+pub use logs::AppLogsPage;
 pub use new::NewAppPage;
 
 use crate::components::form::{follow, Outcome};

@@ -167,6 +167,15 @@ pub(super) fn BaseCredentials(
                 }}</dd>
             </dl>
             <p class="muted">"So one build can pull bases from several private registries. These credentials serve the build only: they never reach the running app's environment, the build log or the image."</p>
+            <details class="explainer">
+                <summary>"What are the APTIBLE_PRIVATE_REGISTRY_* variables?"</summary>
+                <p>"They are the registry login for a Dockerfile's private FROM image, kept as the app's configuration under the names Aptible gives them, so that an app moves between Berth and Aptible unchanged:"</p>
+                <ul>
+                    <li><code>"APTIBLE_PRIVATE_REGISTRY_USERNAME"</code> " and " <code>"APTIBLE_PRIVATE_REGISTRY_PASSWORD"</code> ": the login (the password is write-only, like every secret value);"</li>
+                    <li><code>"APTIBLE_PRIVATE_REGISTRY_HOST"</code> ": the one registry they are sent to, set when a deploy confirms it. Without it they are sent nowhere, so a FROM line cannot lead them to another registry."</li>
+                </ul>
+                <p>"The deploy form below sets them in the same operation as the build. They serve builds only: never build arguments, never in the running app's environment."</p>
+            </details>
         </section>
     }
 }
