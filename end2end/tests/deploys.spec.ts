@@ -172,6 +172,9 @@ test('an owner deploys a private image with credentials remembered for the app, 
     await deployWithNewCredentials(page, registry.image, registry.user, registry.password);
     firstId = await followToSuccess(page, team, js, seen);
     await expect(page.getByText(registry.digest, { exact: true })).toBeVisible();
+    // The operation page's digest has a copy button too once JavaScript runs.
+    if (js) await expect(page.getByRole('button', { name: 'Copy digest' })).toBeVisible();
+    else await expect(page.getByRole('button', { name: 'Copy digest' })).toBeHidden();
     await expect(page.getByText(registry.image, { exact: true })).toBeVisible();
     await expect(page.getByText('given with this deploy', { exact: true })).toBeVisible();
     await noSecrets();

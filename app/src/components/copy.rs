@@ -14,6 +14,17 @@ pub fn CopyButton(
     #[prop(optional)] from: Option<String>,
     label: String,
 ) -> impl IntoView {
+    view! { <CopyInIsland text from label/> }
+}
+
+/// [`CopyButton`] for use inside an island (which already runs in the browser; an island
+/// within an island is not woken on its own).
+#[component]
+pub fn CopyInIsland(
+    #[prop(default = None)] text: Option<String>,
+    #[prop(default = None)] from: Option<String>,
+    label: String,
+) -> impl IntoView {
     let ready = RwSignal::new(false);
     let copied = RwSignal::new(false);
     // Effects run only in the browser.
@@ -85,6 +96,18 @@ pub fn Digest(value: String) -> impl IntoView {
             <code class="digest" title=value.clone()>{value.clone()}</code>
             " "
             <CopyButton text=value label="Copy digest".into()/>
+        </span>
+    }
+}
+
+/// [`Digest`] inside an island.
+#[component]
+pub fn DigestInIsland(value: String, label: &'static str) -> impl IntoView {
+    view! {
+        <span class="digest-value">
+            <code class="digest" title=value.clone()>{value.clone()}</code>
+            " "
+            <CopyInIsland text=Some(value) label=label.to_owned()/>
         </span>
     }
 }

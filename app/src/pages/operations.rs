@@ -7,6 +7,7 @@
 
 use crate::{
     components::{
+        copy::DigestInIsland,
         form::{follow, island_view, Csrf, FormError, IslandForm},
         layout::{Console, ErrorPage, NotFound, Section, SignedIn},
         time::{exact_utc, Time},
@@ -407,9 +408,9 @@ fn OperationBody(
                 <dt>"Status"</dt><dd>{move || view! { <StatusBadge status=status.get()/> }}</dd>
                 <dt>"App"</dt><dd><a href=app_href>{o.app.clone()}</a></dd>
                 {o.image.clone().map(|image| view! { <dt>{if o.git_ref.is_some() { "Built image" } else { "Image" }}</dt><dd><code>{image}</code></dd> })}
-                {o.digest.clone().map(|digest| view! { <dt>"Digest"</dt><dd><code class="digest">{digest}</code></dd> })}
+                {o.digest.clone().map(|digest| view! { <dt>"Digest"</dt><dd><DigestInIsland value=digest label="Copy digest"/></dd> })}
                 {o.git_ref.clone().map(|r| view! { <dt>"Git ref"</dt><dd><code>{r}</code></dd> })}
-                {o.commit.clone().map(|c| view! { <dt>"Commit"</dt><dd><code class="digest">{c}</code></dd> })}
+                {o.commit.clone().map(|c| view! { <dt>"Commit"</dt><dd><DigestInIsland value=c label="Copy commit"/></dd> })}
                 {(o.kind == OperationKind::Deploy).then(|| view! { <dt>"Registry credentials"</dt><dd>{o.credential_label()}</dd> })}
                 {o.aptible_operation.clone().map(|remote| view! {
                     <dt>"On Aptible"</dt>
