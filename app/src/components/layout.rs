@@ -176,6 +176,40 @@ pub fn Console(
         .and_then(|h| me.viewer.teams.iter().find(|t| &t.handle == h).cloned());
     let aria = move |s: Section| (s == section).then_some("page");
     let teams = me.viewer.teams.clone();
+    // On a phone the links fold into a menu (a disclosure: no script needed); on wider
+    // screens they are always shown (style/main.css). Type-erased: the page frame's view
+    // type is otherwise too deep for the compiler's release builds.
+    let menu = view! {
+        <details class="nav-menu">
+            <summary>"Menu"</summary>
+            {current_team.clone().map(|t| {
+                let base = format!("/teams/{}", t.handle);
+                view! {
+                    <ul role="list" class="nav-list">
+                        <li><A href=base.clone() exact=true attr:aria-current=aria(Section::Overview)>"Overview"</A></li>
+                        <li><A href=format!("{base}/apps") attr:aria-current=aria(Section::Apps)>"Apps"</A></li>
+                        <li><A href=format!("{base}/credentials") attr:aria-current=aria(Section::Credentials)>"Credentials"</A></li>
+                        <li><A href=format!("{base}/history") attr:aria-current=aria(Section::History)>"History"</A></li>
+                        <li><A href=format!("{base}/audit") attr:aria-current=aria(Section::Audit)>"Audit"</A></li>
+                        <li><A href=format!("{base}/members") attr:aria-current=aria(Section::Members)>"Members"</A></li>
+                        <li><A href=format!("{base}/platforms") attr:aria-current=aria(Section::Platforms)>"Platforms"</A></li>
+                    </ul>
+                }
+            })}
+            <p class="nav-heading">"You"</p>
+            <ul role="list" class="nav-list">
+                <li><A href="/settings/tokens" attr:aria-current=aria(Section::Tokens)>"API tokens"</A></li>
+            </ul>
+            <div class="nav-footer">
+                <p class="muted signed-in-as">{me.viewer.email.clone()}</p>
+                <ActionForm action=sign_out>
+                    <input type="hidden" name="csrf_token" value=me.csrf.clone()/>
+                    <button type="submit" class="button button-quiet">"Sign out"</button>
+                </ActionForm>
+            </div>
+        </details>
+    }
+    .into_any();
     view! {
         <div class="console">
             <a class="skip-link" href="#main">"Skip to content"</a>
@@ -201,36 +235,7 @@ pub fn Console(
                             .collect_view()}
                     </ul>
                 </details>
-                // On a phone the links fold into a menu (a disclosure: no script needed); on
-                // wider screens they are always shown (style/main.css).
-                <details class="nav-menu">
-                    <summary>"Menu"</summary>
-                    {current_team.map(|t| {
-                        let base = format!("/teams/{}", t.handle);
-                        view! {
-                            <ul role="list" class="nav-list">
-                                <li><A href=base.clone() exact=true attr:aria-current=aria(Section::Overview)>"Overview"</A></li>
-                                <li><A href=format!("{base}/apps") attr:aria-current=aria(Section::Apps)>"Apps"</A></li>
-                                <li><A href=format!("{base}/credentials") attr:aria-current=aria(Section::Credentials)>"Credentials"</A></li>
-                                <li><A href=format!("{base}/history") attr:aria-current=aria(Section::History)>"History"</A></li>
-                                <li><A href=format!("{base}/audit") attr:aria-current=aria(Section::Audit)>"Audit"</A></li>
-                                <li><A href=format!("{base}/members") attr:aria-current=aria(Section::Members)>"Members"</A></li>
-                                <li><A href=format!("{base}/platforms") attr:aria-current=aria(Section::Platforms)>"Platforms"</A></li>
-                            </ul>
-                        }
-                    })}
-                    <p class="nav-heading">"You"</p>
-                    <ul role="list" class="nav-list">
-                        <li><A href="/settings/tokens" attr:aria-current=aria(Section::Tokens)>"API tokens"</A></li>
-                    </ul>
-                    <div class="nav-footer">
-                        <p class="muted signed-in-as">{me.viewer.email.clone()}</p>
-                        <ActionForm action=sign_out>
-                            <input type="hidden" name="csrf_token" value=me.csrf.clone()/>
-                            <button type="submit" class="button button-quiet">"Sign out"</button>
-                        </ActionForm>
-                    </div>
-                </details>
+                {menu}
             </nav>
             <main id="main" class="content">{children()}</main>
         </div>
