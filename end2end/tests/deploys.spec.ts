@@ -316,6 +316,28 @@ test('an owner deploys a private image with credentials remembered for the app, 
     await settled(page);
   });
 
+  await test.step('a wrong image and a missing password are named together, each at its field', async () => {
+    await appTab(page, 'Deploy');
+    const form = deployForm(page);
+    // The server's checks, not the browser's: they are what every client gets.
+    await form
+      .locator('form')
+      .filter({ has: page.getByRole('button', { name: 'Verify and deploy' }) })
+      .evaluate((f: HTMLFormElement) => (f.noValidate = true));
+    await form.getByLabel('Image', { exact: true }).fill('Not An Image!');
+    await form.getByRole('radio', { name: 'A username and password (or token)' }).check();
+    await form.getByLabel('Registry username').fill(registry.user);
+    await form.getByRole('button', { name: 'Verify and deploy' }).click();
+    const image = deployForm(page).getByLabel('Image', { exact: true });
+    const password = deployForm(page).getByLabel('Registry password or token');
+    await expect(image).toHaveAttribute('aria-invalid', 'true', { timeout: 30_000 });
+    await expect(password).toHaveAttribute('aria-invalid', 'true');
+    await expect(password).toHaveAccessibleDescription(/password/i);
+    await expect(image).toHaveValue('Not An Image!');
+    await expect(deployForm(page).getByLabel('Registry username')).toHaveValue(registry.user);
+    await settled(page);
+  });
+
   await test.step('a deploy with a wrong password fails verification at the password field and queues nothing', async () => {
     await appTab(page, 'Deploy');
     await deployWithNewCredentials(page, registry.image, registry.user, wrongPassword);

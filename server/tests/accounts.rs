@@ -186,6 +186,92 @@ async fn sign_up_names_every_wrong_field_at_once_with_and_without_javascript() {
     assert_eq!(named, ["handle", "git_url"], "{}", api.body);
 }
 
+/// The field names of an API refusal's `problems`, in order.
+fn problem_fields(api: &TestResponse) -> Vec<String> {
+    api.json()["error"]["problems"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no problems in {}", api.body))
+        .iter()
+        .map(|p| p["field"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn git_sources_deploys_and_invitations_name_every_wrong_field_at_once() {
+    let app = TestApp::sqlite().start().await;
+    let owner = app.owner("owner@example.com", "acme").await;
+    let token = app.token_for(owner).await;
+    // A Dockerfile app's git source: the URL, the Dockerfile's path and the login together.
+    let api = app
+        .call(
+            "POST",
+            "/api/v1/teams/acme/apps",
+            &token,
+            Some(serde_json::json!({
+                "handle": "web", "method": "dockerfile",
+                "git": { "url": "not a url", "dockerfile": "../../etc/passwd", "context": "/abs",
+                         "password": "a-token-without-a-user" }
+            })),
+        )
+        .await;
+    assert_eq!(api.status.as_u16(), 422, "{}", api.body);
+    assert_eq!(
+        problem_fields(&api),
+        ["git_url", "dockerfile", "context", "git_username"]
+    );
+    assert!(!api.body.contains("a-token-without-a-user"), "{}", api.body);
+    // An Aptible app's two handles together (before Aptible is asked anything).
+    let api = app
+        .call(
+            "POST",
+            "/api/v1/teams/acme/apps",
+            &token,
+            Some(serde_json::json!({
+                "handle": "Bad Handle", "method": "image",
+                "platform": { "kind": "aptible", "environment": "Not OK", "app": "" }
+            })),
+        )
+        .await;
+    assert_eq!(api.status.as_u16(), 422, "{}", api.body);
+    assert_eq!(
+        problem_fields(&api),
+        ["handle", "aptible_environment", "aptible_app"]
+    );
+    // A deploy: the image and the credentials given with it.
+    let created = app
+        .call(
+            "POST",
+            "/api/v1/teams/acme/apps",
+            &token,
+            Some(serde_json::json!({ "handle": "img", "method": "image" })),
+        )
+        .await;
+    assert_eq!(created.status.as_u16(), 201, "{}", created.body);
+    let api = app
+        .call(
+            "POST",
+            "/api/v1/teams/acme/apps/img/deploys",
+            &token,
+            Some(serde_json::json!({
+                "image": "Not An Image!", "registry_username": "robot"
+            })),
+        )
+        .await;
+    assert_eq!(api.status.as_u16(), 422, "{}", api.body);
+    assert_eq!(problem_fields(&api), ["image", "registry_password"]);
+    // An invitation: the address and the role.
+    let api = app
+        .call(
+            "POST",
+            "/api/v1/teams/acme/members",
+            &token,
+            Some(serde_json::json!({ "email": "nobody", "role": "emperor" })),
+        )
+        .await;
+    assert_eq!(api.status.as_u16(), 422, "{}", api.body);
+    assert_eq!(problem_fields(&api), ["email", "role"]);
+}
+
 #[tokio::test]
 async fn a_plain_form_post_redirects_back_with_the_error_shown_on_the_page() {
     let app = TestApp::sqlite().start().await;

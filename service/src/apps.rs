@@ -9,7 +9,7 @@ use crate::{
     history::{self, HistoryFilter},
     present, redaction, Berth, Error, Result,
 };
-use domain::{AppHandle, DeployMethod, HealthPath, PlatformKind, Role};
+use domain::{AppHandle, AptibleHandle, DeployMethod, HealthPath, PlatformKind, Role};
 use store::{App, AppSummary, Release, TeamAccess};
 use views::{
     api::{AppCredentialsView, AppView, RememberedView},
@@ -65,14 +65,9 @@ pub async fn create(
         .filter(|p| !p.is_empty())
         .and_then(|p| problems.check(HealthPath::parse(p), "health_path"));
     let source = match (method, input.git) {
-        (Some(DeployMethod::Dockerfile), Some(git)) => match builds::parse_source(git) {
-            Ok(source) => Some(source),
-            Err(Error::Refused(AppError::Invalid { field, message })) => {
-                problems.add(&field, message);
-                None
-            }
-            Err(other) => return Err(other),
-        },
+        (Some(DeployMethod::Dockerfile), Some(git)) => {
+            Error::noted(&mut problems, builds::parse_source(git))?
+        }
         (Some(DeployMethod::Dockerfile), None) => {
             problems.add(
                 "git_url",
@@ -86,8 +81,16 @@ pub async fn create(
         None => Some(PlatformKind::Local),
         Some(p) => problems.check(PlatformKind::parse(p.kind), "platform"),
     };
+    // The Aptible app's handles, when that is where it runs.
+    let aptible_handles = match (platform, &input.platform) {
+        (Some(PlatformKind::Aptible), Some(p)) => Some((
+            problems.check(AptibleHandle::parse(p.environment), "aptible_environment"),
+            problems.check(AptibleHandle::parse(p.app), "aptible_app"),
+        )),
+        _ => None,
+    };
     problems.finish()?;
-    let (Some(handle), Some(method), Some(platform)) = (handle, method, platform) else {
+    let (Some(handle), Some(method), Some(_)) = (handle, method, platform) else {
         return Err(Error::internal(
             "app: a field without a value passed its checks",
         ));
@@ -97,13 +100,13 @@ pub async fn create(
         source.check_local_root(berth)?;
     }
     // Found on Aptible before anything is stored: a wrong handle creates nothing.
-    let aptible = match (platform, &input.platform) {
-        (PlatformKind::Aptible, Some(p)) => Some(
+    let aptible = match (aptible_handles, &input.platform) {
+        (Some((Some(environment), Some(app))), Some(p)) => Some(
             crate::platforms::find_aptible_app(
                 berth,
                 access.team_id,
-                p.environment,
-                p.app,
+                environment,
+                app,
                 p.verify_images,
             )
             .await?,

@@ -110,29 +110,52 @@ fn git_error(error: GitError) -> Error {
 }
 
 pub fn parse_source(input: GitInput) -> Result<ParsedSource> {
-    let url = RepositoryUrl::parse(input.url.trim()).field("git_url")?;
-    let dockerfile = repository_path(&input.dockerfile, "Dockerfile", "dockerfile")?;
-    let context = repository_path(&input.context, ".", "context")?;
+    // Every field is checked before answering, so that the form shows all its problems at once.
+    let mut problems = views::Problems::default();
+    let url = problems.check(RepositoryUrl::parse(input.url.trim()), "git_url");
+    let dockerfile = Error::noted(
+        &mut problems,
+        repository_path(&input.dockerfile, "Dockerfile", "dockerfile"),
+    )?;
+    let context = Error::noted(
+        &mut problems,
+        repository_path(&input.context, ".", "context"),
+    )?;
     let credentials = match (input.username.trim(), input.password.as_str()) {
         ("", "") => None,
         ("", _) => {
-            return Err(Error::invalid(
+            problems.add(
                 "git_username",
                 "Give the username that goes with the password or token.",
-            ))
+            );
+            None
         }
         (_, "") => {
-            return Err(Error::invalid(
+            problems.add(
                 "git_password",
                 "Give the password or access token for this username.",
-            ))
+            );
+            None
         }
         (username, password) => {
             let credentials = BasicCredentials::new(username, Secret::new(password));
-            GitSource::with_credentials(url.clone(), credentials.clone())
-                .map_err(|e| Error::invalid("git_password", e.to_string()))?;
-            Some(credentials)
+            match &url {
+                Some(url) => match GitSource::with_credentials(url.clone(), credentials.clone()) {
+                    Ok(_) => Some(credentials),
+                    Err(e) => {
+                        problems.add("git_password", e.to_string());
+                        None
+                    }
+                },
+                None => None,
+            }
         }
+    };
+    problems.finish()?;
+    let (Some(url), Some(dockerfile), Some(context)) = (url, dockerfile, context) else {
+        return Err(Error::internal(
+            "git source: a field without a value passed its checks",
+        ));
     };
     Ok(ParsedSource {
         url,

@@ -88,93 +88,138 @@ pub fn parse_remember(choice: Option<&str>) -> Result<Option<bool>> {
 }
 
 fn given(username: String, password: String, remember: Option<bool>) -> Result<CredentialChoice> {
-    Ok(CredentialChoice::Given {
-        username: parse_username(&username).field("registry_username")?,
-        password: Secret::parse(&password).field("registry_password")?,
-        remember: remember.unwrap_or(true),
-    })
+    let mut problems = views::Problems::default();
+    let username = problems.check(parse_username(&username), "registry_username");
+    let password = problems.check(Secret::parse(&password), "registry_password");
+    problems.finish()?;
+    match (username, password) {
+        (Some(username), Some(password)) => Ok(CredentialChoice::Given {
+            username,
+            password,
+            remember: remember.unwrap_or(true),
+        }),
+        _ => Err(Error::internal(
+            "deploy credentials: a field without a value passed its checks",
+        )),
+    }
 }
 
 fn credential_name(name: &str) -> Result<CredentialName> {
     Ok(CredentialName::parse(name).field("credential")?)
 }
 
-impl DeployRequest {
-    pub fn parse(fields: DeployFields) -> Result<Self> {
-        let non_empty = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
-        let image = non_empty(fields.image);
-        let git_ref = non_empty(fields.git_ref);
-        let source = match (image, git_ref) {
-            (Some(_), Some(_)) => {
+/// What to deploy: an image or a git ref (`None`: neither was given).
+fn deploy_source(image: Option<String>, git_ref: Option<String>) -> Result<Option<DeploySource>> {
+    Ok(match (image, git_ref) {
+        (Some(_), Some(_)) => {
+            return Err(Error::invalid(
+                "git_ref",
+                "Give either \"image\" or \"git_ref\", not both.",
+            ))
+        }
+        (Some(image), None) => Some(DeploySource::Image(
+            ImageReference::parse(&image).field("image")?,
+        )),
+        (None, Some(git_ref)) => Some(DeploySource::GitRef(
+            GitRefName::parse(&git_ref).field("git_ref")?,
+        )),
+        (None, None) => None,
+    })
+}
+
+/// Which credentials pull the image (or the base images): the form's choice, or (the API)
+/// what the fields given say.
+fn credential_choice(
+    choice: Option<&str>,
+    credential: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    remember: Option<bool>,
+) -> Result<CredentialChoice> {
+    Ok(match choice.map(str::trim) {
+        None => match (username, password, credential) {
+            (Some(_), Some(_), Some(_)) => {
                 return Err(Error::invalid(
-                    "git_ref",
-                    "Give either \"image\" or \"git_ref\", not both.",
+                    "credential",
+                    "Give either a team credential or a username and password, not both.",
                 ))
             }
-            (Some(image), None) => Some(DeploySource::Image(
-                ImageReference::parse(&image).field("image")?,
-            )),
-            (None, Some(git_ref)) => Some(DeploySource::GitRef(
-                GitRefName::parse(&git_ref).field("git_ref")?,
-            )),
-            (None, None) => None,
-        };
-        let credential = non_empty(fields.credential);
-        let username = non_empty(fields.registry_username);
-        let password = fields.registry_password.filter(|p| !p.is_empty());
-        let credentials =
-            match fields.credentials.as_deref().map(str::trim) {
-                None => {
-                    match (username, password, credential) {
-                        (Some(_), Some(_), Some(_)) => return Err(Error::invalid(
-                            "credential",
-                            "Give either a team credential or a username and password, not both.",
-                        )),
-                        (Some(username), Some(password), None) => {
-                            given(username, password, fields.remember)?
-                        }
-                        (Some(_), None, _) => return Err(Error::invalid(
-                            "registry_password",
-                            "Give the registry password (or token) that goes with the username.",
-                        )),
-                        (None, Some(_), _) => return Err(Error::invalid(
-                            "registry_username",
-                            "Give the registry username that goes with the password (or token).",
-                        )),
-                        (None, None, Some(name)) => {
-                            CredentialChoice::Team(Some(credential_name(&name)?))
-                        }
-                        (None, None, None) => CredentialChoice::Auto,
-                    }
-                }
-                Some("auto" | "") => CredentialChoice::Auto,
-                Some("remembered") => CredentialChoice::Remembered,
-                Some("team") => {
-                    CredentialChoice::Team(credential.as_deref().map(credential_name).transpose()?)
-                }
-                Some("new") => given(
-                    username.unwrap_or_default(),
-                    password.unwrap_or_default(),
-                    fields.remember,
-                )?,
-                Some("none") => CredentialChoice::None,
-                Some(other) => {
-                    return Err(Error::invalid(
-                        "credentials",
-                        format!(
-                            "\"{other}\" is not a choice; use auto, remembered, team, new or none."
-                        ),
-                    ))
-                }
-            };
-        let private_registry_host =
-            builds::parse_confirmed_host(fields.private_registry_host.as_deref())?;
-        if private_registry_host.is_some() && matches!(source, Some(DeploySource::Image(_))) {
+            (Some(username), Some(password), None) => given(username, password, remember)?,
+            (Some(_), None, _) => {
+                return Err(Error::invalid(
+                    "registry_password",
+                    "Give the registry password (or token) that goes with the username.",
+                ))
+            }
+            (None, Some(_), _) => {
+                return Err(Error::invalid(
+                    "registry_username",
+                    "Give the registry username that goes with the password (or token).",
+                ))
+            }
+            (None, None, Some(name)) => CredentialChoice::Team(Some(credential_name(&name)?)),
+            (None, None, None) => CredentialChoice::Auto,
+        },
+        Some("auto" | "") => CredentialChoice::Auto,
+        Some("remembered") => CredentialChoice::Remembered,
+        Some("team") => {
+            CredentialChoice::Team(credential.as_deref().map(credential_name).transpose()?)
+        }
+        Some("new") => given(
+            username.unwrap_or_default(),
+            password.unwrap_or_default(),
+            remember,
+        )?,
+        Some("none") => CredentialChoice::None,
+        Some(other) => {
             return Err(Error::invalid(
+                "credentials",
+                format!("\"{other}\" is not a choice; use auto, remembered, team, new or none."),
+            ))
+        }
+    })
+}
+
+impl DeployRequest {
+    /// Every field is checked before answering, so that the form shows all its problems at
+    /// once (the image and the credentials, say).
+    pub fn parse(fields: DeployFields) -> Result<Self> {
+        let non_empty = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
+        let mut problems = views::Problems::default();
+        let source = Error::noted(
+            &mut problems,
+            deploy_source(non_empty(fields.image), non_empty(fields.git_ref)),
+        )?;
+        let credentials = Error::noted(
+            &mut problems,
+            credential_choice(
+                fields.credentials.as_deref(),
+                non_empty(fields.credential),
+                non_empty(fields.registry_username),
+                fields.registry_password.filter(|p| !p.is_empty()),
+                fields.remember,
+            ),
+        )?;
+        let private_registry_host = Error::noted(
+            &mut problems,
+            builds::parse_confirmed_host(fields.private_registry_host.as_deref()),
+        )?;
+        if let (Some(Some(_)), Some(Some(DeploySource::Image(_)))) =
+            (&private_registry_host, &source)
+        {
+            problems.add(
                 "private_registry_host",
                 "private_registry_host is for Dockerfile deploys (the registry that gets APTIBLE_PRIVATE_REGISTRY_*); an image deploy sends credentials to the image's own registry.",
-            ));
+            );
         }
+        problems.finish()?;
+        let (Some(source), Some(credentials), Some(private_registry_host)) =
+            (source, credentials, private_registry_host)
+        else {
+            return Err(Error::internal(
+                "deploy: a field without a value passed its checks",
+            ));
+        };
         Ok(Self {
             source,
             credentials,

@@ -39,6 +39,19 @@ impl Error {
         }
     }
 
+    /// `result`'s value, or `None` with its field's refusal noted in `problems` (so that a
+    /// form can show every wrong field at once); any other error is answered at once.
+    pub fn noted<T>(problems: &mut views::Problems, result: Result<T>) -> Result<Option<T>> {
+        match result {
+            Ok(value) => Ok(Some(value)),
+            Err(Error::Refused(refusal)) => problems
+                .absorb(refusal)
+                .map(|()| None)
+                .map_err(Error::Refused),
+            Err(internal) => Err(internal),
+        }
+    }
+
     /// The refusal, if it is one (for code that turns one refusal into another).
     pub fn refusal(&self) -> Option<&AppError> {
         match self {

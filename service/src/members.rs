@@ -76,8 +76,15 @@ pub async fn add(
     email: &str,
     role: &str,
 ) -> Result<MemberAdded> {
-    let email = Email::parse(email).field("email")?;
-    let role: Role = role.parse().field("role")?;
+    let mut problems = views::Problems::default();
+    let email = problems.check(Email::parse(email), "email");
+    let role = problems.check(role.parse::<Role>(), "role");
+    problems.finish()?;
+    let (Some(email), Some(role)) = (email, role) else {
+        return Err(crate::Error::internal(
+            "member: a field without a value passed its checks",
+        ));
+    };
     let access = authorize(&berth.store, actor, team, Role::Owner, "add members").await?;
     let added = berth
         .store

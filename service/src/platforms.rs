@@ -9,7 +9,7 @@ use platform::aptible::AptibleError;
 use store::{AptibleTarget, NewTeamPlatform, SecretSlot, TeamPlatform};
 use views::{
     api::{AppPlatformView, PlatformView},
-    AppError, FieldExt,
+    AppError,
 };
 
 /// How long before expiry the Platforms page warns, at most.
@@ -68,15 +68,14 @@ pub async fn connect_aptible(
             otp,
         } => {
             let email = email.trim();
+            let mut problems = views::Problems::default();
             if email.is_empty() {
-                return Err(Error::invalid(
-                    "email",
-                    "Give the e-mail you sign in to Aptible with.",
-                ));
+                problems.add("email", "Give the e-mail you sign in to Aptible with.");
             }
             if password.is_empty() {
-                return Err(Error::invalid("password", "Give your Aptible password."));
+                problems.add("password", "Give your Aptible password.");
             }
+            problems.finish()?;
             let otp = otp.map(str::trim).filter(|o| !o.is_empty());
             let password = Secret::new(password.to_owned());
             let granted = client
@@ -248,12 +247,10 @@ pub(crate) async fn token_refused(berth: &Berth, team_id: i64, message: &str) {
 pub(crate) async fn find_aptible_app(
     berth: &Berth,
     team_id: i64,
-    environment: &str,
-    app: &str,
+    environment: AptibleHandle,
+    handle: AptibleHandle,
     verify_images: bool,
 ) -> Result<AptibleTarget> {
-    let environment = AptibleHandle::parse(environment).field("aptible_environment")?;
-    let handle = AptibleHandle::parse(app).field("aptible_app")?;
     let token = aptible_token(berth, team_id).await?;
     match berth
         .aptible

@@ -198,6 +198,21 @@ impl Problems {
         self.0.is_empty()
     }
 
+    /// Notes a field's refusal (one problem or several); any other error is given back, to
+    /// be answered at once.
+    pub fn absorb(&mut self, error: AppError) -> Result<(), AppError> {
+        match error {
+            AppError::Invalid { field, message } => self.add(&field, message),
+            AppError::InvalidFields { problems } => {
+                for p in problems {
+                    self.add(&p.field, p.message);
+                }
+            }
+            other => return Err(other),
+        }
+        Ok(())
+    }
+
     /// `Ok` when nothing was noted; one problem answers as [`AppError::Invalid`], several as
     /// [`AppError::InvalidFields`].
     pub fn finish(mut self) -> Result<(), AppError> {
