@@ -107,8 +107,22 @@ fn session_error(error: tower_sessions::session::Error) -> AppError {
     AppError::Internal
 }
 
-/// The signed-in person, if any.
+/// What one request has already read, so that the page frame and the page's own data do
+/// not read it again: provided afresh for every request (the server's context closures).
+#[derive(Clone, Default)]
+pub struct RequestMemo {
+    user: std::sync::Arc<tokio::sync::OnceCell<Option<service::User>>>,
+}
+
+/// The signed-in person, if any (read once per request).
 pub async fn current_user() -> Result<Option<service::User>, AppError> {
+    match leptos::prelude::use_context::<RequestMemo>() {
+        Some(memo) => memo.user.get_or_try_init(read_current_user).await.cloned(),
+        None => read_current_user().await,
+    }
+}
+
+async fn read_current_user() -> Result<Option<service::User>, AppError> {
     let session = session().await?;
     let Some(user_id) = session
         .get::<i64>(keys::USER_ID)
@@ -158,6 +172,8 @@ pub async fn csrf_token() -> Result<String, AppError> {
 /// Starts a signed-in session for `user_id`: a new session id (so an id planted before
 /// sign-in is worthless afterwards) and a new CSRF token.
 pub async fn sign_in_session(user_id: i64) -> Result<(), AppError> {
+    // Whoever this request read as signed in before is not who is signed in now.
+    leptos::prelude::provide_context(RequestMemo::default());
     let session = session().await?;
     session.cycle_id().await.map_err(session_error)?;
     session
@@ -173,6 +189,7 @@ pub async fn sign_in_session(user_id: i64) -> Result<(), AppError> {
 
 /// Ends the session (sign-out).
 pub async fn end_session() -> Result<(), AppError> {
+    leptos::prelude::provide_context(RequestMemo::default());
     session().await?.flush().await.map_err(session_error)
 }
 

@@ -42,6 +42,7 @@ pub fn build(state: AppState, secure_cookies: bool) -> Router {
         move || {
             provide_context(berth.clone());
             provide_context(assets.clone());
+            provide_context(app::ssr::RequestMemo::default());
         }
     };
     let router = Router::new()
@@ -83,7 +84,14 @@ pub fn build(state: AppState, secure_cookies: bool) -> Router {
 
 async fn server_fn(State(state): State<AppState>, request: Request<Body>) -> impl IntoResponse {
     let berth = state.berth.clone();
-    handle_server_fns_with_context(move || provide_context(berth.clone()), request).await
+    handle_server_fns_with_context(
+        move || {
+            provide_context(berth.clone());
+            provide_context(app::ssr::RequestMemo::default());
+        },
+        request,
+    )
+    .await
 }
 
 /// Server functions answer every error with 500 and the error as JSON: the error's own

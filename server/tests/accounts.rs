@@ -270,6 +270,62 @@ async fn git_sources_deploys_and_invitations_name_every_wrong_field_at_once() {
         .await;
     assert_eq!(api.status.as_u16(), 422, "{}", api.body);
     assert_eq!(problem_fields(&api), ["email", "role"]);
+    // An ECR credential: the common fields and the AWS ones together.
+    let api = app
+        .call(
+            "POST",
+            "/api/v1/teams/acme/credentials",
+            &token,
+            Some(serde_json::json!({
+                "name": "Not A Name", "kind": "ecr",
+                "registry": "123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+                "access_key_id": "nope", "secret_access_key": "", "region": "mars-1",
+                "external_id": "an-id-without-a-role", "expires_on": "someday"
+            })),
+        )
+        .await;
+    assert_eq!(api.status.as_u16(), 422, "{}", api.body);
+    assert_eq!(
+        problem_fields(&api),
+        [
+            "name",
+            "access_key_id",
+            "secret_access_key",
+            "region",
+            "external_id",
+            "expires_on"
+        ]
+    );
+    // Editing a credential: the name, the note, the expiry and the login together.
+    let created = app
+        .call(
+            "POST",
+            "/api/v1/teams/acme/credentials",
+            &token,
+            Some(serde_json::json!({
+                "name": "hub", "registry": "registry.example.com", "kind": "basic",
+                "username": "robot", "secret": "a-registry-secret"
+            })),
+        )
+        .await;
+    assert_eq!(created.status.as_u16(), 201, "{}", created.body);
+    let api = app
+        .call(
+            "PATCH",
+            "/api/v1/teams/acme/credentials/hub",
+            &token,
+            Some(serde_json::json!({
+                "name": "Not A Name", "note": "x".repeat(600), "expires_on": "someday",
+                "registry": "elsewhere.example.com"
+            })),
+        )
+        .await;
+    assert_eq!(api.status.as_u16(), 422, "{}", api.body);
+    assert_eq!(
+        problem_fields(&api),
+        ["name", "note", "expires_on", "secret"],
+        "a new registry needs the secret again, named with the rest"
+    );
 }
 
 #[tokio::test]

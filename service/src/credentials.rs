@@ -256,6 +256,25 @@ pub async fn create(
             problems.check(Secret::parse(input.secret), "secret"),
         )
     });
+    let ecr = match (kind, &registry) {
+        (Some(CredentialKind::Ecr), registry) => Some((
+            problems.check(
+                AwsAccessKeyId::parse(input.aws.access_key_id),
+                "access_key_id",
+            ),
+            Error::noted(
+                &mut problems,
+                parse_secret_access_key(input.aws.secret_access_key),
+            )?,
+            match registry {
+                Some(registry) => {
+                    Error::noted(&mut problems, ParsedAws::parse(berth, registry, input.aws))?
+                }
+                None => None,
+            },
+        )),
+        _ => None,
+    };
     let note = problems.check(parse_note(input.note), "note");
     let expires_at = problems.check(domain::parse_expiry_date(input.expires_on), "expires_on");
     problems.finish()?;
@@ -273,12 +292,16 @@ pub async fn create(
                 "credential: a login without a value passed its checks",
             ))
         }
-        (CredentialKind::Ecr, _) => {
-            let key_id = AwsAccessKeyId::parse(input.aws.access_key_id).field("access_key_id")?;
-            let secret = parse_secret_access_key(input.aws.secret_access_key)?;
-            let aws = ParsedAws::parse(berth, &registry, input.aws)?;
-            (key_id.to_string(), secret, Some(aws))
-        }
+        (CredentialKind::Ecr, _) => match ecr {
+            Some((Some(key_id), Some(secret), Some(aws))) => {
+                (key_id.to_string(), secret, Some(aws))
+            }
+            _ => {
+                return Err(Error::internal(
+                    "credential: an AWS field without a value passed its checks",
+                ))
+            }
+        },
     };
     let access = authorize(&berth.store, actor, team, Role::Owner, MANAGE).await?;
     let credential = berth
@@ -357,25 +380,40 @@ struct ParsedAws {
 
 impl ParsedAws {
     fn parse(berth: &Berth, registry: &RegistryHost, input: AwsInput<'_>) -> Result<Self> {
-        let region = AwsRegion::parse(input.region).field("region")?;
-        domain::check_ecr_registry(registry, &region, berth.ecr.extra_registry_hosts())
-            .field("registry")?;
-        let role_arn = Some(input.role_arn.trim())
-            .filter(|r| !r.is_empty())
-            .map(|r| AwsRoleArn::parse(r).field("role_arn"))
-            .transpose()?;
-        let external_id = domain::parse_external_id(input.external_id).field("external_id")?;
-        if external_id.is_some() && role_arn.is_none() {
-            return Err(Error::invalid(
+        let mut problems = views::Problems::default();
+        let region = problems.check(AwsRegion::parse(input.region), "region");
+        if let Some(region) = &region {
+            problems.check(
+                domain::check_ecr_registry(registry, region, berth.ecr.extra_registry_hosts()),
+                "registry",
+            );
+        }
+        let role_arn = problems.check(
+            Some(input.role_arn.trim())
+                .filter(|r| !r.is_empty())
+                .map(AwsRoleArn::parse)
+                .transpose(),
+            "role_arn",
+        );
+        let external_id =
+            problems.check(domain::parse_external_id(input.external_id), "external_id");
+        if let (Some(Some(_)), Some(None)) = (&external_id, &role_arn) {
+            problems.add(
                 "external_id",
                 "An external id goes with a role to assume; give the role ARN too, or leave the external id empty.",
-            ));
+            );
         }
-        Ok(Self {
-            region,
-            role_arn,
-            external_id,
-        })
+        problems.finish()?;
+        match (region, role_arn, external_id) {
+            (Some(region), Some(role_arn), Some(external_id)) => Ok(Self {
+                region,
+                role_arn,
+                external_id,
+            }),
+            _ => Err(Error::internal(
+                "credential: an AWS field without a value passed its checks",
+            )),
+        }
     }
 
     fn settings(&self) -> store::AwsSettings<'_> {
@@ -555,27 +593,40 @@ pub async fn update(
     current: &str,
     patch: CredentialPatch<'_>,
 ) -> Result<RegistryCredential> {
-    let name = patch
-        .name
-        .map(|n| CredentialName::parse(n).field("name"))
-        .transpose()?;
-    let registry = patch
-        .registry
-        .map(|r| RegistryHost::parse(r).field("registry"))
-        .transpose()?;
-    let note = patch
-        .note
-        .map(|n| parse_note(n).field("note"))
-        .transpose()?;
-    let expires_at = patch
-        .expires_on
-        .map(|e| domain::parse_expiry_date(e).field("expires_on"))
-        .transpose()?;
+    // Every field is checked before answering, so that the form shows all its problems at
+    // once (those of the login need the stored credential, read once the person may).
+    let mut problems = views::Problems::default();
+    let name = problems.check(patch.name.map(CredentialName::parse).transpose(), "name");
+    let registry = problems.check(
+        patch.registry.map(RegistryHost::parse).transpose(),
+        "registry",
+    );
+    let note = problems.check(patch.note.map(parse_note).transpose(), "note");
+    let expires_at = problems.check(
+        patch.expires_on.map(domain::parse_expiry_date).transpose(),
+        "expires_on",
+    );
     let access = authorize(&berth.store, actor, team, Role::Owner, MANAGE).await?;
     let existing = reload(berth, &access, current).await?;
-    let key = match existing.kind {
-        CredentialKind::Basic => basic_changes(&patch, &existing, registry.as_ref())?,
-        CredentialKind::Ecr => ecr_changes(berth, &patch, &existing, registry.as_ref())?,
+    let key = match (existing.kind, &registry) {
+        (CredentialKind::Basic, Some(registry)) => Error::noted(
+            &mut problems,
+            basic_changes(&patch, &existing, registry.as_ref()),
+        )?,
+        (CredentialKind::Ecr, Some(registry)) => Error::noted(
+            &mut problems,
+            ecr_changes(berth, &patch, &existing, registry.as_ref()),
+        )?,
+        // The login's checks depend on the registry: they wait for a valid one.
+        (_, None) => None,
+    };
+    problems.finish()?;
+    let (Some(name), Some(registry), Some(note), Some(expires_at), Some(key)) =
+        (name, registry, note, expires_at, key)
+    else {
+        return Err(Error::internal(
+            "credential: a field without a value passed its checks",
+        ));
     };
     let sealed = key
         .secret
