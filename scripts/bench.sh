@@ -13,6 +13,7 @@
 # - the team history page (50 rows and the chart) against a static handler of the same
 #   server sending the same bytes (wrk, 64 connections);
 # - Berth's resident memory idle and right after that load;
+# - 5 and 500 watchers of one operation's live log (database reads, CPU, memory);
 # - the history page's queries at 1,000 and 1,000,000 operations, SQLite and PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -145,6 +146,27 @@ PY
   done < <(grep '^summary ' "$work/history-$size.txt")
 done
 
+# --- live logs: 5 and 500 watchers of one running operation ----------------------------------
+# server/tests/live.rs (bench_live_viewers, release build): the operation writes 250 lines
+# over about 5 s while 5, then 500 event streams (63 people, 8 streams each) read them;
+# database reads a second must not grow with the watchers. BENCH_LIVE=0 skips it.
+live_rows=""
+if [ "${BENCH_LIVE:-1}" != 0 ]; then
+  berth_log "500 watchers of one live log (server/tests/live.rs, release)"
+  cargo test -q --release -p server --test live -- --ignored --nocapture bench_live_viewers \
+    >"$work/live.txt" 2>&1 || { cat "$work/live.txt" >&2; exit 1; }
+  while read -r line; do
+    live_rows+="$(python3 - "$line" <<'PY'
+import sys
+f = dict(x.split("=", 1) for x in sys.argv[1].split()[2:])
+print(f"| live log, {f['viewers']} watchers of one operation ({f['lines_per_s']} lines/s) | "
+      f"{f['feeds']} feed, {f['db_reads_per_s']} database reads/s, {f['cpu_ms_per_s']} ms CPU/s "
+      f"(the watchers' reading included), memory +{int(f['rss_growth_kib']) / 1024:.1f} MB with the streams open |")
+PY
+)"$'\n'
+  done < <(grep '^BENCH live ' "$work/live.txt")
+fi
+
 cat <<EOF
 | what | measured |
 |---|---|
@@ -153,4 +175,5 @@ ${bundle_rows}| bundle, every page, as sent (brotli) | $((total_br / 1024)) KiB 
 | the same bytes from a static handler of the same server | $static_rate req/s: the page runs at $ratio of it |
 | server RSS idle / after that load | $((rss_idle / 1024)) MB / $((rss_loaded / 1024)) MB |
 EOF
+printf '%s' "$live_rows"
 printf '%s' "$history_rows"

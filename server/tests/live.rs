@@ -71,12 +71,17 @@ async fn open(browser: &Browser<'_>, id: i64) -> Result<EventStream, StatusCode>
 
 /// An app with a queued configure operation that the test runs as the worker would.
 async fn running_operation(app: &TestApp) -> i64 {
+    running_operation_of(app, "web").await
+}
+
+/// [`running_operation`] for a new app `handle`.
+async fn running_operation_of(app: &TestApp, handle: &str) -> i64 {
     app.stop().await;
-    app.create_app("web", "image", None).await;
+    app.create_app(handle, "image", None).await;
     let queued = app
         .call(
             "PATCH",
-            "/api/v1/teams/acme/apps/web/config",
+            &format!("/api/v1/teams/acme/apps/{handle}/config"),
             &app.deployer(),
             Some(json!({ "env": { "GREETING": "hello" } })),
         )
@@ -278,4 +283,110 @@ async fn another_postgres_instance_wakes_this_one_s_feed() {
     };
     assert_eq!(lines[0].line, "from the first instance");
     assert!(written.elapsed() < IDLE_CHECK, "{:?}", written.elapsed());
+}
+
+/// This process's resident memory (KiB) and CPU time so far (ms, user and system).
+fn rss_and_cpu() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // The fields after the command's closing parenthesis; utime and stime are the 12th
+    // and 13th of them, in clock ticks (100 a second on Linux).
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    (rss, ticks * 10)
+}
+
+/// What `viewers` watchers of one running operation cost while it writes `LINES` lines over
+/// `SECONDS` seconds: database reads a second, CPU, memory. Every watcher must receive every
+/// line.
+async fn watched_by(app: &TestApp, handle: &str, viewers: usize) -> String {
+    const LINES: usize = 250;
+    const SECONDS: f64 = 5.0;
+    let id = running_operation_of(app, handle).await;
+    let people = viewers.div_ceil(MAX_STREAMS_PER_USER);
+    let mut browsers = Vec::new();
+    for n in 0..people {
+        let email = format!("watcher-{handle}-{n}@example.com");
+        app.member(&email, "acme", domain::Role::Deployer).await;
+        browsers.push(app.signed_in(&email).await);
+    }
+    let (rss_before, _) = rss_and_cpu();
+    let feeds_before = app.berth.live.feeds_started();
+    let last = format!("line {} of {handle}", LINES - 1);
+    let mut drains = Vec::new();
+    for v in 0..viewers {
+        let mut stream = open(&browsers[v / MAX_STREAMS_PER_USER], id).await.unwrap();
+        let last = last.clone();
+        drains.push(tokio::spawn(async move {
+            // Reads everything as it comes, keeping only the tail: a watcher that stops
+            // reading would make the feed's backlog, not the sharing, the thing measured.
+            while !stream.ended && !stream.text.contains(&last) {
+                match stream.body.frame().await {
+                    None => stream.ended = true,
+                    Some(frame) => {
+                        if let Ok(data) = frame.unwrap().into_data() {
+                            stream.text.push_str(&String::from_utf8_lossy(&data));
+                            let mut cut = stream.text.len().saturating_sub(4096);
+                            while !stream.text.is_char_boundary(cut) {
+                                cut += 1;
+                            }
+                            stream.text.drain(..cut);
+                        }
+                    }
+                }
+            }
+            stream.text.contains(&last)
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (rss_open, cpu_before) = rss_and_cpu();
+    let reads_before = app.berth.live.feed_reads();
+    let started = Instant::now();
+    let pause = Duration::from_secs_f64(SECONDS / LINES as f64);
+    for n in 0..LINES {
+        write_lines(app, id, &[&format!("line {n} of {handle}")]).await;
+        tokio::time::sleep(pause).await;
+    }
+    let mut delivered = 0;
+    for drain in drains {
+        if tokio::time::timeout(Duration::from_secs(60), drain)
+            .await
+            .map(Result::unwrap)
+            .unwrap_or(false)
+        {
+            delivered += 1;
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let (_, cpu_after) = rss_and_cpu();
+    let reads = app.berth.live.feed_reads() - reads_before;
+    let feeds = app.berth.live.feeds_started() - feeds_before;
+    finish(app, id).await;
+    assert_eq!(delivered, viewers, "every watcher receives every line");
+    assert_eq!(feeds, 1, "one feed for {viewers} watchers");
+    format!(
+        "viewers={viewers} feeds={feeds} db_reads_per_s={:.1} cpu_ms_per_s={:.0} \
+         rss_growth_kib={} lines_per_s={:.0}",
+        reads as f64 / elapsed,
+        (cpu_after - cpu_before) as f64 / elapsed,
+        rss_open.saturating_sub(rss_before),
+        LINES as f64 / elapsed,
+    )
+}
+
+/// `scripts/bench.sh`: 5 and then 500 people's streams of one running operation, side by side
+/// (the database reads must not grow with the watchers). The CPU time is the whole test
+/// process's, the watchers' reading included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: scripts/bench.sh runs it"]
+async fn bench_live_viewers() {
+    let app = TestApp::sqlite().with_team().start().await;
+    for (handle, viewers) in [("few", 5), ("many", 500)] {
+        println!("BENCH live {}", watched_by(&app, handle, viewers).await);
+    }
 }
