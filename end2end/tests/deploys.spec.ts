@@ -378,5 +378,12 @@ test('an owner deploys a private image with credentials remembered for the app, 
     await expect(history.getByRole('row').filter({ has: page.getByRole('link', { name: /^#\d+$/ }) })).toHaveCount(2);
     await expect(history.getByRole('cell', { name: 'succeeded' })).toHaveCount(2);
     await noSecrets();
+    // The chart counts what the table lists, filters included.
+    // (The chart's summary is also its description, hence the paragraph.)
+    const summary = (text: RegExp) => page.getByRole('paragraph').filter({ hasText: text });
+    await expect(summary(/2 operations in the last \d+ days: 2 succeeded, 0 failed/)).toBeVisible();
+    await page.goto(`/teams/${team}/apps/${APP}/history?status=failed`);
+    await expect(summary(/No operations in the last \d+ days\./)).toBeVisible();
+    await expect(page.getByText(/The busiest day had/)).toHaveCount(0);
   });
 });
