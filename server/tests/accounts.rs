@@ -161,13 +161,10 @@ async fn sign_up_names_every_wrong_field_at_once_with_and_without_javascript() {
     assert_eq!(api.status.as_u16(), 422, "{}", api.body);
     let error = &api.json()["error"];
     assert_eq!(error["field"], "name", "{}", api.body);
-    let named: Vec<&str> = error["problems"]
-        .as_array()
-        .expect("problems")
-        .iter()
-        .map(|p| p["field"].as_str().unwrap())
-        .collect();
-    assert_eq!(named, ["name", "registry", "username", "secret"]);
+    assert_eq!(
+        problem_fields(&api),
+        ["name", "registry", "username", "secret"]
+    );
     let api = app
         .call(
             "POST",
@@ -177,13 +174,7 @@ async fn sign_up_names_every_wrong_field_at_once_with_and_without_javascript() {
         )
         .await;
     assert_eq!(api.status.as_u16(), 422, "{}", api.body);
-    let named: Vec<String> = api.json()["error"]["problems"]
-        .as_array()
-        .expect("problems")
-        .iter()
-        .map(|p| p["field"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(named, ["handle", "git_url"], "{}", api.body);
+    assert_eq!(problem_fields(&api), ["handle", "git_url"], "{}", api.body);
 }
 
 /// The field names of an API refusal's `problems`, in order.

@@ -137,9 +137,7 @@ pub async fn sign_up(berth: &Berth, input: SignUp<'_>, ip: &str) -> Result<Signe
     let (Some(email), Some(password), Some(team_name), Some(team_handle)) =
         (email, password, team_name, team_handle)
     else {
-        return Err(Error::internal(
-            "sign-up: a field without a value passed its checks",
-        ));
+        return Err(Error::unchecked("sign-up"));
     };
     berth.accounts.throttles.sign_up.check(ip)?;
     let handle_taken = |e: Error| match e {

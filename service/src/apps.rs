@@ -91,9 +91,7 @@ pub async fn create(
     };
     problems.finish()?;
     let (Some(handle), Some(method), Some(_)) = (handle, method, platform) else {
-        return Err(Error::internal(
-            "app: a field without a value passed its checks",
-        ));
+        return Err(Error::unchecked("app"));
     };
     let access = authorize(&berth.store, actor, team, Role::Deployer, "create apps").await?;
     if let Some(source) = &source {

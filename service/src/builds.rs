@@ -153,9 +153,7 @@ pub fn parse_source(input: GitInput) -> Result<ParsedSource> {
     };
     problems.finish()?;
     let (Some(url), Some(dockerfile), Some(context)) = (url, dockerfile, context) else {
-        return Err(Error::internal(
-            "git source: a field without a value passed its checks",
-        ));
+        return Err(Error::unchecked("git source"));
     };
     Ok(ParsedSource {
         url,

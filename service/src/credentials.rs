@@ -281,26 +281,16 @@ pub async fn create(
     let (Some(name), Some(registry), Some(kind), Some(note), Some(expires_at)) =
         (name, registry, kind, note, expires_at)
     else {
-        return Err(Error::internal(
-            "credential: a field without a value passed its checks",
-        ));
+        return Err(Error::unchecked("credential"));
     };
     let (username, secret, aws) = match (kind, basic) {
         (CredentialKind::Basic, Some((Some(username), Some(secret)))) => (username, secret, None),
-        (CredentialKind::Basic, _) => {
-            return Err(Error::internal(
-                "credential: a login without a value passed its checks",
-            ))
-        }
+        (CredentialKind::Basic, _) => return Err(Error::unchecked("credential")),
         (CredentialKind::Ecr, _) => match ecr {
             Some((Some(key_id), Some(secret), Some(aws))) => {
                 (key_id.to_string(), secret, Some(aws))
             }
-            _ => {
-                return Err(Error::internal(
-                    "credential: an AWS field without a value passed its checks",
-                ))
-            }
+            _ => return Err(Error::unchecked("credential")),
         },
     };
     let access = authorize(&berth.store, actor, team, Role::Owner, MANAGE).await?;
@@ -410,9 +400,7 @@ impl ParsedAws {
                 role_arn,
                 external_id,
             }),
-            _ => Err(Error::internal(
-                "credential: an AWS field without a value passed its checks",
-            )),
+            _ => Err(Error::unchecked("credential")),
         }
     }
 
@@ -624,9 +612,7 @@ pub async fn update(
     let (Some(name), Some(registry), Some(note), Some(expires_at), Some(key)) =
         (name, registry, note, expires_at, key)
     else {
-        return Err(Error::internal(
-            "credential: a field without a value passed its checks",
-        ));
+        return Err(Error::unchecked("credential"));
     };
     let sealed = key
         .secret

@@ -98,9 +98,7 @@ fn given(username: String, password: String, remember: Option<bool>) -> Result<C
             password,
             remember: remember.unwrap_or(true),
         }),
-        _ => Err(Error::internal(
-            "deploy credentials: a field without a value passed its checks",
-        )),
+        _ => Err(Error::unchecked("deploy credentials")),
     }
 }
 
@@ -216,9 +214,7 @@ impl DeployRequest {
         let (Some(source), Some(credentials), Some(private_registry_host)) =
             (source, credentials, private_registry_host)
         else {
-            return Err(Error::internal(
-                "deploy: a field without a value passed its checks",
-            ));
+            return Err(Error::unchecked("deploy"));
         };
         Ok(Self {
             source,

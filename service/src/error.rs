@@ -39,6 +39,12 @@ impl Error {
         }
     }
 
+    /// A form whose checks all passed but left a field without its value: a bug in the
+    /// checks of `form`, never the person's mistake.
+    pub fn unchecked(form: &str) -> Self {
+        Error::internal(format!("{form}: a field without a value passed its checks"))
+    }
+
     /// `result`'s value, or `None` with its field's refusal noted in `problems` (so that a
     /// form can show every wrong field at once); any other error is answered at once.
     pub fn noted<T>(problems: &mut views::Problems, result: Result<T>) -> Result<Option<T>> {

@@ -81,9 +81,7 @@ pub async fn add(
     let role = problems.check(role.parse::<Role>(), "role");
     problems.finish()?;
     let (Some(email), Some(role)) = (email, role) else {
-        return Err(crate::Error::internal(
-            "member: a field without a value passed its checks",
-        ));
+        return Err(crate::Error::unchecked("member"));
     };
     let access = authorize(&berth.store, actor, team, Role::Owner, "add members").await?;
     let added = berth
