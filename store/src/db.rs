@@ -55,6 +55,9 @@ impl Store {
                 .busy_timeout(Duration::from_secs(10));
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
+                // A file needs no "are you still there" before each query: sqlx's ping is a
+                // round trip to the connection's thread, as dear as the query itself.
+                .test_before_acquire(false)
                 .connect_with(options)
                 .await?;
             Ok(Self {

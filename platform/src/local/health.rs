@@ -4,10 +4,12 @@ use super::supervisor::Exits;
 use std::time::Duration;
 use tokio::{sync::watch, time::Instant};
 
-/// The first probes follow each other closely (most releases answer within a fraction
-/// of a second, and every moment here is a moment the deploy waits); the pause doubles up
-/// to `POLL_EVERY`.
+/// For the first `CLOSE_FOR` the probes follow each other every `FIRST_PAUSE` (most releases
+/// answer within a fraction of a second, and every moment here is a moment the deploy
+/// waits: a doubling pause would find a release that took 170 ms only at 310 ms); then the
+/// pause doubles up to `POLL_EVERY`.
 const FIRST_PAUSE: Duration = Duration::from_millis(10);
+const CLOSE_FOR: Duration = Duration::from_secs(3);
 const POLL_EVERY: Duration = Duration::from_millis(250);
 /// One probe; a release that takes longer to answer is not serving yet.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -20,7 +22,7 @@ pub(crate) enum Unhealthy {
     TimedOut(String),
 }
 
-/// Probes `url` (every 10 ms at first, then less often, up to every 250 ms) until any
+/// Probes `url` (every 10 ms for 3 s, then less often, up to every 250 ms) until any
 /// status below 500, for at most `timeout`; fails at once when `exits` reports that the
 /// release's process ended.
 pub(crate) async fn wait_until_serving(
@@ -35,7 +37,8 @@ pub(crate) async fn wait_until_serving(
         .timeout(PROBE_TIMEOUT)
         .build()
         .map_err(|e| Unhealthy::TimedOut(format!("no HTTP client: {e}")))?;
-    let deadline = Instant::now() + timeout;
+    let started = Instant::now();
+    let deadline = started + timeout;
     let mut pause = FIRST_PAUSE;
     loop {
         if let Some(exit) = exits.borrow_and_update().last.clone() {
@@ -62,7 +65,9 @@ pub(crate) async fn wait_until_serving(
             _ = tokio::time::sleep(pause) => {}
             changed = exits.changed() => changed.map_err(|_| supervisor_gone())?,
         }
-        pause = (pause * 2).min(POLL_EVERY);
+        if started.elapsed() >= CLOSE_FOR {
+            pause = (pause * 2).min(POLL_EVERY);
+        }
     }
 }
 

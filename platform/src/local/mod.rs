@@ -81,7 +81,14 @@ pub struct LocalEngine {
     confinement: Confinement,
     network_tools: NetworkTools,
     state: Mutex<State>,
+    /// When [`Platform::unavailable`] last found every tool working: a check runs four
+    /// programs, and every deploy asks before it is queued.
+    tools_worked: Mutex<Option<std::time::Instant>>,
 }
+
+/// How long a successful check of the tools is trusted. A tool removed meanwhile still
+/// fails the operation that needs it, with the same explanation.
+const TOOLS_CHECK_KEPT: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Default)]
 struct State {
@@ -237,6 +244,7 @@ impl LocalEngine {
             network_tools,
             settings,
             state: Mutex::new(State::default()),
+            tools_worked: Mutex::new(None),
         };
         {
             let mut state = engine.state.lock().expect("engine state lock");
@@ -304,6 +312,29 @@ impl LocalEngine {
         Network::start(&self.network_tools, name, outlive_berth)
             .await
             .map(Some)
+    }
+
+    /// Where [`Self::network`] puts the network of a container named `name` (none when
+    /// releases share the host's): known before it runs.
+    fn network_path(&self, name: &str) -> Option<std::path::PathBuf> {
+        (self.settings.network != "host").then(|| Network::path_of(name))
+    }
+
+    /// Why the engine's programs cannot run (buildah, the OCI runtime, the network's).
+    async fn tools_unavailable(&self) -> Option<String> {
+        if let Err(e) = Buildah::program(&self.settings).version().await {
+            tracing::warn!(error = %e.summary(), "buildah cannot run");
+            return Some(BUILDAH_MISSING.to_owned());
+        }
+        if let Some(why) = confinement::unavailable(&self.confinement).await {
+            return Some(why);
+        }
+        if self.settings.network != "host" {
+            if let Some(why) = network::unavailable(&self.network_tools).await {
+                return Some(why);
+            }
+        }
+        None
     }
 
     pub fn settings(&self) -> &LocalSettings {
@@ -401,22 +432,6 @@ impl LocalEngine {
             BuildahError::NotInstalled(_) => PlatformError::Unavailable(BUILDAH_MISSING.into()),
             e => PlatformError::Start(format!("{what}: {}", e.summary())),
         };
-        let buildah = self.buildah(release.app.team_id, release.app.id);
-        let command = buildah
-            .image_command(pinned)
-            .await
-            .map_err(|e| failed(e, "reading the image's config failed"))?
-            .ok_or_else(|| {
-                PlatformError::Start(format!(
-                    "the image {pinned} is no longer in this server's image storage; \
-                     deploy it again to pull it"
-                ))
-            })?;
-        if command.argv.is_empty() {
-            return Err(PlatformError::Start(
-                "the image names no command to run (it has neither Entrypoint nor Cmd)".into(),
-            ));
-        }
         if let Some((name, _)) = release
             .env
             .iter()
@@ -426,7 +441,7 @@ impl LocalEngine {
                 "\"{name}\" cannot be an environment variable's name"
             )));
         }
-
+        let buildah = self.buildah(release.app.team_id, release.app.id);
         let port = self.reserve_port(release.preferred_port)?;
         let port_guard = PortGuard { engine: self, port };
         let container = format!(
@@ -435,42 +450,87 @@ impl LocalEngine {
             release.release_id,
             short_random()
         );
-        let network = self
-            .network(&container, true)
-            .await
-            .map_err(|e| PlatformError::Start(format!("the release's network: {e}")))?;
-        let options = self.confinement.options(
-            confinement::Confined::Release,
-            release.app.id,
-            &container,
-            network.as_ref().map(Network::path),
-        );
+        // The release's network, its container (made, then given its environment) and
+        // reading the image's command do not wait for each other: each is a process of its
+        // own, and together they take the longest one's time, not the sum.
+        let (network, inspected) = tokio::join!(self.network(&container, true), async {
+            // The network's path is known before the network runs (it is named after the
+            // container), so the container can be made meanwhile.
+            let options = self.confinement.options(
+                confinement::Confined::Release,
+                release.app.id,
+                &container,
+                self.network_path(&container).as_deref(),
+            );
+            let (command, created) = tokio::join!(buildah.image_command(pinned), async {
+                buildah
+                    .create_container(pinned, &container, &options.args)
+                    .await
+                    .map_err(|e| failed(e, "creating the container failed"))?;
+                if let Err(e) = buildah.set_env(&container, &release.env, port).await {
+                    buildah.remove_container(&container).await.ok();
+                    return Err(failed(e, "setting the release's environment failed"));
+                }
+                Ok(())
+            });
+            (options, command, created)
+        });
+        // `created` is Ok when the container is there with its environment (an error
+        // removed it).
+        let (options, command, created) = inspected;
+        let network =
+            network.map_err(|e| PlatformError::Start(format!("the release's network: {e}")));
+        let command = command
+            .map_err(|e| failed(e, "reading the image's config failed"))
+            .and_then(|command| {
+                command.ok_or_else(|| {
+                    PlatformError::Start(format!(
+                        "the image {pinned} is no longer in this server's image storage; \
+                         deploy it again to pull it"
+                    ))
+                })
+            })
+            .and_then(|command| match command.argv.is_empty() {
+                true => Err(PlatformError::Start(
+                    "the image names no command to run (it has neither Entrypoint nor Cmd)".into(),
+                )),
+                false => Ok(command),
+            });
+        let (network, command) = match (network, command, created) {
+            (Ok(network), Ok(command), Ok(())) => (network, command),
+            (network, command, created) => {
+                if created.is_ok() {
+                    buildah.remove_container(&container).await.ok();
+                }
+                let network_error = match network {
+                    Ok(Some(network)) => {
+                        network.stop().await;
+                        None
+                    }
+                    Ok(None) => None,
+                    Err(e) => Some(e),
+                };
+                // What the image lacks says most; then the network; then buildah's refusal.
+                return Err(command
+                    .err()
+                    .or(network_error)
+                    .or(created.err())
+                    .expect("one of the three failed"));
+            }
+        };
         for what in &options.not_enforced {
             log.line(&format!("this server cannot enforce {what}"));
         }
-        let prepared = async {
-            buildah
-                .create_container(pinned, &container, &options.args)
-                .await
-                .map_err(|e| failed(e, "creating the container failed"))?;
-            if let Err(e) = buildah.set_env(&container, &release.env, port).await {
-                buildah.remove_container(&container).await.ok();
-                return Err(failed(e, "setting the release's environment failed"));
-            }
-            if let Some(network) = &network {
-                if let Err(e) = network.publish(port, port).await {
-                    buildah.remove_container(&container).await.ok();
-                    return Err(PlatformError::Start(e));
-                }
-            }
-            Ok(())
-        }
-        .await;
-        if let Err(e) = prepared {
+        let published = match &network {
+            Some(network) => network.publish(port, port).await,
+            None => Ok(()),
+        };
+        if let Err(e) = published {
+            buildah.remove_container(&container).await.ok();
             if let Some(network) = network {
                 network.stop().await;
             }
-            return Err(e);
+            return Err(PlatformError::Start(e));
         }
 
         let cgroup_dirs = options
@@ -687,24 +747,23 @@ impl LocalEngine {
 impl Platform for LocalEngine {
     fn unavailable(&self) -> BoxFuture<'_, Option<String>> {
         Box::pin(async move {
-            if let Err(e) = Buildah::program(&self.settings).version().await {
-                tracing::warn!(error = %e.summary(), "buildah cannot run");
-                return Some(BUILDAH_MISSING.to_owned());
-            }
-            if let Some(why) = confinement::unavailable(&self.confinement).await {
-                return Some(why);
-            }
-            if self.settings.network != "host" {
-                if let Some(why) = network::unavailable(&self.network_tools).await {
-                    return Some(why);
-                }
-            }
             if let Some(Err(why)) = &self.router {
                 return Some(format!(
                     "the router of the apps' addresses (Caddy) cannot start: {why}"
                 ));
             }
-            None
+            let trusted = self
+                .tools_worked
+                .lock()
+                .expect("tools check lock")
+                .is_some_and(|at| at.elapsed() < TOOLS_CHECK_KEPT);
+            if trusted {
+                return None;
+            }
+            let why = self.tools_unavailable().await;
+            *self.tools_worked.lock().expect("tools check lock") =
+                why.is_none().then(std::time::Instant::now);
+            why
         })
     }
 

@@ -62,10 +62,11 @@ impl Network {
         name: &str,
         outlive_berth: bool,
     ) -> Result<Network, String> {
-        let path = PathBuf::from("/run/netns").join(name);
-        run(&tools.ip, &["netns", "add", name])
-            .await
-            .map_err(|e| format!("creating the network namespace failed: {e}"))?;
+        let path = Self::path_of(name);
+        // The host's addresses are read while the namespace is made.
+        let add = ["netns", "add", name];
+        let (added, listed) = tokio::join!(run(&tools.ip, &add), host_address_list(&tools.ip));
+        added.map_err(|e| format!("creating the network namespace failed: {e}"))?;
         let namespace_record = namespace_records(tools).join(name);
         if let Err(e) = std::fs::create_dir_all(namespace_records(tools))
             .and_then(|()| std::fs::write(&namespace_record, b""))
@@ -131,7 +132,7 @@ impl Network {
         let _ = network.record.write(network.group, None);
         network.slirp = Some(child);
         network.wait_until_ready().await?;
-        if let Err(e) = network.shut_out_the_host().await {
+        if let Err(e) = network.shut_out_the_host(listed).await {
             network.end().await;
             return Err(e);
         }
@@ -142,25 +143,19 @@ impl Network {
     /// only loopback) would reach whatever listens on 0.0.0.0 there — Berth itself, with
     /// `BERTH_ADDR=0.0.0.0:…`. Inside the namespace every one of them is made unreachable
     /// (releases have no CAP_NET_ADMIN to change it back).
-    async fn shut_out_the_host(&self) -> Result<(), String> {
-        let output = Command::new(&self.tools.ip)
-            .args(["-o", "-4", "addr", "show"])
-            .env_clear()
-            .env("PATH", PATH)
-            .stdin(Stdio::null())
-            .output()
-            .await
-            .map_err(|e| format!("listing the host's addresses failed: {e}"))?;
-        for address in host_addresses(&String::from_utf8_lossy(&output.stdout)) {
-            let route = format!("{address}/32");
-            run(
-                &self.tools.ip,
-                &["-n", &self.name, "route", "add", "unreachable", &route],
-            )
-            .await
-            .map_err(|e| format!("shutting the host's {address} out of the network failed: {e}"))?;
+    async fn shut_out_the_host(&self, listed: Result<String, String>) -> Result<(), String> {
+        let listed = listed.map_err(|e| format!("listing the host's addresses failed: {e}"))?;
+        // One `ip` for every route (`-batch`), rather than one each.
+        let routes: String = host_addresses(&listed)
+            .iter()
+            .map(|address| format!("route add unreachable {address}/32\n"))
+            .collect();
+        if routes.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        run_with_input(&self.tools.ip, &["-n", &self.name, "-batch", "-"], &routes)
+            .await
+            .map_err(|e| format!("shutting the host's addresses out of the network failed: {e}"))
     }
 
     /// The network of a release an earlier Berth started, found by its records; `None`
@@ -189,6 +184,11 @@ impl Network {
             // Not killed on drop (see `start`); the runtime reaps it if it ends first.
             drop(child);
         }
+    }
+
+    /// Where the namespace of a network named `name` is (`ip netns` puts it there).
+    pub fn path_of(name: &str) -> PathBuf {
+        PathBuf::from("/run/netns").join(name)
     }
 
     /// The namespace's path, for `--network ns:<path>`.
@@ -237,7 +237,8 @@ impl Network {
                     ),
                 });
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            // A question on a local socket is cheap, and a deploy waits for the answer.
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
 
@@ -368,16 +369,50 @@ pub(crate) async fn succeeds(program: &Path, args: &[&str]) -> bool {
 }
 
 async fn run(program: &Path, args: &[&str]) -> Result<(), String> {
+    output_of(program, args).await.map(|_| ())
+}
+
+/// `program args`'s standard output when it succeeds; its standard error when it fails.
+async fn output_of(program: &Path, args: &[&str]) -> Result<String, String> {
     let output = Command::new(program)
         .env_clear()
         .env("PATH", PATH)
         .args(args)
         .stdin(Stdio::null())
         .output()
-        .await
+        .await;
+    finished(program, output)
+}
+
+/// `ip -o -4 addr show`: every IPv4 address of the host, one per line.
+async fn host_address_list(ip: &Path) -> Result<String, String> {
+    output_of(ip, &["-o", "-4", "addr", "show"]).await
+}
+
+/// [`run`], with `input` on its standard input.
+async fn run_with_input(program: &Path, args: &[&str], input: &str) -> Result<(), String> {
+    let mut child = Command::new(program)
+        .env_clear()
+        .env("PATH", PATH)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
         .map_err(|e| format!("{}: {e}", program.display()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(input.as_bytes())
+            .await
+            .map_err(|e| format!("{}: {e}", program.display()))?;
+    }
+    finished(program, child.wait_with_output().await).map(|_| ())
+}
+
+fn finished(program: &Path, output: io::Result<std::process::Output>) -> Result<String, String> {
+    let output = output.map_err(|e| format!("{}: {e}", program.display()))?;
     if output.status.success() {
-        Ok(())
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     } else {
         Err(String::from_utf8_lossy(&output.stderr).trim().to_owned())
     }
