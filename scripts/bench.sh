@@ -14,6 +14,7 @@
 #   server sending the same bytes (wrk, 64 connections);
 # - Berth's resident memory idle and right after that load;
 # - 5 and 500 watchers of one operation's live log (database reads, CPU, memory);
+# - deploys (a 1 MB and a 50 MB image, a Dockerfile) against raw buildah doing the same;
 # - the history page's queries at 1,000 and 1,000,000 operations, SQLite and PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -167,6 +168,33 @@ PY
   done < <(grep '^BENCH live ' "$work/live.txt")
 fi
 
+# --- deploys: Berth against raw buildah --------------------------------------------------------
+# server/tests/deploys.rs (bench_deploy_overhead, release build): Direct Docker Image deploys
+# of a 1 MB and a 50 MB image and a Dockerfile deploy, API call until the new release
+# serves, against raw `buildah pull`/`build` + `from` + `run` of the same until it answers;
+# cold (an image or commit neither side has seen), medians of BENCH_DEPLOY_RUNS runs (5).
+# BENCH_DEPLOY=0 skips it; BENCH_DEPLOY_STEPS=1 prints each deploy's log with times.
+deploy_rows=""
+if [ "${BENCH_DEPLOY:-1}" != 0 ]; then
+  berth_apt_install docker-registry skopeo umoci busybox-static git
+  berth_log "deploys against raw buildah (server/tests/deploys.rs, release)"
+  cargo test -q --release -p server --test deploys -- --ignored --nocapture bench_deploy_overhead \
+    >"$work/deploys.txt" 2>&1 || { cat "$work/deploys.txt" >&2; exit 1; }
+  if [ -n "${BENCH_DEPLOY_STEPS:-}" ]; then grep '^  ' "$work/deploys.txt" >&2 || true; fi
+  while read -r line; do
+    deploy_rows+="$(python3 - "$line" <<'PY'
+import sys
+f = dict(x.split("=", 1) for x in sys.argv[1].split()[2:])
+what = {"image_1_MB": "Direct Docker Image deploy, 1 MB image",
+        "image_50_MB": "Direct Docker Image deploy, 50 MB image",
+        "dockerfile": "Dockerfile deploy (COPY and RUN on a pulled base)"}[f["case"]]
+print(f"| {what}, API call → new release serving, vs raw buildah | {int(f['berth_ms']):,} ms vs "
+      f"{int(f['raw_ms']):,} ms: **{f['ratio']}** (median of {f['runs']}) |")
+PY
+)"$'\n'
+  done < <(grep '^BENCH deploy ' "$work/deploys.txt")
+fi
+
 cat <<EOF
 | what | measured |
 |---|---|
@@ -176,4 +204,5 @@ ${bundle_rows}| bundle, every page, as sent (brotli) | $((total_br / 1024)) KiB 
 | server RSS idle / after that load | $((rss_idle / 1024)) MB / $((rss_loaded / 1024)) MB |
 EOF
 printf '%s' "$live_rows"
+printf '%s' "$deploy_rows"
 printf '%s' "$history_rows"

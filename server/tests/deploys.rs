@@ -861,3 +861,184 @@ async fn the_live_log_streams_lines_and_the_final_status_to_members_only() {
     );
     app.stop().await;
 }
+
+/// Berth's own share of a deploy's time: a Direct Docker Image deploy of a 1 MB and of a
+/// 50 MB image, and a Dockerfile deploy, each from the API call until the new release
+/// answers at the app's address, against raw buildah doing the least the same needs
+/// (`pull` or `build`, `from`, `run` on the host's network, until it answers). Cold on both
+/// sides: every run pushes an image (or commits a change) neither storage has seen; one
+/// warm-up per side first pulls the busybox layer they share. Prints one `BENCH deploy`
+/// line per case with the medians; `BENCH_DEPLOY_RUNS` sets the runs per case (5), and
+/// `BENCH_DEPLOY_STEPS=1` prints each Berth deploy's log with the time of every line.
+#[tokio::test]
+#[ignore = "a benchmark: scripts/bench.sh runs it"]
+async fn bench_deploy_overhead() {
+    use std::time::{Duration, Instant};
+    use support::raw_buildah::{median_ms, RawBuildah};
+
+    let runs: usize = std::env::var("BENCH_DEPLOY_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let registry = TestRegistry::start_htpasswd(&[("puller", PASSWORD_1)]).await;
+    let creds = ("puller", PASSWORD_1);
+    let app = TestApp::sqlite()
+        .with_team()
+        .with_git_local_roots(vec![std::env::temp_dir()])
+        .with_registry(registry)
+        .start()
+        .await;
+    let raw = RawBuildah::new("vfs");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let mut count = 0;
+    let mut unique = |what: &str| {
+        count += 1;
+        format!("{what} {count} {}", std::process::id())
+    };
+
+    // Deploys, and answers how long until the operation ended with the new release serving
+    // (the engine's health check saw it answer, and the switch is done); then checks that
+    // the app's address answers `body`. The test server has no router in front of its
+    // releases, so each release's own port is the app's address.
+    let berth_deploy = |handle: &'static str, request: serde_json::Value, body: String| {
+        let app = &app;
+        let client = client.clone();
+        async move {
+            let started = Instant::now();
+            let wall = store::now_ms();
+            let queued = app.deploy(handle, request).await.expect(202).json();
+            let answered = started.elapsed();
+            let id = queued["operation"]["id"].as_i64().unwrap();
+            let operation = loop {
+                let operation = app.operation(id).await;
+                if !["queued", "running"].contains(&operation["status"].as_str().unwrap()) {
+                    break operation;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            };
+            let took = started.elapsed();
+            app.succeeded(&operation).await;
+            if std::env::var_os("BENCH_DEPLOY_STEPS").is_some() {
+                // Where the time went: each log line, ms after the API call began.
+                println!("  {:>6} ms  (the API answered 202)", answered.as_millis());
+                for line in app.store.operation_log(id, 0, 1000).await.unwrap() {
+                    println!("  {:>6} ms  {}", line.at - wall, line.line);
+                }
+                println!("  {:>6} ms  (seen succeeded)", took.as_millis());
+            }
+            let url = app.release_url(handle).await;
+            let served = client.get(&url).send().await.unwrap().text().await.unwrap();
+            assert_eq!(served.trim(), body, "what {url} serves");
+            took
+        }
+    };
+
+    // Direct Docker Image deploys.
+    app.create_app("web", "image", None).await;
+    let body = unique("warm-up");
+    app.registry()
+        .push_padded_image("bench/img", "warm", creds, &body, 1 << 20)
+        .await;
+    let image = app.image("bench/img:warm");
+    let first = app
+        .deploy_and_wait(
+            "web",
+            json!({ "image": image, "registry_username": creds.0, "registry_password": creds.1 }),
+        )
+        .await;
+    app.succeeded(&first).await;
+    raw.deploy_image(&image, creds, &body).await;
+    for (label, bytes) in [("1 MB", 1usize << 20), ("50 MB", 50 << 20)] {
+        let (mut berth, mut by_hand) = (Vec::new(), Vec::new());
+        for run in 0..runs {
+            let body = unique(label);
+            let tag = format!("b{}", body.replace([' ', '.'], "-"));
+            app.registry()
+                .push_padded_image("bench/img", &tag, creds, &body, bytes)
+                .await;
+            let image = app.image(&format!("bench/img:{tag}"));
+            let raw_body = unique(label);
+            let raw_tag = format!("r{}", raw_body.replace([' ', '.'], "-"));
+            app.registry()
+                .push_padded_image("bench/img", &raw_tag, creds, &raw_body, bytes)
+                .await;
+            let raw_image = app.image(&format!("bench/img:{raw_tag}"));
+            // Alternate who goes first, so that neither always meets a warmer machine.
+            let request = json!({ "image": image });
+            if run % 2 == 0 {
+                berth.push(berth_deploy("web", request, body).await);
+                by_hand.push(raw.deploy_image(&raw_image, creds, &raw_body).await);
+            } else {
+                by_hand.push(raw.deploy_image(&raw_image, creds, &raw_body).await);
+                berth.push(berth_deploy("web", request, body).await);
+            }
+        }
+        report(&format!("image {label}"), &mut berth, &mut by_hand);
+    }
+
+    // Dockerfile deploys: a repository whose Dockerfile builds on a private base; every run
+    // commits a new page (so the COPY layer and the release are new on both sides).
+    let base = format!("{}/bench/img:warm", app.registry().host);
+    let repo = tempfile::tempdir().unwrap();
+    let dir = repo.path();
+    let dockerfile = format!(
+        "FROM {base}\n\
+         COPY index.html /www/index.html\n\
+         RUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo built > /www/run.txt\"]\n\
+         CMD [\"/bin/busybox\", \"sh\", \"-c\", \"exec /bin/busybox httpd -f -p 0.0.0.0:$PORT -h /www\"]\n"
+    );
+    git(dir, &["init", "-q", "-b", "main"]);
+    std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
+    let commit = |body: &str| {
+        std::fs::write(dir.join("index.html"), format!("{body}\n")).unwrap();
+        git(dir, &["add", "."]);
+        git(dir, &["commit", "-q", "-m", body]);
+    };
+    let host = app.registry().host.to_string();
+    let request = json!({
+        "git_ref": "main", "private_registry_host": host,
+        "registry_username": creds.0, "registry_password": creds.1,
+    });
+    app.create_app(
+        "built",
+        "dockerfile",
+        Some(json!({ "url": dir.display().to_string() })),
+    )
+    .await;
+    let body = unique("built warm-up");
+    commit(&body);
+    app.succeeded(&app.deploy_and_wait("built", request.clone()).await)
+        .await;
+    raw.build_and_run(dir, creds, &body).await;
+    let (mut berth, mut by_hand) = (Vec::new(), Vec::new());
+    for run in 0..runs {
+        let body = unique("built");
+        commit(&body);
+        let raw_body = unique("built by hand");
+        // Raw buildah builds the same tree with a page of its own, so that its COPY is new too.
+        let raw_tree = tempfile::tempdir().unwrap();
+        std::fs::copy(dir.join("Dockerfile"), raw_tree.path().join("Dockerfile")).unwrap();
+        std::fs::write(raw_tree.path().join("index.html"), format!("{raw_body}\n")).unwrap();
+        if run % 2 == 0 {
+            berth.push(berth_deploy("built", request.clone(), body).await);
+            by_hand.push(raw.build_and_run(raw_tree.path(), creds, &raw_body).await);
+        } else {
+            by_hand.push(raw.build_and_run(raw_tree.path(), creds, &raw_body).await);
+            berth.push(berth_deploy("built", request.clone(), body).await);
+        }
+    }
+    report("dockerfile", &mut berth, &mut by_hand);
+
+    fn report(case: &str, berth: &mut [Duration], by_hand: &mut [Duration]) {
+        let runs = berth.len();
+        let (berth, by_hand) = (median_ms(berth), median_ms(by_hand));
+        println!(
+            "BENCH deploy case={} runs={runs} berth_ms={berth:.0} raw_ms={by_hand:.0} ratio={:.2}",
+            case.replace(' ', "_"),
+            berth / by_hand
+        );
+    }
+}

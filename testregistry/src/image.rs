@@ -96,6 +96,39 @@ impl ImageLayout {
         self.copy(&variant, false, host, repo, tag, creds).await
     }
 
+    /// A copy of the base image whose `/` answers `body`, with `padding` bytes of random
+    /// data in a layer of its own (`/padding.bin`), so that every call pushes an image no
+    /// storage has seen: for benchmarks that must pull cold.
+    pub async fn push_padded(
+        &mut self,
+        host: &str,
+        repo: &str,
+        tag: &str,
+        creds: (&str, &str),
+        body: &str,
+        padding: usize,
+    ) -> String {
+        self.build_base().await;
+        self.variants += 1;
+        let variant = format!("padded-{}", self.variants);
+        let file = self.dir.join(format!("image-files/{variant}/padding.bin"));
+        fs::create_dir_all(file.parent().expect("a parent")).expect("create the variant's dir");
+        let mut bytes = vec![0u8; padding];
+        fill_random(&mut bytes);
+        fs::write(&file, &bytes).expect("write the padding");
+        drop(bytes);
+        let base = format!("{}:{BASE}", self.layout.display());
+        let image = format!("{}:{variant}", self.layout.display());
+        umoci(&["tag", "--image", &base, &variant], &[]).await;
+        let insert = [&["insert"][..], rootless(), &["--image", &image]].concat();
+        umoci(&insert, &[file.as_os_str(), "/padding.bin".as_ref()]).await;
+        let _ = fs::remove_file(&file);
+        let index = file.with_file_name("index.html");
+        fs::write(&index, body).expect("write the variant's index.html");
+        umoci(&insert, &[index.as_os_str(), "/www/index.html".as_ref()]).await;
+        self.copy(&variant, false, host, repo, tag, creds).await
+    }
+
     /// A copy of the base image that waits `seconds` before it serves (so that its deploy
     /// is still in its health check for that long).
     pub async fn push_slow(
@@ -348,4 +381,23 @@ fn rootless() -> &'static [&'static str] {
 /// `/proc/self` belongs to the process's effective user.
 fn running_as_root() -> bool {
     fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// Incompressible bytes (so that the registry and the pull move all of them): SHA-256 in
+/// counter mode over a per-process, per-call seed.
+fn fill_random(bytes: &mut [u8]) {
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let seed = format!(
+        "{}-{}-{:?}",
+        std::process::id(),
+        CALLS.fetch_add(1, Ordering::SeqCst),
+        std::time::SystemTime::now()
+    );
+    for (i, chunk) in bytes.chunks_mut(32).enumerate() {
+        let block = Sha256::new()
+            .chain_update(seed.as_bytes())
+            .chain_update((i as u64).to_le_bytes())
+            .finalize();
+        chunk.copy_from_slice(&block[..chunk.len()]);
+    }
 }

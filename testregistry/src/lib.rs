@@ -168,6 +168,23 @@ impl TestRegistry {
             .await
     }
 
+    /// Pushes a copy of the test image whose `/` answers `body`, with `padding` random bytes
+    /// in a layer of its own: a different image at every call (for cold-pull benchmarks);
+    /// returns its manifest digest.
+    pub async fn push_padded_image(
+        &self,
+        repo: &str,
+        tag: &str,
+        creds: (&str, &str),
+        body: &str,
+        padding: usize,
+    ) -> String {
+        let mut images = self.images.lock().await;
+        images
+            .push_padded(self.host.as_str(), repo, tag, creds, body, padding)
+            .await
+    }
+
     /// Pushes a copy of the test image that sleeps `seconds` before it serves; returns its
     /// manifest digest.
     pub async fn push_slow_image(

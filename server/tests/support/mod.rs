@@ -15,6 +15,7 @@
 
 pub mod auth_recorder;
 pub mod binary;
+pub mod raw_buildah;
 pub mod ssh_host;
 
 use axum::{
