@@ -954,27 +954,25 @@ async fn bench_deploy_overhead() {
     for (label, bytes) in [("1 MB", 1usize << 20), ("50 MB", 50 << 20)] {
         let (mut berth, mut by_hand) = (Vec::new(), Vec::new());
         for run in 0..runs {
-            let body = unique(label);
-            let tag = format!("b{}", body.replace([' ', '.'], "-"));
-            app.registry()
-                .push_padded_image("bench/img", &tag, creds, &body, bytes)
-                .await;
-            let image = app.image(&format!("bench/img:{tag}"));
-            let raw_body = unique(label);
-            let raw_tag = format!("r{}", raw_body.replace([' ', '.'], "-"));
-            app.registry()
-                .push_padded_image("bench/img", &raw_tag, creds, &raw_body, bytes)
-                .await;
-            let raw_image = app.image(&format!("bench/img:{raw_tag}"));
-            // Alternate who goes first, so that neither always meets a warmer machine.
-            let request = json!({ "image": image });
-            if run % 2 == 0 {
-                berth.push(berth_deploy("web", request, body).await);
-                by_hand.push(raw.deploy_image(&raw_image, creds, &raw_body).await);
-            } else {
-                by_hand.push(raw.deploy_image(&raw_image, creds, &raw_body).await);
-                berth.push(berth_deploy("web", request, body).await);
+            // An image of its own for each side, answering a page of its own.
+            let mut fresh = Vec::new();
+            for _ in 0..2 {
+                let body = unique(label);
+                let tag = format!("t{}", body.replace([' ', '.'], "-"));
+                app.registry()
+                    .push_padded_image("bench/img", &tag, creds, &body, bytes)
+                    .await;
+                fresh.push((app.image(&format!("bench/img:{tag}")), body));
             }
+            let [(image, body), (raw_image, raw_body)] = <[_; 2]>::try_from(fresh).unwrap();
+            let (b, r) = alternate(
+                run,
+                berth_deploy("web", json!({ "image": image }), body),
+                raw.deploy_image(&raw_image, creds, &raw_body),
+            )
+            .await;
+            berth.push(b);
+            by_hand.push(r);
         }
         report(&format!("image {label}"), &mut berth, &mut by_hand);
     }
@@ -1022,15 +1020,32 @@ async fn bench_deploy_overhead() {
         let raw_tree = tempfile::tempdir().unwrap();
         std::fs::copy(dir.join("Dockerfile"), raw_tree.path().join("Dockerfile")).unwrap();
         std::fs::write(raw_tree.path().join("index.html"), format!("{raw_body}\n")).unwrap();
-        if run % 2 == 0 {
-            berth.push(berth_deploy("built", request.clone(), body).await);
-            by_hand.push(raw.build_and_run(raw_tree.path(), creds, &raw_body).await);
-        } else {
-            by_hand.push(raw.build_and_run(raw_tree.path(), creds, &raw_body).await);
-            berth.push(berth_deploy("built", request.clone(), body).await);
-        }
+        let (b, r) = alternate(
+            run,
+            berth_deploy("built", request.clone(), body),
+            raw.build_and_run(raw_tree.path(), creds, &raw_body),
+        )
+        .await;
+        berth.push(b);
+        by_hand.push(r);
     }
     report("dockerfile", &mut berth, &mut by_hand);
+
+    /// Runs both (the futures start nothing until awaited), Berth first on even runs, raw
+    /// buildah first on odd ones, so that neither always meets a warmer machine.
+    async fn alternate(
+        run: usize,
+        berth: impl std::future::Future<Output = Duration>,
+        by_hand: impl std::future::Future<Output = Duration>,
+    ) -> (Duration, Duration) {
+        if run.is_multiple_of(2) {
+            let berth = berth.await;
+            (berth, by_hand.await)
+        } else {
+            let by_hand = by_hand.await;
+            (berth.await, by_hand)
+        }
+    }
 
     fn report(case: &str, berth: &mut [Duration], by_hand: &mut [Duration]) {
         let runs = berth.len();
