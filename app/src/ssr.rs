@@ -201,13 +201,22 @@ pub async fn set_flash(message: &Flash) -> Result<(), AppError> {
         .map_err(session_error)
 }
 
-/// Takes the one-time message, if any: it is shown once and then gone.
+/// Takes the one-time message, if any: it is shown once and then gone. Without one, the
+/// session is left as it was (a removal marks it changed, and a changed session is written
+/// back to the store at the end of the request).
 pub async fn take_flash() -> Result<Option<Flash>, AppError> {
-    session()
-        .await?
-        .remove(keys::FLASH)
+    let session = session().await?;
+    let flash = session
+        .get::<Flash>(keys::FLASH)
         .await
-        .map_err(session_error)
+        .map_err(session_error)?;
+    if flash.is_some() {
+        session
+            .remove_value(keys::FLASH)
+            .await
+            .map_err(session_error)?;
+    }
+    Ok(flash)
 }
 
 /// The client's address, for throttling sign-in and sign-up per address: the peer's, or

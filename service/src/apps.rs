@@ -6,8 +6,7 @@ use crate::{
     authz::authorize,
     builds::{self, GitInput},
     config::Environment,
-    history::{self, HistoryFilter},
-    present, redaction, Berth, Error, Result,
+    history, present, redaction, Berth, Error, Result,
 };
 use domain::{AppHandle, AptibleHandle, DeployMethod, HealthPath, PlatformKind, Role};
 use store::{App, AppSummary, Release, TeamAccess};
@@ -301,18 +300,7 @@ pub async fn page(
     flash: Option<Flash>,
 ) -> Result<AppPage> {
     let (access, app) = get(berth, actor, team, handle).await?;
-    let filter = HistoryFilter {
-        limit: RECENT_OPERATIONS,
-        ..Default::default()
-    };
-    let (_, operations, _) = history::page_of(
-        berth,
-        actor,
-        &access.handle,
-        Some(app.handle.as_str()),
-        filter,
-    )
-    .await?;
+    let operations = history::recent(berth, &access, app.id, RECENT_OPERATIONS).await?;
     let last = operations.first().map(present::last_operation);
     let row = row(berth, &app, last).await?;
     let environment = Environment::load(berth, app.id).await?;
@@ -337,10 +325,7 @@ pub async fn page(
     };
     Ok(AppPage {
         credentials: credentials(&app),
-        operations: operations
-            .into_iter()
-            .map(|o| present::operation(&access.handle, o))
-            .collect(),
+        operations,
         team: present::team(&access),
         app: row,
         config: environment.rows(),

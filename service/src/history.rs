@@ -4,7 +4,7 @@
 use crate::{apps, authz::authorize, present, Berth, Result};
 use domain::{OperationKind, OperationStatus, Role};
 use store::{DayCount, Operation, OperationFilter, TeamAccess};
-use views::{DayRow, FieldExt, HistoryPage};
+use views::{DayRow, FieldExt, HistoryPage, OperationSummaryRow};
 
 use views::CHART_DAYS;
 
@@ -29,18 +29,24 @@ pub async fn page_of(
     app: Option<&str>,
     filter: HistoryFilter<'_>,
 ) -> Result<(TeamAccess, Vec<Operation>, Option<i64>)> {
-    let (access, _, operations, next) = filtered(berth, actor, team, app, filter).await?;
+    let (access, selection, limit) = selection(berth, actor, team, app, filter).await?;
+    let operations = berth
+        .store
+        .operations_page(&selection, filter.before, limit + 1)
+        .await?;
+    let (operations, next) = paged(operations, limit, |o| o.id);
     Ok((access, operations, next))
 }
 
-/// [`page_of`], with the store's filter it read the operations with.
-async fn filtered(
+/// Who may see which operations: the reader's standing in the team, the store's filter for
+/// what they asked, and how many to show.
+async fn selection(
     berth: &Berth,
     actor: i64,
     team: &str,
     app: Option<&str>,
     filter: HistoryFilter<'_>,
-) -> Result<(TeamAccess, OperationFilter, Vec<Operation>, Option<i64>)> {
+) -> Result<(TeamAccess, OperationFilter, i64)> {
     let kind = filter
         .kind
         .filter(|k| !k.is_empty())
@@ -56,7 +62,6 @@ async fn filtered(
         Some(handle) => Some(apps::load(berth, &access, handle).await?.id),
         None => None,
     };
-    let limit = filter.limit.clamp(1, 200);
     let selection = OperationFilter {
         team_id: access.team_id,
         app_id,
@@ -64,17 +69,42 @@ async fn filtered(
         status,
         requested_by: filter.requested_by,
     };
-    let mut operations = berth
-        .store
-        .operations_page(&selection, filter.before, limit + 1)
-        .await?;
-    let next = if operations.len() as i64 > limit {
-        operations.truncate(limit as usize);
-        operations.last().map(|o| o.id)
+    Ok((access, selection, filter.limit.clamp(1, 200)))
+}
+
+/// `limit` of `rows` (read with one more, to tell whether there is an older page) and the
+/// cursor for that page.
+fn paged<T>(mut rows: Vec<T>, limit: i64, id: impl Fn(&T) -> i64) -> (Vec<T>, Option<i64>) {
+    let next = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(id)
     } else {
         None
     };
-    Ok((access, selection, operations, next))
+    (rows, next)
+}
+
+/// The newest `limit` operations of an app its reader is already allowed to see, as its
+/// page's table shows them.
+pub async fn recent(
+    berth: &Berth,
+    access: &TeamAccess,
+    app_id: i64,
+    limit: i64,
+) -> Result<Vec<OperationSummaryRow>> {
+    let selection = OperationFilter {
+        team_id: access.team_id,
+        app_id: Some(app_id),
+        ..Default::default()
+    };
+    let operations = berth
+        .store
+        .operation_summaries(&selection, None, limit)
+        .await?;
+    Ok(operations
+        .into_iter()
+        .map(present::operation_summary)
+        .collect())
 }
 
 /// A history page: the operations, the chart's numbers for the last [`CHART_DAYS`] days
@@ -87,7 +117,12 @@ pub async fn page(
     app: Option<&str>,
     filter: HistoryFilter<'_>,
 ) -> Result<HistoryPage> {
-    let (access, selection, operations, next) = filtered(berth, actor, team, app, filter).await?;
+    let (access, selection, limit) = selection(berth, actor, team, app, filter).await?;
+    let operations = berth
+        .store
+        .operation_summaries(&selection, filter.before, limit + 1)
+        .await?;
+    let (operations, next) = paged(operations, limit, |o| o.id);
     let first_day = store::now_ms().div_euclid(DAY_MS) - (CHART_DAYS - 1);
     let counts = berth
         .store
@@ -104,7 +139,7 @@ pub async fn page(
         app: app.map(str::to_owned),
         operations: operations
             .into_iter()
-            .map(|o| present::operation(&access.handle, o))
+            .map(present::operation_summary)
             .collect(),
         next,
         days: days(&counts, first_day, CHART_DAYS),

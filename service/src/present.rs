@@ -1,10 +1,10 @@
 //! Rows as pages and the JSON API show them: the one place that turns what the store holds
 //! into [`views`] types. Nothing here ever copies a secret.
 
-use store::{AuditEvent, LogLine, Operation, RegistryCredential, TeamAccess};
+use store::{AuditEvent, LogLine, Operation, OperationSummary, RegistryCredential, TeamAccess};
 use views::{
     AuditRow, CheckRow, ConfigChangeRow, CredentialRow, LastOperation, LogLineRow, OperationRow,
-    TeamSummary,
+    OperationSummaryRow, TeamSummary,
 };
 
 pub fn team(access: &TeamAccess) -> TeamSummary {
@@ -50,7 +50,24 @@ pub fn operation(team: &str, o: Operation) -> OperationRow {
     }
 }
 
-pub fn last_operation(o: &Operation) -> LastOperation {
+pub fn operation_summary(o: OperationSummary) -> OperationSummaryRow {
+    OperationSummaryRow {
+        id: o.id,
+        app: o.app_handle,
+        kind: o.kind,
+        status: o.status,
+        image: o.image,
+        digest: o.digest,
+        git_ref: o.git_ref,
+        commit: o.commit_sha,
+        requested_by: o.requested_by_email,
+        created_at: o.created_at,
+        started_at: o.started_at,
+        finished_at: o.finished_at,
+    }
+}
+
+pub fn last_operation(o: &OperationSummaryRow) -> LastOperation {
     LastOperation {
         id: o.id,
         kind: o.kind,

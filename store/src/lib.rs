@@ -35,7 +35,7 @@ pub use error::StoreError;
 pub use kept_images::{KeptBecause, KeptImage};
 pub use operations::{
     AppChangesOnEnqueue, ConfigChange, CredentialUse, DayCount, Finish, LogLine, NewOperation,
-    NewRelease, Operation, OperationFilter, OperationSecrets,
+    NewRelease, Operation, OperationFilter, OperationSecrets, OperationSummary,
 };
 pub use parsed::OptionalText;
 pub use platforms::{

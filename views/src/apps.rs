@@ -1,7 +1,7 @@
 //! Apps, their releases, configuration and git sources, as pages and the API show them.
 
 use crate::{
-    operations::OperationRow,
+    operations::OperationSummaryRow,
     session::{Flash, TeamSummary},
 };
 use domain::{DeployMethod, OperationKind, OperationStatus};
@@ -93,7 +93,7 @@ pub struct AppPage {
     pub app: AppRow,
     pub credentials: AppCredentials,
     pub config: Vec<ConfigRow>,
-    pub operations: Vec<OperationRow>,
+    pub operations: Vec<OperationSummaryRow>,
     /// Team credentials a deploy may choose (name, registry).
     pub team_credentials: Vec<(String, String)>,
     /// Where the app runs: this server, or an app on Aptible.

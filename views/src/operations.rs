@@ -44,6 +44,24 @@ pub struct OperationRow {
     pub log_pruned_at: Option<i64>,
 }
 
+/// An operation as one line of a history table (the team's, an app's, an app page's
+/// recent ones): what ran, who asked, when and for how long. [`OperationRow`] has the rest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OperationSummaryRow {
+    pub id: i64,
+    pub app: String,
+    pub kind: OperationKind,
+    pub status: OperationStatus,
+    pub image: Option<String>,
+    pub digest: Option<String>,
+    pub git_ref: Option<String>,
+    pub commit: Option<String>,
+    pub requested_by: Option<String>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
 /// An operation on Aptible, and where Aptible's dashboard shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -126,7 +144,7 @@ pub struct HistoryPage {
     pub team: TeamSummary,
     /// Set for one app's history.
     pub app: Option<String>,
-    pub operations: Vec<OperationRow>,
+    pub operations: Vec<OperationSummaryRow>,
     pub next: Option<i64>,
     pub days: Vec<DayRow>,
     /// Members, for the "requested by" filter (user id, e-mail).

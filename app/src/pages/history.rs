@@ -176,7 +176,7 @@ fn History(page: HistoryPage, filters: Filters) -> impl IntoView {
                 }}</p></div>
             }.into_any()
         } else {
-            view! { <OperationsTable operations=page.operations now show_app=page.app.is_none() caption="Operations, newest first"/> }.into_any()
+            view! { <OperationsTable team=page.team.handle.clone() operations=page.operations now show_app=page.app.is_none() caption="Operations, newest first"/> }.into_any()
         }}
         {older.map(|href| view! { <p class="pager"><a href=href rel="next">"Older operations"</a></p> })}
     }

@@ -21,7 +21,7 @@ use leptos::{
 };
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
-use views::{LogLineRow, OperationPage, OperationRow};
+use views::{LogLineRow, OperationPage, OperationSummaryRow};
 
 /// A status with a mark and its word: colour only supports them.
 #[component]
@@ -63,24 +63,28 @@ pub fn image_name(image: &str) -> &str {
 }
 
 /// How long an operation ran, when it ran.
-pub fn run_time(o: &OperationRow) -> Option<String> {
-    Some(duration(o.finished_at? - o.started_at?))
+pub fn run_time(started_at: Option<i64>, finished_at: Option<i64>) -> Option<String> {
+    Some(duration(finished_at? - started_at?))
 }
 
 /// What the operation ran: the image and short digest, or the git ref and commit.
-#[component]
-pub fn OperationSource(operation: OperationRow) -> impl IntoView {
+fn operation_source(
+    image: Option<String>,
+    digest: Option<String>,
+    git_ref: Option<String>,
+    commit: Option<String>,
+) -> impl IntoView {
     // `EitherOf3` rather than `into_any()`: a type-erased view carries every way of
     // rendering and hydrating its contents, which would all land in the browser bundle.
     // A build names the ref and commit it built (its image is Berth's own local name).
-    match (operation.image, operation.git_ref) {
+    match (image, git_ref) {
         (Some(image), None) => EitherOf3::A(view! {
             <code title=image.clone()>{image_name(&image).to_owned()}</code>
-            {operation.digest.map(|d| view! { " " <code class="digest" title=d.clone()>{short_digest(&d)}</code> })}
+            {digest.map(|d| view! { " " <code class="digest" title=d.clone()>{short_digest(&d)}</code> })}
         }),
         (_, Some(git_ref)) => EitherOf3::B(view! {
             <code>{git_ref}</code>
-            {operation.commit.map(|c| view! { " " <code class="digest" title=c.clone()>{c.chars().take(12).collect::<String>()}</code> })}
+            {commit.map(|c| view! { " " <code class="digest" title=c.clone()>{c.chars().take(12).collect::<String>()}</code> })}
         }),
         (None, None) => EitherOf3::C(view! { <span class="muted">"—"</span> }),
     }
@@ -89,7 +93,10 @@ pub fn OperationSource(operation: OperationRow) -> impl IntoView {
 /// Operations as a table, newest first.
 #[component]
 pub fn OperationsTable(
-    operations: Vec<OperationRow>,
+    /// The team's handle (for the links).
+    #[prop(into)]
+    team: String,
+    operations: Vec<OperationSummaryRow>,
     now: i64,
     /// Whether to name each operation's app (team-wide lists).
     show_app: bool,
@@ -98,17 +105,18 @@ pub fn OperationsTable(
     let rows = operations
         .into_iter()
         .map(|o| {
-            let href = format!("/teams/{}/operations/{}", o.team, o.id);
-            let app_href = format!("/teams/{}/apps/{}", o.team, o.app);
-            let took = run_time(&o).unwrap_or_else(|| "—".into());
+            let href = format!("/teams/{team}/operations/{}", o.id);
+            let app_href = format!("/teams/{team}/apps/{}", o.app);
+            let took = run_time(o.started_at, o.finished_at).unwrap_or_else(|| "—".into());
+            let source = operation_source(o.image, o.digest, o.git_ref, o.commit);
             view! {
                 <tr>
                     <th scope="row"><a href=href>{format!("#{}", o.id)}</a></th>
-                    {show_app.then(|| view! { <td class="cell-nowrap"><a href=app_href>{o.app.clone()}</a></td> })}
+                    {show_app.then(|| view! { <td class="cell-nowrap"><a href=app_href>{o.app}</a></td> })}
                     <td>{o.kind.as_str()}</td>
                     <td><StatusBadge status=o.status/></td>
-                    <td class="cell-source"><OperationSource operation=o.clone()/></td>
-                    <td>{o.requested_by.clone().unwrap_or_else(|| "Berth".into())}</td>
+                    <td class="cell-source">{source}</td>
+                    <td>{o.requested_by.unwrap_or_else(|| "Berth".into())}</td>
                     <td><Time ms=o.created_at now/></td>
                     <td>{took}</td>
                 </tr>
@@ -421,7 +429,7 @@ fn OperationBody(
                 <dt>"Created"</dt><dd><Time ms=o.created_at now/></dd>
                 <dt>"Started"</dt><dd>{match o.started_at { Some(ms) => Either::Left(view! { <Time ms now/> }), None => Either::Right(view! { <span class="muted">"not yet"</span> }) }}</dd>
                 <dt>"Finished"</dt><dd>{match o.finished_at { Some(ms) => Either::Left(view! { <Time ms now/> }), None => Either::Right(view! { <span class="muted">{move || if is_final() { "just now" } else { "not yet" }}</span> }) }}</dd>
-                {run_time(&o).map(|d| view! { <dt>"Duration"</dt><dd>{d}</dd> })}
+                {run_time(o.started_at, o.finished_at).map(|d| view! { <dt>"Duration"</dt><dd>{d}</dd> })}
             </dl>
 
             <section class="panel" aria-labelledby="log-heading">

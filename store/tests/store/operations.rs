@@ -525,6 +525,11 @@ on_both_backends! {
                                 let email = if *user == bea { "bea@example.com" } else { "ada@example.com" };
                                 assert_eq!(op.requested_by_email.as_deref(), Some(email));
                             }
+                            // The history tables' lean rows: the same operations, the same fields.
+                            let summaries = store.operation_summaries(&filter, before, 3).await.unwrap();
+                            let lean: Vec<_> = summaries.iter().map(|s| (s.id, s.app_handle.clone(), s.kind, s.status, s.image.clone(), s.digest.clone(), s.requested_by_email.clone(), s.created_at, s.started_at, s.finished_at)).collect();
+                            let full: Vec<_> = page.iter().map(|o| (o.id, o.app_handle.to_string(), o.kind, o.status, o.image.as_ref().map(|i| i.to_string()), o.digest.as_ref().map(|d| d.to_string()), o.requested_by_email.clone(), o.created_at, o.started_at, o.finished_at)).collect();
+                            assert_eq!(lean, full, "{filter:?}");
                             got.extend(page.iter().map(|o| o.id));
                             match page.last() {
                                 Some(last) if page.len() == 3 => before = Some(last.id),

@@ -240,7 +240,7 @@ fn AppDetail(
                     view! { <div class="empty-state"><p>"No operations yet: a deploy will be the first."</p></div> }.into_any()
                 } else {
                     view! {
-                        <OperationsTable operations=page.operations.clone() now show_app=false caption="Recent operations"/>
+                        <OperationsTable team=page.team.handle.clone() operations=page.operations.clone() now show_app=false caption="Recent operations"/>
                         <p><a href=history_href>"Full history"</a></p>
                     }.into_any()
                 }}
