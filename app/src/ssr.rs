@@ -14,6 +14,9 @@ pub mod keys {
     pub const FLASH: &str = "flash";
     /// A plain form post's refusal, for the page it returns to ([`super::FormFlash`]).
     pub const FORM_FLASH: &str = "form_flash";
+    /// The day (since the Unix epoch) the signed-in session's expiry last started again
+    /// ([`super::keep_signed_in`]).
+    pub const RENEWED_ON: &str = "renewed_on";
 }
 
 /// A plain HTML form post (no JavaScript) that a server function refused, carried to the
@@ -135,8 +138,38 @@ async fn read_current_user() -> Result<Option<service::User>, AppError> {
     if user.is_none() {
         // The account is gone: forget it rather than fail every request.
         session.flush().await.map_err(session_error)?;
+    } else {
+        keep_signed_in(&session).await?;
     }
     Ok(user)
+}
+
+/// Today, in days since the Unix epoch.
+fn today() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    (now.as_secs() / 86_400) as i64
+}
+
+/// A session expires after fourteen days without use, but the session layer only moves its
+/// expiry (in the database and the cookie) when the session is written, and reading a page
+/// writes nothing. So the first request of each day that finds someone signed in writes
+/// the day into the session, and the fourteen days start again: one write a day per person
+/// instead of one per page.
+async fn keep_signed_in(session: &Session) -> Result<(), AppError> {
+    let today = today();
+    let renewed = session
+        .get::<i64>(keys::RENEWED_ON)
+        .await
+        .map_err(session_error)?;
+    if renewed != Some(today) {
+        session
+            .insert(keys::RENEWED_ON, today)
+            .await
+            .map_err(session_error)?;
+    }
+    Ok(())
 }
 
 /// The signed-in person's id; "sign in to continue" for anyone else.
@@ -182,6 +215,10 @@ pub async fn sign_in_session(user_id: i64) -> Result<(), AppError> {
         .map_err(session_error)?;
     session
         .insert(keys::CSRF_TOKEN, service::random_token(32))
+        .await
+        .map_err(session_error)?;
+    session
+        .insert(keys::RENEWED_ON, today())
         .await
         .map_err(session_error)?;
     Ok(())

@@ -401,6 +401,89 @@ async fn signing_in_changes_the_session_id_and_signing_out_ends_it() {
 }
 
 #[tokio::test]
+async fn a_session_in_use_stays_signed_in_and_reading_pages_writes_it_once_a_day() {
+    use tower_sessions::{
+        cookie::time::{Duration, OffsetDateTime},
+        session::Id,
+        session_store::SessionStore as _,
+    };
+    let app = TestApp::sqlite().start().await;
+    app.owner("ada@example.com", "acme").await;
+    let mut browser = app.signed_in("ada@example.com").await;
+    let cookie = browser.cookie.clone().unwrap();
+    let id: Id = cookie
+        .strip_prefix("berth_session=")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let sessions = app.store.session_store();
+    let signed_in = sessions
+        .load(&id)
+        .await
+        .unwrap()
+        .expect("stored at sign-in");
+    let today = signed_in.data["renewed_on"]
+        .as_i64()
+        .expect("renewed at sign-in");
+
+    // Reading pages on the day of sign-in writes nothing: no new cookie, the same record.
+    for page in [
+        "/teams/acme",
+        "/teams/acme/history",
+        "/teams/acme/members",
+        "/settings/tokens",
+    ] {
+        let response = browser.get(page).await;
+        assert_eq!(response.status, StatusCode::OK, "{page}");
+        assert!(
+            response.headers.get("set-cookie").is_none(),
+            "{page} wrote the session back"
+        );
+    }
+    let unchanged = sessions.load(&id).await.unwrap().unwrap();
+    assert_eq!(unchanged.expiry_date, signed_in.expiry_date);
+    assert_eq!(unchanged.data, signed_in.data);
+
+    // Ten days on (as the database has it; and a session from before the day was kept):
+    // the first page of the day starts the fourteen days again, in the database and the
+    // cookie, and the pages after it write nothing again.
+    for last_renewed in [Some(today - 10), None] {
+        let mut aged = signed_in.clone();
+        aged.expiry_date = OffsetDateTime::now_utc() + Duration::days(4);
+        match last_renewed {
+            Some(day) => aged.data.insert("renewed_on".into(), day.into()),
+            None => aged.data.remove("renewed_on"),
+        };
+        sessions.save(&aged).await.unwrap();
+        let page = browser.get("/teams/acme").await;
+        assert_eq!(page.status, StatusCode::OK);
+        let set = page.headers.get("set-cookie").expect("a renewed cookie");
+        let set = set.to_str().unwrap();
+        assert!(set.starts_with(&cookie), "the same session: {set}");
+        assert!(
+            set.contains("Max-Age=") || set.contains("Expires="),
+            "{set}"
+        );
+        let renewed = sessions.load(&id).await.unwrap().unwrap();
+        assert!(
+            renewed.expiry_date > OffsetDateTime::now_utc() + Duration::days(13),
+            "{last_renewed:?}: expires {} ",
+            renewed.expiry_date
+        );
+        assert_eq!(renewed.data["user_id"], signed_in.data["user_id"]);
+        assert_eq!(renewed.data["renewed_on"].as_i64(), Some(today));
+        let next = browser.get("/teams/acme/history").await;
+        assert!(next.headers.get("set-cookie").is_none());
+    }
+
+    // A session past its expiry is gone, however recently it was renewed.
+    let mut expired = signed_in.clone();
+    expired.expiry_date = OffsetDateTime::now_utc() - Duration::minutes(1);
+    sessions.save(&expired).await.unwrap();
+    assert_eq!(browser.get("/teams/acme").await.location(), Some("/signin"));
+}
+
+#[tokio::test]
 async fn sign_in_is_throttled_per_account_with_a_clear_message() {
     let app = TestApp::sqlite().start().await;
     app.owner("ada@example.com", "acme").await;

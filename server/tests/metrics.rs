@@ -42,8 +42,17 @@ async fn metrics_count_operations_verifications_and_requests_for_allowed_address
         .await;
     assert_eq!(refused.status.as_u16(), 422);
 
-    let scraped = scrape(&app, "127.0.0.1").await;
-    assert_eq!(scraped.status.as_u16(), 200, "{}", scraped.body);
+    // The worker counts an operation just after its row says so: wait (bounded) for it.
+    let counted = r#"berth_operations_total{kind="deploy",outcome="succeeded"} 1"#;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let scraped = loop {
+        let scraped = scrape(&app, "127.0.0.1").await;
+        assert_eq!(scraped.status.as_u16(), 200, "{}", scraped.body);
+        if scraped.body.contains(counted) || std::time::Instant::now() > deadline {
+            break scraped;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     assert!(scraped.headers["content-type"]
         .to_str()
         .unwrap()

@@ -306,6 +306,12 @@ async fn execute(berth: Berth, worker_id: String, lease: Duration, operation: Op
     drop(heartbeat);
     match berth.store.finish_operation(id, &worker_id, finish).await {
         Ok(finished) => {
+            // Counted as soon as it is recorded, not after the switch and the pruning below.
+            let (kind, status) = (operation.kind.to_string(), finished.status.to_string());
+            metrics::counter!("berth_operations_total", "kind" => kind.clone(), "outcome" => status.clone())
+                .increment(1);
+            metrics::histogram!("berth_operation_duration_seconds", "kind" => kind, "outcome" => status)
+                .record(started.elapsed().as_secs_f64());
             berth.live.wake(id).await;
             // Recorded: what the new release replaced may stop now, and then its image
             // may go (the pruning's lines end the operation's log).
@@ -321,11 +327,6 @@ async fn execute(berth: Berth, worker_id: String, lease: Duration, operation: Op
                     berth.live.wake(id).await;
                 }
             }
-            let (kind, outcome) = (operation.kind.to_string(), finished.status.to_string());
-            metrics::counter!("berth_operations_total", "kind" => kind.clone(), "outcome" => outcome.clone())
-                .increment(1);
-            metrics::histogram!("berth_operation_duration_seconds", "kind" => kind, "outcome" => outcome)
-                .record(started.elapsed().as_secs_f64());
             tracing::info!(operation = id, status = %finished.status, app = %finished.app_handle, "operation finished")
         }
         // Another process took the operation over after our lease ran out: its record wins.
