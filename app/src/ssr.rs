@@ -2,7 +2,7 @@
 //! the browser session, the signed-in person, and how a plain HTML form post is answered.
 //! Everything a server function decides is decided in the `service` crate.
 
-use service::Berth;
+use service::{accounts::SignedIn, Berth};
 use tower_sessions::Session;
 use views::{AppError, Flash};
 
@@ -114,18 +114,27 @@ fn session_error(error: tower_sessions::session::Error) -> AppError {
 /// not read it again: provided afresh for every request (the server's context closures).
 #[derive(Clone, Default)]
 pub struct RequestMemo {
-    user: std::sync::Arc<tokio::sync::OnceCell<Option<service::User>>>,
+    signed_in: std::sync::Arc<tokio::sync::OnceCell<Option<SignedIn>>>,
 }
 
-/// The signed-in person, if any (read once per request).
-pub async fn current_user() -> Result<Option<service::User>, AppError> {
+/// The signed-in person and their teams, if anyone is signed in (read once per request).
+pub async fn signed_in() -> Result<Option<SignedIn>, AppError> {
     match leptos::prelude::use_context::<RequestMemo>() {
-        Some(memo) => memo.user.get_or_try_init(read_current_user).await.cloned(),
-        None => read_current_user().await,
+        Some(memo) => memo
+            .signed_in
+            .get_or_try_init(read_signed_in)
+            .await
+            .cloned(),
+        None => read_signed_in().await,
     }
 }
 
-async fn read_current_user() -> Result<Option<service::User>, AppError> {
+/// The signed-in person, if any (read once per request, with their teams: [`signed_in`]).
+pub async fn current_user() -> Result<Option<service::User>, AppError> {
+    Ok(signed_in().await?.map(|signed_in| signed_in.user))
+}
+
+async fn read_signed_in() -> Result<Option<SignedIn>, AppError> {
     let session = session().await?;
     let Some(user_id) = session
         .get::<i64>(keys::USER_ID)
@@ -134,7 +143,7 @@ async fn read_current_user() -> Result<Option<service::User>, AppError> {
     else {
         return Ok(None);
     };
-    let user = service::accounts::user(&berth()?, user_id).await?;
+    let user = service::accounts::signed_in(&berth()?, user_id).await?;
     if user.is_none() {
         // The account is gone: forget it rather than fail every request.
         session.flush().await.map_err(session_error)?;

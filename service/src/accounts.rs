@@ -451,15 +451,42 @@ pub async fn user(berth: &Berth, user_id: i64) -> Result<Option<User>> {
     Ok(berth.store.user(user_id).await?)
 }
 
-/// Who is signed in, with their teams and roles.
+/// A signed-in person and their teams, read together once per request: the frame of every
+/// page shows the teams, so the person is not read without them.
+#[derive(Clone, Debug)]
+pub struct SignedIn {
+    pub user: User,
+    teams: Vec<store::TeamAccess>,
+}
+
+impl SignedIn {
+    /// What the page frame shows of them.
+    pub fn viewer(&self) -> Viewer {
+        Viewer {
+            user_id: self.user.id,
+            email: self.user.email.clone(),
+            teams: self.teams.iter().map(present::team).collect(),
+        }
+    }
+}
+
+/// The person with this id and their teams, if the account still exists.
+pub async fn signed_in(berth: &Berth, user_id: i64) -> Result<Option<SignedIn>> {
+    Ok(berth
+        .store
+        .user_with_teams(user_id)
+        .await?
+        .map(|(user, teams)| SignedIn { user, teams }))
+}
+
+/// Who is signed in, with their teams and roles (what every page's frame shows; the
+/// invitations waiting for them are read only where they are shown, [`invitations`]).
 pub async fn viewer(berth: &Berth, user: User) -> Result<Viewer> {
     let teams = berth.store.teams_of(user.id).await?;
-    let invitations = invitations(berth, user.id).await?;
     Ok(Viewer {
         user_id: user.id,
         email: user.email,
         teams: teams.iter().map(present::team).collect(),
-        invitations,
     })
 }
 

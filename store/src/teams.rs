@@ -1,5 +1,7 @@
 use crate::{
-    accounts::INVITE_TTL_MS, db::with_pool, now_ms, random_token, sha256_hex, Store, StoreError,
+    accounts::{User, INVITE_TTL_MS},
+    db::with_pool,
+    now_ms, random_token, sha256_hex, Store, StoreError,
 };
 use domain::{Email, Role, TeamHandle, TeamName};
 
@@ -139,6 +141,70 @@ impl Store {
             .fetch_all(pool)
             .await?)
         })
+    }
+
+    /// A person and their teams ([`Store::user`] and [`Store::teams_of`] in one query: the
+    /// frame of every signed-in page needs both); `None` when there is no such person.
+    pub async fn user_with_teams(
+        &self,
+        user_id: i64,
+    ) -> Result<Option<(User, Vec<TeamAccess>)>, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: i64,
+            email: String,
+            password_hash: Option<String>,
+            created_at: i64,
+            team_id: Option<i64>,
+            handle: Option<String>,
+            name: Option<String>,
+            role: Option<String>,
+            viewers_read_logs: Option<bool>,
+        }
+        let rows: Vec<Row> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT u.id, u.email, u.password_hash, u.created_at,
+                        t.id AS team_id, t.handle, t.name, m.role,
+                        t.viewers_read_logs <> 0 AS viewers_read_logs
+                 FROM users u
+                 LEFT JOIN memberships m ON m.user_id = u.id
+                 LEFT JOIN teams t ON t.id = m.team_id
+                 WHERE u.id = $1 ORDER BY t.handle",
+            )
+            .bind(user_id)
+            .fetch_all(pool)
+            .await?
+        });
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let user = User {
+            id: first.id,
+            email: first.email.clone(),
+            password_hash: first.password_hash.clone(),
+            created_at: first.created_at,
+        };
+        let mut teams = Vec::with_capacity(rows.len());
+        for row in rows {
+            // A person in no team has one row, without a team.
+            let (Some(team_id), Some(handle), Some(name), Some(role)) =
+                (row.team_id, row.handle, row.name, row.role)
+            else {
+                continue;
+            };
+            let role = role.parse::<Role>().map_err(|e| StoreError::Corrupt {
+                column: "memberships.role",
+                message: e.to_string(),
+            })?;
+            teams.push(TeamAccess {
+                team_id,
+                handle,
+                name,
+                role,
+                viewers_read_logs: row.viewers_read_logs.unwrap_or(false),
+            });
+        }
+        Ok(Some((user, teams)))
     }
 
     /// `user_id`'s membership in the team with `handle`, or `None` when there is no such

@@ -19,9 +19,6 @@ pub struct Viewer {
     pub user_id: i64,
     pub email: String,
     pub teams: Vec<TeamSummary>,
-    /// Teams that invited this person, waiting for Accept or Decline.
-    #[serde(default)]
-    pub invitations: Vec<PendingInvitation>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -2,16 +2,19 @@
 
 use crate::components::{
     form::{Csrf, FormError},
-    layout::{reload_on_success, Console, Loaded, Me, Section, SignedIn},
+    layout::{reload_on_success, Console, Loaded, Section, SignedIn},
 };
 use crate::pages::apps::{LastOperationCell, ReleaseCell};
-use crate::serverfns::{apps::load_apps, session::AnswerInvitation};
+use crate::serverfns::{
+    apps::load_apps,
+    session::{load_invitations, AnswerInvitation},
+};
 use domain::OperationStatus;
 use domain::Role;
 use leptos::{form::ActionForm, prelude::*};
 use leptos_meta::Title;
 use leptos_router::{components::Redirect, hooks::use_params_map};
-use views::{AppRow, PendingInvitation, TeamSummary};
+use views::{AppError, AppRow, PendingInvitation, TeamSummary};
 
 /// `/`: a signed-in person lands on their first team.
 #[component]
@@ -23,7 +26,7 @@ pub fn HomePage() -> AnyView {
                 Some(team) => view! { <Redirect path=format!("/teams/{}", team.handle)/> }.into_any(),
                 None => view! {
                     <Console me=me.clone() section=Section::None>
-                        <Invitations me=me.clone()/>
+                        <Invitations csrf=me.csrf.clone() invitations=invitations_resource()/>
                         <h1>"You are not in a team"</h1>
                         <div class="empty-state">
                             <p>"Everything in Berth belongs to a team. Ask a team owner to add "
@@ -45,11 +48,12 @@ pub fn TeamPage() -> AnyView {
     let params = use_params_map();
     let handle = move || params.read().get("team").unwrap_or_default();
     let page = Resource::new(handle, load_apps);
+    let invitations = invitations_resource();
     view! {
         <Loaded page loading="Loading the overview…" let:(me, page)>
             <Title text=format!("{} overview", page.team.name)/>
             <Console me=me.clone() team=page.team.handle.clone() section=Section::Overview>
-                <Invitations me=me.clone()/>
+                <Invitations csrf=me.csrf.clone() invitations/>
                 <TeamOverview team=page.team.clone() apps=page.apps.clone() public_url=me.public_url.clone()/>
             </Console>
         </Loaded>
@@ -57,23 +61,41 @@ pub fn TeamPage() -> AnyView {
     .into_any()
 }
 
+type InvitationsResource = Resource<Result<Vec<PendingInvitation>, AppError>>;
+
+/// The signed-in person's invitations, read alongside the page's own data.
+fn invitations_resource() -> InvitationsResource {
+    Resource::new(|| (), |_| load_invitations())
+}
+
 /// Teams that invited the signed-in person: nobody joins a team without accepting.
 #[component]
-fn Invitations(me: Me) -> impl IntoView {
-    let invitations = me.viewer.invitations.clone();
-    (!invitations.is_empty()).then(|| {
-        view! {
-            <section class="panel" aria-labelledby="invitations">
-                <h2 id="invitations">"Invitations"</h2>
-                <ul class="invitations">
-                    {invitations
-                        .into_iter()
-                        .map(|invitation| view! { <InvitationRow invitation csrf=me.csrf.clone()/> })
-                        .collect_view()}
-                </ul>
-            </section>
-        }
-    })
+fn Invitations(csrf: String, invitations: InvitationsResource) -> impl IntoView {
+    view! {
+        <Suspense fallback=|| ()>
+            {move || {
+                let csrf = csrf.clone();
+                Suspend::new(async move {
+                    match invitations.await {
+                        Ok(invitations) => (!invitations.is_empty()).then(|| view! {
+                            <section class="panel" aria-labelledby="invitations">
+                                <h2 id="invitations">"Invitations"</h2>
+                                <ul class="invitations">
+                                    {invitations
+                                        .into_iter()
+                                        .map(|invitation| view! { <InvitationRow invitation csrf=csrf.clone()/> })
+                                        .collect_view()}
+                                </ul>
+                            </section>
+                        }).into_any(),
+                        Err(error) => view! {
+                            <p class="error" role="alert">"Your invitations could not be read: " {error.to_string()}</p>
+                        }.into_any(),
+                    }
+                })
+            }}
+        </Suspense>
+    }
 }
 
 #[component]

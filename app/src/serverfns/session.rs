@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
-use views::{AppError, InviteInfo, PendingSignUpInfo, SessionInfo, SignUpMode};
+use views::{AppError, InviteInfo, PendingInvitation, PendingSignUpInfo, SessionInfo, SignUpMode};
 
 /// The signed-in person (if any) and the CSRF token their forms must carry.
 // Reads only: a GET, so the CSRF check (for state changes) does not apply.
@@ -11,15 +11,21 @@ pub async fn load_session() -> Result<SessionInfo, AppError> {
     use crate::ssr;
     let csrf_token = ssr::csrf_token().await?;
     let berth = ssr::berth()?;
-    let viewer = match ssr::current_user().await? {
-        Some(user) => Some(service::accounts::viewer(&berth, user).await?),
-        None => None,
-    };
+    let viewer = ssr::signed_in().await?.map(|signed_in| signed_in.viewer());
     Ok(SessionInfo {
         csrf_token,
         viewer,
         public_url: berth.public_url,
     })
+}
+
+/// Teams that invited the signed-in person, waiting for Accept or Decline (the home and
+/// team pages show them; the frame of every page does not read them).
+// Reads only: a GET, so the CSRF check (for state changes) does not apply.
+#[server(input = GetUrl)]
+pub async fn load_invitations() -> Result<Vec<PendingInvitation>, AppError> {
+    let user = crate::ssr::require_user().await?;
+    Ok(service::accounts::invitations(&crate::ssr::berth()?, user).await?)
 }
 
 /// What `/signup` may do on this server (`BERTH_SIGNUP`).

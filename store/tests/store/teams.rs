@@ -18,6 +18,36 @@ on_both_backends! {
         assert_eq!(teams[0].name, "Alpha Ltd");
     }
 
+    /// The frame's one query answers what `user` and `teams_of` answer apart.
+    async fn user_with_teams_is_the_user_and_their_teams(store: &TestStore) {
+        let ada = store.owner("ada@example.com", "zeta").await;
+        let bob = store.owner("bob@example.com", "bobs").await;
+        store.create_team(ada.user_id, &handle("alpha"), &team_name("Alpha Ltd")).await.unwrap();
+        store.member(bob, "ada@example.com", Role::Viewer).await;
+        store.set_viewers_read_logs(bob.team_id, true).await.unwrap();
+        let cy = store.member(bob, "cy@example.com", Role::Deployer).await;
+        store.remove_member(bob.team_id, cy).await.unwrap();
+
+        for user_id in [ada.user_id, bob.user_id, cy] {
+            let (user, teams) = store.user_with_teams(user_id).await.unwrap().expect("the person");
+            let alone = store.user(user_id).await.unwrap().unwrap();
+            assert_eq!(
+                (user.id, &user.email, &user.password_hash, user.created_at),
+                (alone.id, &alone.email, &alone.password_hash, alone.created_at)
+            );
+            let listed = |teams: &[store::TeamAccess]| -> Vec<(i64, String, String, Role, bool)> {
+                teams.iter().map(|t| (t.team_id, t.handle.clone(), t.name.clone(), t.role, t.viewers_read_logs)).collect()
+            };
+            assert_eq!(listed(&teams), listed(&store.teams_of(user_id).await.unwrap()), "user {user_id}");
+        }
+        let (_, teams) = store.user_with_teams(ada.user_id).await.unwrap().unwrap();
+        let handles: Vec<(&str, Role, bool)> = teams.iter().map(|t| (t.handle.as_str(), t.role, t.viewers_read_logs)).collect();
+        assert_eq!(handles, [("alpha", Role::Owner, false), ("bobs", Role::Viewer, true), ("zeta", Role::Owner, false)]);
+        let (_, none) = store.user_with_teams(cy).await.unwrap().expect("a person in no team is still a person");
+        assert!(none.is_empty());
+        assert!(store.user_with_teams(-1).await.unwrap().is_none());
+    }
+
     async fn viewers_read_logs_is_off_until_an_owner_turns_it_on(store: &TestStore) {
         let ada = store.owner("ada@example.com", "acme").await;
         let bob = store.owner("bob@example.com", "bobs").await;
