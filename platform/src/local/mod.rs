@@ -60,7 +60,7 @@ use std::{
     future::Future,
     io,
     os::unix::fs::{DirBuilderExt, PermissionsExt},
-    path::Path,
+    path::{Path, PathBuf},
     sync::{Arc, Mutex},
 };
 use tokio::sync::mpsc;
@@ -199,6 +199,16 @@ impl LocalEngine {
         }
         if let Err(e) = network::end_leftovers(&network_tools, &keep).await {
             tracing::warn!(error = %e, "cannot clear the networks an earlier Berth left");
+        }
+        // The files of releases that are gone (a crash between starting one and recording
+        // it, or between retiring one and removing them).
+        if let Ok(entries) = fs::read_dir(settings.release_files_dir()) {
+            for entry in entries.filter_map(Result::ok) {
+                let name = entry.file_name();
+                if !name.to_str().is_some_and(|name| keep.contains(name)) {
+                    let _ = fs::remove_dir_all(entry.path());
+                }
+            }
         }
         // Auth files of a pull that was interrupted by a crash.
         if let Ok(entries) = fs::read_dir(settings.auth_dir()) {
@@ -450,6 +460,25 @@ impl LocalEngine {
             release.release_id,
             short_random()
         );
+        // With the shim, the release's environment reaches it in a root-only file, read as
+        // the container starts; without it, through `buildah config` once the container is
+        // made (a whole buildah start more before the release can start).
+        let mut files = ReleaseFiles::new(self.settings.release_files_dir().join(&container));
+        let runtime = match &self.settings.runtime_shim {
+            Some(shim) => Some(
+                runtime_shim::write_release_files(
+                    &files.dir,
+                    shim,
+                    &self.settings.runtime,
+                    &release.env,
+                    port,
+                )
+                .map_err(|e| {
+                    PlatformError::Start(format!("cannot write the release's environment: {e}"))
+                })?,
+            ),
+            None => None,
+        };
         // The release's network, its container (made, then given its environment) and
         // reading the image's command do not wait for each other: each is a process of its
         // own, and together they take the longest one's time, not the sum.
@@ -467,6 +496,9 @@ impl LocalEngine {
                     .create_container(pinned, &container, &options.args)
                     .await
                     .map_err(|e| failed(e, "creating the container failed"))?;
+                if runtime.is_some() {
+                    return Ok(());
+                }
                 if let Err(e) = buildah.set_env(&container, &release.env, port).await {
                     buildah.remove_container(&container).await.ok();
                     return Err(failed(e, "setting the release's environment failed"));
@@ -540,7 +572,11 @@ impl LocalEngine {
             .unwrap_or_default();
         let spec = MonitorSpec {
             container: container.clone(),
-            run: buildah.run_invocation(&container, &self.confinement.runtime, &command.argv),
+            run: buildah.run_invocation(
+                &container,
+                runtime.as_deref().unwrap_or(&self.confinement.runtime),
+                &command.argv,
+            ),
             log: self.settings.app_log_path(release.app.id),
             groups_dir: self.settings.process_groups_dir(),
             cgroup: cgroup_dirs.clone(),
@@ -589,6 +625,8 @@ impl LocalEngine {
             }
         };
         drop(spec);
+        // From here the release owns its files: retiring it removes them.
+        files.keep();
         let mut lines = process.take_lines().expect("a new release's lines");
         let started = Release {
             team_id: release.app.team_id,
@@ -740,6 +778,38 @@ impl LocalEngine {
         let buildah = self.buildah(release.team_id, release.app_id);
         if let Err(e) = buildah.remove_container(container).await {
             tracing::warn!(container, error = %e.summary(), "cannot remove a release's container");
+        }
+        drop(ReleaseFiles::new(
+            self.settings.release_files_dir().join(container),
+        ));
+    }
+}
+
+/// A release's own files (`runtime_shim::write_release_files`): removed when this is
+/// dropped, unless [`ReleaseFiles::keep`] handed them to a started release.
+struct ReleaseFiles {
+    dir: PathBuf,
+    keep: bool,
+}
+
+impl ReleaseFiles {
+    fn new(dir: PathBuf) -> Self {
+        Self { dir, keep: false }
+    }
+
+    fn keep(&mut self) {
+        self.keep = true;
+    }
+}
+
+impl Drop for ReleaseFiles {
+    fn drop(&mut self) {
+        if !self.keep {
+            if let Err(e) = fs::remove_dir_all(&self.dir) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(dir = %self.dir.display(), error = %e, "cannot remove a release's files");
+                }
+            }
         }
     }
 }

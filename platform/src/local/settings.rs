@@ -90,6 +90,12 @@ impl LocalSettings {
         self.dir.join("run").join("releases")
     }
 
+    /// Each release's own files, in a directory named after its container (root-only):
+    /// its runtime script and environment (`runtime_shim::write_release_files`).
+    pub fn release_files_dir(&self) -> PathBuf {
+        self.dir.join("releases")
+    }
+
     /// Where each release's monitor is recorded, for the next Berth to adopt it.
     pub fn monitors_dir(&self) -> PathBuf {
         self.dir.join("run").join("monitors")
