@@ -1177,6 +1177,70 @@ async fn adding_an_existing_account_to_a_team_waits_for_their_consent() {
     );
 }
 
+/// Someone in no team lands on a page that says so, with the invitations waiting for them
+/// (read by the page itself: the frame of every page does not read invitations), and
+/// once they accept, on the team's overview.
+#[tokio::test]
+async fn someone_in_no_team_sees_their_invitations_on_the_home_page() {
+    let app = TestApp::sqlite().start().await;
+    let owner = app.owner(OWNER, "acme").await;
+    app.owner("carol@example.com", "globex").await;
+    let bob = app.member("bob@example.com", "globex", Role::Viewer).await;
+    let globex = app
+        .store
+        .team_access(bob, "globex")
+        .await
+        .unwrap()
+        .unwrap()
+        .team_id;
+    app.store.remove_member(globex, bob).await.unwrap();
+
+    let mut browser = app.signed_in("bob@example.com").await;
+    let home = browser.get("/").await;
+    assert_eq!(home.status, StatusCode::OK, "{}", home.body);
+    assert!(home.body.contains("You are not in a team"), "{}", home.body);
+    assert!(
+        !home.body.contains("Invitations"),
+        "none yet: {}",
+        home.body
+    );
+
+    app.call(
+        "POST",
+        "/api/v1/teams/acme/members",
+        &app.token_for(owner).await,
+        Some(serde_json::json!({"email": "bob@example.com", "role": "deployer"})),
+    )
+    .await
+    .expect(201);
+    let home = browser.get("/").await;
+    assert!(home.body.contains("You are not in a team"), "{}", home.body);
+    assert!(
+        home.body.contains("Invitations") && home.body.contains("invites you to join"),
+        "{}",
+        home.body
+    );
+    assert!(home.body.contains("<code>acme</code>"), "{}", home.body);
+    let id = app
+        .call(
+            "GET",
+            "/api/v1/me/invitations",
+            &app.token_for(bob).await,
+            None,
+        )
+        .await
+        .json()["invitations"][0]["id"]
+        .as_i64()
+        .unwrap();
+    browser
+        .call::<AnswerInvitation>(&[("id", &id.to_string()), ("answer", "accept")])
+        .await
+        .expect(200);
+    assert_eq!(browser.get("/").await.location(), Some("/teams/acme"));
+    let overview = browser.get("/teams/acme").await;
+    assert!(!overview.body.contains("invites you to join"));
+}
+
 #[tokio::test]
 async fn failures_from_one_address_do_not_lock_the_owner_out_from_another() {
     let app = TestApp::sqlite().start().await;
