@@ -779,9 +779,7 @@ impl LocalEngine {
         if let Err(e) = buildah.remove_container(container).await {
             tracing::warn!(container, error = %e.summary(), "cannot remove a release's container");
         }
-        drop(ReleaseFiles::new(
-            self.settings.release_files_dir().join(container),
-        ));
+        remove_release_files(&self.settings.release_files_dir().join(container));
     }
 }
 
@@ -805,11 +803,15 @@ impl ReleaseFiles {
 impl Drop for ReleaseFiles {
     fn drop(&mut self) {
         if !self.keep {
-            if let Err(e) = fs::remove_dir_all(&self.dir) {
-                if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::warn!(dir = %self.dir.display(), error = %e, "cannot remove a release's files");
-                }
-            }
+            remove_release_files(&self.dir);
+        }
+    }
+}
+
+fn remove_release_files(dir: &Path) {
+    if let Err(e) = fs::remove_dir_all(dir) {
+        if e.kind() != io::ErrorKind::NotFound {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot remove a release's files");
         }
     }
 }
