@@ -14,6 +14,7 @@ use platform::{
 };
 use std::{
     fs,
+    path::Path,
     process::{Command, Stdio},
     thread,
     time::{Duration, Instant},
@@ -231,6 +232,8 @@ async fn a_wrong_password_fails_the_pull_without_ever_showing_the_password() {
     }
     assert_eq!(log.steps(), [Step::Pull]);
     assert_eq!(harness.engine.running(APP).await, None);
+    // The release's network, made while the image was being pulled, went with the pull.
+    assert_eq!(networks(&harness.engine), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -253,12 +256,30 @@ async fn the_registry_password_is_in_no_command_line_while_a_deploy_runs() {
         "the sampling saw no buildah pull: {:?}",
         watched.seen_with("buildah")
     );
+    // The image's command is read from storage's copy of the config the pull stored (the
+    // watch sees every test's commands: this engine's are those on its directory).
+    let engine_dir = harness.engine.settings().release_files_dir();
+    let engine_dir = engine_dir.parent().unwrap().to_str().unwrap();
+    assert!(
+        watched.saw(&["buildah", engine_dir, " pull "]),
+        "{:?}",
+        watched.seen_with("buildah")
+    );
+    assert!(
+        !watched.saw(&["buildah", engine_dir, " inspect "]),
+        "{:?}",
+        watched.seen_with("buildah")
+    );
     assert!(
         watched.leaks.is_empty(),
         "the password was on a command line: {:?}",
         watched.leaks
     );
     assert!(!log.text().contains(PASSWORD));
+    assert!(
+        !networks(&harness.engine).is_empty(),
+        "the release's network is recorded"
+    );
     harness.engine.shutdown().await;
 }
 
@@ -342,6 +363,29 @@ async fn a_restart_gives_the_release_its_new_config_through_no_command_line() {
 
 /// The releases (of [`APP`]) whose files are in the engine's directory, by the name of
 /// their container (`berth-APP-RELEASE-random`).
+/// What the engine records of its networks: a slirp4netns's process group and socket, a
+/// namespace's record.
+fn networks(engine: &LocalEngine) -> Vec<String> {
+    let dir = engine.settings().networks_dir();
+    let names = |dir: &Path| -> Vec<String> {
+        fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut found: Vec<String> = names(&dir)
+        .into_iter()
+        .filter(|name| name != "namespaces")
+        .chain(names(&dir.join("namespaces")))
+        .collect();
+    found.sort();
+    found
+}
+
 fn release_files(engine: &LocalEngine) -> Vec<i64> {
     let mut releases: Vec<i64> = fs::read_dir(engine.settings().release_files_dir())
         .map(|entries| {

@@ -96,7 +96,13 @@ pub(crate) struct Buildah {
     program: PathBuf,
     global: Vec<OsString>,
     tmp: PathBuf,
+    /// Where the storage keeps its images' metadata (`<root>/<driver>-images`); `None` for
+    /// buildah without storage.
+    images_dir: Option<PathBuf>,
 }
+
+/// An image config is a few KiB; one bigger than this is not read from storage.
+const MAX_STORED_CONFIG_BYTES: u64 = 4 << 20;
 
 impl Buildah {
     /// buildah on the storage of `team_id`, with `app_id`'s temporary directory.
@@ -120,6 +126,11 @@ impl Buildah {
             program: settings.buildah.clone(),
             global,
             tmp,
+            images_dir: Some(
+                settings
+                    .storage_dir(team_id)
+                    .join(format!("{}-images", settings.storage_driver)),
+            ),
         }
     }
 
@@ -129,6 +140,7 @@ impl Buildah {
             program: settings.buildah.clone(),
             global: Vec::new(),
             tmp: std::env::temp_dir(),
+            images_dir: None,
         }
     }
 
@@ -155,7 +167,9 @@ impl Buildah {
         Ok(output.trim().to_owned())
     }
 
-    /// `buildah pull` of `image` (`host/repo@sha256:…`), each output line to `on_line`.
+    /// `buildah pull` of `image` (`host/repo@sha256:…`), each output line to `on_line`;
+    /// answers the stored image's id (the digest of its config, 64 hex digits) when buildah
+    /// printed it last, as it does.
     pub async fn pull(
         &self,
         image: &str,
@@ -163,14 +177,53 @@ impl Buildah {
         tls_verify: bool,
         redactor: &Redactor,
         on_line: &mut (dyn FnMut(&str) + Send),
-    ) -> Result<(), BuildahError> {
+    ) -> Result<Option<String>, BuildahError> {
         let mut command = self.command();
         command.arg("pull").arg("--authfile").arg(auth_file);
         if !tls_verify {
             command.arg("--tls-verify=false");
         }
         command.arg(format!("docker://{image}"));
-        stream(command, redactor, on_line).await
+        let mut last = String::new();
+        stream(command, redactor, &mut |line| {
+            on_line(line);
+            if !line.trim().is_empty() {
+                line.trim().clone_into(&mut last);
+            }
+        })
+        .await?;
+        Ok(is_image_id(&last).then_some(last))
+    }
+
+    /// The command of the stored image `id` (as [`Self::pull`] answers it), read from the
+    /// storage's own copy of the image's config without running buildah: the file's
+    /// SHA-256 must be `id`, so what is read is exactly the config that was pulled. `None`
+    /// when it cannot be read so (another storage layout, a schema 1 image whose id is not
+    /// its config's digest): [`Self::image_command`] then asks buildah.
+    pub fn stored_image_command(&self, id: &str) -> Option<ImageCommand> {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        use std::io::Read as _;
+        if !is_image_id(id) {
+            return None;
+        }
+        // containers/storage keeps an image's "big data" items in the image's directory,
+        // each named `=` and the base64 of its key; the config's key is its digest.
+        let key = base64::engine::general_purpose::STANDARD.encode(format!("sha256:{id}"));
+        let path = self.images_dir.as_ref()?.join(id).join(format!("={key}"));
+        let mut config = Vec::new();
+        std::fs::File::open(path)
+            .ok()?
+            .take(MAX_STORED_CONFIG_BYTES + 1)
+            .read_to_end(&mut config)
+            .ok()?;
+        if config.len() as u64 > MAX_STORED_CONFIG_BYTES
+            || hex::encode(sha2::Sha256::digest(&config)) != id
+        {
+            return None;
+        }
+        let config: serde_json::Value = serde_json::from_slice(&config).ok()?;
+        Some(command_of(&config["config"]))
     }
 
     /// The command the image runs, or `None` when the image is not in local storage.
@@ -191,21 +244,7 @@ impl Buildah {
                 "buildah inspect printed no JSON: {e}"
             )))
         })?;
-        let config = &inspected["OCIv1"]["config"];
-        let strings = |field: &str| -> Vec<String> {
-            config[field]
-                .as_array()
-                .map(|items| {
-                    items
-                        .iter()
-                        .filter_map(|item| item.as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let mut argv = strings("Entrypoint");
-        argv.extend(strings("Cmd"));
-        Ok(Some(ImageCommand { argv }))
+        Ok(Some(command_of(&inspected["OCIv1"]["config"])))
     }
 
     /// `buildah from` the image already in local storage, as container `name`, confined by
@@ -490,6 +529,29 @@ fn spawn_error(e: io::Error, program: &std::ffi::OsStr) -> BuildahError {
 }
 
 /// Runs `command` to the end; its stdout, or its failure with the tail of its stderr.
+/// Entrypoint then Cmd of an OCI image config's `config` object.
+fn command_of(config: &serde_json::Value) -> ImageCommand {
+    let strings = |field: &str| -> Vec<String> {
+        config[field]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|item| item.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut argv = strings("Entrypoint");
+    argv.extend(strings("Cmd"));
+    ImageCommand { argv }
+}
+
+/// A stored image's id: 64 lowercase hex digits.
+fn is_image_id(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 async fn collect(mut command: Command, redactor: &Redactor) -> Result<String, BuildahError> {
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
     let output = command
@@ -578,6 +640,69 @@ fn push_tail(tail: &mut VecDeque<String>, line: String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The storage's copy of an image's config is read as buildah itself reads it, and
+    /// only when it is exactly the config the id names.
+    #[tokio::test]
+    async fn a_stored_images_command_is_read_from_storage_as_buildah_reads_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let buildah = Buildah::new(&LocalSettings::new(dir.path()), 1, 1);
+        let run = |args: &[&str]| {
+            let mut command = buildah.command();
+            command.args(args);
+            let what = format!("buildah {args:?}");
+            async move {
+                collect(command, &Redactor::new())
+                    .await
+                    .unwrap_or_else(|e| panic!("{what}: {}", e.summary()))
+                    .trim()
+                    .to_owned()
+            }
+        };
+        // An image committed in this storage: its id is its config's digest, as a pulled
+        // image's is.
+        let container = run(&["from", "--quiet", "scratch"]).await;
+        run(&[
+            "config",
+            "--entrypoint",
+            r#"["/bin/busybox", "sh", "-c"]"#,
+            "--cmd",
+            r#"["echo \"two words\" $HOME"]"#,
+            &container,
+        ])
+        .await;
+        let id = run(&["commit", "--quiet", &container, "localhost/stored:1"]).await;
+        assert!(is_image_id(&id), "{id}");
+
+        let expected = ImageCommand {
+            argv: ["/bin/busybox", "sh", "-c", r#"echo "two words" $HOME"#]
+                .map(String::from)
+                .to_vec(),
+        };
+        assert_eq!(
+            buildah.image_command("localhost/stored:1").await.unwrap(),
+            Some(expected.clone())
+        );
+        assert_eq!(buildah.stored_image_command(&id), Some(expected));
+
+        // Not an id, an id storage does not hold, a config that is not the one the id names.
+        assert_eq!(buildah.stored_image_command(&id[..63]), None);
+        assert_eq!(buildah.stored_image_command("../../etc/passwd"), None);
+        assert_eq!(buildah.stored_image_command(&"0".repeat(64)), None);
+        let images = dir.path().join("storage/team-1/vfs-images").join(&id);
+        let config = std::fs::read_dir(&images)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .find(|path| {
+                std::fs::read(path).is_ok_and(|bytes| {
+                    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)) == id
+                })
+            })
+            .expect("the config is stored beside the image");
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(&config, text.replace("two words", "two wordz")).unwrap();
+        assert_eq!(buildah.stored_image_command(&id), None);
+    }
 
     #[test]
     fn config_values_travel_in_the_environment_and_never_in_argv() {

@@ -6,9 +6,10 @@ use tokio::{sync::watch, time::Instant};
 
 /// For the first `CLOSE_FOR` the probes follow each other every `FIRST_PAUSE` (most releases
 /// answer within a fraction of a second, and every moment here is a moment the deploy
-/// waits: a doubling pause would find a release that took 170 ms only at 310 ms); then the
+/// waits: a doubling pause would find a release that took 170 ms only at 310 ms, and a
+/// 10 ms pause found it 5 ms late on average where this finds it 2.5 ms late); then the
 /// pause doubles up to `POLL_EVERY`.
-const FIRST_PAUSE: Duration = Duration::from_millis(10);
+const FIRST_PAUSE: Duration = Duration::from_millis(5);
 const CLOSE_FOR: Duration = Duration::from_secs(3);
 const POLL_EVERY: Duration = Duration::from_millis(250);
 /// One probe; a release that takes longer to answer is not serving yet.
@@ -22,7 +23,7 @@ pub(crate) enum Unhealthy {
     TimedOut(String),
 }
 
-/// Probes `url` (every 10 ms for 3 s, then less often, up to every 250 ms) until any
+/// Probes `url` (every 5 ms for 3 s, then less often, up to every 250 ms) until any
 /// status below 500, for at most `timeout`; fails at once when `exits` reports that the
 /// release's process ended.
 pub(crate) async fn wait_until_serving(

@@ -46,7 +46,7 @@ use crate::{
     registry::BasicCredentials,
 };
 use auth_file::AuthFile;
-use buildah::{Buildah, BuildahError};
+use buildah::{Buildah, BuildahError, ImageCommand};
 use confinement::Confinement;
 use domain::{HealthPath, ImageReference};
 use health::Unhealthy;
@@ -382,7 +382,7 @@ impl LocalEngine {
     }
 
     /// Pulls `image` with `credentials` into `app`'s team storage, streaming buildah's
-    /// output to `log`.
+    /// output to `log`; answers the stored image's id when buildah printed it.
     async fn pull(
         &self,
         app: &crate::engine::AppRef,
@@ -390,7 +390,7 @@ impl LocalEngine {
         pinned: &str,
         credentials: Option<&BasicCredentials>,
         log: &dyn OperationLog,
-    ) -> Result<(), PlatformError> {
+    ) -> Result<Option<String>, PlatformError> {
         let auth_dir = self.settings.auth_dir();
         let auth_file = match credentials {
             Some(credentials) => AuthFile::write(&auth_dir, image.registry(), credentials),
@@ -435,6 +435,7 @@ impl LocalEngine {
         &self,
         release: &ReleaseSpec,
         pinned: &str,
+        staged: Staged,
         log: &dyn OperationLog,
     ) -> Result<RunningRelease, PlatformError> {
         log.step(Step::Start);
@@ -442,47 +443,57 @@ impl LocalEngine {
             BuildahError::NotInstalled(_) => PlatformError::Unavailable(BUILDAH_MISSING.into()),
             e => PlatformError::Start(format!("{what}: {}", e.summary())),
         };
-        if let Some((name, _)) = release
-            .env
-            .iter()
-            .find(|(name, _)| name.is_empty() || name.contains('='))
-        {
-            return Err(PlatformError::Start(format!(
-                "\"{name}\" cannot be an environment variable's name"
-            )));
-        }
         let buildah = self.buildah(release.app.team_id, release.app.id);
-        let port = self.reserve_port(release.preferred_port)?;
-        let port_guard = PortGuard { engine: self, port };
-        let container = format!(
-            "{CONTAINER_PREFIX}{}-{}-{}",
-            release.app.id,
-            release.release_id,
-            short_random()
-        );
+        let Staged {
+            container,
+            network: staged_network,
+            command: known_command,
+        } = staged;
         // With the shim, the release's environment reaches it in a root-only file, read as
         // the container starts; without it, through `buildah config` once the container is
         // made (a whole buildah start more before the release can start).
-        let mut files = ReleaseFiles::new(self.settings.release_files_dir().join(&container));
-        let runtime = match &self.settings.runtime_shim {
-            Some(shim) => Some(
-                runtime_shim::write_release_files(
-                    &files.dir,
-                    shim,
-                    &self.settings.runtime,
-                    &release.env,
-                    port,
-                )
-                .map_err(|e| {
-                    PlatformError::Start(format!("cannot write the release's environment: {e}"))
-                })?,
-            ),
-            None => None,
+        let ready = check_env_names(release).and_then(|()| {
+            let port = self.reserve_port(release.preferred_port)?;
+            let port_guard = PortGuard { engine: self, port };
+            let files = ReleaseFiles::new(self.settings.release_files_dir().join(&container));
+            let runtime = match &self.settings.runtime_shim {
+                Some(shim) => Some(
+                    runtime_shim::write_release_files(
+                        &files.dir,
+                        shim,
+                        &self.settings.runtime,
+                        &release.env,
+                        port,
+                    )
+                    .map_err(|e| {
+                        PlatformError::Start(format!("cannot write the release's environment: {e}"))
+                    })?,
+                ),
+                None => None,
+            };
+            Ok((port_guard, files, runtime))
+        });
+        let (port_guard, mut files, runtime) = match ready {
+            Ok(ready) => ready,
+            Err(e) => {
+                if let Some(Ok(Some(network))) = staged_network {
+                    network.stop().await;
+                }
+                return Err(e);
+            }
         };
+        let port = port_guard.port;
         // The release's network, its container (made, then given its environment) and
         // reading the image's command do not wait for each other: each is a process of its
-        // own, and together they take the longest one's time, not the sum.
-        let (network, inspected) = tokio::join!(self.network(&container, true), async {
+        // own, and together they take the longest one's time, not the sum. A deploy has
+        // made the network while it pulled, and usually read the command from storage.
+        let network = async {
+            match staged_network {
+                Some(staged) => staged,
+                None => self.network(&container, true).await,
+            }
+        };
+        let (network, inspected) = tokio::join!(network, async {
             // The network's path is known before the network runs (it is named after the
             // container), so the container can be made meanwhile.
             let options = self.confinement.options(
@@ -491,7 +502,13 @@ impl LocalEngine {
                 &container,
                 self.network_path(&container).as_deref(),
             );
-            let (command, created) = tokio::join!(buildah.image_command(pinned), async {
+            let command = async {
+                match known_command {
+                    Some(command) => Ok(Some(command)),
+                    None => buildah.image_command(pinned).await,
+                }
+            };
+            let (command, created) = tokio::join!(command, async {
                 buildah
                     .create_container(pinned, &container, &options.args)
                     .await
@@ -800,6 +817,47 @@ impl ReleaseFiles {
     }
 }
 
+/// What a release's start may be given ready: the container's name, the release's network
+/// (it does not depend on the image, so a deploy makes it while the image is pulled) and the
+/// image's command (a pull says which image it stored, whose config storage holds).
+struct Staged {
+    container: String,
+    /// `None`: not made yet.
+    network: Option<Result<Option<Network>, String>>,
+    command: Option<ImageCommand>,
+}
+
+impl Staged {
+    /// Nothing ready but the container's name.
+    fn new(release: &ReleaseSpec) -> Self {
+        Self {
+            container: format!(
+                "{CONTAINER_PREFIX}{}-{}-{}",
+                release.app.id,
+                release.release_id,
+                short_random()
+            ),
+            network: None,
+            command: None,
+        }
+    }
+}
+
+/// The release's environment names are checked by whoever configured them; one that cannot
+/// be an environment variable's name still stops the start.
+fn check_env_names(release: &ReleaseSpec) -> Result<(), PlatformError> {
+    match release
+        .env
+        .iter()
+        .find(|(name, _)| name.is_empty() || name.contains('='))
+    {
+        Some((name, _)) => Err(PlatformError::Start(format!(
+            "\"{name}\" cannot be an environment variable's name"
+        ))),
+        None => Ok(()),
+    }
+}
+
 impl Drop for ReleaseFiles {
     fn drop(&mut self) {
         if !self.keep {
@@ -847,16 +905,34 @@ impl Platform for LocalEngine {
     ) -> BoxFuture<'a, Result<RunningRelease, PlatformError>> {
         Box::pin(async move {
             let pinned = pinned(&release.image)?;
+            check_env_names(&release)?;
             log.step(Step::Pull);
-            self.pull(
-                &release.app,
-                &release.image,
-                &pinned,
-                credentials.as_ref(),
-                log,
-            )
-            .await?;
-            self.start_and_switch(&release, &pinned, log).await
+            let mut staged = Staged::new(&release);
+            let (pulled, network) = tokio::join!(
+                self.pull(
+                    &release.app,
+                    &release.image,
+                    &pinned,
+                    credentials.as_ref(),
+                    log,
+                ),
+                self.network(&staged.container, true)
+            );
+            let id = match pulled {
+                Ok(id) => id,
+                Err(e) => {
+                    if let Ok(Some(network)) = network {
+                        network.stop().await;
+                    }
+                    return Err(e);
+                }
+            };
+            staged.network = Some(network);
+            staged.command = id.and_then(|id| {
+                self.buildah(release.app.team_id, release.app.id)
+                    .stored_image_command(&id)
+            });
+            self.start_and_switch(&release, &pinned, staged, log).await
         })
     }
 
@@ -867,7 +943,8 @@ impl Platform for LocalEngine {
     ) -> BoxFuture<'a, Result<RunningRelease, PlatformError>> {
         Box::pin(async move {
             let pinned = pinned(&release.image)?;
-            self.start_and_switch(&release, &pinned, log).await
+            self.start_and_switch(&release, &pinned, Staged::new(&release), log)
+                .await
         })
     }
 
@@ -895,7 +972,8 @@ impl Platform for LocalEngine {
                 )));
             }
             let pinned = pinned(&release.image)?;
-            self.start_and_switch(&release, &pinned, log).await
+            self.start_and_switch(&release, &pinned, Staged::new(&release), log)
+                .await
         })
     }
 
@@ -937,7 +1015,8 @@ impl Platform for LocalEngine {
                 return Ok(running);
             }
             let pinned = pinned(&release.image)?;
-            self.start_and_switch(&release, &pinned, &NoOperation).await
+            self.start_and_switch(&release, &pinned, Staged::new(&release), &NoOperation)
+                .await
         })
     }
 

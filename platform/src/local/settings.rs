@@ -122,7 +122,7 @@ impl LocalSettings {
     }
 
     /// Where slirp4netns's sockets and process records live.
-    pub(crate) fn networks_dir(&self) -> PathBuf {
+    pub fn networks_dir(&self) -> PathBuf {
         self.dir.join("run").join("networks")
     }
 
