@@ -4,7 +4,7 @@
 //! the database URL).
 
 use super::{redact::Redactor, settings::LocalSettings};
-use crate::registry::Secret;
+use crate::registry::{manifest, Secret};
 use std::{
     collections::VecDeque,
     ffi::OsString,
@@ -202,7 +202,6 @@ impl Buildah {
     /// its config's digest): [`Self::image_command`] then asks buildah.
     pub fn stored_image_command(&self, id: &str) -> Option<ImageCommand> {
         use base64::Engine as _;
-        use sha2::Digest as _;
         use std::io::Read as _;
         if !is_image_id(id) {
             return None;
@@ -218,7 +217,10 @@ impl Buildah {
             .read_to_end(&mut config)
             .ok()?;
         if config.len() as u64 > MAX_STORED_CONFIG_BYTES
-            || hex::encode(sha2::Sha256::digest(&config)) != id
+            || manifest::sha256_digest(&config)
+                .as_str()
+                .strip_prefix("sha256:")
+                != Some(id)
         {
             return None;
         }
@@ -528,7 +530,6 @@ fn spawn_error(e: io::Error, program: &std::ffi::OsStr) -> BuildahError {
     }
 }
 
-/// Runs `command` to the end; its stdout, or its failure with the tail of its stderr.
 /// Entrypoint then Cmd of an OCI image config's `config` object.
 fn command_of(config: &serde_json::Value) -> ImageCommand {
     let strings = |field: &str| -> Vec<String> {
@@ -547,11 +548,12 @@ fn command_of(config: &serde_json::Value) -> ImageCommand {
     ImageCommand { argv }
 }
 
-/// A stored image's id: 64 lowercase hex digits.
+/// A stored image's id: the hex of a sha256 digest, as a registry's digests are checked.
 fn is_image_id(text: &str) -> bool {
-    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    manifest::sha256_digest_text(&format!("sha256:{text}")).is_some()
 }
 
+/// Runs `command` to the end; its stdout, or its failure with the tail of its stderr.
 async fn collect(mut command: Command, redactor: &Redactor) -> Result<String, BuildahError> {
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
     let output = command

@@ -26,7 +26,7 @@
 mod challenge;
 mod credentials;
 mod error;
-mod manifest;
+pub(crate) mod manifest;
 mod redirect;
 
 pub use challenge::{parse_challenges, Challenge};
