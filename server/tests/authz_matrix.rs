@@ -3,7 +3,10 @@
 
 mod support;
 
-use app::serverfns::{apps::CheckBaseImages, deploy_key::GenerateDeployKey, members::*, tokens::*};
+use app::serverfns::{
+    apps::CheckBaseImages, deploy_key::GenerateDeployKey, history::LoadHistory, members::*,
+    tokens::*,
+};
 use axum::http::StatusCode;
 use domain::Role;
 use support::*;
@@ -217,6 +220,12 @@ async fn server_functions_check_the_role_of_every_caller() {
                 browser.fetch::<LoadMembers>(&[("team", "acme")]).await,
             ),
             (
+                // Authorised from the teams read with the signed-in person for the request.
+                "load_history",
+                Role::Viewer,
+                browser.fetch::<LoadHistory>(&[("team", "acme")]).await,
+            ),
+            (
                 "add_member",
                 Role::Owner,
                 browser
@@ -317,7 +326,7 @@ async fn pages_send_strangers_to_sign_in_and_outsiders_to_not_found() {
         } else {
             app.signed_in(email(caller)).await
         };
-        for path in ["/teams/acme", "/teams/acme/members"] {
+        for path in ["/teams/acme", "/teams/acme/members", "/teams/acme/history"] {
             let page = browser.get(path).await;
             match caller {
                 Caller::Anonymous => {

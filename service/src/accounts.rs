@@ -460,6 +460,11 @@ pub struct SignedIn {
 }
 
 impl SignedIn {
+    /// Their standing in the team with this handle, if they belong to it.
+    pub fn team(&self, handle: &str) -> Option<&store::TeamAccess> {
+        self.teams.iter().find(|team| team.handle == handle)
+    }
+
     /// What the page frame shows of them.
     pub fn viewer(&self) -> Viewer {
         Viewer {

@@ -1,7 +1,12 @@
 //! History: a team's (or one app's) operations, newest first, filtered and paged by keyset
 //! (the millionth row costs what the first does), with the per-day chart's numbers.
 
-use crate::{apps, authz::authorize, present, Berth, Result};
+use crate::{
+    accounts::SignedIn,
+    apps,
+    authz::{authorize, authorize_signed_in},
+    present, Berth, Result,
+};
 use domain::{OperationKind, OperationStatus, Role};
 use store::{DayCount, Operation, OperationFilter, TeamAccess};
 use views::{DayRow, FieldExt, HistoryPage, OperationSummaryRow};
@@ -9,6 +14,9 @@ use views::{DayRow, FieldExt, HistoryPage, OperationSummaryRow};
 use views::CHART_DAYS;
 
 const DAY_MS: i64 = 86_400_000;
+
+/// What a reader needs to be allowed, as a refusal names it.
+const SEE_HISTORY: &str = "see history";
 
 /// Which operations to show, as a form or the API gives the filter.
 #[derive(Default, Clone, Copy)]
@@ -47,6 +55,13 @@ async fn selection(
     app: Option<&str>,
     filter: HistoryFilter<'_>,
 ) -> Result<(TeamAccess, OperationFilter, i64)> {
+    let (kind, status) = parsed(filter)?;
+    let access = authorize(&berth.store, actor, team, Role::Viewer, SEE_HISTORY).await?;
+    selected(berth, access, app, kind, status, filter).await
+}
+
+/// The filter's kind and status, checked before anything is read.
+fn parsed(filter: HistoryFilter<'_>) -> Result<(Option<OperationKind>, Option<OperationStatus>)> {
     let kind = filter
         .kind
         .filter(|k| !k.is_empty())
@@ -57,7 +72,18 @@ async fn selection(
         .filter(|s| !s.is_empty())
         .map(|s| OperationStatus::parse(s).field("status"))
         .transpose()?;
-    let access = authorize(&berth.store, actor, team, Role::Viewer, "see history").await?;
+    Ok((kind, status))
+}
+
+/// The store's filter for what a reader who may see the team's history asked.
+async fn selected(
+    berth: &Berth,
+    access: TeamAccess,
+    app: Option<&str>,
+    kind: Option<OperationKind>,
+    status: Option<OperationStatus>,
+    filter: HistoryFilter<'_>,
+) -> Result<(TeamAccess, OperationFilter, i64)> {
     let app_id = match app {
         Some(handle) => Some(apps::load(berth, &access, handle).await?.id),
         None => None,
@@ -109,32 +135,24 @@ pub async fn recent(
 
 /// A history page: the operations, the chart's numbers for the last [`CHART_DAYS`] days
 /// (of the same operations: the filters apply to both), and the members for the
-/// "requested by" filter.
+/// "requested by" filter. For a signed-in person, whose teams the request has read: the
+/// page's own reads then take one database connection ([`store::Store::history_view`]).
 pub async fn page(
     berth: &Berth,
-    actor: i64,
+    reader: &SignedIn,
     team: &str,
     app: Option<&str>,
     filter: HistoryFilter<'_>,
 ) -> Result<HistoryPage> {
-    let (access, selection, limit) = selection(berth, actor, team, app, filter).await?;
-    let operations = berth
-        .store
-        .operation_summaries(&selection, filter.before, limit + 1)
-        .await?;
-    let (operations, next) = paged(operations, limit, |o| o.id);
+    let (kind, status) = parsed(filter)?;
+    let access = authorize_signed_in(reader, team, Role::Viewer, SEE_HISTORY)?;
+    let (access, selection, limit) = selected(berth, access, app, kind, status, filter).await?;
     let first_day = store::now_ms().div_euclid(DAY_MS) - (CHART_DAYS - 1);
-    let counts = berth
+    let view = berth
         .store
-        .operation_days(&selection, first_day * DAY_MS)
+        .history_view(&selection, filter.before, limit + 1, first_day * DAY_MS)
         .await?;
-    let members = berth
-        .store
-        .members(access.team_id)
-        .await?
-        .into_iter()
-        .map(|m| (m.user_id, m.email))
-        .collect();
+    let (operations, next) = paged(view.operations, limit, |o| o.id);
     Ok(HistoryPage {
         app: app.map(str::to_owned),
         operations: operations
@@ -142,8 +160,12 @@ pub async fn page(
             .map(present::operation_summary)
             .collect(),
         next,
-        days: days(&counts, first_day, CHART_DAYS),
-        members,
+        days: days(&view.days, first_day, CHART_DAYS),
+        members: view
+            .members
+            .into_iter()
+            .map(|m| (m.user_id, m.email))
+            .collect(),
         team: present::team(&access),
     })
 }

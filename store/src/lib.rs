@@ -34,8 +34,8 @@ pub use deploy_keys::{NewDeployKey, TeamDeployKey};
 pub use error::StoreError;
 pub use kept_images::{KeptBecause, KeptImage};
 pub use operations::{
-    AppChangesOnEnqueue, ConfigChange, CredentialUse, DayCount, Finish, LogLine, NewOperation,
-    NewRelease, Operation, OperationFilter, OperationSecrets, OperationSummary,
+    AppChangesOnEnqueue, ConfigChange, CredentialUse, DayCount, Finish, HistoryView, LogLine,
+    NewOperation, NewRelease, Operation, OperationFilter, OperationSecrets, OperationSummary,
 };
 pub use parsed::OptionalText;
 pub use platforms::{

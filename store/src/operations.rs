@@ -312,6 +312,16 @@ pub struct OperationFilter {
     pub requested_by: Option<i64>,
 }
 
+/// `$query` with each of `$binds` ([`Bind`]s) bound in order.
+macro_rules! bound {
+    ($query:expr, $binds:expr) => {
+        $binds.iter().fold($query, |query, bind| match bind {
+            Bind::Int(value) => query.bind(*value),
+            Bind::Text(value) => query.bind(*value),
+        })
+    };
+}
+
 /// Operations of one status created on one day, for the history chart.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct DayCount {
@@ -322,6 +332,17 @@ pub struct DayCount {
     pub count: i64,
     /// Mean of `finished_at - started_at` over those that ran.
     pub avg_duration_ms: Option<i64>,
+}
+
+/// What a history page shows ([`Store::history_view`]).
+#[derive(Clone, Debug)]
+pub struct HistoryView {
+    /// The page, newest first.
+    pub operations: Vec<OperationSummary>,
+    /// The chart's numbers.
+    pub days: Vec<DayCount>,
+    /// The team's members and invited people (the "requested by" filter).
+    pub members: Vec<crate::teams::Member>,
 }
 
 const COLUMNS: &str =
@@ -914,11 +935,35 @@ impl Store {
             + Unpin,
     {
         with_pool!(self, pool => {
-            let query = history.binds.iter().fold(sqlx::query_as(&history.sql), |query, bind| match bind {
-                Bind::Int(value) => query.bind(*value),
-                Bind::Text(value) => query.bind(*value),
-            });
-            Ok(query.fetch_all(pool).await?)
+            Ok(bound!(sqlx::query_as(&history.sql), history.binds).fetch_all(pool).await?)
+        })
+    }
+
+    /// What a history page shows, read on one connection (one pool hand-out and one
+    /// return instead of three): the page of [`Store::operation_summaries`], the chart's
+    /// [`Store::operation_days`] since `since_ms` and the team's [`Store::members`].
+    pub async fn history_view(
+        &self,
+        filter: &OperationFilter,
+        before: Option<i64>,
+        limit: i64,
+        since_ms: i64,
+    ) -> Result<HistoryView, StoreError> {
+        let page = HistoryQuery::new(SUMMARY_COLUMNS, filter, before, limit);
+        let days = HistoryQuery::days(filter, since_ms);
+        with_pool!(self, pool => {
+            let mut connection = pool.acquire().await?;
+            let operations = bound!(sqlx::query_as(&page.sql), page.binds)
+                .fetch_all(&mut *connection)
+                .await?;
+            let days = bound!(sqlx::query_as(&days.sql), days.binds)
+                .fetch_all(&mut *connection)
+                .await?;
+            let members = sqlx::query_as(crate::teams::MEMBERS)
+                .bind(filter.team_id)
+                .fetch_all(&mut *connection)
+                .await?;
+            Ok(HistoryView { operations, days, members })
         })
     }
 
@@ -933,28 +978,21 @@ impl Store {
     ) -> Result<Vec<String>, StoreError> {
         use sqlx::Row;
         let history = HistoryQuery::new(SUMMARY_COLUMNS, filter, before, limit);
-        macro_rules! bound {
-            ($sql:expr) => {
-                history
-                    .binds
-                    .iter()
-                    .fold(sqlx::query($sql), |query, bind| match bind {
-                        Bind::Int(value) => query.bind(*value),
-                        Bind::Text(value) => query.bind(*value),
-                    })
-            };
-        }
         match &self.pool {
             Pool::Sqlite(pool) => {
                 let sql = format!("EXPLAIN QUERY PLAN {}", history.sql);
-                let rows = bound!(&sql).fetch_all(pool).await?;
+                let rows = bound!(sqlx::query(&sql), history.binds)
+                    .fetch_all(pool)
+                    .await?;
                 rows.iter()
                     .map(|row| Ok(row.try_get::<String, _>("detail")?))
                     .collect()
             }
             Pool::Postgres(pool) => {
                 let sql = format!("EXPLAIN {}", history.sql);
-                let rows = bound!(&sql).fetch_all(pool).await?;
+                let rows = bound!(sqlx::query(&sql), history.binds)
+                    .fetch_all(pool)
+                    .await?;
                 rows.iter()
                     .map(|row| Ok(row.try_get::<String, _>(0)?))
                     .collect()
@@ -970,30 +1008,9 @@ impl Store {
         filter: &OperationFilter,
         since_ms: i64,
     ) -> Result<Vec<DayCount>, StoreError> {
-        let given = [
-            ("team_id =", Some(Bind::Int(filter.team_id))),
-            ("created_at >=", Some(Bind::Int(since_ms))),
-            ("app_id =", filter.app_id.map(Bind::Int)),
-            ("requested_by =", filter.requested_by.map(Bind::Int)),
-            ("kind =", filter.kind.map(|k| Bind::Text(k.as_str()))),
-            ("status =", filter.status.map(|s| Bind::Text(s.as_str()))),
-        ];
-        let (conditions, binds) = conditions(given);
-        let sql = format!(
-            "SELECT created_at / 86400000 AS day, status, COUNT(*) AS count,
-                    CAST(AVG(finished_at - started_at) AS BIGINT) AS avg_duration_ms
-             FROM operations
-             WHERE {}
-             GROUP BY created_at / 86400000, status
-             ORDER BY day, status",
-            conditions.join(" AND ")
-        );
+        let days = HistoryQuery::days(filter, since_ms);
         with_pool!(self, pool => {
-            let query = binds.iter().fold(sqlx::query_as(&sql), |query, bind| match bind {
-                Bind::Int(value) => query.bind(*value),
-                Bind::Text(value) => query.bind(*value),
-            });
-            Ok(query.fetch_all(pool).await?)
+            Ok(bound!(sqlx::query_as(&days.sql), days.binds).fetch_all(pool).await?)
         })
     }
 }
@@ -1052,6 +1069,30 @@ impl<'a> HistoryQuery<'a> {
             "SELECT {columns} FROM {FROM} WHERE {} ORDER BY o.id DESC LIMIT ${}",
             conditions.join(" AND "),
             binds.len()
+        );
+        HistoryQuery { sql, binds }
+    }
+
+    /// Operations per UTC day and status created since `since_ms`, with their mean run
+    /// time, of the operations `filter` selects ([`Store::operation_days`]).
+    fn days(filter: &'a OperationFilter, since_ms: i64) -> Self {
+        let given = [
+            ("team_id =", Some(Bind::Int(filter.team_id))),
+            ("created_at >=", Some(Bind::Int(since_ms))),
+            ("app_id =", filter.app_id.map(Bind::Int)),
+            ("requested_by =", filter.requested_by.map(Bind::Int)),
+            ("kind =", filter.kind.map(|k| Bind::Text(k.as_str()))),
+            ("status =", filter.status.map(|s| Bind::Text(s.as_str()))),
+        ];
+        let (conditions, binds) = conditions(given);
+        let sql = format!(
+            "SELECT created_at / 86400000 AS day, status, COUNT(*) AS count,
+                    CAST(AVG(finished_at - started_at) AS BIGINT) AS avg_duration_ms
+             FROM operations
+             WHERE {}
+             GROUP BY created_at / 86400000, status
+             ORDER BY day, status",
+            conditions.join(" AND ")
         );
         HistoryQuery { sql, binds }
     }

@@ -29,6 +29,20 @@ pub struct Member {
     pub pending: bool,
 }
 
+/// A team's members and the people invited to it, owners first, then deployers, then
+/// viewers, each by email ([`Store::members`]).
+pub(crate) const MEMBERS: &str = "SELECT user_id, email, role, joined_at, pending FROM (
+     SELECT u.id AS user_id, u.email, m.role, m.created_at AS joined_at,
+            (u.password_hash IS NULL) AS pending
+     FROM memberships m JOIN users u ON u.id = m.user_id
+     WHERE m.team_id = $1
+     UNION ALL
+     SELECT u.id AS user_id, u.email, i.role, i.created_at AS joined_at, TRUE AS pending
+     FROM membership_invitations i JOIN users u ON u.id = i.user_id
+     WHERE i.team_id = $1
+   ) AS everyone
+   ORDER BY CASE role WHEN 'owner' THEN 0 WHEN 'deployer' THEN 1 ELSE 2 END, email";
+
 /// What adding a member did.
 #[derive(Debug)]
 pub enum AddedMember {
@@ -279,24 +293,10 @@ impl Store {
         })
     }
 
+    /// The team's members and the people invited to it ([`MEMBERS`]).
     pub async fn members(&self, team_id: i64) -> Result<Vec<Member>, StoreError> {
         with_pool!(self, pool => {
-            Ok(sqlx::query_as(
-                "SELECT user_id, email, role, joined_at, pending FROM (
-                   SELECT u.id AS user_id, u.email, m.role, m.created_at AS joined_at,
-                          (u.password_hash IS NULL) AS pending
-                   FROM memberships m JOIN users u ON u.id = m.user_id
-                   WHERE m.team_id = $1
-                   UNION ALL
-                   SELECT u.id AS user_id, u.email, i.role, i.created_at AS joined_at, TRUE AS pending
-                   FROM membership_invitations i JOIN users u ON u.id = i.user_id
-                   WHERE i.team_id = $1
-                 ) AS everyone
-                 ORDER BY CASE role WHEN 'owner' THEN 0 WHEN 'deployer' THEN 1 ELSE 2 END, email",
-            )
-            .bind(team_id)
-            .fetch_all(pool)
-            .await?)
+            Ok(sqlx::query_as(MEMBERS).bind(team_id).fetch_all(pool).await?)
         })
     }
 

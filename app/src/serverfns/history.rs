@@ -16,7 +16,9 @@ pub async fn load_history(
     before: Option<i64>,
 ) -> Result<HistoryPage, AppError> {
     use service::history::{self, HistoryFilter};
-    let user = crate::ssr::require_user().await?;
+    let reader = crate::ssr::signed_in()
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
     let filter = HistoryFilter {
         kind: kind.as_deref(),
         status: status.as_deref(),
@@ -24,5 +26,12 @@ pub async fn load_history(
         before,
         limit: views::HISTORY_PAGE,
     };
-    Ok(history::page(&crate::ssr::berth()?, user, &team, app.as_deref(), filter).await?)
+    Ok(history::page(
+        &crate::ssr::berth()?,
+        &reader,
+        &team,
+        app.as_deref(),
+        filter,
+    )
+    .await?)
 }

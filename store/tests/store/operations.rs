@@ -625,6 +625,25 @@ on_both_backends! {
             .await
             .unwrap();
         assert_eq!(rows(failed_only), [(d0, Failed, 1, Some(1_000))]);
+
+        // A history page's reads on one connection answer what the three reads answer.
+        for filter in [
+            OperationFilter { team_id: acme.team_id, ..Default::default() },
+            OperationFilter { team_id: acme.team_id, app_id: Some(web.id), status: Some(Succeeded), ..Default::default() },
+            OperationFilter { team_id: bobs.team_id, ..Default::default() },
+        ] {
+            for (before, limit) in [(None, 50), (None, 2), (Some(i64::MAX), 3)] {
+                let view = store.history_view(&filter, before, limit, d0 * DAY).await.unwrap();
+                let ids = |page: &[store::OperationSummary]| page.iter().map(|o| o.id).collect::<Vec<_>>();
+                let summaries = store.operation_summaries(&filter, before, limit).await.unwrap();
+                assert!(!summaries.is_empty(), "{filter:?} is a useful case");
+                assert_eq!(ids(&view.operations), ids(&summaries), "{filter:?}");
+                let days = store.operation_days(&filter, d0 * DAY).await.unwrap();
+                assert_eq!(rows(view.days), rows(days), "{filter:?}");
+                let members = |m: Vec<store::Member>| m.into_iter().map(|m| (m.user_id, m.email, m.role, m.pending)).collect::<Vec<_>>();
+                assert_eq!(members(view.members), members(store.members(filter.team_id).await.unwrap()), "{filter:?}");
+            }
+        }
     }
 
     /// Rows are parsed as they are read: a stored value that no longer parses (written by
