@@ -1037,8 +1037,8 @@ enum Bind<'a> {
     Text(&'a str),
 }
 
-/// The history query for a filter: only the conditions given, so that each combination is
-/// planned on its own and meets its index (an `($n IS NULL OR col = $n)` form would hide
+/// A history query for a filter (the page's rows, or the chart's days): only the conditions
+/// given, so that each combination is planned on its own and meets its index (an `($n IS NULL OR col = $n)` form would hide
 /// the index from both planners).
 struct HistoryQuery<'a> {
     sql: String,
