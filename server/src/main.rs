@@ -1,5 +1,13 @@
 use clap::Parser;
 
+/// mimalloc serves every allocation, Rust's and C's (SQLite's, libc's): a page is
+/// hundreds of small allocations, many freed on another thread than the one that made
+/// them (sqlx reads SQLite rows on each connection's own thread), where glibc's malloc
+/// takes a lock. Measured on the history page: 1,150-1,200 req/s with glibc, 1,950-2,090
+/// with mimalloc, lower memory under that load (README, Performance).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// buildah runs `berth oci-runtime …` as its OCI runtime (see
 /// `platform::local::runtime_shim`): it is handled before anything else starts, with
 /// neither settings nor logging, since runc's callers read its output.
