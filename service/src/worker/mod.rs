@@ -75,24 +75,16 @@ async fn run(
     // Which operation each task runs, to hand back the unfinished ones.
     let mut operations: std::collections::HashMap<tokio::task::Id, i64> = Default::default();
     tracing::info!(worker = %worker_id, concurrency = settings.concurrency, "operation worker started");
+    // Leases last many polls, so looking for expired ones once a poll is enough; an
+    // operation queued in this process is claimed without waiting for those two writes.
+    let mut leases_checked: Option<tokio::time::Instant> = None;
     loop {
         if *stop.borrow() {
             break;
         }
-        match berth
-            .store
-            .fail_expired_operations(
-                "The Berth process running this operation stopped (its lease expired); \
-                 the previous release keeps serving. Deploy again to retry.",
-            )
-            .await
-        {
-            Ok(failed) => {
-                for operation in failed {
-                    tracing::warn!(operation = operation.id, app = %operation.app_handle, "operation failed: its lease expired");
-                }
-            }
-            Err(error) => tracing::warn!(%error, "could not check for expired operation leases"),
+        if leases_checked.is_none_or(|at| at.elapsed() >= settings.poll) {
+            leases_checked = Some(tokio::time::Instant::now());
+            fail_expired(&berth).await;
         }
         while running.len() < settings.concurrency {
             match berth.store.claim_next_operation(&worker_id, lease_ms).await {
@@ -134,6 +126,25 @@ async fn run(
         }
     }
     drain(&berth, &worker_id, running, operations, settings.drain).await;
+}
+
+/// Fails the operations whose worker stopped renewing their lease (its process died).
+async fn fail_expired(berth: &Berth) {
+    match berth
+        .store
+        .fail_expired_operations(
+            "The Berth process running this operation stopped (its lease expired); \
+             the previous release keeps serving. Deploy again to retry.",
+        )
+        .await
+    {
+        Ok(failed) => {
+            for operation in failed {
+                tracing::warn!(operation = operation.id, app = %operation.app_handle, "operation failed: its lease expired");
+            }
+        }
+        Err(error) => tracing::warn!(%error, "could not check for expired operation leases"),
+    }
 }
 
 /// Berth is stopping: lets the running operations finish within `patience`, then stops
