@@ -113,6 +113,10 @@ page_rate=$(rate -H "Cookie: $cookie" "$base$page")
 if [ -n "${BENCH_PROFILE:-}" ]; then wait "$perf_pid" || true; fi
 rss_loaded=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
 static_rate=$(rate "$base/pkg/bench-history.html")
+# The browser's script as a browser fetches it (brotli, 7 KiB): one connection asking again
+# and again, the time each answer takes.
+script="$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['js'])" "$work/site/assets.json")"
+script_latency=$(wrk -t1 -c1 -d3s -H 'Accept-Encoding: br' "$base$script" | awk '/Latency/ {print $2}')
 ratio=$(python3 -c "print(f'{100 * $page_rate / $static_rate:.0f} %')")
 # Berth stops before the history benchmark so that it has the machine to itself.
 kill "$pid" 2>/dev/null || true
@@ -201,6 +205,7 @@ cat <<EOF
 ${bundle_rows}| bundle, every page, as sent (brotli) | $((total_br / 1024)) KiB ($((total_raw / 1024)) KiB uncompressed) |
 | team history page ($rows table rows and the chart), 64 connections, ${seconds} s | $page_rate req/s, $((page_bytes / 1024)) KiB of HTML |
 | the same bytes from a static handler of the same server | $static_rate req/s: the page runs at $ratio of it |
+| the browser's script from \`/pkg/\` (brotli), one connection, each answer | $script_latency on average |
 | server RSS idle / after that load | $((rss_idle / 1024)) MB / $((rss_loaded / 1024)) MB |
 EOF
 printf '%s' "$live_rows"
