@@ -12,6 +12,7 @@
 # - the browser bundle every page loads (JS + WebAssembly + CSS), as sent: brotli;
 # - the team history page (50 rows and the chart) against a static handler of the same
 #   server sending the same bytes (wrk, 64 connections);
+# - the browser's script asked for again and again on one connection (each answer's time);
 # - Berth's resident memory idle and right after that load;
 # - 5 and 500 watchers of one operation's live log (database reads, CPU, memory);
 # - deploys (a 1 MB and a 50 MB image, a Dockerfile) against raw buildah doing the same;
