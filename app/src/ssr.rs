@@ -189,25 +189,76 @@ pub async fn require_user() -> Result<i64, AppError> {
         .ok_or(AppError::Unauthenticated)
 }
 
-/// The session's CSRF token (made on first use), masked afresh for this page
-/// (`service::csrf`).
+/// The form token of a visitor who is not signed in. Such a visitor has no session in the
+/// database: reading a page must not write a row (a crawler or a script asking for pages
+/// without cookies would otherwise add one per request). Their token lives in a cookie of
+/// its own instead, which the server's CSRF middleware reads, or draws afresh and sets, and
+/// puts in the request for the page (`server::csrf`). Signing in starts a session with a
+/// token of its own, which is the one checked from then on.
+/// (No `Debug`: the token is not for logs.)
+#[derive(Clone, Default)]
+pub struct VisitorToken(std::sync::Arc<Visitor>);
+
+#[derive(Default)]
+struct Visitor {
+    token: std::sync::OnceLock<String>,
+    handed_out: std::sync::atomic::AtomicBool,
+}
+
+impl VisitorToken {
+    /// The token the request's cookie holds; without one, a token is drawn when first asked
+    /// for (most requests never are: assets, the API, signed-in pages).
+    pub fn new(held: Option<String>) -> Self {
+        let visitor = Visitor::default();
+        if let Some(token) = held {
+            let _ = visitor.token.set(token);
+        }
+        Self(std::sync::Arc::new(visitor))
+    }
+
+    /// The token, for the cookie that carries it.
+    pub fn token(&self) -> &str {
+        self.0.token.get_or_init(|| service::random_token(32))
+    }
+
+    /// The token, noting that a page or a server function handed it out (so the cookie
+    /// that carries it must be set).
+    fn hand_out(&self) -> &str {
+        self.0
+            .handed_out
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.token()
+    }
+
+    /// Whether this request handed the token out.
+    pub fn handed_out(&self) -> bool {
+        self.0.handed_out.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// The CSRF token of this request, masked afresh for this page (`service::csrf`): the
+/// session's when it has one (everyone signed in), else the visitor's ([`VisitorToken`]).
+/// Without the middleware's visitor token (nothing serves pages that way), the session gets
+/// a token.
 pub async fn csrf_token() -> Result<String, AppError> {
     let session = session().await?;
-    let token = match session
+    if let Some(token) = session
         .get::<String>(keys::CSRF_TOKEN)
         .await
         .map_err(session_error)?
     {
-        Some(token) => token,
-        None => {
-            let token = service::random_token(32);
-            session
-                .insert(keys::CSRF_TOKEN, &token)
-                .await
-                .map_err(session_error)?;
-            token
-        }
-    };
+        return Ok(service::csrf::masked(&token));
+    }
+    let visitor = leptos::prelude::use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<VisitorToken>().cloned());
+    if let Some(visitor) = visitor {
+        return Ok(service::csrf::masked(visitor.hand_out()));
+    }
+    let token = service::random_token(32);
+    session
+        .insert(keys::CSRF_TOKEN, &token)
+        .await
+        .map_err(session_error)?;
     Ok(service::csrf::masked(&token))
 }
 

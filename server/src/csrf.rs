@@ -6,24 +6,111 @@
 //!    (`Sec-Fetch-Site`, else `Origin`); anything but same-origin is refused.
 //! 2. A synchroniser token: each session has a random token that the pages put in every form
 //!    (`csrf_token`), masked afresh on each page (`service::csrf`: pages are compressed);
-//!    the request must carry it (form field or `X-CSRF-Token` header).
+//!    the request must carry it (form field or `X-CSRF-Token` header). A visitor who is not
+//!    signed in has no session in the database (reading pages writes nothing): their token
+//!    is kept in a cookie of its own, [`VisitorCookie`], and a form they post must carry the
+//!    token of the cookie it comes with (the sign-in and sign-up forms). Signing in starts
+//!    a session with a new token, and from then on only the session's counts.
 //!
 //! The JSON API under `/api/v1` is exempt: it authenticates with bearer tokens only and never
 //! reads the session cookie, so a forged cross-site request carries no credentials.
 //! Server functions that only read are GETs (`#[server(input = GetUrl)]`), so like every
 //! GET they pass: they change nothing.
 
-use app::ssr::keys;
+use app::ssr::{keys, VisitorToken};
 use axum::{
     body::{to_bytes, Body},
-    extract::Request,
-    http::{header, HeaderMap, Method, StatusCode},
+    extract::{Request, State},
+    http::{header, HeaderMap, HeaderValue, Method, StatusCode},
     middleware::Next,
     response::{Html, IntoResponse, Response},
 };
-use tower_sessions::Session;
+use tower_sessions::{
+    cookie::{time::Duration, Cookie, SameSite},
+    Session,
+};
 
-pub async fn protect(session: Session, request: Request, next: Next) -> Response {
+/// The cookie that holds the form token of a visitor who is not signed in. Over HTTPS it is
+/// named `__Host-berth_form`: a browser then accepts it only from this host, sent securely,
+/// for the whole site, so a neighbouring subdomain cannot plant a token of its choosing.
+#[derive(Clone, Copy, Debug)]
+pub struct VisitorCookie {
+    secure: bool,
+}
+
+impl VisitorCookie {
+    pub fn new(secure: bool) -> Self {
+        Self { secure }
+    }
+
+    fn name(self) -> &'static str {
+        if self.secure {
+            "__Host-berth_form"
+        } else {
+            "berth_form"
+        }
+    }
+
+    /// The token the request's cookie holds, if it is one Berth could have made (32 ASCII
+    /// letters and digits); anything else is as good as no cookie.
+    fn read(self, headers: &HeaderMap) -> Option<String> {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(Cookie::split_parse)
+            .filter_map(Result::ok)
+            .find(|cookie| cookie.name() == self.name())
+            .map(|cookie| cookie.value().to_owned())
+            .filter(|token| token.len() == 32 && token.bytes().all(|b| b.is_ascii_alphanumeric()))
+    }
+
+    fn set(self, token: &str) -> Option<HeaderValue> {
+        let cookie = Cookie::build((self.name(), token.to_owned()))
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(self.secure)
+            .max_age(Duration::days(14))
+            .build();
+        HeaderValue::from_str(&cookie.to_string()).ok()
+    }
+}
+
+/// Gives the request its visitor token (the cookie's, or a new one), sets the cookie when a
+/// new token went out in the answer, and refuses a state-changing request without the right
+/// token.
+pub async fn protect(
+    State(cookie): State<VisitorCookie>,
+    session: Session,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let held = cookie.read(request.headers());
+    let visitor = VisitorToken::new(held.clone());
+    request.extensions_mut().insert(visitor.clone());
+    let fresh = held.is_none();
+    let mut response = check(session, held, request, next).await;
+    // A new token goes out with every page (every page's frame holds the form token, though
+    // it may be streamed after this answer's head is sent), and with any other answer that
+    // handed it out (a server function's, read by the page's script).
+    if fresh && (visitor.handed_out() || is_page(&response)) {
+        if let Some(value) = cookie.set(visitor.token()) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+fn is_page(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"))
+}
+
+async fn check(session: Session, held: Option<String>, request: Request, next: Next) -> Response {
     if matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
@@ -36,7 +123,10 @@ pub async fn protect(session: Session, request: Request, next: Next) -> Response
     }
     let expected = match session.get::<String>(keys::CSRF_TOKEN).await {
         Ok(Some(token)) => token,
-        Ok(None) => return refuse("Your session has no form token yet."),
+        Ok(None) => match held {
+            Some(token) => token,
+            None => return refuse("This browser has no form token yet."),
+        },
         Err(error) => {
             tracing::error!(%error, "session store error in CSRF check");
             return (
@@ -117,4 +207,85 @@ fn refuse(reason: &str) -> Response {
         )),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(cookies: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for cookie in cookies {
+            headers.append(header::COOKIE, HeaderValue::from_str(cookie).unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn the_visitor_cookie_is_read_only_when_berth_could_have_made_it() {
+        let plain = VisitorCookie::new(false);
+        let token = "abcdefghijklmnopqrstuvwxyz012345";
+        let read = |cookies: &[&str]| plain.read(&headers(cookies));
+        assert_eq!(
+            read(&[&format!("berth_form={token}")]).as_deref(),
+            Some(token)
+        );
+        // Among others, in one header or several.
+        assert_eq!(
+            read(&[&format!("berth_session=x; berth_form={token}; other=1")]).as_deref(),
+            Some(token)
+        );
+        assert_eq!(
+            read(&["berth_session=x", &format!("berth_form={token}")]).as_deref(),
+            Some(token)
+        );
+        // Too short, too long, or not letters and digits: as good as none.
+        for value in [
+            "",
+            "short",
+            &format!("{token}6"),
+            "abcdefghijklmnopqrstuvwxyz01234%",
+            "abcdefghijklmnopqrstuvwxyz01234-",
+        ] {
+            assert_eq!(read(&[&format!("berth_form={value}")]), None, "{value}");
+        }
+        assert_eq!(read(&[]), None);
+        // Over HTTPS only the host-bound name counts.
+        let secure = VisitorCookie::new(true);
+        assert_eq!(
+            secure.read(&headers(&[&format!("berth_form={token}")])),
+            None
+        );
+        assert_eq!(
+            secure
+                .read(&headers(&[&format!("__Host-berth_form={token}")]))
+                .as_deref(),
+            Some(token)
+        );
+    }
+
+    #[test]
+    fn the_visitor_cookie_is_http_only_same_site_and_host_bound_over_https() {
+        let token = "abcdefghijklmnopqrstuvwxyz012345";
+        let plain = VisitorCookie::new(false).set(token).unwrap();
+        let plain = plain.to_str().unwrap();
+        assert!(
+            plain.starts_with(&format!("berth_form={token};")),
+            "{plain}"
+        );
+        for part in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=1209600"] {
+            assert!(plain.contains(part), "{plain}");
+        }
+        assert!(
+            !plain.contains("Secure") && !plain.contains("Domain"),
+            "{plain}"
+        );
+        let secure = VisitorCookie::new(true).set(token).unwrap();
+        let secure = secure.to_str().unwrap();
+        assert!(secure.starts_with("__Host-berth_form="), "{secure}");
+        assert!(
+            secure.contains("Secure") && secure.contains("Path=/") && !secure.contains("Domain"),
+            "{secure}"
+        );
+    }
 }

@@ -73,7 +73,10 @@ pub fn build(state: AppState, secure_cookies: bool) -> Router {
     router
         .layer(axum::middleware::map_response(server_fn_error_status))
         .layer(axum::middleware::from_fn(crate::forms::carry_errors))
-        .layer(axum::middleware::from_fn(csrf::protect))
+        .layer(axum::middleware::from_fn_with_state(
+            csrf::VisitorCookie::new(secure_cookies),
+            csrf::protect,
+        ))
         .layer(sessions)
         .layer(axum::middleware::from_fn(edge::cap_body))
         .layer(axum::middleware::from_fn(edge::security_headers))

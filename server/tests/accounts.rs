@@ -369,12 +369,158 @@ async fn a_plain_form_post_redirects_back_with_the_error_shown_on_the_page() {
 #[tokio::test]
 async fn session_cookies_are_http_only_and_same_site_lax() {
     let app = TestApp::sqlite().start().await;
+    app.owner("ada@example.com", "acme").await;
     let mut browser = app.browser();
     let page = browser.get("/signin").await;
-    let cookie = page.headers.get("set-cookie").unwrap().to_str().unwrap();
-    assert!(cookie.contains("HttpOnly"), "{cookie}");
-    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
-    assert!(!cookie.contains("Secure"), "plain-HTTP default: {cookie}");
+    let set_cookies = |response: &support::TestResponse| -> Vec<String> {
+        response
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    };
+    // Before signing in: the form token's cookie only.
+    let visitor = set_cookies(&page);
+    assert_eq!(visitor.len(), 1, "{visitor:?}");
+    let signed_in = browser
+        .call::<SignIn>(&[("email", "ada@example.com"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(signed_in.status, StatusCode::OK, "{}", signed_in.body);
+    let session = set_cookies(&signed_in);
+    assert!(visitor[0].starts_with("berth_form="), "{visitor:?}");
+    assert!(
+        session.iter().any(|c| c.starts_with("berth_session=")),
+        "{session:?}"
+    );
+    for cookie in visitor.iter().chain(&session) {
+        assert!(cookie.contains("HttpOnly"), "{cookie}");
+        assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+        assert!(cookie.contains("Path=/"), "{cookie}");
+        assert!(!cookie.contains("Secure"), "plain-HTTP default: {cookie}");
+    }
+}
+
+#[tokio::test]
+async fn reading_pages_without_signing_in_stores_no_session() {
+    let app = TestApp::sqlite().start().await;
+    app.owner("ada@example.com", "acme").await;
+    // Browsers that keep nothing between requests, as crawlers and scripts do: each page
+    // is answered with a form token in a cookie, and nothing is written.
+    for page in [
+        "/signin",
+        "/signup",
+        "/",
+        "/teams/acme",
+        "/nope",
+        "/signin?signed_up=1",
+    ] {
+        for _ in 0..3 {
+            let response = app.browser().get(page).await;
+            let cookies: Vec<_> = response.headers.get_all("set-cookie").iter().collect();
+            assert!(
+                cookies
+                    .iter()
+                    .all(|c| c.to_str().unwrap().starts_with("berth_form=")),
+                "{page}: {cookies:?}"
+            );
+        }
+    }
+    assert_eq!(app.store.stored_sessions().await.unwrap(), 0);
+
+    // One browser keeps its cookie: the same token, under a new mask on every page, and
+    // no new cookie.
+    let mut browser = app.browser();
+    let first = browser.csrf_token("/signin").await;
+    let form_cookie = browser.form_cookie.clone().expect("a form cookie");
+    let again = browser.get("/signin").await;
+    assert!(again.headers.get("set-cookie").is_none());
+    let second = support::csrf_from(&again.body).unwrap();
+    assert_ne!(first, second);
+    assert_eq!(browser.form_cookie, Some(form_cookie));
+    assert_eq!(app.store.stored_sessions().await.unwrap(), 0);
+
+    // Signing in stores the one session, with a token of its own.
+    let response = browser
+        .post_form(
+            SignIn::PATH,
+            &[
+                ("csrf_token", &second),
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+            ],
+            false,
+            None,
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    assert_eq!(app.store.stored_sessions().await.unwrap(), 1);
+    let signed_in_token = browser.csrf_token("/settings/tokens").await;
+    let form = [("csrf_token", second.as_str()), ("name", "ci")];
+    assert_eq!(
+        browser
+            .post_form(CreateApiToken::PATH, &form, false, None)
+            .await
+            .status,
+        StatusCode::FORBIDDEN,
+        "the visitor's token is worth nothing once a session has its own"
+    );
+    let form = [("csrf_token", signed_in_token.as_str()), ("name", "ci")];
+    assert_eq!(
+        browser
+            .post_form(CreateApiToken::PATH, &form, false, None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_visitor_form_needs_the_token_of_its_own_cookie() {
+    let app = TestApp::sqlite().start().await;
+    app.owner("ada@example.com", "acme").await;
+    let sign_in = |token: &str| {
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("csrf_token", token),
+                ("email", "ada@example.com"),
+                ("password", PASSWORD),
+            ])
+            .finish()
+    };
+    let post = |cookie: Option<String>, body: String| {
+        let mut request = axum::http::Request::post(SignIn::PATH)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json");
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.body(axum::body::Body::from(body)).unwrap()
+    };
+    let mut mine = app.browser();
+    let my_token = mine.csrf_token("/signin").await;
+    let mut theirs = app.browser();
+    let their_token = theirs.csrf_token("/signin").await;
+
+    // Without the cookie, with another browser's cookie, with a cookie Berth could not have
+    // made, or with none of the token: refused, and nothing stored.
+    for (cookie, token) in [
+        (None, my_token.clone()),
+        (theirs.form_cookie.clone(), my_token.clone()),
+        (mine.form_cookie.clone(), their_token.clone()),
+        (Some("berth_form=short".to_owned()), my_token.clone()),
+        (mine.form_cookie.clone(), String::new()),
+    ] {
+        let response = app.send(post(cookie.clone(), sign_in(&token))).await;
+        assert_eq!(response.status, StatusCode::FORBIDDEN, "{cookie:?}");
+    }
+    assert_eq!(app.store.stored_sessions().await.unwrap(), 0);
+    // The token with its own cookie signs in.
+    let response = app
+        .send(post(mine.form_cookie.clone(), sign_in(&my_token)))
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    assert_eq!(app.store.stored_sessions().await.unwrap(), 1);
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 //! of it, so that a copy of the database (a backup, a read-only SQL injection) does not let
 //! anyone take over a signed-in session.
 
-use crate::{db::Pool, Store};
+use crate::{db::Pool, Store, StoreError};
 use async_trait::async_trait;
 use tower_sessions::{
     session::{Id, Record},
@@ -26,6 +26,23 @@ impl Store {
             Pool::Sqlite(pool) => SessionStore::Sqlite(SqliteStore::new(pool.clone())),
             Pool::Postgres(pool) => SessionStore::Postgres(PostgresStore::new(pool.clone())),
         }
+    }
+
+    /// How many browser sessions are stored: people signed in, and visitors holding a
+    /// one-time message (a form post that was refused). Reading pages stores none.
+    pub async fn stored_sessions(&self) -> Result<i64, StoreError> {
+        Ok(match &self.pool {
+            Pool::Sqlite(pool) => {
+                sqlx::query_scalar("SELECT COUNT(*) FROM tower_sessions")
+                    .fetch_one(pool)
+                    .await?
+            }
+            Pool::Postgres(pool) => {
+                sqlx::query_scalar(r#"SELECT COUNT(*) FROM "tower_sessions"."session""#)
+                    .fetch_one(pool)
+                    .await?
+            }
+        })
     }
 }
 

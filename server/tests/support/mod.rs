@@ -899,6 +899,7 @@ impl TestApp {
         Browser {
             app: self,
             cookie: None,
+            form_cookie: None,
             ip: None,
             forwarded_for: None,
         }
@@ -1011,7 +1012,10 @@ pub fn output_of(mut command: std::process::Command, stdin: &str) -> std::proces
 /// Keeps a session cookie across requests, as a browser does.
 pub struct Browser<'a> {
     pub app: &'a TestApp,
+    /// The session cookie (`berth_session=…`), once the server set one.
     pub cookie: Option<String>,
+    /// The cookie with the form token of a visitor not signed in (`berth_form=…`).
+    pub form_cookie: Option<String>,
     /// The address the browser connects from (none: the request has no peer address, as
     /// with `oneshot`).
     pub ip: Option<std::net::IpAddr>,
@@ -1044,21 +1048,34 @@ impl Browser<'_> {
     }
 
     fn remember_cookie(&mut self, response: &TestResponse) {
-        if let Some(set) = response
+        for set in response
             .headers
-            .get(header::SET_COOKIE)
-            .and_then(|v| v.to_str().ok())
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
         {
             let pair = set.split(';').next().unwrap().to_owned();
-            self.cookie = Some(pair);
+            if pair.starts_with("berth_form=") || pair.starts_with("__Host-berth_form=") {
+                self.form_cookie = Some(pair);
+            } else {
+                self.cookie = Some(pair);
+            }
+        }
+    }
+
+    /// The `Cookie` header this browser sends: its session's and its form token's cookies.
+    pub fn cookies(&self) -> Option<String> {
+        match (&self.cookie, &self.form_cookie) {
+            (Some(session), Some(form)) => Some(format!("{session}; {form}")),
+            (session, form) => session.clone().or_else(|| form.clone()),
         }
     }
 
     /// `GET path` as a browser would (accepting HTML).
     pub async fn get(&mut self, path: &str) -> TestResponse {
         let mut request = Request::get(path).header(header::ACCEPT, "text/html");
-        if let Some(cookie) = &self.cookie {
-            request = request.header(header::COOKIE, cookie);
+        if let Some(cookies) = self.cookies() {
+            request = request.header(header::COOKIE, cookies);
         }
         let response = self.send(request.body(Body::empty()).unwrap()).await;
         self.remember_cookie(&response);
@@ -1097,8 +1114,8 @@ impl Browser<'_> {
                     "application/json"
                 },
             );
-        if let Some(cookie) = &self.cookie {
-            request = request.header(header::COOKIE, cookie);
+        if let Some(cookies) = self.cookies() {
+            request = request.header(header::COOKIE, cookies);
         }
         if let Some(referer) = referer {
             request = request.header(header::REFERER, referer);
@@ -1115,8 +1132,8 @@ impl Browser<'_> {
             .finish();
         let mut request =
             Request::get(format!("{}?{query}", F::PATH)).header(header::ACCEPT, "application/json");
-        if let Some(cookie) = &self.cookie {
-            request = request.header(header::COOKIE, cookie);
+        if let Some(cookies) = self.cookies() {
+            request = request.header(header::COOKIE, cookies);
         }
         let response = self.send(request.body(Body::empty()).unwrap()).await;
         self.remember_cookie(&response);

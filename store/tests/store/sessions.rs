@@ -19,8 +19,10 @@ on_both_backends! {
     /// Sessions live in the shared database, so any Berth process can serve any request.
     async fn sessions_round_trip(store: &TestStore) {
         let sessions = store.session_store();
+        assert_eq!(store.stored_sessions().await.unwrap(), 0);
         let mut created = record(7, Duration::hours(1));
         sessions.create(&mut created).await.unwrap();
+        assert_eq!(store.stored_sessions().await.unwrap(), 1);
 
         // Another process sees it.
         let other_process = store::Store::connect(store.db.url()).await.unwrap();
@@ -36,6 +38,7 @@ on_both_backends! {
 
         sessions.delete(&created.id).await.unwrap();
         assert_eq!(sessions.load(&created.id).await.unwrap(), None);
+        assert_eq!(store.stored_sessions().await.unwrap(), 0);
         assert_eq!(sessions.load(&Id::default()).await.unwrap(), None, "unknown id");
     }
 
