@@ -804,3 +804,131 @@ async fn a_release_outlives_a_killed_berth_and_the_next_engine_adopts_it() {
     );
     engine.shutdown().await;
 }
+
+/// A release monitor started as Berth starts one, running `/bin/sleep SECONDS` (a number
+/// no other process on the machine uses) as its release; answers the monitor and its
+/// stdout, read up to its `ready`.
+fn monitor_of_a_sleep(
+    dir: &Path,
+    seconds: &str,
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStdout>,
+) {
+    use std::io::{BufRead, Write};
+    let os = |s: &str| serde_json::json!({ "Unix": s.as_bytes() });
+    fs::create_dir_all(dir.join("groups")).unwrap();
+    let spec = serde_json::json!({
+        "container": format!("sleep-{seconds}"),
+        "run": { "program": "/bin/sleep", "args": [os(seconds)], "env": [] },
+        "log": dir.join("app.log"),
+        "groups_dir": dir.join("groups"),
+        "cgroup": [],
+        "redact": [],
+        "note": "a release that sleeps",
+    });
+    let mut monitor = Command::new(monitor()[0].clone())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = monitor.stdin.take().unwrap();
+    stdin.write_all(spec.to_string().as_bytes()).unwrap();
+    drop(stdin);
+    let mut events = std::io::BufReader::new(monitor.stdout.take().unwrap());
+    let mut line = String::new();
+    events.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "\"ready\"", "{line}");
+    (monitor, events)
+}
+
+/// The pids of `/bin/sleep SECONDS`.
+fn sleeps(seconds: &str) -> Vec<i32> {
+    fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            fs::read(entry.path().join("cmdline"))
+                .is_ok_and(|cmdline| cmdline == format!("/bin/sleep\0{seconds}\0").as_bytes())
+        })
+        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+fn sleeping(seconds: &str) -> bool {
+    !sleeps(seconds).is_empty()
+}
+
+/// Kills what a failed assertion would leave: the monitors and their sleeping releases.
+struct Reap(Vec<(u32, &'static str)>);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        for (monitor, seconds) in &self.0 {
+            for pid in std::iter::once(*monitor as i32).chain(sleeps(seconds)) {
+                // SAFETY: kill has no memory-safety preconditions.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+}
+
+fn ended_within(child: &mut std::process::Child, patience: Duration) -> bool {
+    let deadline = Instant::now() + patience;
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return true;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// A Berth killed while it health-checks a release (before it even recorded the monitor,
+/// say) never comes back for that release: no later Berth adopts one that was not accepted.
+/// Its monitor notices that nobody reads its events and ends the release and itself. An
+/// accepted release goes on running without Berth, as ever.
+#[test]
+fn a_monitor_whose_berth_is_gone_before_accepting_ends_its_release_and_itself() {
+    let dir = TempDir::new().unwrap();
+    let mut reap = Reap(Vec::new());
+
+    let waiting = "613.271";
+    let (mut monitor, events) = monitor_of_a_sleep(&dir.path().join("waiting"), waiting);
+    reap.0.push((monitor.id(), waiting));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !sleeping(waiting) && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(sleeping(waiting), "the release runs under its monitor");
+    thread::sleep(Duration::from_millis(1500));
+    assert!(
+        monitor.try_wait().unwrap().is_none(),
+        "it waits while Berth reads"
+    );
+    drop(events);
+    assert!(
+        ended_within(&mut monitor, Duration::from_secs(15)),
+        "the monitor of a release never accepted outlived its Berth"
+    );
+    assert!(!sleeping(waiting), "its release was left running");
+
+    let accepted = "613.282";
+    let (mut monitor, events) = monitor_of_a_sleep(&dir.path().join("accepted"), accepted);
+    reap.0.push((monitor.id(), accepted));
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(monitor.id() as i32, libc::SIGUSR1) };
+    thread::sleep(Duration::from_millis(300));
+    drop(events);
+    thread::sleep(Duration::from_millis(2500));
+    assert!(
+        monitor.try_wait().unwrap().is_none(),
+        "an accepted release outlives Berth"
+    );
+    assert!(sleeping(accepted));
+    // SAFETY: as above.
+    unsafe { libc::kill(monitor.id() as i32, libc::SIGTERM) };
+    assert!(ended_within(&mut monitor, Duration::from_secs(15)));
+    assert!(!sleeping(accepted));
+}

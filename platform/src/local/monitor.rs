@@ -49,6 +49,8 @@ const MAX_SPEC_BYTES: u64 = 4 << 20;
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// What a failed health check quotes of the release's own output.
 const RECENT_LINES: usize = 20;
+/// How often a monitor whose release is not accepted yet looks for its Berth.
+const WAITING_EVERY: Duration = Duration::from_secs(1);
 
 /// How to run `buildah run` for the release: program, arguments and the whole environment
 /// (the monitor clears its own).
@@ -102,8 +104,13 @@ impl Drop for MonitorSpec {
 #[serde(rename_all = "snake_case")]
 enum Event {
     Ready,
+    /// The release waits for its health check (and the monitor checks that Berth reads).
+    Waiting,
     Line(String),
-    Exit { count: u32, how: String },
+    Exit {
+        count: u32,
+        how: String,
+    },
 }
 
 /// The monitor's entry point (`berth release-monitor`, or the `berth-release-monitor`
@@ -177,12 +184,30 @@ async fn monitor(spec: MonitorSpec) -> i32 {
     drop(spec);
     let mut exits = process.exits();
     events.send(&Event::Ready);
+    // Until the release is accepted, the Berth that started it is health-checking it and
+    // reads these events; no later Berth takes over a release that was never accepted. A
+    // Berth killed in that time (perhaps before it even recorded this monitor) is gone for
+    // good, so the monitor says it is waiting every second and, once nobody reads, ends
+    // the release and itself rather than run it unseen for ever.
+    let mut accepted = false;
+    let mut waiting = tokio::time::interval(WAITING_EVERY);
     loop {
         tokio::select! {
+            // An acceptance that arrived goes first: the Berth that sent it may be gone
+            // by the time the next wait is said.
+            biased;
             Some(_) = accept.recv() => {
                 // From now on the release's lines go to the runtime log only.
                 output.forward_to(None);
                 process.accept();
+                accepted = true;
+            }
+            _ = waiting.tick(), if !accepted => {
+                events.send(&Event::Waiting);
+                if events.nobody_reads() {
+                    process.stop().await;
+                    return 0;
+                }
             }
             Some(_) = terminate.recv() => {
                 process.stop().await;
@@ -240,6 +265,11 @@ impl EventWriter {
             // Berth is gone: nobody reads any more.
             Err(_) => *out = None,
         }
+    }
+
+    /// Whether a write found that nobody reads the events any more (Berth is gone).
+    fn nobody_reads(&self) -> bool {
+        self.out.lock().expect("event writer lock").is_none()
     }
 }
 
