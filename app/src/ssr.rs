@@ -237,9 +237,8 @@ impl VisitorToken {
 }
 
 /// The CSRF token of this request, masked afresh for this page (`service::csrf`): the
-/// session's when it has one (everyone signed in), else the visitor's ([`VisitorToken`]).
-/// Without the middleware's visitor token (nothing serves pages that way), the session gets
-/// a token.
+/// session's when it has one (everyone signed in), else the visitor's ([`VisitorToken`],
+/// which the server's CSRF middleware puts in every request).
 pub async fn csrf_token() -> Result<String, AppError> {
     let session = session().await?;
     if let Some(token) = session
@@ -250,16 +249,12 @@ pub async fn csrf_token() -> Result<String, AppError> {
         return Ok(service::csrf::masked(&token));
     }
     let visitor = leptos::prelude::use_context::<http::request::Parts>()
-        .and_then(|parts| parts.extensions.get::<VisitorToken>().cloned());
-    if let Some(visitor) = visitor {
-        return Ok(service::csrf::masked(visitor.hand_out()));
-    }
-    let token = service::random_token(32);
-    session
-        .insert(keys::CSRF_TOKEN, &token)
-        .await
-        .map_err(session_error)?;
-    Ok(service::csrf::masked(&token))
+        .and_then(|parts| parts.extensions.get::<VisitorToken>().cloned())
+        .ok_or_else(|| {
+            tracing::error!("the visitor's form token is missing from the request");
+            AppError::Internal
+        })?;
+    Ok(service::csrf::masked(visitor.hand_out()))
 }
 
 /// Starts a signed-in session for `user_id`: a new session id (so an id planted before

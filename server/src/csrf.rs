@@ -94,20 +94,12 @@ pub async fn protect(
     // A new token goes out with every page (every page's frame holds the form token, though
     // it may be streamed after this answer's head is sent), and with any other answer that
     // handed it out (a server function's, read by the page's script).
-    if fresh && (visitor.handed_out() || is_page(&response)) {
+    if fresh && (visitor.handed_out() || crate::edge::is_html(&response)) {
         if let Some(value) = cookie.set(visitor.token()) {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
     }
     response
-}
-
-fn is_page(response: &Response) -> bool {
-    response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"))
 }
 
 async fn check(session: Session, held: Option<String>, request: Request, next: Next) -> Response {

@@ -132,7 +132,8 @@ pub async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
-fn is_html(response: &Response) -> bool {
+/// Whether the answer is an HTML page.
+pub(crate) fn is_html(response: &Response) -> bool {
     response
         .headers()
         .get(header::CONTENT_TYPE)
