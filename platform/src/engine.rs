@@ -159,6 +159,10 @@ pub struct PruneReport {
     /// Images it could not remove, each with buildah's reason (a container still uses
     /// it, say); the next prune tries again.
     pub not_removed: Vec<(String, String)>,
+    /// Nothing was looked at: another deploy or build of the team was pulling, building or
+    /// starting in the same image storage, where an image it is about to run may not have
+    /// its name yet. The next prune tries again.
+    pub postponed: bool,
 }
 
 /// How much of this server's disk the engine holds for one app.
@@ -353,7 +357,9 @@ pub trait Platform: Send + Sync {
     /// `keep` must name every image any app of the team still needs — every kept release,
     /// and what queued and running operations are about to run — since two apps may run
     /// the same digest. Images named otherwise (a build's `FROM` bases, by tag) stay: they
-    /// are the build cache.
+    /// are the build cache. While another deploy or build of the team is pulling,
+    /// building or starting, nothing is pruned (`postponed`): `keep` was read before it
+    /// began, and what it pulls is nameless for a moment.
     fn prune<'a>(
         &'a self,
         app: &'a AppRef,

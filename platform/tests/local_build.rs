@@ -506,3 +506,69 @@ async fn without_buildah_a_build_says_why_it_cannot_run() {
     );
     assert_auth_dir_is_empty(&engine);
 }
+
+/// A build's step images have no name until the build tags its last one, so another app
+/// of the team (same storage) pruning meanwhile, with a `keep` that names nothing, is
+/// postponed until the build is done; the build ends with its image, which a prune with
+/// nothing under way then removes (nothing keeps it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_apps_prune_waits_for_a_build_of_the_team_to_end() {
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    let harness = Harness::start().await;
+    harness.write_source(&[
+        (
+            "Dockerfile",
+            &format!(
+                "FROM {}\nCOPY hello.txt /www/hello.txt\n{}\n{}\n",
+                harness.base(),
+                run("sleep 2; echo first > /www/first.txt"),
+                run("sleep 1; echo second > /www/second.txt"),
+            ),
+        ),
+        ("hello.txt", "built\n"),
+    ]);
+    let other = AppRef {
+        id: APP + 1,
+        team_id: app().team_id,
+        name: "team/other".into(),
+        route: None,
+    };
+
+    let building = AtomicBool::new(true);
+    let build = async {
+        let built = harness.build_ok(harness.spec(20, PASSWORD)).await;
+        building.store(false, SeqCst);
+        built
+    };
+    let prunes = async {
+        let mut reports = Vec::new();
+        while building.load(SeqCst) {
+            reports.push(harness.engine.prune(&other, Vec::new()).await.unwrap());
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        reports
+    };
+    let ((built, log), reports) = tokio::join!(build, prunes);
+    assert!(
+        reports.iter().any(|report| report.postponed),
+        "no prune was postponed during a 3-second build: {reports:?}\n{}",
+        log.text()
+    );
+    assert!(harness
+        .engine
+        .has_image(&app(), &built.image)
+        .await
+        .unwrap());
+
+    let report = harness.engine.prune(&other, Vec::new()).await.unwrap();
+    assert!(!report.postponed, "{report:?}");
+    assert!(
+        report.removed.contains(&built.image.to_string()),
+        "{report:?}"
+    );
+    assert!(!harness
+        .engine
+        .has_image(&app(), &built.image)
+        .await
+        .unwrap());
+}

@@ -932,3 +932,104 @@ fn a_monitor_whose_berth_is_gone_before_accepting_ends_its_release_and_itself() 
     assert!(ended_within(&mut monitor, Duration::from_secs(15)));
     assert!(!sleeping(accepted));
 }
+
+/// The apps of a team share its image storage. Three other apps prune again and again,
+/// with a `keep` that names none of this app's images (as one read before this app's
+/// deploys were queued would), while this app deploys image after image: every deploy
+/// still starts the image it pulled. Prunes that come while a deploy is pulling or
+/// starting are postponed; once nothing is under way a prune removes what no one keeps.
+/// Without the storage shared out, this failed about one deploy in ten here: c/storage
+/// names a pulled image only after creating it, and the dangling sweep (`rmi --prune`) in
+/// between removed it ("creating the container failed: … image not known", or "… is no
+/// longer in this server's image storage", as seen once in CI).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_apps_prunes_never_remove_the_image_a_deploy_is_about_to_run() {
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    const DEPLOYS: i64 = 16;
+    let harness = Harness::start().await;
+    let mut images = Vec::new();
+    for n in 1..=DEPLOYS {
+        let digest = harness
+            .registry
+            .push_serving_image("team/app", &format!("p{n}"), CREDS, &format!("release {n}"))
+            .await;
+        images.push(harness.image(&digest));
+    }
+    let other = |id: i64| AppRef {
+        id,
+        team_id: app().team_id,
+        name: format!("team/other-{id}"),
+        route: None,
+    };
+
+    let deploying = AtomicBool::new(true);
+    let deploys = async {
+        let mut failed = Vec::new();
+        for (n, image) in (1..).zip(&images) {
+            let (result, log) = harness
+                .deploy(release(app(), n, image.clone(), &[]), PASSWORD)
+                .await;
+            match result {
+                Ok(running) => {
+                    assert_eq!(get(&running.url).await.unwrap(), format!("release {n}"));
+                    harness.engine.settle(APP).await;
+                }
+                Err(e) => failed.push(format!("deploy {n}: {e}\n{}", log.text())),
+            }
+        }
+        deploying.store(false, SeqCst);
+        failed
+    };
+    let prunes = |app: AppRef| {
+        let deploying = &deploying;
+        let engine = &harness.engine;
+        async move {
+            let (mut ran, mut postponed) = (0, 0);
+            while deploying.load(SeqCst) {
+                let report = engine.prune(&app, Vec::new()).await.unwrap();
+                if report.postponed {
+                    postponed += 1;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                } else {
+                    ran += 1;
+                }
+            }
+            (ran, postponed)
+        }
+    };
+    let (failed, a, b, c) = tokio::join!(
+        deploys,
+        prunes(other(APP + 1)),
+        prunes(other(APP + 2)),
+        prunes(other(APP + 3))
+    );
+    assert!(
+        failed.is_empty(),
+        "{} of {DEPLOYS} deploys failed while other apps pruned:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+    let (ran, postponed) = (a.0 + b.0 + c.0, a.1 + b.1 + c.1);
+    assert!(
+        postponed > 0 && ran > 0,
+        "{ran} prunes ran and {postponed} were postponed during {DEPLOYS} deploys"
+    );
+
+    // Nothing under way now: the prune runs; the serving release's container keeps its
+    // image, the earlier ones (stopped, their containers gone) go.
+    let last = images.last().unwrap();
+    let report = harness
+        .engine
+        .prune(&other(APP + 1), Vec::new())
+        .await
+        .unwrap();
+    assert!(!report.postponed, "{report:?}");
+    assert!(harness.engine.has_image(&app(), last).await.unwrap());
+    for image in &images[..images.len() - 1] {
+        assert!(
+            !harness.engine.has_image(&app(), image).await.unwrap(),
+            "{image} is still stored after a prune that keeps nothing: {report:?}"
+        );
+    }
+    harness.engine.shutdown().await;
+}

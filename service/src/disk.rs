@@ -184,6 +184,10 @@ pub(crate) async fn prune_after_deploy(
 }
 
 fn log_pruned(report: &PruneReport, keep: KeepReleases, log: &dyn OperationLog) {
+    if report.postponed {
+        log.line("Old images were not pruned this time: another deploy of this team was pulling, building or starting in the same image storage; the next deploy prunes them");
+        return;
+    }
     let mut parts = Vec::new();
     if !report.removed.is_empty() {
         parts.push(format!(
@@ -417,5 +421,50 @@ mod tests {
         assert_eq!(human_bytes(512), "512 bytes");
         assert_eq!(human_bytes(3 << 20), "3.0 MiB");
         assert_eq!(human_bytes(1536), "1.5 KiB");
+    }
+
+    #[derive(Default)]
+    struct Lines(Mutex<Vec<String>>);
+
+    impl OperationLog for Lines {
+        fn step(&self, _: platform::Step) {}
+        fn line(&self, line: &str) {
+            self.0.lock().unwrap().push(line.to_owned());
+        }
+    }
+
+    #[test]
+    fn a_postponed_prune_says_so_and_not_that_there_was_nothing_to_prune() {
+        let keep = KeepReleases::parse(Some("2")).unwrap();
+        let postponed = Lines::default();
+        log_pruned(
+            &PruneReport {
+                postponed: true,
+                ..PruneReport::default()
+            },
+            keep,
+            &postponed,
+        );
+        let lines = postponed.0.into_inner().unwrap();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].starts_with("Old images were not pruned this time"),
+            "{lines:?}"
+        );
+
+        let pruned = Lines::default();
+        log_pruned(
+            &PruneReport {
+                removed: vec!["r.example/a@sha256:1".into(), "r.example/a@sha256:2".into()],
+                freed_bytes: 3 << 20,
+                ..PruneReport::default()
+            },
+            keep,
+            &pruned,
+        );
+        assert_eq!(
+            pruned.0.into_inner().unwrap(),
+            ["Pruned 2 old images: 3.0 MiB freed (each app keeps the images of its last 2 releases: BERTH_KEEP_RELEASES)"]
+        );
     }
 }

@@ -121,6 +121,8 @@ impl LocalEngine {
             build_args: &spec.build_args,
         };
         let buildah = self.buildah(spec.app.team_id, spec.app.id);
+        // Step images are unnamed until the build tags its last one: no prune meanwhile.
+        let storage = self.storage_use.share(spec.app.team_id).await;
         // A build cancelled half-way (its operation dropped) takes its RUN step with it.
         let mut running_step = KillOnDrop(options.cgroup.clone());
         let built = buildah
@@ -159,6 +161,8 @@ impl LocalEngine {
                 "buildah reported no digest for the built image ({digest:?})"
             ))
         })?;
+        // Tagged now, and kept by its running operation until a container holds it.
+        drop(storage);
         log.line(&format!("built {tag} ({digest})"));
         Ok(BuiltImage {
             image,

@@ -27,8 +27,9 @@ use std::{
     fs, io,
     os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
-    sync::Mutex,
+    sync::{Arc, Mutex},
 };
+use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
 
 impl LocalEngine {
     pub(super) async fn prune_images(
@@ -36,6 +37,12 @@ impl LocalEngine {
         app: &AppRef,
         keep: Vec<ImageReference>,
     ) -> Result<PruneReport, PlatformError> {
+        let Some(_alone) = self.storage_use.alone(app.team_id) else {
+            return Ok(PruneReport {
+                postponed: true,
+                ..PruneReport::default()
+            });
+        };
         let kept: HashSet<String> = keep.iter().flat_map(storage_names).collect();
         let buildah = self.buildah(app.team_id, app.id);
         let stored = buildah.images().await.map_err(prune_failure)?;
@@ -148,6 +155,44 @@ impl LocalEngine {
             root: self.settings.storage_dir(team_id),
             driver: self.settings.storage_driver.clone(),
         }
+    }
+}
+
+/// Who is using each team's image storage. An image is safe from pruning by its name
+/// (kept, or used by a container), but a deploy's image has neither for a while: c/storage
+/// creates a pulled image first and names it after (a dangling image meanwhile), a build
+/// commits unnamed step images, and between a pull and its container the image has only a
+/// name the caller's `keep` may not know yet (it was read before the deploy was queued).
+/// A prune in any of those moments removes what a deploy is about to run (seen as "the
+/// image … is no longer in this server's image storage" right after a successful pull,
+/// while another app of the team pruned). So deploys hold their team's storage shared from
+/// before their pull until their container is made, builds while they build, and a prune
+/// runs only when it can have the storage alone — it never waits (a build may take many
+/// minutes), it is postponed to the next deploy.
+#[derive(Default)]
+pub(super) struct StorageUse(Mutex<HashMap<i64, Arc<RwLock<()>>>>);
+
+/// A deploy's or a build's share of its team's storage, held until its image is safe.
+pub(super) type StorageShare = OwnedRwLockReadGuard<()>;
+
+impl StorageUse {
+    fn of(&self, team_id: i64) -> Arc<RwLock<()>> {
+        self.0
+            .lock()
+            .expect("storage use lock")
+            .entry(team_id)
+            .or_default()
+            .clone()
+    }
+
+    /// Waits only while a prune of the team runs (a few buildah calls).
+    pub(super) async fn share(&self, team_id: i64) -> StorageShare {
+        self.of(team_id).read_owned().await
+    }
+
+    /// The team's storage to prune, unless a deploy or build holds a share.
+    fn alone(&self, team_id: i64) -> Option<OwnedRwLockWriteGuard<()>> {
+        self.of(team_id).try_write_owned().ok()
     }
 }
 

@@ -84,6 +84,8 @@ pub struct LocalEngine {
     /// When [`Platform::unavailable`] last found every tool working: a check runs four
     /// programs, and every deploy asks before it is queued.
     tools_worked: Mutex<Option<std::time::Instant>>,
+    /// Deploys and builds using each team's image storage: a prune is postponed while any is.
+    storage_use: disk::StorageUse,
 }
 
 /// How long a successful check of the tools is trusted. A tool removed meanwhile still
@@ -255,6 +257,7 @@ impl LocalEngine {
             settings,
             state: Mutex::new(State::default()),
             tools_worked: Mutex::new(None),
+            storage_use: disk::StorageUse::default(),
         };
         {
             let mut state = engine.state.lock().expect("engine state lock");
@@ -448,7 +451,13 @@ impl LocalEngine {
             container,
             network: staged_network,
             command: known_command,
+            storage,
         } = staged;
+        // Until the container is made, only this share keeps a prune off its image.
+        let storage = match storage {
+            Some(share) => share,
+            None => self.storage_use.share(release.app.team_id).await,
+        };
         // With the shim, the release's environment reaches it in a root-only file, read as
         // the container starts; without it, through `buildah config` once the container is
         // made (a whole buildah start more before the release can start).
@@ -525,7 +534,8 @@ impl LocalEngine {
             (options, command, created)
         });
         // `created` is Ok when the container is there with its environment (an error
-        // removed it).
+        // removed it). A container holds its image: a prune leaves it alone from here.
+        drop(storage);
         let (options, command, created) = inspected;
         let network =
             network.map_err(|e| PlatformError::Start(format!("the release's network: {e}")));
@@ -825,6 +835,8 @@ struct Staged {
     /// `None`: not made yet.
     network: Option<Result<Option<Network>, String>>,
     command: Option<ImageCommand>,
+    /// The share of the team's storage the pull took, kept until the container is made.
+    storage: Option<disk::StorageShare>,
 }
 
 impl Staged {
@@ -839,6 +851,7 @@ impl Staged {
             ),
             network: None,
             command: None,
+            storage: None,
         }
     }
 }
@@ -908,6 +921,7 @@ impl Platform for LocalEngine {
             check_env_names(&release)?;
             log.step(Step::Pull);
             let mut staged = Staged::new(&release);
+            staged.storage = Some(self.storage_use.share(release.app.team_id).await);
             let (pulled, network) = tokio::join!(
                 self.pull(
                     &release.app,
