@@ -950,7 +950,8 @@ async fn bench_deploy_overhead() {
         )
         .await;
     app.succeeded(&first).await;
-    raw.deploy_image(&image, creds, &body).await;
+    raw.log_in(&app.registry().host.to_string(), creds).await;
+    raw.deploy_image(&image, &body).await;
     for (label, bytes) in [("1 MB", 1usize << 20), ("50 MB", 50 << 20)] {
         let (mut berth, mut by_hand) = (Vec::new(), Vec::new());
         for run in 0..runs {
@@ -968,7 +969,7 @@ async fn bench_deploy_overhead() {
             let (b, r) = alternate(
                 run,
                 berth_deploy("web", json!({ "image": image }), body),
-                raw.deploy_image(&raw_image, creds, &raw_body),
+                raw.deploy_image(&raw_image, &raw_body),
             )
             .await;
             berth.push(b);
@@ -1010,7 +1011,7 @@ async fn bench_deploy_overhead() {
     commit(&body);
     app.succeeded(&app.deploy_and_wait("built", request.clone()).await)
         .await;
-    raw.build_and_run(dir, creds, &body).await;
+    raw.build_and_run(dir, &body).await;
     let (mut berth, mut by_hand) = (Vec::new(), Vec::new());
     for run in 0..runs {
         let body = unique("built");
@@ -1023,7 +1024,7 @@ async fn bench_deploy_overhead() {
         let (b, r) = alternate(
             run,
             berth_deploy("built", request.clone(), body),
-            raw.build_and_run(raw_tree.path(), creds, &raw_body),
+            raw.build_and_run(raw_tree.path(), &raw_body),
         )
         .await;
         berth.push(b);

@@ -8,12 +8,14 @@ use std::{
     process::Stdio,
     time::{Duration, Instant},
 };
-use tokio::process::Command;
+use tokio::{io::AsyncWriteExt, process::Command};
 
 pub struct RawBuildah {
     root: PathBuf,
     runroot: PathBuf,
     driver: String,
+    /// Where `buildah login` keeps the registry's credentials (never in a command line).
+    auth_file: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -25,8 +27,32 @@ impl RawBuildah {
             root: dir.path().join("root"),
             runroot: dir.path().join("runroot"),
             driver: driver.to_owned(),
+            auth_file: dir.path().join("auth.json"),
             _dir: dir,
         }
+    }
+
+    /// `buildah login` to the plain-HTTP registry `host` as `user:password`, the password
+    /// on stdin: pulls and builds then use it, as someone deploying by hand would.
+    pub async fn log_in(&self, host: &str, creds: (&str, &str)) {
+        let mut login = self.buildah();
+        login
+            .args(["login", "--tls-verify=false", "--authfile"])
+            .arg(&self.auth_file)
+            .args(["--username", creds.0, "--password-stdin", host])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = login.spawn().expect("buildah runs");
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(creds.1.as_bytes()).await.unwrap();
+        drop(stdin);
+        let output = child.wait_with_output().await.unwrap();
+        assert!(
+            output.status.success(),
+            "raw buildah login failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
 
     fn buildah(&self) -> Command {
@@ -52,28 +78,30 @@ impl RawBuildah {
         String::from_utf8_lossy(&output.stdout).trim().to_owned()
     }
 
-    /// Pulls `image` (from a plain-HTTP registry, as `user:password`), starts it and waits
-    /// until its `/` answers `body`: how long that took. The container is removed after.
-    pub async fn deploy_image(&self, image: &str, creds: (&str, &str), body: &str) -> Duration {
+    /// Pulls `image` (from a plain-HTTP registry [`RawBuildah::log_in`] logged in to),
+    /// starts it and waits until its `/` answers `body`: how long that took. The container
+    /// is removed after.
+    pub async fn deploy_image(&self, image: &str, body: &str) -> Duration {
         let started = Instant::now();
         let mut pull = self.buildah();
-        pull.args(["pull", "--quiet", "--tls-verify=false", "--creds"])
-            .arg(format!("{}:{}", creds.0, creds.1))
+        pull.args(["pull", "--quiet", "--tls-verify=false", "--authfile"])
+            .arg(&self.auth_file)
             .arg(image);
         let id = self.must("pull", pull).await;
         self.step("pulled", started);
         self.run_until_serving(&id, body, started).await
     }
 
-    /// Builds `context` (its `Dockerfile`, base images from a plain-HTTP registry as
-    /// `user:password`), starts the image and waits until its `/` answers `body`.
-    pub async fn build_and_run(&self, context: &Path, creds: (&str, &str), body: &str) -> Duration {
+    /// Builds `context` (its `Dockerfile`, base images from a plain-HTTP registry
+    /// [`RawBuildah::log_in`] logged in to), starts the image and waits until its `/`
+    /// answers `body`.
+    pub async fn build_and_run(&self, context: &Path, body: &str) -> Duration {
         let started = Instant::now();
         let mut build = self.buildah();
         build
             .args(["build", "--quiet", "--isolation", "oci", "--layers"])
-            .args(["--tls-verify=false", "--creds"])
-            .arg(format!("{}:{}", creds.0, creds.1))
+            .args(["--tls-verify=false", "--authfile"])
+            .arg(&self.auth_file)
             .arg(context);
         let id = self.must("build", build).await;
         let id = id.lines().last().unwrap_or_default().to_owned();
