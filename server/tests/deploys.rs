@@ -870,11 +870,17 @@ async fn the_live_log_streams_lines_and_the_final_status_to_members_only() {
 /// warm-up per side first pulls the busybox layer they share. Prints one `BENCH deploy`
 /// line per case with the medians; `BENCH_DEPLOY_RUNS` sets the runs per case (5), and
 /// `BENCH_DEPLOY_STEPS=1` prints each Berth deploy's log with the time of every line.
-#[tokio::test]
+///
+/// Berth runs here as `berth serve` runs it: on a runtime with a thread per core (the
+/// other tests run on one), logging at `info` (the others capture every level, for their
+/// leak scans; formatting every library's trace events is work `berth serve` never does).
+#[tokio::test(flavor = "multi_thread")]
 #[ignore = "a benchmark: scripts/bench.sh runs it"]
 async fn bench_deploy_overhead() {
     use std::time::{Duration, Instant};
     use support::raw_buildah::{median_ms, RawBuildah};
+
+    support::capture_logs_at(tracing::Level::INFO);
 
     let runs: usize = std::env::var("BENCH_DEPLOY_RUNS")
         .ok()

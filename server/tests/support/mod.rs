@@ -1176,6 +1176,12 @@ pub fn error_kind(response: &TestResponse) -> Option<String> {
 
 /// Everything the server logs in this test binary, for the leak scan.
 pub fn captured_logs() -> &'static Mutex<Vec<u8>> {
+    capture_logs_at(tracing::Level::TRACE)
+}
+
+/// The log capture, at `level` and above when this call is the first: a test binary
+/// captures every level unless it asked for less before its first `TestApp` started.
+pub fn capture_logs_at(level: tracing::Level) -> &'static Mutex<Vec<u8>> {
     static LOGS: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
     LOGS.get_or_init(|| {
         struct Capture;
@@ -1189,7 +1195,7 @@ pub fn captured_logs() -> &'static Mutex<Vec<u8>> {
             }
         }
         let _ = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
+            .with_max_level(level)
             .with_writer(|| Capture)
             .try_init();
         Mutex::new(Vec::new())
