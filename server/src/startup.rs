@@ -1,7 +1,7 @@
 use crate::{config::Settings, router};
 use anyhow::Context;
 use leptos::config::LeptosOptions;
-use service::{worker::WorkerSettings, Berth, Secrets};
+use service::{worker::WorkerSettings, Berth, BerthParts, Secrets};
 use std::{net::SocketAddr, time::Duration};
 use store::{SignInLimits, Store};
 use tokio::net::TcpListener;
@@ -187,7 +187,7 @@ impl Application {
             timeout: settings.registry_timeout,
             extra_registry_hosts: settings.ecr_registry_hosts.clone(),
         });
-        let berth = Berth {
+        let berth = Berth::new(BerthParts {
             aptible,
             ecr,
             store: store.clone(),
@@ -213,7 +213,7 @@ impl Application {
                 mailer: settings.mailer.clone(),
             }),
             disk: std::sync::Arc::new(service::disk::Disk::new(settings.keep_releases)),
-        };
+        });
         let state = router::AppState {
             metrics: crate::metrics::Metrics::new(settings.metrics_allow.clone()),
             leptos_options,

@@ -55,9 +55,27 @@ use std::{path::PathBuf, sync::Arc};
 use store::{SignInLimits, Store};
 
 /// What every use case works with: the database, the master keys, the registry client and
-/// the platform that runs apps. Cheap to clone.
+/// the platform that runs apps (its [`BerthParts`], read through it). Cheap to clone: every
+/// page and request takes a copy, and all copies share one allocation.
 #[derive(Clone)]
-pub struct Berth {
+pub struct Berth(Arc<BerthParts>);
+
+impl Berth {
+    pub fn new(parts: BerthParts) -> Berth {
+        Berth(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for Berth {
+    type Target = BerthParts;
+
+    fn deref(&self) -> &BerthParts {
+        &self.0
+    }
+}
+
+/// What a [`Berth`] holds.
+pub struct BerthParts {
     pub store: Store,
     pub secrets: Secrets,
     /// Talks to container registries (verification before anything is queued).

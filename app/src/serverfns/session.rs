@@ -15,7 +15,7 @@ pub async fn load_session() -> Result<SessionInfo, AppError> {
     Ok(SessionInfo {
         csrf_token,
         viewer,
-        public_url: berth.public_url,
+        public_url: berth.public_url.clone(),
     })
 }
 

@@ -28,7 +28,7 @@ use http_body_util::BodyExt;
 use leptos::server_fn::ServerFn;
 use serde_json::Value;
 use server::AppState;
-use service::{worker::WorkerSettings, Berth, Secrets};
+use service::{worker::WorkerSettings, Berth, BerthParts, Secrets};
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
@@ -327,7 +327,7 @@ impl TestAppBuilder {
         if let Some(clock) = self.ecr_clock.clone() {
             ecr = ecr.with_clock(clock);
         }
-        let berth = Berth {
+        let berth = Berth::new(BerthParts {
             aptible,
             ecr,
             store: store.clone(),
@@ -352,7 +352,7 @@ impl TestAppBuilder {
             git_dir: dir.path().join("git"),
             accounts: std::sync::Arc::new(self.accounts),
             disk: std::sync::Arc::new(service::disk::Disk::new(self.keep_releases)),
-        };
+        });
         let (stop_worker, stopping) = tokio::sync::watch::channel(false);
         let worker = service::worker::spawn(
             berth.clone(),
