@@ -527,12 +527,7 @@ async fn another_apps_prune_waits_for_a_build_of_the_team_to_end() {
         ),
         ("hello.txt", "built\n"),
     ]);
-    let other = AppRef {
-        id: APP + 1,
-        team_id: app().team_id,
-        name: "team/other".into(),
-        route: None,
-    };
+    let other = app_in_team_of(&app(), APP + 1, "team/other");
 
     let building = AtomicBool::new(true);
     let build = async {

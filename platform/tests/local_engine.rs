@@ -955,12 +955,7 @@ async fn other_apps_prunes_never_remove_the_image_a_deploy_is_about_to_run() {
             .await;
         images.push(harness.image(&digest));
     }
-    let other = |id: i64| AppRef {
-        id,
-        team_id: app().team_id,
-        name: format!("team/other-{id}"),
-        route: None,
-    };
+    let other = |id: i64| app_in_team_of(&app(), id, &format!("team/other-{id}"));
 
     let deploying = AtomicBool::new(true);
     let deploys = async {

@@ -111,6 +111,16 @@ pub fn app_ref(id: i64, name: &str) -> AppRef {
     }
 }
 
+/// Another app, `id`, of the team `of` belongs to: it shares that team's image storage.
+pub fn app_in_team_of(of: &AppRef, id: i64, name: &str) -> AppRef {
+    AppRef {
+        id,
+        team_id: of.team_id,
+        name: name.to_owned(),
+        route: None,
+    }
+}
+
 /// Release `release_id` of `app`, running `image` with `env` as its environment, on
 /// whatever port is free and probed at `/`.
 pub fn release(
