@@ -5,6 +5,7 @@
 use crate::{
     components::{
         layout::{Console, Loaded, Section},
+        markup::Markup,
         time::exact_utc,
     },
     pages::{
@@ -212,45 +213,63 @@ fn Chart(days: Vec<DayRow>) -> impl IntoView {
     let slot = WIDTH / days.len().max(1) as f64;
     let bar = slot * 0.7;
     let scale = BARS_HEIGHT / max as f64;
-    let bars = days
-        .iter()
-        .enumerate()
-        .map(|(i, d)| {
-            let x = i as f64 * slot + (slot - bar) / 2.0;
-            let label = day_label(d.day);
-            // Stacked from the bottom: succeeded, then failed, then the rest.
-            let mut top = BARS_HEIGHT;
-            let segments = [
-                ("succeeded", d.succeeded),
-                ("failed", d.failed),
-                ("other", d.other),
-            ]
-            .into_iter()
-            .filter(|(_, n)| *n > 0)
-            .map(|(class, n)| {
-                let height = n as f64 * scale;
-                top -= height;
-                let title = format!("{label}: {n} {class}");
-                view! {
-                    <rect class=format!("bar bar-{class}") x=format!("{x:.1}") y=format!("{top:.1}")
-                        width=format!("{bar:.1}") height=format!("{height:.1}")>
-                        <title>{title}</title>
-                    </rect>
-                }
-            })
-            .collect_view();
-            // A label a week apart, ending with today's.
-            let tick = (days.len() - 1 - i).is_multiple_of(7).then(|| {
-                // Today's label ends at the right edge rather than overflowing it.
-                let (anchor, at) = if i + 1 == days.len() { ("end", x + bar) } else { ("middle", x + bar / 2.0) };
-                view! {
-                    <text class="chart-label" x=format!("{at:.1}") y=format!("{:.1}", BARS_HEIGHT + LABELS - 3.0)
-                        text-anchor=anchor>{label.clone()}</text>
-                }
-            });
-            view! { <g>{segments}{tick}</g> }
-        })
-        .collect_view();
+    // Thirty days of bars, labels and titles: written as one string (nothing here is
+    // hydrated), like the operations table's rows.
+    let mut bars = Markup::with_capacity(days.len() * 200);
+    for (i, d) in days.iter().enumerate() {
+        let x = i as f64 * slot + (slot - bar) / 2.0;
+        let label = day_label(d.day);
+        bars.raw("<g>");
+        // Stacked from the bottom: succeeded, then failed, then the rest.
+        let mut top = BARS_HEIGHT;
+        for (class, n) in [
+            ("succeeded", d.succeeded),
+            ("failed", d.failed),
+            ("other", d.other),
+        ] {
+            if n == 0 {
+                continue;
+            }
+            let height = n as f64 * scale;
+            top -= height;
+            bars.raw(r#"<rect class="bar bar-"#)
+                .raw(class)
+                .raw(r#"" x=""#)
+                .fixed(x)
+                .raw(r#"" y=""#)
+                .fixed(top)
+                .raw(r#"" width=""#)
+                .fixed(bar)
+                .raw(r#"" height=""#)
+                .fixed(height)
+                .raw(r#""><title>"#)
+                .text(&label)
+                .raw(": ")
+                .number(n)
+                .raw(" ")
+                .raw(class)
+                .raw("</title></rect>");
+        }
+        // A label a week apart, ending with today's.
+        if (days.len() - 1 - i).is_multiple_of(7) {
+            // Today's label ends at the right edge rather than overflowing it.
+            let (anchor, at) = if i + 1 == days.len() {
+                ("end", x + bar)
+            } else {
+                ("middle", x + bar / 2.0)
+            };
+            bars.raw(r#"<text class="chart-label" x=""#)
+                .fixed(at)
+                .raw(r#"" y=""#)
+                .fixed(BARS_HEIGHT + LABELS - 3.0)
+                .raw(r#"" text-anchor=""#)
+                .raw(anchor)
+                .raw(r#"">"#)
+                .text(&label)
+                .raw("</text>");
+        }
+        bars.raw("</g>");
+    }
 
     let timed: Vec<(usize, i64)> = days
         .iter()
@@ -264,22 +283,28 @@ fn Chart(days: Vec<DayRow>) -> impl IntoView {
             LINE_HEIGHT - ms as f64 / longest as f64 * (LINE_HEIGHT - 6.0) - 3.0,
         )
     };
-    let polyline = timed
-        .iter()
-        .map(|&(i, ms)| {
-            let (x, y) = point(i, ms);
-            format!("{x:.1},{y:.1}")
-        })
-        .collect::<Vec<_>>()
-        .join(" ");
-    let dots = timed
-        .iter()
-        .map(|&(i, ms)| {
-            let (x, y) = point(i, ms);
-            let title = format!("{}: {} on average", day_label(days[i].day), duration(ms));
-            view! { <circle class="duration-dot" cx=format!("{x:.1}") cy=format!("{y:.1}") r="3"><title>{title}</title></circle> }
-        })
-        .collect_view();
+    let mut line = Markup::with_capacity(timed.len() * 120 + 64);
+    line.raw(r#"<polyline class="duration-line" points=""#);
+    for (n, &(i, ms)) in timed.iter().enumerate() {
+        let (x, y) = point(i, ms);
+        if n > 0 {
+            line.raw(" ");
+        }
+        line.fixed(x).raw(",").fixed(y);
+    }
+    line.raw(r#""></polyline>"#);
+    for &(i, ms) in &timed {
+        let (x, y) = point(i, ms);
+        line.raw(r#"<circle class="duration-dot" cx=""#)
+            .fixed(x)
+            .raw(r#"" cy=""#)
+            .fixed(y)
+            .raw(r#"" r="3"><title>"#)
+            .text(&day_label(days[i].day))
+            .raw(": ")
+            .text(&duration(ms))
+            .raw(" on average</title></circle>");
+    }
     let count = succeeded + failed + other;
     let summary = if count == 0 {
         format!("No operations in the last {} days.", days.len())
@@ -310,7 +335,7 @@ fn Chart(days: Vec<DayRow>) -> impl IntoView {
                 <title id="chart-ops-title">"Operations per day by outcome"</title>
                 <desc id="chart-ops-desc">{summary.clone()}</desc>
                 <line class="chart-axis" x1="0" x2=WIDTH.to_string() y1=BARS_HEIGHT.to_string() y2=BARS_HEIGHT.to_string()/>
-                {bars}
+                <g class="chart-bars" inner_html=bars.into_string()></g>
             </svg>
             <ul class="legend" aria-hidden="true">
                 <li><span class="swatch swatch-succeeded"></span>"Succeeded"</li>
@@ -324,8 +349,7 @@ fn Chart(days: Vec<DayRow>) -> impl IntoView {
                 aria-labelledby="chart-duration-title chart-duration-desc">
                 <title id="chart-duration-title">"Mean run time per day"</title>
                 <desc id="chart-duration-desc">{duration_summary.clone()}</desc>
-                <polyline class="duration-line" points=polyline/>
-                {dots}
+                <g class="chart-duration" inner_html=line.into_string()></g>
             </svg>
             <p class="muted">{duration_summary}</p>
             <details class="chart-numbers">
