@@ -211,65 +211,7 @@ fn Chart(days: Vec<DayRow>) -> impl IntoView {
         (s + d.succeeded, f + d.failed, o + d.other)
     });
     let slot = WIDTH / days.len().max(1) as f64;
-    let bar = slot * 0.7;
-    let scale = BARS_HEIGHT / max as f64;
-    // Thirty days of bars, labels and titles: written as one string (nothing here is
-    // hydrated), like the operations table's rows.
-    let mut bars = Markup::with_capacity(days.len() * 200);
-    for (i, d) in days.iter().enumerate() {
-        let x = i as f64 * slot + (slot - bar) / 2.0;
-        let label = day_label(d.day);
-        bars.raw("<g>");
-        // Stacked from the bottom: succeeded, then failed, then the rest.
-        let mut top = BARS_HEIGHT;
-        for (class, n) in [
-            ("succeeded", d.succeeded),
-            ("failed", d.failed),
-            ("other", d.other),
-        ] {
-            if n == 0 {
-                continue;
-            }
-            let height = n as f64 * scale;
-            top -= height;
-            bars.raw(r#"<rect class="bar bar-"#)
-                .raw(class)
-                .raw(r#"" x=""#)
-                .fixed(x)
-                .raw(r#"" y=""#)
-                .fixed(top)
-                .raw(r#"" width=""#)
-                .fixed(bar)
-                .raw(r#"" height=""#)
-                .fixed(height)
-                .raw(r#""><title>"#)
-                .text(&label)
-                .raw(": ")
-                .number(n)
-                .raw(" ")
-                .raw(class)
-                .raw("</title></rect>");
-        }
-        // A label a week apart, ending with today's.
-        if (days.len() - 1 - i).is_multiple_of(7) {
-            // Today's label ends at the right edge rather than overflowing it.
-            let (anchor, at) = if i + 1 == days.len() {
-                ("end", x + bar)
-            } else {
-                ("middle", x + bar / 2.0)
-            };
-            bars.raw(r#"<text class="chart-label" x=""#)
-                .fixed(at)
-                .raw(r#"" y=""#)
-                .fixed(BARS_HEIGHT + LABELS - 3.0)
-                .raw(r#"" text-anchor=""#)
-                .raw(anchor)
-                .raw(r#"">"#)
-                .text(&label)
-                .raw("</text>");
-        }
-        bars.raw("</g>");
-    }
+    let bars = bars(&days, max);
 
     let timed: Vec<(usize, i64)> = days
         .iter()
@@ -335,7 +277,7 @@ fn Chart(days: Vec<DayRow>) -> impl IntoView {
                 <title id="chart-ops-title">"Operations per day by outcome"</title>
                 <desc id="chart-ops-desc">{summary.clone()}</desc>
                 <line class="chart-axis" x1="0" x2=WIDTH.to_string() y1=BARS_HEIGHT.to_string() y2=BARS_HEIGHT.to_string()/>
-                <g class="chart-bars" inner_html=bars.into_string()></g>
+                <g class="chart-bars" inner_html=bars></g>
             </svg>
             <ul class="legend" aria-hidden="true">
                 <li><span class="swatch swatch-succeeded"></span>"Succeeded"</li>
@@ -381,6 +323,71 @@ fn Chart(days: Vec<DayRow>) -> impl IntoView {
     }
 }
 
+/// The chart's bars of each day, stacked by outcome and scaled to the busiest day (`max`),
+/// with a label a week apart: SVG written as one string (nothing in it is hydrated), like
+/// the operations table's rows.
+fn bars(days: &[DayRow], max: i64) -> String {
+    let slot = WIDTH / days.len().max(1) as f64;
+    let bar = slot * 0.7;
+    let scale = BARS_HEIGHT / max.max(1) as f64;
+    let mut bars = Markup::with_capacity(days.len() * 200);
+    for (i, d) in days.iter().enumerate() {
+        let x = i as f64 * slot + (slot - bar) / 2.0;
+        let label = day_label(d.day);
+        bars.raw("<g>");
+        // Stacked from the bottom: succeeded, then failed, then the rest.
+        let mut top = BARS_HEIGHT;
+        for (class, n) in [
+            ("succeeded", d.succeeded),
+            ("failed", d.failed),
+            ("other", d.other),
+        ] {
+            if n == 0 {
+                continue;
+            }
+            let height = n as f64 * scale;
+            top -= height;
+            bars.raw(r#"<rect class="bar bar-"#)
+                .raw(class)
+                .raw(r#"" x=""#)
+                .fixed(x)
+                .raw(r#"" y=""#)
+                .fixed(top)
+                .raw(r#"" width=""#)
+                .fixed(bar)
+                .raw(r#"" height=""#)
+                .fixed(height)
+                .raw(r#""><title>"#)
+                .text(&label)
+                .raw(": ")
+                .number(n)
+                .raw(" ")
+                .raw(class)
+                .raw("</title></rect>");
+        }
+        // A label a week apart, ending with today's.
+        if (days.len() - 1 - i).is_multiple_of(7) {
+            // Today's label ends at the right edge rather than overflowing it.
+            let (anchor, at) = if i + 1 == days.len() {
+                ("end", x + bar)
+            } else {
+                ("middle", x + bar / 2.0)
+            };
+            bars.raw(r#"<text class="chart-label" x=""#)
+                .fixed(at)
+                .raw(r#"" y=""#)
+                .fixed(BARS_HEIGHT + LABELS - 3.0)
+                .raw(r#"" text-anchor=""#)
+                .raw(anchor)
+                .raw(r#"">"#)
+                .text(&label)
+                .raw("</text>");
+        }
+        bars.raw("</g>");
+    }
+    bars.into_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -404,5 +411,33 @@ mod tests {
         // 2026-11-26 is day 20_783 since the epoch.
         assert_eq!(day_label(20_783), "Nov 26");
         assert_eq!(day_label(0), "Jan 1");
+    }
+
+    #[test]
+    fn bars_stack_each_day_by_outcome_with_a_label_a_week_apart() {
+        // 2026-11-26 is day 20_783; the chart's last day.
+        let days: Vec<DayRow> = (20_754..=20_783)
+            .map(|day| DayRow {
+                day,
+                succeeded: if day == 20_783 { 3 } else { 0 },
+                failed: if day == 20_783 { 1 } else { 0 },
+                other: if day == 20_782 { 2 } else { 0 },
+                avg_duration_ms: None,
+            })
+            .collect();
+        let svg = bars(&days, 4);
+        assert_eq!(svg.matches("<g>").count(), 30);
+        // The busiest day fills the height: 3 succeeded from the bottom, 1 failed on top.
+        assert!(svg.contains(r#"<rect class="bar bar-succeeded" x="583.0" y="30.0" width="14.0" height="90.0"><title>Nov 26: 3 succeeded</title></rect>"#), "{svg}");
+        assert!(svg.contains(r#"<rect class="bar bar-failed" x="583.0" y="0.0" width="14.0" height="30.0"><title>Nov 26: 1 failed</title></rect>"#), "{svg}");
+        assert!(svg.contains(r#"<title>Nov 25: 2 other</title>"#), "{svg}");
+        assert_eq!(svg.matches("<rect").count(), 3);
+        // Labels a week apart, the last (today's) ending at the right edge.
+        assert_eq!(svg.matches("<text").count(), 5);
+        assert!(svg.contains(r#"text-anchor="end">Nov 26</text>"#), "{svg}");
+        assert!(
+            svg.contains(r#"text-anchor="middle">Nov 19</text>"#),
+            "{svg}"
+        );
     }
 }
