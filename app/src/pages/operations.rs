@@ -47,6 +47,14 @@ pub fn short_digest(digest: &str) -> String {
     }
 }
 
+/// `0123456789ab`: the first 12 characters of a commit id; the full one goes in the title.
+pub fn short_commit(commit: &str) -> &str {
+    commit
+        .char_indices()
+        .nth(12)
+        .map_or(commit, |(at, _)| &commit[..at])
+}
+
 /// `850 ms`, `12 s`, `3 min 4 s`, `1 h 2 min`.
 pub fn duration(ms: i64) -> String {
     let secs = ms / 1000;
@@ -153,14 +161,10 @@ fn operation_rows(
             (_, Some(git_ref)) => {
                 html.raw("<code>").text(git_ref).raw("</code>");
                 if let Some(commit) = &o.commit {
-                    let short = commit
-                        .char_indices()
-                        .nth(12)
-                        .map_or(&commit[..], |(at, _)| &commit[..at]);
                     html.raw(r#" <code class="digest" title=""#)
                         .attr(commit)
                         .raw(r#"">"#)
-                        .text(short)
+                        .text(short_commit(commit))
                         .raw("</code>");
                 }
             }

@@ -8,6 +8,7 @@ use crate::{
         form::{field_error, Csrf, Field, FormError, Outcome},
         time::Time,
     },
+    pages::operations::short_commit,
     serverfns::apps::{CheckBaseImages, FetchRefs},
 };
 use leptos::{form::ActionForm, prelude::*};
@@ -81,7 +82,7 @@ pub(super) fn SourceSection(
                 <dt>"Deployed commit"</dt>
                 <dd>{match deployed.clone() {
                     Some(commit) => view! {
-                        <code class="digest" title=commit.clone()>{commit.chars().take(12).collect::<String>()}</code>
+                        <code class="digest" title=commit.clone()>{short_commit(&commit).to_owned()}</code>
                         {(!listed && !empty).then_some(" · no branch or tag points at it any more")}
                     }.into_any(),
                     None => view! { <span class="muted">"none yet"</span> }.into_any(),
