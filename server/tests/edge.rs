@@ -604,6 +604,44 @@ async fn pages_carry_no_data_for_the_browser_but_their_islands_props() {
     }
 }
 
+/// The main navigation marks the page's own section, once: one `aria-current` attribute
+/// on one link (a second copy of an attribute on one element is an HTML parse error).
+#[tokio::test]
+async fn the_navigation_marks_the_pages_section_once() {
+    let app = TestApp::sqlite().with_team().start().await;
+    app.create_app("web", "image", None).await;
+    let mut owner = app.signed_in(OWNER).await;
+    for (path, section) in [
+        ("/teams/acme", "Overview"),
+        ("/teams/acme/apps", "Apps"),
+        ("/teams/acme/apps/web", "Apps"),
+        ("/teams/acme/apps/web/history", "Apps"),
+        ("/teams/acme/history", "History"),
+        ("/teams/acme/members", "Members"),
+        ("/teams/acme/credentials", "Credentials"),
+        ("/settings/tokens", "API tokens"),
+    ] {
+        let page = owner.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        let nav = page
+            .body
+            .split("<nav")
+            .nth(1)
+            .and_then(|rest| rest.split("</nav>").next())
+            .unwrap_or_else(|| panic!("{path} has no navigation: {}", page.body));
+        let marks = nav.matches("aria-current").count();
+        if section.is_empty() {
+            assert_eq!(marks, 0, "{path}: {nav}");
+        } else {
+            assert_eq!(marks, 1, "{path}: {nav}");
+            assert!(
+                nav.contains(&format!(r#"aria-current="page">{section}</a>"#)),
+                "{path}: {nav}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn every_page_has_a_title_of_its_own_and_the_icon_answers() {
     let app = TestApp::sqlite().with_team().start().await;

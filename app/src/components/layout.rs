@@ -3,7 +3,7 @@
 
 use crate::serverfns::session::{load_session, SignOut};
 use leptos::{form::ActionForm, prelude::*};
-use leptos_router::components::{Redirect, A};
+use leptos_router::components::Redirect;
 use std::sync::Arc;
 use views::{AppError, SessionInfo, TeamSummary, Viewer};
 
@@ -186,19 +186,19 @@ pub fn Console(
                 let base = format!("/teams/{}", t.handle);
                 view! {
                     <ul role="list" class="nav-list">
-                        <li><A href=base.clone() exact=true attr:aria-current=aria(Section::Overview)>"Overview"</A></li>
-                        <li><A href=format!("{base}/apps") attr:aria-current=aria(Section::Apps)>"Apps"</A></li>
-                        <li><A href=format!("{base}/credentials") attr:aria-current=aria(Section::Credentials)>"Credentials"</A></li>
-                        <li><A href=format!("{base}/history") attr:aria-current=aria(Section::History)>"History"</A></li>
-                        <li><A href=format!("{base}/audit") attr:aria-current=aria(Section::Audit)>"Audit"</A></li>
-                        <li><A href=format!("{base}/members") attr:aria-current=aria(Section::Members)>"Members"</A></li>
-                        <li><A href=format!("{base}/platforms") attr:aria-current=aria(Section::Platforms)>"Platforms"</A></li>
+                        <li><a href=base.clone() aria-current=aria(Section::Overview)>"Overview"</a></li>
+                        <li><a href=format!("{base}/apps") aria-current=aria(Section::Apps)>"Apps"</a></li>
+                        <li><a href=format!("{base}/credentials") aria-current=aria(Section::Credentials)>"Credentials"</a></li>
+                        <li><a href=format!("{base}/history") aria-current=aria(Section::History)>"History"</a></li>
+                        <li><a href=format!("{base}/audit") aria-current=aria(Section::Audit)>"Audit"</a></li>
+                        <li><a href=format!("{base}/members") aria-current=aria(Section::Members)>"Members"</a></li>
+                        <li><a href=format!("{base}/platforms") aria-current=aria(Section::Platforms)>"Platforms"</a></li>
                     </ul>
                 }
             })}
             <p class="nav-heading">"You"</p>
             <ul role="list" class="nav-list">
-                <li><A href="/settings/tokens" attr:aria-current=aria(Section::Tokens)>"API tokens"</A></li>
+                <li><a href="/settings/tokens" aria-current=aria(Section::Tokens)>"API tokens"</a></li>
             </ul>
             <div class="nav-footer">
                 <p class="muted signed-in-as">{me.viewer.email.clone()}</p>
