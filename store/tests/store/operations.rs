@@ -630,6 +630,14 @@ on_both_backends! {
         for filter in [
             OperationFilter { team_id: acme.team_id, ..Default::default() },
             OperationFilter { team_id: acme.team_id, app_id: Some(web.id), status: Some(Succeeded), ..Default::default() },
+            // Every condition at once (each numbered parameter of both queries in use).
+            OperationFilter {
+                team_id: acme.team_id,
+                app_id: Some(web.id),
+                requested_by: Some(acme.user_id),
+                kind: Some(OperationKind::Deploy),
+                status: Some(Succeeded),
+            },
             OperationFilter { team_id: bobs.team_id, ..Default::default() },
         ] {
             for (before, limit) in [(None, 50), (None, 2), (Some(i64::MAX), 3)] {
