@@ -1,8 +1,11 @@
 //! The console's frame: the session every page awaits, the left navigation with the team
 //! switcher, and the pages for "not signed in", "not found" and errors.
 
-use crate::serverfns::session::{load_session, SignOut};
-use leptos::{form::ActionForm, prelude::*};
+use crate::{
+    components::markup::Markup,
+    serverfns::session::{load_session, SignOut},
+};
+use leptos::{prelude::*, server_fn::ServerFn};
 use leptos_router::components::Redirect;
 use std::sync::Arc;
 use views::{AppError, SessionInfo, TeamSummary, Viewer};
@@ -166,80 +169,93 @@ pub fn Console(
     section: Section,
     children: Children,
 ) -> impl IntoView {
-    let sign_out = ServerAction::<SignOut>::new();
-    reload_on_success(sign_out.value().into(), "/signin");
     let current = team
-        .clone()
-        .or_else(|| me.viewer.teams.first().map(|t| t.handle.clone()));
-    let current_team = current
-        .as_ref()
-        .and_then(|h| me.viewer.teams.iter().find(|t| &t.handle == h).cloned());
-    let aria = move |s: Section| (s == section).then_some("page");
-    let teams = me.viewer.teams.clone();
-    // On a phone the links fold into a menu (a disclosure: no script needed); on wider
-    // screens they are always shown (style/main.css). Type-erased: the page frame's view
-    // type is otherwise too deep for the compiler's release builds.
-    let menu = view! {
-        <details class="nav-menu">
-            <summary>"Menu"</summary>
-            {current_team.clone().map(|t| {
-                let base = format!("/teams/{}", t.handle);
-                view! {
-                    <ul role="list" class="nav-list">
-                        <li><a href=base.clone() aria-current=aria(Section::Overview)>"Overview"</a></li>
-                        <li><a href=format!("{base}/apps") aria-current=aria(Section::Apps)>"Apps"</a></li>
-                        <li><a href=format!("{base}/credentials") aria-current=aria(Section::Credentials)>"Credentials"</a></li>
-                        <li><a href=format!("{base}/history") aria-current=aria(Section::History)>"History"</a></li>
-                        <li><a href=format!("{base}/audit") aria-current=aria(Section::Audit)>"Audit"</a></li>
-                        <li><a href=format!("{base}/members") aria-current=aria(Section::Members)>"Members"</a></li>
-                        <li><a href=format!("{base}/platforms") aria-current=aria(Section::Platforms)>"Platforms"</a></li>
-                    </ul>
-                }
-            })}
-            <p class="nav-heading">"You"</p>
-            <ul role="list" class="nav-list">
-                <li><a href="/settings/tokens" aria-current=aria(Section::Tokens)>"API tokens"</a></li>
-            </ul>
-            <div class="nav-footer">
-                <p class="muted signed-in-as">{me.viewer.email.clone()}</p>
-                <ActionForm action=sign_out>
-                    <input type="hidden" name="csrf_token" value=me.csrf.clone()/>
-                    <button type="submit" class="button button-quiet">"Sign out"</button>
-                </ActionForm>
-            </div>
-        </details>
-    }
-    .into_any();
+        .as_deref()
+        .or_else(|| me.viewer.teams.first().map(|t| t.handle.as_str()));
+    let current_team = current.and_then(|h| me.viewer.teams.iter().find(|t| t.handle == h));
+    let nav = navigation(&me, current_team, section);
     view! {
         <div class="console">
             <a class="skip-link" href="#main">"Skip to content"</a>
-            <nav class="sidebar" aria-label="Main">
-                <a class="brand" href="/">"Berth"</a>
-                <details class="team-switcher">
-                    <summary>
-                        <span class="visually-hidden">"Team: "</span>
-                        {current_team.as_ref().map(|t| t.name.clone()).unwrap_or_else(|| "No team".into())}
-                        {current_team.as_ref().map(|t| view! { <span class="badge badge-role">{t.role.as_str()}</span> })}
-                    </summary>
-                    <ul role="list" aria-label="Switch team">
-                        {teams
-                            .into_iter()
-                            .map(|t| {
-                                let href = format!("/teams/{}", t.handle);
-                                view! {
-                                    <li>
-                                        <a href=href>{t.name} " "<span class="muted">{t.role.as_str()}</span></a>
-                                    </li>
-                                }
-                            })
-                            .collect_view()}
-                    </ul>
-                </details>
-                {menu}
-            </nav>
+            <nav class="sidebar" aria-label="Main" inner_html=nav></nav>
             <main id="main" class="content">{children()}</main>
         </div>
     }
+}
+
+/// The console's navigation, written as one string (nothing in it is hydrated; every page
+/// renders it): the brand, the team switcher, the current team's pages, the person's
+/// settings and the sign-out form. `section` is marked as the current page. On a phone the
+/// links fold into a menu (a disclosure: no script needed); on wider screens they are
+/// always shown (style/main.css). Signing out is a plain form post: the server answers it
+/// with a redirect to the sign-in page.
+fn navigation(me: &Me, current_team: Option<&TeamSummary>, section: Section) -> String {
+    let mut html = Markup::with_capacity(1_600 + me.viewer.teams.len() * 120);
+    let link =
+        |html: &mut Markup, href: &str, rest: &'static str, s: Section, label: &'static str| {
+            html.raw(r#"<li><a href=""#).attr(href).raw(rest);
+            if s == section {
+                html.raw(r#"" aria-current="page">"#);
+            } else {
+                html.raw(r#"">"#);
+            }
+            html.raw(label).raw("</a></li>");
+        };
+    html.raw(r#"<a class="brand" href="/">Berth</a><details class="team-switcher"><summary><span class="visually-hidden">Team: </span>"#);
+    match current_team {
+        Some(t) => {
+            html.text(&t.name)
+                .raw(r#"<span class="badge badge-role">"#)
+                .raw(t.role.as_str())
+                .raw("</span>");
+        }
+        None => {
+            html.raw("No team");
+        }
+    }
+    html.raw(r#"</summary><ul role="list" aria-label="Switch team">"#);
+    for t in &me.viewer.teams {
+        html.raw(r#"<li><a href="/teams/"#)
+            .attr(&t.handle)
+            .raw(r#"">"#)
+            .text(&t.name)
+            .raw(r#" <span class="muted">"#)
+            .raw(t.role.as_str())
+            .raw("</span></a></li>");
+    }
+    html.raw(r#"</ul></details><details class="nav-menu"><summary>Menu</summary>"#);
+    if let Some(t) = current_team {
+        let base = format!("/teams/{}", t.handle);
+        html.raw(r#"<ul role="list" class="nav-list">"#);
+        for (rest, s, label) in [
+            ("", Section::Overview, "Overview"),
+            ("/apps", Section::Apps, "Apps"),
+            ("/credentials", Section::Credentials, "Credentials"),
+            ("/history", Section::History, "History"),
+            ("/audit", Section::Audit, "Audit"),
+            ("/members", Section::Members, "Members"),
+            ("/platforms", Section::Platforms, "Platforms"),
+        ] {
+            link(&mut html, &base, rest, s, label);
+        }
+        html.raw("</ul>");
+    }
+    html.raw(r#"<p class="nav-heading">You</p><ul role="list" class="nav-list">"#);
+    link(
+        &mut html,
+        "/settings/tokens",
+        "",
+        Section::Tokens,
+        "API tokens",
+    );
+    html.raw(r#"</ul><div class="nav-footer"><p class="muted signed-in-as">"#)
+        .text(&me.viewer.email)
+        .raw(r#"</p><form action=""#)
+        .attr(<SignOut as ServerFn>::url())
+        .raw(r#"" method="post"><input type="hidden" name="csrf_token" value=""#)
+        .attr(&me.csrf)
+        .raw(r#""><button type="submit" class="button button-quiet">Sign out</button></form></div></details>"#);
+    html.into_string()
 }
 
 /// A page for the signed-out flows (sign in, sign up, invitation).
@@ -295,5 +311,91 @@ pub fn NotFound() -> impl IntoView {
                 <p><a href="/">"Back to Berth"</a></p>
             </section>
         </main>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::Role;
+
+    fn me(teams: Vec<TeamSummary>) -> Me {
+        Me {
+            csrf: "token&1".into(),
+            viewer: Viewer {
+                user_id: 1,
+                email: "<b>ann</b>@example.com".into(),
+                teams,
+            },
+            public_url: "http://127.0.0.1:3000".into(),
+        }
+    }
+
+    fn team(handle: &str, name: &str, role: Role) -> TeamSummary {
+        TeamSummary {
+            handle: handle.into(),
+            name: name.into(),
+            role,
+            viewers_read_logs: false,
+        }
+    }
+
+    #[test]
+    fn navigation_marks_the_section_and_escapes_what_people_chose() {
+        let me = me(vec![
+            team("acme", "Acme & <Sons>", Role::Owner),
+            team("beta", r#"Beta" onclick="x"#, Role::Viewer),
+        ]);
+        let html = navigation(&me, me.viewer.teams.first(), Section::Credentials);
+        assert_eq!(html.matches("aria-current").count(), 1, "{html}");
+        assert!(
+            html.contains(
+                r#"<a href="/teams/acme/credentials" aria-current="page">Credentials</a>"#
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<a href="/teams/acme/platforms">Platforms</a>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains("Acme &amp; &lt;Sons&gt;<span class=\"badge badge-role\">owner</span>"),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                r#"<a href="/teams/beta">Beta" onclick="x <span class="muted">viewer</span></a>"#
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains("&lt;b&gt;ann&lt;/b&gt;@example.com"),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"name="csrf_token" value="token&amp;1""#),
+            "{html}"
+        );
+        assert!(!html.contains("<b>"), "{html}");
+        assert!(
+            html.contains(&format!(
+                r#"<form action="{}" method="post">"#,
+                <SignOut as ServerFn>::url()
+            )),
+            "{html}"
+        );
+        assert_eq!(html.matches("<a ").count(), 1 + 2 + 7 + 1, "{html}");
+
+        let tokens = navigation(&me, None, Section::Tokens);
+        assert!(
+            tokens.contains(r#"<span class="visually-hidden">Team: </span>No team</summary>"#),
+            "{tokens}"
+        );
+        assert!(!tokens.contains("/teams/acme/apps"), "{tokens}");
+        assert!(
+            tokens.contains(r#"<a href="/settings/tokens" aria-current="page">API tokens</a>"#),
+            "{tokens}"
+        );
+        assert_eq!(tokens.matches("aria-current").count(), 1, "{tokens}");
     }
 }

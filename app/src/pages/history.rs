@@ -129,42 +129,8 @@ fn History(page: HistoryPage, filters: Filters) -> impl IntoView {
             <Chart days=page.days.clone()/>
         </section>
 
-        <form method="get" action=base.clone() class="filters" aria-label="Filter operations">
-            <div class="field">
-                <label for="filter-kind">"Kind"</label>
-                <select id="filter-kind" name="kind">
-                    <option value="">"Any"</option>
-                    {OperationKind::ALL.iter().map(|k| {
-                        let selected = filters.kind.as_deref() == Some(k.as_str());
-                        view! { <option value=k.as_str() selected=selected>{k.as_str()}</option> }
-                    }).collect_view()}
-                </select>
-            </div>
-            <div class="field">
-                <label for="filter-status">"Status"</label>
-                <select id="filter-status" name="status">
-                    <option value="">"Any"</option>
-                    {OperationStatus::ALL.iter().map(|s| {
-                        let selected = filters.status.as_deref() == Some(s.as_str());
-                        view! { <option value=s.as_str() selected=selected>{s.as_str()}</option> }
-                    }).collect_view()}
-                </select>
-            </div>
-            <div class="field">
-                <label for="filter-requested-by">"Requested by"</label>
-                <select id="filter-requested-by" name="requested_by">
-                    <option value="">"Anyone"</option>
-                    {page.members.iter().map(|(id, email)| {
-                        let selected = filters.requested_by == Some(*id);
-                        view! { <option value=id.to_string() selected=selected>{email.clone()}</option> }
-                    }).collect_view()}
-                </select>
-            </div>
-            <div class="filter-actions">
-                <button type="submit" class="button">"Filter"</button>
-                {filters.any().then(|| view! { <a href=base.clone()>"Clear filters"</a> })}
-            </div>
-        </form>
+        <form method="get" action=base.clone() class="filters" aria-label="Filter operations"
+            inner_html=filter_fields(&filters, &page.members, &base)></form>
 
         {if empty {
             view! {
@@ -181,6 +147,71 @@ fn History(page: HistoryPage, filters: Filters) -> impl IntoView {
         }}
         {older.map(|href| view! { <p class="pager"><a href=href rel="next">"Older operations"</a></p> })}
     }
+}
+
+/// The filter form's fields, written as one string (nothing in it is hydrated): a choice of
+/// kind, status and requester, each preset to the filter in force, and "Clear filters" while
+/// any is.
+fn filter_fields(filters: &Filters, members: &[(i64, String)], base: &str) -> String {
+    let mut html = Markup::with_capacity(1_400 + members.len() * 80);
+    let select = |html: &mut Markup,
+                  id: &'static str,
+                  label: &'static str,
+                  name: &'static str,
+                  any: &'static str| {
+        html.raw(r#"<div class="field"><label for=""#)
+            .raw(id)
+            .raw(r#"">"#)
+            .raw(label)
+            .raw(r#"</label><select id=""#)
+            .raw(id)
+            .raw(r#"" name=""#)
+            .raw(name)
+            .raw(r#""><option value="">"#)
+            .raw(any)
+            .raw("</option>");
+    };
+    let option = |html: &mut Markup, value: &str, selected: bool, text: &str| {
+        html.raw(r#"<option value=""#).attr(value);
+        html.raw(if selected { r#"" selected>"# } else { r#"">"# })
+            .text(text)
+            .raw("</option>");
+    };
+    select(&mut html, "filter-kind", "Kind", "kind", "Any");
+    for k in OperationKind::ALL {
+        let selected = filters.kind.as_deref() == Some(k.as_str());
+        option(&mut html, k.as_str(), selected, k.as_str());
+    }
+    html.raw("</select></div>");
+    select(&mut html, "filter-status", "Status", "status", "Any");
+    for s in OperationStatus::ALL {
+        let selected = filters.status.as_deref() == Some(s.as_str());
+        option(&mut html, s.as_str(), selected, s.as_str());
+    }
+    html.raw("</select></div>");
+    select(
+        &mut html,
+        "filter-requested-by",
+        "Requested by",
+        "requested_by",
+        "Anyone",
+    );
+    for (id, email) in members {
+        option(
+            &mut html,
+            &id.to_string(),
+            filters.requested_by == Some(*id),
+            email,
+        );
+    }
+    html.raw(r#"</select></div><div class="filter-actions"><button type="submit" class="button">Filter</button>"#);
+    if filters.any() {
+        html.raw(r#"<a href=""#)
+            .attr(base)
+            .raw(r#"">Clear filters</a>"#);
+    }
+    html.raw("</div>");
+    html.into_string()
 }
 
 const MONTHS: [&str; 12] = [
@@ -404,6 +435,48 @@ mod tests {
             "?kind=deploy&requested_by=7&before=120"
         );
         assert_eq!(Filters::default().query(None), "");
+    }
+
+    #[test]
+    fn filter_fields_preset_the_filters_in_force_and_escape_addresses() {
+        let members = vec![
+            (1, "ann@example.com".to_owned()),
+            (2, r#""><script>x</script>@example.com"#.to_owned()),
+        ];
+        let filters = Filters {
+            kind: Some("restart".into()),
+            status: Some("failed".into()),
+            requested_by: Some(2),
+        };
+        let html = filter_fields(&filters, &members, "/teams/acme/history");
+        assert_eq!(html.matches(" selected>").count(), 3, "{html}");
+        assert!(
+            html.contains(r#"<option value="restart" selected>restart</option>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<option value="failed" selected>failed</option>"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"<option value="2" selected>"&gt;&lt;script&gt;x&lt;/script&gt;@example.com</option>"#), "{html}");
+        assert!(
+            html.contains(r#"<option value="1">ann@example.com</option>"#),
+            "{html}"
+        );
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(
+            html.contains(r#"<a href="/teams/acme/history">Clear filters</a>"#),
+            "{html}"
+        );
+        // Every kind and status is offered, after "Any".
+        assert_eq!(
+            html.matches("<option").count(),
+            2 + OperationKind::ALL.len() + OperationStatus::ALL.len() + 1 + members.len()
+        );
+
+        let none = filter_fields(&Filters::default(), &members, "/teams/acme/history");
+        assert!(!none.contains("selected"), "{none}");
+        assert!(!none.contains("Clear filters"), "{none}");
     }
 
     #[test]
