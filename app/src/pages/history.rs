@@ -126,7 +126,7 @@ fn History(page: HistoryPage, filters: Filters) -> impl IntoView {
 
         <section class="panel" aria-labelledby="chart-heading">
             <h2 id="chart-heading">{format!("The last {CHART_DAYS} days")}</h2>
-            <Chart days=page.days.clone()/>
+            <div class="chart" inner_html=chart(&page.days)></div>
         </section>
 
         <form method="get" action=base.clone() class="filters" aria-label="Filter operations"
@@ -234,15 +234,14 @@ const LABELS: f64 = 16.0;
 
 /// Stacked bars of operations per day by outcome, and a line of their mean duration. The
 /// SVG carries a title and a summary for screen readers; the table below has every number.
-#[component]
-fn Chart(days: Vec<DayRow>) -> impl IntoView {
+/// Written as one string (nothing in it is hydrated), like the operations table's rows.
+fn chart(days: &[DayRow]) -> String {
     let total = |d: &DayRow| d.succeeded + d.failed + d.other;
     let max = days.iter().map(total).max().unwrap_or(0).max(1);
     let (succeeded, failed, other) = days.iter().fold((0, 0, 0), |(s, f, o), d| {
         (s + d.succeeded, f + d.failed, o + d.other)
     });
     let slot = WIDTH / days.len().max(1) as f64;
-    let bars = bars(&days, max);
 
     let timed: Vec<(usize, i64)> = days
         .iter()
@@ -256,28 +255,6 @@ fn Chart(days: Vec<DayRow>) -> impl IntoView {
             LINE_HEIGHT - ms as f64 / longest as f64 * (LINE_HEIGHT - 6.0) - 3.0,
         )
     };
-    let mut line = Markup::with_capacity(timed.len() * 120 + 64);
-    line.raw(r#"<polyline class="duration-line" points=""#);
-    for (n, &(i, ms)) in timed.iter().enumerate() {
-        let (x, y) = point(i, ms);
-        if n > 0 {
-            line.raw(" ");
-        }
-        line.fixed(x).raw(",").fixed(y);
-    }
-    line.raw(r#""></polyline>"#);
-    for &(i, ms) in &timed {
-        let (x, y) = point(i, ms);
-        line.raw(r#"<circle class="duration-dot" cx=""#)
-            .fixed(x)
-            .raw(r#"" cy=""#)
-            .fixed(y)
-            .raw(r#"" r="3"><title>"#)
-            .text(&day_label(days[i].day))
-            .raw(": ")
-            .text(&duration(ms))
-            .raw(" on average</title></circle>");
-    }
     let count = succeeded + failed + other;
     let summary = if count == 0 {
         format!("No operations in the last {} days.", days.len())
@@ -300,68 +277,102 @@ fn Chart(days: Vec<DayRow>) -> impl IntoView {
             duration(longest)
         )
     };
-    let busy: Vec<DayRow> = days.iter().filter(|d| total(d) > 0).cloned().collect();
-    view! {
-        <div class="chart">
-            <svg class="chart-svg" viewBox=format!("0 0 {WIDTH} {}", BARS_HEIGHT + LABELS) role="img"
-                aria-labelledby="chart-ops-title chart-ops-desc">
-                <title id="chart-ops-title">"Operations per day by outcome"</title>
-                <desc id="chart-ops-desc">{summary.clone()}</desc>
-                <line class="chart-axis" x1="0" x2=WIDTH.to_string() y1=BARS_HEIGHT.to_string() y2=BARS_HEIGHT.to_string()/>
-                <g class="chart-bars" inner_html=bars></g>
-            </svg>
-            <ul class="legend" aria-hidden="true">
-                <li><span class="swatch swatch-succeeded"></span>"Succeeded"</li>
-                <li><span class="swatch swatch-failed"></span>"Failed"</li>
-                <li><span class="swatch swatch-other"></span>"Queued, running or cancelled"</li>
-                <li><span class="muted">{format!("Tallest bar: {max}")}</span></li>
-            </ul>
-            <p class="muted">{summary}</p>
-            <h3 id="duration-heading">"Mean run time"</h3>
-            <svg class="chart-svg chart-line" viewBox=format!("0 0 {WIDTH} {LINE_HEIGHT}") role="img"
-                aria-labelledby="chart-duration-title chart-duration-desc">
-                <title id="chart-duration-title">"Mean run time per day"</title>
-                <desc id="chart-duration-desc">{duration_summary.clone()}</desc>
-                <g class="chart-duration" inner_html=line.into_string()></g>
-            </svg>
-            <p class="muted">{duration_summary}</p>
-            <details class="chart-numbers">
-                <summary>"The numbers"</summary>
-                {if busy.is_empty() {
-                    view! { <p class="muted">"No operations in these days."</p> }.into_any()
-                } else {
-                    view! {
-                        <table class="table">
-                            <caption class="visually-hidden">"Operations per day"</caption>
-                            <thead><tr>
-                                <th scope="col">"Day"</th><th scope="col">"Succeeded"</th><th scope="col">"Failed"</th>
-                                <th scope="col">"Other"</th><th scope="col">"Mean run time"</th>
-                            </tr></thead>
-                            <tbody>
-                                {busy.into_iter().map(|d| view! {
-                                    <tr>
-                                        <th scope="row"><time datetime=exact_utc(d.day * 86_400_000)[..10].to_string()>{day_label(d.day)}</time></th>
-                                        <td>{d.succeeded}</td><td>{d.failed}</td><td>{d.other}</td>
-                                        <td>{d.avg_duration_ms.map(duration).unwrap_or_else(|| "—".into())}</td>
-                                    </tr>
-                                }).collect_view()}
-                            </tbody>
-                        </table>
-                    }.into_any()
-                }}
-            </details>
-        </div>
+
+    let mut html = Markup::with_capacity(days.len() * 260 + timed.len() * 160 + 2_400);
+    html.raw(r#"<svg class="chart-svg" viewBox="0 0 "#)
+        .number(WIDTH as i64)
+        .raw(" ")
+        .number((BARS_HEIGHT + LABELS) as i64)
+        .raw(r#"" role="img" aria-labelledby="chart-ops-title chart-ops-desc"><title id="chart-ops-title">Operations per day by outcome</title><desc id="chart-ops-desc">"#)
+        .text(&summary)
+        .raw(r#"</desc><line class="chart-axis" x1="0" x2=""#)
+        .number(WIDTH as i64)
+        .raw(r#"" y1=""#)
+        .number(BARS_HEIGHT as i64)
+        .raw(r#"" y2=""#)
+        .number(BARS_HEIGHT as i64)
+        .raw(r#""></line><g class="chart-bars">"#);
+    bars(&mut html, days, max);
+    html.raw(concat!(
+        r#"</g></svg><ul class="legend" aria-hidden="true">"#,
+        r#"<li><span class="swatch swatch-succeeded"></span>Succeeded</li>"#,
+        r#"<li><span class="swatch swatch-failed"></span>Failed</li>"#,
+        r#"<li><span class="swatch swatch-other"></span>Queued, running or cancelled</li>"#,
+        r#"<li><span class="muted">Tallest bar: "#
+    ))
+    .number(max)
+    .raw(r#"</span></li></ul><p class="muted">"#)
+    .text(&summary)
+    .raw(r#"</p><h3 id="duration-heading">Mean run time</h3><svg class="chart-svg chart-line" viewBox="0 0 "#)
+    .number(WIDTH as i64)
+    .raw(" ")
+    .number(LINE_HEIGHT as i64)
+    .raw(r#"" role="img" aria-labelledby="chart-duration-title chart-duration-desc"><title id="chart-duration-title">Mean run time per day</title><desc id="chart-duration-desc">"#)
+    .text(&duration_summary)
+    .raw(r#"</desc><g class="chart-duration"><polyline class="duration-line" points=""#);
+    for (n, &(i, ms)) in timed.iter().enumerate() {
+        let (x, y) = point(i, ms);
+        if n > 0 {
+            html.raw(" ");
+        }
+        html.fixed(x).raw(",").fixed(y);
     }
+    html.raw(r#""></polyline>"#);
+    for &(i, ms) in &timed {
+        let (x, y) = point(i, ms);
+        html.raw(r#"<circle class="duration-dot" cx=""#)
+            .fixed(x)
+            .raw(r#"" cy=""#)
+            .fixed(y)
+            .raw(r#"" r="3"><title>"#)
+            .text(&day_label(days[i].day))
+            .raw(": ")
+            .text(&duration(ms))
+            .raw(" on average</title></circle>");
+    }
+    html.raw(r#"</g></svg><p class="muted">"#)
+        .text(&duration_summary)
+        .raw(r#"</p><details class="chart-numbers"><summary>The numbers</summary>"#);
+    let mut busy = days.iter().filter(|d| total(d) > 0).peekable();
+    if busy.peek().is_none() {
+        html.raw(r#"<p class="muted">No operations in these days.</p>"#);
+    } else {
+        html.raw(concat!(
+            r#"<table class="table"><caption class="visually-hidden">Operations per day</caption>"#,
+            r#"<thead><tr><th scope="col">Day</th><th scope="col">Succeeded</th><th scope="col">Failed</th>"#,
+            r#"<th scope="col">Other</th><th scope="col">Mean run time</th></tr></thead><tbody>"#
+        ));
+        for d in busy {
+            html.raw(r#"<tr><th scope="row"><time datetime=""#)
+                .attr(&exact_utc(d.day * 86_400_000)[..10])
+                .raw(r#"">"#)
+                .text(&day_label(d.day))
+                .raw("</time></th><td>")
+                .number(d.succeeded)
+                .raw("</td><td>")
+                .number(d.failed)
+                .raw("</td><td>")
+                .number(d.other)
+                .raw("</td><td>")
+                .text(
+                    &d.avg_duration_ms
+                        .map(duration)
+                        .unwrap_or_else(|| "—".into()),
+                )
+                .raw("</td></tr>");
+        }
+        html.raw("</tbody></table>");
+    }
+    html.raw("</details>");
+    html.into_string()
 }
 
 /// The chart's bars of each day, stacked by outcome and scaled to the busiest day (`max`),
-/// with a label a week apart: SVG written as one string (nothing in it is hydrated), like
-/// the operations table's rows.
-fn bars(days: &[DayRow], max: i64) -> String {
+/// with a label a week apart, written into `bars`.
+fn bars(bars: &mut Markup, days: &[DayRow], max: i64) {
     let slot = WIDTH / days.len().max(1) as f64;
     let bar = slot * 0.7;
     let scale = BARS_HEIGHT / max.max(1) as f64;
-    let mut bars = Markup::with_capacity(days.len() * 200);
     for (i, d) in days.iter().enumerate() {
         let x = i as f64 * slot + (slot - bar) / 2.0;
         let label = day_label(d.day);
@@ -416,7 +427,6 @@ fn bars(days: &[DayRow], max: i64) -> String {
         }
         bars.raw("</g>");
     }
-    bars.into_string()
 }
 
 #[cfg(test)]
@@ -487,6 +497,86 @@ mod tests {
     }
 
     #[test]
+    fn the_chart_says_in_words_and_numbers_what_it_draws() {
+        let quiet: Vec<DayRow> = (20_754..=20_783)
+            .map(|day| DayRow {
+                day,
+                succeeded: 0,
+                failed: 0,
+                other: 0,
+                avg_duration_ms: None,
+            })
+            .collect();
+        let html = chart(&quiet);
+        assert!(
+            html.contains(r#"<svg class="chart-svg" viewBox="0 0 600 136" role="img""#),
+            "{html}"
+        );
+        assert_eq!(
+            html.matches("No operations in the last 30 days.").count(),
+            2,
+            "{html}"
+        );
+        assert_eq!(
+            html.matches("No operation ran in these days.").count(),
+            2,
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<p class="muted">No operations in these days.</p>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<polyline class="duration-line" points=""></polyline>"#),
+            "{html}"
+        );
+        assert!(!html.contains("<table"), "{html}");
+
+        let mut busy = quiet.clone();
+        busy[28] = DayRow {
+            day: 20_782,
+            succeeded: 1,
+            failed: 0,
+            other: 0,
+            avg_duration_ms: Some(2_000),
+        };
+        busy[29] = DayRow {
+            day: 20_783,
+            succeeded: 2,
+            failed: 1,
+            other: 1,
+            avg_duration_ms: Some(500),
+        };
+        let html = chart(&busy);
+        let said = "5 operations in the last 30 days: 3 succeeded, 1 failed, 1 queued, running or cancelled. The busiest day had 4.";
+        assert!(
+            html.contains(&format!(r#"<desc id="chart-ops-desc">{said}</desc>"#)),
+            "{html}"
+        );
+        assert!(
+            html.contains(&format!(r#"<p class="muted">{said}</p>"#)),
+            "{html}"
+        );
+        assert!(html.contains("Tallest bar: 4</span>"), "{html}");
+        assert_eq!(
+            html.matches("Mean run time per day, from 500 ms to 2 s.")
+                .count(),
+            2,
+            "{html}"
+        );
+        // The longest mean is at the top of the line, the shortest near the bottom.
+        assert!(html.contains(r#"points="570.0,3.0 590.0,43.5""#), "{html}");
+        assert!(
+            html.contains("<title>Nov 26: 500 ms on average</title>"),
+            "{html}"
+        );
+        // The table lists the busy days only.
+        assert_eq!(html.matches("<tr>").count(), 1 + 2, "{html}");
+        assert!(html.contains(r#"<tr><th scope="row"><time datetime="2026-11-26">Nov 26</time></th><td>2</td><td>1</td><td>1</td><td>500 ms</td></tr>"#), "{html}");
+        assert_eq!(html.matches("<g>").count(), 30, "{html}");
+    }
+
+    #[test]
     fn bars_stack_each_day_by_outcome_with_a_label_a_week_apart() {
         // 2026-11-26 is day 20_783; the chart's last day.
         let days: Vec<DayRow> = (20_754..=20_783)
@@ -498,7 +588,9 @@ mod tests {
                 avg_duration_ms: None,
             })
             .collect();
-        let svg = bars(&days, 4);
+        let mut svg = Markup::with_capacity(0);
+        bars(&mut svg, &days, 4);
+        let svg = svg.into_string();
         assert_eq!(svg.matches("<g>").count(), 30);
         // The busiest day fills the height: 3 succeeded from the bottom, 1 failed on top.
         assert!(svg.contains(r#"<rect class="bar bar-succeeded" x="583.0" y="30.0" width="14.0" height="90.0"><title>Nov 26: 3 succeeded</title></rect>"#), "{svg}");
