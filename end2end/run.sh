@@ -4,9 +4,12 @@
 #   cargo build -p server && cargo build -p testregistry --bins && cargo build -p testaptible --bins &&
 #     cargo run -q -p xtask -- site && end2end/run.sh
 # Extra arguments go to `playwright test` (e.g. --project=ssr, -g invit).
-# BERTH_BIN / BERTH_SITE_ROOT / BERTH_TEST_REGISTRY_BIN / BERTH_TEST_APTIBLE_BIN override
-# ../target/debug/berth, ../target/site, ../target/debug/berth-test-registry and
-# ../target/debug/berth-test-aptible.
+# BERTH_BIN / BERTH_SITE_ROOT / BERTH_TEST_REGISTRY_BIN / BERTH_TEST_APTIBLE_BIN /
+# BERTH_TEST_ECR_BIN override ../target/debug/berth, ../target/site,
+# ../target/debug/berth-test-registry, ../target/debug/berth-test-aptible and
+# ../target/debug/berth-test-ecr. The server and the bundle must come from the same checkout:
+# a server function's address includes a hash of the crate's directory, so a bundle built
+# elsewhere calls addresses this server does not have.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
