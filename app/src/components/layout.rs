@@ -22,8 +22,9 @@ pub fn use_session() -> SessionResource {
     expect_context::<SessionResource>()
 }
 
-/// After a sign-in, sign-up or sign-out succeeds in the browser, reload from `target` so
-/// that every part of the page is rendered for the new session.
+/// After a sign-in, sign-up or an invitation's answer succeeds in the browser, reload from
+/// `target` so that every part of the page is rendered for the new session. (Signing out is
+/// a plain form post from the console's navigation, answered with a redirect.)
 pub fn reload_on_success<T: Clone + Send + Sync + 'static>(
     value: Signal<Option<Result<T, AppError>>>,
     target: &'static str,
