@@ -135,7 +135,8 @@ berth_setup_moto() {
 
 # --- binaryen (wasm-opt for the release bundle) -------------------------------------------
 # npm's binaryen, pinned, under the cache directory; installed only when missing. Its
-# wasm-opt goes first on the PATH of whatever sources this file (xtask looks for it there).
+# wasm-opt goes first on the PATH of whatever sources this file; `xtask site --release` looks
+# on PATH, then here, and fails without one.
 BERTH_BINARYEN_VERSION="132.0.0"
 BERTH_BINARYEN_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/berth/binaryen-$BERTH_BINARYEN_VERSION"
 berth_setup_binaryen() {

@@ -3,8 +3,9 @@
 //! 1. `cargo build -p frontend --lib --target wasm32-unknown-unknown`
 //! 2. wasm-bindgen (the library, pinned in the workspace to the exact version in Cargo.lock,
 //!    so no CLI download or `cargo install` is needed) → `target/site/pkg/berth{.js,_bg.wasm}`
-//! 3. with `--release`: `wasm-opt -O1` when it is on PATH (npm's binaryen; Debian's wasm-opt
-//!    108 breaks hydration, so it is refused)
+//! 3. with `--release`: `wasm-opt -O1`, npm's binaryen, from PATH or where `scripts/setup.sh`
+//!    installs it (Debian's wasm-opt 108 breaks hydration, so it is refused); a release
+//!    build without a usable wasm-opt fails before it compiles anything
 //! 4. names the script, the WebAssembly and `style/main.css` after a hash of their content
 //!    (`berth.<hash>.js`, `berth_bg.<hash>.wasm`, `berth.<hash>.css`), writes a brotli and
 //!    a gzip copy of each beside it (`.br`, `.gz`), lists the names in
@@ -33,6 +34,8 @@ fn workspace_root() -> PathBuf {
 
 fn site(release: bool) -> anyhow::Result<()> {
     let root = workspace_root();
+    // Found first: a release bundle is not built only to be left unoptimised.
+    let wasm_opt = if release { Some(wasm_opt()?) } else { None };
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
@@ -73,8 +76,8 @@ fn site(release: bool) -> anyhow::Result<()> {
         .generate(&pkg)
         .context("wasm-bindgen")?;
     let bundle = pkg.join("berth_bg.wasm");
-    if release {
-        optimise(&bundle)?;
+    if let Some(wasm_opt) = &wasm_opt {
+        optimise(wasm_opt, &bundle)?;
     }
     std::fs::copy(root.join("style/main.css"), pkg.join("berth.css"))
         .context("copying style/main.css")?;
@@ -154,25 +157,8 @@ fn compress_gzip(bytes: &[u8], level: u32) -> anyhow::Result<Vec<u8>> {
 /// bundle, 832 KiB from wasm-bindgen was 199 KiB brotli / 253 KiB gzip; `-O1` 793 / 198 /
 /// 249; `-O2` 743 / 211 / 276; `-Os` 732 / 210 / 274; `-Oz` 718 / 211 / 275 (and `-Oz` takes
 /// 28 s on 2 cores, `-O1` 7 s).
-fn optimise(bundle: &Path) -> anyhow::Result<()> {
-    let Ok(version) = Command::new("wasm-opt").arg("--version").output() else {
-        println!("site: wasm-opt not found; the bundle is not size-optimised");
-        return Ok(());
-    };
-    let version = String::from_utf8_lossy(&version.stdout).to_string();
-    let number: u32 = version
-        .split(|c: char| !c.is_ascii_digit())
-        .find(|s| !s.is_empty())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    if number < 116 {
-        println!(
-            "site: skipping {} (too old: it breaks hydration); install npm's binaryen",
-            version.trim()
-        );
-        return Ok(());
-    }
-    let status = Command::new("wasm-opt")
+fn optimise(wasm_opt: &Path, bundle: &Path) -> anyhow::Result<()> {
+    let status = Command::new(wasm_opt)
         .args([
             "-O1",
             "--enable-bulk-memory",
@@ -185,7 +171,98 @@ fn optimise(bundle: &Path) -> anyhow::Result<()> {
         .arg(bundle)
         .status()?;
     if !status.success() {
-        bail!("wasm-opt failed");
+        bail!("{} failed", wasm_opt.display());
     }
     Ok(())
+}
+
+/// The oldest binaryen whose wasm-opt keeps hydration working (Debian's 108 breaks it).
+const WASM_OPT_AT_LEAST: u32 = 116;
+
+/// The wasm-opt a release bundle goes through: the first recent enough of PATH's and those
+/// `scripts/setup.sh` installs (`~/.cache/berth/binaryen-VERSION`, newest first; the README's
+/// commands also put it on PATH, a plain shell does not). None is an error that says how to
+/// get one: a release bundle left unoptimised (832 KiB instead of 793 on 2026-12-07, 253
+/// KiB gzip instead of 249) would otherwise reach servers and `scripts/bench.sh`'s figures
+/// with only a line in the build's output to say so.
+fn wasm_opt() -> anyhow::Result<PathBuf> {
+    let mut refused = Vec::new();
+    for candidate in wasm_opt_candidates() {
+        let Ok(output) = Command::new(&candidate).arg("--version").output() else {
+            continue;
+        };
+        let version = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        match binaryen_version(&version) {
+            Some(number) if number >= WASM_OPT_AT_LEAST => return Ok(candidate),
+            _ => refused.push(format!("{} ({version:?})", candidate.display())),
+        }
+    }
+    let refused = match refused.as_slice() {
+        [] => String::new(),
+        refused => format!(
+            " Found only {}: older than binaryen {WASM_OPT_AT_LEAST}, which breaks hydration.",
+            refused.join(", ")
+        ),
+    };
+    let searched = match berth_cache() {
+        Some(cache) => format!("on PATH or in {}", cache.display()),
+        None => "on PATH".to_owned(),
+    };
+    bail!(
+        "site --release needs wasm-opt from npm's binaryen {WASM_OPT_AT_LEAST} or later, and \
+         found none {searched}.{refused} `bash scripts/run.sh` installs it; so does \
+         `. scripts/setup.sh && berth_setup_binaryen`. (`site` without --release needs none.)"
+    )
+}
+
+/// Where `scripts/setup.sh` installs tools: `${XDG_CACHE_HOME:-$HOME/.cache}/berth`.
+fn berth_cache() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache")))
+        .map(|cache| cache.join("berth"))
+}
+
+fn wasm_opt_candidates() -> Vec<PathBuf> {
+    let mut candidates = vec![PathBuf::from("wasm-opt")];
+    if let Some(cache) = berth_cache() {
+        let mut installed: Vec<(u32, PathBuf)> = std::fs::read_dir(cache)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                let name = entry.file_name().into_string().ok()?;
+                let number = binaryen_version(name.strip_prefix("binaryen-")?)?;
+                Some((number, entry.path().join("node_modules/.bin/wasm-opt")))
+            })
+            .collect();
+        installed.sort_by_key(|(number, _)| std::cmp::Reverse(*number));
+        candidates.extend(installed.into_iter().map(|(_, path)| path));
+    }
+    candidates
+}
+
+/// binaryen's major version in `wasm-opt --version`'s answer ("wasm-opt version 132
+/// (version_132)") or in an npm version ("132.0.0").
+fn binaryen_version(text: &str) -> Option<u32> {
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|s| !s.is_empty())
+        .and_then(|s| s.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::binaryen_version;
+
+    #[test]
+    fn binaryen_versions_are_read_from_wasm_opt_and_from_npm() {
+        assert_eq!(
+            binaryen_version("wasm-opt version 132 (version_132)"),
+            Some(132)
+        );
+        assert_eq!(binaryen_version("wasm-opt version 108"), Some(108));
+        assert_eq!(binaryen_version("132.0.0"), Some(132));
+        assert_eq!(binaryen_version("wasm-opt version unknown"), None);
+    }
 }
