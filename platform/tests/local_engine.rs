@@ -590,6 +590,54 @@ async fn without_buildah_the_engine_says_why_deploys_cannot_run() {
     assert_eq!(installed.unavailable().await, None);
 }
 
+/// Every deploy asks whether the engine can run it before it is queued: a check that passed
+/// is trusted for `tools_check_kept`, one that failed is not kept at all.
+#[tokio::test]
+async fn a_passed_tools_check_is_trusted_for_a_while_and_a_failed_one_not_at_all() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let buildah = dir.path().join("buildah");
+    let mut settings = LocalSettings::new(dir.path().join("engine"));
+    settings.buildah = buildah.clone();
+    settings.tools_check_kept = Duration::from_secs(3);
+    let engine = LocalEngine::new(settings).await.unwrap();
+    let missing =
+        |why: Option<String>| why.is_some_and(|why| why.contains("buildah is not installed"));
+
+    assert!(missing(engine.unavailable().await), "no buildah yet");
+    std::fs::write(&buildah, "#!/bin/sh\nexec buildah \"$@\"\n").unwrap();
+    std::fs::set_permissions(&buildah, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // The engine notes when its check passed: between `checking` and `passed`.
+    let checking = Instant::now();
+    assert_eq!(
+        engine.unavailable().await,
+        None,
+        "a failed check is not kept: installing buildah is seen at once"
+    );
+    let passed = Instant::now();
+
+    std::fs::remove_file(&buildah).unwrap();
+    let asked = Instant::now();
+    assert_eq!(
+        engine.unavailable().await,
+        None,
+        "a passed check is trusted for a while"
+    );
+    assert!(
+        asked - checking < Duration::from_secs(3),
+        "the checks took {:?}: this test cannot tell trust from a pass",
+        asked - checking
+    );
+    tokio::time::sleep(
+        (passed + Duration::from_millis(3100)).saturating_duration_since(Instant::now()),
+    )
+    .await;
+    assert!(
+        missing(engine.unavailable().await),
+        "after tools_check_kept the tools are checked again"
+    );
+}
+
 /// Where the child test that plays a Berth killed mid-run keeps its engine; unset, that
 /// test does nothing.
 const KILLED_BERTH_DIR: &str = "BERTH_TEST_KILLED_BERTH_DIR";

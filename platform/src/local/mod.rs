@@ -81,16 +81,12 @@ pub struct LocalEngine {
     confinement: Confinement,
     network_tools: NetworkTools,
     state: Mutex<State>,
-    /// When [`Platform::unavailable`] last found every tool working: a check runs four
-    /// programs, and every deploy asks before it is queued.
+    /// When [`Platform::unavailable`] last found every tool working (trusted for
+    /// [`LocalSettings::tools_check_kept`]).
     tools_worked: Mutex<Option<std::time::Instant>>,
     /// Deploys and builds using each team's image storage: a prune is postponed while any is.
     storage_use: disk::StorageUse,
 }
-
-/// How long a successful check of the tools is trusted. A tool removed meanwhile still
-/// fails the operation that needs it, with the same explanation.
-const TOOLS_CHECK_KEPT: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Default)]
 struct State {
@@ -899,7 +895,7 @@ impl Platform for LocalEngine {
                 .tools_worked
                 .lock()
                 .expect("tools check lock")
-                .is_some_and(|at| at.elapsed() < TOOLS_CHECK_KEPT);
+                .is_some_and(|at| at.elapsed() < self.settings.tools_check_kept);
             if trusted {
                 return None;
             }

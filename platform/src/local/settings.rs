@@ -47,6 +47,11 @@ pub struct LocalSettings {
     pub insecure_registries: Vec<RegistryHost>,
     /// The buildah binary.
     pub buildah: PathBuf,
+    /// How long a passed check of the tools (buildah, the OCI runtime, the network's tools)
+    /// is trusted: every deploy asks before it is queued, and a check runs four programs.
+    /// A failed check is never kept: the next deploy checks again. A tool removed while
+    /// trusted still fails the operation that needs it, with the same explanation.
+    pub tools_check_kept: Duration,
 }
 
 impl LocalSettings {
@@ -76,6 +81,7 @@ impl LocalSettings {
             health_timeout: Duration::from_secs(60),
             insecure_registries: Vec::new(),
             buildah: PathBuf::from("buildah"),
+            tools_check_kept: Duration::from_secs(30),
         }
     }
 
