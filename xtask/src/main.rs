@@ -186,8 +186,25 @@ const WASM_OPT_AT_LEAST: u32 = 116;
 /// KiB gzip instead of 249) would otherwise reach servers and `scripts/bench.sh`'s figures
 /// with only a line in the build's output to say so.
 fn wasm_opt() -> anyhow::Result<PathBuf> {
+    let cache = berth_cache();
+    let mut candidates = vec![PathBuf::from("wasm-opt")];
+    candidates.extend(
+        cache
+            .as_deref()
+            .map(installed_wasm_opts)
+            .unwrap_or_default(),
+    );
+    first_usable_wasm_opt(candidates, cache.as_deref())
+}
+
+/// The first of `candidates` that runs and is binaryen [`WASM_OPT_AT_LEAST`] or later;
+/// otherwise an error naming where it looked (PATH and `cache`) and what it refused.
+fn first_usable_wasm_opt(
+    candidates: Vec<PathBuf>,
+    cache: Option<&Path>,
+) -> anyhow::Result<PathBuf> {
     let mut refused = Vec::new();
-    for candidate in wasm_opt_candidates() {
+    for candidate in candidates {
         let Ok(output) = Command::new(&candidate).arg("--version").output() else {
             continue;
         };
@@ -204,7 +221,7 @@ fn wasm_opt() -> anyhow::Result<PathBuf> {
             refused.join(", ")
         ),
     };
-    let searched = match berth_cache() {
+    let searched = match cache {
         Some(cache) => format!("on PATH or in {}", cache.display()),
         None => "on PATH".to_owned(),
     };
@@ -224,23 +241,21 @@ fn berth_cache() -> Option<PathBuf> {
         .map(|cache| cache.join("berth"))
 }
 
-fn wasm_opt_candidates() -> Vec<PathBuf> {
-    let mut candidates = vec![PathBuf::from("wasm-opt")];
-    if let Some(cache) = berth_cache() {
-        let mut installed: Vec<(u32, PathBuf)> = std::fs::read_dir(cache)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|entry| {
-                let name = entry.file_name().into_string().ok()?;
-                let number = binaryen_version(name.strip_prefix("binaryen-")?)?;
-                Some((number, entry.path().join("node_modules/.bin/wasm-opt")))
-            })
-            .collect();
-        installed.sort_by_key(|(number, _)| std::cmp::Reverse(*number));
-        candidates.extend(installed.into_iter().map(|(_, path)| path));
-    }
-    candidates
+/// The wasm-opts `scripts/setup.sh` installed under `cache` (`binaryen-VERSION/…`), newest
+/// first.
+fn installed_wasm_opts(cache: &Path) -> Vec<PathBuf> {
+    let mut installed: Vec<(u32, PathBuf)> = std::fs::read_dir(cache)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let number = binaryen_version(name.strip_prefix("binaryen-")?)?;
+            Some((number, entry.path().join("node_modules/.bin/wasm-opt")))
+        })
+        .collect();
+    installed.sort_by_key(|(number, _)| std::cmp::Reverse(*number));
+    installed.into_iter().map(|(_, path)| path).collect()
 }
 
 /// binaryen's major version in `wasm-opt --version`'s answer ("wasm-opt version 132
@@ -253,7 +268,57 @@ fn binaryen_version(text: &str) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
-    use super::binaryen_version;
+    use super::*;
+
+    /// A cache directory as `scripts/setup.sh` leaves it, with a fake wasm-opt for each
+    /// of `versions` that answers `--version` as binaryen's does.
+    fn cache_with(name: &str, versions: &[u32]) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let cache = std::env::temp_dir().join(format!("xtask-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&cache);
+        for version in versions {
+            let bin = cache.join(format!("binaryen-{version}.0.0/node_modules/.bin"));
+            std::fs::create_dir_all(&bin).unwrap();
+            let script = bin.join("wasm-opt");
+            std::fs::write(
+                &script,
+                format!("#!/bin/sh\necho 'wasm-opt version {version} (version_{version})'\n"),
+            )
+            .unwrap();
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        cache
+    }
+
+    #[test]
+    fn the_newest_installed_binaryen_is_used_and_an_old_one_refused_by_name() {
+        let cache = cache_with("both", &[108, 132, 120]);
+        let installed = installed_wasm_opts(&cache);
+        assert_eq!(installed.len(), 3);
+        let mut candidates = vec![cache.join("nothing-here/wasm-opt")];
+        candidates.extend(installed);
+        let chosen = first_usable_wasm_opt(candidates, Some(&cache)).unwrap();
+        assert_eq!(
+            chosen,
+            cache.join("binaryen-132.0.0/node_modules/.bin/wasm-opt")
+        );
+        std::fs::remove_dir_all(&cache).unwrap();
+
+        let cache = cache_with("old", &[108]);
+        let error = first_usable_wasm_opt(installed_wasm_opts(&cache), Some(&cache))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("binaryen-108.0.0"), "{error}");
+        assert!(error.contains("older than binaryen 116"), "{error}");
+        assert!(error.contains(&cache.display().to_string()), "{error}");
+        assert!(error.contains("berth_setup_binaryen"), "{error}");
+        std::fs::remove_dir_all(&cache).unwrap();
+
+        let none = first_usable_wasm_opt(Vec::new(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(none.contains("found none on PATH."), "{none}");
+    }
 
     #[test]
     fn binaryen_versions_are_read_from_wasm_opt_and_from_npm() {
