@@ -90,13 +90,13 @@ impl Operation {
 /// An operation as one line of a history table: only what the table shows, so that a page
 /// of fifty reads (and copies out of the database) fewer than half of [`Operation`]'s
 /// columns. The texts were checked when they were written and are only displayed.
-#[derive(Clone, Debug, sqlx::FromRow)]
+///
+/// Read as JSON ([`json_rows`]): the fields are [`SUMMARY_COLUMNS`], in that order.
+#[derive(Clone, Debug, serde::Deserialize)]
 pub struct OperationSummary {
     pub id: i64,
     pub app_handle: String,
-    #[sqlx(try_from = "String")]
     pub kind: OperationKind,
-    #[sqlx(try_from = "String")]
     pub status: OperationStatus,
     pub image: Option<String>,
     pub digest: Option<String>,
@@ -322,12 +322,12 @@ macro_rules! bound {
     };
 }
 
-/// Operations of one status created on one day, for the history chart.
-#[derive(Clone, Debug, sqlx::FromRow)]
+/// Operations of one status created on one day, for the history chart. Read as JSON, like
+/// [`OperationSummary`]: the fields are [`DAY_COLUMNS`], in that order.
+#[derive(Clone, Debug, serde::Deserialize)]
 pub struct DayCount {
     /// Days since the Unix epoch (UTC).
     pub day: i64,
-    #[sqlx(try_from = "String")]
     pub status: OperationStatus,
     pub count: i64,
     /// Mean of `finished_at - started_at` over those that ran.
@@ -352,10 +352,17 @@ const COLUMNS: &str =
      u.email AS requested_by_email, o.created_at, o.started_at, o.finished_at, o.error, o.step,
      o.release_id, o.lease_owner, o.lease_expires_at, o.remote_operation_id, o.log_pruned_at";
 
-/// [`OperationSummary`]'s columns.
+/// [`OperationSummary`]'s columns, in the order of its fields.
 const SUMMARY_COLUMNS: &str =
     "o.id, a.handle AS app_handle, o.kind, o.status, o.image, o.digest, o.git_ref, o.commit_sha,
      u.email AS requested_by_email, o.created_at, o.started_at, o.finished_at";
+
+/// [`DayCount`]'s columns, of `operations`, in the order of its fields.
+const DAY_COLUMNS: &str = "created_at / 86400000 AS day, status, COUNT(*) AS count,
+     CAST(AVG(finished_at - started_at) AS BIGINT) AS avg_duration_ms";
+
+/// The chart's order of [`DAY_COLUMNS`].
+const DAY_ORDER: &str = "day, status";
 
 const FROM: &str =
     "operations o JOIN apps a ON a.id = o.app_id LEFT JOIN users u ON u.id = o.requested_by";
@@ -923,8 +930,15 @@ impl Store {
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<OperationSummary>, StoreError> {
-        self.history_rows(HistoryQuery::new(SUMMARY_COLUMNS, filter, before, limit))
-            .await
+        let page = HistoryQuery::new(SUMMARY_COLUMNS, filter, before, limit);
+        let sql = format!(
+            "SELECT {}",
+            json_rows(&self.pool, &page.sql, SUMMARY_COLUMNS, "id DESC")
+        );
+        let (page,): (String,) = with_pool!(self, pool => {
+            bound!(sqlx::query_as(&sql), page.binds).fetch_one(pool).await?
+        });
+        from_json(&page)
     }
 
     async fn history_rows<T>(&self, history: HistoryQuery<'_>) -> Result<Vec<T>, StoreError>
@@ -939,9 +953,11 @@ impl Store {
         })
     }
 
-    /// What a history page shows, read on one connection (one pool hand-out and one
-    /// return instead of three): the page of [`Store::operation_summaries`], the chart's
-    /// [`Store::operation_days`] since `since_ms` and the team's [`Store::members`].
+    /// What a history page shows, read in one statement that answers one row of three
+    /// JSON values ([`json_rows`]): the page of [`Store::operation_summaries`], the
+    /// chart's [`Store::operation_days`] since `since_ms` and the team's [`Store::members`].
+    /// (Three statements answering a row per line cost the page a third of its time on
+    /// SQLite: README, Performance.)
     pub async fn history_view(
         &self,
         filter: &OperationFilter,
@@ -951,19 +967,32 @@ impl Store {
     ) -> Result<HistoryView, StoreError> {
         let page = HistoryQuery::new(SUMMARY_COLUMNS, filter, before, limit);
         let days = HistoryQuery::days(filter, since_ms);
-        with_pool!(self, pool => {
-            let mut connection = pool.acquire().await?;
-            let operations = bound!(sqlx::query_as(&page.sql), page.binds)
-                .fetch_all(&mut *connection)
-                .await?;
-            let days = bound!(sqlx::query_as(&days.sql), days.binds)
-                .fetch_all(&mut *connection)
-                .await?;
-            let members = sqlx::query_as(crate::teams::MEMBERS)
-                .bind(filter.team_id)
-                .fetch_all(&mut *connection)
-                .await?;
-            Ok(HistoryView { operations, days, members })
+        let days_sql = renumbered(&days.sql, page.binds.len());
+        let members_sql = renumbered(
+            crate::teams::MEMBERS_UNORDERED,
+            page.binds.len() + days.binds.len(),
+        );
+        let sql = format!(
+            "SELECT {}, {}, {}",
+            json_rows(&self.pool, &page.sql, SUMMARY_COLUMNS, "id DESC"),
+            json_rows(&self.pool, &days_sql, DAY_COLUMNS, DAY_ORDER),
+            json_rows(
+                &self.pool,
+                &members_sql,
+                crate::teams::MEMBER_COLUMNS,
+                crate::teams::MEMBERS_ORDER
+            ),
+        );
+        let mut binds = page.binds;
+        binds.extend(days.binds);
+        binds.push(Bind::Int(filter.team_id));
+        let (operations, days, members): (String, String, String) = with_pool!(self, pool => {
+            bound!(sqlx::query_as(&sql), binds).fetch_one(pool).await?
+        });
+        Ok(HistoryView {
+            operations: from_json(&operations)?,
+            days: from_json(&days)?,
+            members: from_json(&members)?,
         })
     }
 
@@ -1009,9 +1038,14 @@ impl Store {
         since_ms: i64,
     ) -> Result<Vec<DayCount>, StoreError> {
         let days = HistoryQuery::days(filter, since_ms);
-        with_pool!(self, pool => {
-            Ok(bound!(sqlx::query_as(&days.sql), days.binds).fetch_all(pool).await?)
-        })
+        let sql = format!(
+            "SELECT {}",
+            json_rows(&self.pool, &days.sql, DAY_COLUMNS, DAY_ORDER)
+        );
+        let (days,): (String,) = with_pool!(self, pool => {
+            bound!(sqlx::query_as(&sql), days.binds).fetch_one(pool).await?
+        });
+        from_json(&days)
     }
 }
 
@@ -1074,7 +1108,8 @@ impl<'a> HistoryQuery<'a> {
     }
 
     /// Operations per UTC day and status created since `since_ms`, with their mean run
-    /// time, of the operations `filter` selects ([`Store::operation_days`]).
+    /// time, of the operations `filter` selects ([`Store::operation_days`]), in no order
+    /// ([`DAY_ORDER`] is the chart's).
     fn days(filter: &'a OperationFilter, since_ms: i64) -> Self {
         let given = [
             ("team_id =", Some(Bind::Int(filter.team_id))),
@@ -1086,14 +1121,74 @@ impl<'a> HistoryQuery<'a> {
         ];
         let (conditions, binds) = conditions(given);
         let sql = format!(
-            "SELECT created_at / 86400000 AS day, status, COUNT(*) AS count,
-                    CAST(AVG(finished_at - started_at) AS BIGINT) AS avg_duration_ms
+            "SELECT {DAY_COLUMNS}
              FROM operations
              WHERE {}
-             GROUP BY created_at / 86400000, status
-             ORDER BY day, status",
+             GROUP BY created_at / 86400000, status",
             conditions.join(" AND ")
         );
         HistoryQuery { sql, binds }
     }
+}
+
+/// A scalar subquery: `inner`'s rows as one JSON text, an array of rows in `order`, each an
+/// array of the values of `columns` (`inner`'s select list) in order, which a struct with
+/// those fields in that order deserializes from; `[]` when there are none.
+///
+/// One value to read instead of a row per line, and several such values in one statement:
+/// sqlx runs each SQLite connection on a thread of its own, and each statement and each row
+/// is a hand-off between that thread and the runtime's, which for a history page cost more
+/// than the reading (README, Performance). PostgreSQL is asked the same way, so that both
+/// are read by one decoder.
+fn json_rows(pool: &Pool, inner: &str, columns: &str, order: &str) -> String {
+    let values = column_names(columns).collect::<Vec<_>>().join(", ");
+    match pool {
+        Pool::Sqlite(_) => format!(
+            "(SELECT json_group_array(json_array({values}) ORDER BY {order}) FROM ({inner}) AS r)"
+        ),
+        Pool::Postgres(_) => format!(
+            "(SELECT COALESCE(json_agg(json_build_array({values}) ORDER BY {order}), '[]')::text
+              FROM ({inner}) AS r)"
+        ),
+    }
+}
+
+/// Reads a [`json_rows`] value. A stored value that no longer parses fails the whole read
+/// (as a row would), never skips its row.
+fn from_json<T: serde::de::DeserializeOwned>(json: &str) -> Result<Vec<T>, StoreError> {
+    serde_json::from_str(json).map_err(|error| StoreError::Corrupt {
+        column: "history page row",
+        message: error.to_string(),
+    })
+}
+
+/// `sql` with its parameters `$1, $2, …` numbered from `$(after + 1)`: for a statement that
+/// holds it after `after` other parameters.
+fn renumbered(sql: &str, after: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..=at]);
+        rest = &rest[at + 1..];
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        match rest[..digits].parse::<usize>() {
+            Ok(number) => out.push_str(&(number + after).to_string()),
+            Err(_) => out.push_str(&rest[..digits]),
+        }
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The names of a select list's columns: `a.handle AS app_handle, o.kind` → `app_handle`,
+/// `kind`. (A list whose expressions hold commas would need its names written out.)
+fn column_names(columns: &str) -> impl Iterator<Item = &str> {
+    columns.split(',').map(|column| {
+        let column = column.trim();
+        match column.rsplit_once(" AS ") {
+            Some((_, name)) => name,
+            None => column.rsplit_once('.').map_or(column, |(_, name)| name),
+        }
+    })
 }

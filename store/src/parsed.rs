@@ -64,3 +64,22 @@ optional_from_text!(
     RegistryHost,
     RepositoryUrl,
 );
+
+/// A boolean read from JSON: `true`/`false`, or SQLite's `1`/`0` (SQLite has no boolean
+/// type, and its JSON functions write a comparison's result as a number).
+pub(crate) fn flag<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Flag {
+        Bool(bool),
+        Number(i64),
+    }
+    match <Flag as serde::Deserialize>::deserialize(deserializer)? {
+        Flag::Bool(value) => Ok(value),
+        Flag::Number(0) => Ok(false),
+        Flag::Number(1) => Ok(true),
+        Flag::Number(other) => Err(serde::de::Error::custom(format!(
+            "{other} is not a boolean (0 or 1)"
+        ))),
+    }
+}

@@ -18,7 +18,8 @@ pub struct TeamAccess {
 }
 
 /// A member as listed on the team's members page.
-#[derive(Clone, Debug, sqlx::FromRow)]
+/// Read as a row, or as JSON ([`MEMBER_COLUMNS`], in the order of the fields).
+#[derive(Clone, Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct Member {
     pub user_id: i64,
     pub email: String,
@@ -26,12 +27,23 @@ pub struct Member {
     pub role: Role,
     pub joined_at: i64,
     /// True while the person has not accepted their invitation.
+    #[serde(deserialize_with = "crate::parsed::flag")]
     pub pending: bool,
 }
 
 /// A team's members and the people invited to it, owners first, then deployers, then
 /// viewers, each by email ([`Store::members`]).
-pub(crate) const MEMBERS: &str = "SELECT user_id, email, role, joined_at, pending FROM (
+pub(crate) const MEMBERS: &str = concat!(members_unordered!(), " ORDER BY ", members_order!());
+
+/// [`MEMBERS`] in no order, and its order and columns: for reading it as JSON
+/// ([`Store::history_view`]).
+pub(crate) const MEMBERS_UNORDERED: &str = members_unordered!();
+pub(crate) const MEMBERS_ORDER: &str = members_order!();
+pub(crate) const MEMBER_COLUMNS: &str = "user_id, email, role, joined_at, pending";
+
+macro_rules! members_unordered {
+    () => {
+        "SELECT user_id, email, role, joined_at, pending FROM (
      SELECT u.id AS user_id, u.email, m.role, m.created_at AS joined_at,
             (u.password_hash IS NULL) AS pending
      FROM memberships m JOIN users u ON u.id = m.user_id
@@ -40,8 +52,17 @@ pub(crate) const MEMBERS: &str = "SELECT user_id, email, role, joined_at, pendin
      SELECT u.id AS user_id, u.email, i.role, i.created_at AS joined_at, TRUE AS pending
      FROM membership_invitations i JOIN users u ON u.id = i.user_id
      WHERE i.team_id = $1
-   ) AS everyone
-   ORDER BY CASE role WHEN 'owner' THEN 0 WHEN 'deployer' THEN 1 ELSE 2 END, email";
+   ) AS everyone"
+    };
+}
+use members_unordered;
+
+macro_rules! members_order {
+    () => {
+        "CASE role WHEN 'owner' THEN 0 WHEN 'deployer' THEN 1 ELSE 2 END, email"
+    };
+}
+use members_order;
 
 /// What adding a member did.
 #[derive(Debug)]

@@ -626,7 +626,16 @@ on_both_backends! {
             .unwrap();
         assert_eq!(rows(failed_only), [(d0, Failed, 1, Some(1_000))]);
 
-        // A history page's reads on one connection answer what the three reads answer.
+        // Members of each kind, for the page's member list: an owner, a viewer who joined, a
+        // deployer invited without an account and an account invited (both pending).
+        store.member(acme, "vic@example.com", Role::Viewer).await;
+        store.invitee(acme, "dee@example.com", Role::Deployer).await;
+        store.add_member(acme.team_id, &email("bob@example.com"), Role::Deployer, acme.user_id).await.unwrap();
+        let listed = store.members(acme.team_id).await.unwrap();
+        let pending: Vec<_> = listed.iter().map(|m| (m.email.as_str(), m.pending)).collect();
+        assert_eq!(pending, [("ada@example.com", false), ("bob@example.com", true), ("dee@example.com", true), ("vic@example.com", false)]);
+
+        // A history page's reads in one statement answer what the three reads answer.
         for filter in [
             OperationFilter { team_id: acme.team_id, ..Default::default() },
             OperationFilter { team_id: acme.team_id, app_id: Some(web.id), status: Some(Succeeded), ..Default::default() },
@@ -648,6 +657,8 @@ on_both_backends! {
                 assert_eq!(ids(&view.operations), ids(&summaries), "{filter:?}");
                 let days = store.operation_days(&filter, d0 * DAY).await.unwrap();
                 assert_eq!(rows(view.days), rows(days), "{filter:?}");
+                let nothing = store.history_view(&OperationFilter { team_id: -1, ..filter.clone() }, before, limit, 0).await.unwrap();
+                assert!(nothing.operations.is_empty() && nothing.days.is_empty(), "an empty page and chart are read as such");
                 let members = |m: Vec<store::Member>| m.into_iter().map(|m| (m.user_id, m.email, m.role, m.pending)).collect::<Vec<_>>();
                 assert_eq!(members(view.members), members(store.members(filter.team_id).await.unwrap()), "{filter:?}");
             }
@@ -685,6 +696,14 @@ on_both_backends! {
         let page = store.operations_page(&api_only, None, 10).await.unwrap();
         assert_eq!(page.iter().map(|o| o.id).collect::<Vec<_>>(), [sound.id]);
         assert_eq!(page[0].digest, Some(digest(0x0123)));
+
+        // The history tables' rows (read as one JSON value) carry the texts as they are
+        // stored, whatever characters they hold. (Their kind and status cannot be stored
+        // unparseable: the tables' checks refuse other words.)
+        let odd = "web\"1\\ ☃\n\t\u{1}";
+        store.execute_sql(&format!("UPDATE operations SET image = '{}' WHERE id = {}", odd.replace('\'', "''"), sound.id)).await;
+        let lean = store.operation_summaries(&api_only, None, 10).await.unwrap();
+        assert_eq!(lean.iter().map(|o| (o.id, o.image.as_deref())).collect::<Vec<_>>(), [(sound.id, Some(odd))]);
     }
 
     async fn logs_of_operations_that_ended_long_ago_are_deleted_and_the_operations_stay(store: &TestStore) {
