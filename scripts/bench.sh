@@ -11,7 +11,7 @@
 # ratios, not absolute figures between runs):
 # - the browser bundle every page loads (JS + WebAssembly + CSS), as sent: brotli;
 # - the team history page (50 rows and the chart) against a static handler of the same
-#   server sending the same bytes (wrk, 64 connections; the two take turns, three rounds,
+#   server sending the same bytes (wrk, 64 connections; the two take turns, five rounds,
 #   BENCH_PAGE_ROUNDS sets how many);
 # - the browser's script asked for again and again on one connection (each answer's time);
 # - Berth's resident memory idle and right after that load;
@@ -111,10 +111,10 @@ if [ -n "${BENCH_PROFILE:-}" ]; then
   perf record -q -F 499 -g -p "$pid" -o "$BENCH_PROFILE" -- sleep "$seconds" >/dev/null 2>&1 &
   perf_pid=$!
 fi
-# The page and the static handler take turns, BENCH_PAGE_ROUNDS times (3): the machine's
+# The page and the static handler take turns, BENCH_PAGE_ROUNDS times (5): the machine's
 # speed drifts within a run, and each round's ratio is of two loads a few seconds apart. The
 # table shows the round with the median ratio, and every round's ratio.
-rounds="${BENCH_PAGE_ROUNDS:-3}"
+rounds="${BENCH_PAGE_ROUNDS:-5}"
 page_rates=()
 static_rates=()
 for round in $(seq 1 "$rounds"); do
