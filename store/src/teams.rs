@@ -31,16 +31,7 @@ pub struct Member {
     pub pending: bool,
 }
 
-/// A team's members and the people invited to it, owners first, then deployers, then
-/// viewers, each by email ([`Store::members`]).
-pub(crate) const MEMBERS: &str = concat!(members_unordered!(), " ORDER BY ", members_order!());
-
-/// [`MEMBERS`] in no order, and its order and columns: for reading it as JSON
-/// ([`Store::history_view`]).
-pub(crate) const MEMBERS_UNORDERED: &str = members_unordered!();
-pub(crate) const MEMBERS_ORDER: &str = members_order!();
-pub(crate) const MEMBER_COLUMNS: &str = "user_id, email, role, joined_at, pending";
-
+// [`MEMBERS`]'s parts, as literals so that `concat!` can join them.
 macro_rules! members_unordered {
     () => {
         "SELECT user_id, email, role, joined_at, pending FROM (
@@ -55,14 +46,22 @@ macro_rules! members_unordered {
    ) AS everyone"
     };
 }
-use members_unordered;
 
 macro_rules! members_order {
     () => {
         "CASE role WHEN 'owner' THEN 0 WHEN 'deployer' THEN 1 ELSE 2 END, email"
     };
 }
-use members_order;
+
+/// A team's members and the people invited to it, owners first, then deployers, then
+/// viewers, each by email ([`Store::members`]).
+pub(crate) const MEMBERS: &str = concat!(members_unordered!(), " ORDER BY ", members_order!());
+
+/// [`MEMBERS`] in no order, and its order and columns: for reading it as JSON
+/// ([`Store::history_view`]).
+pub(crate) const MEMBERS_UNORDERED: &str = members_unordered!();
+pub(crate) const MEMBERS_ORDER: &str = members_order!();
+pub(crate) const MEMBER_COLUMNS: &str = "user_id, email, role, joined_at, pending";
 
 /// What adding a member did.
 #[derive(Debug)]

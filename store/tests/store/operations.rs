@@ -696,14 +696,41 @@ on_both_backends! {
         let page = store.operations_page(&api_only, None, 10).await.unwrap();
         assert_eq!(page.iter().map(|o| o.id).collect::<Vec<_>>(), [sound.id]);
         assert_eq!(page[0].digest, Some(digest(0x0123)));
+    }
 
-        // The history tables' rows (read as one JSON value) carry the texts as they are
-        // stored, whatever characters they hold. (Their kind and status cannot be stored
-        // unparseable: the tables' checks refuse other words.)
+    /// History tables' rows are read as JSON, by position: each stored text comes back as
+    /// it was stored, whatever characters it holds, in its own field. (Kind and status
+    /// cannot be stored unparseable: the table's checks refuse other words.)
+    async fn history_rows_carry_every_text_in_its_own_field(store: &TestStore) {
+        let acme = store.owner("ada@example.com", "acme").await;
+        let api = store.image_app(acme, "api").await;
+        let op = store.queue(new_deploy(&api, "api:1", acme.user_id)).await;
         let odd = "web\"1\\ ☃\n\t\u{1}";
-        store.execute_sql(&format!("UPDATE operations SET image = '{}' WHERE id = {}", odd.replace('\'', "''"), sound.id)).await;
-        let lean = store.operation_summaries(&api_only, None, 10).await.unwrap();
-        assert_eq!(lean.iter().map(|o| (o.id, o.image.as_deref())).collect::<Vec<_>>(), [(sound.id, Some(odd))]);
+        store
+            .execute_sql(&format!(
+                "UPDATE operations SET image = '{}', git_ref = 'the-ref', commit_sha = 'the-commit' WHERE id = {}",
+                odd.replace('\'', "''"),
+                op.id
+            ))
+            .await;
+        let texts = |o: &store::OperationSummary| {
+            (o.id, o.app_handle.clone(), o.image.clone(), o.digest.clone(), o.git_ref.clone(), o.commit_sha.clone(), o.requested_by_email.clone())
+        };
+        let expected = (
+            op.id,
+            "api".to_owned(),
+            Some(odd.to_owned()),
+            Some(digest(0x0123).to_string()),
+            Some("the-ref".to_owned()),
+            Some("the-commit".to_owned()),
+            Some("ada@example.com".to_owned()),
+        );
+        let filter = OperationFilter { team_id: acme.team_id, ..Default::default() };
+        let lean = store.operation_summaries(&filter, None, 10).await.unwrap();
+        let view = store.history_view(&filter, None, 10, 0).await.unwrap();
+        for (read, rows) in [("operation_summaries", &lean), ("history_view", &view.operations)] {
+            assert_eq!(rows.iter().map(texts).collect::<Vec<_>>(), std::slice::from_ref(&expected), "{read}");
+        }
     }
 
     async fn logs_of_operations_that_ended_long_ago_are_deleted_and_the_operations_stay(store: &TestStore) {
