@@ -149,6 +149,16 @@ async fn bench(db: &TestDatabase, operations: i64) {
         "\noperation_days(team, last 30 days): {} ({rows} rows)",
         ms(days)
     );
+    // What the history page reads, in its one statement: the page, the chart, the members.
+    let (view, rows) = time(|| async {
+        let view = store.history_view(&team, None, PAGE, month_ago).await?;
+        Ok(view.operations)
+    })
+    .await;
+    println!(
+        "history_view(team, last 30 days): {} ({rows} rows, with the chart and the members)",
+        ms(view)
+    );
     let (first, _) = time(|| store.operations_page(&team, None, PAGE)).await;
     // One line for scripts/bench.sh: the team's first page with no filter and the chart's
     // numbers (what the history page reads), and the slowest page over every filter.
